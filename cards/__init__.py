@@ -1,0 +1,1 @@
+"""Card templates and the metadata JSON schema (package data)."""

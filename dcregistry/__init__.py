@@ -1,0 +1,3 @@
+"""dcregistry: condensed datasets as versioned, verifiable, self-describing artifacts."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,84 @@
+"""Named exceptions. Every message is one line that names the problem and the fix.
+
+``UserError`` subclasses are the user's to fix (CLI exit code 1); anything else is a bug
+(exit code 2).
+"""
+
+from __future__ import annotations
+
+
+class DcregError(Exception):
+    """Base class of every error raised on purpose by dcregistry and harness."""
+
+
+class UserError(DcregError):
+    """An error caused by input the user can fix; the CLI exits with code 1."""
+
+
+class ValidationError(UserError):
+    """An artifact, its metadata or its tensors break the dcreg/1 contract."""
+
+    def __init__(self, field: str, problem: str, fix: str | None = None):
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        msg = f"{field}: {problem}"
+        if fix:
+            msg += f" ({fix})"
+        super().__init__(msg)
+
+
+class MetadataError(ValidationError):
+    """The metadata block is missing a field or has a wrong value."""
+
+
+class TensorError(ValidationError):
+    """A tensor in data.safetensors has a wrong shape, dtype or value."""
+
+
+class SafetensorsFormatError(ValidationError):
+    """data.safetensors is not a well-formed safetensors file."""
+
+
+class IntegrityError(UserError):
+    """A file's bytes do not match the sha256 recorded in the manifest (tampering or corruption)."""
+
+
+class InvalidNameError(UserError):
+    """An artifact name is not of the form ``namespace/name`` with ``[a-z0-9._-]`` parts."""
+
+
+class InvalidReferenceError(UserError):
+    """A reference string cannot be parsed."""
+
+
+class NotFoundError(UserError):
+    """A name, version, tag or digest does not exist in the store."""
+
+
+class AmbiguousReferenceError(UserError):
+    """A digest prefix matches more than one version."""
+
+
+class TagProtectedError(UserError):
+    """An operation would remove a tagged version; pass --force to do it anyway."""
+
+
+class UnsafeFileError(UserError):
+    """A file would need arbitrary unpickling (code execution) to load; it is refused."""
+
+
+class ImportFormatError(UserError):
+    """A file given to ``dcreg import`` does not have the layout of the format named."""
+
+
+class DatasetNotFoundError(UserError):
+    """A dataset's files are not where they are looked for; the message says where to put them."""
+
+
+class UnknownNameError(UserError):
+    """A registry (models, augmentations, protocols, datasets, methods) has no entry of that name."""
+
+
+class ProtocolError(UserError):
+    """A protocol file or override is invalid."""
