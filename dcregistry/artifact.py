@@ -1,0 +1,294 @@
+"""The ``dcreg/1`` artifact: ``data.safetensors`` + ``README.md`` card + ``manifest.json``.
+
+The version digest is the sha256 of the canonical manifest, and the manifest holds the sha256 and
+size of every other file, so one digest pins every byte. Building writes into a temporary
+directory and renames it into place, validating the written files through the same reader that
+loading uses, so what is built is exactly what will load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .canonical import canonical_json, sha256_bytes, sha256_file
+from .card import render_card
+from .errors import IntegrityError, MetadataError, SafetensorsFormatError, TensorError, UserError
+from .metadata import validate_metadata, with_defaults
+from .safetensors_io import FLOAT_DTYPES, METADATA_KEY, SafetensorsReader, write_safetensors
+
+FORMAT = "dcreg/1"
+DATA_FILE = "data.safetensors"
+CARD_FILE = "README.md"
+MANIFEST_FILE = "manifest.json"
+REQUIRED_FILES = (DATA_FILE, CARD_FILE)
+IMAGE_DTYPES = {"F32", "F16", "BF16", "U8"}
+ZCA_TENSORS = ("zca_mean", "zca_matrix", "zca_inverse")
+_TENSOR_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """``sha256:<hex>`` of the canonical JSON of ``manifest``: the version digest."""
+    return "sha256:" + sha256_bytes(canonical_json(manifest))
+
+
+def make_manifest(metadata: Mapping[str, Any], directory: Path) -> dict:
+    """The manifest for the files in ``directory`` (every required file, hashed)."""
+    files = {}
+    for name in REQUIRED_FILES:
+        digest, size = sha256_file(directory / name)
+        files[name] = {"sha256": digest, "size": size}
+    return {"format": FORMAT, "metadata": dict(metadata), "files": files}
+
+
+class Artifact:
+    """A dcreg/1 artifact directory, opened lazily (tensors are memory-mapped on first use)."""
+
+    def __init__(self, path: str | Path, manifest: Mapping[str, Any]):
+        self.path = Path(path)
+        self.manifest = dict(manifest)
+        self._reader: SafetensorsReader | None = None
+
+    @property
+    def metadata(self) -> dict:
+        return self.manifest["metadata"]
+
+    @property
+    def digest(self) -> str:
+        return manifest_digest(self.manifest)
+
+    @property
+    def reader(self) -> SafetensorsReader:
+        if self._reader is None:
+            self._reader = SafetensorsReader(self.path / DATA_FILE)
+        return self._reader
+
+    @property
+    def tensor_names(self) -> list[str]:
+        return sorted(self.reader.tensors)
+
+    @property
+    def num_images(self) -> int:
+        return self.reader.tensors["images"].shape[0]
+
+    @property
+    def label_key(self) -> str:
+        return "soft_labels" if self.metadata["label_kind"] == "soft" else "labels"
+
+    def numpy(self, name: str) -> np.ndarray:
+        """Tensor ``name`` as a read-only memory-mapped numpy array (bfloat16 widened)."""
+        self._check_name(name)
+        return self.reader.numpy(name)
+
+    def torch(self, name: str):
+        """Tensor ``name`` as a torch tensor with its stored dtype (imports torch)."""
+        self._check_name(name)
+        from safetensors import safe_open
+
+        with safe_open(str(self.path / DATA_FILE), framework="pt") as f:
+            return f.get_tensor(name)
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        """Every tensor as numpy (memory-mapped)."""
+        return {n: self.reader.numpy(n) for n in self.tensor_names}
+
+    def card_text(self) -> str:
+        """The README.md card stored in this version."""
+        return (self.path / CARD_FILE).read_text(encoding="utf-8")
+
+    def _check_name(self, name: str) -> None:
+        if name not in self.reader.tensors:
+            raise UserError(f"artifact has no tensor {name!r} (it has {', '.join(self.tensor_names)})")
+
+    def __repr__(self) -> str:
+        md = self.metadata
+        return (f"Artifact({md['method']} {md['dataset']} ipc={md['ipc']} "
+                f"{self.digest[:19]} at {self.path})")
+
+
+def read_manifest(path: str | Path) -> dict:
+    """Parse ``manifest.json`` of an artifact directory; raise a UserError if absent or bad."""
+    mpath = Path(path) / MANIFEST_FILE
+    if not mpath.is_file():
+        raise UserError(f"{path} is not a dcreg artifact: it has no {MANIFEST_FILE}")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IntegrityError(f"{mpath}: not valid JSON ({exc})") from None
+    check_manifest_shape(manifest)
+    return manifest
+
+
+def check_manifest_shape(manifest: Any) -> None:
+    """Raise if ``manifest`` is not a dcreg/1 manifest object (format, metadata, files)."""
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise MetadataError("manifest.format", f"is not {FORMAT!r}",
+                            "this file was not written by a dcreg/1 producer")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or any(f not in files for f in REQUIRED_FILES):
+        raise MetadataError("manifest.files", f"must list {', '.join(REQUIRED_FILES)}")
+    for name, entry in files.items():
+        if ("/" in name or "\\" in name or name.startswith(".") or not isinstance(entry, dict)
+                or not isinstance(entry.get("sha256"), str) or not isinstance(entry.get("size"), int)):
+            raise MetadataError(f"manifest.files.{name}", "is not a safe file entry with sha256 and size")
+
+
+def verify_files(path: str | Path, manifest: Mapping[str, Any]) -> None:
+    """Raise IntegrityError naming the first file whose size or sha256 differs from ``manifest``."""
+    path = Path(path)
+    for name, entry in sorted(manifest["files"].items()):
+        fpath = path / name
+        if not fpath.is_file():
+            raise IntegrityError(f"{name}: missing from {path}")
+        digest, size = sha256_file(fpath)
+        if size != entry["size"] or digest != entry["sha256"]:
+            raise IntegrityError(
+                f"{name}: sha256 {digest[:12]}… does not match the manifest's "
+                f"{entry['sha256'][:12]}… (the file was modified or corrupted)")
+
+
+def validate_tensors(reader: SafetensorsReader, md: Mapping[str, Any]) -> None:
+    """Check tensors against metadata: shapes, dtypes, label range/balance, finiteness."""
+    t = reader.tensors
+    c, h, w = md["image_shape"]
+    n = md["ipc"] * md["num_classes"]
+    k = md["num_classes"]
+    meta = reader.header.metadata
+    if set(meta) != {METADATA_KEY}:
+        raise SafetensorsFormatError("data.safetensors", "__metadata__ must hold exactly one key, 'dcreg'")
+    try:
+        embedded = json.loads(meta[METADATA_KEY])
+    except json.JSONDecodeError:
+        raise SafetensorsFormatError("data.safetensors", "__metadata__.dcreg is not JSON") from None
+    if embedded != dict(md):
+        raise MetadataError("metadata", "differs between manifest.json and data.safetensors",
+                            "the artifact was edited by hand; rebuild it")
+    for name in t:
+        if not _TENSOR_NAME_RE.match(name):
+            raise TensorError(f"tensor {name!r}", "bad tensor name", "use lowercase [a-z0-9_]")
+    if "images" not in t:
+        raise TensorError("images", "tensor is missing")
+    img = t["images"]
+    if len(img.shape) != 4:
+        raise TensorError("images", f"has rank {len(img.shape)}, expected [N, C, H, W]")
+    if img.dtype not in IMAGE_DTYPES:
+        raise TensorError("images", f"dtype {img.dtype} not allowed",
+                          "use float32, float16, bfloat16 or uint8")
+    if list(img.shape[1:]) != [c, h, w]:
+        raise TensorError("images", f"shape {list(img.shape)} does not match image_shape "
+                          f"{[c, h, w]}")
+    if img.shape[0] != n:
+        raise TensorError("images", f"has {img.shape[0]} images but ipc x num_classes = {n}",
+                          "fix ipc or the number of images")
+    if (img.dtype == "U8") != (md["pixel_space"]["kind"] == "uint8"):
+        raise TensorError("images", f"dtype {img.dtype} does not fit pixel_space "
+                          f"{md['pixel_space']['kind']!r}", "uint8 images go with kind 'uint8'")
+    has_hard, has_soft = "labels" in t, "soft_labels" in t
+    if has_hard == has_soft:
+        raise TensorError("labels", "need exactly one of 'labels' [N] int64 or 'soft_labels' [N, K]")
+    if has_hard != (md["label_kind"] == "hard"):
+        raise MetadataError("metadata.label_kind", f"is {md['label_kind']!r} but the tensors hold "
+                            f"{'labels' if has_hard else 'soft_labels'}")
+    if has_hard:
+        lab = t["labels"]
+        if lab.dtype != "I64" or lab.shape != (n,):
+            raise TensorError("labels", f"is {lab.dtype} {list(lab.shape)}, expected int64 [{n}]")
+        values = reader.numpy("labels")
+        if values.size and (values.min() < 0 or values.max() >= k):
+            raise TensorError("labels", f"values must lie in [0, {k}); found "
+                              f"[{values.min()}, {values.max()}]")
+        counts = np.bincount(values, minlength=k)
+        if not (counts == md["ipc"]).all():
+            bad = int(np.flatnonzero(counts != md["ipc"])[0])
+            raise TensorError("labels", f"class {bad} has {counts[bad]} images, ipc says "
+                              f"{md['ipc']}", "every class needs exactly ipc images")
+    else:
+        soft = t["soft_labels"]
+        if soft.dtype not in FLOAT_DTYPES or soft.shape != (n, k):
+            raise TensorError("soft_labels", f"is {soft.dtype} {list(soft.shape)}, expected float "
+                              f"[{n}, {k}]")
+    if "lr" in t:
+        lr = t["lr"]
+        if lr.dtype not in FLOAT_DTYPES or lr.numel != 1:
+            raise TensorError("lr", "must be one float (the learned learning rate)")
+        val = float(reader.numpy("lr").reshape(-1)[0])
+        if not np.isfinite(val) or val <= 0:
+            raise TensorError("lr", f"must be a finite positive float, got {val}")
+    ps = md["pixel_space"]
+    if ps["kind"] == "zca" and ps["transform"]["source"] == "tensors":
+        d = c * h * w
+        want = {"zca_mean": (d,), "zca_matrix": (d, d), "zca_inverse": (d, d)}
+        for name, shape in want.items():
+            if name not in t or t[name].shape != shape or t[name].dtype not in FLOAT_DTYPES:
+                raise TensorError(name, f"ZCA pixel space with source 'tensors' needs float "
+                                  f"{name} of shape {list(shape)}")
+    for name in t:
+        if not reader.all_finite(name):
+            raise TensorError(name, "contains NaN or Inf", "the set diverged; do not publish it")
+
+
+def open_artifact(path: str | Path, *, verify: bool = True) -> Artifact:
+    """Open and validate the artifact at ``path``; ``verify`` also re-hashes every file."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    if verify:
+        verify_files(path, manifest)
+    validate_metadata(manifest["metadata"])
+    art = Artifact(path, manifest)
+    validate_tensors(art.reader, manifest["metadata"])
+    return art
+
+
+load_artifact = open_artifact
+
+
+def build_artifact(out_dir: str | Path, tensors: Mapping[str, Any], metadata: Mapping[str, Any],
+                   *, overwrite: bool = False, results: Sequence[Mapping] = ()) -> Artifact:
+    """Write a validated artifact to ``out_dir`` from tensors (numpy/torch) and metadata.
+
+    Missing optional metadata (created_at, producer, lineage, ...) gets defaults. Nothing is
+    left at ``out_dir`` if validation fails.
+    """
+    out_dir = Path(out_dir)
+    md = with_defaults(metadata)
+    validate_metadata(md)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise UserError(f"{out_dir} exists and is not empty; choose another -o or pass --overwrite")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".dcreg-build-", dir=out_dir.parent))
+    try:
+        write_safetensors(tmp / DATA_FILE, tensors, canonical_json(md).decode("utf-8"))
+        validate_tensors(SafetensorsReader(tmp / DATA_FILE), md)
+        _write_text(tmp / CARD_FILE, render_card(md, results))
+        manifest = make_manifest(md, tmp)
+        _write_text(tmp / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Artifact(out_dir, manifest)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move the finished directory ``src`` to ``dst`` (replacing an old one last)."""
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.rename(dst, old)
+        os.rename(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(src, dst)

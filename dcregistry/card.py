@@ -1,0 +1,147 @@
+"""Dataset cards: README.md with Hugging Face YAML front matter, rendered from ``cards/``.
+
+The card is a pure function of (metadata, results, ref) so that building the same artifact twice
+gives byte-identical files and the same digest. Evaluation results are annotations: the card
+inside a version is rendered without them; ``dcreg card`` re-renders with the current ones.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from string import Template
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from .catalog import DATASETS
+from .citations import method_citation, method_title
+from .errors import ValidationError
+
+TEMPLATE_NAME = "card_template.md"
+
+
+def _size_category(n: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return label
+    return "1M<n<10M"
+
+
+def pretty_name(md: Mapping[str, Any]) -> str:
+    """Short human title, e.g. ``DSA cifar10 IPC 10``."""
+    return md.get("title") or f"{md['method'].upper()} {md['dataset']} IPC {md['ipc']}"
+
+
+def front_matter(md: Mapping[str, Any]) -> dict:
+    """The YAML front matter dict (Hugging Face dataset-card fields + the ``dcreg`` block)."""
+    n = md["ipc"] * md["num_classes"]
+    return {
+        "license": md["license"],
+        "task_categories": ["image-classification"],
+        "tags": sorted({"dataset-distillation", "dataset-condensation", "dcreg",
+                        md["method"], md["dataset"]}),
+        "pretty_name": pretty_name(md),
+        "size_categories": [_size_category(n)],
+        "dcreg": {"format": "dcreg/1", "metadata": json.loads(json.dumps(dict(md)))},
+    }
+
+
+def describe_pixel_space(ps: Mapping[str, Any]) -> str:
+    """One sentence that says how pixel values relate to the original images."""
+    kind = ps["kind"]
+    if kind == "normalized":
+        return (f"Normalized: `x = (pixel01 - mean) / std` with mean {ps['mean']} and std "
+                f"{ps['std']}. De-normalize with `x * std + mean` to view.")
+    if kind == "unit":
+        return "Unit range: float pixels in [0, 1] (synthetic pixels may leave it slightly)."
+    if kind == "uint8":
+        return "uint8: integer pixels in [0, 255]."
+    src = ps["transform"]["source"]
+    how = ("the whitening tensors `zca_mean`, `zca_matrix`, `zca_inverse` are stored in this "
+           "artifact" if src == "tensors" else "refit it on the training split to evaluate")
+    return (f"ZCA-whitened ({ps['variant']}) after this inner space: "
+            f"{describe_pixel_space(ps['then'])} The test set must get the same ZCA: {how}.")
+
+
+def _results_table(results: Sequence[Mapping[str, Any]]) -> str:
+    if not results:
+        return "_No evaluation recorded yet. Run `harness eval ... --record` to add one._"
+    rows = ["| protocol | arch | augmentation | epochs | runs | accuracy (%) | random real (%) |"
+            " delta | device |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        proto = r.get("protocol", {})
+        content = proto.get("content", {})
+        base = r.get("baseline") or {}
+        pct = lambda v: "-" if v is None else f"{100 * v:.2f}"  # noqa: E731
+        acc = f"{pct(r.get('mean'))} ± {pct(r.get('std'))}"
+        base_txt = f"{pct(base.get('mean'))} ± {pct(base.get('std'))}" if base else "-"
+        delta = f"{100 * base['delta']:+.2f}" if base.get("delta") is not None else "-"
+        rows.append(
+            f"| `{proto.get('id', '?')}` | {content.get('arch', '?')} | "
+            f"{content.get('augmentation', '?')} | {content.get('epochs', '?')} | "
+            f"{len(r.get('accuracies', []))} | {acc} | {base_txt} | {delta} | "
+            f"{r.get('device', '?')} |")
+    return "\n".join(rows)
+
+
+def render_card(md: Mapping[str, Any], results: Sequence[Mapping[str, Any]] = (),
+                ref: str | None = None) -> str:
+    """Render the README.md card for metadata ``md`` (and recorded ``results``)."""
+    template = Template(resources.files("dcregistry.cards").joinpath(TEMPLATE_NAME).read_text())
+    c, h, w = md["image_shape"]
+    n = md["ipc"] * md["num_classes"]
+    info = DATASETS.get(md["dataset"])
+    made = [("method", f"`{md['method']}`"),
+            ("method config", f"`{json.dumps(md['method_config'], sort_keys=True)}`"),
+            ("seed", str(md["seed"])), ("created at", md["created_at"]),
+            ("producer", " ".join(str(v) for v in md["producer"].values() if v)),
+            ("license", md["license"])]
+    if md["source"]:
+        src = md["source"]
+        made.append(("imported from", f"`{src['file_name']}` (sha256 `{src['sha256'][:16]}…`)"
+                     + (f" {src['url']}" if src.get("url") else "")))
+    soft = md["label_kind"] == "soft"
+    lineage = md["lineage"]
+    fm = yaml.safe_dump(front_matter(md), sort_keys=True, allow_unicode=True, width=100).strip()
+    return template.substitute(
+        front_matter=fm,
+        title=pretty_name(md),
+        description=md.get("description") or "",
+        dataset_title=info.description if info else md["dataset"],
+        num_images=n, ipc=md["ipc"], num_classes=md["num_classes"], shape=f"[{c}, {h}, {w}]",
+        method_title=method_title(md["method"]),
+        made_rows="\n".join(f"| {k} | {v} |" for k, v in made),
+        pixel_space_text=describe_pixel_space(md["pixel_space"]),
+        images_doc=f"[{n}, {c}, {h}, {w}], pixel space: {md['pixel_space']['kind']}",
+        label_key="soft_labels" if soft else "labels",
+        labels_doc=f"[{n}, {md['num_classes']}] soft labels (logits)" if soft
+        else f"[{n}] int64 class ids, names: {', '.join(md['class_names'][:5])}"
+        + (", ..." if md["num_classes"] > 5 else ""),
+        extra_load_line=('lr = tensors["lr"].item()   # learned learning rate (use it to train)'
+                         if md["method_config"].get("learned_lr") else ""),
+        ref=ref or "NS/NAME",
+        protocol_hint="mtt" if md["method"] in ("mtt", "datm") else
+        ("dc-noaug" if md["method"] == "dc" else "dsa"),
+        results_table=_results_table(results),
+        lineage_text="\n".join(f"- parent `{d}`" for d in lineage) if lineage
+        else "No parent artifacts.",
+        citation=method_citation(md["method"], md.get("citation")),
+    ).rstrip() + "\n"
+
+
+def parse_card(text: str) -> tuple[dict, str]:
+    """Split a card into (front matter dict, body); raise ValidationError if malformed."""
+    if not text.startswith("---\n"):
+        raise ValidationError("README.md", "card has no YAML front matter")
+    end = text.find("\n---\n", 4)
+    if end < 0:
+        raise ValidationError("README.md", "card front matter is not closed by '---'")
+    try:
+        data = yaml.safe_load(text[4:end]) or {}
+    except yaml.YAMLError as exc:
+        raise ValidationError("README.md", f"front matter is not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValidationError("README.md", "front matter is not a mapping")
+    return data, text[end + 5:]

@@ -1,0 +1,71 @@
+"""Shared CLI plumbing: exit codes, one-line errors, JSON output, progress settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from typing import Any, Callable
+
+import click
+
+from ..errors import UserError
+
+EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
+
+
+def run_cli(group: click.Group, prog: str, argv: list[str] | None = None) -> int:
+    """Run a click group mapping errors to exit codes: 1 user error, 2 internal error.
+
+    Errors print one line on stderr; set DCREG_DEBUG=1 to get the traceback of internal errors.
+    """
+    try:
+        group.main(args=argv, prog_name=prog, standalone_mode=False)
+        return EXIT_OK
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo(f"{prog}: aborted", err=True)
+        return EXIT_USER
+    except click.ClickException as exc:  # usage errors, bad options: the user's to fix
+        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
+        return EXIT_USER
+    except UserError as exc:
+        click.echo(f"{prog}: error: {exc}", err=True)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        click.echo(f"{prog}: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug: say so in one line, traceback only on request
+        if os.environ.get("DCREG_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"{prog}: internal error: {type(exc).__name__}: {exc} "
+                   "(set DCREG_DEBUG=1 for a traceback; please report it)", err=True)
+        return EXIT_INTERNAL
+
+
+def emit_json(obj: Any) -> None:
+    """Print ``obj`` as indented JSON on stdout."""
+    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def json_option(f: Callable) -> Callable:
+    """``--json``: machine-readable output on stdout."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(f)
+
+
+def quiet_option(f: Callable) -> Callable:
+    """``--quiet``: no progress bars."""
+    return click.option("--quiet", "-q", is_flag=True, help="Silence progress bars.")(f)
+
+
+def progress_disabled(quiet: bool) -> bool:
+    """Progress bars are off with --quiet or when stderr is not a terminal... unless forced."""
+    if quiet:
+        return True
+    if os.environ.get("DCREG_PROGRESS") == "1":
+        return False
+    return not sys.stderr.isatty()

@@ -1,0 +1,204 @@
+"""Read and write ``data.safetensors`` without torch.
+
+Writing goes through the ``safetensors`` library. Reading parses the header ourselves first so
+that a hostile file (huge header, overlapping or out-of-range offsets, unknown dtypes) is
+refused with a clear error before any tensor is touched; tensors are then memory-mapped with
+numpy, so loading an artifact costs nothing until a tensor is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import SafetensorsFormatError
+
+#: Cap on the JSON header. Metadata with a few thousand class names fits in far less; a larger
+#: header is a malformed or hostile file.
+MAX_HEADER_BYTES = 8 * 1024 * 1024
+
+#: safetensors dtype -> (numpy dtype of the stored bytes, item size). BF16 has no numpy dtype:
+#: its raw 16-bit words are read as uint16 and widened to float32 on access.
+DTYPES: dict[str, tuple[str, int]] = {
+    "F64": ("<f8", 8), "F32": ("<f4", 4), "F16": ("<f2", 2), "BF16": ("<u2", 2),
+    "I64": ("<i8", 8), "I32": ("<i4", 4), "I16": ("<i2", 2), "I8": ("i1", 1),
+    "U8": ("u1", 1), "BOOL": ("?", 1),
+}
+FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
+_NUMPY_TO_ST = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64",
+                "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+METADATA_KEY = "dcreg"
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor's entry in a safetensors header."""
+
+    name: str
+    dtype: str  # safetensors dtype string, e.g. "F32"
+    shape: tuple[int, ...]
+    begin: int  # byte offsets relative to the start of the data section
+    end: int
+
+    @property
+    def numel(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+
+@dataclass(frozen=True)
+class SafetensorsHeader:
+    """A parsed and checked safetensors header."""
+
+    tensors: dict[str, TensorInfo]
+    metadata: dict[str, str]
+    data_offset: int  # absolute file offset of the data section
+
+
+def read_header(path: str | Path, max_header_bytes: int = MAX_HEADER_BYTES) -> SafetensorsHeader:
+    """Parse and check the header of a safetensors file; raise SafetensorsFormatError if bad."""
+    path = Path(path)
+    field = "data.safetensors"
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        raw = f.read(8)
+        if len(raw) < 8:
+            raise SafetensorsFormatError(field, "file is shorter than the 8-byte header length")
+        (n,) = struct.unpack("<Q", raw)
+        if n > max_header_bytes:
+            raise SafetensorsFormatError(
+                field, f"header is {n} bytes, above the {max_header_bytes}-byte cap",
+                "the file is corrupt or not a dcreg artifact")
+        if 8 + n > size:
+            raise SafetensorsFormatError(field, "header length points past the end of the file")
+        try:
+            header = json.loads(f.read(n).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SafetensorsFormatError(field, f"header is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise SafetensorsFormatError(field, "header is not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise SafetensorsFormatError(field, "__metadata__ must map strings to strings")
+    data_len = size - 8 - n
+    tensors: dict[str, TensorInfo] = {}
+    for name, entry in header.items():
+        tensors[name] = _tensor_info(name, entry)
+    spans = sorted((t.begin, t.end, t.name) for t in tensors.values())
+    cursor = 0
+    for begin, end, name in spans:
+        if begin != cursor:
+            raise SafetensorsFormatError(
+                f"tensor {name!r}", "data offsets overlap or leave a hole", "rewrite the file")
+        cursor = end
+    if cursor != data_len:
+        raise SafetensorsFormatError(
+            field, f"tensors cover {cursor} bytes but the data section has {data_len}",
+            "the file is truncated or has trailing bytes")
+    return SafetensorsHeader(tensors, metadata, 8 + n)
+
+
+def _tensor_info(name: str, entry: Any) -> TensorInfo:
+    where = f"tensor {name!r}"
+    if not isinstance(entry, dict):
+        raise SafetensorsFormatError(where, "header entry is not an object")
+    dtype = entry.get("dtype")
+    if dtype not in DTYPES:
+        raise SafetensorsFormatError(where, f"unsupported dtype {dtype!r}")
+    shape = entry.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise SafetensorsFormatError(where, f"bad shape {shape!r}")
+    offsets = entry.get("data_offsets")
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(isinstance(o, int) and o >= 0 for o in offsets)):
+        raise SafetensorsFormatError(where, f"bad data_offsets {offsets!r}")
+    info = TensorInfo(name, dtype, tuple(shape), offsets[0], offsets[1])
+    if info.end - info.begin != info.numel * DTYPES[dtype][1]:
+        raise SafetensorsFormatError(where, "byte span does not match shape x dtype size")
+    return info
+
+
+class SafetensorsReader:
+    """Memory-mapped, checked access to the tensors of one safetensors file."""
+
+    def __init__(self, path: str | Path, max_header_bytes: int = MAX_HEADER_BYTES):
+        self.path = Path(path)
+        self.header = read_header(self.path, max_header_bytes)
+        self._mmap: np.memmap | None = None
+
+    @property
+    def tensors(self) -> dict[str, TensorInfo]:
+        return self.header.tensors
+
+    def raw(self, name: str) -> np.ndarray:
+        """The stored array (BF16 as raw uint16 words), memory-mapped, read-only."""
+        info = self.header.tensors[name]
+        if info.numel == 0:
+            return np.zeros(info.shape, dtype=DTYPES[info.dtype][0])
+        if self._mmap is None:
+            self._mmap = np.memmap(self.path, dtype=np.uint8, mode="r",
+                                   offset=self.header.data_offset)
+        buf = self._mmap[info.begin:info.end]
+        return buf.view(DTYPES[info.dtype][0]).reshape(info.shape)
+
+    def numpy(self, name: str) -> np.ndarray:
+        """The tensor as numpy; BF16 is widened to float32 (exactly)."""
+        info = self.header.tensors[name]
+        arr = self.raw(name)
+        if info.dtype == "BF16":
+            return (arr.astype(np.uint32) << 16).view(np.float32)
+        return arr
+
+    def all_finite(self, name: str, chunk_elems: int = 1 << 22) -> bool:
+        """Whether a float tensor has no NaN/Inf, checked in chunks to bound memory."""
+        if self.header.tensors[name].dtype not in FLOAT_DTYPES:
+            return True
+        flat = self.raw(name).reshape(-1)
+        is_bf16 = self.header.tensors[name].dtype == "BF16"
+        for start in range(0, flat.size, chunk_elems):
+            part = flat[start:start + chunk_elems]
+            if is_bf16:
+                part = (part.astype(np.uint32) << 16).view(np.float32)
+            if not np.isfinite(part).all():
+                return False
+        return True
+
+
+def dtype_name(array: Any) -> str:
+    """safetensors dtype string of a numpy array or torch tensor."""
+    name = str(array.dtype).replace("torch.", "")
+    if name == "bfloat16":
+        return "BF16"
+    if name not in _NUMPY_TO_ST:
+        raise SafetensorsFormatError("tensor", f"dtype {name} cannot be stored")
+    return _NUMPY_TO_ST[name]
+
+
+def write_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata_json: str) -> None:
+    """Write ``tensors`` (numpy arrays or torch tensors) with one ``dcreg`` metadata key.
+
+    Uses safetensors.torch when any tensor is a torch tensor (needed for bfloat16), else
+    safetensors.numpy, so registry-only paths never import torch. Writes then fsyncs.
+    """
+    meta = {METADATA_KEY: metadata_json}
+    if any(type(t).__module__.startswith("torch") for t in tensors.values()):
+        import torch
+        from safetensors.torch import save_file as save_torch
+
+        as_torch = {k: (v if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v)))
+                    .detach().cpu().contiguous() for k, v in tensors.items()}
+        save_torch(as_torch, str(path), metadata=meta)
+    else:
+        from safetensors.numpy import save_file as save_numpy
+
+        save_numpy({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(path),
+                   metadata=meta)
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
