@@ -1,0 +1,176 @@
+"""The augmentation interface, pixel-space stats and clipping bookkeeping.
+
+An :class:`Augmentation` maps a float batch ``[N, C, H, W]`` to a batch of the same shape, in the
+same pixel space, drawing every random number from an explicit CPU ``torch.Generator``: the same
+generator state gives the same output, on CPU and on CUDA (parameters are sampled on the CPU and
+then moved to ``x.device``). No augmentation touches torch's global RNG state, or, where a
+third-party transform needs it (torchvision), restores it afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class PixelStats:
+    """The pixel space an artifact's images live in.
+
+    ``mean``/``std`` set (one value per channel, or one for all channels): "normalized" space,
+    ``x = (x_unit - mean) / std``. Both ``None``: "unit" space, pixels nominally in ``[0, 1]``.
+    """
+
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("PixelStats: give both mean and std (normalized space) or neither (unit space)")
+        if self.mean is None:
+            return
+        mean = tuple(float(v) for v in self.mean)
+        std = tuple(float(v) for v in self.std)  # type: ignore[union-attr]
+        if not mean or len(mean) != len(std):
+            raise ValueError(f"PixelStats: mean {mean} and std {std} need the same, non-zero length")
+        if any(s <= 0 for s in std):
+            raise ValueError(f"PixelStats: std must be positive, got {std}")
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
+
+    @classmethod
+    def unit(cls) -> PixelStats:
+        """Unit space ([0, 1] pixels)."""
+        return cls(None, None)
+
+    @property
+    def is_unit(self) -> bool:
+        return self.mean is None
+
+    def _channel_view(self, values: tuple[float, ...], x: Tensor) -> Tensor:
+        c = x.shape[-3]
+        if len(values) not in (1, c):
+            raise ValueError(f"PixelStats has {len(values)} channel values but the images have {c} channels")
+        return torch.tensor(values, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+
+    def to_unit(self, x: Tensor) -> Tensor:
+        """``x_unit = x * std + mean`` (identity in unit space). ``x``: ``[..., C, H, W]``."""
+        if self.mean is None:
+            return x
+        std, mean = self._channel_view(self.std, x), self._channel_view(self.mean, x)  # type: ignore
+        return x * std + mean
+
+    def from_unit(self, x: Tensor) -> Tensor:
+        """``x = (x_unit - mean) / std`` (identity in unit space). ``x``: ``[..., C, H, W]``."""
+        if self.mean is None:
+            return x
+        std, mean = self._channel_view(self.std, x), self._channel_view(self.mean, x)  # type: ignore
+        return (x - mean) / std
+
+
+UNIT = PixelStats(None, None)
+
+
+def check_generator(generator: torch.Generator) -> None:
+    """Augmentations draw from an explicit CPU generator; reject anything else early."""
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"augmentations need an explicit torch.Generator, got {type(generator).__name__}")
+    if generator.device.type != "cpu":
+        raise ValueError(
+            f"augmentations draw their parameters on the CPU; pass a CPU torch.Generator "
+            f"(got one on {generator.device}), whatever device the images are on"
+        )
+
+
+def check_images(x: Tensor) -> None:
+    if not isinstance(x, Tensor) or x.dim() != 4 or not x.is_floating_point():
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        dtype = x.dtype if isinstance(x, Tensor) else None
+        raise ValueError(f"augmentations take a float batch [N, C, H, W]; got {shape} {dtype}")
+
+
+class Augmentation:
+    """Base class. Subclasses implement :meth:`_apply`; callers use ``aug(x, generator)``.
+
+    Attributes:
+        name: the registry name.
+        clips: whether this augmentation may clamp pixels to [0, 1] in unit space (the
+            torchvision-based ones do; DSA, DC and ``none`` never do).
+
+    Clipping bookkeeping (for the result record): ``clipped`` becomes True once a call actually
+    clamped at least one out-of-[0, 1] unit-space pixel; ``clipped_pixels`` counts them over all
+    calls, ``clipped_calls`` counts the calls that clamped anything, ``last_clipped_pixels`` is the
+    count of the latest call. Counts are kept as device tensors and only synchronised when read.
+    """
+
+    name: str = "augmentation"
+    clips: bool = False
+
+    def __init__(self) -> None:
+        self.reset_clipping()
+
+    @classmethod
+    def create(cls, *, strategy: str | None = None, stats: PixelStats = UNIT,
+               image_size: int | None = None) -> Augmentation:
+        """Build from the options of ``create_augmentation``; subclasses take what they use."""
+        return cls()
+
+    def __call__(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        check_images(x)
+        check_generator(generator)
+        self._call_clipped: Tensor | None = None
+        out = self._apply(x, generator)
+        call = self._call_clipped
+        if call is not None:
+            # accumulate on the batch's device: no host sync until a count is read
+            self._clipped_pixels = self._clipped_pixels.to(call.device) + call
+            self._clipped_calls = self._clipped_calls.to(call.device) + (call > 0).long()
+        self._last_clipped = call
+        return out
+
+    def _apply(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        raise NotImplementedError
+
+    # --- clipping bookkeeping -------------------------------------------------------------
+    def reset_clipping(self) -> None:
+        """Zero the clipping counters."""
+        self._clipped_pixels: Tensor = torch.zeros((), dtype=torch.long)
+        self._clipped_calls: Tensor = torch.zeros((), dtype=torch.long)
+        self._last_clipped: Tensor | None = None
+        self._call_clipped = None
+
+    def _count_and_clamp(self, u: Tensor) -> Tensor:
+        """Clamp unit-space pixels to [0, 1], counting those that were outside."""
+        outside = ((u < 0) | (u > 1)).sum()
+        self._call_clipped = outside if self._call_clipped is None else self._call_clipped + outside
+        return u.clamp(0.0, 1.0)
+
+    @property
+    def clipped_pixels(self) -> int:
+        return int(self._clipped_pixels)
+
+    @property
+    def clipped_calls(self) -> int:
+        return int(self._clipped_calls)
+
+    @property
+    def last_clipped_pixels(self) -> int:
+        return 0 if self._last_clipped is None else int(self._last_clipped)
+
+    @property
+    def clipped(self) -> bool:
+        return self.clipped_pixels > 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class Identity(Augmentation):
+    """``none``: returns ``x`` itself, unchanged."""
+
+    name = "none"
+
+    def _apply(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        return x
