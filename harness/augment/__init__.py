@@ -1,0 +1,51 @@
+"""Augmentations with explicit generators: ``none``, ``dsa``, ``dc``, ``imagenet``, ``randaug``, ``autoaug``.
+
+``aug = create_augmentation(name, strategy=..., stats=..., image_size=...)`` then
+``aug(x, generator)`` on a float batch ``[N, C, H, W]`` in the artifact's pixel space; the
+result is in the same space and depends only on ``x`` and the (CPU) generator's state.
+torchvision is imported lazily, on first use of a torchvision-based augmentation.
+"""
+
+from __future__ import annotations
+
+from harness.registry import Registry
+
+from .base import UNIT, Augmentation, Identity, PixelStats
+from .dc import DCAugmentation
+from .dsa import (
+    DSAAugmentation, DSAParams, DSASample, apply_dsa, dsa_augment, parse_strategy, sample_dsa,
+)
+from .torchvision_policies import AutoAugmentation, ImageNetAugmentation, RandAugmentation
+
+AUGMENTATIONS: Registry = Registry("augmentation")
+AUGMENTATIONS.register("none", Identity.create)
+AUGMENTATIONS.register("dsa", DSAAugmentation.create)
+AUGMENTATIONS.register("dc", DCAugmentation.create)
+AUGMENTATIONS.register("imagenet", ImageNetAugmentation.create)
+AUGMENTATIONS.register("randaug", RandAugmentation.create)
+AUGMENTATIONS.register("autoaug", AutoAugmentation.create)
+
+
+def create_augmentation(
+    name: str,
+    *,
+    strategy: str | None = None,
+    stats: PixelStats = PixelStats(None, None),
+    image_size: int | None = None,
+) -> Augmentation:
+    """Build the augmentation registered as ``name``.
+
+    ``strategy``: DSA's op-family string (``DatasetInfo.dsa_strategy``; default
+    ``color_crop_cutout_flip_scale_rotate``), used by ``dsa`` only. ``stats``: the images' pixel
+    space, used by the torchvision-based ones (``imagenet``, ``randaug``, ``autoaug``) to go to
+    [0, 1] and back. ``image_size``: the artifact's image size; picks ``autoaug``'s policy
+    (IMAGENET for 64) and is checked against the batches; ``None`` takes it from each batch.
+    """
+    return AUGMENTATIONS.get(name)(strategy=strategy, stats=stats, image_size=image_size)
+
+
+__all__ = [
+    "AUGMENTATIONS", "Augmentation", "AutoAugmentation", "DCAugmentation", "DSAAugmentation",
+    "DSAParams", "DSASample", "Identity", "ImageNetAugmentation", "PixelStats", "RandAugmentation",
+    "UNIT", "apply_dsa", "create_augmentation", "dsa_augment", "parse_strategy", "sample_dsa",
+]
