@@ -1,0 +1,40 @@
+"""Class-balanced random selection of real images (the random baseline and the ``random`` method)."""
+
+from __future__ import annotations
+
+import torch
+
+from dcregistry.errors import ValidationError
+
+
+def class_balanced_indices(
+    labels: torch.Tensor,
+    per_class: int,
+    generator: torch.Generator,
+    num_classes: int | None = None,
+) -> torch.Tensor:
+    """Pick ``per_class`` random indices of every class; int64 ``[K * per_class]``.
+
+    The result is grouped by class (class 0's picks first, then class 1's ...), in random order
+    within each class. Classes are ``0..num_classes-1`` when ``num_classes`` is given (a class with
+    no image is then an error), else the labels present. The same ``generator`` state gives the
+    same indices (one ``randperm`` per class, drawn on the CPU in class order). A class with fewer
+    than ``per_class`` images raises :class:`~dcregistry.errors.ValidationError`.
+    """
+    if per_class < 1:
+        raise ValidationError("per_class", f"must be at least 1, got {per_class}")
+    labels = labels.detach().to("cpu").reshape(-1).long()
+    classes = range(num_classes) if num_classes is not None else labels.unique().tolist()
+    picks = []
+    for c in classes:
+        idx = torch.nonzero(labels == c, as_tuple=False).reshape(-1)
+        if idx.numel() < per_class:
+            raise ValidationError(
+                "per_class", f"class {c} has {idx.numel()} images, fewer than the {per_class} requested",
+                "lower the IPC",
+            )
+        perm = torch.randperm(idx.numel(), generator=generator)[:per_class]
+        picks.append(idx[perm])
+    if not picks:
+        return torch.empty(0, dtype=torch.long)
+    return torch.cat(picks)
