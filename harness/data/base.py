@@ -1,0 +1,277 @@
+"""Common machinery of the dataset loaders: ``ImageSet``, the ``LOADERS`` registry, ``load_dataset``.
+
+A loader (one per dataset name, registered in its layout-family module) parses the files on disk
+and returns a :class:`RawSplit` (uint8 or unit-float numpy arrays, NCHW). ``load_dataset`` turns
+that into an :class:`ImageSet`: float32 images in unit space [0, 1], int64 labels, checked against
+the catalog (shape, label range), optionally resized.
+
+Data root: ``data_root`` argument, else ``$HARNESS_DATA``, else ``~/.cache/harness/data``.
+Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dcregistry.catalog import DatasetInfo, get_dataset_info
+from dcregistry.errors import DatasetNotFoundError, UnknownNameError, ValidationError
+from harness.registry import Registry
+
+SPLITS = ("train", "test")
+DATA_ROOT_ENV = "HARNESS_DATA"
+CACHE_DIRNAME = ".harness-cache"
+_CACHE_FORMAT = 1
+
+
+class DatasetFormatError(ValidationError):
+    """A dataset file on disk exists but is malformed (bad magic number, wrong size, bad keys)."""
+
+    def __init__(self, path: str | os.PathLike, problem: str, fix: str | None = None):
+        super().__init__(str(path), problem, fix)
+
+
+@dataclass
+class ImageSet:
+    """One split of a real dataset, in unit space.
+
+    ``images``: float32 ``[N, C, H, W]`` in [0, 1] (``H, W`` are the catalog's shape unless
+    ``load_dataset(image_size=...)`` resized them; ``info.image_shape`` stays the on-disk shape).
+    ``labels``: int64 ``[N]`` in ``[0, info.num_classes)``. ``class_names``: in label order.
+    ``source``: where the data was read from (layout and path), for records.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    info: DatasetInfo
+    class_names: list[str]
+    split: str
+    source: str = field(default="")
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return self.info.num_classes
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of ``images`` (after any resize)."""
+        c, h, w = self.images.shape[1:]
+        return (int(c), int(h), int(w))
+
+
+@dataclass
+class RawSplit:
+    """What a layout parser returns: NCHW ``images`` (uint8, or float32 already in [0, 1])."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: list[str] | None = None
+    source: str = ""
+
+
+Loader = Callable[[Path, str, DatasetInfo], RawSplit]
+
+#: dataset name -> loader ``(root: Path, split: str, info: DatasetInfo) -> RawSplit``.
+LOADERS: Registry[Loader] = Registry("dataset")
+
+
+def default_data_root() -> Path:
+    """``$HARNESS_DATA`` if set, else ``~/.cache/harness/data``."""
+    env = os.environ.get(DATA_ROOT_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path("~/.cache/harness/data").expanduser()
+
+
+def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
+    return Path(data_root).expanduser() if data_root is not None else default_data_root()
+
+
+def load_dataset(
+    name: str,
+    split: str,
+    data_root: str | os.PathLike | None = None,
+    image_size: int | None = None,
+) -> ImageSet:
+    """Load split ``"train"`` or ``"test"`` of catalog dataset ``name`` from local disk.
+
+    ``data_root`` defaults to ``$HARNESS_DATA``, else ``~/.cache/harness/data`` (``digits`` needs
+    none: it is bundled with scikit-learn). Each dataset is read from torchvision's on-disk layout
+    under the root, or else from a Hugging Face ``datasets`` directory ``<root>/<name>``
+    (``save_to_disk`` output or parquet files). A missing dataset raises
+    :class:`~dcregistry.errors.DatasetNotFoundError` whose message says which files to put where.
+
+    ``image_size`` resizes to ``image_size x image_size`` (bilinear, antialiased, on the unit
+    images, clamped to [0, 1]), e.g. digits 8 -> 32.
+    """
+    info = get_dataset_info(name)
+    if split not in SPLITS:
+        raise UnknownNameError(f"unknown split {split!r} for {info.name}; use 'train' or 'test'")
+    loader = LOADERS.get(info.name)
+    root = resolve_data_root(data_root)
+    raw = loader(root, split, info)
+    images, labels = _check_raw(raw, info, split)
+    if image_size is not None:
+        images = resize_images(images, image_size)
+    class_names = list(raw.class_names) if raw.class_names is not None else info.class_names_or_default()
+    if len(class_names) != info.num_classes:
+        raise DatasetFormatError(
+            raw.source or info.name,
+            f"has {len(class_names)} class names, the catalog says {info.num_classes} classes",
+        )
+    return ImageSet(images, labels, info, class_names, split, raw.source)
+
+
+def _check_raw(raw: RawSplit, info: DatasetInfo, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    where = raw.source or f"{info.name}/{split}"
+    imgs, labels = raw.images, np.asarray(raw.labels)
+    if imgs.ndim != 4 or tuple(imgs.shape[1:]) != tuple(info.image_shape):
+        raise DatasetFormatError(
+            where, f"images have shape {list(imgs.shape)}, expected [N, {', '.join(map(str, info.image_shape))}]"
+        )
+    if labels.ndim != 1 or labels.shape[0] != imgs.shape[0]:
+        raise DatasetFormatError(where, f"{labels.shape} labels for {imgs.shape[0]} images")
+    if labels.size and (labels.min() < 0 or labels.max() >= info.num_classes):
+        raise DatasetFormatError(
+            where, f"labels span [{labels.min()}, {labels.max()}], expected [0, {info.num_classes - 1}]"
+        )
+    if imgs.dtype == np.uint8:
+        images = torch.from_numpy(imgs.astype(np.float32)).div_(255.0)  # astype copies: writable
+    else:
+        arr = np.ascontiguousarray(imgs, dtype=np.float32)
+        images = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+        if images.numel() and not (torch.isfinite(images).all() and images.min() >= 0 and images.max() <= 1):
+            raise DatasetFormatError(where, "float pixels outside [0, 1]")
+    return images, torch.from_numpy(labels.astype(np.int64))
+
+
+def resize_images(images: torch.Tensor, image_size: int, chunk: int = 4096) -> torch.Tensor:
+    """Bilinear, antialiased resize of unit ``[N, C, H, W]`` images to ``image_size`` square."""
+    if image_size < 1:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    n, c, h, w = images.shape
+    if (h, w) == (image_size, image_size):
+        return images
+    out = torch.empty((n, c, image_size, image_size), dtype=images.dtype)
+    for i in range(0, n, chunk):
+        part = F.interpolate(
+            images[i : i + chunk], size=(image_size, image_size), mode="bilinear",
+            align_corners=False, antialias=True,
+        )
+        out[i : i + chunk] = part.clamp_(0.0, 1.0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Locating a dataset: torchvision layout first, then the Hugging Face alternative, else a message.
+
+
+def hf_dir(root: Path, info: DatasetInfo) -> Path:
+    """Where the Hugging Face ``datasets`` alternative of ``info`` lives: ``<root>/<name>``."""
+    return root / info.name
+
+
+def not_found(info: DatasetInfo, root: Path, layout: str, missing: Sequence[Path] = ()) -> DatasetNotFoundError:
+    """The one-line error for a missing dataset: both layouts and, if partial, what is missing."""
+    head = f"{info.name} not found under {root}"
+    if missing:
+        shown = ", ".join(str(m) for m in missing[:3]) + (f" (+{len(missing) - 3} more)" if len(missing) > 3 else "")
+        head += f" (missing {shown})"
+    return DatasetNotFoundError(
+        f"{head}: put {layout} there, or a Hugging Face datasets directory at {hf_dir(root, info)} "
+        f"(DatasetDict.save_to_disk output, or train-*/test-*.parquet files); "
+        f"or point --data-root / ${DATA_ROOT_ENV} at the right directory"
+    )
+
+
+def locate(
+    root: Path,
+    info: DatasetInfo,
+    split: str,
+    needed: Iterable[Path],
+    parse: Callable[[], RawSplit],
+    layout: str,
+) -> RawSplit:
+    """Parse the torchvision layout if every ``needed`` path exists, else the HF alternative."""
+    needed = list(needed)
+    missing = [p for p in needed if not p.exists()]
+    if not missing:
+        return parse()
+    from . import hf  # local import: hf imports this module
+
+    hdir = hf_dir(root, info)
+    if hf.is_hf_dataset_dir(hdir):
+        return hf.load_hf_split(hdir, info, split, cache_root=root)
+    # Name what is missing only when part of the torchvision layout is there.
+    partial = len(missing) < len(needed) or any(p.parent.exists() and p.parent != root for p in missing)
+    raise not_found(info, root, layout, missing if partial else ())
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoded-array cache under <root>/.harness-cache/ (JPEG/PNG decoding is the slow part).
+
+
+def file_fingerprint(paths: Iterable[Path], base: Path) -> list[list]:
+    """``[relative path, size, mtime_ns]`` per file: the cache key material."""
+    out = []
+    for p in paths:
+        st = p.stat()
+        out.append([p.relative_to(base).as_posix(), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def cache_key(**parts) -> str:
+    blob = json.dumps({"format": _CACHE_FORMAT, **parts}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cached_split(root: Path, stem: str, key: str, build: Callable[[], RawSplit]) -> RawSplit:
+    """Return the split cached as ``<root>/.harness-cache/<stem>-<key>.npz``, building it if absent.
+
+    The cache holds only plain arrays (loaded with ``allow_pickle=False``). A data root that is not
+    writable just means no cache. Older caches of the same stem are removed when a new one is written.
+    """
+    cache_dir = root / CACHE_DIRNAME
+    path = cache_dir / f"{stem}-{key}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                names = [str(s) for s in z["class_names"]] if "class_names" in z.files else None
+                return RawSplit(z["images"], z["labels"], names, str(z["source"]))
+        except Exception as exc:  # a corrupt cache is rebuilt, never trusted
+            warnings.warn(f"ignoring unreadable dataset cache {path}: {exc}", stacklevel=2)
+    raw = build()
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}-", suffix=".npz.tmp", dir=cache_dir)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                arrays = {"images": raw.images, "labels": raw.labels, "source": np.array(raw.source)}
+                if raw.class_names is not None:
+                    arrays["class_names"] = np.array(raw.class_names, dtype=str)
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        for old in cache_dir.glob(f"{stem}-*.npz"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError as exc:
+        warnings.warn(f"could not write dataset cache under {cache_dir}: {exc}", stacklevel=2)
+    return raw
