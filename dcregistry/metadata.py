@@ -43,11 +43,13 @@ def validate_metadata(md: Any) -> None:
     """Raise MetadataError naming the first bad field if ``md`` breaks the dcreg/1 contract."""
     if not isinstance(md, Mapping):
         raise MetadataError("metadata", "must be a JSON object")
+    # Wrong values first (a bad dataset name explains a missing num_classes), then missing fields.
+    errors = sorted((e for e in _validator().iter_errors(dict(md)) if e.validator != "required"
+                     or e.absolute_path), key=lambda e: list(e.absolute_path))
     missing = [f for f in REQUIRED_FIELDS if f not in md]
-    if missing:
+    if missing and not errors:
         raise MetadataError(f"metadata.{missing[0]}", "is required but missing",
                             f"add it; required fields: {', '.join(REQUIRED_FIELDS)}")
-    errors = sorted(_validator().iter_errors(dict(md)), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         # oneOf failures are unreadable; point at the field and say what it must be instead.

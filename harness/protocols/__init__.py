@@ -1,0 +1,182 @@
+"""Named evaluation protocols: frozen TOML files shipped with the package, identified by hash.
+
+A protocol fixes architecture, augmentation, optimizer, schedule, epochs, batch sizes, runs and
+seeds. Its id is ``name@<12 hex of sha256(canonical content)>`` where the content excludes the
+name and description, so the hash names the semantics. Overrides give a derived protocol whose
+name says what was overridden and whose hash differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from dcregistry.canonical import canonical_json, sha256_bytes
+from dcregistry.errors import ProtocolError, UnknownNameError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+HASH_CHARS = 12
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A fully specified evaluation recipe (see ``harness protocols show NAME``)."""
+
+    name: str
+    description: str
+    arch: str
+    augmentation: str
+    optimizer: Literal["sgd", "adam"]
+    lr: float
+    lr_source: Literal["fixed", "artifact"]  # "artifact": the learned lr stored with the set
+    momentum: float
+    weight_decay: float
+    epochs: int  # the loop runs epochs + 1 times, as the published code does
+    schedule: Literal["dc-step"]  # lr x decay after epoch epochs//2 + 1, optimizer re-created
+    decay: float
+    batch_size: int
+    loss: Literal["auto", "ce", "soft-ce"]  # auto: ce for hard labels, soft-ce for soft labels
+    test_batch_size: int
+    selection: Literal["final-epoch"]  # never selected on the test set
+    runs: int
+    seed: int
+    overrides: tuple[tuple[str, Any], ...] = field(default=())
+
+    @property
+    def seeds(self) -> list[int]:
+        """One seed per run: ``seed, seed+1, ...``."""
+        return [self.seed + i for i in range(self.runs)]
+
+    @property
+    def decay_epoch(self) -> int:
+        """The epoch after which the lr is multiplied by ``decay`` (DC: ``E//2 + 1``)."""
+        return self.epochs // 2 + 1
+
+    def content(self) -> dict:
+        """The hashed content: every semantic field (not name, description or overrides)."""
+        d = dataclasses.asdict(self)
+        for k in ("name", "description", "overrides"):
+            d.pop(k)
+        return d
+
+    @property
+    def hash(self) -> str:
+        return sha256_bytes(canonical_json(self.content()))[:HASH_CHARS]
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@{self.hash}"
+
+    def to_record(self) -> dict:
+        """What a result records about its protocol."""
+        return {"id": self.id, "name": self.name, "hash": self.hash, "content": self.content(),
+                "overrides": dict(self.overrides)}
+
+    def with_overrides(self, **changes: Any) -> "Protocol":
+        """A derived protocol, e.g. ``p.with_overrides(arch="resnet18", epochs=50)``."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        for key, value in changes.items():
+            if key not in _OVERRIDABLE:
+                raise ProtocolError(f"cannot override {key!r}; overridable: {', '.join(_OVERRIDABLE)}")
+            _OVERRIDABLE[key](value)
+        base = self.name.split("+", 1)[0]
+        merged = dict(self.overrides) | changes
+        name = f"{base}+" + ",".join(f"{k}={merged[k]}" for k in sorted(merged))
+        return dataclasses.replace(self, name=name, overrides=tuple(sorted(merged.items())),
+                                   **changes)
+
+
+def _positive_int(v: Any) -> None:
+    if not isinstance(v, int) or v < 1:
+        raise ProtocolError(f"expected a positive integer, got {v!r}")
+
+
+def _check_arch(v: Any) -> None:
+    from harness.models import model_factory
+
+    model_factory(v)
+
+
+def _check_aug(v: Any) -> None:
+    from harness.augment import AUGMENTATIONS
+
+    AUGMENTATIONS.get(v)
+
+
+def _check_optim(v: Any) -> None:
+    if v not in ("sgd", "adam"):
+        raise ProtocolError(f"optimizer must be sgd or adam, got {v!r}")
+
+
+def _positive_float(v: Any) -> None:
+    if not isinstance(v, (int, float)) or not v > 0:
+        raise ProtocolError(f"expected a positive number, got {v!r}")
+
+
+_OVERRIDABLE = {"arch": _check_arch, "augmentation": _check_aug, "optimizer": _check_optim,
+                "epochs": _positive_int, "runs": _positive_int, "seed": lambda v: None,
+                "lr": _positive_float, "batch_size": _positive_int}
+
+
+def _from_toml(data: dict, source: str) -> Protocol:
+    try:
+        opt, sched, train, ev = data["optimizer"], data["schedule"], data["training"], data["evaluation"]
+        p = Protocol(
+            name=data["name"], description=data["description"], arch=data["model"]["arch"],
+            augmentation=data["augmentation"]["name"], optimizer=opt["name"], lr=float(opt["lr"]),
+            lr_source=opt["lr_source"], momentum=float(opt["momentum"]),
+            weight_decay=float(opt["weight_decay"]), epochs=int(sched["epochs"]),
+            schedule=sched["kind"], decay=float(sched["decay"]), batch_size=int(train["batch_size"]),
+            loss=train["loss"], test_batch_size=int(ev["batch_size"]), selection=ev["selection"],
+            runs=int(ev["runs"]), seed=int(ev["seed"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"{source}: malformed protocol ({type(exc).__name__}: {exc})") from None
+    if p.schedule != "dc-step" or p.selection != "final-epoch":
+        raise ProtocolError(f"{source}: unsupported schedule/selection {p.schedule}/{p.selection}")
+    if p.lr_source not in ("fixed", "artifact") or p.loss not in ("auto", "ce", "soft-ce"):
+        raise ProtocolError(f"{source}: bad lr_source or loss")
+    _check_optim(p.optimizer)
+    return p
+
+
+def _builtin_files() -> dict[str, Any]:
+    root = resources.files("harness.protocols")
+    return {p.name[:-5]: p for p in root.iterdir() if p.name.endswith(".toml")}
+
+
+def list_protocols() -> list[str]:
+    """Names of the built-in protocols."""
+    return sorted(_builtin_files())
+
+
+def load_protocol(name_or_path: str | Path) -> Protocol:
+    """A built-in protocol by name, or a protocol TOML file by path."""
+    files = _builtin_files()
+    key = str(name_or_path)
+    if key in files:
+        return _from_toml(tomllib.loads(files[key].read_text()), key)
+    path = Path(key)
+    if path.suffix == ".toml" and path.is_file():
+        try:
+            return _from_toml(tomllib.loads(path.read_text()), str(path))
+        except tomllib.TOMLDecodeError as exc:
+            raise ProtocolError(f"{path}: not valid TOML ({exc})") from None
+    raise UnknownNameError(f"unknown protocol {key!r}; built-in: {', '.join(sorted(files))}")
+
+
+def protocol_toml(name: str) -> str:
+    """The frozen TOML text of a built-in protocol."""
+    files = _builtin_files()
+    if name not in files:
+        raise UnknownNameError(f"unknown protocol {name!r}; built-in: {', '.join(sorted(files))}")
+    return files[name].read_text()

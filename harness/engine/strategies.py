@@ -1,0 +1,171 @@
+"""How the R seeds of a protocol are run: sequentially, as a vmap ensemble, or in processes.
+
+``auto`` measures the candidates on the actual data for a few training steps and picks the
+fastest; every strategy gives the same numbers per seed (same seed-derived init, shuffles and
+augmentation draws), up to float reassociation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import torch
+
+from harness.augment import Augmentation
+from harness.protocols import Protocol
+
+from .ensemble import supports_ensemble, train_ensemble
+from .trainer import RunResult, TestSet, TrainSet, build_model, loss_fn, make_optimizer, train_one
+
+STRATEGIES = ("sequential", "vmap", "processes")
+AugFactory = Callable[[], Augmentation]
+
+
+@dataclass
+class Choice:
+    """The strategy picked and the per-step seconds measured for each candidate."""
+
+    strategy: str
+    measured: dict[str, float]
+    reason: str
+
+
+def cpu_workers() -> int:
+    """Usable CPU cores for worker processes."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+def _time_steps(step: Callable[[], None], steps: int = 3) -> float:
+    step()  # warm-up: allocator, kernel selection
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - t0) / steps
+
+
+def _sequential_step_time(protocol: Protocol, train: TrainSet, aug: Augmentation) -> float:
+    model = build_model(protocol, train, 0, train.images.device)
+    opt = make_optimizer(protocol, model.parameters(), protocol.lr)
+    crit = loss_fn(protocol, train.soft)
+    x, y = train.images[:protocol.batch_size], train.targets[:protocol.batch_size]
+    g = torch.Generator().manual_seed(0)
+
+    def step():
+        loss = crit(model(aug(x, g)), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if train.images.is_cuda:
+            torch.cuda.synchronize()
+
+    return _time_steps(step)
+
+
+def _vmap_step_time(protocol: Protocol, train: TrainSet, aug: Augmentation, r: int) -> float:
+    probe = protocol.__class__(**{**protocol.__dict__, "epochs": 0, "runs": r})
+    tiny = TrainSet(train.images[:protocol.batch_size], train.targets[:protocol.batch_size],
+                    train.num_classes, train.lr)
+    empty = TestSet(train.images[:0], torch.zeros(0, dtype=torch.long, device=train.images.device))
+    t0 = time.perf_counter()
+    train_ensemble(probe, tiny, empty, aug, list(range(r)))  # 1 epoch = 1 step, plus set-up
+    t1 = time.perf_counter()
+    train_ensemble(probe, tiny, empty, aug, list(range(r)))
+    return min(time.perf_counter() - t1, t1 - t0)
+
+
+def _worker_step_time(protocol: Protocol, train: TrainSet, aug_factory: AugFactory) -> float:
+    torch.set_num_threads(1)
+    return _sequential_step_time(protocol, train, aug_factory())
+
+
+def _processes_step_time(protocol: Protocol, train: TrainSet, aug_factory: AugFactory,
+                         workers: int) -> float:
+    ctx = torch.multiprocessing.get_context("spawn")
+    cpu_train = TrainSet(train.images.cpu(), train.targets.cpu(), train.num_classes, train.lr)
+    with ctx.Pool(workers) as pool:
+        times = pool.starmap(_worker_step_time, [(protocol, cpu_train, aug_factory)] * workers)
+    return max(times)
+
+
+def choose_strategy(protocol: Protocol, train: TrainSet, aug_factory: AugFactory,
+                    runs: int, forced: str = "auto") -> Choice:
+    """Pick the fastest strategy for this device and data by measuring a few steps of each."""
+    if forced != "auto":
+        if forced not in STRATEGIES:
+            from dcregistry.errors import UserError
+
+            raise UserError(f"unknown strategy {forced!r}; choose auto, {', '.join(STRATEGIES)}")
+        return Choice(forced, {}, "forced by --strategy")
+    probe_model = build_model(protocol, train, 0, torch.device("meta"))
+    steps_per_run = (protocol.epochs + 1) * math.ceil(len(train.images) / protocol.batch_size)
+    measured = {"sequential": _sequential_step_time(protocol, train, aug_factory()) * runs}
+    if runs > 1 and supports_ensemble(probe_model):
+        measured["vmap"] = _vmap_step_time(protocol, train, aug_factory(), runs)
+    workers = min(cpu_workers(), runs)
+    # Spawning workers costs seconds (each imports torch): only worth measuring for long runs.
+    if not train.images.is_cuda and workers > 1 and measured["sequential"] * steps_per_run > 60:
+        per_step = _processes_step_time(protocol, train, aug_factory, workers)
+        measured["processes"] = per_step * math.ceil(runs / workers)
+    best = min(measured, key=measured.get)
+    return Choice(best, measured, "fastest measured (seconds per step of all runs)")
+
+
+def _run_chunk(protocol: Protocol, train: TrainSet, test: TestSet, aug_factory: AugFactory,
+               seeds: list[int]) -> tuple[list[RunResult], bool]:
+    torch.set_num_threads(1)
+    aug = aug_factory()
+    results = [train_one(protocol, train, test, aug, s) for s in seeds]
+    return results, aug.clipped
+
+
+def run_seeds(protocol: Protocol, train: TrainSet, test: TestSet, aug_factory: AugFactory,
+              seeds: list[int], strategy: str,
+              on_progress: Callable[[int], None] | None = None) -> tuple[list[RunResult], bool]:
+    """Run every seed with ``strategy``; returns per-seed results (seed order) and a clip flag.
+
+    ``on_progress(n)`` is called with the number of finished epochs (summed over runs).
+    """
+    tick = (lambda ep: on_progress(1)) if on_progress else None
+    if strategy == "sequential":
+        aug = aug_factory()
+        results = [train_one(protocol, train, test, aug, s, on_epoch=tick) for s in seeds]
+        return results, aug.clipped
+    if strategy == "vmap":
+        aug = aug_factory()
+        n = len(seeds)
+        results = train_ensemble(protocol, train, test, aug, seeds,
+                                 on_epoch=(lambda ep: on_progress(n)) if on_progress else None)
+        return results, aug.clipped
+    if strategy == "processes":
+        workers = min(cpu_workers(), len(seeds))
+        chunks = [seeds[i::workers] for i in range(workers)]
+        ctx = torch.multiprocessing.get_context("spawn")
+        cpu = lambda t: t.cpu()  # noqa: E731
+        tr = TrainSet(cpu(train.images), cpu(train.targets), train.num_classes, train.lr)
+        te = TestSet(cpu(test.images), cpu(test.labels))
+        with ctx.Pool(workers) as pool:
+            pending = [pool.apply_async(_run_chunk, (protocol, tr, te, aug_factory, c))
+                       for c in chunks]
+            outs = []
+            for p, chunk in zip(pending, chunks):
+                outs.append(p.get())
+                if on_progress:
+                    on_progress(len(chunk) * (protocol.epochs + 1))
+        by_seed = {r.seed: r for res, _ in outs for r in res}
+        return [by_seed[s] for s in seeds], any(c for _, c in outs)
+    raise ValueError(f"unknown strategy {strategy!r}")
+
+
+def augmentation_factory(name: str, **kwargs) -> AugFactory:
+    """A picklable zero-argument factory for an augmentation (worker processes rebuild it)."""
+    from harness.augment import create_augmentation
+
+    return partial(create_augmentation, name, **kwargs)

@@ -1,0 +1,134 @@
+"""Train one fresh network on a (condensed) training set, then test it once: the DC recipe.
+
+The loop reproduces the published evaluation exactly, quirks included: ``epochs + 1`` passes
+over the data; after pass ``epochs // 2 + 1`` the lr is multiplied by ``decay`` and the
+optimizer is re-created (momentum reset); the reported number is the final-epoch test
+accuracy (never a max over epochs).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from harness.augment import Augmentation
+from harness.models import create_model
+from harness.protocols import Protocol
+
+from .seeding import generator
+
+
+@dataclass
+class TrainSet:
+    """Training tensors in the artifact's pixel space, on the target device."""
+
+    images: Tensor  # float32 [N, C, H, W]
+    targets: Tensor  # int64 [N] (hard) or float [N, K] (soft: logits)
+    num_classes: int
+    lr: float | None = None  # learned lr stored with the set (MTT/DATM)
+
+    @property
+    def soft(self) -> bool:
+        return self.targets.dtype.is_floating_point
+
+
+@dataclass
+class TestSet:
+    """Test tensors in the same pixel space as the training set."""
+
+    images: Tensor
+    labels: Tensor
+
+
+@dataclass
+class RunResult:
+    """The outcome of one seed."""
+
+    seed: int
+    accuracy: float
+    final_train_loss: float
+    seconds: float
+
+
+def training_lr(protocol: Protocol, train: TrainSet) -> float:
+    """The lr a run starts with: the protocol's, or the artifact's learned one."""
+    if protocol.lr_source == "artifact":
+        if train.lr is None:
+            from dcregistry.errors import ProtocolError
+
+            raise ProtocolError(f"protocol {protocol.name} trains with the artifact's learned lr, "
+                                "but the artifact has no 'lr' tensor; use --protocol dsa")
+        return float(train.lr)
+    return protocol.lr
+
+
+def make_optimizer(protocol: Protocol, params, lr: float) -> torch.optim.Optimizer:
+    """SGD (momentum, weight decay) or Adam as the protocol says."""
+    if protocol.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=protocol.momentum,
+                               weight_decay=protocol.weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=protocol.weight_decay)
+
+
+def loss_fn(protocol: Protocol, soft: bool) -> Callable[[Tensor, Tensor], Tensor]:
+    """Cross-entropy for hard labels; soft cross-entropy against softmax(targets) for soft."""
+    if protocol.loss == "ce" or (protocol.loss == "auto" and not soft):
+        return F.cross_entropy
+    return lambda out, logits: -(logits.softmax(-1) * out.log_softmax(-1)).sum(-1).mean()
+
+
+def build_model(protocol: Protocol, train: TrainSet, seed: int, device: torch.device) -> nn.Module:
+    """The fresh network of run ``seed`` (initialised from that seed alone)."""
+    _, c, h, w = train.images.shape
+    return create_model(protocol.arch, c, train.num_classes, (h, w),
+                        generator=generator(seed, "init")).to(device)
+
+
+@torch.no_grad()
+def test_accuracy(model: nn.Module, test: TestSet, batch_size: int) -> float:
+    """Top-1 accuracy of ``model`` on ``test`` (eval mode)."""
+    model.eval()
+    correct = 0
+    for start in range(0, len(test.labels), batch_size):
+        out = model(test.images[start:start + batch_size])
+        correct += int((out.argmax(-1) == test.labels[start:start + batch_size]).sum())
+    return correct / max(1, len(test.labels))
+
+
+def epoch_batches(n: int, batch_size: int, gen: torch.Generator) -> list[Tensor]:
+    """A shuffled partition of ``range(n)`` into batches (the DataLoader's shuffle=True)."""
+    return list(torch.randperm(n, generator=gen).split(batch_size))
+
+
+def train_one(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augmentation, seed: int,
+              on_epoch: Callable[[int], None] | None = None) -> RunResult:
+    """Train and test one network for ``seed``; deterministic per seed on CPU."""
+    t0 = time.perf_counter()
+    device = train.images.device
+    model = build_model(protocol, train, seed, device)
+    data_gen = generator(seed, "data")
+    criterion = loss_fn(protocol, train.soft)
+    lr = training_lr(protocol, train)
+    opt = make_optimizer(protocol, model.parameters(), lr)
+    loss = torch.zeros(())
+    for ep in range(protocol.epochs + 1):
+        model.train()
+        for idx in epoch_batches(len(train.images), protocol.batch_size, data_gen):
+            idx = idx.to(device)
+            x = aug(train.images[idx], data_gen)
+            loss = criterion(model(x), train.targets[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if ep == protocol.decay_epoch:
+            lr *= protocol.decay
+            opt = make_optimizer(protocol, model.parameters(), lr)
+        if on_epoch is not None:
+            on_epoch(ep)
+    acc = test_accuracy(model, test, protocol.test_batch_size)
+    return RunResult(seed, acc, float(loss.detach()), time.perf_counter() - t0)
