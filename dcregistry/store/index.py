@@ -1,0 +1,181 @@
+"""The SQLite index of a local store: one row per live version, for metadata queries.
+
+The index is derived data: the version files under ``repos/`` are the truth. It is rebuilt
+whenever it is missing, corrupt, of another schema version or out of step with the version
+files (for example after a push killed between writing its version file and updating the index);
+:meth:`LocalStore._index` does that check (a directory scan) before every query. A store on a
+read-only filesystem gets an in-memory index built from the files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .query import Term
+
+SCHEMA_VERSION = 1
+_COLUMNS = ("name", "version", "digest", "created_at", "dataset", "method", "ipc", "num_classes",
+            "label_kind", "pixel", "seed", "license", "made_at", "metadata")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    created_at TEXT,
+    dataset TEXT,
+    method TEXT,
+    ipc INTEGER,
+    num_classes INTEGER,
+    label_kind TEXT,
+    pixel TEXT,
+    seed INTEGER,
+    license TEXT,
+    made_at TEXT,
+    metadata TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE INDEX IF NOT EXISTS versions_dataset ON versions (dataset, method, ipc);
+CREATE INDEX IF NOT EXISTS versions_digest ON versions (digest);
+"""
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What the index knows about one version."""
+
+    name: str
+    version: int
+    digest: str
+    created_at: str | None
+    metadata: dict  # {} when the version's manifest could not be read (a damaged version)
+
+    def values(self) -> tuple:
+        md: Mapping[str, Any] = self.metadata or {}
+        ps = md.get("pixel_space")
+        return (self.name, self.version, self.digest, self.created_at, md.get("dataset"),
+                md.get("method"), _int(md.get("ipc")), _int(md.get("num_classes")),
+                md.get("label_kind"), ps.get("kind") if isinstance(ps, dict) else None,
+                _int(md.get("seed")), md.get("license"), md.get("created_at"),
+                json.dumps(md, sort_keys=True))
+
+
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+class Index:
+    """An open index connection (use as a context manager)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.in_memory = path is None
+        self.conn = self._connect()
+
+    # -- opening ------------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        if self.path is None:
+            return self._init(sqlite3.connect(":memory:"))
+        try:
+            return self._init(sqlite3.connect(str(self.path), timeout=60))
+        except sqlite3.DatabaseError as exc:
+            if _readonly(exc):
+                self.in_memory = True
+                return self._init(sqlite3.connect(":memory:"))
+            # Corrupt file or foreign content: it is derived data, so start over.
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                try:
+                    os.unlink(str(self.path) + suffix)
+                except FileNotFoundError:
+                    pass
+            try:
+                return self._init(sqlite3.connect(str(self.path), timeout=60))
+            except sqlite3.DatabaseError:
+                self.in_memory = True
+                return self._init(sqlite3.connect(":memory:"))
+
+    @staticmethod
+    def _init(conn: sqlite3.Connection) -> sqlite3.Connection:
+        try:
+            conn.execute("PRAGMA busy_timeout = 60000")
+            (ver,) = conn.execute("PRAGMA user_version").fetchone()
+            if ver != SCHEMA_VERSION:
+                # Create (or replace an old schema) in one write transaction, re-checking inside
+                # it, so two processes creating a fresh index do not undo each other's rows.
+                conn.isolation_level = None
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    (ver,) = conn.execute("PRAGMA user_version").fetchone()
+                    if ver != SCHEMA_VERSION:
+                        conn.execute("DROP TABLE IF EXISTS versions")
+                        for stmt in _SCHEMA.split(";"):
+                            if stmt.strip():
+                                conn.execute(stmt)
+                        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    conn.isolation_level = ""
+            # Touch the table so that a damaged file fails here, not in the middle of a query.
+            conn.execute("SELECT count(*) FROM versions").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ------------------------------------------------------------------------------
+    def keys(self) -> set[tuple[str, int]]:
+        """Every (name, version) the index holds."""
+        return {(n, v) for n, v in self.conn.execute("SELECT name, version FROM versions")}
+
+    def query(self, terms: Iterable[Term] = (), name: str | None = None) -> list[IndexRow]:
+        """Rows matching every term (and ``name`` if given), ordered by name then version."""
+        where, params = [], []
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        for t in terms:
+            cond, p = t.sql()
+            where.append(cond)
+            params.extend(p)
+        sql = "SELECT name, version, digest, created_at, metadata FROM versions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY name, version"
+        with closing(self.conn.execute(sql, params)) as cur:
+            return [IndexRow(n, v, d, c, json.loads(m)) for n, v, d, c, m in cur]
+
+    # -- writing ------------------------------------------------------------------------------
+    def upsert(self, rows: Iterable[IndexRow]) -> None:
+        """Insert or replace rows (idempotent)."""
+        marks = ",".join("?" * len(_COLUMNS))
+        with self.conn:
+            self.conn.executemany(
+                f"INSERT OR REPLACE INTO versions ({','.join(_COLUMNS)}) VALUES ({marks})",
+                [r.values() for r in rows])
+
+    def delete(self, keys: Iterable[tuple[str, int]]) -> None:
+        """Delete rows by (name, version) (missing ones are ignored)."""
+        with self.conn:
+            self.conn.executemany("DELETE FROM versions WHERE name = ? AND version = ?", list(keys))
+
+
+def _readonly(exc: sqlite3.DatabaseError) -> bool:
+    msg = str(exc).lower()
+    return "readonly" in msg or "read-only" in msg or "unable to open" in msg
