@@ -263,6 +263,9 @@ def build_artifact(out_dir: str | Path, tensors: Mapping[str, Any], metadata: Ma
         raise UserError(f"{out_dir} exists and is not empty; choose another -o or pass --overwrite")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".dcreg-build-", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a built artifact is an ordinary directory
     try:
         write_safetensors(tmp / DATA_FILE, tensors, canonical_json(md).decode("utf-8"))
         validate_tensors(SafetensorsReader(tmp / DATA_FILE), md)

@@ -198,7 +198,8 @@ def write_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata_jso
     else:
         from safetensors.numpy import save_file as save_numpy
 
-        save_numpy({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(path),
+        # np.require keeps 0-d arrays 0-d (ascontiguousarray would make a scalar lr [1]).
+        save_numpy({k: np.require(v, requirements="C") for k, v in tensors.items()}, str(path),
                    metadata=meta)
     with open(path, "rb+") as f:
         os.fsync(f.fileno())

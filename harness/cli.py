@@ -80,7 +80,7 @@ def _progress_factory(disabled: bool, label: str):
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the epochs.")
 @click.option("--runs", type=click.IntRange(min=1), default=None, help="Override the number of runs.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
-@click.option("--strategy", type=click.Choice(["auto", "sequential", "vmap", "processes"]),
+@click.option("--strategy", type=click.Choice(["auto", "sequential", "compiled", "vmap", "processes"]),
               default="auto", show_default=True, help="How the runs are executed.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA",
               help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).")

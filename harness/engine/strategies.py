@@ -20,9 +20,13 @@ from harness.augment import Augmentation
 from harness.protocols import Protocol
 
 from .ensemble import supports_ensemble, train_ensemble
-from .trainer import RunResult, TestSet, TrainSet, build_model, loss_fn, make_optimizer, train_one
+from .trainer import (RunResult, TestSet, TrainSet, build_model, compiled, loss_fn, make_optimizer,
+                      train_one)
 
-STRATEGIES = ("sequential", "vmap", "processes")
+STRATEGIES = ("sequential", "compiled", "vmap", "processes")
+#: Estimated eager time (s) above which compiling is worth measuring: a cold torch.compile of
+#: a ConvNet costs ~35 s on 2 CPU cores (seconds once inductor's disk cache is warm).
+COMPILE_WORTH_S = 120.0
 AugFactory = Callable[[], Augmentation]
 
 
@@ -51,15 +55,17 @@ def _time_steps(step: Callable[[], None], steps: int = 3) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def _sequential_step_time(protocol: Protocol, train: TrainSet, aug: Augmentation) -> float:
+def _sequential_step_time(protocol: Protocol, train: TrainSet, aug: Augmentation,
+                          compile: bool = False) -> float:
     model = build_model(protocol, train, 0, train.images.device)
+    forward = compiled(model) if compile else model
     opt = make_optimizer(protocol, model.parameters(), protocol.lr)
     crit = loss_fn(protocol, train.soft)
     x, y = train.images[:protocol.batch_size], train.targets[:protocol.batch_size]
     g = torch.Generator().manual_seed(0)
 
     def step():
-        loss = crit(model(aug(x, g)), y)
+        loss = crit(forward(aug(x, g)), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -114,6 +120,14 @@ def choose_strategy(protocol: Protocol, train: TrainSet, aug_factory: AugFactory
     if not train.images.is_cuda and workers > 1 and measured["sequential"] * steps_per_run > 60:
         per_step = _processes_step_time(protocol, train, aug_factory, workers)
         measured["processes"] = per_step * math.ceil(runs / workers)
+    if measured["sequential"] * steps_per_run > COMPILE_WORTH_S:
+        # The probe's compilation is not wasted: later model instances reuse its graphs.
+        n = len(train.images)
+        full, last = protocol.batch_size, n % protocol.batch_size
+        measured["compiled"] = _sequential_step_time(protocol, train, aug_factory(), True) * runs
+        if last and n > full:  # a second batch shape: compile it now too
+            tail = TrainSet(train.images[:last], train.targets[:last], train.num_classes, train.lr)
+            _sequential_step_time(protocol, tail, aug_factory(), True)
     best = min(measured, key=measured.get)
     return Choice(best, measured, "fastest measured (seconds per step of all runs)")
 
@@ -134,9 +148,10 @@ def run_seeds(protocol: Protocol, train: TrainSet, test: TestSet, aug_factory: A
     ``on_progress(n)`` is called with the number of finished epochs (summed over runs).
     """
     tick = (lambda ep: on_progress(1)) if on_progress else None
-    if strategy == "sequential":
+    if strategy in ("sequential", "compiled"):
         aug = aug_factory()
-        results = [train_one(protocol, train, test, aug, s, on_epoch=tick) for s in seeds]
+        results = [train_one(protocol, train, test, aug, s, on_epoch=tick,
+                             compile=strategy == "compiled") for s in seeds]
         return results, aug.clipped
     if strategy == "vmap":
         aug = aug_factory()

@@ -9,6 +9,7 @@ accuracy (never a max over epochs).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -105,12 +106,35 @@ def epoch_batches(n: int, batch_size: int, gen: torch.Generator) -> list[Tensor]
     return list(torch.randperm(n, generator=gen).split(batch_size))
 
 
+def compiled(model: nn.Module) -> Callable[[Tensor], Tensor]:
+    """``torch.compile`` the training forward (graphs are reused by later instances of the
+    same architecture); falls back to eager, with a warning, where compilation fails."""
+    fast = torch.compile(model, dynamic=False)
+
+    def forward(x: Tensor) -> Tensor:
+        nonlocal fast
+        try:
+            return fast(x)
+        except Exception as exc:  # no C++ compiler, unsupported op...: eager is always correct
+            if fast is model:
+                raise
+            warnings.warn(f"torch.compile failed ({type(exc).__name__}); training in eager mode")
+            fast = model
+            return model(x)
+
+    return forward
+
+
 def train_one(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augmentation, seed: int,
-              on_epoch: Callable[[int], None] | None = None) -> RunResult:
-    """Train and test one network for ``seed``; deterministic per seed on CPU."""
+              on_epoch: Callable[[int], None] | None = None, compile: bool = False) -> RunResult:
+    """Train and test one network for ``seed``; deterministic per seed on CPU.
+
+    ``compile`` trains through ``torch.compile`` (same math, fused kernels); testing is eager.
+    """
     t0 = time.perf_counter()
     device = train.images.device
     model = build_model(protocol, train, seed, device)
+    forward = compiled(model) if compile else model
     data_gen = generator(seed, "data")
     criterion = loss_fn(protocol, train.soft)
     lr = training_lr(protocol, train)
@@ -121,7 +145,7 @@ def train_one(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augmentat
         for idx in epoch_batches(len(train.images), protocol.batch_size, data_gen):
             idx = idx.to(device)
             x = aug(train.images[idx], data_gen)
-            loss = criterion(model(x), train.targets[idx])
+            loss = criterion(forward(x), train.targets[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

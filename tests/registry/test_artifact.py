@@ -163,3 +163,11 @@ def test_hostile_safetensors_headers(tmp_path):
     p.write_bytes(struct.pack("<Q", 4) + b"nope")
     with pytest.raises(SafetensorsFormatError, match="JSON"):
         read_header(p)
+
+
+def test_scalar_lr_stays_scalar_and_dir_is_ordinary(tmp_path):
+    t = artifact_tensors()
+    t["lr"] = np.array(0.01, dtype=np.float32)
+    art = build_artifact(tmp_path / "lr", t, artifact_metadata())
+    assert art.reader.tensors["lr"].shape == ()
+    assert (art.path.stat().st_mode & 0o755) == 0o755
