@@ -59,13 +59,19 @@ def protocols_show(name: str, as_json: bool) -> None:
         click.echo("\n# frozen TOML:\n" + protocol_toml(name))
 
 
-def _progress_factory(disabled: bool, label: str):
+def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
     from tqdm.auto import tqdm
 
     def make(total: int, strategy: str):
         bar = tqdm(total=total, desc=f"{label} [{strategy}]", unit="ep", disable=disabled,
                    leave=False, dynamic_ncols=True)
-        return bar.update
+        runs = max(1, total // epochs_per_run)
+
+        def update(n: int) -> None:
+            bar.update(n)
+            bar.set_postfix_str(f"run {min(runs, bar.n // epochs_per_run + 1)}/{runs}", refresh=False)
+
+        return update
 
     return make
 
@@ -112,7 +118,8 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
     if parsed.kind == "name":
         info = store.resolve(ref)
         canonical_ref = f"{info.name}@v{info.version}"
-    progress = _progress_factory(progress_disabled(quiet), f"eval {protocol.name}")
+    progress = _progress_factory(progress_disabled(quiet), f"eval {protocol.name}",
+                                 protocol.epochs + 1)
     result = evaluate(artifact, protocol, ref=canonical_ref, device=device, data_root=data_root,
                       strategy=strategy, baseline=baseline, progress=progress)
     _print_table(result)

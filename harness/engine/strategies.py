@@ -7,6 +7,7 @@ augmentation draws), up to float reassociation.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -76,7 +77,7 @@ def _sequential_step_time(protocol: Protocol, train: TrainSet, aug: Augmentation
 
 
 def _vmap_step_time(protocol: Protocol, train: TrainSet, aug: Augmentation, r: int) -> float:
-    probe = protocol.__class__(**{**protocol.__dict__, "epochs": 0, "runs": r})
+    probe = dataclasses.replace(protocol, epochs=0, runs=r)
     tiny = TrainSet(train.images[:protocol.batch_size], train.targets[:protocol.batch_size],
                     train.num_classes, train.lr)
     empty = TestSet(train.images[:0], torch.zeros(0, dtype=torch.long, device=train.images.device))
