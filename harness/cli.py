@@ -113,11 +113,14 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
     if record and parsed.kind != "name":
         raise UserError("--record needs a store reference (ns/name[@v..]); push the directory first")
     store = get_store(store_spec)
-    artifact = open_ref(ref, store=store)
-    canonical_ref = ref
     if parsed.kind == "name":
-        info = store.resolve(ref)
-        canonical_ref = f"{info.name}@v{info.version}"
+        # Resolve once: the version evaluated is the version recorded, even if a tag moves.
+        info = store.resolve(parsed)
+        artifact = store.open(info)
+        canonical_ref = info.ref
+    else:
+        artifact = open_ref(ref, store=store)
+        canonical_ref = ref
     progress = _progress_factory(progress_disabled(quiet), f"eval {protocol.name}",
                                  protocol.epochs + 1)
     result = evaluate(artifact, protocol, ref=canonical_ref, device=device, data_root=data_root,
