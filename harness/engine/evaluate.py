@@ -42,7 +42,17 @@ class Prepared:
     stats: PixelStats | None  # None: ZCA space (torchvision augmentations unavailable)
     dsa_strategy: str
     zca: ZCATransform | None
-    train_unit: tuple[torch.Tensor, torch.Tensor] | None = None  # cached real train split
+    dataset: str
+    image_size: int | None  # resize of the real images to the artifact's (None: native)
+    data_root: str | None
+    _train_split: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def train_split(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The real train split (unit images, labels) at the artifact's size, loaded once."""
+        if self._train_split is None:
+            tr = load_dataset(self.dataset, "train", self.data_root, image_size=self.image_size)
+            self._train_split = (tr.images, tr.labels)
+        return self._train_split
 
 
 def resolve_device(device: str) -> torch.device:
@@ -84,41 +94,30 @@ def prepare(artifact: Artifact, device: torch.device, data_root: str | None = No
     if test_unit.images.shape[1:] != images.shape[1:]:
         raise UserError(f"test images {list(test_unit.images.shape[1:])} cannot be matched to the "
                         f"artifact's image_shape {[c, h, w]}")
-    zca = None
-    train_unit = None
+    prepared = Prepared(
+        TrainSet(images.to(device), targets.to(device), md["num_classes"], lr), None, ps, None,
+        info.dsa_strategy, None, md["dataset"], size, data_root)
     if ps["kind"] == "zca":
         if ps["transform"]["source"] == "tensors":
-            zca = ZCATransform.from_tensors({n: artifact.torch(n) for n in
-                                             ("zca_mean", "zca_matrix", "zca_inverse")},
-                                            ps["variant"])
+            prepared.zca = ZCATransform.from_tensors(
+                {n: artifact.torch(n) for n in ("zca_mean", "zca_matrix", "zca_inverse")},
+                ps["variant"])
         else:
-            tr = load_dataset(md["dataset"], "train", data_root, image_size=size)
-            train_unit = (tr.images, tr.labels)
-            zca = fit_zca(to_pixel_space(tr.images, ps["then"]), ps["variant"])
-    test_images = to_pixel_space(test_unit.images, ps, zca)
+            prepared.zca = fit_zca(to_pixel_space(prepared.train_split()[0], ps["then"]),
+                                   ps["variant"])
+    test_images = to_pixel_space(test_unit.images, ps, prepared.zca)
+    prepared.test = TestSet(test_images.to(device), test_unit.labels.to(device))
     if ps["kind"] == "normalized":
-        stats = PixelStats(tuple(ps["mean"]), tuple(ps["std"]))
+        prepared.stats = PixelStats(tuple(ps["mean"]), tuple(ps["std"]))
     elif ps["kind"] == "unit":
-        stats = PixelStats(None, None)
-    else:
-        stats = None
-    return Prepared(
-        TrainSet(images.to(device), targets.to(device), md["num_classes"], lr),
-        TestSet(test_images.to(device), test_unit.labels.to(device)),
-        ps, stats, info.dsa_strategy, zca, train_unit)
+        prepared.stats = PixelStats(None, None)
+    return prepared
 
 
-def random_real_subset(artifact: Artifact, prepared: Prepared, seed: int,
-                       data_root: str | None = None) -> TrainSet:
+def random_real_subset(artifact: Artifact, prepared: Prepared, seed: int) -> TrainSet:
     """An equal-size class-balanced random subset of the real train split, same pixel space."""
     md = artifact.metadata
-    h = md["image_shape"][1]
-    info = DATASETS[md["dataset"]]
-    if prepared.train_unit is None:
-        size = None if h == info.image_shape[1] else h
-        tr = load_dataset(md["dataset"], "train", data_root, image_size=size)
-        prepared.train_unit = (tr.images, tr.labels)
-    images, labels = prepared.train_unit
+    images, labels = prepared.train_split()
     idx = class_balanced_indices(labels, md["ipc"], generator(seed, "baseline"),
                                  num_classes=md["num_classes"])
     x = to_pixel_space(images[idx], prepared.pixel_space, prepared.zca)
@@ -164,7 +163,7 @@ def evaluate(artifact: Artifact, protocol: Protocol, *, ref: str | None = None,
     mean, std = _summary(accs)
     base_block = None
     if baseline:
-        base_train = random_real_subset(artifact, prepared, protocol.seed, data_root)
+        base_train = random_real_subset(artifact, prepared, protocol.seed)
         base_results, base_clipped = run_seeds(protocol, base_train, prepared.test, factory,
                                                seeds, choice.strategy, tick)
         clipped = clipped or base_clipped
