@@ -36,6 +36,14 @@ def artifact_metadata(ipc: int = 2, seed: int = 0, **overrides: Any) -> dict:
     return md
 
 
+@pytest.fixture(autouse=True)
+def harness_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Remembered strategy choices go to a per-test directory, never the user's cache."""
+    path = tmp_path / "harness-cache"
+    monkeypatch.setenv("HARNESS_CACHE", str(path))
+    return path
+
+
 @pytest.fixture
 def dcreg_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty local store root, also exported as $DCREG_HOME for CLI calls."""

@@ -25,6 +25,7 @@ def run(*args: str, env: dict, ok: bool = True) -> subprocess.CompletedProcess:
 @pytest.fixture
 def env(tmp_path):
     e = dict(os.environ, DCREG_HOME=str(tmp_path / "home"), HARNESS_DATA=str(tmp_path / "data"),
+             HARNESS_CACHE=str(tmp_path / "cache"),
              OMP_NUM_THREADS="1")
     return e
 

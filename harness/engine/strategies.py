@@ -1,8 +1,9 @@
 """How the R seeds of a protocol are run: sequentially, as a vmap ensemble, or in processes.
 
 ``auto`` measures the candidates on the actual data for a few training steps and picks the
-fastest; every strategy gives the same numbers per seed (same seed-derived init, shuffles and
-augmentation draws), up to float reassociation.
+fastest; every strategy uses the same seed-derived init, shuffles and augmentation draws, so they
+agree per seed up to float reassociation. The first choice for a setup is remembered
+(:mod:`.autotune`), so rerunning the same command reproduces its numbers exactly.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import platform
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -20,6 +22,7 @@ import torch
 from harness.augment import Augmentation
 from harness.protocols import Protocol
 
+from . import autotune
 from .ensemble import supports_ensemble, train_ensemble
 from .trainer import (RunResult, TestSet, TrainSet, build_model, compiled, loss_fn, make_optimizer,
                       train_one)
@@ -111,6 +114,26 @@ def choose_strategy(protocol: Protocol, train: TrainSet, aug_factory: AugFactory
 
             raise UserError(f"unknown strategy {forced!r}; choose auto, {', '.join(STRATEGIES)}")
         return Choice(forced, {}, "forced by --strategy")
+    key = _setup_key(protocol, train, runs)
+    known = autotune.recall(key)
+    if known and known["strategy"] in STRATEGIES:
+        return Choice(known["strategy"], known.get("measured", {}),
+                      f"measured on first use, remembered in {autotune.cache_dir()}")
+    choice = _measure(protocol, train, aug_factory, runs)
+    autotune.remember(key, choice.strategy, choice.measured)
+    return choice
+
+
+def _setup_key(protocol: Protocol, train: TrainSet, runs: int) -> str:
+    dev = train.images.device
+    where = (torch.cuda.get_device_name(dev) if dev.type == "cuda"
+             else f"{platform.machine()}:{torch.get_num_threads()}threads:{cpu_workers()}cores")
+    return autotune.setup_key(device=where, torch=torch.__version__, protocol=protocol.id,
+                              shape=list(train.images.shape), dtype=str(train.images.dtype),
+                              classes=train.num_classes, soft=train.soft, runs=runs)
+
+
+def _measure(protocol: Protocol, train: TrainSet, aug_factory: AugFactory, runs: int) -> Choice:
     probe_model = build_model(protocol, train, 0, torch.device("meta"))
     steps_per_run = (protocol.epochs + 1) * math.ceil(len(train.images) / protocol.batch_size)
     measured = {"sequential": _sequential_step_time(protocol, train, aug_factory()) * runs}

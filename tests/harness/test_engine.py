@@ -101,3 +101,30 @@ def test_every_protocol_runs_on_digits_32px(tmp_path):
     for name in ("dsa", "dcbench-autoaug", "dcbench-imagenet-adam"):
         rec = evaluate(art, quick(name, epochs=1, runs=1))
         assert rec["mean"] >= 0.0
+
+
+def test_auto_strategy_is_remembered_so_reruns_reproduce(digits_art, harness_cache, monkeypatch):
+    from harness.engine import strategies
+
+    p = quick("dc-noaug")
+    calls = []
+    real = strategies._measure
+
+    def measure(*args):
+        calls.append(1)
+        return strategies.Choice("vmap", real(*args).measured, "test: vmap")
+
+    monkeypatch.setattr(strategies, "_measure", measure)
+    a = evaluate(digits_art, p)
+    b = evaluate(digits_art, p)
+    assert len(calls) == 1  # measured once, then recalled
+    assert a["strategy"]["name"] == b["strategy"]["name"]
+    assert a["strategy"]["name"] == "vmap" and "remembered" in b["strategy"]["reason"]
+    assert a["accuracies"] == b["accuracies"]
+    # another setup (runs) is measured on its own
+    evaluate(digits_art, p.with_overrides(runs=3))
+    assert len(calls) == 2
+    # a corrupt cache file costs a re-measurement, not a crash
+    (harness_cache / "strategies.json").write_text("{not json")
+    c = evaluate(digits_art, p)
+    assert len(calls) == 3 and c["accuracies"] == a["accuracies"]
