@@ -21,7 +21,7 @@ from harness.protocols import Protocol
 
 from .seeding import generator
 from .trainer import (RunResult, TestSet, TrainSet, build_model, epoch_batches, loss_fn,
-                      make_optimizer, training_lr)
+                      schedule, training_lr)
 
 _STATEFUL = (nn.modules.batchnorm._BatchNorm, nn.Dropout)
 
@@ -51,11 +51,9 @@ def train_ensemble(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augm
     batched = vmap(forward)
     gens = [generator(s, "data") for s in seeds]
     criterion = loss_fn(protocol, train.soft)
-    lr = training_lr(protocol, train)
-    opt = make_optimizer(protocol, params.values(), lr)
     n = len(train.images)
     losses = torch.zeros(len(seeds))
-    for ep in range(protocol.epochs + 1):
+    for _, opt in schedule(protocol, params.values(), training_lr(protocol, train), on_epoch):
         plans = [epoch_batches(n, protocol.batch_size, g) for g in gens]
         for step in range(len(plans[0])):
             xs, ys = [], []
@@ -70,11 +68,6 @@ def train_ensemble(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augm
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        if ep == protocol.decay_epoch:
-            lr *= protocol.decay
-            opt = make_optimizer(protocol, params.values(), lr)
-        if on_epoch is not None:
-            on_epoch(ep)
     correct = torch.zeros(len(seeds), dtype=torch.long)
     with torch.no_grad():
         for start in range(0, len(test.labels), protocol.test_batch_size):

@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.optim import Optimizer
 
 from harness.augment import Augmentation
 from harness.models import create_model
@@ -106,6 +107,22 @@ def epoch_batches(n: int, batch_size: int, gen: torch.Generator) -> list[Tensor]
     return list(torch.randperm(n, generator=gen).split(batch_size))
 
 
+def schedule(protocol: Protocol, params: Iterable[Tensor], lr: float,
+             on_epoch: Callable[[int], None] | None = None) -> Iterator[tuple[int, Optimizer]]:
+    """The published schedule: yields (epoch, optimizer) for E+1 passes; after pass E//2+1 the
+    lr is multiplied by ``decay`` and the optimizer re-created (momentum reset), then
+    ``on_epoch(epoch)`` is called."""
+    params = list(params)
+    opt = make_optimizer(protocol, params, lr)
+    for ep in range(protocol.epochs + 1):
+        yield ep, opt
+        if ep == protocol.decay_epoch:
+            lr *= protocol.decay
+            opt = make_optimizer(protocol, params, lr)
+        if on_epoch is not None:
+            on_epoch(ep)
+
+
 def compiled(model: nn.Module) -> Callable[[Tensor], Tensor]:
     """``torch.compile`` the training forward (graphs are reused by later instances of the
     same architecture); falls back to eager, with a warning, where compilation fails."""
@@ -137,10 +154,8 @@ def train_one(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augmentat
     forward = compiled(model) if compile else model
     data_gen = generator(seed, "data")
     criterion = loss_fn(protocol, train.soft)
-    lr = training_lr(protocol, train)
-    opt = make_optimizer(protocol, model.parameters(), lr)
     loss = torch.zeros(())
-    for ep in range(protocol.epochs + 1):
+    for _, opt in schedule(protocol, model.parameters(), training_lr(protocol, train), on_epoch):
         model.train()
         for idx in epoch_batches(len(train.images), protocol.batch_size, data_gen):
             idx = idx.to(device)
@@ -149,10 +164,5 @@ def train_one(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augmentat
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        if ep == protocol.decay_epoch:
-            lr *= protocol.decay
-            opt = make_optimizer(protocol, model.parameters(), lr)
-        if on_epoch is not None:
-            on_epoch(ep)
     acc = test_accuracy(model, test, protocol.test_batch_size)
     return RunResult(seed, acc, float(loss.detach()), time.perf_counter() - t0)
