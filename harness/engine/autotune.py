@@ -52,6 +52,7 @@ def recall(key: str) -> dict[str, Any] | None:
 def remember(key: str, strategy: str, measured: dict[str, float]) -> None:
     """Store a choice; best effort (a read-only cache only costs a re-measurement)."""
     path = cache_dir() / FILE_NAME
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = _load(path)
@@ -61,4 +62,5 @@ def remember(key: str, strategy: str, measured: dict[str, float]) -> None:
             json.dump(data, f, indent=1, sort_keys=True)
         os.replace(tmp, path)  # atomic: a concurrent reader sees the old or the new file
     except OSError:
-        pass
+        if tmp is not None:  # e.g. disk full mid-write: leave no stray temp file behind
+            Path(tmp).unlink(missing_ok=True)
