@@ -38,3 +38,19 @@ def class_balanced_indices(
     if not picks:
         return torch.empty(0, dtype=torch.long)
     return torch.cat(picks)
+
+
+RANDOM_REAL_STREAM = "random-real"
+
+
+def random_real_indices(labels: torch.Tensor, ipc: int, seed: int,
+                        num_classes: int | None = None) -> torch.Tensor:
+    """THE class-balanced random real subset of a run seed: ``ipc`` indices per class.
+
+    Both the ``random`` condensation method and the evaluation baseline call this, so the same
+    seed over the same training labels picks the same images. The stream is derived from
+    ``(seed, "random-real")`` and nothing else.
+    """
+    from harness.engine.seeding import generator  # engine/seeding is torch-only, no cycle
+
+    return class_balanced_indices(labels, ipc, generator(seed, RANDOM_REAL_STREAM), num_classes)
