@@ -160,6 +160,142 @@ def _print_table(result: dict) -> None:
                   f"{result['wall_time_s']:.1f} s, clipped: {result['clipped']}")
 
 
+def _condense_progress(disabled: bool):
+    """A tqdm bar per phase; ``update(n, loss=.., val=..)`` shows the current loss."""
+    from tqdm.auto import tqdm
+
+    def make(total: int, desc: str):
+        bar = tqdm(total=total, desc=desc, unit="it", disable=disabled, leave=False,
+                   dynamic_ncols=True)
+
+        def update(n: int = 1, loss: float | None = None, val: float | None = None) -> None:
+            if loss is not None:
+                post = f"loss {loss:.4g}" + (f", val {100 * val:.1f}%" if val is not None else "")
+                bar.set_postfix_str(post, refresh=False)
+            bar.update(n)
+
+        return update
+
+    return make
+
+
+@cli.command("condense")
+@click.argument("dataset")
+@click.option("--method", "-m", required=True, help="Method name (see `harness methods`).")
+@click.option("--ipc", type=click.IntRange(min=1), required=True, help="Images per class.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), required=True,
+              help="Artifact directory to write.")
+@click.option("--iterations", type=click.IntRange(min=0), default=None,
+              help="Outer iterations (synthesis methods; default: the method's published value).")
+@click.option("--model", default="convnet", show_default=True, help="Network the method uses.")
+@click.option("--init", default="real", show_default=True,
+              help="Initial images of a synthesis method: real, noise, or an artifact reference.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA",
+              help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).")
+@click.option("--image-size", type=click.IntRange(min=1), default=None,
+              help="Resize the real images to this size (e.g. 32 for digits).")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A method option (see `harness methods show M`); repeatable.")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Save a checkpoint every N iterations (0: never).")
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint in the output directory.")
+@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Evaluate on the validation split every N iterations and keep the best set.")
+@click.option("--protocol", "protocol_name", default=None,
+              help="Protocol for --eval-every (name or TOML file).")
+@click.option("--eval-epochs", type=click.IntRange(min=1), default=None,
+              help="Override the validation protocol's epochs.")
+@click.option("--eval-runs", type=click.IntRange(min=1), default=None,
+              help="Override the validation protocol's runs.")
+@click.option("--push", "push_name", default=None, metavar="NS/NAME", help="Push the artifact.")
+@click.option("--tag", "tags", multiple=True, help="Tag for --push; repeatable.")
+@click.option("--store", "store_spec", default=None, help="Store for --push and --init REF.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing artifact directory.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, device, data_root,
+                 image_size, options, checkpoint_every, resume, eval_every, protocol_name,
+                 eval_epochs, eval_runs, push_name, tags, store_spec, overwrite, quiet) -> None:
+    """Condense DATASET with a method into an artifact directory (optionally push it)."""
+    from dcregistry.errors import UserError
+    from dcregistry.refs import validate_name
+
+    from .methods.base import parse_options
+    from .methods.loop import CondenseSpec, condense
+
+    if tags and not push_name:
+        raise UserError("--tag needs --push NS/NAME")
+    if push_name:
+        validate_name(push_name)
+    if (eval_epochs or eval_runs) and not protocol_name:
+        raise UserError("--eval-epochs/--eval-runs need --protocol")
+    spec = CondenseSpec(dataset=dataset, method=method, ipc=ipc, out=Path(out),
+                        iterations=iterations, model=model, init=init, seed=seed, device=device,
+                        data_root=data_root, image_size=image_size,
+                        options=parse_options(options), checkpoint_every=checkpoint_every,
+                        resume=resume, eval_every=eval_every, protocol=protocol_name,
+                        eval_epochs=eval_epochs, eval_runs=eval_runs, overwrite=overwrite,
+                        store=store_spec)
+    outcome = condense(spec, progress=_condense_progress(progress_disabled(quiet)))
+    mc = outcome.method_config
+    line = f"wrote {out} ({mc['method']}, ipc {ipc}, {mc['wall_time_s']:.1f} s"
+    if "s_per_iter" in mc:
+        line += f", {mc['s_per_iter']:.3g} s/iter"
+    val = mc.get("validation")
+    if val and val.get("best_accuracy") is not None:
+        line += f", best validation {100 * val['best_accuracy']:.2f} % at iteration {val['best_iteration']}"
+    click.echo(line + ")")
+    if push_name:
+        from dcregistry.store import get_store
+
+        res = get_store(store_spec).push(outcome.artifact.path, push_name, tags)
+        click.echo(str(res))
+
+
+@cli.group("methods", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def methods_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List the condensation methods (``methods show M`` prints a method's options)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .methods import get_method, list_methods
+
+    rows = [get_method(n) for n in list_methods()]
+    if as_json:
+        emit_json([{"name": m.name, "kind": m.kind, "description": m.description} for m in rows])
+        return
+    width = max(len(m.name) for m in rows)
+    for m in rows:
+        click.echo(f"{m.name:<{width}}  {m.kind:<9}  {m.description}")
+
+
+@methods_cmd.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def methods_show(name: str, as_json: bool) -> None:
+    """Print a method's options (``--option key=value``) with their defaults."""
+    from .methods import get_method
+    from .methods.base import option_rows
+
+    m = get_method(name)
+    rows = option_rows(m)
+    if as_json:
+        emit_json({"name": m.name, "kind": m.kind, "description": m.description,
+                   "options": [{"name": r[0], "type": r[1], "default": r[2], "help": r[3]}
+                               for r in rows]})
+        return
+    click.echo(f"{m.name} ({m.kind}): {m.description}")
+    if not rows:
+        click.echo("no options")
+        return
+    w = max(len(r[0]) for r in rows)
+    tw = max(len(r[1]) for r in rows)
+    for opt, typ, default, help_ in rows:
+        click.echo(f"  {opt:<{w}}  {typ:<{tw}}  default {default}" + (f"  {help_}" if help_ else ""))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     sys.exit(run_cli(cli, "harness", argv))
