@@ -14,6 +14,9 @@ METHODS: Registry[type] = Registry("method")
 
 # One import line per method module (each registers into METHODS on import).
 from harness.methods import random  # noqa: E402,F401
+from harness.methods import herding  # noqa: E402,F401
+from harness.methods import kcenter  # noqa: E402,F401
+from harness.methods import forgetting  # noqa: E402,F401
 
 
 def get_method(name: str):
