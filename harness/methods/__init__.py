@@ -17,6 +17,10 @@ from harness.methods import random  # noqa: E402,F401
 from harness.methods import herding  # noqa: E402,F401
 from harness.methods import kcenter  # noqa: E402,F401
 from harness.methods import forgetting  # noqa: E402,F401
+from harness.methods import dc  # noqa: E402,F401
+from harness.methods import dsa  # noqa: E402,F401
+from harness.methods import dm  # noqa: E402,F401
+from harness.methods import mtt  # noqa: E402,F401
 
 
 def get_method(name: str):

@@ -1,0 +1,253 @@
+"""Shared pieces of the synthesis methods: gradient-matching distances, the per-class real
+batches and Siamese DSA draws, functional network helpers, BatchNorm handling, and a few
+config/state utilities.
+
+Distances (DC's ``match_loss``, REFERENCE.md "Condensation methods"):
+
+* ``ours``: per layer, reshape the gradient to ``(out, -1)`` (conv ``[O, I, h, w]`` -> ``[O, I*h*w]``,
+  layernorm ``[C, H, W]`` -> ``[C, H*W]``, linear as is) and sum ``1 - cos`` over the rows;
+  1-D gradients (biases, norm affine parameters) contribute 0;
+* ``mse``: squared Euclidean distance of the concatenated flattened gradients (all parameters);
+* ``cos``: ``1 - cos`` of the concatenated flattened gradients (all parameters).
+
+The cosine denominators add ``1e-6`` as the published code does.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from harness.methods.base import MethodOptionError
+
+DIS_METRICS = ("ours", "mse", "cos")
+EPS = 1e-6
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``, else MethodOptionError naming the option."""
+    if value not in choices:
+        raise MethodOptionError(f"option {name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def check_positive(name: str, value: float | int) -> None:
+    """MethodOptionError unless ``value`` > 0."""
+    if not value > 0:
+        raise MethodOptionError(f"option {name} must be > 0, got {value!r}")
+
+
+# --- distances ---------------------------------------------------------------------------------
+
+def _rows(g: Tensor) -> Tensor | None:
+    """A gradient as the ``(out, -1)`` matrix "ours" compares row by row (None for 1-D)."""
+    if g.dim() <= 1:
+        return None
+    return g.reshape(g.shape[0], -1)
+
+
+def match_distance(gw_syn: Sequence[Tensor], gw_real: Sequence[Tensor], metric: str = "ours") -> Tensor:
+    """DC's distance between two lists of per-parameter gradients (one class)."""
+    if metric == "ours":
+        dis = gw_syn[0].new_zeros(())
+        for gs, gr in zip(gw_syn, gw_real):
+            rs, rr = _rows(gs), _rows(gr)
+            if rs is None:
+                continue
+            dis = dis + torch.sum(1 - torch.sum(rr * rs, dim=-1)
+                                  / (torch.norm(rr, dim=-1) * torch.norm(rs, dim=-1) + EPS))
+        return dis
+    vs = torch.cat([g.reshape(-1) for g in gw_syn])
+    vr = torch.cat([g.reshape(-1) for g in gw_real])
+    if metric == "mse":
+        return torch.sum((vs - vr) ** 2)
+    if metric == "cos":
+        return 1 - torch.sum(vr * vs) / (torch.norm(vr) * torch.norm(vs) + EPS)
+    raise MethodOptionError(f"unknown distance {metric!r} (known: {', '.join(DIS_METRICS)})")
+
+
+def match_distance_batched(gw_syn: Sequence[Tensor], gw_real: Sequence[Tensor], metric: str = "ours") -> Tensor:
+    """:func:`match_distance` summed over classes, for gradients with a leading class dim ``[K, ...]``."""
+    k = gw_syn[0].shape[0]
+    if metric == "ours":
+        dis = gw_syn[0].new_zeros(())
+        for gs, gr in zip(gw_syn, gw_real):
+            if gs.dim() <= 2:  # [K] or [K, n]: the per-class gradient is 1-D -> ignored
+                continue
+            rs, rr = gs.reshape(k, gs.shape[1], -1), gr.reshape(k, gr.shape[1], -1)
+            dis = dis + torch.sum(1 - torch.sum(rr * rs, dim=-1)
+                                  / (torch.norm(rr, dim=-1) * torch.norm(rs, dim=-1) + EPS))
+        return dis
+    vs = torch.cat([g.reshape(k, -1) for g in gw_syn], dim=1)
+    vr = torch.cat([g.reshape(k, -1) for g in gw_real], dim=1)
+    if metric == "mse":
+        return torch.sum((vs - vr) ** 2)
+    if metric == "cos":
+        return torch.sum(1 - torch.sum(vr * vs, dim=1) / (torch.norm(vr, dim=1) * torch.norm(vs, dim=1) + EPS))
+    raise MethodOptionError(f"unknown distance {metric!r} (known: {', '.join(DIS_METRICS)})")
+
+
+# --- data draws --------------------------------------------------------------------------------
+
+def draw_real(ctx: Any, c: int, n: int, gen: torch.Generator) -> Tensor:
+    """Indices of ``min(n, |class c|)`` random images of class ``c`` (DC's ``get_images``)."""
+    idx = ctx.class_indices(c)
+    return idx[torch.randperm(len(idx), generator=gen)[:n].to(idx.device)]
+
+
+def draw_class_batches(ctx: Any, n: int, gen: torch.Generator, dsa_strategy: str | None) -> list[tuple[Tensor, Any]]:
+    """Per class, in class order: (real indices, Siamese DSA sample for n=1 or None).
+
+    The one place the per-class draws are made, so the batched implementations and the
+    per-class reference loops consume the generator identically.
+    """
+    from harness.augment.dsa import sample_dsa
+
+    shape = tuple(ctx.images.shape[1:])
+    out = []
+    for c in range(ctx.num_classes):
+        idx = draw_real(ctx, c, n, gen)
+        s = sample_dsa(1, dsa_strategy, gen, shape=shape) if dsa_strategy else None
+        out.append((idx, s))
+    return out
+
+
+def siamese(x: Tensor, sample: Any) -> Tensor:
+    """Apply a Siamese DSA sample (drawn for n=1) to the whole batch, or nothing."""
+    if sample is None:
+        return x
+    from harness.augment.dsa import apply_dsa
+
+    return apply_dsa(x, sample, broadcast=True)
+
+
+# --- networks ----------------------------------------------------------------------------------
+
+def has_batchnorm(net: nn.Module) -> bool:
+    """Whether ``net`` has BatchNorm layers (DC then freezes their statistics)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def set_bn_eval(net: nn.Module) -> None:
+    """Put BatchNorm layers in eval mode (use, don't update, the running statistics)."""
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def params_of(net: nn.Module) -> dict[str, Tensor]:
+    """The network's parameters by name (the tensors themselves)."""
+    return dict(net.named_parameters())
+
+
+def buffers_of(net: nn.Module) -> dict[str, Tensor]:
+    return dict(net.named_buffers())
+
+
+def functional_logits(net: nn.Module, params: dict[str, Tensor], x: Tensor) -> Tensor:
+    """``net(x)`` with ``params`` in place of its parameters (buffers are the module's own)."""
+    return torch.func.functional_call(net, params, (x,))
+
+
+def ce(logits: Tensor, y: Tensor) -> Tensor:
+    return F.cross_entropy(logits, y)
+
+
+# --- configs and states ------------------------------------------------------------------------
+
+def config_dict(cfg: Any) -> dict:
+    """A config dataclass as a plain dict (what goes into method_config)."""
+    return dataclasses.asdict(cfg)
+
+
+def sgd_momentum_step(x: Tensor, grad: Tensor, buf: Tensor | None, lr: float, momentum: float) -> Tensor:
+    """torch.optim.SGD's update (no dampening, no Nesterov, no decay), in place on ``x``; returns the buffer."""
+    with torch.no_grad():
+        if momentum:
+            buf = grad.clone() if buf is None else buf.mul_(momentum).add_(grad)
+            x.add_(buf, alpha=-lr)
+        else:
+            x.add_(grad, alpha=-lr)
+    return buf
+
+
+def optimizer_state(opt: torch.optim.Optimizer, prefix: str) -> dict[str, Tensor]:
+    """The momentum buffers of a single-group SGD optimizer as named tensors (for checkpoints)."""
+    out: dict[str, Tensor] = {}
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        buf = opt.state.get(p, {}).get("momentum_buffer")
+        if buf is not None:
+            out[f"{prefix}.{i}.momentum_buffer"] = buf.detach().cpu().clone()
+    return out
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, sd: dict, prefix: str) -> None:
+    """Inverse of :func:`optimizer_state`."""
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        key = f"{prefix}.{i}.momentum_buffer"
+        if key in sd:
+            opt.state[p]["momentum_buffer"] = torch.as_tensor(sd[key]).to(p.device).clone()
+
+
+def shuffled_batches(n: int, batch: int, gen: torch.Generator) -> list[Tensor]:
+    """One shuffled epoch over ``n`` items in batches of ``batch`` (a DataLoader with shuffle=True)."""
+    return list(torch.split(torch.randperm(n, generator=gen), batch))
+
+
+# --- compiled single-backward passes -----------------------------------------------------------
+
+_COMPILED: dict[tuple, Any] = {}
+
+
+def compiled_loss(net: nn.Module, key: tuple):
+    """``f(params, x, y) -> CE(template(x; params), y)`` compiled with torch.compile, cached by ``key``.
+
+    A copy of ``net`` (the template) only provides the architecture; the parameters are inputs, so one compiled graph
+    serves every freshly initialised network of the same architecture. Single backward only
+    (torch.compile does not support double backward); BatchNorm nets are not compiled (their
+    running statistics are module state).
+    """
+    fn = _COMPILED.get(("loss",) + key)
+    if fn is None:
+        template = copy.deepcopy(net)
+
+        def loss(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+            return F.cross_entropy(torch.func.functional_call(template, params, (x,)), y)
+        fn = torch.compile(loss)
+        _COMPILED[("loss",) + key] = fn
+    return fn
+
+
+def compiled_embed(net: nn.Module, key: tuple):
+    """``f(params, x) -> template.embed(x; params)`` compiled, cached by ``key`` (see :func:`compiled_loss`)."""
+    fn = _COMPILED.get(("embed",) + key)
+    if fn is None:
+        view = EmbedView(copy.deepcopy(net))
+
+        def embed(params: dict[str, Tensor], x: Tensor) -> Tensor:
+            return torch.func.functional_call(view, {f"net.{k}": v for k, v in params.items()}, (x,))
+        fn = torch.compile(embed)
+        _COMPILED[("embed",) + key] = fn
+    return fn
+
+
+class EmbedView(nn.Module):
+    """``forward = net.embed`` so functional_call can run the embedding alone."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net.embed(x)
+
+
+def arch_key(ctx: Any) -> tuple:
+    """What determines a network's architecture in a context (cache key for compiled graphs)."""
+    return (ctx.model, tuple(ctx.images.shape[1:]), ctx.num_classes, str(ctx.device))
