@@ -221,3 +221,116 @@ def test_fetch_refuses_bad_names_before_downloading(catalog, dcreg, tmp_path, fi
     assert_one_line_error(dcreg("fetch", "dc-test", "--push", "Bad/Name", "-o", tmp_path / "x"))
     assert file_server.requests == []
     assert_one_line_error(dcreg("fetch", "dc-tset"), "did you mean dc-test")
+
+
+# ------------------------------------------------------- Google Drive and Hub sources (faked)
+class FakeGdown:
+    """Stands in for gdown: a 'shared folder' is a local directory, file ids are paths."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.downloads: list[str] = []
+
+    def download_folder(self, url, skip_download, quiet):
+        from collections import namedtuple
+
+        item = namedtuple("GoogleDriveFileToDownload", "id path local_path")
+        return [item(str(p), str(p.relative_to(self.root)), None)
+                for p in sorted(self.root.rglob("*")) if p.is_file()]
+
+    def download(self, id, output, quiet, resume):
+        self.downloads.append(id)
+        Path(output).write_bytes(Path(id).read_bytes())
+        return output
+
+
+@pytest.fixture
+def fake_drive(tmp_path, monkeypatch):
+    import sys
+
+    root = tmp_path / "drive"
+    (root / "DC" / "CIFAR10" / "IPC2").mkdir(parents=True)
+    write_dc_pt(root / "DC" / "CIFAR10" / "IPC2")
+    write_mtt(root / "runs" / "a")
+    write_mtt(root / "runs" / "b")
+    fake = FakeGdown(root)
+    monkeypatch.setitem(sys.modules, "gdown", fake)
+    monkeypatch.setenv("DCREG_HOME", str(tmp_path / "home"))
+    return fake
+
+
+def drive_catalog(tmp_path, monkeypatch, entries):
+    path = tmp_path / "drive.toml"
+    path.write_text(catalog_text(entries))
+    monkeypatch.setenv("DCREG_PUBLISHED_CATALOG", str(path))
+
+
+FOLDER = {"kind": "gdrive-folder", "url": "https://drive.google.com/drive/folders/abcdefghijk"}
+
+
+def test_gdrive_folder_by_path_by_name_and_needs_path(fake_drive, tmp_path, monkeypatch, dcreg):
+    drive_catalog(tmp_path, monkeypatch, [
+        entry("by-path", "dc-pt", [{"path": "DC/CIFAR10/IPC2/res_DC_CIFAR10_ConvNet_2ipc.pt"}],
+              source=FOLDER),
+        entry("by-name", "dc-pt", [{"path": "res_DC_CIFAR10_ConvNet_2ipc.pt"}], source=FOLDER),
+        entry("ambiguous", "mtt", [{"path": "images_best.pt"}, {"path": "labels_best.pt"}],
+              source=FOLDER, method="mtt", ipc=1),
+        entry("needs", "mtt", [{"path": "images_best.pt"}, {"path": "labels_best.pt"},
+                               {"path": "lr_best.pt"}],
+              source=FOLDER, method="datm", ipc=1, needs_path=True),
+    ])
+    assert dcreg("fetch", "by-path", "--exp", "0", "-o", tmp_path / "p", "-q").code == 0
+    assert dcreg("fetch", "by-name", "--exp", "1", "-o", tmp_path / "n", "-q").code == 0
+    src = open_artifact(tmp_path / "n").metadata["source"]
+    assert src["url"] == FOLDER["url"] + "#res_DC_CIFAR10_ConvNet_2ipc.pt"
+    assert_one_line_error(dcreg("fetch", "ambiguous", "-o", tmp_path / "a"),
+                          "2 files are named images_best.pt")
+    assert_one_line_error(dcreg("fetch", "needs", "-o", tmp_path / "x"), "--path")
+    assert_one_line_error(dcreg("fetch", "needs", "--path", "../up", "-o", tmp_path / "x"),
+                          "without '..'")
+    r = dcreg("fetch", "needs", "--path", "runs/b", "-o", tmp_path / "b", "-q")
+    assert r.code == 0, r.err
+    assert fake_drive.downloads[-1].endswith("runs/b/lr_best.pt")
+    assert "lr" in open_artifact(tmp_path / "b").tensor_names
+
+
+def test_hub_source_and_datadam_layout(tmp_path, monkeypatch, dcreg):
+    import torch
+
+    served = tmp_path / "hub" / "cifar10"
+    served.mkdir(parents=True)
+    images = torch.randn(20, 3, 32, 32)
+    torch.save({"data": [images, torch.arange(10).repeat_interleave(2)]},
+               served / "syn_data_cifar10_ipc_2.pt")
+    calls = []
+
+    def fake_hf_hub_download(repo_id, filename, repo_type, revision):
+        calls.append((repo_id, filename, repo_type, revision))
+        return str(tmp_path / "hub" / filename)
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_hf_hub_download)
+    monkeypatch.setenv("DCREG_HOME", str(tmp_path / "home"))
+    drive_catalog(tmp_path, monkeypatch, [
+        entry("dam", "datadam-pt", [{"path": "cifar10/syn_data_cifar10_ipc_2.pt"}],
+              source={"kind": "hf", "repo": "uoft-dsp-lab/DataDAM"}, method="datadam",
+              citation="@misc{x, title={y}}")])
+    r = dcreg("fetch", "dam", "-o", tmp_path / "dam", "-q")
+    assert r.code == 0, r.err
+    assert calls == [("uoft-dsp-lab/DataDAM", "cifar10/syn_data_cifar10_ipc_2.pt", "dataset",
+                      None)]
+    art = open_artifact(tmp_path / "dam")
+    md = art.metadata
+    assert md["method"] == "datadam" and md["pixel_space"]["kind"] == "normalized"
+    assert md["citation"] == "@misc{x, title={y}}"
+    assert md["source"]["file_name"] == "syn_data_cifar10_ipc_2.pt"
+    assert md["source"]["sha256"] == sha256(served / "syn_data_cifar10_ipc_2.pt")
+    assert md["source"]["url"].startswith("https://huggingface.co/datasets/uoft-dsp-lab/DataDAM/")
+    assert np_allclose(art.numpy("images"), images.numpy())
+
+
+def np_allclose(a, b) -> bool:
+    import numpy as np
+
+    return bool(np.allclose(a, b))
