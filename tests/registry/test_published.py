@@ -334,3 +334,12 @@ def np_allclose(a, b) -> bool:
     import numpy as np
 
     return bool(np.allclose(a, b))
+
+
+def test_a_complete_part_file_is_finished_without_refetching(file_server, tmp_path):
+    kip = write_kip_npz(file_server.root)
+    dest = tmp_path / kip.name
+    dest.with_name(dest.name + ".part").write_bytes(kip.read_bytes())
+    http_download(f"{file_server.base_url}/{kip.name}", dest)
+    assert dest.read_bytes() == kip.read_bytes()
+    assert [status for _, _, status in file_server.requests] == [416]
