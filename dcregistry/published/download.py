@@ -27,6 +27,7 @@ from .catalog import MAX_FILE_BYTES, check_url
 
 CHUNK = 1 << 20
 _CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_UNSATISFIED_RANGE_RE = re.compile(r"bytes \*/(\d+)")
 _GDRIVE_ID_RE = re.compile(r"(?:/d/|[?&]id=)([A-Za-z0-9_-]{10,})")
 
 
@@ -105,9 +106,9 @@ def _fetch_into(url: str, part: Path, have: int, limit: int, expected_size: int 
                                       timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # nothing left after `have`: complete, or the file changed
-            rng = _content_range(exc.headers.get("Content-Range"))
+            m = _UNSATISFIED_RANGE_RE.fullmatch((exc.headers.get("Content-Range") or "").strip())
             exc.close()
-            if rng is None or rng[2] != have:
+            if m is None or int(m.group(1)) != have:
                 part.unlink()  # the remote file is shorter than what we hold: start over
                 return False
             return True
