@@ -207,8 +207,9 @@ def pages_router(store: Any, *, per_class: int = GRID_PER_CLASS,
         try:
             info = lookup(ns, name, rev or None)
             versions = store.list(name=info.name, all_versions=True)
-            results = [_result_row(a) for a in store.annotations(info, "eval")]
-            card = store.card(info)
+            annotations = store.annotations(info, "eval") if hasattr(store, "annotations") else []
+            results = [_result_row(a) for a in annotations]
+            card = _card_text(store, info, annotations)
         except NotFoundError as exc:
             return error(request, 404, str(exc))
         except UserError as exc:
@@ -257,6 +258,15 @@ def pages_router(store: Any, *, per_class: int = GRID_PER_CLASS,
         return Response(data, media_type="image/png", headers=headers)
 
     return router
+
+
+def _card_text(store: Any, info: Any, annotations: list) -> str:
+    """The store's card (with its recorded results), or one rendered from the metadata."""
+    if hasattr(store, "card"):
+        return store.card(info)
+    from ..card import render_card
+
+    return render_card(info.metadata, [a.get("record") or {} for a in annotations], ref=info.ref)
 
 
 def _markup(html: str) -> Any:

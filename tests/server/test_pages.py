@@ -136,3 +136,46 @@ def test_empty_store_index(tmp_path):
     app.include_router(pages_router(LocalStore(tmp_path / "empty")))
     r = TestClient(app).get("/")
     assert r.status_code == 200 and "the store is empty" in r.text
+
+
+def test_grid_png_for_soft_labels_and_zca_without_tensors(tmp_path):
+    """Soft labels are grouped by argmax; ZCA pixels without stored tensors are min-max shown."""
+    import numpy as np
+
+    from dcregistry.artifact import build_artifact
+    from dcregistry.catalog import get_dataset_info
+    from dcregistry.server.pages import grid_png
+
+    info = get_dataset_info("cifar10")
+    rng = np.random.default_rng(0)
+    soft = np.eye(10, dtype=np.float32)[np.repeat(np.arange(10), 3)] * 5
+    art = build_artifact(tmp_path / "zca", {
+        "images": rng.standard_normal((30, 3, 32, 32)).astype(np.float32),
+        "soft_labels": soft}, {
+        "dataset": "cifar10", "image_shape": [3, 32, 32], "ipc": 3, "method": "datm",
+        "method_config": {"soft_labels": "logits"}, "label_kind": "soft", "seed": 0,
+        "license": "mit", "pixel_space": {
+            "kind": "zca", "variant": "kornia-eps0.1",
+            "transform": {"source": "fit", "split": "train"},
+            "then": {"kind": "normalized", "mean": list(info.mean), "std": list(info.std)}}})
+    png = grid_png(art, per_class=2)
+    img = Image.open(io.BytesIO(png))
+    assert img.height == 10 * (32 + 2) + 2
+    assert img.width < 400  # 2 tiles per class, not 3
+
+
+def test_pages_work_with_a_store_without_card_or_annotations(page_store):
+    """A minimal store (resolve, list, open) still gets full pages: the card is rendered here."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from dcregistry.server.pages import pages_router
+
+    class Minimal:
+        def __init__(self, inner):
+            self.resolve, self.list, self.open = inner.resolve, inner.list, inner.open
+
+    app = FastAPI()
+    app.include_router(pages_router(Minimal(page_store)))
+    r = TestClient(app).get("/lab/cifar-dc")
+    assert r.status_code == 200 and "<h2>" in r.text and 'id="no-results"' in r.text
