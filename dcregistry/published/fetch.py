@@ -24,6 +24,10 @@ from .download import (check_sha256, gdrive_download, gdrive_file_id, gdrive_lis
                        hf_download, http_download, select_in_folder)
 
 
+#: How long a fetch waits for another fetch of the same set to finish its downloads.
+LOCK_TIMEOUT_S = 30 * 60
+
+
 @dataclass
 class FetchedFile:
     """A downloaded file: where it came from, where it is, its sha256."""
@@ -200,9 +204,25 @@ def fetch_published(entry: PublishedSet, out_dir: str | Path, *,
                     exp: int | None = None, overwrite: bool = False,
                     progress: bool = False) -> FetchResult:
     """Download, check, convert and verify the published set ``entry`` into ``out_dir``."""
+    from filelock import FileLock, Timeout
+
     ddir = Path(download_dir) if download_dir is not None else default_download_dir(entry)
-    files = download_files(entry, ddir, path_in_source=path_in_source, progress=progress)
-    artifacts, notes = convert(entry, files, Path(out_dir), exp=exp, overwrite=overwrite)
+    try:
+        ddir.mkdir(parents=True, exist_ok=True)
+        # Two fetches of one set must not append to the same .part file.
+        with FileLock(str(ddir / ".fetch.lock"), timeout=LOCK_TIMEOUT_S):
+            files = download_files(entry, ddir, path_in_source=path_in_source,
+                                   progress=progress)
+    except Timeout:
+        raise UserError(f"another fetch of {entry.name} is downloading into {ddir}; wait for "
+                        "it to finish") from None
+    except OSError as exc:
+        raise UserError(f"cannot write downloads to {ddir}: {exc.strerror or exc}") from None
+    try:
+        artifacts, notes = convert(entry, files, Path(out_dir), exp=exp, overwrite=overwrite)
+    except OSError as exc:
+        raise UserError(f"cannot write the artifact(s) at {out_dir}: {exc.strerror or exc}") \
+            from None
     if not all(f.checked for f in files):
         notes.append(f"{entry.name}: the catalog records no sha256 for "
                      + ", ".join(f"{f.name} (got {f.sha256})" for f in files if not f.checked)

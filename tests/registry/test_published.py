@@ -163,7 +163,7 @@ def test_sha256_mismatch_is_refused_and_nothing_is_imported(catalog, dcreg, tmp_
               "-q")
     assert_one_line_error(r, "does not match the catalog", "nothing was imported")
     assert not out.parent.exists() or not any(out.parent.iterdir())
-    assert not any(ddir.iterdir())  # the bad download is gone
+    assert [p.name for p in ddir.iterdir()] == [".fetch.lock"]  # the bad download is gone
     assert LocalStore().list() == []
 
 
@@ -343,3 +343,27 @@ def test_a_complete_part_file_is_finished_without_refetching(file_server, tmp_pa
     http_download(f"{file_server.base_url}/{kip.name}", dest)
     assert dest.read_bytes() == kip.read_bytes()
     assert [status for _, _, status in file_server.requests] == [416]
+
+
+def test_unwritable_download_dir_is_a_user_error(catalog, dcreg, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert_one_line_error(dcreg("fetch", "kip-test", "--download-dir", blocker / "sub",
+                                "-o", tmp_path / "k"), "cannot write downloads")
+
+
+def test_a_concurrent_fetch_of_the_same_set_waits_for_the_lock(catalog, tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    from dcregistry.errors import UserError
+    from dcregistry.published import get_published
+    from dcregistry.published import fetch as fetch_mod
+
+    ddir = tmp_path / "dl"
+    ddir.mkdir()
+    monkeypatch.setattr(fetch_mod, "LOCK_TIMEOUT_S", 0.2)
+    with FileLock(str(ddir / ".fetch.lock")):
+        with pytest.raises(UserError, match="another fetch"):
+            fetch_mod.fetch_published(get_published("kip-test"), tmp_path / "k",
+                                      download_dir=ddir)
+    assert not (tmp_path / "k").exists()
