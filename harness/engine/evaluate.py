@@ -20,6 +20,7 @@ import torch
 from dcregistry.artifact import Artifact
 from dcregistry.catalog import DATASETS
 from dcregistry.errors import UserError
+from dcregistry.pixelspace import PixelSpace
 from harness import __version__
 from harness.augment import PixelStats
 from harness.data import ZCATransform, fit_zca, load_dataset, random_real_indices, to_pixel_space
@@ -64,8 +65,7 @@ def _eval_pixel_space(md: dict) -> dict:
     if ps["kind"] != "uint8":
         return ps
     info = DATASETS.get(md["dataset"])
-    return ({"kind": "normalized", "mean": list(info.mean), "std": list(info.std)} if info
-            else {"kind": "unit"})
+    return (PixelSpace.of_dataset(info) if info else PixelSpace.unit()).to_dict()
 
 
 def prepare(artifact: Artifact, device: torch.device, data_root: str | None = None, *,
@@ -112,9 +112,10 @@ def prepare(artifact: Artifact, device: torch.device, data_root: str | None = No
 
 def pixel_stats(ps: dict) -> PixelStats | None:
     """What augmentations need to know about a pixel space (None for ZCA)."""
-    if ps["kind"] == "normalized":
-        return PixelStats(tuple(ps["mean"]), tuple(ps["std"]))
-    if ps["kind"] == "unit":
+    space = PixelSpace.parse(ps)
+    if space.kind == "normalized":
+        return PixelStats(space.mean, space.std)
+    if space.kind == "unit":
         return PixelStats(None, None)
     return None
 
