@@ -17,6 +17,7 @@ import yaml
 from .catalog import DATASETS
 from .citations import method_citation, method_title
 from .errors import ValidationError
+from .records import CARD_TABLE_HEADER, EvalRecord
 
 TEMPLATE_NAME = "card_template.md"
 
@@ -65,28 +66,14 @@ def describe_pixel_space(ps: Mapping[str, Any]) -> str:
             f"{describe_pixel_space(ps['then'])} The test set must get the same ZCA: {how}.")
 
 
-def _results_table(results: Sequence[Mapping[str, Any]]) -> str:
+def _results_table(results: Sequence[Mapping[str, Any] | EvalRecord]) -> str:
     if not results:
         return "_No evaluation recorded yet. Run `harness eval ... --record` to add one._"
-    rows = ["| protocol | arch | augmentation | epochs | runs | accuracy (%) | random real (%) |"
-            " delta | device |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        proto = r.get("protocol", {})
-        content = proto.get("content", {})
-        base = r.get("baseline") or {}
-        pct = lambda v: "-" if v is None else f"{100 * v:.2f}"  # noqa: E731
-        acc = f"{pct(r.get('mean'))} ± {pct(r.get('std'))}"
-        base_txt = f"{pct(base.get('mean'))} ± {pct(base.get('std'))}" if base else "-"
-        delta = f"{100 * base['delta']:+.2f}" if base.get("delta") is not None else "-"
-        rows.append(
-            f"| `{proto.get('id', '?')}` | {content.get('arch', '?')} | "
-            f"{content.get('augmentation', '?')} | {content.get('epochs', '?')} | "
-            f"{len(r.get('accuracies', []))} | {acc} | {base_txt} | {delta} | "
-            f"{r.get('device', '?')} |")
-    return "\n".join(rows)
+    recs = [r if isinstance(r, EvalRecord) else EvalRecord.from_json(r) for r in results]
+    return "\n".join([CARD_TABLE_HEADER, *(r.card_row() for r in recs)])
 
 
-def render_card(md: Mapping[str, Any], results: Sequence[Mapping[str, Any]] = (),
+def render_card(md: Mapping[str, Any], results: Sequence[Mapping[str, Any] | EvalRecord] = (),
                 ref: str | None = None) -> str:
     """Render the README.md card for metadata ``md`` (and recorded ``results``)."""
     template = Template(resources.files("dcregistry.cards").joinpath(TEMPLATE_NAME).read_text())

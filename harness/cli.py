@@ -104,7 +104,7 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
     from dcregistry.refs import parse_ref
     from dcregistry.store import get_store, open_ref
 
-    from .engine.evaluate import evaluate, record_summary
+    from .engine.evaluate import evaluate
     from .protocols import load_protocol
 
     protocol = load_protocol(protocol_name).with_overrides(
@@ -126,38 +126,40 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
     result = evaluate(artifact, protocol, ref=canonical_ref, device=device, data_root=data_root,
                       strategy=strategy, baseline=baseline, progress=progress)
     _print_table(result)
+    data = result.to_json()
     if json_out == "-":
-        emit_json(result)
+        emit_json(data)
     elif json_out:
-        Path(json_out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        Path(json_out).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         click.echo(f"result written to {json_out}", err=True)
     if record:
-        ann = store.annotate(canonical_ref, "eval", result)
+        ann = store.annotate(canonical_ref, "eval", data)
         click.echo(f"recorded on {canonical_ref} ({ann})", err=True)
-    click.echo(record_summary(result), err=json_out == "-")
+    click.echo(result.summary(), err=json_out == "-")
 
 
-def _print_table(result: dict) -> None:
+def _print_table(result) -> None:
+    """The per-seed table of an :class:`~dcregistry.records.EvalRecord` on stderr."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(stderr=True)
-    table = Table(title=f"{result['artifact']['ref']} under {result['protocol']['id']}")
+    table = Table(title=f"{result.artifact.get('ref', '?')} under {result.protocol_id}")
     table.add_column("seed", justify="right")
     table.add_column("accuracy %", justify="right")
-    base = result.get("baseline")
+    base = result.baseline
     if base:
         table.add_column("random real %", justify="right")
-    for i, (seed, acc) in enumerate(zip(result["seeds"], result["accuracies"])):
+    for i, (seed, acc) in enumerate(zip(result.seeds, result.accuracies)):
         row = [str(seed), f"{100 * acc:.2f}"]
         if base:
-            row.append(f"{100 * base['accuracies'][i]:.2f}")
+            row.append(f"{100 * base.accuracies[i]:.2f}")
         table.add_row(*row)
-    table.add_row("mean ± std", f"{100 * result['mean']:.2f} ± {100 * result['std']:.2f}",
-                  *([f"{100 * base['mean']:.2f} ± {100 * base['std']:.2f}"] if base else []))
+    table.add_row("mean ± std", result.accuracy_text(),
+                  *([f"{100 * base.mean:.2f} ± {100 * base.std:.2f}"] if base else []))
     console.print(table)
-    console.print(f"device {result['device']}, strategy {result['strategy']['name']}, "
-                  f"{result['wall_time_s']:.1f} s, clipped: {result['clipped']}")
+    console.print(f"device {result.device}, strategy {result.strategy.get('name', '?')}, "
+                  f"{result.wall_time_s or 0:.1f} s, clipped: {result.clipped}")
 
 
 def _condense_progress(disabled: bool):

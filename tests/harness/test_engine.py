@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -67,10 +69,15 @@ def test_sensible_accuracy_on_digits(tmp_path):
     assert rec["mean"] > 0.7  # chance is 0.1
     assert rec["protocol"]["id"].startswith("dc-noaug+epochs=100,runs=2@")
     assert len(rec["accuracies"]) == 2 and rec["seeds"] == [0, 1]
+    data = rec.to_json()
     for key in ("artifact", "harness_version", "torch_version", "device", "wall_time_s",
                 "clipped", "baseline", "std", "strategy"):
-        assert key in rec
-    assert rec["artifact"]["digest"] == art.digest
+        assert key in data
+    assert rec.artifact["digest"] == art.digest
+    # The typed record survives its JSON form (what stores and cards read back).
+    from dcregistry.records import EvalRecord
+
+    assert EvalRecord.from_json(json.loads(json.dumps(data))) == rec
 
 
 def test_baseline_reports_delta(digits_art):
