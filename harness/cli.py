@@ -59,6 +59,17 @@ def protocols_show(name: str, as_json: bool) -> None:
         click.echo("\n# frozen TOML:\n" + protocol_toml(name))
 
 
+@cli.command("strategies")
+def strategies_cmd() -> None:
+    """List the ways the runs of a protocol can be executed (chosen by measurement under auto)."""
+    from .engine.strategies import STRATEGIES, strategy_names
+
+    names = strategy_names()
+    width = max(len(n) for n in names)
+    for n in names:
+        click.echo(f"{n:<{width}}  {STRATEGIES.get(n).description}")
+
+
 def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
     from tqdm.auto import tqdm
 
@@ -86,8 +97,8 @@ def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the epochs.")
 @click.option("--runs", type=click.IntRange(min=1), default=None, help="Override the number of runs.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
-@click.option("--strategy", type=click.Choice(["auto", "sequential", "compiled", "vmap", "processes"]),
-              default="auto", show_default=True, help="How the runs are executed.")
+@click.option("--strategy", default="auto", show_default=True,
+              help="How the runs are executed: auto (measured) or a name from `harness strategies`.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA",
               help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
