@@ -73,6 +73,38 @@ def _results_table(results: Sequence[Mapping[str, Any] | EvalRecord]) -> str:
     return "\n".join([CARD_TABLE_HEADER, *(r.card_row() for r in recs)])
 
 
+def _method_rows(mc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """How the set was made, compactly (curves stay in the front matter's metadata)."""
+    if "config_hash" not in mc:  # imported or hand-made: show the recorded config as is
+        return [("method config", f"`{json.dumps(mc, sort_keys=True)}`")]
+    rows = [("made by", f"`harness condense` ({mc.get('kind', '?')} method)"),
+            ("method config", f"`{json.dumps(mc.get('config', {}), sort_keys=True)}`"),
+            ("config hash", f"`{mc['config_hash']}`"),
+            ("network", f"`{mc.get('model', '?')}` on {mc.get('device', '?')}")]
+    if isinstance(mc.get("init"), Mapping):
+        rows.append(("init", mc["init"].get("init", "?")))
+    timing = f"{mc.get('wall_time_s', 0):.1f} s"
+    if "s_per_iter" in mc:
+        timing += f", {mc['s_per_iter']:.4g} s/iteration over {mc.get('iterations', '?')} iterations"
+    rows.append(("time", timing))
+    if "peak_memory_bytes" in mc:
+        rows.append(("peak memory", f"{mc['peak_memory_bytes'] / 2**20:.0f} MiB "
+                                    f"({mc.get('peak_memory_kind', '?')})"))
+    info = mc.get("info") or {}
+    net = info.get("embedding") or info.get("network")
+    if isinstance(net, Mapping):
+        tr = net.get("training") or {}
+        rows.append(("embedding net", f"`{net.get('net', '?')}`"
+                     + (f", trained {tr.get('epochs')} epoch(s), {tr.get('optimizer', '')}, "
+                        f"batch {tr.get('batch_size')}" if tr else "")))
+    val = mc.get("validation")
+    if isinstance(val, Mapping) and val.get("best_accuracy") is not None:
+        rows.append(("model selection", f"validation split of the training data under "
+                     f"`{val.get('protocol', '?')}`: best {100 * val['best_accuracy']:.2f} % at "
+                     f"iteration {val.get('best_iteration')} (never the test set)"))
+    return rows
+
+
 def render_card(md: Mapping[str, Any], results: Sequence[Mapping[str, Any] | EvalRecord] = (),
                 ref: str | None = None) -> str:
     """Render the README.md card for metadata ``md`` (and recorded ``results``)."""
@@ -81,7 +113,7 @@ def render_card(md: Mapping[str, Any], results: Sequence[Mapping[str, Any] | Eva
     n = md["ipc"] * md["num_classes"]
     info = DATASETS.get(md["dataset"])
     made = [("method", f"`{md['method']}`"),
-            ("method config", f"`{json.dumps(md['method_config'], sort_keys=True)}`"),
+            *_method_rows(md["method_config"]),
             ("seed", str(md["seed"])), ("created at", md["created_at"]),
             ("producer", " ".join(str(v) for v in md["producer"].values() if v)),
             ("license", md["license"])]

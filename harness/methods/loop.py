@@ -143,6 +143,11 @@ def _load(spec: CondenseSpec, device: torch.device) -> _Data:
                                      "stream": f"(0, {VALIDATION_STREAM!r})",
                                      "indices_sha256": hashlib.sha256(
                                          val_idx.numpy().astype("<i8").tobytes()).hexdigest()}}
+    counts = torch.bincount(labels, minlength=info.num_classes)
+    if int(counts.min()) < spec.ipc:
+        raise UserError(f"{info.name} has only {int(counts.min())} training images in class "
+                        f"{int(counts.argmin())}" + (" (after the validation split)" if spec.eval_every
+                                                     else "") + f", fewer than ipc {spec.ipc}")
     ctx = CondenseContext(dataset=info.name, images=images.to(device), labels=labels.to(device),
                           num_classes=info.num_classes, ipc=spec.ipc, model=spec.model,
                           device=device, pixel_space=ps, seed=spec.seed,

@@ -72,6 +72,8 @@ def test_selection_method_makes_a_pushed_verified_evaluable_artifact(method, tmp
     real = to_pixel_space(train.images, normalized_space(get_dataset_info("digits")))
     imgs = art.torch("images")
     assert all(bool((real == im).all(dim=(1, 2, 3)).any()) for im in imgs)
+    card = (out / "README.md").read_text()
+    assert f"`{mc['config_hash']}`" in card and "harness condense" in card
     code, stdout, err = _exit(["eval", f"test/{method}", "--protocol", "dc-noaug", "--epochs", "2",
                                "--runs", "1", "-q", "--json", "-"], capsys)
     assert code == 0, err
