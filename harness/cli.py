@@ -266,6 +266,40 @@ def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, devic
         click.echo(str(res))
 
 
+@cli.command("experts")
+@click.argument("dataset")
+@click.option("--model", default="convnet", show_default=True, help="Network of the experts.")
+@click.option("--num-experts", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Epochs per expert (parameters saved after each).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True)
+@click.option("--augmentation", type=click.Choice(["dsa", "none"]), default="dsa", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--image-size", type=click.IntRange(min=1), default=None)
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--holdout-validation", is_flag=True,
+              help="Train on the training split minus the validation split (what `condense "
+                   "--eval-every` runs see).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def experts_cmd(dataset, model, num_experts, epochs, lr, augmentation, seed, image_size,
+                data_root, device, holdout_validation, quiet) -> None:
+    """Train MTT expert trajectories for DATASET into the harness cache (resumable)."""
+    from .engine.evaluate import resolve_device
+    from .methods.experts import spec_for, train_experts
+    from .methods.loop import CondenseSpec, load_context
+    from .models import model_factory
+
+    model_factory(model)
+    spec = CondenseSpec(dataset=dataset, method="mtt", ipc=1, out=Path("."), model=model,
+                        seed=seed, device=device, data_root=data_root, image_size=image_size)
+    data = load_context(spec, resolve_device(device), holdout=holdout_validation)
+    espec = spec_for(data.ctx, num_experts=num_experts, epochs=epochs, lr=lr,
+                     augmentation=augmentation, seed=seed)
+    out = train_experts(data.ctx, espec, _condense_progress(progress_disabled(quiet)))
+    click.echo(f"{out} sha256:{espec.digest}")
+
+
 @cli.group("methods", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
