@@ -122,7 +122,13 @@ class _Data:
     split_info: dict
 
 
-def _load(spec: CondenseSpec, device: torch.device) -> _Data:
+def load_context(spec: CondenseSpec, device: torch.device, holdout: bool | None = None) -> _Data:
+    """The training data a method sees for ``spec`` (``holdout``: without the validation
+    split; default: when ``spec.eval_every`` asks for model selection)."""
+    return _load(spec, device, holdout)
+
+
+def _load(spec: CondenseSpec, device: torch.device, holdout: bool | None = None) -> _Data:
     from harness.data import load_dataset, normalized_space, validation_split
     from harness.data.sampling import VALIDATION_FRACTION, VALIDATION_STREAM
 
@@ -133,7 +139,7 @@ def _load(spec: CondenseSpec, device: torch.device) -> _Data:
     labels = train.labels
     val_x = val_y = None
     split_info: dict[str, Any] = {"split": "train", "images": int(len(labels))}
-    if spec.eval_every:
+    if spec.eval_every if holdout is None else holdout:
         tr_idx, val_idx = validation_split(labels, info.num_classes)
         val_x, val_y = images[val_idx].to(device), labels[val_idx].to(device)
         images, labels = images[tr_idx], labels[tr_idx]
@@ -143,6 +149,11 @@ def _load(spec: CondenseSpec, device: torch.device) -> _Data:
                                      "stream": f"(0, {VALIDATION_STREAM!r})",
                                      "indices_sha256": hashlib.sha256(
                                          val_idx.numpy().astype("<i8").tobytes()).hexdigest()}}
+    counts = torch.bincount(labels, minlength=info.num_classes)
+    if int(counts.min()) < spec.ipc:
+        raise UserError(f"{info.name} has only {int(counts.min())} training images in class "
+                        f"{int(counts.argmin())}" + (" (after the validation split)" if val_x is not None
+                                                     else "") + f", fewer than ipc {spec.ipc}")
     ctx = CondenseContext(dataset=info.name, images=images.to(device), labels=labels.to(device),
                           num_classes=info.num_classes, ipc=spec.ipc, model=spec.model,
                           device=device, pixel_space=ps, seed=spec.seed,
