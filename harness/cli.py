@@ -343,6 +343,43 @@ def methods_show(name: str, as_json: bool) -> None:
         click.echo(f"  {opt:<{w}}  {typ:<{tw}}  default {default}" + (f"  {help_}" if help_ else ""))
 
 
+@cli.command("table")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default="results", show_default=True,
+              help="Output directory (sets, cells, table.md, results.json, PNGs); reruns resume.")
+@click.option("--dataset", default="digits", show_default=True)
+@click.option("--image-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--methods", default=None, help="Comma list (default: the seed's eight methods).")
+@click.option("--ipcs", default=None, help="Comma list (default: 1,10).")
+@click.option("--protocols", default=None, help="Comma list (default: dc-noaug,dsa).")
+@click.option("--skip", multiple=True, metavar="METHOD[@IPC]", help="Leave out (default: mtt@10).")
+@click.option("--runs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--sets", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Condensed sets per method and IPC (run r uses set r mod sets).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Evaluation epochs of every protocol (default 50).")
+@click.option("--protocol-epochs", is_flag=True, help="Evaluate with the protocols' own epochs.")
+@click.option("--iterations", multiple=True, metavar="METHOD[@IPC]=N",
+              help="Iteration budget of a synthesis method; repeatable.")
+@click.option("--option", "options", multiple=True, metavar="METHOD.KEY=VALUE",
+              help="A method option; repeatable.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--strategy", default="sequential", show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def table_cmd(out, dataset, image_size, methods, ipcs, protocols, skip, runs, sets, epochs,
+              protocol_epochs, iterations, options, device, strategy, data_root, quiet) -> None:
+    """Regenerate the method comparison table (condense, evaluate, table.md, PNGs); resumable."""
+    from .table import DEFAULT_EPOCHS, config_from_cli, run_table
+
+    cfg = config_from_cli(out, methods, ipcs, protocols, runs, sets,
+                          None if protocol_epochs else (epochs or DEFAULT_EPOCHS), iterations,
+                          options, skip or None, dataset=dataset, image_size=image_size,
+                          device=device, strategy=strategy, data_root=data_root)
+    stats = run_table(cfg, quiet=progress_disabled(quiet))
+    click.echo(f"{out}/table.md: {stats.sets_condensed} sets condensed, {stats.cells_computed} "
+               f"cells computed, {len(stats.missing)} missing")
+
+
 #: What `pip install dcregistry[harness]` adds; the registry-only install lacks them.
 HARNESS_MODULES = ("torch", "sklearn")
 

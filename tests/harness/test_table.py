@@ -1,0 +1,104 @@
+"""`harness table`: one command condenses, evaluates and renders the comparison table; a rerun
+recomputes nothing; more runs reuse the stored cells and sets; bad budgets fail before any work."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from harness.cli import main
+
+# Tiny budgets: 8x8 digits, 2 DM iterations without compilation, 2+1 evaluation epochs.
+BASE = ["table", "--methods", "random,dm", "--ipcs", "1", "--protocols", "dc-noaug,dsa",
+        "--image-size", "8", "--epochs", "2", "--iterations", "dm=2",
+        "--option", "dm.compile=false", "--device", "cpu", "-q"]
+
+
+def _run(argv, capsys) -> tuple[int, str, str]:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        cap = capsys.readouterr()
+        return exc.code, cap.out, cap.err
+    raise AssertionError("main() did not exit")
+
+
+def _counts(stdout: str) -> tuple[int, int, int]:
+    m = re.search(r"(\d+) sets condensed, (\d+) cells computed, (\d+) missing", stdout)
+    assert m, stdout
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def test_table_runs_renders_and_resumes_without_recomputing(tmp_path, capsys):
+    out = tmp_path / "results"
+    code, stdout, err = _run([*BASE, "-o", str(out), "--runs", "1"], capsys)
+    assert code == 0, err
+    assert _counts(stdout) == (2, 4, 0)  # 2 sets; 2 sets x 2 protocols x 1 run
+
+    table = (out / "table.md").read_text()
+    for method in ("random", "dm"):
+        row = next(line for line in table.splitlines() if line.startswith(f"| {method} |"))
+        assert len(re.findall(r"\d+\.\d ± \d+\.\d", row)) == 2, row  # both protocols filled
+    assert "| dm | 1 | 2 |" in table  # the iterations actually used are in the budget table
+    assert "Incomplete" not in table
+
+    res = json.loads((out / "results.json").read_text())
+    assert res["missing"] == []
+    dm = next(r for r in res["rows"] if r["method"] == "dm")
+    assert dm["sets"][0]["iterations"] == 2 and dm["peak_memory_bytes"] > 0
+    assert dm["wall_time_s"] > 0 and dm["protocols"]["dsa"]["n"] == 1
+    assert 0.0 <= dm["protocols"]["dc-noaug"]["mean"] <= 1.0
+
+    grids = sorted((out / "grids").glob("*.png"))
+    assert [g.name.split("-")[0] for g in grids] == ["dm", "random"]
+    for png in [*grids, out / "chart.png"]:
+        with Image.open(png) as im:
+            assert im.format == "PNG" and im.size[0] > 10 and im.size[1] > 10
+    cells = sorted((out / "cells").glob("*.json"))
+    stamps = {c: c.stat().st_mtime_ns for c in cells}
+
+    # The same command again: nothing condensed, nothing evaluated, the stored cells untouched.
+    code, stdout, err = _run([*BASE, "-o", str(out), "--runs", "1"], capsys)
+    assert code == 0, err
+    assert _counts(stdout) == (0, 0, 0)
+    assert {c: c.stat().st_mtime_ns for c in cells} == stamps
+
+    # One more run: only the new cells are computed, on the sets already condensed.
+    code, stdout, err = _run([*BASE, "-o", str(out), "--runs", "2"], capsys)
+    assert code == 0, err
+    assert _counts(stdout) == (0, 4, 0)
+    res = json.loads((out / "results.json").read_text())
+    assert all(b["n"] == 2 for r in res["rows"] for b in r["protocols"].values())
+
+
+def test_partial_table_lists_the_missing_cells(tmp_path, capsys):
+    from harness.table import collect, config_from_cli, render_markdown
+
+    cfg = config_from_cli(str(tmp_path / "empty"), "random,dc", "1,10", "dc-noaug", 2, 1, 2, (),
+                          (), None, image_size=8)
+    res = collect(cfg)
+    md = render_markdown(res)
+    assert "set random-ipc1-s0-" in " ".join(res["missing"])
+    assert "random ipc 10 dc-noaug run 1" in res["missing"]
+    assert "**Incomplete**" in md and "| random | — |" in md
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--iterations", "random=5"], "random is a selection method"),
+    (["--iterations", "dc@x=5"], "METHOD or METHOD@IPC"),
+    (["--iterations", "dc=0"], "positive integer"),
+    (["--option", "dm.no_such_option=1"], "no_such_option"),
+    (["--option", "compile=false"], "METHOD.KEY=VALUE"),
+    (["--methods", "random,nosuchmethod"], "nosuchmethod"),
+    (["--sets", "3", "--runs", "2"], "3 sets but only 2 runs"),
+])
+def test_bad_budgets_fail_before_any_work(argv, message, tmp_path, capsys):
+    out = tmp_path / "results"
+    code, _, err = _run(["table", "-o", str(out), "--methods", "random,dc,dm", "-q", *argv], capsys)
+    assert code == 1, err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (out / "sets").exists() and not (out / "cells").exists()
