@@ -343,6 +343,31 @@ def methods_show(name: str, as_json: bool) -> None:
         click.echo(f"  {opt:<{w}}  {typ:<{tw}}  default {default}" + (f"  {help_}" if help_ else ""))
 
 
+#: What `pip install dcregistry[harness]` adds; the registry-only install lacks them.
+HARNESS_MODULES = ("torch", "sklearn")
+
+
+def missing_harness_modules() -> list[str]:
+    """Top-level modules the harness needs that cannot be found (checked without importing)."""
+    import importlib.util
+
+    missing = []
+    for name in HARNESS_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    missing = missing_harness_modules()
+    if missing:
+        click.echo(f"harness: error: {', '.join(missing)} not installed: the harness needs the "
+                   "'harness' extra: pip install 'dcregistry[harness]' (the registry-only install "
+                   "gives dcreg alone)", err=True)
+        sys.exit(1)
     sys.exit(run_cli(cli, "harness", argv))
