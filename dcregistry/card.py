@@ -17,7 +17,7 @@ import yaml
 from .catalog import DATASETS
 from .citations import method_citation, method_title
 from .errors import ValidationError
-from .records import CARD_TABLE_HEADER, EvalRecord
+from .records import CARD_TABLE_HEADER, EvalRecord, RecordError
 
 TEMPLATE_NAME = "card_template.md"
 
@@ -69,8 +69,17 @@ def describe_pixel_space(ps: Mapping[str, Any]) -> str:
 def _results_table(results: Sequence[Mapping[str, Any] | EvalRecord]) -> str:
     if not results:
         return "_No evaluation recorded yet. Run `harness eval ... --record` to add one._"
-    recs = [r if isinstance(r, EvalRecord) else EvalRecord.from_json(r) for r in results]
-    return "\n".join([CARD_TABLE_HEADER, *(r.card_row() for r in recs)])
+    rows = [CARD_TABLE_HEADER]
+    for r in results:
+        try:
+            rows.append((r if isinstance(r, EvalRecord) else EvalRecord.from_json(r)).card_row())
+        except RecordError as exc:  # one damaged record must not hide the card or the others
+            rows.append(f"| (unreadable result: {_cell(str(exc))}) | | | | | | | | |")
+    return "\n".join(rows)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")[:200]
 
 
 def _method_rows(mc: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -250,6 +250,10 @@ def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, devic
                         resume=resume, eval_every=eval_every, protocol=protocol_name,
                         eval_epochs=eval_epochs, eval_runs=eval_runs, overwrite=overwrite,
                         store=store_spec)
+    from .methods.loop import CHECKPOINT_DIR
+
+    if resume and not (Path(out) / CHECKPOINT_DIR / "state.json").is_file():
+        click.echo(f"no checkpoint in {out}: starting from the beginning", err=True)
     outcome = condense(spec, progress=_condense_progress(progress_disabled(quiet)))
     mc = outcome.method_config
     line = f"wrote {out} ({mc['method']}, ipc {ipc}, {mc['wall_time_s']:.1f} s"

@@ -231,15 +231,19 @@ class _Validator:
         self.device = ctx.device
         # Sequential on CPU keeps the numbers independent of timing-based choices (resumes match).
         self.strategy = "sequential" if ctx.device.type == "cpu" else "auto"
+        self.progress = ctx.progress
 
-    def __call__(self, tensors: dict[str, torch.Tensor]) -> tuple[float, list[float]]:
+    def __call__(self, tensors: dict[str, torch.Tensor], at: int = 0) -> tuple[float, list[float]]:
         from harness.engine.evaluate import evaluate_sets
         from harness.engine.trainer import TrainSet
 
         lr = float(tensors["lr"]) if "lr" in tensors else None
         train = TrainSet(tensors["images"].to(self.device), tensors["labels"].to(self.device),
                          self.num_classes, lr)
-        res = evaluate_sets(train, self.val, self.protocol, self.factory, strategy=self.strategy)
+        p = self.protocol
+        tick = (self.progress(p.runs * (p.epochs + 1), f"validation at iteration {at}")
+                if self.progress else None)
+        res = evaluate_sets(train, self.val, p, self.factory, strategy=self.strategy, tick=tick)
         accs = res.accuracies
         return sum(accs) / len(accs), accs
 
@@ -382,7 +386,7 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
     cfg = method.configure(cfg, ctx)
     record = config_record(cfg)
     chash = config_hash(method.name, record)
-    validator = _Validator(protocol, data) if spec.eval_every else None
+    validator = _Validator(protocol, data) if spec.eval_every else None  # after ctx.progress
     if isinstance(method, SelectionMethod):
         tensors, extra, lineage, run = _run_selection(method, cfg, ctx, validator)
     else:
@@ -478,7 +482,7 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
         done = it + 1
         if validator is not None and (done % spec.eval_every == 0 or done == iterations):
             cand = method.result(state)
-            acc, _ = validator(cand)
+            acc, _ = validator(cand, done)
             curve.append([done, acc])
             if best_acc is None or acc > best_acc:  # ties keep the earlier (smaller) iteration
                 best_it, best_acc, best = done, acc, cand

@@ -37,3 +37,13 @@ def test_round_trip_and_views():
 def test_malformed_records_name_the_field(patch, field):
     with pytest.raises(RecordError, match=field.replace(".", r"\.")):
         EvalRecord.from_json(REC | patch)
+
+
+def test_card_shows_good_records_and_names_a_damaged_one():
+    from dcregistry.card import render_card
+    from dcregistry.metadata import with_defaults
+    from tests.conftest import artifact_metadata
+
+    md = with_defaults(artifact_metadata())
+    card = render_card(md, [REC, REC | {"mean": "high"}])
+    assert "| 60.00 ± 10.00 |" in card and "(unreadable result: record.mean" in card
