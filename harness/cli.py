@@ -253,6 +253,34 @@ def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, devic
         click.echo(str(res))
 
 
+@cli.command("experts")
+@click.argument("dataset")
+@click.option("--experts", "num_experts", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Number of expert trajectories.")
+@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Training epochs per expert.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True)
+@click.option("--augmentation", type=click.Choice(["dsa", "none"]), default="dsa", show_default=True)
+@click.option("--model", default="convnet", show_default=True)
+@click.option("--image-size", type=click.IntRange(min=1), default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA")
+@click.option("--holdout-validation", is_flag=True,
+              help="Train without the validation split (for condense runs with --eval-every).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def experts_cmd(dataset, num_experts, epochs, lr, augmentation, model, image_size, seed, device,
+                data_root, holdout_validation, quiet) -> None:
+    """Train MTT expert trajectories for DATASET into the harness cache (resumable)."""
+    from .methods.experts import experts_for_dataset
+
+    path, spec = experts_for_dataset(
+        dataset, num_experts=num_experts, epochs=epochs, lr=lr, augmentation=augmentation,
+        model=model, image_size=image_size, seed=seed, device=device, data_root=data_root,
+        holdout_validation=holdout_validation, progress=_condense_progress(progress_disabled(quiet)))
+    click.echo(f"{spec.num_experts} experts x {spec.epochs} epochs in {path}")
+
+
 @cli.group("methods", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
