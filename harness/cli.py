@@ -59,6 +59,17 @@ def protocols_show(name: str, as_json: bool) -> None:
         click.echo("\n# frozen TOML:\n" + protocol_toml(name))
 
 
+@cli.command("strategies")
+def strategies_cmd() -> None:
+    """List the ways the runs of a protocol can be executed (chosen by measurement under auto)."""
+    from .engine.strategies import STRATEGIES, strategy_names
+
+    names = strategy_names()
+    width = max(len(n) for n in names)
+    for n in names:
+        click.echo(f"{n:<{width}}  {STRATEGIES.get(n).description}")
+
+
 def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
     from tqdm.auto import tqdm
 
@@ -86,8 +97,8 @@ def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the epochs.")
 @click.option("--runs", type=click.IntRange(min=1), default=None, help="Override the number of runs.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
-@click.option("--strategy", type=click.Choice(["auto", "sequential", "compiled", "vmap", "processes"]),
-              default="auto", show_default=True, help="How the runs are executed.")
+@click.option("--strategy", default="auto", show_default=True,
+              help="How the runs are executed: auto (measured) or a name from `harness strategies`.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA",
               help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
@@ -104,7 +115,7 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
     from dcregistry.refs import parse_ref
     from dcregistry.store import get_store, open_ref
 
-    from .engine.evaluate import evaluate, record_summary
+    from .engine.evaluate import evaluate
     from .protocols import load_protocol
 
     protocol = load_protocol(protocol_name).with_overrides(
@@ -126,38 +137,40 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
     result = evaluate(artifact, protocol, ref=canonical_ref, device=device, data_root=data_root,
                       strategy=strategy, baseline=baseline, progress=progress)
     _print_table(result)
+    data = result.to_json()
     if json_out == "-":
-        emit_json(result)
+        emit_json(data)
     elif json_out:
-        Path(json_out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        Path(json_out).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         click.echo(f"result written to {json_out}", err=True)
     if record:
-        ann = store.annotate(canonical_ref, "eval", result)
+        ann = store.annotate(canonical_ref, "eval", data)
         click.echo(f"recorded on {canonical_ref} ({ann})", err=True)
-    click.echo(record_summary(result), err=json_out == "-")
+    click.echo(result.summary(), err=json_out == "-")
 
 
-def _print_table(result: dict) -> None:
+def _print_table(result) -> None:
+    """The per-seed table of an :class:`~dcregistry.records.EvalRecord` on stderr."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(stderr=True)
-    table = Table(title=f"{result['artifact']['ref']} under {result['protocol']['id']}")
+    table = Table(title=f"{result.artifact.get('ref', '?')} under {result.protocol_id}")
     table.add_column("seed", justify="right")
     table.add_column("accuracy %", justify="right")
-    base = result.get("baseline")
+    base = result.baseline
     if base:
         table.add_column("random real %", justify="right")
-    for i, (seed, acc) in enumerate(zip(result["seeds"], result["accuracies"])):
+    for i, (seed, acc) in enumerate(zip(result.seeds, result.accuracies)):
         row = [str(seed), f"{100 * acc:.2f}"]
         if base:
-            row.append(f"{100 * base['accuracies'][i]:.2f}")
+            row.append(f"{100 * base.accuracies[i]:.2f}")
         table.add_row(*row)
-    table.add_row("mean ± std", f"{100 * result['mean']:.2f} ± {100 * result['std']:.2f}",
-                  *([f"{100 * base['mean']:.2f} ± {100 * base['std']:.2f}"] if base else []))
+    table.add_row("mean ± std", result.accuracy_text(),
+                  *([f"{100 * base.mean:.2f} ± {100 * base.std:.2f}"] if base else []))
     console.print(table)
-    console.print(f"device {result['device']}, strategy {result['strategy']['name']}, "
-                  f"{result['wall_time_s']:.1f} s, clipped: {result['clipped']}")
+    console.print(f"device {result.device}, strategy {result.strategy.get('name', '?')}, "
+                  f"{result.wall_time_s or 0:.1f} s, clipped: {result.clipped}")
 
 
 def _condense_progress(disabled: bool):
@@ -237,6 +250,10 @@ def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, devic
                         resume=resume, eval_every=eval_every, protocol=protocol_name,
                         eval_epochs=eval_epochs, eval_runs=eval_runs, overwrite=overwrite,
                         store=store_spec)
+    from .methods.loop import CHECKPOINT_DIR
+
+    if resume and not (Path(out) / CHECKPOINT_DIR / "state.json").is_file():
+        click.echo(f"no checkpoint in {out}: starting from the beginning", err=True)
     outcome = condense(spec, progress=_condense_progress(progress_disabled(quiet)))
     mc = outcome.method_config
     line = f"wrote {out} ({mc['method']}, ipc {ipc}, {mc['wall_time_s']:.1f} s"
@@ -255,30 +272,36 @@ def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, devic
 
 @cli.command("experts")
 @click.argument("dataset")
-@click.option("--experts", "num_experts", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Number of expert trajectories.")
+@click.option("--model", default="convnet", show_default=True, help="Network of the experts.")
+@click.option("--num-experts", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Training epochs per expert.")
+              help="Epochs per expert (parameters saved after each).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True)
 @click.option("--augmentation", type=click.Choice(["dsa", "none"]), default="dsa", show_default=True)
-@click.option("--model", default="convnet", show_default=True)
-@click.option("--image-size", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
+@click.option("--image-size", type=click.IntRange(min=1), default=None)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--holdout-validation", is_flag=True,
-              help="Train without the validation split (for condense runs with --eval-every).")
+              help="Train on the training split minus the validation split (what `condense "
+                   "--eval-every` runs see).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def experts_cmd(dataset, num_experts, epochs, lr, augmentation, model, image_size, seed, device,
-                data_root, holdout_validation, quiet) -> None:
+def experts_cmd(dataset, model, num_experts, epochs, lr, augmentation, seed, image_size,
+                data_root, device, holdout_validation, quiet) -> None:
     """Train MTT expert trajectories for DATASET into the harness cache (resumable)."""
-    from .methods.experts import experts_for_dataset
+    from .engine.evaluate import resolve_device
+    from .methods.experts import spec_for, train_experts
+    from .methods.loop import CondenseSpec, load_context
+    from .models import model_factory
 
-    path, spec = experts_for_dataset(
-        dataset, num_experts=num_experts, epochs=epochs, lr=lr, augmentation=augmentation,
-        model=model, image_size=image_size, seed=seed, device=device, data_root=data_root,
-        holdout_validation=holdout_validation, progress=_condense_progress(progress_disabled(quiet)))
-    click.echo(f"{spec.num_experts} experts x {spec.epochs} epochs in {path}")
+    model_factory(model)
+    spec = CondenseSpec(dataset=dataset, method="mtt", ipc=1, out=Path("."), model=model,
+                        seed=seed, device=device, data_root=data_root, image_size=image_size)
+    data = load_context(spec, resolve_device(device), holdout=holdout_validation)
+    espec = spec_for(data.ctx, num_experts=num_experts, epochs=epochs, lr=lr,
+                     augmentation=augmentation, seed=seed)
+    out = train_experts(data.ctx, espec, _condense_progress(progress_disabled(quiet)))
+    click.echo(f"{out} sha256:{espec.digest}")
 
 
 @cli.group("methods", invoke_without_command=True)
@@ -324,6 +347,31 @@ def methods_show(name: str, as_json: bool) -> None:
         click.echo(f"  {opt:<{w}}  {typ:<{tw}}  default {default}" + (f"  {help_}" if help_ else ""))
 
 
+#: What `pip install dcregistry[harness]` adds; the registry-only install lacks them.
+HARNESS_MODULES = ("torch", "sklearn")
+
+
+def missing_harness_modules() -> list[str]:
+    """Top-level modules the harness needs that cannot be found (checked without importing)."""
+    import importlib.util
+
+    missing = []
+    for name in HARNESS_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    missing = missing_harness_modules()
+    if missing:
+        click.echo(f"harness: error: {', '.join(missing)} not installed: the harness needs the "
+                   "'harness' extra: pip install 'dcregistry[harness]' (the registry-only install "
+                   "gives dcreg alone)", err=True)
+        sys.exit(1)
     sys.exit(run_cli(cli, "harness", argv))

@@ -50,7 +50,9 @@ def _embedded_json(art: Artifact) -> str:
 def write_pt(art: Artifact, out: Path) -> list[str]:
     """``{'data': [[images, labels]], 'accs_all_exps': {}}`` via ``torch.save`` (+ ``lr``,
     ``dcreg_tensors`` for other tensors, ``dcreg_metadata``). Images keep their stored dtype."""
-    import torch
+    from .safe_torch import import_torch
+
+    torch = import_torch("writing .pt files")
 
     notes = []
     names = art.tensor_names

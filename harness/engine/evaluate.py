@@ -20,6 +20,8 @@ import torch
 from dcregistry.artifact import Artifact
 from dcregistry.catalog import DATASETS
 from dcregistry.errors import UserError
+from dcregistry.pixelspace import PixelSpace
+from dcregistry.records import RECORD_KIND, Baseline, EvalRecord  # noqa: F401  (RECORD_KIND re-exported)
 from harness import __version__
 from harness.augment import PixelStats
 from harness.data import ZCATransform, fit_zca, load_dataset, random_real_indices, to_pixel_space
@@ -28,7 +30,6 @@ from harness.protocols import Protocol
 from .strategies import AugFactory, Choice, augmentation_factory, choose_strategy, run_seeds
 from .trainer import RunResult, TestSet, TrainSet
 
-RECORD_KIND = "dcreg-eval/1"
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,7 @@ def _eval_pixel_space(md: dict) -> dict:
     if ps["kind"] != "uint8":
         return ps
     info = DATASETS.get(md["dataset"])
-    return ({"kind": "normalized", "mean": list(info.mean), "std": list(info.std)} if info
-            else {"kind": "unit"})
+    return (PixelSpace.of_dataset(info) if info else PixelSpace.unit()).to_dict()
 
 
 def prepare(artifact: Artifact, device: torch.device, data_root: str | None = None, *,
@@ -112,9 +112,10 @@ def prepare(artifact: Artifact, device: torch.device, data_root: str | None = No
 
 def pixel_stats(ps: dict) -> PixelStats | None:
     """What augmentations need to know about a pixel space (None for ZCA)."""
-    if ps["kind"] == "normalized":
-        return PixelStats(tuple(ps["mean"]), tuple(ps["std"]))
-    if ps["kind"] == "unit":
+    space = PixelSpace.parse(ps)
+    if space.kind == "normalized":
+        return PixelStats(space.mean, space.std)
+    if space.kind == "unit":
         return PixelStats(None, None)
     return None
 
@@ -180,8 +181,8 @@ def evaluate_sets(train: TrainSet, test: TestSet, protocol: Protocol, aug_factor
 def evaluate(artifact: Artifact, protocol: Protocol, *, ref: str | None = None,
              device: str = "auto", data_root: str | None = None, strategy: str = "auto",
              baseline: bool = False,
-             progress: Callable[[int, int], Callable[[int], None]] | None = None) -> dict:
-    """Evaluate ``artifact`` under ``protocol``; returns the result record (JSON-ready dict).
+             progress: Callable[[int, int], Callable[[int], None]] | None = None) -> EvalRecord:
+    """Evaluate ``artifact`` under ``protocol``; returns the typed result record.
 
     ``progress(total_epochs, phase)`` may return a callback receiving finished-epoch counts.
     """
@@ -204,31 +205,29 @@ def evaluate(artifact: Artifact, protocol: Protocol, *, ref: str | None = None,
         base = evaluate_sets(base_train, prepared.test, protocol, factory, tick=tick, choice=choice)
         clipped = clipped or base.clipped
         b_mean, b_std = _summary(base.accuracies)
-        base_block = {"kind": "random-real", "ipc": artifact.metadata["ipc"],
-                      "accuracies": base.accuracies, "mean": b_mean, "std": b_std,
-                      "delta": mean - b_mean}
+        base_block = Baseline(ipc=artifact.metadata["ipc"], accuracies=base.accuracies,
+                              mean=b_mean, std=b_std, delta=mean - b_mean)
     md = artifact.metadata
-    return {
-        "kind": RECORD_KIND,
-        "artifact": {"ref": ref or str(artifact.path), "digest": artifact.digest,
-                     "dataset": md["dataset"], "method": md["method"], "ipc": md["ipc"]},
-        "protocol": protocol.to_record(),
-        "harness_version": __version__,
-        "torch_version": torch.__version__,
-        "device": _device_name(dev),
-        "strategy": {"name": choice.strategy, "measured": choice.measured, "reason": choice.reason},
-        "seeds": seeds,
-        "accuracies": accs,
-        "mean": mean,
-        "std": std,
-        "final_train_loss": [r.final_train_loss for r in main.results],
-        "lr": prepared.train.lr if protocol.lr_source == "artifact" else protocol.lr,
-        "clipped": clipped,
-        "baseline": base_block,
-        "wall_time_s": round(time.perf_counter() - t0, 3),
-        "created_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "host": platform.node(),
-    }
+    return EvalRecord(
+        artifact={"ref": ref or str(artifact.path), "digest": artifact.digest,
+                  "dataset": md["dataset"], "method": md["method"], "ipc": md["ipc"]},
+        protocol=protocol.to_record(),
+        harness_version=__version__,
+        torch_version=torch.__version__,
+        device=_device_name(dev),
+        strategy={"name": choice.strategy, "measured": choice.measured, "reason": choice.reason},
+        seeds=list(seeds),
+        accuracies=accs,
+        mean=mean,
+        std=std,
+        final_train_loss=[r.final_train_loss for r in main.results],
+        lr=prepared.train.lr if protocol.lr_source == "artifact" else protocol.lr,
+        clipped=clipped,
+        baseline=base_block,
+        wall_time_s=round(time.perf_counter() - t0, 3),
+        created_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        host=platform.node(),
+    )
 
 
 def _device_name(dev: torch.device) -> str:
@@ -237,11 +236,7 @@ def _device_name(dev: torch.device) -> str:
     return f"cpu:{torch.get_num_threads()}threads"
 
 
-def record_summary(record: dict[str, Any]) -> str:
+def record_summary(record: EvalRecord | dict[str, Any]) -> str:
     """One line: ``protocol  mean ± std  (baseline ..)``."""
-    line = (f"{record['protocol']['id']}: {100 * record['mean']:.2f} ± {100 * record['std']:.2f} %"
-            f" over {len(record['accuracies'])} runs")
-    if record.get("baseline"):
-        b = record["baseline"]
-        line += f"; random real {100 * b['mean']:.2f} ± {100 * b['std']:.2f} % (delta {100 * b['delta']:+.2f})"
-    return line
+    rec = record if isinstance(record, EvalRecord) else EvalRecord.from_json(record)
+    return rec.summary()

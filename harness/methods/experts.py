@@ -209,28 +209,3 @@ class Trajectories:
         with safe_open(str(expert_path(self.spec, i)), framework="pt") as f:
             return f.get_slice("trajectory")[e].clone()
 
-
-def experts_for_dataset(dataset: str, *, num_experts: int = 100, epochs: int = 50, lr: float = 0.01,
-                        augmentation: str = "dsa", model: str = "convnet", image_size: int | None = None,
-                        seed: int = 0, device: str = "auto", data_root: str | None = None,
-                        holdout_validation: bool = False,
-                        progress: Callable[[int, str], Callable[..., None]] | None = None
-                        ) -> tuple[Path, ExpertSpec]:
-    """Train (or complete) the experts ``mtt`` uses for ``dataset`` with these settings.
-
-    The data is what ``condense`` gives a method: the training split in normalized pixel space,
-    without the validation split when ``holdout_validation`` (condensing with model selection).
-    """
-    from harness.engine.evaluate import resolve_device
-    from harness.methods.loop import CondenseSpec, _load
-    from harness.models import model_factory
-
-    model_factory(model)
-    dev = resolve_device(device)
-    spec = CondenseSpec(dataset=dataset, method="mtt", ipc=1, out=Path("."), model=model,
-                        data_root=data_root, image_size=image_size, seed=seed,
-                        eval_every=1 if holdout_validation else 0)
-    ctx = _load(spec, dev).ctx
-    espec = spec_for(ctx, num_experts=num_experts, epochs=epochs, lr=lr, augmentation=augmentation,
-                     seed=seed)
-    return train_experts(ctx, espec, progress), espec

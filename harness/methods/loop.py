@@ -122,7 +122,13 @@ class _Data:
     split_info: dict
 
 
-def _load(spec: CondenseSpec, device: torch.device) -> _Data:
+def load_context(spec: CondenseSpec, device: torch.device, holdout: bool | None = None) -> _Data:
+    """The training data a method sees for ``spec`` (``holdout``: without the validation
+    split; default: when ``spec.eval_every`` asks for model selection)."""
+    return _load(spec, device, holdout)
+
+
+def _load(spec: CondenseSpec, device: torch.device, holdout: bool | None = None) -> _Data:
     from harness.data import load_dataset, normalized_space, validation_split
     from harness.data.sampling import VALIDATION_FRACTION, VALIDATION_STREAM
 
@@ -133,7 +139,7 @@ def _load(spec: CondenseSpec, device: torch.device) -> _Data:
     labels = train.labels
     val_x = val_y = None
     split_info: dict[str, Any] = {"split": "train", "images": int(len(labels))}
-    if spec.eval_every:
+    if spec.eval_every if holdout is None else holdout:
         tr_idx, val_idx = validation_split(labels, info.num_classes)
         val_x, val_y = images[val_idx].to(device), labels[val_idx].to(device)
         images, labels = images[tr_idx], labels[tr_idx]
@@ -143,6 +149,11 @@ def _load(spec: CondenseSpec, device: torch.device) -> _Data:
                                      "stream": f"(0, {VALIDATION_STREAM!r})",
                                      "indices_sha256": hashlib.sha256(
                                          val_idx.numpy().astype("<i8").tobytes()).hexdigest()}}
+    counts = torch.bincount(labels, minlength=info.num_classes)
+    if int(counts.min()) < spec.ipc:
+        raise UserError(f"{info.name} has only {int(counts.min())} training images in class "
+                        f"{int(counts.argmin())}" + (" (after the validation split)" if val_x is not None
+                                                     else "") + f", fewer than ipc {spec.ipc}")
     ctx = CondenseContext(dataset=info.name, images=images.to(device), labels=labels.to(device),
                           num_classes=info.num_classes, ipc=spec.ipc, model=spec.model,
                           device=device, pixel_space=ps, seed=spec.seed,
@@ -220,15 +231,19 @@ class _Validator:
         self.device = ctx.device
         # Sequential on CPU keeps the numbers independent of timing-based choices (resumes match).
         self.strategy = "sequential" if ctx.device.type == "cpu" else "auto"
+        self.progress = ctx.progress
 
-    def __call__(self, tensors: dict[str, torch.Tensor]) -> tuple[float, list[float]]:
+    def __call__(self, tensors: dict[str, torch.Tensor], at: int = 0) -> tuple[float, list[float]]:
         from harness.engine.evaluate import evaluate_sets
         from harness.engine.trainer import TrainSet
 
         lr = float(tensors["lr"]) if "lr" in tensors else None
         train = TrainSet(tensors["images"].to(self.device), tensors["labels"].to(self.device),
                          self.num_classes, lr)
-        res = evaluate_sets(train, self.val, self.protocol, self.factory, strategy=self.strategy)
+        p = self.protocol
+        tick = (self.progress(p.runs * (p.epochs + 1), f"validation at iteration {at}")
+                if self.progress else None)
+        res = evaluate_sets(train, self.val, p, self.factory, strategy=self.strategy, tick=tick)
         accs = res.accuracies
         return sum(accs) / len(accs), accs
 
@@ -371,7 +386,7 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
     cfg = method.configure(cfg, ctx)
     record = config_record(cfg)
     chash = config_hash(method.name, record)
-    validator = _Validator(protocol, data) if spec.eval_every else None
+    validator = _Validator(protocol, data) if spec.eval_every else None  # after ctx.progress
     if isinstance(method, SelectionMethod):
         tensors, extra, lineage, run = _run_selection(method, cfg, ctx, validator)
     else:
@@ -467,7 +482,7 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
         done = it + 1
         if validator is not None and (done % spec.eval_every == 0 or done == iterations):
             cand = method.result(state)
-            acc, _ = validator(cand)
+            acc, _ = validator(cand, done)
             curve.append([done, acc])
             if best_acc is None or acc > best_acc:  # ties keep the earlier (smaller) iteration
                 best_it, best_acc, best = done, acc, cand

@@ -72,6 +72,8 @@ def test_selection_method_makes_a_pushed_verified_evaluable_artifact(method, tmp
     real = to_pixel_space(train.images, normalized_space(get_dataset_info("digits")))
     imgs = art.torch("images")
     assert all(bool((real == im).all(dim=(1, 2, 3)).any()) for im in imgs)
+    card = (out / "README.md").read_text()
+    assert f"`{mc['config_hash']}`" in card and "harness condense" in card
     code, stdout, err = _exit(["eval", f"test/{method}", "--protocol", "dc-noaug", "--epochs", "2",
                                "--runs", "1", "-q", "--json", "-"], capsys)
     assert code == 0, err
@@ -280,3 +282,24 @@ def test_init_from_an_artifact_records_lineage_and_noise_init(toy, tmp_path):
 
     with pytest.raises(UserError, match="ipc"):
         condense(CondenseSpec("digits", "toy", 3, tmp_path / "bad", init=str(parent.path)))
+
+
+def test_experts_command_trains_resumable_trajectories_matching_mtt(tmp_path, capsys):
+    experts = pytest.importorskip("harness.methods.experts")  # i7-synth's module
+    argv = ["experts", "digits", "--num-experts", "2", "--epochs", "1", "--augmentation", "none",
+            "-q"]
+    code, out, err = _exit(argv, capsys)
+    assert code == 0, err
+    path, digest = out.split()
+    stored = sorted(p.name for p in Path(path).iterdir())
+    assert stored == ["config.json", "expert_0.safetensors", "expert_1.safetensors"]
+    first = (Path(path) / "expert_0.safetensors").read_bytes()
+    code, out2, _ = _exit(argv, capsys)  # everything stored: nothing retrained
+    assert code == 0 and out2 == out and (Path(path) / "expert_0.safetensors").read_bytes() == first
+    # The digest is the one `condense --method mtt` computes for the same data and recipe.
+    from harness.engine.evaluate import resolve_device
+    from harness.methods.loop import load_context
+
+    ctx = load_context(CondenseSpec("digits", "mtt", 1, tmp_path), resolve_device("cpu")).ctx
+    spec = experts.spec_for(ctx, num_experts=2, epochs=1, lr=0.01, augmentation="none", seed=0)
+    assert digest == f"sha256:{spec.digest}"

@@ -343,7 +343,7 @@ def test_condense_cli_makes_a_verifiable_artifact(name, opts, tmp_path, capsys, 
 
 def test_experts_cli(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
-    code, out, err = _exit(["experts", "digits", "--experts", "1", "--epochs", "1", "-q"], capsys)
+    code, out, err = _exit(["experts", "digits", "--num-experts", "1", "--epochs", "1", "-q"], capsys)
     assert code == 0, err
     files = list((tmp_path / "cache" / "experts").glob("*/expert_0.safetensors"))
     assert len(files) == 1 and files[0].parent.name in out
