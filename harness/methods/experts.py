@@ -208,3 +208,4 @@ class Trajectories:
             raise ExpertsError(f"expert epoch {e} is outside 0..{self.spec.epochs}")
         with safe_open(str(expert_path(self.spec, i)), framework="pt") as f:
             return f.get_slice("trajectory")[e].clone()
+

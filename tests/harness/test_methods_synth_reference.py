@@ -78,11 +78,11 @@ class ReferenceDC:
                 net(img_real)
                 set_bn_eval(net)
             draws = draw_class_batches(ctx, cfg.batch_real, gen, strategy)
-            loss = torch.tensor(0.0)
+            loss = torch.tensor(0.0, device=ctx.device)
             for c in range(k):
                 idx, sample = draws[c]
                 img_real = siamese(ctx.images[idx], sample)
-                lab_real = torch.ones((img_real.shape[0],), dtype=torch.long) * c
+                lab_real = torch.ones((img_real.shape[0],), dtype=torch.long, device=ctx.device) * c
                 gw_real = torch.autograd.grad(ce(net(img_real), lab_real), net_parameters)
                 gw_real = [g.detach().clone() for g in gw_real]
                 sel = self.label_syn == c
@@ -100,6 +100,7 @@ class ReferenceDC:
             net.train()
             for _ in range(cfg.inner_loop):
                 for b in shuffled_batches(len(image_syn_train), cfg.batch_train, gen):
+                    b = b.to(ctx.device)
                     x = image_syn_train[b]
                     if strategy:
                         x = dsa_augment(x, strategy, gen)
@@ -126,7 +127,7 @@ class ReferenceDM:
         for p in net.parameters():
             p.requires_grad = False
         draws = draw_class_batches(ctx, cfg.batch_real, gen, ctx.dsa_strategy if cfg.dsa else None)
-        loss = torch.tensor(0.0)
+        loss = torch.tensor(0.0, device=ctx.device)
         for c in range(ctx.num_classes):
             idx, sample = draws[c]
             img_real = siamese(ctx.images[idx], sample)
