@@ -361,7 +361,10 @@ def run_table(cfg: TableConfig, quiet: bool = False,
                 if not runs:
                     continue
                 bar.set_postfix_str(f"{plan.method} ipc {plan.ipc} {pr}")
-                n = evaluate_cells(cfg, plan, art, pr, runs, tick=None)
+                epochs = _protocol(cfg, pr).epochs + 1
+                with tqdm(total=len(runs) * epochs, desc=f"{plan.name} {pr}", unit="ep",
+                          disable=quiet, leave=False, dynamic_ncols=True) as ep_bar:
+                    n = evaluate_cells(cfg, plan, art, pr, runs, tick=ep_bar.update)
                 stats.cells_computed += n
                 bar.update(n)
             _write_outputs(cfg)  # a partial table after every set
