@@ -369,9 +369,14 @@ def methods_show(name: str, as_json: bool) -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--strategy", default="sequential", show_default=True)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA")
+@click.option("--readme", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Also fill this file's <!-- method-table:begin/end --> section.")
+@click.option("--render-only", is_flag=True,
+              help="Only rewrite the table files from the stored results (computes nothing).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def table_cmd(out, dataset, image_size, methods, ipcs, protocols, skip, runs, sets, epochs,
-              protocol_epochs, iterations, options, device, strategy, data_root, quiet) -> None:
+              protocol_epochs, iterations, options, device, strategy, data_root, readme,
+              render_only, quiet) -> None:
     """Regenerate the method comparison table (condense, evaluate, table.md, PNGs); resumable."""
     from .table import DEFAULT_EPOCHS, config_from_cli, run_table
 
@@ -379,7 +384,11 @@ def table_cmd(out, dataset, image_size, methods, ipcs, protocols, skip, runs, se
                           None if protocol_epochs else (epochs or DEFAULT_EPOCHS), iterations,
                           options, skip or None, dataset=dataset, image_size=image_size,
                           device=device, strategy=strategy, data_root=data_root)
-    stats = run_table(cfg, quiet=progress_disabled(quiet))
+    stats = run_table(cfg, quiet=progress_disabled(quiet), render_only=render_only)
+    if readme:
+        from .table import update_readme
+
+        update_readme(cfg, Path(readme))
     click.echo(f"{out}/table.md: {stats.sets_condensed} sets condensed, {stats.cells_computed} "
                f"cells computed, {len(stats.missing)} missing")
 

@@ -324,13 +324,18 @@ def _pending_runs(cfg: TableConfig, plan: SetPlan, protocol_name: str) -> list[i
             and not cell_path(cfg.out, plan.name, proto_id, r).is_file()]
 
 
-def run_table(cfg: TableConfig, quiet: bool = False,
+def run_table(cfg: TableConfig, quiet: bool = False, render_only: bool = False,
               log: Callable[[str], None] = lambda s: None) -> RunStats:
-    """Condense and evaluate whatever is missing, then write the table files."""
+    """Condense and evaluate whatever is missing, then write the table files (``render_only``:
+    just write them from what is stored)."""
     from filelock import FileLock, Timeout
     from tqdm.auto import tqdm
 
     validate(cfg)
+    if render_only:  # from the stored sets and cells only (safe next to a running table)
+        if not cfg.out.is_dir():
+            raise TableError(f"{cfg.out} does not exist: nothing to render")
+        return RunStats(missing=_write_outputs(cfg))
     cfg.out.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(cfg.out / ".table.lock"))
     try:
@@ -455,6 +460,17 @@ def _fmt_mem(b: int | None) -> str:
     return "—" if b is None else f"{b / 2 ** 20:.0f} MiB"
 
 
+def _group_missing(missing: list[str]) -> list[str]:
+    """``["m ipc 1 p run 0", "m ipc 1 p run 1", "set x"]`` -> ``["m ipc 1 p runs 0,1", "set x"]``."""
+    groups: dict[str, list[str]] = {}
+    for item in missing:
+        head, sep, run = item.rpartition(" run ")
+        key, val = (head, run) if sep else (item, "")
+        groups.setdefault(key, []).append(val)
+    return [k + (f" run{'s' if len(v) > 1 else ''} {','.join(v)}" if v[0] else "")
+            for k, v in groups.items()]
+
+
 def render_markdown(res: dict) -> str:
     """The comparison table (accuracy %, mean ± std over the runs) and its budgets, as Markdown."""
     rows = {(r["method"], r["ipc"]): r for r in res["rows"]}
@@ -482,7 +498,8 @@ def render_markdown(res: dict) -> str:
         f" ({res['sets']} condensed set{'s' if res['sets'] > 1 else ''} per cell"
         + (", run r on set r mod sets" if res["sets"] > 1 else ", one network per run") + "); "
         + ", ".join(f"`{p}` trained {e}+1 epochs" for p, e in epochs.items()) + ". "
-        "Time: condensation wall time of the set (process start to artifact, data loading included); "
+        "Time: wall time of condensing the set (data loading to written artifact; interpreter start "
+        "excluded); "
         "peak mem: the condensing process's peak RSS (interpreter, torch and data included).",
         "",
         "| method | IPC | iterations | options | s/iter | loss first → last | 1-min load during condensation |",
@@ -501,7 +518,8 @@ def render_markdown(res: dict) -> str:
             load = f"{s['loadavg'][0][0]:.1f} → {s['loadavg'][1][0]:.1f}"
         notes.append(f"| {r['method']} | {r['ipc']} | {its} | {opts} | {spi} | {loss} | {load} |")
     if res["missing"]:
-        notes += ["", f"**Incomplete**: {len(res['missing'])} missing: " + "; ".join(res["missing"])]
+        notes += ["", f"**Incomplete**: {len(res['missing'])} missing: " + "; ".join(
+            _group_missing(res["missing"]))]
     return "\n".join(lines + notes) + "\n"
 
 
@@ -566,6 +584,39 @@ def _write_outputs(cfg: TableConfig) -> list[str]:
     if any(b.get("n") for r in res["rows"] for b in r["protocols"].values()):
         render_chart(res, cfg.out / "chart.png")
     return res["missing"]
+
+
+README_BEGIN = "<!-- method-table:begin -->"
+README_END = "<!-- method-table:end -->"
+
+
+def readme_block(cfg: TableConfig, readme: Path) -> str:
+    """The README's table section: table.md, the chart and the grids (paths relative to the README)."""
+    rel = Path(os.path.relpath(cfg.out.resolve(), readme.resolve().parent))
+    parts = [(cfg.out / "table.md").read_text().rstrip(), ""]
+    if (cfg.out / "chart.png").is_file():
+        parts += [f"![accuracy by method, IPC and protocol]({(rel / 'chart.png').as_posix()})", ""]
+    for ipc in cfg.ipcs:
+        imgs = [f"![{p.method}]({(rel / 'grids' / f'{p.name}.png').as_posix()})"
+                for p in plan_sets(cfg) if p.ipc == ipc and p.seed == 0
+                and (cfg.out / "grids" / f"{p.name}.png").is_file()]
+        if imgs:
+            names = ", ".join(p.method for p in plan_sets(cfg) if p.ipc == ipc and p.seed == 0
+                              and (cfg.out / "grids" / f"{p.name}.png").is_file())
+            parts += [f"IPC {ipc} sets ({names}):", "", " ".join(imgs), ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def update_readme(cfg: TableConfig, readme: Path) -> None:
+    """Replace what lies between the README's method-table markers by :func:`readme_block`."""
+    from dcregistry.store.fsutil import atomic_write_bytes
+
+    text = readme.read_text()
+    i, j = text.find(README_BEGIN), text.find(README_END)
+    if i < 0 or j < i:
+        raise TableError(f"{readme} has no {README_BEGIN} ... {README_END} section to fill")
+    new = text[:i + len(README_BEGIN)] + "\n" + readme_block(cfg, readme) + text[j:]
+    atomic_write_bytes(readme, new.encode())
 
 
 def config_from_cli(out: str, methods: str | None, ipcs: str | None, protocols: str | None,

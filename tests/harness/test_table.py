@@ -67,6 +67,19 @@ def test_table_runs_renders_and_resumes_without_recomputing(tmp_path, capsys):
     assert _counts(stdout) == (0, 0, 0)
     assert {c: c.stat().st_mtime_ns for c in cells} == stamps
 
+    # --render-only fills a README's marked section from the stored results, computing nothing.
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- method-table:begin -->\nold\n<!-- method-table:end -->\nafter\n")
+    code, stdout, err = _run([*BASE, "-o", str(out), "--runs", "1", "--render-only",
+                              "--readme", str(readme)], capsys)
+    assert code == 0, err
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("<!-- method-table:end -->\nafter\n")
+    assert "| random |" in text and "(results/chart.png)" in text
+    for link in re.findall(r"\]\((results/[^)]+\.png)\)", text):
+        assert (tmp_path / link).is_file(), link
+    assert len(re.findall(r"\]\((results/grids/[^)]+\.png)\)", text)) == 2
+
     # One more run: only the new cells are computed, on the sets already condensed.
     code, stdout, err = _run([*BASE, "-o", str(out), "--runs", "2"], capsys)
     assert code == 0, err
