@@ -108,6 +108,7 @@ def test_partial_table_lists_the_missing_cells(tmp_path, capsys):
     (["--option", "compile=false"], "METHOD.KEY=VALUE"),
     (["--methods", "random,nosuchmethod"], "nosuchmethod"),
     (["--sets", "3", "--runs", "2"], "3 sets but only 2 runs"),
+    (["--epochs", "3", "--protocol-epochs"], "not both"),
 ])
 def test_bad_budgets_fail_before_any_work(argv, message, tmp_path, capsys):
     out = tmp_path / "results"
