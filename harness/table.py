@@ -537,16 +537,21 @@ def render_chart(res: dict, path: Path) -> None:
         rows = [r for r in res["rows"] if r["ipc"] == k]
         xs = range(len(rows))
         for j, p in enumerate(protos):
-            means = [100 * (r["protocols"].get(p, {}).get("mean") or 0) for r in rows]
-            stds = [100 * (r["protocols"].get(p, {}).get("std") or 0) for r in rows]
-            ax.bar([x + (j - (len(protos) - 1) / 2) * width for x in xs], means, width,
-                   yerr=stds, capsize=2, label=p)
+            pos = [x + (j - (len(protos) - 1) / 2) * width for x in xs]
+            blocks = [r["protocols"].get(p, {}) for r in rows]
+            means = [100 * (b.get("mean") or 0) for b in blocks]
+            stds = [100 * (b.get("std") or 0) for b in blocks]
+            ax.bar(pos, means, width, yerr=stds, capsize=2, label=p)
+            for x, b in zip(pos, blocks):
+                if not b.get("n"):  # a cell not computed yet: say so instead of a zero bar
+                    ax.text(x, 2, "not run", rotation=90, fontsize=6, color="gray",
+                            ha="center", va="bottom")
         ax.set_xticks(list(xs), [r["method"] for r in rows], rotation=30, fontsize=8)
         ax.set_title(f"{res['dataset']} IPC {k}", fontsize=10)
         ax.set_ylabel("test accuracy %")
         ax.set_ylim(0, 100)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(fontsize=8, loc="lower right")
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fig.savefig(tmp, format="png", dpi=90)
