@@ -191,12 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     results = []
     for name in [c for c in args.cases.split(",") if c]:
-        reps = 1 if name == "dc10" else args.repeats
+        reps = 1 if name == "dc10" and not args.dc10_loops else args.repeats
         opts = {"compile": "false"} if args.no_compile else {}
         if name == "dc10" and args.dc10_loops:
             outer, inner = args.dc10_loops.split(",")
             opts.update(outer_loop=outer, inner_loop=inner)
-        results.append(bench_case(name, reps, device, opts, skip_ref_warmup=name == "dc10"))
+        results.append(bench_case(name, reps, device, opts, skip_ref_warmup=name == "dc10" and not args.dc10_loops))
     if results:
         print("\ncase   ours s/iter   reference s/iter   speed-up   (compile warm-up s)")
         for r in results:
