@@ -27,6 +27,9 @@ MAX_BYTES = 64 * 1024 * 1024
 _STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET_RE = re.compile(r"[^\[\]{}]+")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+# An escaped UTF-16 surrogate; only then can a parsed string hold a lone surrogate, which is not
+# Unicode text (it cannot be encoded as UTF-8, and other JSON parsers refuse it).
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def nesting_depth(text: str) -> int:
@@ -56,12 +59,35 @@ class _BadConstant(Exception):
     pass
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _BadConstant(f"the number {text[:40]} (too large for a float)")
+    return value
+
+
+def _has_lone_surrogate(obj: Any) -> bool:
+    """Whether any string (key or value) in ``obj`` holds an unpaired surrogate (depth is bounded)."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(obj, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(_has_lone_surrogate(v) for v in obj)
+    return False
+
+
 def loads_bounded(text: str | bytes, what: str, *, max_depth: int = MAX_DEPTH,
                   max_bytes: int = MAX_BYTES) -> Any:
     """Parse JSON from an untrusted source; raise JSONFormatError (a UserError) naming ``what``.
 
     Refuses: invalid UTF-8 or JSON, more than ``max_bytes`` bytes, nesting deeper than
-    ``max_depth``, duplicate object keys, NaN/Infinity, integers Python will not parse.
+    ``max_depth``, duplicate object keys, NaN/Infinity (also as an overflowing number),
+    integers Python will not parse, unpaired surrogate escapes.
     """
     size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
@@ -77,7 +103,8 @@ def loads_bounded(text: str | bytes, what: str, *, max_depth: int = MAX_DEPTH,
         raise JSONFormatError(what, f"nests {depth} levels deep, above the limit of {max_depth}",
                               "the file is corrupt or hostile")
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                         parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise JSONFormatError(what, f"is not valid JSON ({exc.msg} at line {exc.lineno} "
                               f"column {exc.colno})") from None
@@ -89,3 +116,6 @@ def loads_bounded(text: str | bytes, what: str, *, max_depth: int = MAX_DEPTH,
         raise JSONFormatError(what, "nests too deeply", "the file is corrupt or hostile") from None
     except ValueError as exc:  # e.g. an integer literal longer than Python's 4300-digit limit
         raise JSONFormatError(what, f"is not valid JSON ({str(exc).split(';')[0][:120]})") from None
+    if _SURROGATE_ESCAPE_RE.search(text) and _has_lone_surrogate(obj):
+        raise JSONFormatError(what, "contains an unpaired UTF-16 surrogate escape, which is not text")
+    return obj
