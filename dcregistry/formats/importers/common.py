@@ -85,29 +85,61 @@ def source_record(path: Path, fmt: str, options: ImportOptions, **extra: Any) ->
     return src
 
 
-def images_nchw(images: np.ndarray, info: DatasetInfo, layout: str | None, default: str,
-                 where: str, notes: list[str]) -> np.ndarray:
-    """Bring images to [N, C, H, W], detecting NCHW vs NHWC from the dataset's channel count."""
+def _shape_hint(info: DatasetInfo, hw: tuple[int, int]) -> str:
     c = info.channels
-    if images.ndim == 3 and c == 1 and layout is None:
+    return (f"{info.name} images are [C, H, W] = [{c}, {hw[0]}, {hw[1]}], i.e. [N, {c}, {hw[0]}, "
+            f"{hw[1]}] (nchw) or [N, {hw[0]}, {hw[1]}, {c}] (nhwc)")
+
+
+def images_nchw(images: np.ndarray, info: DatasetInfo, layout: str | None, where: str,
+                notes: list[str], image_shape: Any = None) -> np.ndarray:
+    """Bring images to [N, C, H, W]. Without ``layout``, the one reading (NCHW or NHWC) whose
+    channels and size match the dataset's image shape (or ``image_shape`` [C, H, W], e.g. from
+    embedded dcreg metadata) is used; an ambiguous or contradicting shape is refused, never guessed."""
+    c = info.channels
+    want = image_shape if (isinstance(image_shape, list) and len(image_shape) == 3
+                           and all(type(d) is int for d in image_shape)
+                           and image_shape[0] == c) else list(info.image_shape)
+    hw = (want[1], want[2])
+    shape = list(images.shape)
+    if images.ndim == 3 and c == 1:
+        if tuple(shape[1:]) != hw and layout is None:
+            raise ImportFormatError(
+                f"{where}: images have shape {shape}, which contradicts the dataset: "
+                f"{_shape_hint(info, hw)}; check the dataset, or give the layout "
+                "(--layout nchw) to import [N, H, W] images of another size")
         notes.append(f"{where}: [N, H, W] images read as single-channel")
         return images[:, None, :, :]
     if images.ndim != 4:
-        raise ImportFormatError(f"{where}: images have shape {list(images.shape)}; expected "
+        raise ImportFormatError(f"{where}: images have shape {shape}; expected "
                                 f"[N, C, H, W] or [N, H, W, C] with C = {c} for {info.name}")
+    readings = {"nchw": (shape[1], (shape[2], shape[3])), "nhwc": (shape[3], (shape[1], shape[2]))}
     if layout is None:
-        nchw, nhwc = images.shape[1] == c, images.shape[3] == c
-        if nchw and nhwc:
-            layout = default
-        elif nchw or nhwc:
-            layout = "nchw" if nchw else "nhwc"
+        fits = [name for name, (ch, size) in readings.items() if ch == c and size == hw]
+        plausible = [name for name, (ch, _) in readings.items() if ch == c]
+        if len(fits) == 1:
+            layout = fits[0]
+        elif len(plausible) == 2:
+            raise ImportFormatError(
+                f"{where}: images have shape {shape}, which reads as both [N, C, H, W] and "
+                f"[N, H, W, C]; {_shape_hint(info, hw)}; give the layout (--layout nchw or "
+                "--layout nhwc)")
+        elif plausible:
+            raise ImportFormatError(
+                f"{where}: images have shape {shape}, which contradicts the dataset: "
+                f"{_shape_hint(info, hw)}; check the dataset, or give the layout (--layout "
+                f"{plausible[0]}) to import images of another size")
         else:
             raise ImportFormatError(
-                f"{where}: images have shape {list(images.shape)}, but {info.name} has {c} "
-                "channel(s) in neither axis 1 (NCHW) nor axis 3 (NHWC); check --dataset")
-    elif images.shape[1 if layout == "nchw" else 3] != c:
-        raise ImportFormatError(f"{where}: with --layout {layout}, images {list(images.shape)} "
-                                f"do not have {info.name}'s {c} channel(s)")
+                f"{where}: images have shape {shape}, but {info.name} has {c} channel(s) in "
+                "neither axis 1 (NCHW) nor axis 3 (NHWC); check the dataset")
+    elif readings[layout][0] != c:
+        raise ImportFormatError(f"{where}: read as {layout}, images {shape} do not have "
+                                f"{info.name}'s {c} channel(s)")
+    elif readings[layout][1] != hw:
+        size = readings[layout][1]
+        notes.append(f"{where}: images are {size[0]}x{size[1]}, {info.name}'s are "
+                     f"{hw[0]}x{hw[1]} (imported as given, {layout})")
     if layout == "nhwc":
         images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
     return images

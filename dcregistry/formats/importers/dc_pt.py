@@ -80,7 +80,8 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
         w = f"{where} experiment {i}"
         images = to_numpy(data[i][0], f"{w}: images", notes)
         raw_labels = to_numpy(data[i][1], f"{w}: labels", notes)
-        images = images_nchw(images, info, options.layout, "nchw", w, notes)
+        images = images_nchw(images, info, options.layout, w, notes,
+                             image_shape=(embedded or {}).get("image_shape"))
         labels = soft = None
         if raw_labels.ndim == 2 and raw_labels.dtype.kind == "f":
             soft = raw_labels

@@ -37,7 +37,7 @@ def read_kip_npz(path: Path, options: ImportOptions, notes: list[str]) -> list[I
     where = path.name
     images = require_array(arrays, "images", where, "kip-npz")
     raw = require_array(arrays, "labels", where, "kip-npz")
-    images = images_nchw(images, info, options.layout, "nhwc", where, notes)
+    images = images_nchw(images, info, options.layout, where, notes)
     mc: dict[str, Any] = {}
     labels = soft = None
     if raw.ndim == 2 and raw.dtype.kind == "f":

@@ -40,7 +40,7 @@ def read_mtt(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
     where = images_file.name
 
     images = to_numpy(safe_torch_load(images_file), where, notes)
-    images = images_nchw(images, info, options.layout, "nchw", where, notes)
+    images = images_nchw(images, info, options.layout, where, notes)
     n, k = images.shape[0], info.num_classes
     files = {images_file.name: sha256_file(images_file)[0]}
     mc: dict[str, Any] = {}

@@ -23,7 +23,8 @@ def read_npz(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
     embedded = parse_embedded(arrays.get(EMBEDDED_NPZ_KEY), f"{where}: {EMBEDDED_NPZ_KEY}",
                                notes)
     images = require_array(arrays, "images", where, "npz")
-    images = images_nchw(images, info, options.layout, "nchw", where, notes)
+    images = images_nchw(images, info, options.layout, where, notes,
+                         image_shape=(embedded or {}).get("image_shape"))
     if "labels" in arrays and "soft_labels" in arrays:
         raise ImportFormatError(f"{where}: has both 'labels' and 'soft_labels'; keep one")
     labels = soft = None
