@@ -12,7 +12,7 @@ from ...canonical import sha256_file
 from ...catalog import DatasetInfo, get_dataset_info
 from ...errors import ImportFormatError, UserError
 from ...jsonsafe import loads_bounded
-from . import EMBEDDED_NPZ_KEY, TENSOR_NAME_RE, ZCA_TENSOR_NAMES, ImportedSet, ImportOptions
+from . import ZCA_TENSOR_NAMES, ImportedSet, ImportOptions
 
 def to_numpy(x: Any, what: str, notes: list[str]) -> np.ndarray:
     """A torch tensor (or number) from a weights-only load as a numpy array."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import ImportFormatError
 from . import EMBEDDED_NPZ_KEY, IMPORTERS, TENSOR_NAME_RE, ZCA_TENSOR_NAMES, ImportedSet, \
     ImportOptions
 from .common import assemble, dataset_info, hard_labels, images_nchw, lr_tensor, parse_embedded, \
@@ -42,13 +43,13 @@ def read_npz(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
     extras: dict[str, np.ndarray] = {}
     known = {"images", "labels", "soft_labels", EMBEDDED_NPZ_KEY}
     for name in sorted(set(arrays) - known):
-        arr = arrays[name]
+        # Decide from the name and the .npy header; only arrays that are kept get decompressed.
         if name == "lr":
-            extras["lr"] = lr_tensor(arr, where)
+            extras["lr"] = lr_tensor(arrays["lr"], where)
             mc["learned_lr"] = True
         elif (name in ZCA_TENSOR_NAMES or embedded is not None) and TENSOR_NAME_RE.fullmatch(name) \
-                and arr.dtype.kind in "fiub":
-            extras[name] = arr
+                and arrays.dtype_kind(name) in "fiub":
+            extras[name] = arrays[name]
         else:
             notes.append(f"{where}: ignored array {name!r}")
     return [assemble(
