@@ -12,16 +12,24 @@ from ...canonical import sha256_file
 from ...catalog import DatasetInfo, get_dataset_info
 from ...errors import ImportFormatError, UserError
 from ...jsonsafe import loads_bounded
+from ..limits import ByteBudget
 from . import ZCA_TENSOR_NAMES, ImportedSet, ImportOptions
 
-def to_numpy(x: Any, what: str, notes: list[str]) -> np.ndarray:
-    """A torch tensor (or number) from a weights-only load as a numpy array."""
+def to_numpy(x: Any, what: str, notes: list[str],
+             budget: ByteBudget | None = None) -> np.ndarray:
+    """A torch tensor (or number) from a weights-only load as a numpy array.
+
+    The tensor is checked (dense, CPU, size within ``budget`` and proportionate to its storage)
+    before it is copied out, so zero-stride views cannot make the copy huge."""
     if isinstance(x, np.ndarray):
         return x
     if hasattr(x, "detach") and hasattr(x, "dtype"):  # torch.Tensor (torch already imported)
         import torch
 
-        t = x.detach().cpu()
+        from ..safe_torch import tensor_bytes
+
+        tensor_bytes(x, what, budget if budget is not None else ByteBudget(what))
+        t = x.detach()
         if t.dtype == torch.bfloat16:
             notes.append(f"{what}: bfloat16 widened to float32 (exact)")
             t = t.float()

@@ -10,6 +10,7 @@ import numpy as np
 
 from ...catalog import get_dataset_info
 from ...errors import ImportFormatError, UserError
+from ..limits import ByteBudget
 from . import EMBEDDED_PT_KEY, EMBEDDED_PT_TENSORS, IMPORTERS, TENSOR_NAME_RE, ImportedSet, \
     ImportOptions
 from .common import assemble, dataset_info, hard_labels, images_nchw, lr_tensor, parse_embedded, \
@@ -29,6 +30,7 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
         raise ImportFormatError(f"{path}: is a directory; dc-pt needs the res_*.pt file")
     obj = safe_torch_load(path)
     where = path.name
+    budget = ByteBudget(where)  # what all experiments may materialise together
     if not isinstance(obj, dict) or "data" not in obj:
         found = (f"keys {sorted(map(str, obj))}" if isinstance(obj, dict)
                  else type(obj).__name__)
@@ -57,12 +59,12 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
 
     extras: dict[str, np.ndarray] = {}
     if obj.get("lr") is not None:
-        extras["lr"] = lr_tensor(to_numpy(obj["lr"], f"{where}: lr", notes), where)
+        extras["lr"] = lr_tensor(to_numpy(obj["lr"], f"{where}: lr", notes, budget), where)
     dcreg_tensors = obj.get(EMBEDDED_PT_TENSORS)
     if isinstance(dcreg_tensors, dict):
         for name, t in dcreg_tensors.items():
             if isinstance(name, str) and TENSOR_NAME_RE.fullmatch(name):
-                extras[name] = to_numpy(t, f"{where}: {name}", notes)
+                extras[name] = to_numpy(t, f"{where}: {name}", notes, budget)
 
     if options.exp is not None:
         if not 0 <= options.exp < len(data):
@@ -78,8 +80,8 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
     sets = []
     for i in chosen:
         w = f"{where} experiment {i}"
-        images = to_numpy(data[i][0], f"{w}: images", notes)
-        raw_labels = to_numpy(data[i][1], f"{w}: labels", notes)
+        images = to_numpy(data[i][0], f"{w}: images", notes, budget)
+        raw_labels = to_numpy(data[i][1], f"{w}: labels", notes, budget)
         images = images_nchw(images, info, options.layout, w, notes,
                              image_shape=(embedded or {}).get("image_shape"))
         labels = soft = None

@@ -10,6 +10,7 @@ import numpy as np
 
 from ...canonical import sha256_file
 from ...errors import ImportFormatError
+from ..limits import ByteBudget
 from . import IMPORTERS, ImportedSet, ImportOptions
 from .common import assemble, dataset_info, hard_labels, images_nchw, lr_tensor, source_record, \
     to_numpy
@@ -38,8 +39,9 @@ def read_mtt(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
     labels_file = folder / f"labels_{tag_match['tag']}.pt" if tag_match else None
     lr_file = folder / f"lr_{tag_match['tag']}.pt" if tag_match else None
     where = images_file.name
+    budget = ByteBudget(where)  # what the three files may materialise together
 
-    images = to_numpy(safe_torch_load(images_file), where, notes)
+    images = to_numpy(safe_torch_load(images_file), where, notes, budget)
     images = images_nchw(images, info, options.layout, where, notes)
     n, k = images.shape[0], info.num_classes
     files = {images_file.name: sha256_file(images_file)[0]}
@@ -47,7 +49,7 @@ def read_mtt(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
     labels = soft = None
     if labels_file is not None and labels_file.is_file():
         files[labels_file.name] = sha256_file(labels_file)[0]
-        raw = to_numpy(safe_torch_load(labels_file), labels_file.name, notes)
+        raw = to_numpy(safe_torch_load(labels_file), labels_file.name, notes, budget)
         if raw.ndim == 2 and raw.dtype.kind == "f":
             soft = raw
             mc["soft_labels"] = "logits"
@@ -67,7 +69,7 @@ def read_mtt(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
     extras: dict[str, np.ndarray] = {}
     if lr_file is not None and lr_file.is_file():
         files[lr_file.name] = sha256_file(lr_file)[0]
-        extras["lr"] = lr_tensor(to_numpy(safe_torch_load(lr_file), lr_file.name, notes),
+        extras["lr"] = lr_tensor(to_numpy(safe_torch_load(lr_file), lr_file.name, notes, budget),
                                   lr_file.name)
         mc["learned_lr"] = True
     else:
