@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import ImportFormatError, UnsafeFileError, UserError
 from .limits import (MAX_EXPANSION, SMALL_MEMBER_BYTES, ByteBudget, InputTooLargeError,
                      check_expansion)
+from .pickle_scan import pickle_shape_problem
 
 _GLOBAL_RE = re.compile(r"GLOBAL ([A-Za-z0-9_.]+)")
 _MAX_RECORDS = 100_000
@@ -56,9 +57,9 @@ def unsafe_message(path: str | Path, detail: str = "") -> str:
 
 
 def _check_zip_sizes(path: Path, budget: ByteBudget) -> None:
-    """Refuse a torch zip whose records declare more bytes than the file and the cap allow.
-
-    torch allocates each storage record at its declared (uncompressed) size before reading it."""
+    """Refuse a torch zip whose records declare more bytes than the file and the cap allow
+    (torch allocates each record at its declared size before reading it), or whose pickle builds
+    objects too deep or too shared to hash and print safely (checked by parsing, not loading)."""
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
         if len(infos) > _MAX_RECORDS:
@@ -71,6 +72,12 @@ def _check_zip_sizes(path: Path, budget: ByteBudget) -> None:
             check_expansion(path.name, f"record {info.filename!r}", info.compress_size,
                             info.file_size)
             budget.take(info.file_size, f"record {info.filename!r}")
+        pickles = [i for i in infos if i.filename.rsplit("/", 1)[-1] == "data.pkl"]
+        for info in pickles:
+            problem = pickle_shape_problem(zf.read(info))
+            if problem is not None:
+                raise ImportFormatError(f"{path.name}: its pickle builds {problem}; refusing to "
+                                        "load it (the file is corrupt or hostile)")
 
 
 def _all_pickle_globals(path: Path, max_bytes: int = 64 << 20) -> list[str] | None:

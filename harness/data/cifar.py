@@ -22,6 +22,7 @@ import numpy as np
 
 from dcregistry.catalog import DatasetInfo
 from dcregistry.errors import UnsafeFileError
+from dcregistry.formats.pickle_scan import pickle_shape_problem
 
 from .base import LOADERS, DatasetFormatError, RawSplit, locate
 
@@ -85,6 +86,10 @@ class SafeUnpickler(pickle.Unpickler):
 def safe_unpickle(path: Path) -> Any:
     """Unpickle ``path`` with :class:`SafeUnpickler` and ``encoding="bytes"`` (Python 2 files)."""
     data = path.read_bytes()
+    problem = pickle_shape_problem(data)  # parsed, not run: deep or exponentially shared objects
+    if problem is not None:
+        raise DatasetFormatError(path, f"is a pickle that builds {problem}",
+                                 "the file is corrupt or hostile; re-download it")
     try:
         return SafeUnpickler(io.BytesIO(data), source=str(path), encoding="bytes").load()
     except UnsafeFileError:

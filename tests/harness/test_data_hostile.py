@@ -64,7 +64,16 @@ def test_cifar_shared_nested_label_lists_are_refused_before_expanding(tmp_path):
     path = tmp_path / "cifar-10-batches-py" / "test_batch"
     path.write_bytes(pickle.dumps(obj, protocol=2))
     assert path.stat().st_size < 20_000
-    assert_refused(load_limited("cifar10", "test", tmp_path), "test_batch", "labels")
+    assert_refused(load_limited("cifar10", "test", tmp_path), "test_batch")
+
+
+def test_cifar_deep_tuple_key_is_refused_without_crashing(tmp_path):
+    """Hashing a 200,000-deep tuple key overflows CPython's C stack (a segfault, exit -11)."""
+    fakedata.write_cifar10(tmp_path)
+    deep_key = b"K\x01" + b"\x85" * 200_000
+    pk = b"\x80\x02}" + deep_key + b"K\x01s."
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(pk)
+    assert_refused(load_limited("cifar10", "test", tmp_path), "nested")
 
 
 def test_mnist_idx_dimensions_are_exact_and_checked_against_the_file(tmp_path):

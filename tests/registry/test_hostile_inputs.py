@@ -150,6 +150,34 @@ def test_pt_records_are_capped_before_torch_load(dcreg, tmp_path, monkeypatch):
     assert_one_line_error(r, "record", "cap")
 
 
+def _torch_zip_with_pickle(path: Path, pickle_bytes: bytes) -> Path:
+    """A torch.save zip whose data.pkl is replaced by hand-written pickle opcodes."""
+    torch.save({"data": 1}, path)
+    with zipfile.ZipFile(path) as zin:
+        items = [(info, zin.read(info.filename)) for info in zin.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zout:
+        for info, data in items:
+            zout.writestr(info, pickle_bytes if info.filename.endswith("data.pkl") else data)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["deep-key", "shared-key"])
+def test_pt_pickle_shape_bombs_are_refused_before_unpickling(tmp_path, kind):
+    """A dict key that is a tuple nested 200,000 deep crashes CPython while hashing (segfault);
+    one of 2^60 shared tuples hashes forever. Both are refused by parsing the opcodes first."""
+    if kind == "deep-key":
+        key = b"K\x01" + b"\x85" * 200_000  # TUPLE1 applied 200,000 times
+    else:
+        key = b"K\x01\x85q\x00" + b"".join(  # t_i = (t_{i-1}, t_{i-1}), memoized
+            b"h" + bytes([i]) + b"h" + bytes([i]) + b"\x86q" + bytes([i + 1]) for i in range(60))
+    pk = b"\x80\x02}X\x01\x00\x00\x00kK\x01s" + key + b"K\x01s."
+    path = _torch_zip_with_pickle(tmp_path / "res_DC_cifar10_ConvNet_1ipc.pt", pk)
+    proc = run_limited(["import", str(path), "--format", "dc-pt", "--dataset", "cifar10", "-o",
+                        str(tmp_path / "o")], 3 << 30, tmp_path)
+    assert_subprocess_refused(proc, "pickle")
+    assert nothing_written(tmp_path, "o")
+
+
 # ------------------------------------------------------------------------------ layout
 
 
