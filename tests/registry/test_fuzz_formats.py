@@ -311,3 +311,49 @@ def test_deep_json_in_an_artifact_is_exit_1(make_artifact, dcreg, where):
     from dcregistry.cli import store_cmds  # noqa: F401  (registers verify)
 
     assert_one_line_error(dcreg("verify", str(art.path)))
+
+
+# ------------------------------------------------------------------------------ manifests
+
+manifest_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 2**65) | st.floats(allow_nan=False,
+                                                                  allow_infinity=False)
+    | st.text(max_size=12) | st.sampled_from(["dcreg/1", "sha256", "data.safetensors"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["format", "metadata", "files", "sha256", "size", "data.safetensors",
+                         "README.md", "dataset", "ipc", "x"]), children, max_size=4),
+    max_leaves=20)
+
+
+@st.composite
+def mutated_manifests(draw, base: dict):
+    """The valid manifest with one field replaced by arbitrary JSON (at any depth)."""
+    manifest = json.loads(json.dumps(base))
+    node = manifest
+    path = draw(st.lists(st.sampled_from(["metadata", "files", "data.safetensors", "README.md",
+                                          "dataset", "ipc", "image_shape", "pixel_space",
+                                          "size", "sha256", "format", "class_names"]),
+                         min_size=1, max_size=3))
+    for key in path[:-1]:
+        if isinstance(node, dict) and isinstance(node.get(key), dict):
+            node = node[key]
+    if isinstance(node, dict):
+        node[path[-1]] = draw(manifest_values)
+    return manifest
+
+
+def test_fuzzed_manifests_are_ok_or_user_errors(make_artifact):
+    """Every manifest either opens or is refused with a UserError (never another exception)."""
+    art = make_artifact()
+    base = json.loads((art.path / MANIFEST_FILE).read_text())
+
+    @FUZZ
+    @given(mutated_manifests(base))
+    def check(manifest):
+        (art.path / MANIFEST_FILE).write_text(json.dumps(manifest))
+        try:
+            open_artifact(art.path)
+        except UserError:
+            pass
+
+    check()

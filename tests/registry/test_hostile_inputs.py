@@ -277,3 +277,34 @@ def test_bad_export_paths_are_exit_1(dcreg, art, tmp_path, case):
     assert (tmp_path / "file").read_text() == "x"
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("a")) == \
         sorted(["file"] + (["dangling.npz"] if case == "dangling" else []))
+
+
+def test_non_utf8_output_name_is_exit_1(dcreg, art, tmp_path):
+    out = tmp_path / os.fsdecode(b"out-\xff.npz")
+    assert_one_line_error(dcreg("export", art.path, "--format", "npz", "-o", out), "UTF-8")
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------------------ registries
+
+
+def test_format_registries_list_names_without_heavy_imports():
+    code = ("import sys; from dcregistry.cli import io_cmds; "
+            "from dcregistry.formats import IMPORT_FORMATS, EXPORT_FORMATS; "
+            "print(sorted(m for m in ('numpy', 'torch', 'PIL', 'datasets', 'safetensors') "
+            "if m in sys.modules), IMPORT_FORMATS, EXPORT_FORMATS)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout
+    assert out.startswith("[] ('dc-pt', 'mtt', 'kip-npz', 'npz') ('pt', 'npz', 'png', "
+                          "'hf-datasets')"), out
+
+
+def test_every_listed_format_registers_itself():
+    from dcregistry.errors import UnknownNameError
+    from dcregistry.formats import EXPORTERS, IMPORTERS
+
+    for registry in (IMPORTERS, EXPORTERS):
+        for name in registry:
+            assert callable(registry[name])
+        with pytest.raises(UnknownNameError, match="known"):
+            registry["nope"]

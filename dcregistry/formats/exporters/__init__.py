@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import OutputExistsError, UserError
 from ...fsio import check_output_path, staged_dir, staged_file
+from ..paths import require_utf8
 from ..registry import FormatRegistry
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def is_export_dir(path: Path) -> bool:
 
 def check_export_target(out: Path, fmt: str, overwrite: bool) -> None:
     """Refuse, before any work, an output that cannot be written or may not be replaced."""
+    require_utf8(out, "output")
     check_output_path(out)
     try:
         st = out.lstat()
