@@ -115,3 +115,11 @@ class StoreReadOnlyError(ReadOnlyError):
 
 class StoreLockedError(UserError):
     """Another process held the store's lock for longer than the lock timeout."""
+
+
+class StoreWarning(UserWarning):
+    """Something in a store was skipped (e.g. a damaged tag-log line); the command still works."""
+
+
+class InvalidAnnotationError(UserError):
+    """An annotation kind or record that cannot be stored (not plain JSON, too large)."""

@@ -16,6 +16,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+from urllib.parse import quote
 
 from .query import Term
 
@@ -72,15 +73,30 @@ def _int(v: Any) -> int | None:
 class Index:
     """An open index connection (use as a context manager)."""
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, *, read_only: bool = False):
         self.path = path
         self.in_memory = path is None
+        self.read_only = read_only
         self.conn = self._connect()
 
     # -- opening ------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         if self.path is None:
             return self._init(sqlite3.connect(":memory:"))
+        if self.read_only:
+            # A read-only store: read the file as it is (immutable: no locks, no journal);
+            # the caller checks it against the version files before trusting it.
+            uri = f"file:{quote(str(self.path.absolute()))}?mode=ro&immutable=1"
+            conn = sqlite3.connect(uri, uri=True)
+            try:
+                (ver,) = conn.execute("PRAGMA user_version").fetchone()
+                if ver != SCHEMA_VERSION:
+                    raise sqlite3.DatabaseError("index of another schema version")
+                conn.execute("SELECT count(*) FROM versions").fetchone()
+            except BaseException:
+                conn.close()
+                raise
+            return conn
         try:
             return self._init(sqlite3.connect(str(self.path), timeout=60))
         except sqlite3.DatabaseError as exc:
