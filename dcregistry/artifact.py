@@ -20,7 +20,8 @@ import numpy as np
 
 from .canonical import canonical_json, sha256_bytes, sha256_file
 from .card import render_card
-from .errors import IntegrityError, MetadataError, SafetensorsFormatError, TensorError, UserError
+from .errors import IntegrityError, JSONFormatError, MetadataError, SafetensorsFormatError, TensorError, UserError
+from .jsonsafe import loads_bounded
 from .metadata import validate_metadata, with_defaults
 from .safetensors_io import FLOAT_DTYPES, METADATA_KEY, SafetensorsReader, write_safetensors
 
@@ -31,7 +32,9 @@ MANIFEST_FILE = "manifest.json"
 REQUIRED_FILES = (DATA_FILE, CARD_FILE)
 IMAGE_DTYPES = {"F32", "F16", "BF16", "U8"}
 ZCA_TENSORS = ("zca_mean", "zca_matrix", "zca_inverse")
-_TENSOR_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_TENSOR_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+#: A manifest holds metadata and two file entries; a few KB normally. Same cap as the header.
+MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 
 
 def manifest_digest(manifest: Mapping[str, Any]) -> str:
@@ -118,10 +121,13 @@ def read_manifest(path: str | Path) -> dict:
     mpath = Path(path) / MANIFEST_FILE
     if not mpath.is_file():
         raise UserError(f"{path} is not a dcreg artifact: it has no {MANIFEST_FILE}")
+    if mpath.stat().st_size > MAX_MANIFEST_BYTES:
+        raise IntegrityError(f"{mpath}: is {mpath.stat().st_size} bytes, above the "
+                             f"{MAX_MANIFEST_BYTES}-byte cap for a manifest (corrupt or hostile)")
     try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntegrityError(f"{mpath}: not valid JSON ({exc})") from None
+        manifest = loads_bounded(mpath.read_bytes(), str(mpath), max_bytes=MAX_MANIFEST_BYTES)
+    except JSONFormatError as exc:
+        raise IntegrityError(str(exc)) from None
     check_manifest_shape(manifest)
     return manifest
 
@@ -164,14 +170,14 @@ def validate_tensors(reader: SafetensorsReader, md: Mapping[str, Any]) -> None:
     if set(meta) != {METADATA_KEY}:
         raise SafetensorsFormatError("data.safetensors", "__metadata__ must hold exactly one key, 'dcreg'")
     try:
-        embedded = json.loads(meta[METADATA_KEY])
-    except json.JSONDecodeError:
-        raise SafetensorsFormatError("data.safetensors", "__metadata__.dcreg is not JSON") from None
+        embedded = loads_bounded(meta[METADATA_KEY], "data.safetensors __metadata__.dcreg")
+    except JSONFormatError as exc:
+        raise SafetensorsFormatError("data.safetensors", f"__metadata__.dcreg {exc.problem}") from None
     if embedded != dict(md):
         raise MetadataError("metadata", "differs between manifest.json and data.safetensors",
                             "the artifact was edited by hand; rebuild it")
     for name in t:
-        if not _TENSOR_NAME_RE.match(name):
+        if not _TENSOR_NAME_RE.fullmatch(name):
             raise TensorError(f"tensor {name!r}", "bad tensor name", "use lowercase [a-z0-9_]")
     if "images" not in t:
         raise TensorError("images", "tensor is missing")

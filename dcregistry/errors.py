@@ -40,6 +40,10 @@ class SafetensorsFormatError(ValidationError):
     """data.safetensors is not a well-formed safetensors file."""
 
 
+class JSONFormatError(ValidationError):
+    """A JSON document (manifest, header, metadata, store file) is malformed, too deep or too big."""
+
+
 class IntegrityError(UserError):
     """A file's bytes do not match the sha256 recorded in the manifest (tampering or corruption)."""
 
