@@ -199,6 +199,11 @@ def _replace_ok_default(target: Path) -> bool:
     return False
 
 
+def _is_empty_dir(path: Path) -> bool:
+    with os.scandir(path) as it:
+        return next(it, None) is None
+
+
 def _place(tmp: Path, target: Path, *, is_dir: bool, overwrite: bool,
            replace_ok: Callable[[Path], bool]) -> None:
     """Rename the finished ``tmp`` onto ``target`` following the overwrite policy."""
@@ -209,7 +214,7 @@ def _place(tmp: Path, target: Path, *, is_dir: bool, overwrite: bool,
         return
     if stat.S_ISLNK(st.st_mode):
         raise OutputPathError(f"{target} is a symbolic link; give the real path")
-    if is_dir and stat.S_ISDIR(st.st_mode) and not any(os.scandir(target)):
+    if is_dir and stat.S_ISDIR(st.st_mode) and _is_empty_dir(target):
         os.rmdir(target)  # an empty directory is free to take
         os.rename(tmp, target)
         return
@@ -363,6 +368,11 @@ def check_output_path(path: str | Path) -> Path:
         raise OutputPathError("empty output path")
     if has_control_chars(text):
         raise OutputPathError(f"output path {text!r} contains control characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise OutputPathError(f"output path {text!r} is not valid UTF-8; choose a UTF-8 "
+                              "name") from None
     p = Path(text)
     for part in p.parts:
         if len(os.fsencode(part)) > NAME_MAX:

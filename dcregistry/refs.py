@@ -156,11 +156,11 @@ def parse_ref(text: str) -> Ref:
     if p.is_dir():
         return Ref("path", path=p)
     if p.exists():
-        raise InvalidReferenceError(f"{text!r} is a file, not an artifact directory nor a name "
-                                    "ns/name")
+        raise InvalidReferenceError(f"invalid reference {text!r}: a file, not an artifact "
+                                    "directory nor a name ns/name")
     raise InvalidReferenceError(
-        f"{text!r} is neither a store reference (ns/name[@v3|@tag|@sha256:..]) nor an existing "
-        "directory")
+        f"invalid reference {text!r}: neither a store reference (ns/name[@v3|@tag|@sha256:..]) "
+        "nor an existing directory")
 
 
 def _parse_hub(text: str) -> Ref:

@@ -18,9 +18,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..artifact import MANIFEST_FILE, check_manifest_shape
+from ..manifest import MANIFEST_FILE, check_manifest_shape
 from ..canonical import canonical_json, sha256_bytes, sha256_file
-from ..errors import IntegrityError, StorageError
+from ..errors import IntegrityError, JSONFormatError, StorageError
+from ..jsonsafe import loads_bounded
 from ..fsio import (atomic_write_bytes, copy_hashing, ensure_dir, remove_tree, tmp_name)
 from .base import VersionInfo
 from .layout import HEX64, Layout, hex_of
@@ -78,9 +79,10 @@ class Blobs:
             raise IntegrityError(f"{where}manifest blob {digest[:19]}… was modified or corrupted "
                                  "(its sha256 no longer matches the version digest)")
         try:
-            manifest = json.loads(data)
-        except (ValueError, RecursionError):
-            raise IntegrityError(f"{where}manifest blob {digest[:19]}… is not valid JSON") from None
+            manifest = loads_bounded(data, f"{where}manifest blob {digest[:19]}…",
+                                     max_bytes=MAX_MANIFEST_BYTES)
+        except JSONFormatError as exc:
+            raise IntegrityError(str(exc)) from None
         check_manifest_shape(manifest)
         for fname, entry in manifest["files"].items():
             if not HEX64.fullmatch(entry["sha256"]):

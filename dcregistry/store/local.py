@@ -26,13 +26,13 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ..artifact import Artifact, manifest_digest, open_artifact, read_manifest, verify_files
 from ..errors import (AmbiguousReferenceError, IntegrityError, InvalidReferenceError,
                       NotFoundError, OutputExistsError, TagProtectedError, UserError)
 from ..fsio import (check_output_path, ensure_dir, fsync_dir, refuse_inside, remove_tree,
                     staged_dir, translate_os_errors)
+from ..manifest import manifest_digest, read_manifest, verify_files
 from ..metadata import utc_now
 from ..refs import LATEST, Ref, parse_name_ref, validate_name
 from . import maintenance
@@ -43,6 +43,9 @@ from .index import IndexRow
 from .layout import HEX64, Layout, VersionRecord, default_root, hex_of
 from .query import parse_terms
 from .tags import TagLog, user_tag
+
+if TYPE_CHECKING:
+    from ..artifact import Artifact
 
 __all__ = ["LocalStore", "default_root", "EVAL_KIND", "TEST_PAUSE_ENV", "PAUSE_STAGES"]
 
@@ -179,6 +182,8 @@ class LocalStore(Store):
         tags appear together (the version file, renamed last, commits both)."""
         validate_name(name)
         tags = tuple(dict.fromkeys(user_tag(t) for t in tags))
+        from ..artifact import open_artifact
+
         art = open_artifact(path, verify=True)  # full validation before the store is touched
         manifest = art.manifest
         for fname, entry in manifest["files"].items():
@@ -215,11 +220,13 @@ class LocalStore(Store):
         return PushResult(name, version, digest, created, tags)
 
     # ----------------------------------------------------------------------------- open/pull
-    def open(self, ref: RefLike, verify: bool = True) -> Artifact:
+    def open(self, ref: RefLike, verify: bool = True) -> "Artifact":
         """The version ``ref`` names as an Artifact (read-only snapshot dir; ``verify`` re-hashes)."""
         return self._open_info(self.resolve(ref), verify)
 
-    def _open_info(self, info: VersionInfo, verify: bool) -> Artifact:
+    def _open_info(self, info: VersionInfo, verify: bool) -> "Artifact":
+        from ..artifact import open_artifact
+
         manifest = self.blobs.read_manifest(info.digest, info.ref)
         for attempt in (0, 1):
             snap = self.blobs.materialize(info, manifest)
@@ -259,6 +266,8 @@ class LocalStore(Store):
             finally:
                 if bar is not None:
                     bar.close()
+            from ..artifact import open_artifact
+
             open_artifact(tmp, verify=False)  # full validation (hashes were checked while copying)
         return out
 
