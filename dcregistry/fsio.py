@@ -258,7 +258,7 @@ def staged_file(target: str | Path, *, overwrite: bool = False,
     check_output_path(target)
     ensure_dir(target.parent)
     tmp = target.parent / tmp_name(f".{target.name[:100]}.", ".part")
-    with translate_os_errors(target):
+    with translate_os_errors(target, subject=str(target)):
         try:
             yield tmp
             if not tmp.is_file():
@@ -293,7 +293,7 @@ def staged_dir(target: str | Path, *, overwrite: bool = False,
     check_output_path(target)
     ensure_dir(target.parent)
     tmp = target.parent / tmp_name(f".{target.name[:100]}.", ".staging")
-    with translate_os_errors(target):
+    with translate_os_errors(target, subject=str(target)):
         tmp.mkdir()
         try:
             if mode is not None:

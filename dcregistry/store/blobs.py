@@ -100,11 +100,13 @@ class Blobs:
             return False
         return sha256_file(path)[0] == entry["sha256"]
 
-    def put_bytes(self, data: bytes) -> str:
+    def put_bytes(self, data: bytes, written: list[str] | None = None) -> str:
         """Store ``data`` as a blob (if not already there); return its hex digest."""
         hexd = sha256_bytes(data)
         path = self.layout.blob_path(hexd)
         if not (path.is_file() and sha256_file(path)[0] == hexd):
+            if written is not None:
+                written.append(hexd)
             with self.layout.guard():
                 ensure_dir(path.parent)
                 if path.is_dir() and not path.is_symlink():
@@ -139,9 +141,10 @@ class Blobs:
                 raise
 
     def store_all(self, src_dir: Path, manifest: Mapping[str, Any], *, check_hash: bool,
-                  progress: bool = False) -> None:
-        """Store every file of ``manifest`` (from ``src_dir``) and the manifest itself."""
-        self.put_bytes(canonical_json(manifest))
+                  progress: bool = False, written: list[str] | None = None) -> None:
+        """Store every file of ``manifest`` (from ``src_dir``) and the manifest itself; the hex
+        names of blobs this call creates are appended to ``written``."""
+        self.put_bytes(canonical_json(manifest), written)
         todo = []
         for fname, entry in sorted(manifest["files"].items()):
             if check_hash:
@@ -154,6 +157,8 @@ class Blobs:
         bar = progress_bar(sum(e["size"] for _, e in todo), progress, "push")
         try:
             for fname, entry in todo:
+                if written is not None:
+                    written.append(entry["sha256"])
                 self.put_file(src_dir / fname, fname, entry, bar)
         finally:
             if bar is not None:

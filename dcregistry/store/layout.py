@@ -228,6 +228,17 @@ class Layout:
                 out.append(v)
         return sorted(out)
 
+    def allocated(self, name: str) -> int:
+        """The highest version number ever allocated to ``name`` (live, removed, or an entry of
+        any kind named ``v<N>`` in the way), 0 if none: the next version is this plus one."""
+        top = 0
+        for sub in ("versions", "removed"):
+            for e in list_dir(self.repo(name) / sub):
+                v = version_number(e.name)
+                if v is not None:
+                    top = max(top, v)
+        return top
+
     def read_version(self, name: str, version: int, sub: str = "versions") -> VersionRecord:
         """The version file of ``name@v<version>`` (NotFoundError / IntegrityError)."""
         path = self.repo(name) / sub / f"v{version}"

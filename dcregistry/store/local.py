@@ -38,7 +38,7 @@ from ..refs import LATEST, Ref, parse_name_ref, validate_name
 from . import maintenance
 from .annotations import Annotations
 from .base import EVAL_KIND, GcReport, PushResult, RefLike, Store, VerifyReport, VersionInfo
-from .blobs import Blobs, progress_bar
+from .blobs import Blobs, live_blob_names, progress_bar
 from .index import IndexRow
 from .layout import HEX64, Layout, VersionRecord, default_root, hex_of
 from .query import parse_terms
@@ -191,32 +191,61 @@ class LocalStore(Store):
                 raise IntegrityError(f"manifest lists {fname} with a malformed sha256")
         digest = manifest_digest(manifest)
         self.layout.ensure()
-        self.blobs.store_all(art.path, manifest, check_hash=True, progress=progress)
-        _test_pause("blobs-written")
-        with self.layout.locked():
-            # gc may have collected blobs written before we took the lock: put them back.
-            self.blobs.store_all(art.path, manifest, check_hash=False)
-            live = self.layout.live(name)
-            same = sorted(v for v, rec in live.items() if rec.digest == digest)
-            if same:
-                version, created, created_at = same[0], False, live[same[0]].created_at
-                current = self.tag_store.current(name, live)
-                for t in tags:
-                    if current.get(t) != version:
-                        self.tag_store.append(name, "set", t, version, digest)
-            else:
-                allocated = (self.layout.version_numbers(name)
-                             + self.layout.version_numbers(name, "removed"))
-                version = max(allocated, default=0) + 1
-                created, created_at = True, utc_now()
-                txn = secrets.token_hex(8)
-                for t in tags:  # count only once the version file below carries the same txn
-                    self.tag_store.append(name, "set", t, version, digest, txn=txn)
-                _test_pause("tags-logged")
-                self.layout.write_version(name, version, VersionRecord(digest, created_at, txn))
-                _test_pause("version-written")
-            maintenance.index_put(self, [IndexRow(name, version, digest, created_at,
-                                                  manifest["metadata"])])
+        written: list[str] = []
+        try:
+            self.blobs.store_all(art.path, manifest, check_hash=True, progress=progress,
+                                 written=written)
+            _test_pause("blobs-written")
+            with self.layout.locked():
+                # gc may have collected blobs written before we took the lock: put them back.
+                self.blobs.store_all(art.path, manifest, check_hash=False, written=written)
+                return self._commit(name, digest, manifest, tags)
+        except BaseException as exc:
+            if written and isinstance(exc, Exception):
+                self._discard_blobs(written)
+            raise
+
+    def _discard_blobs(self, hexes: list[str]) -> None:
+        """Best effort after a failed push (e.g. disk full): remove the blobs it wrote that no
+        live version uses, so nothing of it is left (gc would find them otherwise)."""
+        try:
+            with self.layout.locked(timeout=min(self.lock_timeout, 10.0)):
+                digests = [self.layout.read_version(n, v).digest for n, v in self.layout.scan()]
+                manifests = [self.blobs.read_manifest(d) for d in digests]
+                keep = live_blob_names(manifests, digests)
+                for h in hexes:
+                    if h not in keep:
+                        blob = self.layout.blob_path(h)
+                        remove_tree(blob)
+                        try:
+                            blob.parent.rmdir()  # only if now empty
+                        except OSError:
+                            pass
+        except (UserError, OSError):
+            pass
+
+    def _commit(self, name: str, digest: str, manifest: Mapping[str, Any],
+                tags: tuple[str, ...]) -> PushResult:
+        """Under the lock: the existing version with ``digest``, or a new one with its tags."""
+        live = self.layout.live(name)
+        same = sorted(v for v, rec in live.items() if rec.digest == digest)
+        if same:
+            version, created, created_at = same[0], False, live[same[0]].created_at
+            current = self.tag_store.current(name, live)
+            for t in tags:
+                if current.get(t) != version:
+                    self.tag_store.append(name, "set", t, version, digest)
+        else:
+            version = self.layout.allocated(name) + 1
+            created, created_at = True, utc_now()
+            txn = secrets.token_hex(8)
+            for t in tags:  # count only once the version file below carries the same txn
+                self.tag_store.append(name, "set", t, version, digest, txn=txn)
+            _test_pause("tags-logged")
+            self.layout.write_version(name, version, VersionRecord(digest, created_at, txn))
+            _test_pause("version-written")
+        maintenance.index_put(self, [IndexRow(name, version, digest, created_at,
+                                              manifest["metadata"])])
         return PushResult(name, version, digest, created, tags)
 
     # ----------------------------------------------------------------------------- open/pull

@@ -142,6 +142,11 @@ def anomalies(store: "LocalStore") -> list[str]:
         if not is_dir_entry(ns):
             odd(ns.path)
             continue
+        try:
+            validate_name(f"{ns.name}/x")
+        except UserError:
+            odd(ns.path, "not a valid namespace")
+            continue
         for nm in list_dir(Path(ns.path)):
             try:
                 name = validate_name(f"{ns.name}/{nm.name}")
