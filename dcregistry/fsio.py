@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import secrets
 import shutil
 import stat
 from contextlib import contextmanager
@@ -140,7 +139,7 @@ def ensure_dir(path: Path) -> Path:
 
 def tmp_name(prefix: str = "", suffix: str = "") -> str:
     """A unique temp file name carrying this process's pid: ``<prefix><pid>-<random><suffix>``."""
-    return f"{prefix}{os.getpid()}-{secrets.token_hex(6)}{suffix}"
+    return f"{prefix}{os.getpid()}-{os.urandom(6).hex()}{suffix}"
 
 
 def tmp_owner_alive(name: str) -> bool:

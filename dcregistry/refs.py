@@ -24,7 +24,7 @@ from .errors import InvalidNameError, InvalidReferenceError
 _PART = r"[a-z0-9][a-z0-9._-]{0,95}"
 _NAME_RE = re.compile(rf"{_PART}/{_PART}")
 _TAG_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-_VERSION_RE = re.compile(r"v([1-9][0-9]{0,8})")
+_VERSION_RE = VERSION_RE = re.compile(r"v([1-9][0-9]{0,8})")  # vN, N < 10^9
 _DIGEST_RE = re.compile(r"sha256:([0-9a-f]{4,64})")
 _HUB_REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 _HUB_REV_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,254}")

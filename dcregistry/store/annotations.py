@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import re
-import secrets
 from typing import Any, Mapping
 
 from ..errors import InvalidAnnotationError
@@ -35,7 +35,7 @@ class Annotations:
             raise InvalidAnnotationError(f"invalid annotation kind {str(kind)[:80]!r}: use "
                                          "lowercase [a-z0-9._-]")
         now = _dt.datetime.now(_dt.timezone.utc)
-        ann_id = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{kind}-{secrets.token_hex(4)}"
+        ann_id = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{kind}-{os.urandom(4).hex()}"
         envelope = {"id": ann_id, "kind": kind, "created_at": now.isoformat().replace("+00:00", "Z"),
                     "name": info.name, "version": info.version, "digest": info.digest,
                     "record": dict(record)}

@@ -33,17 +33,19 @@ import json
 import os
 import re
 import stat
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING, Iterator
 
 from ..errors import (IntegrityError, InvalidNameError, NotFoundError, StoreLockedError,
                       StoreReadOnlyError, UserError)
 from ..fsio import atomic_write_bytes, ensure_dir, is_writable_dir, translate_os_errors
-from ..refs import validate_name, version_number
+from ..refs import VERSION_RE, validate_name, version_number
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 INDEX_FILE = "index.sqlite"
 LOCK_FILE = "lock"
@@ -54,6 +56,9 @@ TOP_LEVEL = frozenset({*SUBDIRS, LOCK_FILE, INDEX_FILE, f"{INDEX_FILE}-journal",
 HEX64 = re.compile(r"[0-9a-f]{64}")
 #: Version files are tiny; anything larger is damaged (and never read whole).
 MAX_VERSION_FILE = 64 << 10
+#: A versions directory whose mtime is older than this is summarized by its signature (2 s
+#: covers filesystems with coarse timestamps).
+SETTLE_NS = 2_000_000_000
 
 
 def default_root() -> Path:
@@ -98,7 +103,7 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def list_dir(path: Path) -> list[os.DirEntry]:
+def list_dir(path: str | Path) -> list[os.DirEntry]:
     """Entries of directory ``path`` sorted by name ([] if it is missing or not a directory)."""
     try:
         with os.scandir(path) as it:
@@ -129,7 +134,7 @@ class Layout:
     def __init__(self, root: Path, lock_timeout: float = 300.0):
         self.root = root
         self.lock_timeout = lock_timeout
-        self._lock: FileLock | None = None
+        self._lock: "FileLock | None" = None
 
     # ---------------------------------------------------------------------------------- paths
     @property
@@ -185,6 +190,8 @@ class Layout:
     @contextmanager
     def locked(self, timeout: float | None = None) -> Iterator[None]:
         """Hold the store's write lock (StoreLockedError after ``timeout`` seconds)."""
+        from filelock import FileLock, Timeout  # only writers pay for importing it
+
         self.ensure()
         if self._lock is None:
             self._lock = FileLock(str(self.root / LOCK_FILE))
@@ -205,10 +212,10 @@ class Layout:
     def names(self) -> list[str]:
         """Every valid name with a repo directory (live versions or not), sorted."""
         out = []
-        for ns in list_dir(self.root / "repos"):
+        for ns in list_dir(os.path.join(self.root, "repos")):
             if not is_dir_entry(ns):
                 continue
-            for nm in list_dir(Path(ns.path)):
+            for nm in list_dir(ns.path):
                 if not is_dir_entry(nm):
                     continue
                 name = f"{ns.name}/{nm.name}"
@@ -222,11 +229,16 @@ class Layout:
     def version_numbers(self, name: str, sub: str = "versions") -> list[int]:
         """Numbers of the version files (regular files named ``v<N>``) of ``name``, sorted."""
         out = []
-        for e in list_dir(self.repo(name) / sub):
-            v = version_number(e.name)
-            if v is not None and is_file_entry(e):
-                out.append(v)
-        return sorted(out)
+        try:
+            with os.scandir(self.repo(name) / sub) as it:  # hot in list: no sorting of entries
+                for e in it:
+                    m = VERSION_RE.fullmatch(e.name)
+                    if m is not None and is_file_entry(e):
+                        out.append(int(m.group(1)))
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            return []
+        out.sort()
+        return out
 
     def allocated(self, name: str) -> int:
         """The highest version number ever allocated to ``name`` (live, removed, or an entry of
@@ -272,6 +284,29 @@ class Layout:
     def scan(self) -> set[tuple[str, int]]:
         """Every live (name, version) in the store, from the version files."""
         return {(n, v) for n in self.names() for v in self.version_numbers(n)}
+
+    def versions_signature(self, name: str) -> str | None:
+        """A signature of ``name``'s versions directory that changes whenever an entry is added,
+        removed or renamed in it (its mtime, inode, size), or None while it is too recent to
+        trust: a change within the same timestamp tick could go unseen, so only a directory
+        untouched for :data:`SETTLE_NS` is summarized by its signature."""
+        try:
+            st = os.stat(os.path.join(self.root, "repos", name, "versions"))
+        except FileNotFoundError:
+            return "absent"  # (a later versions/ directory gives another signature)
+        except OSError:
+            return None
+        if time.time_ns() - st.st_mtime_ns < SETTLE_NS:
+            return None
+        return f"{st.st_mtime_ns}:{st.st_ino}:{st.st_size}:{st.st_dev}"
+
+    def scan_by_name(self) -> dict[str, list[int]]:
+        """Live version numbers per name (names without live versions left out)."""
+        out = {}
+        for n in self.names():
+            if vs := self.version_numbers(n):
+                out[n] = vs
+        return out
 
     def write_version(self, name: str, version: int, record: VersionRecord) -> None:
         """Create the version file (under the lock; the number must be unallocated)."""

@@ -22,7 +22,6 @@ file is half written), ``blobs-written`` (all blobs stored, lock not taken yet),
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,6 @@ from ..errors import (AmbiguousReferenceError, IntegrityError, InvalidReferenceE
 from ..fsio import (check_output_path, ensure_dir, fsync_dir, refuse_inside, remove_tree,
                     staged_dir, translate_os_errors)
 from ..manifest import manifest_digest, read_manifest, verify_files
-from ..metadata import utc_now
 from ..refs import LATEST, Ref, parse_name_ref, validate_name
 from . import maintenance
 from .annotations import Annotations
@@ -237,8 +235,10 @@ class LocalStore(Store):
                     self.tag_store.append(name, "set", t, version, digest)
         else:
             version = self.layout.allocated(name) + 1
+            from ..metadata import utc_now
+
             created, created_at = True, utc_now()
-            txn = secrets.token_hex(8)
+            txn = os.urandom(8).hex()
             for t in tags:  # count only once the version file below carries the same txn
                 self.tag_store.append(name, "set", t, version, digest, txn=txn)
             _test_pause("tags-logged")
@@ -309,16 +309,10 @@ class LocalStore(Store):
         terms = parse_terms(query)
         if not (self.root / "repos").is_dir():
             return []
-        with maintenance.open_index(self) as idx:
-            rows = idx.query(terms, name)
-        if not all_versions:
-            best: dict[str, IndexRow] = {}
-            for r in rows:
-                if r.name not in best or r.version > best[r.name].version:
-                    best[r.name] = r
-            rows = [best[n] for n in sorted(best)]
-        tag_maps = {n: self.tag_store.current(n, self.layout.version_numbers(n))
-                    for n in {r.name for r in rows}}
+        idx, by_name = maintenance.open_index(self)
+        with idx:
+            rows = idx.query(terms, name, highest_only=not all_versions)
+        tag_maps = {n: self.tag_store.current(n, by_name.get(n, [])) for n in {r.name for r in rows}}
         return [VersionInfo(r.name, r.version, r.digest,
                             tuple(t for t, v in tag_maps[r.name].items() if v == r.version),
                             r.created_at, r.metadata) for r in rows]

@@ -8,7 +8,7 @@ import os
 import sqlite3
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from ..errors import UserError
 from ..fsio import remove_tree, tmp_owner_alive
@@ -48,36 +48,81 @@ def sync_index(store: "LocalStore", idx: Index, files: set[tuple[str, int]] | No
     idx.upsert([index_row(store, n, v) for n, v in sorted(files - have)])
 
 
-def open_index(store: "LocalStore") -> Index:
-    """An index in step with the version files: the on-disk one (repaired under the lock if
-    stale), a read-only view of it on a read-only store, or an in-memory one built from files."""
+def live_versions(store: "LocalStore", recorded: Mapping[str, tuple[str, list[int]]]
+                  ) -> tuple[dict[str, list[int]], dict[str, tuple[str, list[int]]], bool]:
+    """Live version numbers per name, and the signatures to record, and whether every name was
+    answered from ``recorded`` (the signatures the index stored with its last check). A name
+    whose versions directory still has its recorded signature is taken from ``recorded``
+    instead of listing the directory, which keeps ``list`` fast on large stores."""
     layout = store.layout
-    files = layout.scan()
+    out: dict[str, list[int]] = {}
+    fresh: dict[str, tuple[str, list[int]]] = {}
+    trusted = True
+    for name in layout.names():
+        sig = layout.versions_signature(name)  # before listing: a later change is seen next time
+        rec = recorded.get(name)
+        if sig is not None and rec is not None and rec[0] == sig:
+            vs = rec[1]
+        else:
+            vs = layout.version_numbers(name)
+            trusted = False
+        if vs:
+            out[name] = vs
+        if sig is not None:
+            fresh[name] = (sig, vs)
+    return out, fresh, trusted and set(fresh) == set(recorded)
+
+
+def open_index(store: "LocalStore") -> tuple[Index, dict[str, list[int]]]:
+    """An index in step with the version files, and the live version numbers per name.
+
+    The on-disk index (repaired under the lock if stale; a read-only view of it on a read-only
+    store), or an in-memory one built from the files. When every versions directory still has
+    the signature recorded at the index's last check, the index is known to be in step
+    without comparing it row by row."""
+    layout = store.layout
     writable = layout.writable()
+    idx = None
     if layout.index_path.is_file() or writable:
         try:
             idx = Index(layout.index_path, read_only=not writable)
         except sqlite3.Error:
             idx = None
-        if idx is not None and not idx.in_memory:
-            try:
-                if files == idx.keys():
-                    return idx
+        if idx is not None and idx.in_memory:
+            idx.close()
+            idx = None
+    recorded = {}
+    if idx is not None:
+        try:
+            recorded = idx.scans()
+        except sqlite3.Error:
+            recorded = {}
+    by_name, fresh, trusted = live_versions(store, recorded)
+    if idx is not None and trusted:
+        return idx, by_name
+    files = {(n, v) for n, vs in by_name.items() for v in vs}
+    if idx is not None:
+        try:
+            if files == idx.keys():
                 if writable:
-                    with layout.locked(timeout=min(layout.lock_timeout, 10.0)):
-                        sync_index(store, idx)
-                    return idx
-            except (UserError, sqlite3.Error, OSError):
-                pass  # locked by a long writer, or not writable: answer from the files
-            except BaseException:
-                idx.close()
-                raise
+                    idx.set_scans(fresh)
+                return idx, by_name
+            if writable:
+                with layout.locked(timeout=min(layout.lock_timeout, 10.0)):
+                    sync_index(store, idx)
+                    # re-list under the lock: what the index now holds is what is recorded
+                    by_name, fresh, _ = live_versions(store, {})
+                    idx.set_scans(fresh)
+                return idx, by_name
+        except (UserError, sqlite3.Error, OSError):
+            pass  # locked by a long writer, or not writable: answer from the files
+        except BaseException:
             idx.close()
-        elif idx is not None:
-            idx.close()
-    idx = Index(None)
-    sync_index(store, idx, files)
-    return idx
+            raise
+        idx.close()
+    mem = Index(None)
+    sync_index(store, mem, files)
+    return mem, by_name
 
 
 def index_put(store: "LocalStore", rows: list[IndexRow]) -> None:
