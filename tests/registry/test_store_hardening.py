@@ -431,3 +431,21 @@ def test_dcreg_list_show_tag_do_not_import_numpy_or_torch(store, two):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "DCREG_HOME": str(store.root)}, check=True).stdout
     assert out.strip().splitlines()[-1] == "[0, 0, 0, 0] []"
+
+
+# ------------------------------------------------------ 12: list's recorded directory signatures
+def test_list_fast_path_sees_every_change(store, two, make_artifact):
+    """``list`` answers unchanged names from signatures recorded in the index; any push, rm or
+    hand-made change of a versions directory must still show up."""
+    vdir = store.root / "repos" / "lab" / "d" / "versions"
+    old = 1_600_000_000
+    os.utime(vdir, (old, old))  # settled: its signature is recorded by the next listing
+    assert [i.version for i in store.list(all_versions=True)] == [1, 2]
+    assert store.list(all_versions=True)[-1].version == 2  # answered from the signature
+    store.push(make_artifact(seed=7).path, "lab/d")
+    os.utime(vdir, (old + 5, old + 5))
+    assert [i.version for i in store.list(all_versions=True)] == [1, 2, 3]
+    os.replace(vdir / "v3", store.root / "v3-moved-away")  # by hand, no store API
+    os.utime(vdir, (old + 9, old + 9))
+    assert [i.version for i in store.list(all_versions=True)] == [1, 2]
+    assert store.tags("lab/d")["latest"] == 2
