@@ -144,6 +144,11 @@ def test_a_directory_named_like_a_store_entry_never_shadows_it(store, two, make_
         assert other.digest not in out and "lab/d@v2" in out, (cmd, out)
         code, out, _ = dcreg(cmd, "./lab/d", "--json")
         assert code == 0 and (other.digest in out or "lab/d" in out), (cmd, out)
+    code, out, err = dcreg("export", "lab/d", "--format", "npz", "-o", tmp_path / "o.npz", "--json")
+    assert code == 0 and json.loads(out)["digest"] == b.digest, err
+    code, out, err = dcreg("export", "./lab/d", "--format", "npz", "-o", tmp_path / "p.npz",
+                           "--json")
+    assert code == 0 and json.loads(out)["digest"] == other.digest, err
     res = resolve_ref("lab/d")
     assert res.info is not None and res.info.digest == b.digest
     res = resolve_ref("./lab/d")
