@@ -182,6 +182,31 @@ def _print_table(result: dict) -> None:
                   f"{result['wall_time_s']:.1f} s, clipped: {result['clipped']}")
 
 
+#: What `pip install dcregistry[harness]` adds; the registry-only install lacks them.
+HARNESS_MODULES = ("torch", "sklearn")
+
+
+def missing_harness_modules() -> list[str]:
+    """Top-level modules the harness needs that cannot be found (checked without importing)."""
+    import importlib.util
+
+    missing = []
+    for name in HARNESS_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    missing = missing_harness_modules()
+    if missing:
+        click.echo(f"harness: error: {', '.join(missing)} not installed: the harness needs the "
+                   "'harness' extra: pip install 'dcregistry[harness]' (the registry-only install "
+                   "gives dcreg alone)", err=True)
+        sys.exit(1)
     sys.exit(run_cli(cli, "harness", argv))

@@ -20,6 +20,8 @@ COMMAND_MODULES = {
                                        "verify", "rm", "gc", "card")},
     "import": "io_cmds",
     "export": "io_cmds",
+    "published": "published_cmds",
+    "fetch": "published_cmds",
 }
 
 
