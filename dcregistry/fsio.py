@@ -32,7 +32,7 @@ from .errors import (DiskFullError, OutputExistsError, OutputPathError, ReadOnly
 __all__ = ["CHUNK", "translate_os_errors", "os_error_to_user", "fsync_dir", "ensure_dir",
            "tmp_name", "tmp_owner_alive", "atomic_write_bytes", "atomic_write_text",
            "staged_file", "staged_dir", "append_line", "copy_hashing", "remove_tree",
-           "check_output_path", "refuse_inside", "is_writable_dir", "has_control_chars"]
+           "check_output_path", "refuse_inside", "store_root_above", "is_writable_dir", "has_control_chars"]
 
 CHUNK = 1 << 20
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -398,7 +398,24 @@ def check_output_path(path: str | Path) -> Path:
             raise OutputPathError(f"{text}: {parent} is a regular file, not a directory; choose "
                                   "another path")
         break  # the nearest existing ancestor is a directory
+    store = store_root_above(p)
+    if store is not None:
+        raise OutputPathError(f"{text} lies inside the store at {store} (a dcreg store); write "
+                              "outputs somewhere outside it")
     return p
+
+
+def store_root_above(path: str | Path) -> Path | None:
+    """The dcreg store directory (one holding ``blobs/sha256`` and ``repos``) that ``path``
+    (resolved through symlinks) lies in, or None. Writing there would corrupt the store."""
+    try:
+        real = Path(os.path.realpath(path))
+    except (OSError, ValueError):
+        return None
+    for d in (real, *real.parents):
+        if (d / "blobs" / "sha256").is_dir() and (d / "repos").is_dir():
+            return d
+    return None
 
 
 def refuse_inside(path: str | Path, root: str | Path, what: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import click
 
-from ..errors import TagProtectedError, UserError
+from ..errors import TagProtectedError, VerificationFailedError
 from ..refs import validate_name
 from ..store import EVAL_KIND, Store, get_store, resolve_ref
 from . import cli
@@ -284,7 +284,7 @@ def verify(ref: str | None, all_versions: bool, store_spec: str | None, as_json:
             for a in report.anomalies:
                 click.echo(f"anomaly: {a}")
         if report.failed:
-            raise UserError(f"{len(report.failed)} of {len(report.checks)} versions failed "
+            raise VerificationFailedError(f"{len(report.failed)} of {len(report.checks)} versions failed "
                             f"verification (first: {report.failed[0].error})")
         return
     assert ref is not None

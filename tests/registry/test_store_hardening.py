@@ -64,6 +64,18 @@ def test_pull_into_the_store_through_a_symlink_is_refused(store, two, tmp_path):
     assert tree_state(store.root) == before
 
 
+def test_no_output_of_any_command_lands_inside_the_store(store, two, make_artifact):
+    before = {k: v for k, v in tree_state(store.root).items() if not k.startswith("snapshots")}
+    assert "inside the store" in _exit1("export", "lab/d", "--format", "npz", "-o",
+                                        store.root / "repos" / "x.npz")
+    assert "inside the store" in _exit1("import", two[0].path / "data.safetensors", "--format",
+                                        "npz", "--dataset", "digits", "-o", store.root / "imp")
+    with pytest.raises(OutputPathError, match="inside the store"):
+        make_artifact(out=store.root / "repos" / "lab" / "d" / "versions" / "v9")
+    after = {k: v for k, v in tree_state(store.root).items() if not k.startswith("snapshots")}
+    assert after == before  # (export opened the version: a snapshot, a derived cache, appeared)
+
+
 def _litter(root: Path) -> None:
     """Put unexpected entries everywhere in a store's tree."""
     (root / "stray.txt").write_text("x")
