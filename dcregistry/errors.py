@@ -48,6 +48,14 @@ class IntegrityError(UserError):
     """A file's bytes do not match the sha256 recorded in the manifest (tampering or corruption)."""
 
 
+class NotAnArtifactError(UserError):
+    """A path given as an artifact directory has no manifest.json."""
+
+
+class VerificationFailedError(IntegrityError):
+    """``verify --all`` found versions that fail verification (each one is listed)."""
+
+
 class InvalidNameError(UserError):
     """An artifact name is not of the form ``namespace/name`` with ``[a-z0-9._-]`` parts."""
 
@@ -119,3 +127,11 @@ class StoreReadOnlyError(ReadOnlyError):
 
 class StoreLockedError(UserError):
     """Another process held the store's lock for longer than the lock timeout."""
+
+
+class StoreWarning(UserWarning):
+    """Something in a store was skipped (e.g. a damaged tag-log line); the command still works."""
+
+
+class InvalidAnnotationError(UserError):
+    """An annotation kind or record that cannot be stored (not plain JSON, too large)."""

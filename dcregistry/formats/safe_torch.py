@@ -29,6 +29,21 @@ _LEGACY_SAFE_PREFIXES = ("torch.", "collections.OrderedDict", "numpy.core.multia
                          "builtins.frozenset")
 
 
+class TorchMissingError(UserError):
+    """A .pt file needs torch, which the registry-only install does not have."""
+
+
+def import_torch(what: str = "reading .pt files") -> Any:
+    """``torch``, or TorchMissingError saying which install adds it."""
+    try:
+        import torch
+    except ImportError:
+        raise TorchMissingError(f"{what} needs PyTorch, which this installation lacks: "
+                                "pip install 'dcregistry[harness]' (or torch); .npz files "
+                                "work without it") from None
+    return torch
+
+
 def _numpy_safe_globals() -> list:
     """numpy scalar/dtype reconstructors, under both the numpy 1.x and 2.x module paths."""
     import numpy as np
@@ -141,7 +156,7 @@ def safe_torch_load(path: str | Path, budget: ByteBudget | None = None) -> Any:
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise ImportFormatError(f"{path.name}: not a readable torch zip file ({exc})") from None
 
-    import torch
+    torch = import_torch()
 
     try:
         with warnings.catch_warnings():

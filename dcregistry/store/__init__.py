@@ -1,57 +1,112 @@
 """Stores of versioned artifacts and reference resolution.
 
-``open_ref`` turns any reference (a local artifact directory, ``ns/name[@v3|@tag|@sha256:..]``
-in a local store, or ``hf://datasets/ORG/NAME``) into an :class:`~dcregistry.artifact.Artifact`;
-``get_store`` maps a ``--store`` value to a store. Only the embedded local store exists in this
-version (see :mod:`dcregistry.store.local`).
+Every store implements :class:`~dcregistry.store.base.Store`; the CLI and the harness reach
+stores only through :func:`get_store` (a ``--store`` value -> a store) and :func:`open_ref` /
+:func:`resolve_ref` (a reference string -> an artifact / a version). The embedded local store is
+:class:`~dcregistry.store.local.LocalStore`; other kinds (the Hugging Face Hub, a served store)
+register a factory with :func:`register_store`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from ..errors import UserError
+from ..errors import InvalidReferenceError, UserError
 from ..refs import Ref, parse_ref
 from .base import (EVAL_KIND, GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck,
                    VersionInfo)
-from .local import LocalStore, default_root
+from .layout import default_root
+from .local import LocalStore
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
 
-__all__ = ["Store", "RefLike", "VerifyReport", "VersionCheck", "LocalStore", "VersionInfo", "PushResult", "GcReport", "EVAL_KIND", "default_root",
-           "get_store", "open_ref", "HUB_UNAVAILABLE"]
+__all__ = ["Store", "RefLike", "VerifyReport", "VersionCheck", "LocalStore", "VersionInfo",
+           "PushResult", "GcReport", "EVAL_KIND", "default_root", "get_store", "open_ref",
+           "resolve_ref", "Resolved", "register_store", "HUB_UNAVAILABLE", "StoreUnavailableError"]
 
-HUB_UNAVAILABLE = ("the Hugging Face Hub store is not available in this version of dcregistry; "
-                   "use the local store (ns/name refs, --store local or --store DIR)")
+HUB_UNAVAILABLE = ("the Hugging Face Hub store is not available in this installation; use the "
+                   "local store (ns/name references, or a store directory)")
 
 
-def get_store(spec: str | Path | LocalStore | None = None) -> LocalStore:
-    """The store a ``--store`` value names.
+class StoreUnavailableError(UserError):
+    """A store kind (e.g. the Hub) that this installation cannot reach."""
 
-    None or "local": the default root ($DCREG_HOME or ~/.cache/dcreg); a directory path: a
-    local store rooted there; "hub"/"hf://...": a UserError (not available in this version)."""
-    if isinstance(spec, LocalStore):
+
+#: Store kinds other than local: (matches(spec), factory(spec)), in registration order.
+_FACTORIES: list[tuple[Callable[[str], bool], Callable[[str], Store]]] = []
+
+
+def register_store(matches: Callable[[str], bool], factory: Callable[[str], Store]) -> None:
+    """Make :func:`get_store` build ``factory(spec)`` for every store spec ``matches`` accepts
+    (e.g. ``lambda s: s == "hub" or s.startswith("hf://")``)."""
+    _FACTORIES.append((matches, factory))
+
+
+def _hub_spec(text: str) -> bool:
+    return text == "hub" or text.startswith("hf://")
+
+
+def get_store(spec: str | Path | Store | None = None) -> Store:
+    """The store a store spec names.
+
+    None or "local": the default local root ($DCREG_HOME or ~/.cache/dcreg); a registered kind
+    (e.g. "hub", "hf://..."); otherwise a directory path: a local store rooted there."""
+    if isinstance(spec, Store):
         return spec
     if spec is None or str(spec) in ("", "local"):
         return LocalStore()
     text = str(spec)
-    if text == "hub" or text.startswith("hf://"):
-        raise UserError(f"--store {text}: {HUB_UNAVAILABLE}")
+    for matches, factory in _FACTORIES:
+        if matches(text):
+            return factory(text)
+    if _hub_spec(text):
+        raise StoreUnavailableError(f"store {text}: {HUB_UNAVAILABLE}")
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
-        raise UserError(f"--store {text}: not a directory (give 'local' or a store directory)")
+        raise InvalidReferenceError(f"store {text}: not a directory (give 'local' or a store "
+                                    "directory)")
     return LocalStore(path)
 
 
-def open_ref(ref: str | Ref, store: LocalStore | str | None = None, verify: bool = True) -> "Artifact":
-    """Open the artifact ``ref`` names: a directory, or a version in ``store`` (default local store)."""
-    r = parse_ref(ref) if isinstance(ref, str) else ref
-    if r.kind == "path":
+@dataclass(frozen=True)
+class Resolved:
+    """What a reference string means: a directory (``path``) or a store version (``store`` and
+    ``info``)."""
+
+    ref: Ref
+    path: Path | None = None
+    store: Store | None = None
+    info: VersionInfo | None = None
+
+    @property
+    def label(self) -> str:
+        """``ns/name@vN`` for a version, the path for a directory."""
+        return self.info.ref if self.info is not None else str(self.path)
+
+    def open(self, verify: bool = True) -> "Artifact":
+        """The artifact (verified unless ``verify`` is False)."""
+        if self.info is not None:
+            assert self.store is not None
+            return self.store.open(self.info, verify=verify)
         from ..artifact import open_artifact
 
-        return open_artifact(r.path, verify=verify)
-    if r.kind == "hub":
-        raise UserError(f"{r}: {HUB_UNAVAILABLE}")
-    return get_store(store).open(r, verify=verify)
+        return open_artifact(self.path, verify=verify)  # type: ignore[arg-type]
+
+
+def resolve_ref(ref: str | Ref, store: Store | str | Path | None = None) -> Resolved:
+    """Apply the reference rule (:func:`dcregistry.refs.parse_ref`) and resolve it once: a store
+    reference is looked up in ``store`` (a hub reference in the hub store), anything else is a
+    directory. What is resolved is what is used, even if a tag moves later."""
+    r = parse_ref(ref) if isinstance(ref, str) else ref
+    if r.kind == "path":
+        return Resolved(r, path=r.path)
+    s = get_store("hub" if r.kind == "hub" else store)
+    return Resolved(r, store=s, info=s.resolve(r))
+
+
+def open_ref(ref: str | Ref, store: Store | str | None = None, verify: bool = True) -> "Artifact":
+    """Open the artifact ``ref`` names: a directory, or a version in ``store`` (default local)."""
+    return resolve_ref(ref, store).open(verify=verify)

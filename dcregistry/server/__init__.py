@@ -1,0 +1,1 @@
+"""The dcreg HTTP server: the Hub-compatible API (``app``) and the browse pages (``pages``)."""
