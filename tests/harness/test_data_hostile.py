@@ -161,3 +161,22 @@ def test_hf_image_larger_than_the_dataset_is_refused_before_decoding(tmp_path):
     with pytest.raises(DatasetFormatError, match="4000x4000"):
         load_dataset("mnist", "test", tmp_path)
     json.loads((tmp_path / "mnist" / "dataset_dict.json").read_text())  # layout was valid
+
+
+def test_hostile_dataset_cache_is_rebuilt_without_allocating(tmp_path):
+    """A cache .npz whose member expands 1000x is ignored (and rebuilt), never inflated."""
+    from harness.data.base import CACHE_DIRNAME, RawSplit, cached_split
+
+    cache = tmp_path / CACHE_DIRNAME
+    cache.mkdir()
+    np.savez_compressed(cache / "x-k.npz", images=np.zeros((20_000, 1, 32, 32), np.uint8),
+                        labels=np.zeros(20_000, np.int64), source=np.array("s"))
+    built = []
+
+    def build() -> RawSplit:
+        built.append(1)
+        return RawSplit(np.zeros((2, 1, 8, 8), np.uint8), np.zeros(2, np.int64), None, "fresh")
+
+    with pytest.warns(UserWarning, match="expands"):
+        raw = cached_split(tmp_path, "x", "k", build)
+    assert built and raw.source == "fresh"
