@@ -336,6 +336,8 @@ def gc(dry_run: bool, store_spec: str | None, as_json: bool) -> None:
         click.echo(f"snapshot {s}")
     for t in report.tmp:
         click.echo(f"tmp {t}")
+    for k in report.skipped:
+        click.echo(f"skipped {k} (not the store's own entry; left alone)", err=True)
     what = (f"{len(report.blobs)} blob(s), {len(report.snapshots)} snapshot(s), "
             f"{len(report.tmp)} temp file(s), {_size(report.bytes)}")
     if dry_run:
