@@ -125,6 +125,10 @@ class StoreReadOnlyError(ReadOnlyError):
     """A store mutation (push, tag, rm, gc, annotate) on a store that is not writable."""
 
 
+class StoreUnavailableError(UserError):
+    """A store kind (e.g. the Hugging Face Hub) that this installation cannot reach."""
+
+
 class StoreLockedError(UserError):
     """Another process held the store's lock for longer than the lock timeout."""
 

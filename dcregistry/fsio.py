@@ -18,9 +18,7 @@ dead process from one still being written (:func:`tmp_owner_alive`).
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
-import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
@@ -325,6 +323,8 @@ def append_line(path: Path, line: str) -> None:
 def copy_hashing(src: BinaryIO, dst: BinaryIO, *, on_chunk: Callable[[int], None] | None = None,
                  after_first_chunk: Callable[[], None] | None = None) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` in chunks; return the hex sha256 and size of what was copied."""
+    import hashlib
+
     h = hashlib.sha256()
     size = 0
     first = True
@@ -343,6 +343,8 @@ def copy_hashing(src: BinaryIO, dst: BinaryIO, *, on_chunk: Callable[[int], None
 
 def remove_tree(path: Path) -> None:
     """Remove a file, link or directory tree if present (read-only files included)."""
+    import shutil  # (imported here: read-only commands never remove anything)
+
     path = Path(path)
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -356,6 +358,8 @@ def _unlink_quiet(path: Path) -> None:
     except (FileNotFoundError, NotADirectoryError):
         pass
     except IsADirectoryError:
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -202,13 +202,15 @@ def show(ref: str, store_spec: str | None, as_json: bool) -> None:
         evals = [a for a in anns if a.get("kind") == EVAL_KIND]
         click.echo(f"results: {len(evals) or 'none recorded'}")
         for a in evals:
-            rec = a.get("record", {})
-            proto = rec.get("protocol", {})
-            mean, std = rec.get("mean"), rec.get("std")
-            acc = (f"{100 * mean:.2f} ± {100 * (std or 0):.2f} %" if isinstance(mean, (int, float))
-                   else "?")
-            click.echo(f"  {proto.get('id', '?')}  {acc}  ({len(rec.get('accuracies', []))} runs, "
-                       f"{rec.get('device', '?')}, {a.get('created_at', '?')})")
+            from ..records import EvalRecord, RecordError
+
+            try:
+                rec = EvalRecord.from_json(a.get("record"))
+            except RecordError as exc:  # a damaged annotation must not hide the others
+                click.echo(f"  (unreadable result: {exc})")
+                continue
+            click.echo(f"  {rec.protocol_id}  {rec.accuracy_text()} %  ({rec.runs} runs, "
+                       f"{rec.device}, {a.get('created_at', '?')})")
         other = [a for a in anns if a.get("kind") != EVAL_KIND]
         if other:
             kinds: dict[str, int] = {}
@@ -336,6 +338,8 @@ def gc(dry_run: bool, store_spec: str | None, as_json: bool) -> None:
         click.echo(f"snapshot {s}")
     for t in report.tmp:
         click.echo(f"tmp {t}")
+    for k in report.skipped:
+        click.echo(f"skipped {k} (not the store's own entry; left alone)", err=True)
     what = (f"{len(report.blobs)} blob(s), {len(report.snapshots)} snapshot(s), "
             f"{len(report.tmp)} temp file(s), {_size(report.bytes)}")
     if dry_run:
