@@ -8,6 +8,7 @@ the real ``safetensors`` library (``safe_open`` + ``get_tensor`` for every tenso
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from dcregistry.safetensors_io import DTYPES, SafetensorsReader, read_header
 from tests.conftest import artifact_metadata, artifact_tensors
 from tests.registry.io_helpers import assert_one_line_error, dcreg  # noqa: F401  (fixture)
 
-FUZZ = settings(max_examples=150, deadline=None,
+#: FUZZ_EXAMPLES=2000 for a longer local hunt; CI runs the default.
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 
@@ -357,3 +359,49 @@ def test_fuzzed_manifests_are_ok_or_user_errors(make_artifact):
             pass
 
     check()
+
+
+# ------------------------------------------------------------------------------ .npz archives
+
+
+def _valid_npz_bytes(tmp: Path) -> bytes:
+    path = tmp / "seed.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, images=rng.random((10, 1, 8, 8), dtype=np.float32),
+             labels=np.arange(10, dtype=np.int64), lr=np.array(0.01, np.float32))
+    return path.read_bytes()
+
+
+@FUZZ
+@given(st.data())
+def test_fuzzed_npz_imports_succeed_or_are_user_errors(tmp_path_factory, data):
+    """Byte flips, truncations and header edits of a valid .npz: read_sets returns sets or
+    raises a UserError (exit 1), never another exception."""
+    from dcregistry.formats import ImportOptions, read_sets
+
+    tmp = tmp_path_factory.mktemp("npz")
+    raw = bytearray(_valid_npz_bytes(tmp))
+    for _ in range(data.draw(st.integers(1, 4))):
+        kind = data.draw(st.sampled_from(["flip", "truncate", "header", "insert"]))
+        if kind == "flip" and raw:
+            i = data.draw(st.integers(0, len(raw) - 1))
+            raw[i] = data.draw(st.integers(0, 255))
+        elif kind == "truncate":
+            del raw[data.draw(st.integers(0, len(raw))):]
+        elif kind == "insert":
+            i = data.draw(st.integers(0, len(raw)))
+            raw[i:i] = data.draw(st.binary(min_size=1, max_size=8))
+        else:  # rewrite the images .npy header's shape text
+            at = raw.find(b"'shape': (")
+            if at >= 0:
+                end = raw.find(b")", at)
+                shape = data.draw(st.sampled_from([b"10, 1, 8, 8", b"4294967296, 4294967296",
+                                                   b"-1, 8", b"10, 1, 8, 8, 0", b"True,",
+                                                   b"10, 1, 8, 80000000000"]))
+                raw[at + 10:end] = shape
+    path = tmp / "set.npz"
+    path.write_bytes(bytes(raw))
+    try:
+        read_sets(path, "npz", ImportOptions(dataset="digits", method="dc"))
+    except UserError:
+        pass
