@@ -132,7 +132,7 @@ def mutated_files(draw):
     elif kind == "append":
         data = data + bytes(draw(st.integers(1, 9)))
     elif kind == "metadata":
-        header["__metadata__"] = draw(st.sampled_from([[], "", 0, False, {"a": 1}, {"a": None},
+        header["__metadata__"] = draw(st.sampled_from([None, [], "", 0, False, {"a": 1}, {"a": None},
                                                        [["a", "b"]], {"a": {"b": "c"}}]))
     elif kind == "rank":
         target["shape"] = [1] * draw(st.integers(17, 70))
