@@ -11,14 +11,19 @@ import click
 
 from ..errors import OutputExistsError, UserError
 from ..formats.exporters import EXPORT_FORMATS, export_artifact
-from ..formats.importers import IMPORT_FORMATS, LAYOUTS, PIXEL_SPACES, ZCA_INNER, ImportOptions, \
-    import_file
+from ..formats.importers import IMPORT_FORMATS, LAYOUTS, PIXEL_SPACES, ZCA_INNER, \
+    ImportOptionError, ImportOptions, import_file
 from . import cli
 from .common import emit_json, json_option, progress_disabled, quiet_option
 
 
 def _note(text: str) -> None:
     click.echo(f"dcreg: note: {text}", err=True)
+
+
+def _option_flag(exc: ImportOptionError) -> ImportOptionError:
+    """The importer's message plus the flag that sets the option it names (CLI wording)."""
+    return ImportOptionError(f"{exc} (--{exc.option.replace('_', '-')})", exc.option)
 
 
 def _flag_hint(exc: OutputExistsError, overwrite: bool) -> OutputExistsError:
@@ -75,6 +80,8 @@ def import_cmd(file: Path, fmt: str, dataset: str, pixel_space: str | None,
         result = import_file(file, fmt, out, options, overwrite=overwrite)
     except OutputExistsError as exc:
         raise _flag_hint(exc, overwrite) from None
+    except ImportOptionError as exc:
+        raise _option_flag(exc) from None
     if as_json:
         emit_json({
             "artifacts": [{

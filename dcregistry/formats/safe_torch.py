@@ -67,8 +67,8 @@ def unsafe_message(path: str | Path, detail: str = "") -> str:
     return (f"{name}: refusing to load: the file contains arbitrary Python objects{what} and will "
             "not be unpickled (unpickling can run code). If you trust it, convert it in a trusted "
             "environment: obj = torch.load(path, weights_only=False), save its tensors with "
-            "numpy.savez('set.npz', images=..., labels=...) (or safetensors), then run "
-            "`dcreg import set.npz --format npz ...`")
+            "numpy.savez('set.npz', images=..., labels=...) (or safetensors), then import "
+            "that .npz (format npz)")
 
 
 def _check_zip_sizes(path: Path, budget: ByteBudget) -> None:

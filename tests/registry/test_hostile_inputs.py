@@ -308,3 +308,19 @@ def test_every_listed_format_registers_itself():
             assert callable(registry[name])
         with pytest.raises(UnknownNameError, match="known"):
             registry["nope"]
+
+
+def test_library_messages_name_options_not_flags(tmp_path):
+    """The importer names the option (for any front end); only the CLI adds its flag."""
+    from dcregistry.formats import ImportOptions, read_sets
+    from dcregistry.formats.importers import ImportOptionError
+
+    path = tmp_path / "set.npz"
+    np.savez(path, images=np.full((10, 3, 3, 3), 0.5, np.float32), labels=balanced_labels(10, 1))
+    with pytest.raises(ImportOptionError) as info:
+        read_sets(path, "npz", ImportOptions(dataset="cifar10", method="dc"))
+    assert info.value.option == "layout" and "--" not in str(info.value)
+    np.savez(path, images=normalized_images(10) * 0 + 0.5, labels=balanced_labels(10, 1))
+    with pytest.raises(ImportOptionError) as info:
+        read_sets(path, "npz", ImportOptions(dataset="cifar10"))
+    assert info.value.option == "method" and "--" not in str(info.value)

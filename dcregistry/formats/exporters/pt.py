@@ -23,7 +23,7 @@ def write_pt(art: Artifact, out: Path) -> list[str]:
                            "accs_all_exps": {}}
     if art.label_key == "soft_labels":
         notes.append("soft labels saved as the [N, K] float labels of data[0] (DC code expects "
-                     "int labels; dcreg import --format dc-pt reads them back as soft labels)")
+                     "int labels; the dc-pt importer reads them back as soft labels)")
     if "lr" in names:
         obj["lr"] = art.torch("lr")
     extras = {n: art.torch(n) for n in names if n not in LABEL_KEYS and n != "lr"}

@@ -60,6 +60,15 @@ EMBEDDED_PT_TENSORS = "dcreg_tensors"
 TENSOR_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
+class ImportOptionError(ImportFormatError):
+    """The file needs, or contradicts, one of the :class:`ImportOptions`; ``option`` names the
+    field, so that a front end can name its own flag (library messages never name CLI flags)."""
+
+    def __init__(self, message: str, option: str):
+        super().__init__(message)
+        self.option = option
+
+
 @dataclass
 class ImportOptions:
     """What the user tells the importer (the file cannot say it); ``None`` = format default."""
@@ -111,11 +120,11 @@ def read_sets(path: str | Path, fmt: str, options: ImportOptions,
         raise UserError(f"unknown pixel space {options.pixel_space!r}; use one of "
                         f"{', '.join(PIXEL_SPACES)}")
     if options.zca_over is not None and options.zca_over not in ZCA_INNER:
-        raise UserError(f"--zca-over must be one of {', '.join(ZCA_INNER)}")
+        raise ImportOptionError(f"zca_over must be one of {', '.join(ZCA_INNER)}", "zca_over")
     if options.layout is not None and options.layout not in LAYOUTS:
-        raise UserError(f"--layout must be one of {', '.join(LAYOUTS)}")
+        raise ImportOptionError(f"layout must be one of {', '.join(LAYOUTS)}", "layout")
     if options.ipc is not None and options.ipc < 1:
-        raise UserError("--ipc must be a positive integer")
+        raise ImportOptionError("ipc must be a positive integer", "ipc")
     path = Path(path)
     if not path.exists():
         raise ImportFormatError(f"{path}: no such file or directory")

@@ -13,7 +13,7 @@ from ...catalog import DatasetInfo, get_dataset_info
 from ...errors import ImportFormatError, UserError
 from ...jsonsafe import loads_bounded
 from ..limits import ByteBudget
-from . import ZCA_TENSOR_NAMES, ImportedSet, ImportOptions
+from . import ZCA_TENSOR_NAMES, ImportedSet, ImportOptionError, ImportOptions
 
 def to_numpy(x: Any, what: str, notes: list[str],
              budget: ByteBudget | None = None) -> np.ndarray:
@@ -112,10 +112,10 @@ def images_nchw(images: np.ndarray, info: DatasetInfo, layout: str | None, where
     shape = list(images.shape)
     if images.ndim == 3 and c == 1:
         if tuple(shape[1:]) != hw and layout is None:
-            raise ImportFormatError(
+            raise ImportOptionError(
                 f"{where}: images have shape {shape}, which contradicts the dataset: "
-                f"{_shape_hint(info, hw)}; check the dataset, or give the layout "
-                "(--layout nchw) to import [N, H, W] images of another size")
+                f"{_shape_hint(info, hw)}; check the dataset, or give the layout (nchw) "
+                "to import [N, H, W] images of another size", "layout")
         notes.append(f"{where}: [N, H, W] images read as single-channel")
         return images[:, None, :, :]
     if images.ndim != 4:
@@ -128,15 +128,15 @@ def images_nchw(images: np.ndarray, info: DatasetInfo, layout: str | None, where
         if len(fits) == 1:
             layout = fits[0]
         elif len(plausible) == 2:
-            raise ImportFormatError(
+            raise ImportOptionError(
                 f"{where}: images have shape {shape}, which reads as both [N, C, H, W] and "
-                f"[N, H, W, C]; {_shape_hint(info, hw)}; give the layout (--layout nchw or "
-                "--layout nhwc)")
+                f"[N, H, W, C]; {_shape_hint(info, hw)}; give the layout (nchw or nhwc)",
+                "layout")
         elif plausible:
-            raise ImportFormatError(
+            raise ImportOptionError(
                 f"{where}: images have shape {shape}, which contradicts the dataset: "
-                f"{_shape_hint(info, hw)}; check the dataset, or give the layout (--layout "
-                f"{plausible[0]}) to import images of another size")
+                f"{_shape_hint(info, hw)}; check the dataset, or give the layout "
+                f"({plausible[0]}) to import images of another size", "layout")
         else:
             raise ImportFormatError(
                 f"{where}: images have shape {shape}, but {info.name} has {c} channel(s) in "
@@ -209,8 +209,9 @@ def assemble(*, images: np.ndarray, labels: np.ndarray | None, soft: np.ndarray 
         if labels.shape[0] != n:
             raise ImportFormatError(f"{where}: {labels.shape[0]} labels for {n} images")
         if labels.min() < 0 or labels.max() >= k:
-            raise ImportFormatError(f"{where}: labels span [{labels.min()}, {labels.max()}] but "
-                                    f"{info.name} has classes 0..{k - 1}; check --dataset")
+            raise ImportOptionError(f"{where}: labels span [{labels.min()}, {labels.max()}] but "
+                                    f"{info.name} has classes 0..{k - 1}; check the dataset",
+                                    "dataset")
         counts = np.bincount(labels, minlength=k)
         if not (counts == counts[0]).all():
             lo, hi = int(np.argmin(counts)), int(np.argmax(counts))
@@ -221,8 +222,8 @@ def assemble(*, images: np.ndarray, labels: np.ndarray | None, soft: np.ndarray 
         tensors["labels"] = labels
         label_kind = "hard"
     if options.ipc is not None and options.ipc != ipc:
-        raise ImportFormatError(f"{where}: --ipc {options.ipc} but the file holds {ipc} images "
-                                f"per class ({n} images, {k} classes)")
+        raise ImportOptionError(f"{where}: ipc {options.ipc} was given but the file holds {ipc} "
+                                f"images per class ({n} images, {k} classes)", "ipc")
     for name, arr in extras.items():
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise ImportFormatError(f"{where}: tensor {name!r} contains NaN or Inf")
@@ -231,8 +232,9 @@ def assemble(*, images: np.ndarray, labels: np.ndarray | None, soft: np.ndarray 
     emb = dict(embedded or {})
     digest = emb.pop("__digest__", None)
     if emb and emb.get("dataset") != info.name:
-        raise ImportFormatError(f"{where}: the file's dcreg metadata says dataset "
-                                f"{emb.get('dataset')!r}, but --dataset is {info.name!r}")
+        raise ImportOptionError(f"{where}: the file's dcreg metadata says dataset "
+                                f"{emb.get('dataset')!r}, but the dataset given is "
+                                f"{info.name!r}", "dataset")
     has_zca = all(z in tensors for z in ZCA_TENSOR_NAMES)
     if options.pixel_space is not None:
         pixel_space = resolve_pixel_space(options.pixel_space, info, options.zca_over, has_zca)
@@ -243,15 +245,16 @@ def assemble(*, images: np.ndarray, labels: np.ndarray | None, soft: np.ndarray 
     kind = pixel_space.get("kind") if isinstance(pixel_space, dict) else None
     if (images.dtype == np.uint8) != (kind == "uint8"):
         if images.dtype == np.uint8:
-            raise ImportFormatError(f"{where}: images are uint8, so the pixel space must be "
-                                    f"uint8, not {kind!r} (pass --pixel-space uint8)")
-        raise ImportFormatError(f"{where}: pixel space uint8 needs uint8 images, but these are "
-                                f"{images.dtype}; pick normalized, unit or a zca-* space")
+            raise ImportOptionError(f"{where}: images are uint8, so the pixel space must be "
+                                    f"uint8, not {kind!r}", "pixel_space")
+        raise ImportOptionError(f"{where}: pixel space uint8 needs uint8 images, but these are "
+                                f"{images.dtype}; pick normalized, unit or a zca-* space",
+                                "pixel_space")
 
     method = options.method or emb.get("method") or method
     if not method:
-        raise ImportFormatError(f"{where}: cannot tell which method made this set; "
-                                "pass --method (e.g. dc, dsa, dm, mtt, kip, random)")
+        raise ImportOptionError(f"{where}: cannot tell which method made this set; give the "
+                                "method (e.g. dc, dsa, dm, mtt, kip, random)", "method")
     method = method.lower()
     # A file written by `dcreg export` carries the original method_config: it wins.
     mc = dict(emb["method_config"]) if isinstance(emb.get("method_config"), dict) \
@@ -280,7 +283,8 @@ def assemble(*, images: np.ndarray, labels: np.ndarray | None, soft: np.ndarray 
 
 def dataset_info(options: ImportOptions) -> DatasetInfo:
     if not options.dataset:
-        raise UserError("--dataset is required (e.g. cifar10); it sets classes and normalization")
+        raise ImportOptionError("the dataset is required (e.g. cifar10); it sets classes and "
+                                "normalization", "dataset")
     return get_dataset_info(options.dataset)
 
 

@@ -12,7 +12,7 @@ from ...catalog import get_dataset_info
 from ...errors import ImportFormatError, UserError
 from ..limits import ByteBudget
 from . import EMBEDDED_PT_KEY, EMBEDDED_PT_TENSORS, IMPORTERS, TENSOR_NAME_RE, ImportedSet, \
-    ImportOptions
+    ImportOptionError, ImportOptions
 from .common import assemble, dataset_info, hard_labels, images_nchw, lr_tensor, parse_embedded, \
     source_record, to_numpy
 
@@ -52,8 +52,8 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
         except UserError:
             named = None
         if named is not None and named != info.name:
-            raise ImportFormatError(f"{where}: the file name says dataset {parsed['dataset']} "
-                                    f"but --dataset is {info.name}")
+            raise ImportOptionError(f"{where}: the file name says dataset {parsed['dataset']} "
+                                    f"but the dataset given is {info.name}", "dataset")
     embedded = parse_embedded(obj.get(EMBEDDED_PT_KEY), f"{where}: {EMBEDDED_PT_KEY}", notes)
     accs = _plain_accs(obj.get("accs_all_exps"))
 
@@ -68,15 +68,15 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
 
     if options.exp is not None:
         if not 0 <= options.exp < len(data):
-            raise UserError(f"--exp {options.exp} is out of range: {where} holds "
-                            f"{len(data)} experiment(s) (0..{len(data) - 1})")
+            raise ImportOptionError(f"experiment {options.exp} is out of range: {where} holds "
+                                    f"{len(data)} experiment(s) (0..{len(data) - 1})", "exp")
         chosen = [options.exp]
     else:
         chosen = list(range(len(data)))
     multi = len(chosen) > 1
     if multi:
         notes.append(f"{where}: {len(data)} experiments -> one artifact each (-e0..-e"
-                     f"{len(data) - 1}); pass --exp N for one")
+                     f"{len(data) - 1}); choose one experiment to import only it")
     sets = []
     for i in chosen:
         w = f"{where} experiment {i}"

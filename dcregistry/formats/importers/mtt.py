@@ -76,8 +76,8 @@ def read_mtt(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
         mc["learned_lr"] = False
         notes.append(f"{where}: no lr file; the set carries no learned learning rate")
     if (options.pixel_space or "normalized") == "normalized":
-        notes.append("MTT sets distilled with --zca are ZCA-whitened: import them with "
-                     "--pixel-space zca-kornia")
+        notes.append("MTT sets distilled with MTT's --zca are ZCA-whitened: import them with "
+                     "the zca-kornia pixel space")
     return [assemble(
         images=images, labels=labels, soft=soft, extras=extras, info=info, options=options,
         where=where, default_pixel_space="normalized",
