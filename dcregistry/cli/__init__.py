@@ -23,6 +23,7 @@ def cli() -> None:
 def _register_commands() -> None:
     # Each command family lives in its own module; importing it adds its commands to `cli`.
     from . import io_cmds, store_cmds  # noqa: F401
+    from . import serve_cmd  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:
