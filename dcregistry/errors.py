@@ -82,3 +82,36 @@ class UnknownNameError(UserError):
 
 class ProtocolError(UserError):
     """A protocol file or override is invalid."""
+
+
+class BadQueryError(UserError):
+    """A ``dcreg list`` query term cannot be parsed or its value is out of range."""
+
+
+class OutputExistsError(UserError):
+    """An output path already holds something that may not be replaced."""
+
+
+class StorageError(UserError):
+    """The filesystem refused an operation for a reason the user or the machine must fix."""
+
+
+class OutputPathError(StorageError):
+    """An output path cannot be used: too long, under a regular file, a dangling symlink,
+    inside the store, or otherwise not a place a file or directory can be written."""
+
+
+class DiskFullError(StorageError):
+    """A write ran out of space (ENOSPC) or quota (EDQUOT); nothing partial was left behind."""
+
+
+class ReadOnlyError(StorageError):
+    """A write was refused because the target is on a read-only filesystem or not writable."""
+
+
+class StoreReadOnlyError(ReadOnlyError):
+    """A store mutation (push, tag, rm, gc, annotate) on a store that is not writable."""
+
+
+class StoreLockedError(UserError):
+    """Another process held the store's lock for longer than the lock timeout."""

@@ -275,7 +275,7 @@ def verify(ref: str | None, all_versions: bool, store_spec: str | None, as_json:
     if all_versions == (ref is not None):
         raise click.UsageError("give either REF (a reference or a directory) or --all")
     if all_versions:
-        results = _store(store_spec).verify_all()
+        results = list(_store(store_spec).verify_all())
         failed = [(i, e) for i, e in results if e is not None]
         if as_json:
             emit_json([{"ref": i.ref, "digest": i.digest, "ok": e is None,

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from ..refs import Ref, parse_ref
-from .local import EVAL_KIND, GcReport, LocalStore, PushResult, VersionInfo, default_root
+from .base import (EVAL_KIND, GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck,
+                   VersionInfo)
+from .local import LocalStore, default_root
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
 
-__all__ = ["LocalStore", "VersionInfo", "PushResult", "GcReport", "EVAL_KIND", "default_root",
+__all__ = ["Store", "RefLike", "VerifyReport", "VersionCheck", "LocalStore", "VersionInfo", "PushResult", "GcReport", "EVAL_KIND", "default_root",
            "get_store", "open_ref", "HUB_UNAVAILABLE"]
 
 HUB_UNAVAILABLE = ("the Hugging Face Hub store is not available in this version of dcregistry; "

@@ -69,8 +69,9 @@ from ..errors import (AmbiguousReferenceError, IntegrityError, InvalidNameError,
                       InvalidReferenceError, NotFoundError, TagProtectedError, UserError)
 from ..metadata import utc_now
 from ..refs import _DIGEST_RE, _VERSION_RE, LATEST, Ref, parse_ref, validate_name, validate_tag
-from .fsutil import (append_line, atomic_write_bytes, copy_hashing, ensure_dir, fsync_dir,
+from ..fsio import (append_line, atomic_write_bytes, copy_hashing, ensure_dir, fsync_dir,
                      remove_tree, tmp_name, tmp_owner_alive)
+from .base import EVAL_KIND, GcReport, PushResult, Store, VerifyReport, VersionCheck, VersionInfo
 from .index import Index, IndexRow
 from .query import parse_terms
 
@@ -79,7 +80,6 @@ __all__ = ["LocalStore", "VersionInfo", "PushResult", "GcReport", "default_root"
 
 TEST_PAUSE_ENV = "DCREG_TEST_PAUSE_AT"
 PAUSE_STAGES = ("blob-write", "blobs-written", "version-written")
-EVAL_KIND = "eval"
 #: Transfers at least this large get a byte progress bar (when progress is on).
 PROGRESS_MIN_BYTES = 4 << 20
 INDEX_FILE = "index.sqlite"
@@ -102,67 +102,7 @@ def _test_pause(stage: str) -> None:
         time.sleep(float(os.environ.get("DCREG_TEST_PAUSE_SECONDS", "3600")))
 
 
-@dataclass(frozen=True)
-class VersionInfo:
-    """One version of a name: number, digest, current tags (incl. ``latest``), metadata."""
-
-    name: str
-    version: int
-    digest: str
-    tags: tuple[str, ...]
-    created_at: str | None  # when the version was pushed (UTC ISO 8601)
-    metadata: dict = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def ref(self) -> str:
-        """``ns/name@vN``."""
-        return f"{self.name}@v{self.version}"
-
-    def to_json(self) -> dict:
-        """A JSON-ready dict (stable keys)."""
-        return {"name": self.name, "version": self.version, "ref": self.ref,
-                "digest": self.digest, "tags": list(self.tags), "created_at": self.created_at,
-                "metadata": self.metadata}
-
-
-@dataclass(frozen=True)
-class PushResult:
-    """Outcome of a push: the version holding the content, and whether this push created it."""
-
-    name: str
-    version: int
-    digest: str
-    created: bool
-    tags: tuple[str, ...] = ()
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@v{self.version}"
-
-    def __str__(self) -> str:
-        return f"{self.ref} {self.digest}"
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "version": self.version, "ref": self.ref,
-                "digest": self.digest, "created": self.created, "tags": list(self.tags)}
-
-
-@dataclass
-class GcReport:
-    """What gc found (and removed unless ``dry_run``): unreferenced blobs, snapshots, temp files."""
-
-    blobs: list[str]  # "sha256:<hex>" of unreferenced blobs
-    bytes: int  # bytes freed (or that would be freed)
-    snapshots: list[str] = field(default_factory=list)  # digests of stale snapshots
-    tmp: list[str] = field(default_factory=list)  # names of stale temp files in tmp/
-    dry_run: bool = True
-
-    def to_json(self) -> dict:
-        return {"blobs": self.blobs, "bytes": self.bytes, "snapshots": self.snapshots,
-                "tmp": self.tmp, "dry_run": self.dry_run}
-
-
-class LocalStore:
+class LocalStore(Store):
     """The embedded versioned store at ``root`` (see the module docstring for the layout)."""
 
     def __init__(self, root: str | Path | None = None, *, lock_timeout: float = 300.0):
@@ -763,22 +703,22 @@ class LocalStore:
                     f"manifest says sha256:{entry['sha256'][:12]}… (the store copy was modified or "
                     "corrupted; push the original artifact again to repair it)")
 
-    def verify_all(self) -> list[tuple[VersionInfo, UserError | None]]:
-        """Verify every live version; (info, None) when it passes, (info, error) when not."""
-        out = []
+    def verify_all(self) -> VerifyReport:
+        """Verify every live version; failures and store anomalies go into the report."""
+        report = VerifyReport()
         for name, version in sorted(self._scan()):
             try:
                 self._read_version_file(name, version)
                 info = self._resolve(Ref("name", name, "version", version), strict=False)
             except UserError as exc:
-                out.append((VersionInfo(name, version, "", (), None, {}), exc))
+                report.checks.append(VersionCheck(VersionInfo(name, version, "", (), None, {}), exc))
                 continue
             try:
                 self.verify(info)
-                out.append((info, None))
+                report.checks.append(VersionCheck(info, None))
             except UserError as exc:
-                out.append((info, exc))
-        return out
+                report.checks.append(VersionCheck(info, exc))
+        return report
 
     # --------------------------------------------------------------------------------- rm / gc
     def rm(self, ref: str | Ref | VersionInfo, force: bool = False) -> VersionInfo:
