@@ -16,7 +16,7 @@ import click
 from ..artifact import manifest_digest, open_artifact, read_manifest
 from ..errors import UserError
 from ..refs import parse_ref, validate_name
-from ..store import EVAL_KIND, HUB_UNAVAILABLE, LocalStore, get_store
+from ..store import EVAL_KIND, LocalStore, Store, get_store, store_for
 from . import cli
 from .common import emit_json, json_option, progress_disabled, quiet_option
 
@@ -24,12 +24,14 @@ from .common import emit_json, json_option, progress_disabled, quiet_option
 def store_option(f: Callable) -> Callable:
     """``--store S``: which store (default: the local one at $DCREG_HOME or ~/.cache/dcreg)."""
     return click.option("--store", "store_spec", metavar="S", default=None,
-                        help="'local' (default: $DCREG_HOME or ~/.cache/dcreg) or a store "
-                             "directory.")(f)
+                        help="'local' (default: $DCREG_HOME or ~/.cache/dcreg), a store "
+                             "directory, 'hf' (the Hugging Face Hub, $HF_ENDPOINT) or the URL of "
+                             "a Hub-API server such as `dcreg serve` (default: $DCREG_STORE).")(f)
 
 
-def _store(spec: str | None) -> LocalStore:
-    return get_store(spec)
+def _store(spec: str | None, ref: object = None) -> Store:
+    # an hf:// reference names its own store (the Hub, or the --store endpoint)
+    return store_for(str(ref) if ref is not None else None, spec)
 
 
 def _size(n: int) -> str:
@@ -93,7 +95,7 @@ def pull(ref: str, out_dir: Path | None, store_spec: str | None, quiet: bool, as
 
     Nothing is written to the output directory unless every sha256 matches the manifest.
     """
-    store = _store(store_spec)
+    store = _store(store_spec, ref)
     info = store.resolve(ref)
     path = store.pull(info, out_dir, progress=not progress_disabled(quiet))
     if as_json:
@@ -160,14 +162,12 @@ def list_cmd(query: tuple[str, ...], dataset: str | None, method: str | None, ip
 def show(ref: str, store_spec: str | None, as_json: bool) -> None:
     """Show a version (or an artifact directory): metadata, files, tags, results, annotations."""
     r = parse_ref(ref)
-    if r.kind == "hub":
-        raise UserError(f"{r}: {HUB_UNAVAILABLE}")
     if r.kind == "path":
         manifest = read_manifest(r.path)
         head = {"path": str(r.path), "digest": manifest_digest(manifest)}
         anns: list[dict] = []
     else:
-        store = _store(store_spec)
+        store = _store(store_spec, r)
         info = store.resolve(r)
         manifest = store.manifest(info)
         anns = store.annotations(info)
@@ -225,7 +225,7 @@ def show(ref: str, store_spec: str | None, as_json: bool) -> None:
 @store_option
 def tag(ref: str, tag: str, store_spec: str | None) -> None:
     """Point TAG at the version REF names (moving it if it was elsewhere)."""
-    info = _store(store_spec).tag(ref, tag)
+    info = _store(store_spec, ref).tag(ref, tag)
     click.echo(f"{info.ref} tagged {tag}")
 
 
@@ -288,13 +288,11 @@ def verify(ref: str | None, all_versions: bool, store_spec: str | None, as_json:
                             f"(first: {failed[0][1]})")
         return
     r = parse_ref(ref)
-    if r.kind == "hub":
-        raise UserError(f"{r}: {HUB_UNAVAILABLE}")
     if r.kind == "path":
         art = open_artifact(r.path, verify=True)
         label, digest = str(r.path), art.digest
     else:
-        info = _store(store_spec).verify(r)
+        info = _store(store_spec, r).verify(r)
         label, digest = info.ref, info.digest
     if as_json:
         emit_json({"ref": label, "digest": digest, "ok": True})
@@ -348,12 +346,10 @@ def gc(dry_run: bool, store_spec: str | None, as_json: bool) -> None:
 def card(ref: str, store_spec: str | None, as_json: bool) -> None:
     """Print the card of REF, re-rendered with its recorded evaluation results."""
     r = parse_ref(ref)
-    if r.kind == "hub":
-        raise UserError(f"{r}: {HUB_UNAVAILABLE}")
     if r.kind == "path":
         label, text = str(r.path), open_artifact(r.path, verify=False).card_text()
     else:
-        store = _store(store_spec)
+        store = _store(store_spec, r)
         info = store.resolve(r)
         label, text = info.ref, store.card(info)
     if as_json:

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Mapping
 from ..artifact import MANIFEST_FILE, check_manifest_shape, manifest_digest
 from ..errors import NotFoundError, UserError
 from ..refs import validate_name, validate_tag
-from ..store.fsutil import atomic_write_bytes, ensure_dir, remove_tree, tmp_name, tmp_owner_alive
+from ..fsio import atomic_write_bytes, ensure_dir, remove_tree, tmp_name, tmp_owner_alive
 
 #: Largest regular (non-LFS) file a commit may carry inline, and largest commit body.
 MAX_INLINE_FILE = 10 << 20
