@@ -147,9 +147,14 @@ class HubStore(Store):
                                 "private and the token cannot read it)") from None
         except errors.HfHubHTTPError as exc:
             raise self._http_error(what, exc) from None
-        except (OSError, ValueError) as exc:
-            text = type(exc).__name__ if self._token and self._token in str(exc) else str(exc)
-            raise HubError(f"{what}: {self.endpoint} failed: {text.splitlines()[0][:200]}") from None
+        except Exception as exc:  # noqa: BLE001 - network-layer errors come from several packages
+            if not isinstance(exc, (OSError, ValueError)) and not _is_network_error(exc):
+                raise
+            text = str(exc) or type(exc).__name__
+            if self._token and self._token in text:
+                text = type(exc).__name__
+            raise HubError(f"{what}: cannot talk to {self.endpoint} ({type(exc).__name__}: "
+                           f"{text.splitlines()[0][:200]})") from None
 
     def _http_error(self, what: str, exc: Any) -> UserError:
         resp = getattr(exc, "response", None)
@@ -183,9 +188,7 @@ class HubStore(Store):
         except hh.errors.LocalEntryNotFoundError:
             raise NotFoundError(f"{repo}@{revision}: {filename} is not in the Hub cache "
                                 f"({self.cache_dir}) and the store is offline") from None
-        except (hh.errors.HfHubHTTPError, hh.errors.EntryNotFoundError,
-                hh.errors.RepositoryNotFoundError, hh.errors.RevisionNotFoundError, OSError,
-                ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - re-raised through _call's one-line mapping
             return self._call(f"{repo}@{revision}: download {filename}", _raise, exc)
 
     # ------------------------------------------------------------------------------ parsing
@@ -469,8 +472,8 @@ class HubStore(Store):
 
     def _history(self, repo: str) -> dict[int, str]:
         """version -> digest for every dcreg commit on main (from commit titles)."""
-        commits = self._call(f"{repo}: list commits", self._api.list_repo_commits, repo,
-                             repo_type="dataset")
+        commits = self._call(f"{repo}: list commits",
+                             lambda: list(self._api.list_repo_commits(repo, repo_type="dataset")))
         out = {}
         for c in commits:
             m = _TITLE.fullmatch((c.title or "").strip())
@@ -538,7 +541,8 @@ class HubStore(Store):
             card_tags = ["dcreg"] + [str(t.value) for t in terms
                                      if t.field in ("dataset", "method") and t.op == "="
                                      and isinstance(t.value, str) and not any(c in t.value for c in "*?[")]
-            found = self._call("list datasets", self._api.list_datasets, filter=card_tags)
+            found = self._call("list datasets",
+                               lambda: list(self._api.list_datasets(filter=card_tags)))
             repos = sorted(d.id for d in found)
         out = []
         for repo in repos:
@@ -597,6 +601,12 @@ class _Conflict(HubError):
 
 def _raise(exc: BaseException) -> None:
     raise exc
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    """Transport errors of the HTTP stacks huggingface_hub may use (httpx, httpx2, requests)."""
+    return any(c.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "requests", "urllib3")
+               for c in type(exc).__mro__)
 
 
 def _user_tag(tag: str) -> str:
