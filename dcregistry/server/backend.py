@@ -27,7 +27,9 @@ import os
 import re
 import shutil
 import threading
+import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -42,6 +44,8 @@ MAX_COMMIT_BODY = 64 << 20
 #: Largest LFS object accepted and largest manifest.json parsed.
 MAX_LFS_OBJECT = 16 << 30
 MAX_MANIFEST = 16 << 20
+#: Seconds a branch or tag name stays resolved in memory (commit ids: for good).
+REF_TTL = 1.0
 #: Extra (non-artifact) files a version may carry.
 MAX_EXTRAS = 64
 #: Files at least this large, or with these suffixes, are served as LFS objects.
@@ -134,7 +138,7 @@ class Entry:
         assert self.source is not None
         return self.source.read_bytes()
 
-    @property
+    @cached_property
     def git_oid(self) -> str:
         if self.lfs:
             return git_blob_oid(lfs_pointer(self.sha256, self.size))
@@ -170,6 +174,8 @@ class RepoBackend:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._trees: dict[tuple[str, int, str], dict[str, Entry]] = {}
+        self._commits: dict[tuple[str, str], Commit] = {}
+        self._refcache: dict[tuple[str, str], tuple[float, Commit]] = {}
         for sub in ("created", "extras", "blobs", "lfs", "tmp"):
             ensure_dir(self.hub / sub)
         self._clean_tmp()
@@ -216,6 +222,7 @@ class RepoBackend:
         marker = self._marker(name)
         ensure_dir(marker.parent)
         atomic_write_bytes(marker, b"", tmp_dir=self.hub / "tmp")
+        self.invalidate(name)
         return True
 
     def names(self) -> list[str]:
@@ -243,8 +250,55 @@ class RepoBackend:
         except NotFoundError:
             return Commit(name, empty_oid(name))
 
+    def invalidate(self, name: str) -> None:
+        """Forget cached branch/tag resolutions of ``name`` (after a write through the server)."""
+        with self._locks_guard:
+            for key in [k for k in self._refcache if k[0] == name]:
+                del self._refcache[key]
+
     def resolve(self, name: str, rev: str) -> Commit:
-        """The commit revision ``rev`` names: main, a commit id, vN, or a user tag."""
+        """The commit revision ``rev`` names: main, a commit id, vN, or a user tag.
+
+        Commit ids are immutable and cached for good; branch and tag names for REF_TTL seconds
+        (writes through this server invalidate them at once), so a hot ``resolve`` download does
+        not re-read the store on every request."""
+        if _HEX40.fullmatch(rev):
+            hit = self._commits.get((name, rev))
+            if hit is not None:
+                return hit
+        else:
+            cached = self._refcache.get((name, rev))
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
+        commit = self._resolve(name, rev)
+        if commit.version is not None:
+            if len(self._commits) > 65536:
+                self._commits.clear()
+            self._commits[(name, commit.oid)] = commit
+        if not _HEX40.fullmatch(rev):
+            if len(self._refcache) > 65536:
+                self._refcache.clear()
+            self._refcache[(name, rev)] = (time.monotonic() + REF_TTL, commit)
+        return commit
+
+    def cached(self, name: str, rev: str) -> tuple[Commit, dict[str, Entry]] | None:
+        """(commit, tree) of ``rev`` if both are in memory (no file I/O), else None."""
+        if _HEX40.fullmatch(rev):
+            commit = self._commits.get((name, rev))
+        else:
+            hit = self._refcache.get((name, rev))
+            commit = hit[1] if hit is not None and hit[0] > time.monotonic() else None
+        if commit is None or commit.version is None or commit.digest is None:
+            return None
+        tree = self._trees.get((commit.name, commit.version, commit.digest))
+        return (commit, tree) if tree is not None else None
+
+    def forget_commit(self, name: str, oid: str) -> None:
+        """Drop a cached commit whose files vanished (removed version, gc)."""
+        self._commits.pop((name, oid), None)
+        self.invalidate(name)
+
+    def _resolve(self, name: str, rev: str) -> Commit:
         self.require(name)
         if rev in ("main", "refs/heads/main", "HEAD"):
             return self.head(name)
@@ -396,7 +450,10 @@ class RepoBackend:
             tree: dict[str, Entry] = dict(self.tree(head))
             for op in lines[1:]:
                 self._apply(name, tree, op)
-            return self._commit_tree(name, head, tree)
+            try:
+                return self._commit_tree(name, head, tree)
+            finally:
+                self.invalidate(name)
 
     def _apply(self, name: str, tree: dict[str, Entry], op: Any) -> None:
         if not isinstance(op, dict) or not isinstance(op.get("value"), dict):
@@ -537,6 +594,7 @@ class RepoBackend:
             if current is not None and current != commit.version:
                 raise HubError(409, f"tag {tag} already exists on {name}@v{current}; delete it first")
             self.store.tag(f"{name}@v{commit.version}", tag)
+            self.invalidate(name)
         except UserError as exc:
             raise HubError(400, str(exc)) from None
 
@@ -547,6 +605,7 @@ class RepoBackend:
         try:
             validate_tag(tag)
             self.store.untag(name, tag)
+            self.invalidate(name)
         except NotFoundError as exc:
             raise HubError(404, str(exc), "RevisionNotFound") from None
         except UserError as exc:

@@ -18,16 +18,18 @@ from urllib.parse import parse_qs, quote
 
 import yaml
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from ..errors import UserError
 from .auth import TokenAuth, WriteDenied
 from .backend import (MAX_COMMIT_BODY, MAX_LFS_OBJECT, Commit, Entry, HubError, RepoBackend,
                       check_path, check_repo, iter_ndjson, is_lfs)
 
 LFS_JSON = "application/vnd.git-lfs+json"
+OCTETS = "application/octet-stream"
 #: Signed LFS upload URLs stay valid this long (seconds).
 UPLOAD_URL_TTL = 3600
 _URL_SECRET = secrets.token_bytes(32)
@@ -263,13 +265,24 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
     # --------------------------------------------------------------------------- download
     @router.head("/datasets/{ns}/{name}/resolve/{rev}/{path:path}", include_in_schema=False)
     @router.get("/datasets/{ns}/{name}/resolve/{rev}/{path:path}")
-    def resolve_file(ns: str, name: str, rev: str, path: str) -> FileResponse:
+    async def resolve_file(request: Request, ns: str, name: str, rev: str, path: str) -> Response:
         repo = check_repo(ns, name)
         check_path(path)
-        commit = backend.resolve(repo, rev)
-        entry = backend.tree(commit).get(path)
+        hit = backend.cached(repo, rev)  # hot path: memory only, no thread hop
+        if hit is not None:
+            commit, tree = hit
+        else:
+            commit = await run_in_threadpool(backend.resolve, repo, rev)
+            tree = await run_in_threadpool(backend.tree, commit)
+        entry = tree.get(path)
         if entry is None or entry.source is None:
             raise HubError(404, f"{path} does not exist at {rev} of {repo}", "EntryNotFound")
+        try:
+            st = os.stat(entry.source)
+        except OSError:  # the version went away (rm/gc) while its commit was cached
+            backend.forget_commit(repo, commit.oid)
+            raise HubError(404, f"{path} is no longer available at {rev} of {repo}",
+                           "EntryNotFound") from None
         etag = entry.sha256 if entry.lfs else entry.git_oid
         headers = {"etag": f'"{etag}"', "X-Repo-Commit": commit.oid, "Accept-Ranges": "bytes",
                    "Cache-Control": "public, max-age=31536000, immutable"
@@ -277,7 +290,22 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         if entry.lfs:
             headers["X-Linked-Etag"] = f'"{entry.sha256}"'
             headers["X-Linked-Size"] = str(entry.size)
-        return FileResponse(entry.source, headers=headers,
+        range_header = request.headers.get("range")
+        rng = _single_range(range_header, st.st_size)
+        if st.st_size <= SMALL_FILE and (range_header is None or rng is not None):
+            # small files from memory: no thread hop; other range forms go to FileResponse
+            data = _small_file(entry.source, st)
+            body_of = (lambda b: b"" if request.method == "HEAD" else b)  # noqa: E731
+            if rng == "unsatisfiable":
+                return Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
+            if isinstance(rng, tuple):
+                a, b = rng
+                return Response(body_of(data[a:b]), status_code=206, media_type=OCTETS,
+                                headers={**headers, "Content-Length": str(b - a),
+                                         "Content-Range": f"bytes {a}-{b - 1}/{len(data)}"})
+            return Response(body_of(data), media_type=OCTETS,
+                            headers={**headers, "Content-Length": str(len(data))})
+        return FileResponse(entry.source, headers=headers, stat_result=st,
                             media_type="application/octet-stream",
                             content_disposition_type="inline",
                             filename=path.rsplit("/", 1)[-1])
@@ -436,6 +464,42 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         return {"ok": True, "read_only": auth.read_only, "time": time.time()}
 
     return router
+
+
+#: Files up to this size are served from memory (cached by path, mtime and size).
+SMALL_FILE = 256 << 10
+_SMALL: dict[tuple[str, int, int], bytes] = {}
+
+
+def _small_file(path: Any, st: os.stat_result) -> bytes:
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    data = _SMALL.get(key)
+    if data is None:
+        with open(path, "rb") as f:
+            data = f.read(SMALL_FILE + 1)
+        if len(_SMALL) > 1024:
+            _SMALL.clear()
+        _SMALL[key] = data
+    return data
+
+
+def _single_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """(start, end) of a single ``bytes=a-b`` range; "unsatisfiable"; None for none/other forms."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if first == "":
+            n = int(last)
+            start, end = max(size - n, 0), size
+        else:
+            start = int(first)
+            end = size if last == "" else min(int(last) + 1, size)
+    except ValueError:
+        return None
+    if start < 0 or start >= size or end <= start:
+        return "unsatisfiable"
+    return start, end
 
 
 def _pointer(e: Entry) -> bytes:
