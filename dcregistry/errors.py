@@ -40,6 +40,10 @@ class SafetensorsFormatError(ValidationError):
     """data.safetensors is not a well-formed safetensors file."""
 
 
+class JSONFormatError(ValidationError):
+    """A JSON document (manifest, header, metadata, store file) is malformed, too deep or too big."""
+
+
 class IntegrityError(UserError):
     """A file's bytes do not match the sha256 recorded in the manifest (tampering or corruption)."""
 
@@ -115,3 +119,11 @@ class StoreReadOnlyError(ReadOnlyError):
 
 class StoreLockedError(UserError):
     """Another process held the store's lock for longer than the lock timeout."""
+
+
+class StoreWarning(UserWarning):
+    """Something in a store was skipped (e.g. a damaged tag-log line); the command still works."""
+
+
+class InvalidAnnotationError(UserError):
+    """An annotation kind or record that cannot be stored (not plain JSON, too large)."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import secrets
 import shutil
 import stat
 from contextlib import contextmanager
@@ -140,7 +139,7 @@ def ensure_dir(path: Path) -> Path:
 
 def tmp_name(prefix: str = "", suffix: str = "") -> str:
     """A unique temp file name carrying this process's pid: ``<prefix><pid>-<random><suffix>``."""
-    return f"{prefix}{os.getpid()}-{secrets.token_hex(6)}{suffix}"
+    return f"{prefix}{os.getpid()}-{os.urandom(6).hex()}{suffix}"
 
 
 def tmp_owner_alive(name: str) -> bool:
@@ -199,6 +198,11 @@ def _replace_ok_default(target: Path) -> bool:
     return False
 
 
+def _is_empty_dir(path: Path) -> bool:
+    with os.scandir(path) as it:
+        return next(it, None) is None
+
+
 def _place(tmp: Path, target: Path, *, is_dir: bool, overwrite: bool,
            replace_ok: Callable[[Path], bool]) -> None:
     """Rename the finished ``tmp`` onto ``target`` following the overwrite policy."""
@@ -209,7 +213,7 @@ def _place(tmp: Path, target: Path, *, is_dir: bool, overwrite: bool,
         return
     if stat.S_ISLNK(st.st_mode):
         raise OutputPathError(f"{target} is a symbolic link; give the real path")
-    if is_dir and stat.S_ISDIR(st.st_mode) and not any(os.scandir(target)):
+    if is_dir and stat.S_ISDIR(st.st_mode) and _is_empty_dir(target):
         os.rmdir(target)  # an empty directory is free to take
         os.rename(tmp, target)
         return
@@ -253,7 +257,7 @@ def staged_file(target: str | Path, *, overwrite: bool = False,
     check_output_path(target)
     ensure_dir(target.parent)
     tmp = target.parent / tmp_name(f".{target.name[:100]}.", ".part")
-    with translate_os_errors(target):
+    with translate_os_errors(target, subject=str(target)):
         try:
             yield tmp
             if not tmp.is_file():
@@ -288,7 +292,7 @@ def staged_dir(target: str | Path, *, overwrite: bool = False,
     check_output_path(target)
     ensure_dir(target.parent)
     tmp = target.parent / tmp_name(f".{target.name[:100]}.", ".staging")
-    with translate_os_errors(target):
+    with translate_os_errors(target, subject=str(target)):
         tmp.mkdir()
         try:
             if mode is not None:
@@ -363,6 +367,11 @@ def check_output_path(path: str | Path) -> Path:
         raise OutputPathError("empty output path")
     if has_control_chars(text):
         raise OutputPathError(f"output path {text!r} contains control characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise OutputPathError(f"output path {text!r} is not valid UTF-8; choose a UTF-8 "
+                              "name") from None
     p = Path(text)
     for part in p.parts:
         if len(os.fsencode(part)) > NAME_MAX:

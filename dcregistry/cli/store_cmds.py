@@ -13,10 +13,9 @@ from typing import Any, Callable
 
 import click
 
-from ..artifact import manifest_digest, open_artifact, read_manifest
-from ..errors import UserError
-from ..refs import parse_ref, validate_name
-from ..store import EVAL_KIND, LocalStore, Store, get_store, store_for
+from ..errors import TagProtectedError, UserError
+from ..refs import validate_name
+from ..store import EVAL_KIND, Store, get_store, resolve_ref, store_for
 from . import cli
 from .common import emit_json, json_option, progress_disabled, quiet_option
 
@@ -161,14 +160,16 @@ def list_cmd(query: tuple[str, ...], dataset: str | None, method: str | None, ip
 @json_option
 def show(ref: str, store_spec: str | None, as_json: bool) -> None:
     """Show a version (or an artifact directory): metadata, files, tags, results, annotations."""
-    r = parse_ref(ref)
-    if r.kind == "path":
-        manifest = read_manifest(r.path)
-        head = {"path": str(r.path), "digest": manifest_digest(manifest)}
+    res = resolve_ref(ref, _store(store_spec) if store_spec else None)
+    if res.info is None:
+        from ..artifact import manifest_digest, read_manifest
+
+        manifest = read_manifest(res.path)  # type: ignore[arg-type]
+        head = {"path": str(res.path), "digest": manifest_digest(manifest)}
         anns: list[dict] = []
     else:
-        store = _store(store_spec, r)
-        info = store.resolve(r)
+        store, info = res.store, res.info
+        assert store is not None
         manifest = store.manifest(info)
         anns = store.annotations(info)
         head = {"ref": info.ref, "name": info.name, "version": info.version,
@@ -275,24 +276,28 @@ def verify(ref: str | None, all_versions: bool, store_spec: str | None, as_json:
     if all_versions == (ref is not None):
         raise click.UsageError("give either REF (a reference or a directory) or --all")
     if all_versions:
-        results = list(_store(store_spec).verify_all())
-        failed = [(i, e) for i, e in results if e is not None]
+        report = _store(store_spec).verify_all()
         if as_json:
-            emit_json([{"ref": i.ref, "digest": i.digest, "ok": e is None,
-                        "error": None if e is None else str(e)} for i, e in results])
+            emit_json(report.to_json())
         else:
-            for i, e in results:
-                click.echo(f"ok {i.ref} {i.digest}" if e is None else f"FAILED {i.ref}: {e}")
-        if failed:
-            raise UserError(f"{len(failed)} of {len(results)} versions failed verification "
-                            f"(first: {failed[0][1]})")
+            for c in report.checks:
+                click.echo(f"ok {c.info.ref} {c.info.digest}" if c.ok
+                           else f"FAILED {c.info.ref}: {c.error}")
+            for a in report.anomalies:
+                click.echo(f"anomaly: {a}")
+        if report.failed:
+            raise UserError(f"{len(report.failed)} of {len(report.checks)} versions failed "
+                            f"verification (first: {report.failed[0].error})")
         return
-    r = parse_ref(ref)
-    if r.kind == "path":
-        art = open_artifact(r.path, verify=True)
-        label, digest = str(r.path), art.digest
+    assert ref is not None
+    res = resolve_ref(ref, _store(store_spec) if store_spec else None)
+    if res.info is None:
+        from ..artifact import open_artifact
+
+        label, digest = str(res.path), open_artifact(res.path, verify=True).digest  # type: ignore[arg-type]
     else:
-        info = _store(store_spec, r).verify(r)
+        assert res.store is not None
+        info = res.store.verify(res.info)
         label, digest = info.ref, info.digest
     if as_json:
         emit_json({"ref": label, "digest": digest, "ok": True})
@@ -308,7 +313,10 @@ def verify(ref: str | None, all_versions: bool, store_spec: str | None, as_json:
 @store_option
 def rm(ref: str, force: bool, store_spec: str | None) -> None:
     """Remove one version (its number is never reused; blobs stay until `dcreg gc`)."""
-    info = _store(store_spec).rm(ref, force=force)
+    try:
+        info = _store(store_spec).rm(ref, force=force)
+    except TagProtectedError as exc:
+        raise TagProtectedError(f"{exc} (--force removes it with its tags)") from None
     click.echo(f"removed {info.ref} (its blobs stay until `dcreg gc --no-dry-run`)")
 
 
@@ -345,13 +353,15 @@ def gc(dry_run: bool, store_spec: str | None, as_json: bool) -> None:
 @json_option
 def card(ref: str, store_spec: str | None, as_json: bool) -> None:
     """Print the card of REF, re-rendered with its recorded evaluation results."""
-    r = parse_ref(ref)
-    if r.kind == "path":
-        label, text = str(r.path), open_artifact(r.path, verify=False).card_text()
+    res = resolve_ref(ref, _store(store_spec) if store_spec else None)
+    if res.info is None:
+        from ..artifact import open_artifact
+
+        label = str(res.path)
+        text = open_artifact(res.path, verify=False).card_text()  # type: ignore[arg-type]
     else:
-        store = _store(store_spec, r)
-        info = store.resolve(r)
-        label, text = info.ref, store.card(info)
+        assert res.store is not None
+        label, text = res.info.ref, res.store.card(res.info)
     if as_json:
         emit_json({"ref": label, "card": text})
     else:

@@ -229,7 +229,9 @@ def test_verify_ref_path_and_all(pushed, dcreg_home):
     code, out, _ = dcreg("verify", a.path, "--json")
     assert code == 0 and json.loads(out) == {"ref": str(a.path), "digest": a.digest, "ok": True}
     code, out, _ = dcreg("verify", "--all", "--json")
-    assert code == 0 and [r["ok"] for r in json.loads(out)] == [True, True]
+    report = json.loads(out)
+    assert code == 0 and [r["ok"] for r in report["versions"]] == [True, True]
+    assert report["ok"] is True and report["anomalies"] == []
     assert dcreg("verify")[0] == 1  # neither REF nor --all
     tamper(b.path / DATA_FILE)  # a directory modified after build
     code, _, err = dcreg("verify", b.path)
