@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from pathlib import Path
 
@@ -61,6 +62,14 @@ def create_app(home: str | Path | None = None, token: str | None = None, *,
     @app.exception_handler(UserError)
     async def _user_error(request: Request, exc: UserError) -> JSONResponse:
         return _error(400, str(exc))
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        # the machine's state (disk full, read-only volume), not the request's: say so, no paths
+        log.error("storage error on %s %s: %s", request.method, request.url.path, exc.strerror)
+        status = 507 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 503
+        return _error(status, f"the server cannot write its store ({exc.strerror or 'I/O error'}); "
+                              "nothing was changed")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..artifact import MANIFEST_FILE, check_manifest_shape, manifest_digest
-from ..errors import NotFoundError, UserError
+from ..errors import DiskFullError, NotFoundError, StorageError, UserError
 from ..refs import validate_name, validate_tag
 from ..fsio import atomic_write_bytes, ensure_dir, remove_tree, tmp_name, tmp_owner_alive
 
@@ -537,6 +537,10 @@ class RepoBackend:
                 self._write_extras(name, digest, extras)
             try:
                 res = self.store.push(stage, name)
+            except StorageError as exc:  # the server's disk, not the commit: no "invalid" claim
+                status = 507 if isinstance(exc, DiskFullError) else 503
+                raise HubError(status, f"the server cannot store the commit: "
+                                       f"{str(exc).replace(str(stage) + os.sep, '')}") from None
             except UserError as exc:
                 raise HubError(422, f"{why}: {str(exc).replace(str(stage) + os.sep, '')}") from None
         finally:
