@@ -120,13 +120,21 @@ class HubStore(Store):
     def __repr__(self) -> str:
         return f"HubStore({self.endpoint!r})"
 
+    @property
+    def _auth_token(self) -> str | bool | None:
+        # On the real Hub without HF_TOKEN, huggingface_hub's saved login (`hf auth login`) is
+        # used; other endpoints never get that token, only DCREG_TOKEN/HF_TOKEN or none.
+        if self._token:
+            return self._token
+        return None if self.real_hub else False
+
     # ----------------------------------------------------------------------------- plumbing
     @property
     def _api(self) -> Any:
         if self._api_obj is None:
             from .. import __version__
 
-            self._api_obj = _hub().HfApi(endpoint=self.endpoint, token=self._token or False,
+            self._api_obj = _hub().HfApi(endpoint=self.endpoint, token=self._auth_token,
                                          library_name="dcregistry", library_version=__version__)
         return self._api_obj
 
@@ -170,7 +178,7 @@ class HubStore(Store):
             how = ("set HF_TOKEN to a token with write access" if self.real_hub
                    else "set DCREG_TOKEN (or HF_TOKEN) to the server's token")
             return HubError(f"{what}: {self.endpoint} refused the credentials (401): "
-                            f"{'no token given' if not self._token else 'wrong token'}; {how}")
+                            f"{_which_token(self._token, self.real_hub)}; {how}")
         if status == 403:
             return HubError(f"{what}: {self.endpoint} forbids it (403){': ' + detail if detail else ''}")
         if status in (409, 412):
@@ -182,7 +190,7 @@ class HubStore(Store):
         hh = _hub()
         try:
             return Path(hh.hf_hub_download(repo, filename, repo_type="dataset", revision=revision,
-                                           endpoint=self.endpoint, token=self._token or False,
+                                           endpoint=self.endpoint, token=self._auth_token,
                                            cache_dir=self.cache_dir,
                                            local_files_only=self.offline))
         except hh.errors.LocalEntryNotFoundError:
@@ -597,6 +605,12 @@ class HubStore(Store):
 # ------------------------------------------------------------------------------------ helpers
 class _Conflict(HubError):
     """The head moved (409/412): another push won the race."""
+
+
+def _which_token(token: str | None, real_hub: bool) -> str:
+    if token:
+        return "the token was refused"
+    return "no HF_TOKEN set and no saved login accepted" if real_hub else "no token given"
 
 
 def _raise(exc: BaseException) -> None:
