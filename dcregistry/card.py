@@ -17,6 +17,7 @@ import yaml
 from .catalog import DATASETS
 from .citations import method_citation, method_title
 from .errors import ValidationError
+from .records import CARD_TABLE_HEADER, EvalRecord, RecordError
 
 TEMPLATE_NAME = "card_template.md"
 #: Path of the parquet preview in a published repo (declared in the card's ``configs``).
@@ -71,28 +72,55 @@ def describe_pixel_space(ps: Mapping[str, Any]) -> str:
             f"{describe_pixel_space(ps['then'])} The test set must get the same ZCA: {how}.")
 
 
-def _results_table(results: Sequence[Mapping[str, Any]]) -> str:
+def _results_table(results: Sequence[Mapping[str, Any] | EvalRecord]) -> str:
     if not results:
         return "_No evaluation recorded yet. Run `harness eval ... --record` to add one._"
-    rows = ["| protocol | arch | augmentation | epochs | runs | accuracy (%) | random real (%) |"
-            " delta | device |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = [CARD_TABLE_HEADER]
     for r in results:
-        proto = r.get("protocol", {})
-        content = proto.get("content", {})
-        base = r.get("baseline") or {}
-        pct = lambda v: "-" if v is None else f"{100 * v:.2f}"  # noqa: E731
-        acc = f"{pct(r.get('mean'))} ± {pct(r.get('std'))}"
-        base_txt = f"{pct(base.get('mean'))} ± {pct(base.get('std'))}" if base else "-"
-        delta = f"{100 * base['delta']:+.2f}" if base.get("delta") is not None else "-"
-        rows.append(
-            f"| `{proto.get('id', '?')}` | {content.get('arch', '?')} | "
-            f"{content.get('augmentation', '?')} | {content.get('epochs', '?')} | "
-            f"{len(r.get('accuracies', []))} | {acc} | {base_txt} | {delta} | "
-            f"{r.get('device', '?')} |")
+        try:
+            rows.append((r if isinstance(r, EvalRecord) else EvalRecord.from_json(r)).card_row())
+        except RecordError as exc:  # one damaged record must not hide the card or the others
+            rows.append(f"| (unreadable result: {_cell(str(exc))}) | | | | | | | | |")
     return "\n".join(rows)
 
 
-def render_card(md: Mapping[str, Any], results: Sequence[Mapping[str, Any]] = (),
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")[:200]
+
+
+def _method_rows(mc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """How the set was made, compactly (curves stay in the front matter's metadata)."""
+    if "config_hash" not in mc:  # imported or hand-made: show the recorded config as is
+        return [("method config", f"`{json.dumps(mc, sort_keys=True)}`")]
+    rows = [("made by", f"`harness condense` ({mc.get('kind', '?')} method)"),
+            ("method config", f"`{json.dumps(mc.get('config', {}), sort_keys=True)}`"),
+            ("config hash", f"`{mc['config_hash']}`"),
+            ("network", f"`{mc.get('model', '?')}` on {mc.get('device', '?')}")]
+    if isinstance(mc.get("init"), Mapping):
+        rows.append(("init", mc["init"].get("init", "?")))
+    timing = f"{mc.get('wall_time_s', 0):.1f} s"
+    if "s_per_iter" in mc:
+        timing += f", {mc['s_per_iter']:.4g} s/iteration over {mc.get('iterations', '?')} iterations"
+    rows.append(("time", timing))
+    if "peak_memory_bytes" in mc:
+        rows.append(("peak memory", f"{mc['peak_memory_bytes'] / 2**20:.0f} MiB "
+                                    f"({mc.get('peak_memory_kind', '?')})"))
+    info = mc.get("info") or {}
+    net = info.get("embedding") or info.get("network")
+    if isinstance(net, Mapping):
+        tr = net.get("training") or {}
+        rows.append(("embedding net", f"`{net.get('net', '?')}`"
+                     + (f", trained {tr.get('epochs')} epoch(s), {tr.get('optimizer', '')}, "
+                        f"batch {tr.get('batch_size')}" if tr else "")))
+    val = mc.get("validation")
+    if isinstance(val, Mapping) and val.get("best_accuracy") is not None:
+        rows.append(("model selection", f"validation split of the training data under "
+                     f"`{val.get('protocol', '?')}`: best {100 * val['best_accuracy']:.2f} % at "
+                     f"iteration {val.get('best_iteration')} (never the test set)"))
+    return rows
+
+
+def render_card(md: Mapping[str, Any], results: Sequence[Mapping[str, Any] | EvalRecord] = (),
                 ref: str | None = None) -> str:
     """Render the README.md card for metadata ``md`` (and recorded ``results``)."""
     template = Template(resources.files("dcregistry.cards").joinpath(TEMPLATE_NAME).read_text())
@@ -100,7 +128,7 @@ def render_card(md: Mapping[str, Any], results: Sequence[Mapping[str, Any]] = ()
     n = md["ipc"] * md["num_classes"]
     info = DATASETS.get(md["dataset"])
     made = [("method", f"`{md['method']}`"),
-            ("method config", f"`{json.dumps(md['method_config'], sort_keys=True)}`"),
+            *_method_rows(md["method_config"]),
             ("seed", str(md["seed"])), ("created at", md["created_at"]),
             ("producer", " ".join(str(v) for v in md["producer"].values() if v)),
             ("license", md["license"])]

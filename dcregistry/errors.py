@@ -48,6 +48,14 @@ class IntegrityError(UserError):
     """A file's bytes do not match the sha256 recorded in the manifest (tampering or corruption)."""
 
 
+class NotAnArtifactError(UserError):
+    """A path given as an artifact directory has no manifest.json."""
+
+
+class VerificationFailedError(IntegrityError):
+    """``verify --all`` found versions that fail verification (each one is listed)."""
+
+
 class InvalidNameError(UserError):
     """An artifact name is not of the form ``namespace/name`` with ``[a-z0-9._-]`` parts."""
 
@@ -115,6 +123,10 @@ class ReadOnlyError(StorageError):
 
 class StoreReadOnlyError(ReadOnlyError):
     """A store mutation (push, tag, rm, gc, annotate) on a store that is not writable."""
+
+
+class StoreUnavailableError(UserError):
+    """A store kind (e.g. the Hugging Face Hub) that this installation cannot reach."""
 
 
 class StoreLockedError(UserError):

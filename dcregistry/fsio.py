@@ -18,9 +18,7 @@ dead process from one still being written (:func:`tmp_owner_alive`).
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
-import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +30,7 @@ from .errors import (DiskFullError, OutputExistsError, OutputPathError, ReadOnly
 __all__ = ["CHUNK", "translate_os_errors", "os_error_to_user", "fsync_dir", "ensure_dir",
            "tmp_name", "tmp_owner_alive", "atomic_write_bytes", "atomic_write_text",
            "staged_file", "staged_dir", "append_line", "copy_hashing", "remove_tree",
-           "check_output_path", "refuse_inside", "is_writable_dir", "has_control_chars"]
+           "check_output_path", "refuse_inside", "store_root_above", "is_writable_dir", "has_control_chars"]
 
 CHUNK = 1 << 20
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -325,6 +323,8 @@ def append_line(path: Path, line: str) -> None:
 def copy_hashing(src: BinaryIO, dst: BinaryIO, *, on_chunk: Callable[[int], None] | None = None,
                  after_first_chunk: Callable[[], None] | None = None) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` in chunks; return the hex sha256 and size of what was copied."""
+    import hashlib
+
     h = hashlib.sha256()
     size = 0
     first = True
@@ -343,6 +343,8 @@ def copy_hashing(src: BinaryIO, dst: BinaryIO, *, on_chunk: Callable[[int], None
 
 def remove_tree(path: Path) -> None:
     """Remove a file, link or directory tree if present (read-only files included)."""
+    import shutil  # (imported here: read-only commands never remove anything)
+
     path = Path(path)
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -356,6 +358,8 @@ def _unlink_quiet(path: Path) -> None:
     except (FileNotFoundError, NotADirectoryError):
         pass
     except IsADirectoryError:
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -398,7 +402,24 @@ def check_output_path(path: str | Path) -> Path:
             raise OutputPathError(f"{text}: {parent} is a regular file, not a directory; choose "
                                   "another path")
         break  # the nearest existing ancestor is a directory
+    store = store_root_above(p)
+    if store is not None:
+        raise OutputPathError(f"{text} lies inside the store at {store} (a dcreg store); write "
+                              "outputs somewhere outside it")
     return p
+
+
+def store_root_above(path: str | Path) -> Path | None:
+    """The dcreg store directory (one holding ``blobs/sha256`` and ``repos``) that ``path``
+    (resolved through symlinks) lies in, or None. Writing there would corrupt the store."""
+    try:
+        real = Path(os.path.realpath(path))
+    except (OSError, ValueError):
+        return None
+    for d in (real, *real.parents):
+        if (d / "blobs" / "sha256").is_dir() and (d / "repos").is_dir():
+            return d
+    return None
 
 
 def refuse_inside(path: str | Path, root: str | Path, what: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .canonical import canonical_json, sha256_bytes, sha256_file
-from .errors import IntegrityError, JSONFormatError, MetadataError, UserError
+from .errors import IntegrityError, JSONFormatError, MetadataError, NotAnArtifactError
 from .jsonsafe import loads_bounded
 
 FORMAT = "dcreg/1"
@@ -41,7 +41,7 @@ def read_manifest(path: str | Path) -> dict:
     """Parse ``manifest.json`` of an artifact directory; raise a UserError if absent or bad."""
     mpath = Path(path) / MANIFEST_FILE
     if not mpath.is_file():
-        raise UserError(f"{path} is not a dcreg artifact: it has no {MANIFEST_FILE}")
+        raise NotAnArtifactError(f"{path} is not a dcreg artifact: it has no {MANIFEST_FILE}")
     if mpath.stat().st_size > MAX_MANIFEST_BYTES:
         raise IntegrityError(f"{mpath}: is {mpath.stat().st_size} bytes, above the "
                              f"{MAX_MANIFEST_BYTES}-byte cap for a manifest (corrupt or hostile)")

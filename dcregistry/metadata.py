@@ -13,6 +13,7 @@ from typing import Any, Mapping
 from . import __version__
 from .catalog import DATASETS
 from .errors import MetadataError
+from .pixelspace import PixelSpace
 
 REQUIRED_FIELDS = (
     "dataset", "num_classes", "class_names", "image_shape", "ipc", "method", "method_config",
@@ -88,22 +89,8 @@ def _check_semantics(md: Mapping) -> None:
                                 f"{md['dataset']} images have {known.channels} channel(s), not {c}")
     if md["label_kind"] == "hard" and md["method_config"].get("soft_labels"):
         raise MetadataError("metadata.label_kind", "is hard but method_config says soft_labels")
-    _check_pixel_space(md["pixel_space"], c, "metadata.pixel_space")
-
-
-def _check_pixel_space(ps: Mapping, channels: int, where: str) -> None:
-    if ps["kind"] == "normalized":
-        for key in ("mean", "std"):
-            if len(ps[key]) != channels:
-                raise MetadataError(f"{where}.{key}",
-                                    f"has {len(ps[key])} values for {channels} channel(s)",
-                                    "give one value per channel")
-    elif ps["kind"] == "zca":
-        inner = ps["then"]
-        if inner["kind"] not in ("normalized", "unit"):
-            raise MetadataError(f"{where}.then", f"ZCA over {inner['kind']!r} is not supported",
-                                "ZCA is applied to normalized or unit images")
-        _check_pixel_space(inner, channels, f"{where}.then")
+    # The one pixel-space type: one mean/std per channel, ZCA only over normalized/unit.
+    PixelSpace.parse(md["pixel_space"], c, "metadata.pixel_space", MetadataError)
 
 
 def utc_now() -> str:

@@ -85,6 +85,17 @@ class DeviceParam(click.ParamType):
 DEVICE = DeviceParam()
 
 
+@cli.command("strategies")
+def strategies_cmd() -> None:
+    """List the ways the runs of a protocol can be executed (chosen by measurement under auto)."""
+    from .engine.strategies import STRATEGIES, strategy_names
+
+    names = strategy_names()
+    width = max(len(n) for n in names)
+    for n in names:
+        click.echo(f"{n:<{width}}  {STRATEGIES.get(n).description}")
+
+
 def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
     from tqdm.auto import tqdm
 
@@ -112,8 +123,8 @@ def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the epochs.")
 @click.option("--runs", type=click.IntRange(min=1), default=None, help="Override the number of runs.")
 @click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N].")
-@click.option("--strategy", type=click.Choice(["auto", "sequential", "compiled", "vmap", "processes"]),
-              default="auto", show_default=True, help="How the runs are executed.")
+@click.option("--strategy", default="auto", show_default=True,
+              help="How the runs are executed: auto (measured) or a name from `harness strategies`.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA",
               help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
@@ -129,7 +140,7 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
     from dcregistry.errors import UserError
     from dcregistry.store import get_store, resolve_ref
 
-    from .engine.evaluate import evaluate, record_summary
+    from .engine.evaluate import evaluate
     from .protocols import load_protocol
 
     protocol = load_protocol(protocol_name).with_overrides(
@@ -147,41 +158,242 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
     result = evaluate(artifact, protocol, ref=canonical_ref, device=device, data_root=data_root,
                       strategy=strategy, baseline=baseline, progress=progress)
     _print_table(result)
+    data = result.to_json()
     if json_out == "-":
-        emit_json(result)
+        emit_json(data)
     elif json_out:
-        Path(json_out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        Path(json_out).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         click.echo(f"result written to {json_out}", err=True)
     if record:
         assert store is not None and resolved.info is not None
-        ann = store.annotate(resolved.info, "eval", result)
+        ann = store.annotate(resolved.info, "eval", data)
         click.echo(f"recorded on {canonical_ref} ({ann})", err=True)
-    click.echo(record_summary(result), err=json_out == "-")
+    click.echo(result.summary(), err=json_out == "-")
 
 
-def _print_table(result: dict) -> None:
+def _print_table(result) -> None:
+    """The per-seed table of an :class:`~dcregistry.records.EvalRecord` on stderr."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(stderr=True)
-    table = Table(title=f"{result['artifact']['ref']} under {result['protocol']['id']}")
+    table = Table(title=f"{result.artifact.get('ref', '?')} under {result.protocol_id}")
     table.add_column("seed", justify="right")
     table.add_column("accuracy %", justify="right")
-    base = result.get("baseline")
+    base = result.baseline
     if base:
         table.add_column("random real %", justify="right")
-    for i, (seed, acc) in enumerate(zip(result["seeds"], result["accuracies"])):
+    for i, (seed, acc) in enumerate(zip(result.seeds, result.accuracies)):
         row = [str(seed), f"{100 * acc:.2f}"]
         if base:
-            row.append(f"{100 * base['accuracies'][i]:.2f}")
+            row.append(f"{100 * base.accuracies[i]:.2f}")
         table.add_row(*row)
-    table.add_row("mean ± std", f"{100 * result['mean']:.2f} ± {100 * result['std']:.2f}",
-                  *([f"{100 * base['mean']:.2f} ± {100 * base['std']:.2f}"] if base else []))
+    table.add_row("mean ± std", result.accuracy_text(),
+                  *([f"{100 * base.mean:.2f} ± {100 * base.std:.2f}"] if base else []))
     console.print(table)
-    console.print(f"device {result['device']}, strategy {result['strategy']['name']}, "
-                  f"{result['wall_time_s']:.1f} s, clipped: {result['clipped']}")
+    console.print(f"device {result.device}, strategy {result.strategy.get('name', '?')}, "
+                  f"{result.wall_time_s or 0:.1f} s, clipped: {result.clipped}")
+
+
+def _condense_progress(disabled: bool):
+    """A tqdm bar per phase; ``update(n, loss=.., val=..)`` shows the current loss."""
+    from tqdm.auto import tqdm
+
+    def make(total: int, desc: str):
+        bar = tqdm(total=total, desc=desc, unit="it", disable=disabled, leave=False,
+                   dynamic_ncols=True)
+
+        def update(n: int = 1, loss: float | None = None, val: float | None = None) -> None:
+            if loss is not None:
+                post = f"loss {loss:.4g}" + (f", val {100 * val:.1f}%" if val is not None else "")
+                bar.set_postfix_str(post, refresh=False)
+            bar.update(n)
+
+        return update
+
+    return make
+
+
+@cli.command("condense")
+@click.argument("dataset")
+@click.option("--method", "-m", required=True, help="Method name (see `harness methods`).")
+@click.option("--ipc", type=click.IntRange(min=1), required=True, help="Images per class.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), required=True,
+              help="Artifact directory to write.")
+@click.option("--iterations", type=click.IntRange(min=0), default=None,
+              help="Outer iterations (synthesis methods; default: the method's published value).")
+@click.option("--model", default="convnet", show_default=True, help="Network the method uses.")
+@click.option("--init", default="real", show_default=True,
+              help="Initial images of a synthesis method: real, noise, or an artifact reference.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N].")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA",
+              help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).")
+@click.option("--image-size", type=click.IntRange(min=1), default=None,
+              help="Resize the real images to this size (e.g. 32 for digits).")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A method option (see `harness methods show M`); repeatable.")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Save a checkpoint every N iterations (0: never).")
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint in the output directory.")
+@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Evaluate on the validation split every N iterations and keep the best set.")
+@click.option("--protocol", "protocol_name", default=None,
+              help="Protocol for --eval-every (name or TOML file).")
+@click.option("--eval-epochs", type=click.IntRange(min=1), default=None,
+              help="Override the validation protocol's epochs.")
+@click.option("--eval-runs", type=click.IntRange(min=1), default=None,
+              help="Override the validation protocol's runs.")
+@click.option("--push", "push_name", default=None, metavar="NS/NAME", help="Push the artifact.")
+@click.option("--tag", "tags", multiple=True, help="Tag for --push; repeatable.")
+@click.option("--store", "store_spec", default=None, help="Store for --push and --init REF.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing artifact directory.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, device, data_root,
+                 image_size, options, checkpoint_every, resume, eval_every, protocol_name,
+                 eval_epochs, eval_runs, push_name, tags, store_spec, overwrite, quiet) -> None:
+    """Condense DATASET with a method into an artifact directory (optionally push it)."""
+    from dcregistry.errors import UserError
+    from dcregistry.refs import validate_name
+
+    from .methods.base import parse_options
+    from .methods.loop import CondenseSpec, condense
+
+    if tags and not push_name:
+        raise UserError("--tag needs --push NS/NAME")
+    if push_name:
+        validate_name(push_name)
+    if (eval_epochs or eval_runs) and not protocol_name:
+        raise UserError("--eval-epochs/--eval-runs need --protocol")
+    spec = CondenseSpec(dataset=dataset, method=method, ipc=ipc, out=Path(out),
+                        iterations=iterations, model=model, init=init, seed=seed, device=device,
+                        data_root=data_root, image_size=image_size,
+                        options=parse_options(options), checkpoint_every=checkpoint_every,
+                        resume=resume, eval_every=eval_every, protocol=protocol_name,
+                        eval_epochs=eval_epochs, eval_runs=eval_runs, overwrite=overwrite,
+                        store=store_spec)
+    from .methods.loop import CHECKPOINT_DIR
+
+    if resume and not (Path(out) / CHECKPOINT_DIR / "state.json").is_file():
+        click.echo(f"no checkpoint in {out}: starting from the beginning", err=True)
+    outcome = condense(spec, progress=_condense_progress(progress_disabled(quiet)))
+    mc = outcome.method_config
+    line = f"wrote {out} ({mc['method']}, ipc {ipc}, {mc['wall_time_s']:.1f} s"
+    if "s_per_iter" in mc:
+        line += f", {mc['s_per_iter']:.3g} s/iter"
+    val = mc.get("validation")
+    if val and val.get("best_accuracy") is not None:
+        line += f", best validation {100 * val['best_accuracy']:.2f} % at iteration {val['best_iteration']}"
+    click.echo(line + ")")
+    if push_name:
+        from dcregistry.store import get_store
+
+        res = get_store(store_spec).push(outcome.artifact.path, push_name, tags)
+        click.echo(str(res))
+
+
+@cli.command("experts")
+@click.argument("dataset")
+@click.option("--model", default="convnet", show_default=True, help="Network of the experts.")
+@click.option("--num-experts", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Epochs per expert (parameters saved after each).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True)
+@click.option("--augmentation", type=click.Choice(["dsa", "none"]), default="dsa", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--image-size", type=click.IntRange(min=1), default=None)
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA")
+@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N].")
+@click.option("--holdout-validation", is_flag=True,
+              help="Train on the training split minus the validation split (what `condense "
+                   "--eval-every` runs see).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def experts_cmd(dataset, model, num_experts, epochs, lr, augmentation, seed, image_size,
+                data_root, device, holdout_validation, quiet) -> None:
+    """Train MTT expert trajectories for DATASET into the harness cache (resumable)."""
+    from .engine.evaluate import resolve_device
+    from .methods.experts import spec_for, train_experts
+    from .methods.loop import CondenseSpec, load_context
+    from .models import model_factory
+
+    model_factory(model)
+    spec = CondenseSpec(dataset=dataset, method="mtt", ipc=1, out=Path("."), model=model,
+                        seed=seed, device=device, data_root=data_root, image_size=image_size)
+    data = load_context(spec, resolve_device(device), holdout=holdout_validation)
+    espec = spec_for(data.ctx, num_experts=num_experts, epochs=epochs, lr=lr,
+                     augmentation=augmentation, seed=seed)
+    out = train_experts(data.ctx, espec, _condense_progress(progress_disabled(quiet)))
+    click.echo(f"{out} sha256:{espec.digest}")
+
+
+@cli.group("methods", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def methods_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List the condensation methods (``methods show M`` prints a method's options)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .methods import get_method, list_methods
+
+    rows = [get_method(n) for n in list_methods()]
+    if as_json:
+        emit_json([{"name": m.name, "kind": m.kind, "description": m.description} for m in rows])
+        return
+    width = max(len(m.name) for m in rows)
+    for m in rows:
+        click.echo(f"{m.name:<{width}}  {m.kind:<9}  {m.description}")
+
+
+@methods_cmd.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def methods_show(name: str, as_json: bool) -> None:
+    """Print a method's options (``--option key=value``) with their defaults."""
+    from .methods import get_method
+    from .methods.base import option_rows
+
+    m = get_method(name)
+    rows = option_rows(m)
+    if as_json:
+        emit_json({"name": m.name, "kind": m.kind, "description": m.description,
+                   "options": [{"name": r[0], "type": r[1], "default": r[2], "help": r[3]}
+                               for r in rows]})
+        return
+    click.echo(f"{m.name} ({m.kind}): {m.description}")
+    if not rows:
+        click.echo("no options")
+        return
+    w = max(len(r[0]) for r in rows)
+    tw = max(len(r[1]) for r in rows)
+    for opt, typ, default, help_ in rows:
+        click.echo(f"  {opt:<{w}}  {typ:<{tw}}  default {default}" + (f"  {help_}" if help_ else ""))
+
+
+#: What `pip install dcregistry[harness]` adds; the registry-only install lacks them.
+HARNESS_MODULES = ("torch", "sklearn")
+
+
+def missing_harness_modules() -> list[str]:
+    """Top-level modules the harness needs that cannot be found (checked without importing)."""
+    import importlib.util
+
+    missing = []
+    for name in HARNESS_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    missing = missing_harness_modules()
+    if missing:
+        click.echo(f"harness: error: {', '.join(missing)} not installed: the harness needs the "
+                   "'harness' extra: pip install 'dcregistry[harness]' (the registry-only install "
+                   "gives dcreg alone)", err=True)
+        sys.exit(1)
     sys.exit(run_cli(cli, "harness", argv))

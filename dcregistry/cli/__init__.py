@@ -21,6 +21,8 @@ COMMAND_MODULES = {
     "serve": "serve_cmd",
     "import": "io_cmds",
     "export": "io_cmds",
+    "published": "published_cmds",
+    "fetch": "published_cmds",
 }
 
 

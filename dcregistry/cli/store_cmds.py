@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import click
 
-from ..errors import TagProtectedError, UserError
+from ..errors import TagProtectedError, VerificationFailedError
 from ..refs import validate_name
 from ..store import EVAL_KIND, Store, get_store, resolve_ref, store_for
 from . import cli
@@ -204,13 +204,15 @@ def show(ref: str, store_spec: str | None, as_json: bool) -> None:
         evals = [a for a in anns if a.get("kind") == EVAL_KIND]
         click.echo(f"results: {len(evals) or 'none recorded'}")
         for a in evals:
-            rec = a.get("record", {})
-            proto = rec.get("protocol", {})
-            mean, std = rec.get("mean"), rec.get("std")
-            acc = (f"{100 * mean:.2f} ± {100 * (std or 0):.2f} %" if isinstance(mean, (int, float))
-                   else "?")
-            click.echo(f"  {proto.get('id', '?')}  {acc}  ({len(rec.get('accuracies', []))} runs, "
-                       f"{rec.get('device', '?')}, {a.get('created_at', '?')})")
+            from ..records import EvalRecord, RecordError
+
+            try:
+                rec = EvalRecord.from_json(a.get("record"))
+            except RecordError as exc:  # a damaged annotation must not hide the others
+                click.echo(f"  (unreadable result: {exc})")
+                continue
+            click.echo(f"  {rec.protocol_id}  {rec.accuracy_text()} %  ({rec.runs} runs, "
+                       f"{rec.device}, {a.get('created_at', '?')})")
         other = [a for a in anns if a.get("kind") != EVAL_KIND]
         if other:
             kinds: dict[str, int] = {}
@@ -286,7 +288,7 @@ def verify(ref: str | None, all_versions: bool, store_spec: str | None, as_json:
             for a in report.anomalies:
                 click.echo(f"anomaly: {a}")
         if report.failed:
-            raise UserError(f"{len(report.failed)} of {len(report.checks)} versions failed "
+            raise VerificationFailedError(f"{len(report.failed)} of {len(report.checks)} versions failed "
                             f"verification (first: {report.failed[0].error})")
         return
     assert ref is not None
@@ -338,6 +340,8 @@ def gc(dry_run: bool, store_spec: str | None, as_json: bool) -> None:
         click.echo(f"snapshot {s}")
     for t in report.tmp:
         click.echo(f"tmp {t}")
+    for k in report.skipped:
+        click.echo(f"skipped {k} (not the store's own entry; left alone)", err=True)
     what = (f"{len(report.blobs)} blob(s), {len(report.snapshots)} snapshot(s), "
             f"{len(report.tmp)} temp file(s), {_size(report.bytes)}")
     if dry_run:

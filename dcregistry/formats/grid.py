@@ -1,9 +1,8 @@
 """Viewing an artifact: pixels back to [0, 1] and a labelled PNG grid (numpy + PIL only).
 
-``to_unit_images`` undoes the recorded pixel space: normalized -> ``x * std + mean``; unit -> as
-is; uint8 -> ``/ 255``; ZCA -> ``x_flat @ zca_inverse + zca_mean`` (kornia's inverse; the ZCA
-matrices are symmetric, so row or column convention agree) then the inner space, or, when the
-artifact does not carry the whitening tensors, a per-image min-max rescale (reported as a note).
+``to_unit_images`` undoes the recorded pixel space with :class:`dcregistry.pixelspace.PixelSpace`
+(ZCA through the artifact's ``zca_inverse``/``zca_mean``), or, when a ZCA artifact does not carry
+the whitening tensors, a per-image min-max rescale (reported as a note).
 Values are clipped to [0, 1] only for display; the artifact is never changed.
 """
 
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
+
+from ..pixelspace import PixelSpace
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image as PILImage
@@ -31,31 +32,17 @@ def to_unit_images(images: np.ndarray, pixel_space: Mapping[str, Any],
 
     ``zca`` holds ``zca_mean`` and ``zca_inverse`` when the artifact carries them.
     """
-    x = np.asarray(images)
-    kind = pixel_space["kind"]
-    if kind == "uint8":
-        return x.astype(np.float32) / 255.0, []
-    x = x.astype(np.float32)
-    if kind == "unit":
-        return x, []
-    if kind == "normalized":
-        c = x.shape[1]
-        mean = np.asarray(pixel_space["mean"], dtype=np.float32).reshape(1, c, 1, 1)
-        std = np.asarray(pixel_space["std"], dtype=np.float32).reshape(1, c, 1, 1)
-        return x * std + mean, []
-    if kind == "zca":
-        if zca and "zca_inverse" in zca and "zca_mean" in zca:
-            n = x.shape[0]
-            flat = x.reshape(n, -1) @ np.asarray(zca["zca_inverse"], dtype=np.float32)
-            flat = flat + np.asarray(zca["zca_mean"], dtype=np.float32).reshape(1, -1)
-            inner, notes = to_unit_images(flat.reshape(x.shape), pixel_space["then"])
-            return inner, ["ZCA inverted with the artifact's zca_inverse/zca_mean", *notes]
-        lo = x.reshape(x.shape[0], -1).min(axis=1).reshape(-1, 1, 1, 1)
-        hi = x.reshape(x.shape[0], -1).max(axis=1).reshape(-1, 1, 1, 1)
-        return ((x - lo) / np.maximum(hi - lo, 1e-12)).astype(np.float32), [
-            "ZCA-whitened pixels without stored zca_inverse: each image min-max rescaled for "
-            "viewing (colors are not the original ones)"]
-    raise ValueError(f"unknown pixel space kind {kind!r}")
+    space = PixelSpace.parse(pixel_space)
+    if not space.is_zca:
+        return space.to_unit(images), []
+    x = np.asarray(images).astype(np.float32)
+    if zca and "zca_inverse" in zca and "zca_mean" in zca:
+        return space.to_unit(x, zca), ["ZCA inverted with the artifact's zca_inverse/zca_mean"]
+    lo = x.reshape(x.shape[0], -1).min(axis=1).reshape(-1, 1, 1, 1)
+    hi = x.reshape(x.shape[0], -1).max(axis=1).reshape(-1, 1, 1, 1)
+    return ((x - lo) / np.maximum(hi - lo, 1e-12)).astype(np.float32), [
+        "ZCA-whitened pixels without stored zca_inverse: each image min-max rescaled for "
+        "viewing (colors are not the original ones)"]
 
 
 def display_labels(art: "Artifact") -> tuple[np.ndarray, list[str]]:

@@ -15,9 +15,24 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import ImportFormatError, UnsafeFileError
+from ..errors import ImportFormatError, UnsafeFileError, UserError
 
 _GLOBAL_RE = re.compile(r"GLOBAL ([A-Za-z0-9_.]+)")
+
+
+class TorchMissingError(UserError):
+    """A .pt file needs torch, which the registry-only install does not have."""
+
+
+def import_torch(what: str = "reading .pt files") -> Any:
+    """``torch``, or TorchMissingError saying which install adds it."""
+    try:
+        import torch
+    except ImportError:
+        raise TorchMissingError(f"{what} needs PyTorch, which this installation lacks: "
+                                "pip install 'dcregistry[harness]' (or torch); .npz files "
+                                "work without it") from None
+    return torch
 
 
 def _numpy_safe_globals() -> list:
@@ -53,7 +68,7 @@ def safe_torch_load(path: str | Path) -> Any:
     Raises UnsafeFileError when the pickle needs globals outside torch's weights-only allowlist
     (nothing from the file has run), ImportFormatError when the file is not a torch file at all.
     """
-    import torch
+    torch = import_torch()
 
     path = Path(path)
     if not path.is_file():

@@ -1,7 +1,9 @@
-"""``dcreg serve``: a self-hostable registry speaking the Hugging Face Hub HTTP API.
+"""``dcreg serve``: a self-hostable registry speaking the Hugging Face Hub HTTP API, with
+browse pages.
 
-``create_app(home, token)`` builds the FastAPI application over the local store at ``home``;
-``serve(...)`` runs it with uvicorn. See :mod:`dcregistry.server.hubapi` for the endpoints.
+``create_app(home, token)`` builds the FastAPI application over the local store at ``home``: the
+Hub API (:mod:`dcregistry.server.hubapi`) and the browse pages (:mod:`dcregistry.server.pages`);
+``serve(...)`` runs it with uvicorn.
 """
 
 from __future__ import annotations

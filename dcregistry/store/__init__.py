@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..errors import InvalidReferenceError, UserError
+from ..errors import InvalidReferenceError, StoreUnavailableError
 from ..refs import Ref, parse_ref
 from .base import (EVAL_KIND, GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck,
                    VersionInfo)
@@ -34,10 +34,6 @@ STORE_ENV = "DCREG_STORE"
 
 HUB_UNAVAILABLE = ("the Hugging Face Hub store is not available in this installation; use the "
                    "local store (ns/name references, or a store directory)")
-
-
-class StoreUnavailableError(UserError):
-    """A store kind (e.g. the Hub) that this installation cannot reach."""
 
 
 #: Store kinds other than local: (matches(spec), factory(spec)), in registration order.

@@ -9,12 +9,9 @@ command works on a read-only store.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -36,10 +33,7 @@ _private_snapshots: list[str] = []
 
 def _cleanup_private() -> None:
     for d in _private_snapshots:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-atexit.register(_cleanup_private)
+        remove_tree(Path(d))
 
 
 def pretty_manifest(manifest: Mapping[str, Any]) -> bytes:
@@ -212,6 +206,8 @@ class Blobs:
                 try:
                     os.link(blob, tmp / fname)
                 except OSError:
+                    import shutil
+
                     shutil.copyfile(blob, tmp / fname)
                     os.chmod(tmp / fname, 0o444)
             (tmp / MANIFEST_FILE).write_bytes(pretty_manifest(manifest))
@@ -228,6 +224,11 @@ class Blobs:
         return snap
 
     def _private_snapshot(self, info: VersionInfo, manifest: Mapping[str, Any]) -> Path:
+        import atexit
+        import tempfile
+
+        if not _private_snapshots:
+            atexit.register(_cleanup_private)
         d = Path(tempfile.mkdtemp(prefix="dcreg-snapshot-"))
         _private_snapshots.append(str(d))
         for fname, entry in manifest["files"].items():

@@ -52,6 +52,7 @@ LOCK_FILE = "lock"
 SUBDIRS = ("blobs", "repos", "tmp", "snapshots")
 #: Top-level entries a store may hold (anything else is reported as unexpected).
 TOP_LEVEL = frozenset({*SUBDIRS, LOCK_FILE, INDEX_FILE, f"{INDEX_FILE}-journal",
+                       "downloads",  # dcreg fetch's download cache (dcregistry.published)
                        f"{INDEX_FILE}-wal", f"{INDEX_FILE}-shm"})
 HEX64 = re.compile(r"[0-9a-f]{64}")
 #: Version files are tiny; anything larger is damaged (and never read whole).

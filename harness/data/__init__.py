@@ -30,12 +30,12 @@ from .pixelspace import (
     validate_descriptor,
     zca_space,
 )
-from .sampling import class_balanced_indices
+from .sampling import class_balanced_indices, random_real_indices, validation_split
 from .zca import PUBLISHED_VARIANTS, ZCATransform, fit_zca
 
 __all__ = [
     "DATA_ROOT_ENV", "LOADERS", "SPLITS", "DatasetFormatError", "ImageSet", "default_data_root",
     "load_dataset", "resize_images", "describe", "normalized_space", "to_pixel_space", "to_unit",
-    "uint8_space", "unit_space", "validate_descriptor", "zca_space", "class_balanced_indices",
+    "uint8_space", "unit_space", "validate_descriptor", "zca_space", "class_balanced_indices", "random_real_indices", "validation_split",
     "PUBLISHED_VARIANTS", "ZCATransform", "fit_zca",
 ]

@@ -32,9 +32,11 @@ from typing import Mapping
 import torch
 
 from dcregistry.errors import ValidationError
+from dcregistry.pixelspace import ZCA_TENSOR_NAMES, ZCA_VARIANTS
 
-PUBLISHED_VARIANTS = ("kornia-eps0.1", "kip-reg0.1")
-TENSOR_NAMES = ("zca_mean", "zca_matrix", "zca_inverse")
+# The names live in the one pixel-space type (dcregistry.pixelspace).
+PUBLISHED_VARIANTS = ZCA_VARIANTS
+TENSOR_NAMES = ZCA_TENSOR_NAMES
 _VARIANT_RE = re.compile(r"^(kornia)-eps([0-9.eE+-]+)$|^(kip)-reg([0-9.eE+-]+)$")
 
 

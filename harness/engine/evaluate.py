@@ -20,21 +20,21 @@ import torch
 from dcregistry.artifact import Artifact
 from dcregistry.catalog import DATASETS
 from dcregistry.errors import UserError
+from dcregistry.pixelspace import PixelSpace
+from dcregistry.records import RECORD_KIND, Baseline, EvalRecord  # noqa: F401  (RECORD_KIND re-exported)
 from harness import __version__
 from harness.augment import PixelStats
-from harness.data import ZCATransform, class_balanced_indices, fit_zca, load_dataset, to_pixel_space
+from harness.data import ZCATransform, fit_zca, load_dataset, random_real_indices, to_pixel_space
 from harness.protocols import Protocol
 
-from .seeding import generator
-from .strategies import Choice, augmentation_factory, choose_strategy, run_seeds
-from .trainer import TestSet, TrainSet
-
-RECORD_KIND = "dcreg-eval/1"
+from .strategies import AugFactory, Choice, augmentation_factory, choose_strategy, run_seeds
+from .trainer import RunResult, TestSet, TrainSet
 
 
-@dataclass
+
+@dataclass(frozen=True)
 class Prepared:
-    """Everything a protocol run needs, on the target device."""
+    """Everything a protocol run needs, on the target device (built once by :func:`prepare`)."""
 
     train: TrainSet
     test: TestSet
@@ -45,14 +45,9 @@ class Prepared:
     dataset: str
     image_size: int | None  # resize of the real images to the artifact's (None: native)
     data_root: str | None
-    _train_split: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def train_split(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The real train split (unit images, labels) at the artifact's size, loaded once."""
-        if self._train_split is None:
-            tr = load_dataset(self.dataset, "train", self.data_root, image_size=self.image_size)
-            self._train_split = (tr.images, tr.labels)
-        return self._train_split
+    # The real train split (unit images, labels) at the artifact's size, when it was needed
+    # (ZCA refit or the random-real baseline); loaded at most once.
+    train_split: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def resolve_device(device: str) -> torch.device:
@@ -70,12 +65,15 @@ def _eval_pixel_space(md: dict) -> dict:
     if ps["kind"] != "uint8":
         return ps
     info = DATASETS.get(md["dataset"])
-    return ({"kind": "normalized", "mean": list(info.mean), "std": list(info.std)} if info
-            else {"kind": "unit"})
+    return (PixelSpace.of_dataset(info) if info else PixelSpace.unit()).to_dict()
 
 
-def prepare(artifact: Artifact, device: torch.device, data_root: str | None = None) -> Prepared:
-    """Load the artifact's tensors and the real test set in the same pixel space."""
+def prepare(artifact: Artifact, device: torch.device, data_root: str | None = None, *,
+            with_train_split: bool = False) -> Prepared:
+    """Load the artifact's tensors and the real test set in the same pixel space.
+
+    ``with_train_split`` also keeps the real train split (for the random-real baseline).
+    """
     md = artifact.metadata
     c, h, w = md["image_shape"]
     info = DATASETS.get(md["dataset"])
@@ -94,45 +92,56 @@ def prepare(artifact: Artifact, device: torch.device, data_root: str | None = No
     if test_unit.images.shape[1:] != images.shape[1:]:
         raise UserError(f"test images {list(test_unit.images.shape[1:])} cannot be matched to the "
                         f"artifact's image_shape {[c, h, w]}")
-    prepared = Prepared(
-        TrainSet(images.to(device), targets.to(device), md["num_classes"], lr), None, ps, None,
-        info.dsa_strategy, None, md["dataset"], size, data_root)
+    refit_zca = ps["kind"] == "zca" and ps["transform"]["source"] != "tensors"
+    split = None
+    if with_train_split or refit_zca:
+        tr = load_dataset(md["dataset"], "train", data_root, image_size=size)
+        split = (tr.images, tr.labels)
+    zca = None
     if ps["kind"] == "zca":
-        if ps["transform"]["source"] == "tensors":
-            prepared.zca = ZCATransform.from_tensors(
-                {n: artifact.torch(n) for n in ("zca_mean", "zca_matrix", "zca_inverse")},
-                ps["variant"])
-        else:
-            prepared.zca = fit_zca(to_pixel_space(prepared.train_split()[0], ps["then"]),
-                                   ps["variant"])
-    test_images = to_pixel_space(test_unit.images, ps, prepared.zca)
-    prepared.test = TestSet(test_images.to(device), test_unit.labels.to(device))
-    if ps["kind"] == "normalized":
-        prepared.stats = PixelStats(tuple(ps["mean"]), tuple(ps["std"]))
-    elif ps["kind"] == "unit":
-        prepared.stats = PixelStats(None, None)
-    return prepared
+        zca = (ZCATransform.from_tensors(
+            {n: artifact.torch(n) for n in ("zca_mean", "zca_matrix", "zca_inverse")}, ps["variant"])
+            if not refit_zca else fit_zca(to_pixel_space(split[0], ps["then"]), ps["variant"]))
+    return Prepared(
+        train=TrainSet(images.to(device), targets.to(device), md["num_classes"], lr),
+        test=TestSet(to_pixel_space(test_unit.images, ps, zca).to(device),
+                     test_unit.labels.to(device)),
+        pixel_space=ps, stats=pixel_stats(ps), dsa_strategy=info.dsa_strategy, zca=zca,
+        dataset=md["dataset"], image_size=size, data_root=data_root, train_split=split)
 
 
-def random_real_subset(artifact: Artifact, prepared: Prepared, seed: int) -> TrainSet:
-    """An equal-size class-balanced random subset of the real train split, same pixel space."""
-    md = artifact.metadata
-    images, labels = prepared.train_split()
-    idx = class_balanced_indices(labels, md["ipc"], generator(seed, "baseline"),
-                                 num_classes=md["num_classes"])
+def pixel_stats(ps: dict) -> PixelStats | None:
+    """What augmentations need to know about a pixel space (None for ZCA)."""
+    space = PixelSpace.parse(ps)
+    if space.kind == "normalized":
+        return PixelStats(space.mean, space.std)
+    if space.kind == "unit":
+        return PixelStats(None, None)
+    return None
+
+
+def random_real_subset(prepared: Prepared, ipc: int, seed: int) -> TrainSet:
+    """The equal-size class-balanced random real subset (:func:`random_real_indices`, the same
+    images as ``condense --method random --seed seed``), in the set's pixel space."""
+    if prepared.train_split is None:
+        raise ValueError("prepare(..., with_train_split=True) is needed for the baseline")
+    images, labels = prepared.train_split
+    idx = random_real_indices(labels, ipc, seed, prepared.train.num_classes)
     x = to_pixel_space(images[idx], prepared.pixel_space, prepared.zca)
     device = prepared.train.images.device
-    return TrainSet(x.to(device), labels[idx].to(device), md["num_classes"], prepared.train.lr)
+    return TrainSet(x.to(device), labels[idx].to(device), prepared.train.num_classes,
+                    prepared.train.lr)
 
 
-def _aug_factory(protocol: Protocol, prepared: Prepared):
+def protocol_aug_factory(protocol: Protocol, stats: PixelStats | None, dsa_strategy: str,
+                         image_size: int) -> AugFactory:
+    """The protocol's augmentation for a pixel space (``stats`` None = ZCA, torchvision refused)."""
     name = protocol.augmentation
-    if prepared.stats is None and name in ("imagenet", "randaug", "autoaug"):
+    if stats is None and name in ("imagenet", "randaug", "autoaug"):
         raise UserError(f"augmentation {name!r} needs pixels in [0, 1], which a ZCA set cannot be "
                         "mapped back to faithfully; use a dsa or none protocol")
-    return augmentation_factory(name, strategy=prepared.dsa_strategy,
-                                stats=prepared.stats or PixelStats(None, None),
-                                image_size=prepared.train.images.shape[-1])
+    return augmentation_factory(name, strategy=dsa_strategy, stats=stats or PixelStats(None, None),
+                                image_size=image_size)
 
 
 def _summary(accs: list[float]) -> tuple[float, float]:
@@ -141,58 +150,84 @@ def _summary(accs: list[float]) -> tuple[float, float]:
     return mean, std
 
 
+@dataclass
+class SetsResult:
+    """Per-seed results of :func:`evaluate_sets` and how they were run."""
+
+    results: list[RunResult]
+    clipped: bool
+    choice: Choice
+
+    @property
+    def accuracies(self) -> list[float]:
+        return [r.accuracy for r in self.results]
+
+
+def evaluate_sets(train: TrainSet, test: TestSet, protocol: Protocol, aug_factory: AugFactory, *,
+                  strategy: str = "auto", seeds: list[int] | None = None,
+                  tick: Callable[[int], None] | None = None,
+                  choice: Choice | None = None) -> SetsResult:
+    """Train a fresh network per seed on ``train`` and test it on ``test`` (any held-out set).
+
+    ``tick(n)`` receives finished-epoch counts; ``choice`` reuses an earlier strategy choice.
+    """
+    seeds = protocol.seeds if seeds is None else seeds
+    if choice is None:
+        choice = choose_strategy(protocol, train, aug_factory, len(seeds), strategy)
+    results, clipped = run_seeds(protocol, train, test, aug_factory, seeds, choice.strategy, tick)
+    return SetsResult(results, clipped, choice)
+
+
 def evaluate(artifact: Artifact, protocol: Protocol, *, ref: str | None = None,
              device: str = "auto", data_root: str | None = None, strategy: str = "auto",
              baseline: bool = False,
-             progress: Callable[[int, int], Callable[[int], None]] | None = None) -> dict:
-    """Evaluate ``artifact`` under ``protocol``; returns the result record (JSON-ready dict).
+             progress: Callable[[int, int], Callable[[int], None]] | None = None) -> EvalRecord:
+    """Evaluate ``artifact`` under ``protocol``; returns the typed result record.
 
     ``progress(total_epochs, phase)`` may return a callback receiving finished-epoch counts.
     """
     t0 = time.perf_counter()
     dev = resolve_device(device)
-    prepared = prepare(artifact, dev, data_root)
-    factory = _aug_factory(protocol, prepared)
+    prepared = prepare(artifact, dev, data_root, with_train_split=baseline)
+    factory = protocol_aug_factory(protocol, prepared.stats, prepared.dsa_strategy,
+                                   prepared.train.images.shape[-1])
     seeds = protocol.seeds
     choice: Choice = choose_strategy(protocol, prepared.train, factory, len(seeds), strategy)
     total = len(seeds) * (protocol.epochs + 1) * (2 if baseline else 1)
     tick = progress(total, choice.strategy) if progress else None
-    results, clipped = run_seeds(protocol, prepared.train, prepared.test, factory, seeds,
-                                 choice.strategy, tick)
-    accs = [r.accuracy for r in results]
+    main = evaluate_sets(prepared.train, prepared.test, protocol, factory, tick=tick, choice=choice)
+    accs = main.accuracies
+    clipped = main.clipped
     mean, std = _summary(accs)
     base_block = None
     if baseline:
-        base_train = random_real_subset(artifact, prepared, protocol.seed)
-        base_results, base_clipped = run_seeds(protocol, base_train, prepared.test, factory,
-                                               seeds, choice.strategy, tick)
-        clipped = clipped or base_clipped
-        b_accs = [r.accuracy for r in base_results]
-        b_mean, b_std = _summary(b_accs)
-        base_block = {"kind": "random-real", "ipc": artifact.metadata["ipc"],
-                      "accuracies": b_accs, "mean": b_mean, "std": b_std, "delta": mean - b_mean}
+        base_train = random_real_subset(prepared, artifact.metadata["ipc"], protocol.seed)
+        base = evaluate_sets(base_train, prepared.test, protocol, factory, tick=tick, choice=choice)
+        clipped = clipped or base.clipped
+        b_mean, b_std = _summary(base.accuracies)
+        base_block = Baseline(ipc=artifact.metadata["ipc"], accuracies=base.accuracies,
+                              mean=b_mean, std=b_std, delta=mean - b_mean)
     md = artifact.metadata
-    return {
-        "kind": RECORD_KIND,
-        "artifact": {"ref": ref or str(artifact.path), "digest": artifact.digest,
-                     "dataset": md["dataset"], "method": md["method"], "ipc": md["ipc"]},
-        "protocol": protocol.to_record(),
-        "harness_version": __version__,
-        "torch_version": torch.__version__,
-        "device": _device_name(dev),
-        "strategy": {"name": choice.strategy, "measured": choice.measured, "reason": choice.reason},
-        "seeds": seeds,
-        "accuracies": accs,
-        "mean": mean,
-        "std": std,
-        "final_train_loss": [r.final_train_loss for r in results],
-        "lr": prepared.train.lr if protocol.lr_source == "artifact" else protocol.lr,
-        "clipped": clipped,
-        "baseline": base_block,
-        "wall_time_s": round(time.perf_counter() - t0, 3),
-        "created_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "host": platform.node(),
-    }
+    return EvalRecord(
+        artifact={"ref": ref or str(artifact.path), "digest": artifact.digest,
+                  "dataset": md["dataset"], "method": md["method"], "ipc": md["ipc"]},
+        protocol=protocol.to_record(),
+        harness_version=__version__,
+        torch_version=torch.__version__,
+        device=_device_name(dev),
+        strategy={"name": choice.strategy, "measured": choice.measured, "reason": choice.reason},
+        seeds=list(seeds),
+        accuracies=accs,
+        mean=mean,
+        std=std,
+        final_train_loss=[r.final_train_loss for r in main.results],
+        lr=prepared.train.lr if protocol.lr_source == "artifact" else protocol.lr,
+        clipped=clipped,
+        baseline=base_block,
+        wall_time_s=round(time.perf_counter() - t0, 3),
+        created_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        host=platform.node(),
+    )
 
 
 def _device_name(dev: torch.device) -> str:
@@ -201,11 +236,7 @@ def _device_name(dev: torch.device) -> str:
     return f"cpu:{torch.get_num_threads()}threads"
 
 
-def record_summary(record: dict[str, Any]) -> str:
+def record_summary(record: EvalRecord | dict[str, Any]) -> str:
     """One line: ``protocol  mean ± std  (baseline ..)``."""
-    line = (f"{record['protocol']['id']}: {100 * record['mean']:.2f} ± {100 * record['std']:.2f} %"
-            f" over {len(record['accuracies'])} runs")
-    if record.get("baseline"):
-        b = record["baseline"]
-        line += f"; random real {100 * b['mean']:.2f} ± {100 * b['std']:.2f} % (delta {100 * b['delta']:+.2f})"
-    return line
+    rec = record if isinstance(record, EvalRecord) else EvalRecord.from_json(record)
+    return rec.summary()

@@ -142,6 +142,39 @@ def compiled(model: nn.Module) -> Callable[[Tensor], Tensor]:
     return forward
 
 
+StepHook = Callable[[int, Tensor, Tensor], None]
+"""``on_step(epoch, batch_indices, outputs)``: called after every optimizer step with the batch's
+indices into the training set and the (detached) network outputs of that step."""
+
+
+def fit(model: nn.Module, train: TrainSet, protocol: Protocol, aug: Augmentation,
+        gen: torch.Generator, on_step: StepHook | None = None,
+        on_epoch: Callable[[int], None] | None = None,
+        forward: Callable[[Tensor], Tensor] | None = None) -> float:
+    """Train ``model`` on ``train`` with the protocol's optimizer, schedule, batches and loss.
+
+    ``gen`` drives the shuffles and augmentation draws; ``forward`` (default ``model``) may be a
+    compiled wrapper. Returns the last step's training loss.
+    """
+    device = train.images.device
+    forward = forward or model
+    criterion = loss_fn(protocol, train.soft)
+    loss = torch.zeros(())
+    for ep, opt in schedule(protocol, model.parameters(), training_lr(protocol, train), on_epoch):
+        model.train()
+        for idx in epoch_batches(len(train.images), protocol.batch_size, gen):
+            idx = idx.to(device)
+            x = aug(train.images[idx], gen)
+            out = forward(x)
+            loss = criterion(out, train.targets[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if on_step is not None:
+                on_step(ep, idx, out.detach())
+    return float(loss.detach())
+
+
 def train_one(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augmentation, seed: int,
               on_epoch: Callable[[int], None] | None = None, compile: bool = False) -> RunResult:
     """Train and test one network for ``seed``; deterministic per seed on CPU.
@@ -149,20 +182,9 @@ def train_one(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augmentat
     ``compile`` trains through ``torch.compile`` (same math, fused kernels); testing is eager.
     """
     t0 = time.perf_counter()
-    device = train.images.device
-    model = build_model(protocol, train, seed, device)
-    forward = compiled(model) if compile else model
-    data_gen = generator(seed, "data")
-    criterion = loss_fn(protocol, train.soft)
-    loss = torch.zeros(())
-    for _, opt in schedule(protocol, model.parameters(), training_lr(protocol, train), on_epoch):
-        model.train()
-        for idx in epoch_batches(len(train.images), protocol.batch_size, data_gen):
-            idx = idx.to(device)
-            x = aug(train.images[idx], data_gen)
-            loss = criterion(forward(x), train.targets[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    model = build_model(protocol, train, seed, train.images.device)
+    forward = compiled(model) if compile else None
+    final_loss = fit(model, train, protocol, aug, generator(seed, "data"), on_epoch=on_epoch,
+                     forward=forward)
     acc = test_accuracy(model, test, protocol.test_batch_size)
-    return RunResult(seed, acc, float(loss.detach()), time.perf_counter() - t0)
+    return RunResult(seed, acc, final_loss, time.perf_counter() - t0)

@@ -1,26 +1,57 @@
-"""Random selection: class-balanced random real images (the baseline every result is compared to)."""
+"""Random selection: class-balanced random real images (the baseline every result is compared to).
+
+The pick is :func:`harness.data.random_real_indices` (one stream per seed), the same function the
+evaluation's random-real baseline uses, so ``condense --method random --seed S`` and the baseline
+of a protocol with seed ``S`` choose the same images.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from dcregistry.artifact import Artifact, build_artifact
 from dcregistry.catalog import get_dataset_info
+from harness.methods import METHODS
+from harness.methods.base import CondenseContext, SelectionMethod
+
+
+@METHODS.register("random")
+class RandomSelection(SelectionMethod):
+    """Uniformly random real images, ``ipc`` per class."""
+
+    description = "class-balanced uniformly random real images"
+
+    @dataclass
+    class Config:
+        pass
+
+    def select(self, ctx: CondenseContext, cfg: Config, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+        from harness.data import random_real_indices
+        from harness.data.sampling import RANDOM_REAL_STREAM
+
+        # The shared per-seed stream (not the loop's gen): the baseline draws the very same images.
+        idx = random_real_indices(ctx.labels, ctx.ipc, ctx.seed, ctx.num_classes)
+        return idx.to(ctx.labels.device), {"selection": "class-balanced uniform",
+                                           "stream": f"(seed, {RANDOM_REAL_STREAM!r})"}
 
 
 def random_subset_artifact(out: str | Path, dataset: str = "digits", ipc: int = 10, seed: int = 0,
                            *, image_size: int | None = None, data_root: str | None = None,
                            pixel: str = "normalized", soft: bool = False,
                            lr: float | None = None, overwrite: bool = False) -> Artifact:
-    """Write ``ipc`` random train images per class as a dcreg artifact (normalized or unit)."""
-    from harness.data import class_balanced_indices, load_dataset, normalized_space, to_pixel_space
+    """Write ``ipc`` random train images per class as a dcreg artifact (normalized or unit).
+
+    A lightweight builder for tests and benchmarks (soft labels, a fake learned lr); the same
+    images as ``harness condense DATASET --method random --seed SEED``.
+    """
+    from harness.data import load_dataset, normalized_space, random_real_indices, to_pixel_space
 
     info = get_dataset_info(dataset)
     train = load_dataset(info.name, "train", data_root, image_size=image_size)
-    idx = class_balanced_indices(train.labels, ipc, torch.Generator().manual_seed(seed),
-                                 num_classes=info.num_classes)
+    idx = random_real_indices(train.labels, ipc, seed, info.num_classes)
     ps = normalized_space(info) if pixel == "normalized" else {"kind": "unit"}
     images = to_pixel_space(train.images[idx], ps)
     labels = train.labels[idx]

@@ -61,15 +61,27 @@ class Protocol:
         return self.epochs // 2 + 1
 
     def content(self) -> dict:
-        """The hashed content: every semantic field (not name, description or overrides)."""
+        """Every semantic field, flat (not name, description or overrides), for records."""
         d = dataclasses.asdict(self)
         for k in ("name", "description", "overrides"):
             d.pop(k)
         return d
 
+    def toml_content(self) -> dict:
+        """The hashed content: the protocol's TOML tables without name and description.
+
+        Keyed by the TOML file's table/key names (:data:`TOML_LAYOUT`), not by this dataclass's
+        field names, so renaming a field never changes an id; a built-in protocol hashes to
+        ``sha256(canonical_json(tables of its TOML file))``.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for (table, key), attr in TOML_LAYOUT.items():
+            out.setdefault(table, {})[key] = getattr(self, attr)
+        return out
+
     @property
     def hash(self) -> str:
-        return sha256_bytes(canonical_json(self.content()))[:HASH_CHARS]
+        return sha256_bytes(canonical_json(self.toml_content()))[:HASH_CHARS]
 
     @property
     def id(self) -> str:
@@ -94,6 +106,29 @@ class Protocol:
         name = f"{base}+" + ",".join(f"{k}={merged[k]}" for k in sorted(merged))
         return dataclasses.replace(self, name=name, overrides=tuple(sorted(merged.items())),
                                    **changes)
+
+
+#: (TOML table, key) -> Protocol attribute: the one mapping between the file and the dataclass.
+TOML_LAYOUT: dict[tuple[str, str], str] = {
+    ("model", "arch"): "arch",
+    ("augmentation", "name"): "augmentation",
+    ("optimizer", "name"): "optimizer",
+    ("optimizer", "lr"): "lr",
+    ("optimizer", "lr_source"): "lr_source",
+    ("optimizer", "momentum"): "momentum",
+    ("optimizer", "weight_decay"): "weight_decay",
+    ("schedule", "epochs"): "epochs",
+    ("schedule", "kind"): "schedule",
+    ("schedule", "decay"): "decay",
+    ("training", "batch_size"): "batch_size",
+    ("training", "loss"): "loss",
+    ("evaluation", "batch_size"): "test_batch_size",
+    ("evaluation", "selection"): "selection",
+    ("evaluation", "runs"): "runs",
+    ("evaluation", "seed"): "seed",
+}
+_CONVERT = {"lr": float, "momentum": float, "weight_decay": float, "decay": float, "epochs": int,
+            "batch_size": int, "test_batch_size": int, "runs": int, "seed": int}
 
 
 def _positive_int(v: Any) -> None:
@@ -130,17 +165,15 @@ _OVERRIDABLE = {"arch": _check_arch, "augmentation": _check_aug, "optimizer": _c
 
 def _from_toml(data: dict, source: str) -> Protocol:
     try:
-        opt, sched, train, ev = data["optimizer"], data["schedule"], data["training"], data["evaluation"]
-        p = Protocol(
-            name=data["name"], description=data["description"], arch=data["model"]["arch"],
-            augmentation=data["augmentation"]["name"], optimizer=opt["name"], lr=float(opt["lr"]),
-            lr_source=opt["lr_source"], momentum=float(opt["momentum"]),
-            weight_decay=float(opt["weight_decay"]), epochs=int(sched["epochs"]),
-            schedule=sched["kind"], decay=float(sched["decay"]), batch_size=int(train["batch_size"]),
-            loss=train["loss"], test_batch_size=int(ev["batch_size"]), selection=ev["selection"],
-            runs=int(ev["runs"]), seed=int(ev["seed"]))
+        fields = {attr: _CONVERT.get(attr, lambda v: v)(data[table][key])
+                  for (table, key), attr in TOML_LAYOUT.items()}
+        p = Protocol(name=data["name"], description=data["description"], **fields)
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(f"{source}: malformed protocol ({type(exc).__name__}: {exc})") from None
+    extra = sorted(f"{t}.{k}" for t, tab in data.items() if isinstance(tab, dict)
+                   for k in tab if (t, k) not in TOML_LAYOUT)
+    if extra:  # an unknown key would be silently ignored, yet look like part of the recipe
+        raise ProtocolError(f"{source}: unknown protocol keys {', '.join(extra)}")
     if p.schedule != "dc-step" or p.selection != "final-epoch":
         raise ProtocolError(f"{source}: unsupported schedule/selection {p.schedule}/{p.selection}")
     if p.lr_source not in ("fixed", "artifact") or p.loss not in ("auto", "ce", "soft-ce"):

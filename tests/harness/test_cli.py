@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import torch
 from click.testing import CliRunner
 
 from harness.cli import cli, main
@@ -41,8 +42,12 @@ def test_eval_user_errors_exit_1_with_one_line(digits_art, capsys, tmp_path, mon
         (["eval", "me/missing"], "me/missing"),
         (["eval", "Bad Name"], "invalid"),
         (["eval", str(digits_art.path), "--record"], "--record needs a store reference"),
-        (["eval", str(digits_art.path), "--device", "cuda"], "CUDA"),
-    ]:
+    ] + ([] if torch.cuda.is_available() else [
+        # Only where torch sees no CUDA; tiny epochs/runs so that a CUDA machine would not
+        # run a full protocol even if this case were reached there.
+        (["eval", str(digits_art.path), "--device", "cuda", "--epochs", "1", "--runs", "1"],
+         "CUDA"),
+    ]):
         code, err = _exit(argv, capsys)
         assert code == 1, (argv, err)
         assert expect in err and err.count("\n") == 1, (argv, err)

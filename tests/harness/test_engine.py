@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -67,10 +69,15 @@ def test_sensible_accuracy_on_digits(tmp_path):
     assert rec["mean"] > 0.7  # chance is 0.1
     assert rec["protocol"]["id"].startswith("dc-noaug+epochs=100,runs=2@")
     assert len(rec["accuracies"]) == 2 and rec["seeds"] == [0, 1]
+    data = rec.to_json()
     for key in ("artifact", "harness_version", "torch_version", "device", "wall_time_s",
                 "clipped", "baseline", "std", "strategy"):
-        assert key in rec
-    assert rec["artifact"]["digest"] == art.digest
+        assert key in data
+    assert rec.artifact["digest"] == art.digest
+    # The typed record survives its JSON form (what stores and cards read back).
+    from dcregistry.records import EvalRecord
+
+    assert EvalRecord.from_json(json.loads(json.dumps(data))) == rec
 
 
 def test_baseline_reports_delta(digits_art):
@@ -128,3 +135,44 @@ def test_auto_strategy_is_remembered_so_reruns_reproduce(digits_art, harness_cac
     (harness_cache / "strategies.json").write_text("{not json")
     c = evaluate(digits_art, p)
     assert len(calls) == 3 and c["accuracies"] == a["accuracies"]
+
+
+@pytest.mark.parametrize("strategy", ["processes", "sequential"])
+def test_processes_strategy_matches_sequential_per_seed(digits_art, strategy):
+    """Worker processes train with one thread each, like this test: the same bits per seed."""
+    p = quick("dc-noaug", epochs=2, runs=2)
+    prep = prepare(digits_art, torch.device("cpu"))
+    factory = augmentation_factory("none")
+    ref, _ = run_seeds(p, prep.train, prep.test, factory, p.seeds, "sequential")
+    got, _ = run_seeds(p, prep.train, prep.test, factory, p.seeds, strategy)
+    assert [r.seed for r in got] == p.seeds
+    assert [r.accuracy for r in got] == [r.accuracy for r in ref]
+    assert [r.final_train_loss for r in got] == [r.final_train_loss for r in ref]
+
+
+@pytest.mark.slow
+def test_compiled_strategy_matches_sequential_per_seed(digits_art):
+    """torch.compile (or its eager fallback where no compiler exists): same math per seed."""
+    p = quick("dc-noaug", epochs=1, runs=2)
+    prep = prepare(digits_art, torch.device("cpu"))
+    factory = augmentation_factory("none")
+    ref, _ = run_seeds(p, prep.train, prep.test, factory, p.seeds, "sequential")
+    got, _ = run_seeds(p, prep.train, prep.test, factory, p.seeds, "compiled")
+    for r, g in zip(ref, got):
+        assert g.final_train_loss == pytest.approx(r.final_train_loss, rel=1e-3, abs=1e-4)
+        assert abs(g.accuracy - r.accuracy) <= 2 / len(prep.test.labels)
+
+
+def test_strategies_are_registry_entries(capsys):
+    from harness.cli import main
+    from harness.engine.strategies import STRATEGIES, strategy_names
+
+    assert strategy_names()[0] == "sequential"
+    assert set(strategy_names()) == {"sequential", "compiled", "vmap", "processes"}
+    assert all(callable(STRATEGIES.get(n).run) and callable(STRATEGIES.get(n).measure)
+               for n in strategy_names())
+    with pytest.raises(SystemExit) as exc:
+        main(["strategies"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert all(n in out for n in strategy_names())

@@ -100,9 +100,13 @@ def test_descriptor_validation_errors():
     with pytest.raises(ValidationError, match="pixel_space.kind"):
         to_pixel_space(x, {"kind": "float"})
     with pytest.raises(ValidationError, match="pixel_space.std"):
-        to_pixel_space(x, {"kind": "normalized", "mean": [0.5], "std": [0.0]})
-    with pytest.raises(ValidationError, match="has 2 values for 3 channels"):
+        to_pixel_space(x, {"kind": "normalized", "mean": [0.5] * 3, "std": [1.0, 0.0, 1.0]})
+    with pytest.raises(ValidationError, match="has 2 values for 3 channel"):
         to_pixel_space(x, {"kind": "normalized", "mean": [0.5, 0.5], "std": [1, 1]})
+    # One value per channel, always: a single mean for all channels means nothing to a reader
+    # that expects per-channel stats, so it is refused (metadata validation agrees).
+    with pytest.raises(ValidationError, match="has 1 values for 3 channel"):
+        to_pixel_space(x, {"kind": "normalized", "mean": [0.5], "std": [0.25]})
     with pytest.raises(ValidationError, match="pixel_space.variant"):
         zca_space("kornia-eps0.5", {}, unit_space())
     with pytest.raises(ValidationError, match="pixel_space.then"):
@@ -198,3 +202,44 @@ def test_tensors_round_trip_and_digest():
         ZCATransform(tensors["zca_mean"], tensors["zca_matrix"][:2], tensors["zca_inverse"], "kornia-eps0.1")
     with pytest.raises(ValidationError, match="features"):
         zca.apply(torch.zeros(2, 1, 3, 3))
+
+
+# ------------------------------------------------------------------------------------ one type
+
+
+def test_numpy_pixelspace_agrees_with_the_torch_wrapper_and_metadata():
+    from dcregistry.errors import MetadataError
+    from dcregistry.metadata import validate_metadata
+    from dcregistry.pixelspace import ZCA_TENSOR_NAMES, PixelSpace
+    from tests.conftest import artifact_metadata
+
+    x = _images(n=40)
+    for then in (unit_space(), CIFAR_NORM):
+        zca = fit_zca(to_pixel_space(x, then), "kornia-eps0.1")
+        desc = zca_space("kornia-eps0.1", {"source": "tensors"}, then)
+        mats = {k: v.numpy() for k, v in zca.to_tensors().items()}
+        assert set(mats) == set(ZCA_TENSOR_NAMES) == set(PixelSpace.parse(desc).tensor_names)
+        space = PixelSpace.parse(desc, 3)
+        y_np = space.from_unit(x.numpy(), mats)
+        y_t = to_pixel_space(x, desc, zca)
+        assert np.allclose(y_np, y_t.numpy(), atol=1e-4)
+        assert np.allclose(space.to_unit(y_np, mats), to_unit(y_t, desc, zca).numpy(), atol=1e-4)
+    for desc in (unit_space(), uint8_space(), CIFAR_NORM):
+        sp = PixelSpace.parse(desc)
+        assert np.allclose(sp.from_unit(x.numpy()), to_pixel_space(x, desc).numpy(), atol=1e-6)
+        assert sp.to_dict() == desc and sp.describe() == describe(desc)
+    # metadata validation uses the same parser: one mean per channel, ZCA only on normalized/unit
+    with pytest.raises(MetadataError, match="metadata.pixel_space.mean"):
+        validate_metadata(artifact_metadata(pixel_space={"kind": "normalized", "mean": [0.1, 0.2],
+                                                         "std": [0.3, 0.3]}) | _filled())
+    bad_zca = {"kind": "zca", "variant": "kip-reg0.1", "transform": {}, "then": {"kind": "uint8"}}
+    with pytest.raises(MetadataError, match="metadata.pixel_space"):
+        validate_metadata(artifact_metadata(pixel_space=bad_zca) | _filled())
+    with pytest.raises(ValidationError, match="pixel_space.then"):
+        to_pixel_space(x, bad_zca)
+
+
+def _filled() -> dict:
+    from dcregistry.metadata import with_defaults
+
+    return {k: v for k, v in with_defaults({"dataset": "digits"}).items() if k != "dataset"}

@@ -62,3 +62,34 @@ def test_protocol_from_file_and_bad_file(tmp_path):
         load_protocol(str(f))
     with pytest.raises(UnknownNameError):
         load_protocol("nope")
+
+
+def test_protocol_ids_are_pinned_to_the_canonical_toml_content():
+    """An id is sha256 of the TOML file's tables (minus name/description): pinned values, and an
+    independent recomputation from the raw file, so renaming a dataclass field cannot move it."""
+    import hashlib
+    import tomllib
+    from importlib import resources
+
+    from dcregistry.canonical import canonical_json
+    from harness.protocols import list_protocols
+
+    assert load_protocol("dc-noaug").id == "dc-noaug@12ef90367d63"
+    assert load_protocol("dsa").id == "dsa@fe7b77582db5"
+    assert load_protocol("mtt").id == "mtt@489d46a029ad"
+    for name in list_protocols():
+        raw = tomllib.loads(resources.files("harness.protocols").joinpath(f"{name}.toml").read_text())
+        del raw["name"], raw["description"]
+        assert load_protocol(name).hash == hashlib.sha256(canonical_json(raw)).hexdigest()[:12], name
+
+
+def test_unknown_toml_keys_are_refused(tmp_path):
+    import re
+
+    from harness.protocols import protocol_toml
+
+    text = protocol_toml("dsa").replace("[model]\n", "[model]\nwidth = 256\n")
+    f = tmp_path / "odd.toml"
+    f.write_text(text)
+    with pytest.raises(ProtocolError, match=re.escape("unknown protocol keys model.width")):
+        load_protocol(str(f))

@@ -64,6 +64,18 @@ def test_pull_into_the_store_through_a_symlink_is_refused(store, two, tmp_path):
     assert tree_state(store.root) == before
 
 
+def test_no_output_of_any_command_lands_inside_the_store(store, two, make_artifact):
+    before = {k: v for k, v in tree_state(store.root).items() if not k.startswith("snapshots")}
+    assert "inside the store" in _exit1("export", "lab/d", "--format", "npz", "-o",
+                                        store.root / "repos" / "x.npz")
+    assert "inside the store" in _exit1("import", two[0].path / "data.safetensors", "--format",
+                                        "npz", "--dataset", "digits", "-o", store.root / "imp")
+    with pytest.raises(OutputPathError, match="inside the store"):
+        make_artifact(out=store.root / "repos" / "lab" / "d" / "versions" / "v9")
+    after = {k: v for k, v in tree_state(store.root).items() if not k.startswith("snapshots")}
+    assert after == before  # (export opened the version: a snapshot, a derived cache, appeared)
+
+
 def _litter(root: Path) -> None:
     """Put unexpected entries everywhere in a store's tree."""
     (root / "stray.txt").write_text("x")
@@ -144,6 +156,11 @@ def test_a_directory_named_like_a_store_entry_never_shadows_it(store, two, make_
         assert other.digest not in out and "lab/d@v2" in out, (cmd, out)
         code, out, _ = dcreg(cmd, "./lab/d", "--json")
         assert code == 0 and (other.digest in out or "lab/d" in out), (cmd, out)
+    code, out, err = dcreg("export", "lab/d", "--format", "npz", "-o", tmp_path / "o.npz", "--json")
+    assert code == 0 and json.loads(out)["digest"] == b.digest, err
+    code, out, err = dcreg("export", "./lab/d", "--format", "npz", "-o", tmp_path / "p.npz",
+                           "--json")
+    assert code == 0 and json.loads(out)["digest"] == other.digest, err
     res = resolve_ref("lab/d")
     assert res.info is not None and res.info.digest == b.digest
     res = resolve_ref("./lab/d")
@@ -431,3 +448,21 @@ def test_dcreg_list_show_tag_do_not_import_numpy_or_torch(store, two):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "DCREG_HOME": str(store.root)}, check=True).stdout
     assert out.strip().splitlines()[-1] == "[0, 0, 0, 0] []"
+
+
+# ------------------------------------------------------ 12: list's recorded directory signatures
+def test_list_fast_path_sees_every_change(store, two, make_artifact):
+    """``list`` answers unchanged names from signatures recorded in the index; any push, rm or
+    hand-made change of a versions directory must still show up."""
+    vdir = store.root / "repos" / "lab" / "d" / "versions"
+    old = 1_600_000_000
+    os.utime(vdir, (old, old))  # settled: its signature is recorded by the next listing
+    assert [i.version for i in store.list(all_versions=True)] == [1, 2]
+    assert store.list(all_versions=True)[-1].version == 2  # answered from the signature
+    store.push(make_artifact(seed=7).path, "lab/d")
+    os.utime(vdir, (old + 5, old + 5))
+    assert [i.version for i in store.list(all_versions=True)] == [1, 2, 3]
+    os.replace(vdir / "v3", store.root / "v3-moved-away")  # by hand, no store API
+    os.utime(vdir, (old + 9, old + 9))
+    assert [i.version for i in store.list(all_versions=True)] == [1, 2]
+    assert store.tags("lab/d")["latest"] == 2

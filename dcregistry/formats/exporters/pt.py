@@ -13,7 +13,9 @@ from . import EXPORTERS, LABEL_KEYS, embedded_json
 def write_pt(art: Artifact, out: Path) -> list[str]:
     """``{'data': [[images, labels]], 'accs_all_exps': {}}`` via ``torch.save`` (+ ``lr``,
     ``dcreg_tensors`` for other tensors, ``dcreg_metadata``). Images keep their stored dtype."""
-    import torch
+    from ..safe_torch import import_torch
+
+    torch = import_torch("writing .pt files")
 
     notes = []
     names = art.tensor_names

@@ -1,0 +1,271 @@
+"""The condensation method interface: selection methods pick real images, synthesis methods learn images.
+
+A method is a class registered in :data:`harness.methods.METHODS` by canonical name (one decorator
+line in its own file). Its ``Config`` dataclass holds the published defaults; every field is a
+``key=value`` option of the condense command. The shared loop (:mod:`harness.methods.loop`) does
+data loading, the validation split, seeding, checkpoints, model selection, timing and memory; a
+method only implements the algorithm.
+
+Seeding contract: the loop passes ``generator(seed, f"{method}/init")`` to ``init_state`` /
+``select`` and ``generator(seed, f"{method}/iter{i}")`` to ``step(i)``, so a resumed run equals an
+uninterrupted one. Methods never touch global RNG state (no ``torch.manual_seed``): every
+``torch.rand*``/``randperm``/model init takes ``generator=gen``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import torch
+from torch import nn
+
+from dcregistry.errors import UserError
+
+
+class MethodOptionError(UserError):
+    """An option given to a method is unknown or has a value of the wrong type."""
+
+
+@dataclass
+class CondenseContext:
+    """What a method sees: the training data (without the validation split) and the run's settings."""
+
+    dataset: str  # catalog name, e.g. "digits"
+    images: torch.Tensor  # [N, C, H, W] float32 training images in `pixel_space`, on `device`
+    labels: torch.Tensor  # [N] int64, on `device`
+    num_classes: int
+    ipc: int
+    model: str  # harness.models name, e.g. "convnet"
+    device: torch.device
+    pixel_space: dict  # dcreg/1 pixel_space descriptor of `images`
+    seed: int
+    dsa_strategy: str  # DSA strategy string for this dataset (MNIST-like sets drop flip)
+    # progress(total, description) -> update(n, loss=None); a method's inner work (e.g. training
+    # an embedding net) may report through it. The loop sets it; None = silent.
+    progress: Callable[[int, str], Callable[..., None]] | None = None
+    _class_idx: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.images.shape[2]), int(self.images.shape[3])
+
+    def class_indices(self, c: int) -> torch.Tensor:
+        """Indices (on ``images``' device) of the training images of class ``c`` (cached)."""
+        if c not in self._class_idx:
+            self._class_idx[c] = torch.nonzero(self.labels == c, as_tuple=False).reshape(-1)
+        return self._class_idx[c]
+
+    def class_images(self, c: int) -> torch.Tensor:
+        """The training images of class ``c``."""
+        return self.images[self.class_indices(c)]
+
+    def make_model(self, gen: torch.Generator, name: str | None = None) -> nn.Module:
+        """A freshly initialised network (``name`` or the run's model) on ``device``, seeded by ``gen``."""
+        from harness.models import create_model
+
+        return create_model(name or self.model, self.channels, self.num_classes, self.image_size,
+                            generator=gen).to(self.device)
+
+
+class Method:
+    """Common base: ``name`` (set by registration), ``kind`` and the ``Config`` dataclass."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Config: ClassVar[type] = type(None)
+
+    def configure(self, cfg: Any, ctx: CondenseContext) -> Any:
+        """Resolve defaults that depend on the run (e.g. per-IPC loops); returns the hashed config."""
+        return cfg
+
+
+class SelectionMethod(Method):
+    """Returns indices of real images (``ipc`` per class, class-balanced)."""
+
+    kind: ClassVar[str] = "selection"
+
+    def select(self, ctx: CondenseContext, cfg: Any, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+        """``(indices into ctx.images, info recorded in method_config)`` (e.g. the embedding net)."""
+        raise NotImplementedError
+
+
+class SynthesisMethod(Method):
+    """Owns learnable images; one optimisation step per outer iteration."""
+
+    kind: ClassVar[str] = "synthesis"
+
+    def init_state(self, ctx: CondenseContext, cfg: Any, images: torch.Tensor, labels: torch.Tensor,
+                   gen: torch.Generator) -> dict:
+        """The state: at least ``images`` (a leaf requiring grad) and ``labels`` (+ optimizer state)."""
+        raise NotImplementedError
+
+    def step(self, ctx: CondenseContext, cfg: Any, state: dict, iteration: int,
+             gen: torch.Generator) -> float:
+        """One outer iteration; returns the loss shown in the progress bar."""
+        raise NotImplementedError
+
+    def state_dict(self, state: dict) -> dict[str, Any]:
+        """Checkpointable state: tensors (saved as safetensors) and JSON-able scalars/lists/dicts."""
+        raise NotImplementedError
+
+    def load_state_dict(self, ctx: CondenseContext, cfg: Any, sd: dict[str, Any]) -> dict:
+        """Inverse of :meth:`state_dict`; a resumed run must equal an uninterrupted one."""
+        raise NotImplementedError
+
+    def result(self, state: dict) -> dict[str, torch.Tensor]:
+        """Artifact tensors: ``images`` [N,C,H,W] float32 cpu, ``labels`` [N] int64, optional 0-d ``lr``."""
+        out = {"images": state["images"].detach().float().cpu().clone(),
+               "labels": state["labels"].detach().long().cpu().clone()}
+        if "lr" in state:
+            out["lr"] = state["lr"].detach().float().cpu().reshape(())
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Config dataclasses: options from strings, canonical records, hashes
+
+
+def config_fields(config_cls: type) -> list[dataclasses.Field]:
+    """The public option fields of a method's ``Config`` dataclass."""
+    return [f for f in dataclasses.fields(config_cls) if not f.name.startswith("_")]
+
+
+def _field_types(config_cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(config_cls)
+    except Exception:  # unresolvable annotation: fall back to the raw ones
+        return {f.name: f.type for f in dataclasses.fields(config_cls)}
+
+
+def _convert(key: str, raw: str, typ: Any) -> Any:
+    origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    if origin in (typing.Union, types.UnionType):
+        if type(None) in args and raw.strip().lower() in ("none", "null", ""):
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(key, raw, a)
+            except MethodOptionError as exc:
+                errors.append(str(exc))
+        raise MethodOptionError(errors[0] if errors else f"option {key}: cannot parse {raw!r}")
+    if origin is typing.Literal:
+        for a in args:
+            if str(a) == raw:
+                return a
+        raise MethodOptionError(f"option {key}={raw!r}: must be one of {', '.join(map(str, args))}")
+    if typ is bool:
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise MethodOptionError(f"option {key}={raw!r}: must be true or false")
+    if typ is int:
+        try:
+            return int(raw.strip(), 10)
+        except ValueError:
+            raise MethodOptionError(f"option {key}={raw!r}: must be an integer") from None
+    if typ is float:
+        try:
+            val = float(raw)
+        except ValueError:
+            raise MethodOptionError(f"option {key}={raw!r}: must be a number") from None
+        if val != val or val in (float("inf"), float("-inf")):
+            raise MethodOptionError(f"option {key}={raw!r}: must be finite")
+        return val
+    if typ is str:
+        return raw
+    raise MethodOptionError(f"option {key} has type {typ!r}, which cannot be set from the command line")
+
+
+def parse_options(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``["k=v", ...]`` -> ``{"k": "v"}``; a pair without ``=`` or a repeated key is an error."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise MethodOptionError(f"option {pair!r} is not of the form key=value")
+        if key in out:
+            raise MethodOptionError(f"option {key} is given twice")
+        out[key] = value
+    return out
+
+
+def build_config(method: Method, options: dict[str, str] | None = None,
+                 overrides: dict[str, Any] | None = None) -> Any:
+    """The method's ``Config`` with string ``options`` converted to the fields' types.
+
+    ``overrides`` are already-typed values set by the loop (e.g. ``iterations``) for fields that
+    exist. An unknown key raises :class:`MethodOptionError` listing the valid keys.
+    """
+    cls = method.Config
+    names = [f.name for f in config_fields(cls)]
+    types_ = _field_types(cls)
+    values: dict[str, Any] = {}
+    for key, raw in (options or {}).items():
+        if key not in names:
+            known = ", ".join(names) if names else "none"
+            raise MethodOptionError(f"method {method.name} has no option {key!r} (options: {known})")
+        values[key] = _convert(key, raw, types_.get(key, str))
+    for key, val in (overrides or {}).items():
+        if key in names and key not in values and val is not None:
+            values[key] = val
+    cfg = cls(**values)
+    validate = getattr(cfg, "validate", None)
+    if callable(validate):
+        validate()
+    return cfg
+
+
+def config_record(cfg: Any) -> dict[str, Any]:
+    """The config as a JSON-able dict (all fields, resolved values)."""
+    return {f.name: _jsonable(getattr(cfg, f.name)) for f in config_fields(type(cfg))}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    return v
+
+
+def config_hash(method: str, record: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``{"method": name, "config": record}``."""
+    blob = json.dumps({"method": method, "config": record}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=True, allow_nan=False)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def option_rows(method: Method) -> list[tuple[str, str, str, str]]:
+    """``(name, type, default, help)`` per option, for ``methods show``."""
+    rows = []
+    types_ = _field_types(method.Config)
+    for f in config_fields(method.Config):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            default = "(required)"
+        typ = types_.get(f.name, f.type)
+        tname = getattr(typ, "__name__", None) or str(typ).replace("typing.", "")
+        rows.append((f.name, tname, repr(default) if isinstance(default, str) else str(default),
+                     f.metadata.get("help", "")))
+    return rows

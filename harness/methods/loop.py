@@ -1,0 +1,516 @@
+"""The shared condensation loop: data, validation split, init, iterations, checkpoints, model
+selection, timing, peak memory, the artifact and the push.
+
+Data: the dataset's TRAINING split only, in its canonical normalized pixel space (resized with
+``image_size``). With model selection (``eval_every`` > 0) the fixed stratified validation split
+of :func:`harness.data.validation_split` (10 % of each class, the same for every seed and method)
+is held out from what the method sees and the candidate sets are evaluated on it under the given
+protocol; the best set by validation accuracy is kept. The test split is never loaded.
+
+Checkpoints live in ``OUT/.checkpoint/``: ``state-<iteration>.safetensors`` (tensors) and
+``state.json`` (everything else, and the sha256 of the tensor file), each written to a temp file,
+fsynced and renamed; ``state.json`` is the commit point. The artifact replaces the directory at
+the end, checkpoint included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from dcregistry.artifact import Artifact, build_artifact
+from dcregistry.catalog import get_dataset_info
+from dcregistry.errors import UserError
+from harness.engine.seeding import generator
+from harness.methods import get_method
+from harness.methods.base import (CondenseContext, Method, MethodOptionError, SelectionMethod,
+                                  SynthesisMethod, build_config, config_hash, config_record)
+
+CHECKPOINT_DIR = ".checkpoint"
+CHECKPOINT_FORMAT = "harness-condense-checkpoint/1"
+MAX_CURVE_POINTS = 200
+
+
+class CheckpointError(UserError):
+    """A checkpoint cannot be resumed (different settings, or damaged files)."""
+
+
+@dataclass
+class CondenseSpec:
+    """Everything ``harness condense`` was asked to do."""
+
+    dataset: str
+    method: str
+    ipc: int
+    out: Path
+    iterations: int | None = None  # None: the method's default
+    model: str = "convnet"
+    init: str = "real"  # real | noise | a reference to an artifact
+    seed: int = 0
+    device: str = "auto"
+    data_root: str | None = None
+    image_size: int | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    checkpoint_every: int = 0
+    resume: bool = False
+    eval_every: int = 0
+    protocol: str | None = None  # name or TOML path; required with eval_every
+    eval_epochs: int | None = None
+    eval_runs: int | None = None
+    overwrite: bool = False
+    store: str | None = None  # for --init REF and --push
+
+
+@dataclass
+class Outcome:
+    artifact: Artifact
+    method_config: dict
+
+
+Progress = Callable[[int, str], Callable[..., None]]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _peak_memory(device: torch.device) -> dict[str, Any]:
+    if device.type == "cuda":
+        return {"peak_memory_bytes": int(torch.cuda.max_memory_allocated(device)),
+                "peak_memory_kind": "torch.cuda.max_memory_allocated"}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = rss if sys.platform == "darwin" else rss * 1024  # Linux reports KiB
+    return {"peak_memory_bytes": int(rss), "peak_memory_kind": "ru_maxrss (whole process)"}
+
+
+def _check_request(spec: CondenseSpec, method: Method) -> None:
+    if spec.ipc < 1:
+        raise UserError(f"ipc must be at least 1, got {spec.ipc}")
+    if spec.eval_every < 0 or spec.checkpoint_every < 0:
+        raise UserError("evaluation and checkpoint intervals must be >= 0")
+    if spec.eval_every and not spec.protocol:
+        raise UserError("model selection on the validation split needs a protocol to evaluate with")
+    if isinstance(method, SelectionMethod):
+        if spec.iterations is not None:
+            raise UserError(f"{method.name} is a selection method: it has no iterations")
+        if spec.init != "real":
+            raise UserError(f"{method.name} selects real images; an init set does not apply")
+
+
+def _unit_to_space(images: torch.Tensor, ps: dict) -> torch.Tensor:
+    from harness.data import to_pixel_space
+
+    return to_pixel_space(images, ps)
+
+
+@dataclass
+class _Data:
+    ctx: CondenseContext
+    val_images: torch.Tensor | None
+    val_labels: torch.Tensor | None
+    class_names: list[str]
+    split_info: dict
+
+
+def load_context(spec: CondenseSpec, device: torch.device, holdout: bool | None = None) -> _Data:
+    """The training data a method sees for ``spec`` (``holdout``: without the validation
+    split; default: when ``spec.eval_every`` asks for model selection)."""
+    return _load(spec, device, holdout)
+
+
+def _load(spec: CondenseSpec, device: torch.device, holdout: bool | None = None) -> _Data:
+    from harness.data import load_dataset, normalized_space, validation_split
+    from harness.data.sampling import VALIDATION_FRACTION, VALIDATION_STREAM
+
+    info = get_dataset_info(spec.dataset)
+    train = load_dataset(info.name, "train", spec.data_root, image_size=spec.image_size)
+    ps = normalized_space(info)
+    images = _unit_to_space(train.images, ps)
+    labels = train.labels
+    val_x = val_y = None
+    split_info: dict[str, Any] = {"split": "train", "images": int(len(labels))}
+    if spec.eval_every if holdout is None else holdout:
+        tr_idx, val_idx = validation_split(labels, info.num_classes)
+        val_x, val_y = images[val_idx].to(device), labels[val_idx].to(device)
+        images, labels = images[tr_idx], labels[tr_idx]
+        split_info = {"split": "train minus validation", "images": int(len(tr_idx)),
+                      "validation": {"images": int(len(val_idx)), "fraction": VALIDATION_FRACTION,
+                                     "stratified": True,
+                                     "stream": f"(0, {VALIDATION_STREAM!r})",
+                                     "indices_sha256": hashlib.sha256(
+                                         val_idx.numpy().astype("<i8").tobytes()).hexdigest()}}
+    counts = torch.bincount(labels, minlength=info.num_classes)
+    if int(counts.min()) < spec.ipc:
+        raise UserError(f"{info.name} has only {int(counts.min())} training images in class "
+                        f"{int(counts.argmin())}" + (" (after the validation split)" if val_x is not None
+                                                     else "") + f", fewer than ipc {spec.ipc}")
+    ctx = CondenseContext(dataset=info.name, images=images.to(device), labels=labels.to(device),
+                          num_classes=info.num_classes, ipc=spec.ipc, model=spec.model,
+                          device=device, pixel_space=ps, seed=spec.seed,
+                          dsa_strategy=info.dsa_strategy)
+    return _Data(ctx, val_x, val_y, list(train.class_names), split_info)
+
+
+def _init_images(spec: CondenseSpec, ctx: CondenseContext, gen: torch.Generator
+                 ) -> tuple[torch.Tensor, torch.Tensor, list[str], dict]:
+    """(images, labels, lineage, init record) for a synthesis method."""
+    from harness.data import random_real_indices
+
+    k, ipc = ctx.num_classes, ctx.ipc
+    if spec.init == "real":
+        # The shared random-real stream: iteration 0 of a synthesis run is the `random` set.
+        idx = random_real_indices(ctx.labels, ipc, ctx.seed, k).to(ctx.labels.device)
+        return ctx.images[idx].clone(), ctx.labels[idx].clone(), [], {"init": "real"}
+    labels = torch.arange(k, device=ctx.device).repeat_interleave(ipc)
+    if spec.init == "noise":
+        c, (h, w) = ctx.channels, ctx.image_size
+        x = torch.randn(k * ipc, c, h, w, generator=gen).to(ctx.device)
+        return x, labels, [], {"init": "noise", "distribution": "standard normal in pixel space"}
+    return _init_from_ref(spec, ctx)
+
+
+def _init_from_ref(spec: CondenseSpec, ctx: CondenseContext):
+    from dcregistry.store import open_ref
+    from harness.data import to_unit
+
+    art = open_ref(spec.init, store=spec.store)
+    md = art.metadata
+    want_shape = [ctx.channels, *ctx.image_size]
+    problems = []
+    if md["dataset"] != ctx.dataset:
+        problems.append(f"dataset {md['dataset']} != {ctx.dataset}")
+    if list(md["image_shape"]) != want_shape:
+        problems.append(f"image_shape {md['image_shape']} != {want_shape}")
+    if md["ipc"] != ctx.ipc:
+        problems.append(f"ipc {md['ipc']} != {ctx.ipc}")
+    if md["label_kind"] != "hard":
+        problems.append("soft labels")
+    if md["pixel_space"]["kind"] == "zca":
+        problems.append("a ZCA pixel space")
+    if problems:
+        raise UserError(f"init set {spec.init} cannot start this run: {'; '.join(problems)}")
+    x = art.torch("images").float()
+    if md["pixel_space"] != ctx.pixel_space:
+        x = _unit_to_space(to_unit(x, md["pixel_space"]), ctx.pixel_space)
+    y = art.torch("labels").long()
+    return (x.to(ctx.device), y.to(ctx.device), [art.digest],
+            {"init": "artifact", "ref": spec.init, "digest": art.digest})
+
+
+def _protocol(spec: CondenseSpec):
+    from harness.protocols import load_protocol
+
+    if not spec.protocol:
+        return None
+    return load_protocol(spec.protocol).with_overrides(epochs=spec.eval_epochs, runs=spec.eval_runs)
+
+
+class _Validator:
+    """Evaluates candidate sets on the validation split under the protocol (never the test set)."""
+
+    def __init__(self, protocol, data: _Data):
+        from harness.engine.evaluate import pixel_stats, protocol_aug_factory
+        from harness.engine.trainer import TestSet
+
+        self.protocol = protocol
+        ctx = data.ctx
+        self.factory = protocol_aug_factory(protocol, pixel_stats(ctx.pixel_space),
+                                            ctx.dsa_strategy, ctx.image_size[1])
+        self.val = TestSet(data.val_images, data.val_labels)
+        self.num_classes = ctx.num_classes
+        self.device = ctx.device
+        # Sequential on CPU keeps the numbers independent of timing-based choices (resumes match).
+        self.strategy = "sequential" if ctx.device.type == "cpu" else "auto"
+        self.progress = ctx.progress
+
+    def __call__(self, tensors: dict[str, torch.Tensor], at: int = 0) -> tuple[float, list[float]]:
+        from harness.engine.evaluate import evaluate_sets
+        from harness.engine.trainer import TrainSet
+
+        lr = float(tensors["lr"]) if "lr" in tensors else None
+        train = TrainSet(tensors["images"].to(self.device), tensors["labels"].to(self.device),
+                         self.num_classes, lr)
+        p = self.protocol
+        tick = (self.progress(p.runs * (p.epochs + 1), f"validation at iteration {at}")
+                if self.progress else None)
+        res = evaluate_sets(train, self.val, p, self.factory, strategy=self.strategy, tick=tick)
+        accs = res.accuracies
+        return sum(accs) / len(accs), accs
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+
+def _flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
+    """Replace tensors in a nested structure by {"__tensor__": key} and collect them."""
+    if isinstance(obj, torch.Tensor):
+        key = prefix
+        tensors[key] = obj.detach().cpu().contiguous().clone()
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        return {"__dict__": [[_flatten(k, tensors, f"{prefix}.k{i}"),
+                              _flatten(v, tensors, f"{prefix}.{i}")]
+                             for i, (k, v) in enumerate(obj.items())]}
+    if isinstance(obj, (list, tuple)):
+        return {"__list__": [_flatten(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)],
+                "tuple": isinstance(obj, tuple)}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"checkpoint state holds an unsupported {type(obj).__name__} at {prefix}")
+
+
+def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__dict__" in obj:
+            return {_unflatten(k, tensors): _unflatten(v, tensors) for k, v in obj["__dict__"]}
+        if "__list__" in obj:
+            vals = [_unflatten(v, tensors) for v in obj["__list__"]]
+            return tuple(vals) if obj.get("tuple") else vals
+    return obj
+
+
+def _fsync_write(path: Path, write: Callable[[Path], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(out: Path, payload: dict, tensors: dict[str, torch.Tensor]) -> None:
+    """Atomically write a checkpoint (tensor file first, then the json that names it)."""
+    from safetensors.torch import save_file
+
+    ck = out / CHECKPOINT_DIR
+    ck.mkdir(parents=True, exist_ok=True)
+    name = f"state-{payload['iteration']}.safetensors"
+    _fsync_write(ck / name, lambda p: save_file(tensors, str(p)))
+    digest = hashlib.sha256((ck / name).read_bytes()).hexdigest()
+    doc = dict(payload, format=CHECKPOINT_FORMAT, tensor_file=name, tensor_sha256=digest)
+    _fsync_write(ck / "state.json",
+                 lambda p: p.write_text(json.dumps(doc, sort_keys=True, allow_nan=False)))
+    for old in ck.glob("state-*.safetensors"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+
+
+def load_checkpoint(out: Path) -> tuple[dict, dict[str, torch.Tensor]] | None:
+    """The last committed checkpoint under ``out`` (None when there is none)."""
+    from safetensors.torch import load_file
+
+    ck = out / CHECKPOINT_DIR
+    meta = ck / "state.json"
+    if not meta.is_file():
+        return None
+    try:
+        doc = json.loads(meta.read_text())
+        if doc.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"format {doc.get('format')!r}")
+        name = doc["tensor_file"]
+        if not isinstance(name, str) or Path(name).name != name:
+            raise ValueError("bad tensor file name")
+        blob = (ck / name).read_bytes()
+        if hashlib.sha256(blob).hexdigest() != doc["tensor_sha256"]:
+            raise ValueError("tensor file does not match its recorded sha256")
+        return doc, load_file(str(ck / name))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint in {ck} is damaged ({exc}); delete it to start over") from None
+
+
+# --- the loop -----------------------------------------------------------------------------------
+
+
+def _downsample(points: list[list[float]], n: int = MAX_CURVE_POINTS) -> list[list[float]]:
+    if len(points) <= n:
+        return points
+    step = (len(points) - 1) / (n - 1)
+    return [points[round(i * step)] for i in range(n)]
+
+
+def _prepare_out(spec: CondenseSpec) -> None:
+    out = spec.out
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} exists and is not a directory; choose another output directory")
+    if out.is_dir():
+        others = [p.name for p in out.iterdir() if p.name != CHECKPOINT_DIR]
+        if others and not spec.overwrite:
+            raise UserError(f"{out} exists and is not empty; choose another output directory or "
+                            "allow overwriting")
+        if (out / CHECKPOINT_DIR).exists() and not spec.resume:
+            raise UserError(f"{out} holds a checkpoint of an unfinished run; resume it or delete "
+                            f"{out / CHECKPOINT_DIR}")
+
+
+def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
+    """Run ``spec.method`` and write the artifact to ``spec.out``; see the module docstring."""
+    from harness.engine.evaluate import resolve_device
+
+    t_start = time.perf_counter()
+    spec.out = Path(spec.out)
+    method = get_method(spec.method)
+    _check_request(spec, method)
+    cfg = build_config(method, spec.options,
+                       {"iterations": spec.iterations} if spec.iterations is not None else None)
+    if spec.iterations is not None and "iterations" not in {f.name for f in dataclasses.fields(cfg)}:
+        raise MethodOptionError(f"method {method.name} has no iterations setting")
+    from harness.models import model_factory
+
+    model_factory(spec.model)  # unknown model names fail before any data is loaded
+    protocol = _protocol(spec)
+    if protocol is not None and not spec.eval_every:
+        raise UserError("a validation protocol is only used with an evaluation interval")
+    _prepare_out(spec)
+    device = resolve_device(spec.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    data = _load(spec, device)
+    ctx = data.ctx
+    ctx.progress = progress
+    cfg = method.configure(cfg, ctx)
+    record = config_record(cfg)
+    chash = config_hash(method.name, record)
+    validator = _Validator(protocol, data) if spec.eval_every else None  # after ctx.progress
+    if isinstance(method, SelectionMethod):
+        tensors, extra, lineage, run = _run_selection(method, cfg, ctx, validator)
+    else:
+        tensors, extra, lineage, run = _run_synthesis(method, cfg, ctx, spec, chash, validator,
+                                                     progress)
+    wall = run.pop("wall_before_s", 0.0) + (time.perf_counter() - t_start)
+    peak = _peak_memory(device)
+    peak["peak_memory_bytes"] = max(peak["peak_memory_bytes"], run.pop("peak_before", 0))
+    method_config = {
+        "method": method.name, "kind": method.kind, "config": record, "config_hash": chash,
+        "model": spec.model, "device": device.type, "data": data.split_info,
+        "wall_time_s": round(wall, 3), **peak, **run, **({"info": extra} if extra else {}),
+    }
+    if protocol is not None:
+        method_config.setdefault("validation", {})["protocol"] = protocol.id
+    md = {"dataset": ctx.dataset, "num_classes": ctx.num_classes, "class_names": data.class_names,
+          "image_shape": [ctx.channels, *ctx.image_size], "ipc": ctx.ipc, "method": method.name,
+          "method_config": method_config, "pixel_space": ctx.pixel_space, "label_kind": "hard",
+          "seed": spec.seed, "lineage": lineage}
+    art = build_artifact(spec.out, tensors, md, overwrite=True)
+    return Outcome(art, method_config)
+
+
+def _check_balanced(labels: torch.Tensor, k: int, ipc: int, who: str) -> None:
+    counts = torch.bincount(labels.cpu(), minlength=k)
+    if labels.numel() != k * ipc or bool((counts != ipc).any()):
+        raise RuntimeError(f"{who} returned {counts.tolist()} images per class, expected {ipc}")
+
+
+def _run_selection(method: SelectionMethod, cfg, ctx: CondenseContext, validator):
+    t0 = time.perf_counter()
+    idx, extra = method.select(ctx, cfg, generator(ctx.seed, f"{method.name}/init"))
+    idx = idx.to(ctx.labels.device).long()
+    # Class order, as published sets are stored (class 0's images first).
+    labels = ctx.labels[idx]
+    order = torch.sort(labels.cpu(), stable=True).indices.to(idx.device)
+    idx, labels = idx[order], labels[order]
+    _check_balanced(labels, ctx.num_classes, ctx.ipc, method.name)
+    if idx.unique().numel() != idx.numel():
+        raise RuntimeError(f"{method.name} selected an image twice")
+    seconds = time.perf_counter() - t0
+    tensors = {"images": ctx.images[idx].detach().float().cpu().clone(),
+               "labels": labels.cpu().clone()}
+    run: dict[str, Any] = {"selection_s": round(seconds, 3)}
+    if validator is not None:
+        acc, accs = validator(tensors)
+        run["validation"] = {"curve": [[0, acc]], "best_iteration": 0, "best_accuracy": acc,
+                             "accuracies": accs}
+    return tensors, extra, [], run
+
+
+def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: CondenseSpec,
+                   chash: str, validator, progress: Progress | None):
+    iterations = int(getattr(cfg, "iterations"))
+    identity = {"method": method.name, "config_hash": chash, "dataset": ctx.dataset,
+                "ipc": ctx.ipc, "seed": spec.seed, "init": spec.init, "model": spec.model,
+                "image_shape": [ctx.channels, *ctx.image_size], "eval_every": spec.eval_every,
+                "protocol": validator.protocol.id if validator else None}
+    resumed = load_checkpoint(spec.out) if spec.resume else None
+    init_gen = generator(spec.seed, f"{method.name}/init")
+    best: dict[str, torch.Tensor] | None = None
+    if resumed is not None:
+        doc, flat = resumed
+        diff = [k for k in identity if doc["identity"].get(k) != identity[k]]
+        if diff:
+            raise CheckpointError(f"the checkpoint in {spec.out} was made with different "
+                                  f"{', '.join(diff)}; resume with the same settings")
+        sd = _unflatten(doc["state"], flat)
+        state = method.load_state_dict(ctx, cfg, sd)
+        start = doc["iteration"]
+        losses, curve = doc["losses"], doc["curve"]
+        lineage, init_rec = doc["lineage"], doc["init_record"]
+        best_it, best_acc = doc["best_iteration"], doc["best_accuracy"]
+        if best_it is not None:
+            best = _unflatten(doc["best"], flat)
+        step_s, wall_before, peak_before = doc["step_s"], doc["wall_s"], doc["peak_bytes"]
+    else:
+        images, labels, lineage, init_rec = _init_images(spec, ctx, init_gen)
+        _check_balanced(labels, ctx.num_classes, ctx.ipc, f"init {spec.init}")
+        state = method.init_state(ctx, cfg, images, labels, init_gen)
+        start, losses, curve = 0, [], []
+        best_it, best_acc = None, None
+        step_s, wall_before, peak_before = 0.0, 0.0, 0
+    t_session = time.perf_counter()
+    tick = progress(iterations, f"{method.name} ipc {ctx.ipc}") if progress else None
+    if tick and start:
+        tick(start)
+    for it in range(start, iterations):
+        t0 = time.perf_counter()
+        loss = float(method.step(ctx, cfg, state, it, generator(spec.seed, f"{method.name}/iter{it}")))
+        step_s += time.perf_counter() - t0
+        losses.append([it, loss])
+        done = it + 1
+        if validator is not None and (done % spec.eval_every == 0 or done == iterations):
+            cand = method.result(state)
+            acc, _ = validator(cand, done)
+            curve.append([done, acc])
+            if best_acc is None or acc > best_acc:  # ties keep the earlier (smaller) iteration
+                best_it, best_acc, best = done, acc, cand
+        if tick:
+            tick(1, loss=loss, val=curve[-1][1] if curve else None)
+        if spec.checkpoint_every and done % spec.checkpoint_every == 0 and done < iterations:
+            flat: dict[str, torch.Tensor] = {}
+            payload = {
+                "identity": identity, "iteration": done,
+                "state": _flatten(method.state_dict(state), flat, "state"),
+                "best": _flatten(best, flat, "best") if best is not None else None,
+                "losses": losses, "curve": curve, "lineage": lineage, "init_record": init_rec,
+                "best_iteration": best_it, "best_accuracy": best_acc, "step_s": step_s,
+                "wall_s": wall_before + (time.perf_counter() - t_session),
+                "peak_bytes": max(peak_before, _peak_memory(ctx.device)["peak_memory_bytes"]),
+            }
+            save_checkpoint(spec.out, payload, flat)
+    final = method.result(state)
+    tensors = best if best is not None else final
+    _check_balanced(tensors["labels"], ctx.num_classes, ctx.ipc, method.name)
+    run: dict[str, Any] = {
+        "iterations": iterations, "s_per_iter": round(step_s / max(1, iterations), 6),
+        "init": init_rec, "resumed": resumed is not None,
+        "loss": {"first": losses[0][1] if losses else None,
+                 "last": losses[-1][1] if losses else None, "curve": _downsample(losses)},
+        "wall_before_s": wall_before, "peak_before": peak_before,
+    }
+    if validator is not None:
+        run["validation"] = {"curve": curve, "best_iteration": best_it, "best_accuracy": best_acc,
+                             "every": spec.eval_every}
+    return tensors, None, lineage, run
