@@ -168,3 +168,15 @@ def test_offline_pull_of_a_cached_version(server: Server, client_env: Path, make
     out = offline.pull("lab/offline", client_env / "second")
     assert open_artifact(out).digest == art.digest
     assert manifest_digest(offline.manifest("lab/offline@v1")) == art.digest
+
+
+def test_pages_and_hub_api_share_one_server(server: Server, client_env: Path, make_artifact) -> None:
+    art = make_artifact(seed=7)
+    HubStore(server.url).push(art.path, "lab/pages")
+    index = httpx.get(f"{server.url}/")
+    assert index.status_code == 200 and "lab/pages" in index.text
+    page = httpx.get(f"{server.url}/lab/pages")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert any(d["id"] == "lab/pages" for d in httpx.get(f"{server.url}/api/datasets").json())
+    assert httpx.get(f"{server.url}/api/datasets/lab/pages").json()["sha"] == httpx.head(
+        f"{server.url}/datasets/lab/pages/resolve/main/README.md").headers["x-repo-commit"]
