@@ -44,6 +44,8 @@ MAX_COMMIT_BODY = 64 << 20
 #: Largest LFS object accepted and largest manifest.json parsed.
 MAX_LFS_OBJECT = 16 << 30
 MAX_MANIFEST = 16 << 20
+#: Uploaded LFS objects are kept this long for dedup, then removed at the next server start.
+LFS_KEEP_SECONDS = 24 * 3600
 #: Seconds a branch or tag name stays resolved in memory (commit ids: for good).
 REF_TTL = 1.0
 #: Extra (non-artifact) files a version may carry.
@@ -182,11 +184,20 @@ class RepoBackend:
 
     # ------------------------------------------------------------------------------- plumbing
     def _clean_tmp(self) -> None:
-        """Remove partial uploads and staging dirs left by dead server processes."""
+        """Remove partial uploads and staging dirs left by dead server processes, and uploaded
+        LFS objects that no commit used within LFS_KEEP_SECONDS (committed content lives in the
+        store's blobs or ``hub/blobs``)."""
         tmp = self.hub / "tmp"
         for entry in os.listdir(tmp):
             if not tmp_owner_alive(entry):
                 remove_tree(tmp / entry)
+        cutoff = time.time() - LFS_KEEP_SECONDS
+        for entry in os.scandir(self.hub / "lfs"):
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
 
     def _lock(self, name: str) -> threading.Lock:
         with self._locks_guard:

@@ -180,3 +180,7 @@ def test_pages_and_hub_api_share_one_server(server: Server, client_env: Path, ma
     assert any(d["id"] == "lab/pages" for d in httpx.get(f"{server.url}/api/datasets").json())
     assert httpx.get(f"{server.url}/api/datasets/lab/pages").json()["sha"] == httpx.head(
         f"{server.url}/datasets/lab/pages/resolve/main/README.md").headers["x-repo-commit"]
+    # the server's side files are part of the store's layout: verify --all sees no anomaly
+    report = server.store().verify_all()
+    assert not report.anomalies, report.anomalies
+    assert {c.info.name for c in report.failed} <= {"lab/tamper"}, [str(c.error) for c in report.failed]
