@@ -18,6 +18,7 @@ from .common import run_cli
 COMMAND_MODULES = {
     **{name: "store_cmds" for name in ("push", "pull", "list", "show", "tag", "untag", "tags",
                                        "verify", "rm", "gc", "card")},
+    "serve": "serve_cmd",
     "import": "io_cmds",
     "export": "io_cmds",
     "published": "published_cmds",

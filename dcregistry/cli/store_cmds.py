@@ -15,7 +15,7 @@ import click
 
 from ..errors import TagProtectedError, VerificationFailedError
 from ..refs import validate_name
-from ..store import EVAL_KIND, Store, get_store, resolve_ref
+from ..store import EVAL_KIND, Store, get_store, resolve_ref, store_for
 from . import cli
 from .common import emit_json, json_option, progress_disabled, quiet_option
 
@@ -23,12 +23,14 @@ from .common import emit_json, json_option, progress_disabled, quiet_option
 def store_option(f: Callable) -> Callable:
     """``--store S``: which store (default: the local one at $DCREG_HOME or ~/.cache/dcreg)."""
     return click.option("--store", "store_spec", metavar="S", default=None,
-                        help="'local' (default: $DCREG_HOME or ~/.cache/dcreg) or a store "
-                             "directory.")(f)
+                        help="'local' (default: $DCREG_HOME or ~/.cache/dcreg), a store "
+                             "directory, 'hf' (the Hugging Face Hub, $HF_ENDPOINT) or the URL of "
+                             "a Hub-API server such as `dcreg serve` (default: $DCREG_STORE).")(f)
 
 
-def _store(spec: str | None) -> Store:
-    return get_store(spec)
+def _store(spec: str | None, ref: object = None) -> Store:
+    # an hf:// reference names its own store (the Hub, or the --store endpoint)
+    return store_for(str(ref) if ref is not None else None, spec)
 
 
 def _size(n: int) -> str:
@@ -92,7 +94,7 @@ def pull(ref: str, out_dir: Path | None, store_spec: str | None, quiet: bool, as
 
     Nothing is written to the output directory unless every sha256 matches the manifest.
     """
-    store = _store(store_spec)
+    store = _store(store_spec, ref)
     info = store.resolve(ref)
     path = store.pull(info, out_dir, progress=not progress_disabled(quiet))
     if as_json:
@@ -226,7 +228,7 @@ def show(ref: str, store_spec: str | None, as_json: bool) -> None:
 @store_option
 def tag(ref: str, tag: str, store_spec: str | None) -> None:
     """Point TAG at the version REF names (moving it if it was elsewhere)."""
-    info = _store(store_spec).tag(ref, tag)
+    info = _store(store_spec, ref).tag(ref, tag)
     click.echo(f"{info.ref} tagged {tag}")
 
 

@@ -9,6 +9,7 @@ register a factory with :func:`register_store`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -25,7 +26,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Store", "RefLike", "VerifyReport", "VersionCheck", "LocalStore", "VersionInfo",
            "PushResult", "GcReport", "EVAL_KIND", "default_root", "get_store", "open_ref",
-           "resolve_ref", "Resolved", "register_store", "HUB_UNAVAILABLE", "StoreUnavailableError"]
+           "resolve_ref", "Resolved", "register_store", "HUB_UNAVAILABLE", "StoreUnavailableError",
+           "store_for", "STORE_ENV"]
+
+#: Environment variable naming the default store (a --store value).
+STORE_ENV = "DCREG_STORE"
 
 HUB_UNAVAILABLE = ("the Hugging Face Hub store is not available in this installation; use the "
                    "local store (ns/name references, or a store directory)")
@@ -48,11 +53,14 @@ def _hub_spec(text: str) -> bool:
 def get_store(spec: str | Path | Store | None = None) -> Store:
     """The store a store spec names.
 
-    None or "local": the default local root ($DCREG_HOME or ~/.cache/dcreg); a registered kind
-    (e.g. "hub", "hf://..."); otherwise a directory path: a local store rooted there."""
+    None: ``$DCREG_STORE`` if set; None or "local": the default local root ($DCREG_HOME or
+    ~/.cache/dcreg); a registered kind ("hf"/"hub": the Hugging Face Hub, an http(s) URL: a
+    Hub-API server such as ``dcreg serve``); otherwise a directory path: a local store there."""
     if isinstance(spec, Store):
         return spec
-    if spec is None or str(spec) in ("", "local"):
+    if spec is None or str(spec) == "":
+        spec = os.environ.get(STORE_ENV) or None
+    if spec is None or str(spec) == "local":
         return LocalStore()
     text = str(spec)
     for matches, factory in _FACTORIES:
@@ -99,10 +107,37 @@ def resolve_ref(ref: str | Ref, store: Store | str | Path | None = None) -> Reso
     r = parse_ref(ref) if isinstance(ref, str) else ref
     if r.kind == "path":
         return Resolved(r, path=r.path)
-    s = get_store("hub" if r.kind == "hub" else store)
+    s = store_for(str(r), store)
     return Resolved(r, store=s, info=s.resolve(r))
+
+
+def store_for(ref: str | Ref | None, store: Store | str | Path | None = None) -> Store:
+    """The store that holds ``ref``: an ``hf://`` reference lives on a Hub store (``store`` if
+    it is one, e.g. a ``dcreg serve`` URL, else the Hub at $HF_ENDPOINT); anything else in
+    ``get_store(store)``."""
+    if str(ref or "").startswith("hf://"):
+        from .hub import HubStore
+
+        given = get_store(store) if store is not None or os.environ.get(STORE_ENV) else None
+        return given if isinstance(given, HubStore) else get_store("hub")
+    return get_store(store)
 
 
 def open_ref(ref: str | Ref, store: Store | str | None = None, verify: bool = True) -> "Artifact":
     """Open the artifact ``ref`` names: a directory, or a version in ``store`` (default local)."""
     return resolve_ref(ref, store).open(verify=verify)
+
+
+def _hub_factory(spec: str) -> Store:
+    from .hub import HubStore
+
+    if spec.startswith("hf://"):
+        raise InvalidReferenceError(f"store {spec!r}: name the endpoint ('hf' or an http(s) URL); "
+                                    "hf://datasets/ORG/NAME is a reference, not a store")
+    return HubStore(None if spec in ("hf", "hub") else spec)
+
+
+# The Hub store (dcregistry.store.hub, imported only when used): the Hugging Face Hub or any
+# endpoint speaking its API.
+register_store(lambda s: s in ("hf", "hub") or s.startswith(("hf://", "http://", "https://")),
+               _hub_factory)

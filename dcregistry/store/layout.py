@@ -53,6 +53,7 @@ SUBDIRS = ("blobs", "repos", "tmp", "snapshots")
 #: Top-level entries a store may hold (anything else is reported as unexpected).
 TOP_LEVEL = frozenset({*SUBDIRS, LOCK_FILE, INDEX_FILE, f"{INDEX_FILE}-journal",
                        "downloads",  # dcreg fetch's download cache (dcregistry.published)
+                       "hub",  # dcreg serve's side files: uploads, extras (dcregistry.server)
                        f"{INDEX_FILE}-wal", f"{INDEX_FILE}-shm"})
 HEX64 = re.compile(r"[0-9a-f]{64}")
 #: Version files are tiny; anything larger is damaged (and never read whole).

@@ -212,8 +212,10 @@ def test_open_returns_verified_read_only_snapshot(store, make_artifact):
     assert store.open("lab/digits@v1", verify=False).path == opened.path  # reused
     assert open_ref("lab/digits").digest == art.digest
     assert open_ref(str(art.path)).digest == art.digest
-    with pytest.raises(UserError, match="not available"):
-        open_ref("hf://datasets/org/name")
+    with pytest.MonkeyPatch.context() as mp:  # hf:// refs go to the Hub ($HF_ENDPOINT)
+        mp.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+        with pytest.raises(UserError, match="cannot talk to http://127.0.0.1:9"):
+            open_ref("hf://datasets/org/name")
 
 
 def test_pull_copies_identical_bytes_and_is_idempotent(store, make_artifact, tmp_path,
@@ -450,9 +452,12 @@ def test_get_store(tmp_path, dcreg_home):
     assert get_store(None).root == dcreg_home
     assert get_store("local").root == dcreg_home
     assert get_store(str(tmp_path / "s")).root == tmp_path / "s"
-    for bad in ("hub", "hf://datasets/org/x"):
-        with pytest.raises(UserError, match="not available"):
-            get_store(bad)
+    from dcregistry.store.hub import HubStore
+
+    assert isinstance(get_store("hub"), HubStore) and isinstance(get_store("hf"), HubStore)
+    assert get_store("http://127.0.0.1:8008").endpoint == "http://127.0.0.1:8008"
+    with pytest.raises(UserError, match="is a reference, not a store"):
+        get_store("hf://datasets/org/x")
     (tmp_path / "f").write_text("x")
     with pytest.raises(UserError, match="not a directory"):
         get_store(str(tmp_path / "f"))
