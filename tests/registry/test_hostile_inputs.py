@@ -123,6 +123,17 @@ def test_pt_zero_stride_bomb_is_refused_without_allocating(tmp_path):
     assert nothing_written(tmp_path, "o")
 
 
+def test_pt_zero_stride_bomb_in_datadam_layout_is_refused_too(tmp_path):
+    """DataDAM's single-pair {'data': [images, labels]} goes through the same tensor checks."""
+    path = tmp_path / "syn_data_cifar10_ipc_1.pt"
+    images = torch.zeros(1).expand(10 * 3 * 32 * 32 * 41_000 // 10)
+    torch.save({"data": [images.reshape(-1, 3, 32, 32), torch.arange(10)]}, path)
+    proc = run_limited(["import", str(path), "--format", "dc-pt", "--dataset", "cifar10",
+                        "--method", "datadam", "-o", str(tmp_path / "o")], 3 << 30, tmp_path)
+    assert_subprocess_refused(proc, "strides")
+    assert nothing_written(tmp_path, "o")
+
+
 @pytest.mark.parametrize("kind", ["sparse", "meta"])
 def test_pt_sparse_or_meta_tensors_are_exit_1(dcreg, tmp_path, kind):
     path = tmp_path / "res_DC_cifar10_ConvNet_1ipc.pt"

@@ -22,7 +22,8 @@ _DC_NAME_RE = re.compile(
 
 
 def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[ImportedSet]:
-    """``{'data': [[images, labels], ...], 'accs_all_exps': {...}}``, one set per experiment."""
+    """``{'data': [[images, labels], ...], 'accs_all_exps': {...}}``, one set per experiment
+    (DataDAM's single-experiment ``{'data': [images, labels]}`` too)."""
     from ..safe_torch import safe_torch_load
 
     info = dataset_info(options)
@@ -39,6 +40,10 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
     data = obj["data"]
     if not isinstance(data, (list, tuple)) or not data:
         raise ImportFormatError(f"{where}: 'data' must be a non-empty list of [images, labels]")
+    if len(data) == 2 and getattr(data[0], "ndim", None) == 4:
+        # DataDAM (and other forks) save a single experiment as {'data': [images, labels]}.
+        notes.append(f"{where}: 'data' holds one [images, labels] pair (DataDAM layout)")
+        data = [data]
     for i, pair in enumerate(data):
         if not isinstance(pair, (list, tuple)) or len(pair) < 2:
             raise ImportFormatError(f"{where}: data[{i}] is not an [images, labels] pair")
