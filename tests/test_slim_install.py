@@ -111,17 +111,16 @@ def test_dcreg_fetch_of_an_npz_set_without_torch(slim, tmp_path, file_server):
     assert "lab/kip@v1" in r.stdout
 
 
-def test_pages_render_without_torch(slim, tmp_path):
+def test_serve_app_and_pages_without_torch(slim, tmp_path):
+    """`dcreg serve` is a registry command: its app (Hub API + pages) runs without torch."""
+    assert slim("serve", "--help").returncode == 0
     script = textwrap.dedent("""
-        from fastapi import FastAPI
         from fastapi.testclient import TestClient
-        from dcregistry.server.pages import pages_router
-        from dcregistry.store import LocalStore
-        app = FastAPI()
-        app.include_router(pages_router(LocalStore()))
-        c = TestClient(app)
+        from dcregistry.server import create_app
+        c = TestClient(create_app())
         assert c.get("/").status_code == 200
         assert c.get("/lab/slim").status_code == 404
+        assert c.get("/api/datasets/lab/slim").status_code == 404
         print("ok")
     """)
     r = subprocess.run([sys.executable, "-c", script], env=slim.env, cwd=tmp_path,
