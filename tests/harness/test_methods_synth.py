@@ -380,3 +380,40 @@ def test_dc_and_dm_beat_random_at_ipc1_on_digits(tmp_path):
     print("quality", acc)
     assert acc["dc16"] > acc["random16"] + 0.05, acc
     assert acc["dm8"] > acc["random8"] + 0.05, acc
+
+
+# On main as of this writing the loop's final build refuses to replace OUT while OUT/.checkpoint
+# exists (fsio only replaces artifact directories), so every checkpointed run fails at the end
+# (test_condense.py's own resume test fails the same way). Remove the xfail with the loop fix.
+@pytest.mark.xfail(strict=True, raises=Exception,
+                   reason="loop.py: OUT/.checkpoint blocks the final artifact build on main")
+@pytest.mark.parametrize("name,opts", [
+    ("dsa", {"batch_real": "16", "compile": "false"}),
+    ("mtt", {k: str(v) for k, v in SMALL_MTT.items()}),
+])
+def test_resume_of_a_killed_synthesis_run_gives_the_same_artifact(name, opts, tmp_path, monkeypatch,
+                                                                 experts_cache):
+    from harness.methods import METHODS
+    from harness.methods.loop import CondenseSpec, condense
+
+    def spec(out, **kw):
+        return CondenseSpec("digits", name, 1, tmp_path / out, iterations=4, seed=1, options=opts,
+                            checkpoint_every=2, **kw)
+
+    ref = condense(spec("ref")).artifact
+    cls = METHODS.get(name)
+    orig = cls.step
+
+    def killed(self, ctx, cfg, state, iteration, gen):
+        if iteration == 3:
+            raise KeyboardInterrupt  # the run is killed after the checkpoint at 2
+        return orig(self, ctx, cfg, state, iteration, gen)
+
+    monkeypatch.setattr(cls, "step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        condense(spec("run"))
+    monkeypatch.setattr(cls, "step", orig)
+    res = condense(spec("run", resume=True)).artifact
+    for key in ref.tensor_names:
+        assert torch.equal(res.torch(key), ref.torch(key)), key
+    assert res.metadata["method_config"]["loss"] == ref.metadata["method_config"]["loss"]
