@@ -12,7 +12,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -194,9 +194,12 @@ load_artifact = open_artifact
 
 
 def build_artifact(out_dir: str | Path, tensors: Mapping[str, Any], metadata: Mapping[str, Any],
-                   *, overwrite: bool = False, results: Sequence[Mapping] = ()) -> Artifact:
+                   *, overwrite: bool = False, results: Sequence[Mapping] = (),
+                   replace_ok: Callable[[Path], bool] = is_artifact_dir) -> Artifact:
     """Write a validated artifact to ``out_dir`` from tensors (numpy/torch) and metadata.
 
+    With ``overwrite`` an existing ``out_dir`` is replaced only when ``replace_ok(out_dir)``
+    (default: it is an artifact directory).
     Missing optional metadata (created_at, producer, lineage, ...) gets defaults. Nothing is
     left at ``out_dir`` if validation fails.
     """
@@ -210,8 +213,8 @@ def build_artifact(out_dir: str | Path, tensors: Mapping[str, Any], metadata: Ma
         raise OutputExistsError(f"{out_dir} exists and is not empty; choose another output "
                                 "directory or allow overwriting")
     # Staged: written and validated in a temp directory next to out_dir, then renamed into
-    # place; with overwrite only an existing artifact directory is ever replaced.
-    with staged_dir(out_dir, overwrite=overwrite, replace_ok=is_artifact_dir) as tmp:
+    # place; with overwrite only what replace_ok accepts is ever replaced.
+    with staged_dir(out_dir, overwrite=overwrite, replace_ok=replace_ok) as tmp:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)

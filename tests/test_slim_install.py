@@ -130,7 +130,10 @@ def test_serve_app_and_pages_without_torch(slim, tmp_path):
 
 def test_pt_files_without_torch_are_a_clear_user_error(slim, tmp_path):
     pt = tmp_path / "res_DC_CIFAR10_ConvNet_1ipc.pt"
-    pt.write_bytes(b"PK\x03\x04 not really")
+    import torch  # the test process has torch; the slim interpreter below does not
+
+    torch.save({"data": [[torch.zeros(10, 3, 32, 32), torch.arange(10)]], "accs_all_exps": {}},
+               pt)
     r = slim("import", pt, "--format", "dc-pt", "--dataset", "cifar10", "-o", tmp_path / "x")
     assert r.returncode == 1, f"reading a .pt without torch should be a user error: {r.stderr}"
     assert "dcregistry[harness]" in r.stderr and len(r.stderr.strip().splitlines()) == 1
