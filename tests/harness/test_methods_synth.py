@@ -382,11 +382,6 @@ def test_dc_and_dm_beat_random_at_ipc1_on_digits(tmp_path):
     assert acc["dm8"] > acc["random8"] + 0.05, acc
 
 
-# On main as of this writing the loop's final build refuses to replace OUT while OUT/.checkpoint
-# exists (fsio only replaces artifact directories), so every checkpointed run fails at the end
-# (test_condense.py's own resume test fails the same way). Remove the xfail with the loop fix.
-@pytest.mark.xfail(strict=True, raises=Exception,
-                   reason="loop.py: OUT/.checkpoint blocks the final artifact build on main")
 @pytest.mark.parametrize("name,opts", [
     ("dsa", {"batch_real": "16", "compile": "false"}),
     ("mtt", {k: str(v) for k, v in SMALL_MTT.items()}),
