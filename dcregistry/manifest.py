@@ -7,6 +7,8 @@ need manifests (list, show, tag) start without importing numpy.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -81,12 +83,26 @@ def verify_files(path: str | Path, manifest: Mapping[str, Any]) -> None:
                 f"{entry['sha256'][:12]}… (the file was modified or corrupted)")
 
 
+#: The files of a dcreg/1 artifact directory.
+ARTIFACT_FILES = frozenset({MANIFEST_FILE, *REQUIRED_FILES})
+
+
 def is_artifact_dir(path: str | Path) -> bool:
-    """Whether ``path`` is a directory holding a ``manifest.json`` (an artifact directory)."""
-    p = Path(path)
-    return p.is_dir() and not p.is_symlink() and (p / MANIFEST_FILE).is_file()
+    """Whether ``path`` is a real directory holding only dcreg/1 artifact files (ours to replace).
+
+    An absent path counts as replaceable; a symlink, device, other directory or file does not."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    if not stat.S_ISDIR(st.st_mode):
+        return False
+    with os.scandir(path) as entries:
+        kinds = [(e.name, e.is_file(follow_symlinks=False)) for e in entries]
+    names = {n for n, is_file in kinds if is_file}
+    return MANIFEST_FILE in names and names <= ARTIFACT_FILES and len(names) == len(kinds)
 
 
 __all__ = ["FORMAT", "DATA_FILE", "CARD_FILE", "MANIFEST_FILE", "REQUIRED_FILES",
            "MAX_MANIFEST_BYTES", "manifest_digest", "make_manifest", "read_manifest",
-           "check_manifest_shape", "verify_files", "is_artifact_dir"]
+           "check_manifest_shape", "verify_files", "is_artifact_dir", "ARTIFACT_FILES"]

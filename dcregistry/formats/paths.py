@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 from ..errors import OutputPathError, UserError
-
-#: The files of a dcreg/1 artifact directory (see :mod:`dcregistry.artifact`).
-ARTIFACT_FILES = frozenset({"manifest.json", "data.safetensors", "README.md"})
+from ..manifest import ARTIFACT_FILES, is_artifact_dir  # noqa: F401 - re-exported for import/export
 
 
 def require_utf8(path: str | Path, what: str) -> Path:
@@ -26,20 +23,3 @@ def require_utf8(path: str | Path, what: str) -> Path:
         raise cls(f"{what} path {shown!r} is not valid UTF-8; rename it (or use a link with a "
                   "UTF-8 name)") from None
     return Path(text)
-
-
-def is_artifact_dir(path: Path) -> bool:
-    """Whether ``path`` is a real directory holding only dcreg/1 artifact files (ours to replace).
-
-    An absent path counts as replaceable; a symlink, device, other directory or file does not."""
-    try:
-        st = path.lstat()
-    except FileNotFoundError:
-        return True
-    if not stat.S_ISDIR(st.st_mode):
-        return False
-    with os.scandir(path) as entries:
-        names = {e.name for e in entries if e.is_file(follow_symlinks=False)}
-    with os.scandir(path) as entries:
-        count = sum(1 for _ in entries)
-    return "manifest.json" in names and names <= ARTIFACT_FILES and count == len(names)
