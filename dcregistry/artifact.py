@@ -11,41 +11,26 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from .canonical import canonical_json, sha256_bytes, sha256_file
 from .card import render_card
-from .errors import IntegrityError, MetadataError, SafetensorsFormatError, TensorError, UserError
+from .errors import (JSONFormatError, MetadataError, OutputExistsError, SafetensorsFormatError,
+                     TensorError, UserError)
+from .fsio import check_output_path, staged_dir
+from .jsonsafe import loads_bounded
+from .manifest import (CARD_FILE, DATA_FILE, FORMAT, MANIFEST_FILE, MAX_MANIFEST_BYTES,  # noqa: F401
+                       REQUIRED_FILES, check_manifest_shape, is_artifact_dir, make_manifest,
+                       manifest_digest, read_manifest, verify_files)
 from .metadata import validate_metadata, with_defaults
 from .safetensors_io import FLOAT_DTYPES, METADATA_KEY, SafetensorsReader, write_safetensors
 
-FORMAT = "dcreg/1"
-DATA_FILE = "data.safetensors"
-CARD_FILE = "README.md"
-MANIFEST_FILE = "manifest.json"
-REQUIRED_FILES = (DATA_FILE, CARD_FILE)
 IMAGE_DTYPES = {"F32", "F16", "BF16", "U8"}
 ZCA_TENSORS = ("zca_mean", "zca_matrix", "zca_inverse")
-_TENSOR_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
-
-def manifest_digest(manifest: Mapping[str, Any]) -> str:
-    """``sha256:<hex>`` of the canonical JSON of ``manifest``: the version digest."""
-    return "sha256:" + sha256_bytes(canonical_json(manifest))
-
-
-def make_manifest(metadata: Mapping[str, Any], directory: Path) -> dict:
-    """The manifest for the files in ``directory`` (every required file, hashed)."""
-    files = {}
-    for name in REQUIRED_FILES:
-        digest, size = sha256_file(directory / name)
-        files[name] = {"sha256": digest, "size": size}
-    return {"format": FORMAT, "metadata": dict(metadata), "files": files}
+_TENSOR_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 class Artifact:
@@ -113,47 +98,6 @@ class Artifact:
                 f"{self.digest[:19]} at {self.path})")
 
 
-def read_manifest(path: str | Path) -> dict:
-    """Parse ``manifest.json`` of an artifact directory; raise a UserError if absent or bad."""
-    mpath = Path(path) / MANIFEST_FILE
-    if not mpath.is_file():
-        raise UserError(f"{path} is not a dcreg artifact: it has no {MANIFEST_FILE}")
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntegrityError(f"{mpath}: not valid JSON ({exc})") from None
-    check_manifest_shape(manifest)
-    return manifest
-
-
-def check_manifest_shape(manifest: Any) -> None:
-    """Raise if ``manifest`` is not a dcreg/1 manifest object (format, metadata, files)."""
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise MetadataError("manifest.format", f"is not {FORMAT!r}",
-                            "this file was not written by a dcreg/1 producer")
-    files = manifest.get("files")
-    if not isinstance(files, dict) or any(f not in files for f in REQUIRED_FILES):
-        raise MetadataError("manifest.files", f"must list {', '.join(REQUIRED_FILES)}")
-    for name, entry in files.items():
-        if ("/" in name or "\\" in name or name.startswith(".") or not isinstance(entry, dict)
-                or not isinstance(entry.get("sha256"), str) or not isinstance(entry.get("size"), int)):
-            raise MetadataError(f"manifest.files.{name}", "is not a safe file entry with sha256 and size")
-
-
-def verify_files(path: str | Path, manifest: Mapping[str, Any]) -> None:
-    """Raise IntegrityError naming the first file whose size or sha256 differs from ``manifest``."""
-    path = Path(path)
-    for name, entry in sorted(manifest["files"].items()):
-        fpath = path / name
-        if not fpath.is_file():
-            raise IntegrityError(f"{name}: missing from {path}")
-        digest, size = sha256_file(fpath)
-        if size != entry["size"] or digest != entry["sha256"]:
-            raise IntegrityError(
-                f"{name}: sha256 {digest[:12]}… does not match the manifest's "
-                f"{entry['sha256'][:12]}… (the file was modified or corrupted)")
-
-
 def validate_tensors(reader: SafetensorsReader, md: Mapping[str, Any]) -> None:
     """Check tensors against metadata: shapes, dtypes, label range/balance, finiteness."""
     t = reader.tensors
@@ -164,14 +108,14 @@ def validate_tensors(reader: SafetensorsReader, md: Mapping[str, Any]) -> None:
     if set(meta) != {METADATA_KEY}:
         raise SafetensorsFormatError("data.safetensors", "__metadata__ must hold exactly one key, 'dcreg'")
     try:
-        embedded = json.loads(meta[METADATA_KEY])
-    except json.JSONDecodeError:
-        raise SafetensorsFormatError("data.safetensors", "__metadata__.dcreg is not JSON") from None
+        embedded = loads_bounded(meta[METADATA_KEY], "data.safetensors __metadata__.dcreg")
+    except JSONFormatError as exc:
+        raise SafetensorsFormatError("data.safetensors", f"__metadata__.dcreg {exc.problem}") from None
     if embedded != dict(md):
         raise MetadataError("metadata", "differs between manifest.json and data.safetensors",
                             "the artifact was edited by hand; rebuild it")
     for name in t:
-        if not _TENSOR_NAME_RE.match(name):
+        if not _TENSOR_NAME_RE.fullmatch(name):
             raise TensorError(f"tensor {name!r}", "bad tensor name", "use lowercase [a-z0-9_]")
     if "images" not in t:
         raise TensorError("images", "tensor is missing")
@@ -250,32 +194,35 @@ load_artifact = open_artifact
 
 
 def build_artifact(out_dir: str | Path, tensors: Mapping[str, Any], metadata: Mapping[str, Any],
-                   *, overwrite: bool = False, results: Sequence[Mapping] = ()) -> Artifact:
+                   *, overwrite: bool = False, results: Sequence[Mapping] = (),
+                   replace_ok: Callable[[Path], bool] = is_artifact_dir) -> Artifact:
     """Write a validated artifact to ``out_dir`` from tensors (numpy/torch) and metadata.
 
+    With ``overwrite`` an existing ``out_dir`` is replaced only when ``replace_ok(out_dir)``
+    (default: it is an artifact directory).
     Missing optional metadata (created_at, producer, lineage, ...) gets defaults. Nothing is
     left at ``out_dir`` if validation fails.
     """
     out_dir = Path(out_dir)
     md = with_defaults(metadata)
     validate_metadata(md)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise UserError(f"{out_dir} exists and is not empty; choose another -o or pass --overwrite")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".dcreg-build-", dir=out_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a built artifact is an ordinary directory
-    try:
+    check_output_path(out_dir)
+    taken = out_dir.is_symlink() or (out_dir.exists() and not (out_dir.is_dir()
+                                                               and not any(out_dir.iterdir())))
+    if taken and not overwrite:
+        raise OutputExistsError(f"{out_dir} exists and is not empty; choose another output "
+                                "directory or allow overwriting")
+    # Staged: written and validated in a temp directory next to out_dir, then renamed into
+    # place; with overwrite only what replace_ok accepts is ever replaced.
+    with staged_dir(out_dir, overwrite=overwrite, replace_ok=replace_ok) as tmp:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
         write_safetensors(tmp / DATA_FILE, tensors, canonical_json(md).decode("utf-8"))
         validate_tensors(SafetensorsReader(tmp / DATA_FILE), md)
         _write_text(tmp / CARD_FILE, render_card(md, results))
         manifest = make_manifest(md, tmp)
         _write_text(tmp / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Artifact(out_dir, manifest)
 
 
@@ -284,14 +231,3 @@ def _write_text(path: Path, text: str) -> None:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move the finished directory ``src`` to ``dst`` (replacing an old one last)."""
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.rename(dst, old)
-        os.rename(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(src, dst)

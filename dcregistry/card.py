@@ -20,6 +20,8 @@ from .errors import ValidationError
 from .records import CARD_TABLE_HEADER, EvalRecord, RecordError
 
 TEMPLATE_NAME = "card_template.md"
+#: Path of the parquet preview in a published repo (declared in the card's ``configs``).
+PREVIEW_PATH = "preview/train.parquet"
 
 
 def _size_category(n: int) -> str:
@@ -46,6 +48,10 @@ def front_matter(md: Mapping[str, Any]) -> dict:
         "pretty_name": pretty_name(md),
         "size_categories": [_size_category(n)],
         "dcreg": {"format": "dcreg/1", "metadata": json.loads(json.dumps(dict(md)))},
+        # Where a published copy (Hub, `dcreg serve`) keeps its 8-bit parquet preview, so that
+        # `datasets.load_dataset` and the dataset viewer read it; data.safetensors is canonical.
+        "configs": [{"config_name": "default",
+                     "data_files": [{"split": "train", "path": PREVIEW_PATH}]}],
     }
 
 

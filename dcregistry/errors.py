@@ -40,8 +40,20 @@ class SafetensorsFormatError(ValidationError):
     """data.safetensors is not a well-formed safetensors file."""
 
 
+class JSONFormatError(ValidationError):
+    """A JSON document (manifest, header, metadata, store file) is malformed, too deep or too big."""
+
+
 class IntegrityError(UserError):
     """A file's bytes do not match the sha256 recorded in the manifest (tampering or corruption)."""
+
+
+class NotAnArtifactError(UserError):
+    """A path given as an artifact directory has no manifest.json."""
+
+
+class VerificationFailedError(IntegrityError):
+    """``verify --all`` found versions that fail verification (each one is listed)."""
 
 
 class InvalidNameError(UserError):
@@ -82,3 +94,48 @@ class UnknownNameError(UserError):
 
 class ProtocolError(UserError):
     """A protocol file or override is invalid."""
+
+
+class BadQueryError(UserError):
+    """A ``dcreg list`` query term cannot be parsed or its value is out of range."""
+
+
+class OutputExistsError(UserError):
+    """An output path already holds something that may not be replaced."""
+
+
+class StorageError(UserError):
+    """The filesystem refused an operation for a reason the user or the machine must fix."""
+
+
+class OutputPathError(StorageError):
+    """An output path cannot be used: too long, under a regular file, a dangling symlink,
+    inside the store, or otherwise not a place a file or directory can be written."""
+
+
+class DiskFullError(StorageError):
+    """A write ran out of space (ENOSPC) or quota (EDQUOT); nothing partial was left behind."""
+
+
+class ReadOnlyError(StorageError):
+    """A write was refused because the target is on a read-only filesystem or not writable."""
+
+
+class StoreReadOnlyError(ReadOnlyError):
+    """A store mutation (push, tag, rm, gc, annotate) on a store that is not writable."""
+
+
+class StoreUnavailableError(UserError):
+    """A store kind (e.g. the Hugging Face Hub) that this installation cannot reach."""
+
+
+class StoreLockedError(UserError):
+    """Another process held the store's lock for longer than the lock timeout."""
+
+
+class StoreWarning(UserWarning):
+    """Something in a store was skipped (e.g. a damaged tag-log line); the command still works."""
+
+
+class InvalidAnnotationError(UserError):
+    """An annotation kind or record that cannot be stored (not plain JSON, too large)."""

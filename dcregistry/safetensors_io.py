@@ -8,7 +8,6 @@ numpy, so loading an artifact costs nothing until a tensor is used.
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import SafetensorsFormatError
+from .errors import JSONFormatError, SafetensorsFormatError
+from .jsonsafe import loads_bounded
 
 #: Cap on the JSON header. Metadata with a few thousand class names fits in far less; a larger
 #: header is a malformed or hostile file.
@@ -48,7 +48,10 @@ class TensorInfo:
 
     @property
     def numel(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        out = 1
+        for d in self.shape:  # exact: np.prod in int64 wraps
+            out *= d
+        return out
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,24 @@ class SafetensorsHeader:
     data_offset: int  # absolute file offset of the data section
 
 
+#: Most dimensions a tensor may have (dcreg tensors have at most 4; torch allows 64).
+MAX_RANK = 16
+_ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
+
+
+def _exact_int(value: Any) -> bool:
+    """A JSON integer: Python ``int`` but not ``bool`` (``true`` is not a dimension)."""
+    return type(value) is int
+
+
 def read_header(path: str | Path, max_header_bytes: int = MAX_HEADER_BYTES) -> SafetensorsHeader:
-    """Parse and check the header of a safetensors file; raise SafetensorsFormatError if bad."""
+    """Parse and check the header of a safetensors file; raise SafetensorsFormatError if bad.
+
+    What this accepts is a subset of what the ``safetensors`` library reads: exact integers,
+    ``begin <= end``, every tensor's byte span equal to ``prod(shape) * itemsize`` (exact
+    arithmetic), spans tiling the data section with no gap or overlap, and every shape's
+    product (zeros counted as ones) within the data section, so no size can overflow anywhere.
+    """
     path = Path(path)
     field = "data.safetensors"
     size = path.stat().st_size
@@ -76,13 +95,18 @@ def read_header(path: str | Path, max_header_bytes: int = MAX_HEADER_BYTES) -> S
                 "the file is corrupt or not a dcreg artifact")
         if 8 + n > size:
             raise SafetensorsFormatError(field, "header length points past the end of the file")
-        try:
-            header = json.loads(f.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SafetensorsFormatError(field, f"header is not valid JSON ({exc})") from None
+        text = f.read(n)
+    if not text.startswith(b"{"):
+        raise SafetensorsFormatError(field, "header is not a JSON object (it does not start with '{')")
+    try:
+        header = loads_bounded(text, "header", max_bytes=max_header_bytes)
+    except JSONFormatError as exc:
+        raise SafetensorsFormatError(field, exc.problem, exc.fix) from None
     if not isinstance(header, dict):
         raise SafetensorsFormatError(field, "header is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
+    metadata = header.pop("__metadata__", None)
+    if metadata is None:
+        metadata = {}
     if not isinstance(metadata, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
     ):
@@ -90,7 +114,9 @@ def read_header(path: str | Path, max_header_bytes: int = MAX_HEADER_BYTES) -> S
     data_len = size - 8 - n
     tensors: dict[str, TensorInfo] = {}
     for name, entry in header.items():
-        tensors[name] = _tensor_info(name, entry)
+        tensors[name] = _tensor_info(name, entry, data_len)
+    # Every tensor, extras included, must tile the data section exactly: sorted by offsets,
+    # each begins where the previous ended and the last ends at the end of the file.
     spans = sorted((t.begin, t.end, t.name) for t in tensors.values())
     cursor = 0
     for begin, end, name in spans:
@@ -105,24 +131,45 @@ def read_header(path: str | Path, max_header_bytes: int = MAX_HEADER_BYTES) -> S
     return SafetensorsHeader(tensors, metadata, 8 + n)
 
 
-def _tensor_info(name: str, entry: Any) -> TensorInfo:
+def _tensor_info(name: str, entry: Any, data_len: int) -> TensorInfo:
     where = f"tensor {name!r}"
     if not isinstance(entry, dict):
         raise SafetensorsFormatError(where, "header entry is not an object")
-    dtype = entry.get("dtype")
-    if dtype not in DTYPES:
+    if set(entry) != _ENTRY_KEYS:
+        raise SafetensorsFormatError(where, "header entry must have exactly dtype, shape and "
+                                     f"data_offsets, found {sorted(entry)}")
+    dtype = entry["dtype"]
+    if not isinstance(dtype, str) or dtype not in DTYPES:
         raise SafetensorsFormatError(where, f"unsupported dtype {dtype!r}")
-    shape = entry.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise SafetensorsFormatError(where, f"bad shape {shape!r}")
-    offsets = entry.get("data_offsets")
+    itemsize = DTYPES[dtype][1]
+    shape = entry["shape"]
+    if (not isinstance(shape, list) or len(shape) > MAX_RANK
+            or not all(_exact_int(d) and d >= 0 for d in shape)):
+        raise SafetensorsFormatError(where, f"bad shape {str(shape)[:80]} (need at most "
+                                     f"{MAX_RANK} non-negative integers)")
+    # Exact Python integers cannot wrap. Bounding the product with zeros read as ones bounds
+    # every dimension and every partial product (what other readers compute in fixed width).
+    bound = itemsize
+    for d in shape:
+        bound *= max(d, 1)
+        if bound > data_len:
+            raise SafetensorsFormatError(where, f"shape {shape} x {itemsize}-byte {dtype} is "
+                                         f"larger than the {data_len}-byte data section")
+    offsets = entry["data_offsets"]
     if (not isinstance(offsets, list) or len(offsets) != 2
-            or not all(isinstance(o, int) and o >= 0 for o in offsets)):
-        raise SafetensorsFormatError(where, f"bad data_offsets {offsets!r}")
-    info = TensorInfo(name, dtype, tuple(shape), offsets[0], offsets[1])
-    if info.end - info.begin != info.numel * DTYPES[dtype][1]:
-        raise SafetensorsFormatError(where, "byte span does not match shape x dtype size")
-    return info
+            or not all(_exact_int(o) and 0 <= o <= data_len for o in offsets)):
+        raise SafetensorsFormatError(where, f"bad data_offsets {str(offsets)[:80]} (need two "
+                                     f"integers within the {data_len}-byte data section)")
+    begin, end = offsets
+    if begin > end:
+        raise SafetensorsFormatError(where, f"data_offsets begin {begin} after end {end}")
+    numel = 1
+    for d in shape:
+        numel *= d
+    if end - begin != numel * itemsize:
+        raise SafetensorsFormatError(where, f"byte span {end - begin} does not match shape "
+                                     f"{shape} x {itemsize}-byte {dtype} = {numel * itemsize}")
+    return TensorInfo(name, dtype, tuple(shape), begin, end)
 
 
 class SafetensorsReader:

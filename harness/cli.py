@@ -59,6 +59,32 @@ def protocols_show(name: str, as_json: bool) -> None:
         click.echo("\n# frozen TOML:\n" + protocol_toml(name))
 
 
+class DeviceParam(click.ParamType):
+    """``--device``: auto, cpu, cuda or cuda:N (N an existing CUDA device), checked up front."""
+
+    name = "device"
+
+    def convert(self, value, param, ctx):
+        import re
+
+        text = str(value)
+        m = re.fullmatch(r"auto|cpu|cuda(?::([0-9]{1,4}))?", text)
+        if not m:
+            self.fail(f"{text!r} is not a device: use auto, cpu, cuda or cuda:N", param, ctx)
+        if text.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                self.fail(f"{text}: torch sees no CUDA device; use cpu", param, ctx)
+            if m.group(1) is not None and int(m.group(1)) >= torch.cuda.device_count():
+                self.fail(f"{text}: there are only {torch.cuda.device_count()} CUDA device(s) "
+                          f"(cuda:0..cuda:{torch.cuda.device_count() - 1})", param, ctx)
+        return text
+
+
+DEVICE = DeviceParam()
+
+
 @cli.command("strategies")
 def strategies_cmd() -> None:
     """List the ways the runs of a protocol can be executed (chosen by measurement under auto)."""
@@ -96,7 +122,7 @@ def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
 @click.option("--optim", type=click.Choice(["sgd", "adam"]), default=None, help="Override the optimizer.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the epochs.")
 @click.option("--runs", type=click.IntRange(min=1), default=None, help="Override the number of runs.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N].")
 @click.option("--strategy", default="auto", show_default=True,
               help="How the runs are executed: auto (measured) or a name from `harness strategies`.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA",
@@ -112,26 +138,21 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
              json_out, record, baseline, store_spec, quiet) -> None:
     """Evaluate artifact REF (anything `dcreg pull` accepts) under a protocol."""
     from dcregistry.errors import UserError
-    from dcregistry.refs import parse_ref
-    from dcregistry.store import get_store, open_ref
+    from dcregistry.store import get_store, resolve_ref
 
     from .engine.evaluate import evaluate
     from .protocols import load_protocol
 
     protocol = load_protocol(protocol_name).with_overrides(
         arch=arch, augmentation=aug, optimizer=optim, epochs=epochs, runs=runs)
-    parsed = parse_ref(ref)
-    if record and parsed.kind != "name":
+    # The one reference rule (dcregistry.refs): a store name means the store, a directory is
+    # written as a path. Resolved once: the version evaluated is the version recorded.
+    resolved = resolve_ref(ref, get_store(store_spec) if store_spec else None)
+    if record and resolved.info is None:
         raise UserError("--record needs a store reference (ns/name[@v..]); push the directory first")
-    store = get_store(store_spec)
-    if parsed.kind == "name":
-        # Resolve once: the version evaluated is the version recorded, even if a tag moves.
-        info = store.resolve(parsed)
-        artifact = store.open(info)
-        canonical_ref = info.ref
-    else:
-        artifact = open_ref(ref, store=store)
-        canonical_ref = ref
+    artifact = resolved.open()
+    canonical_ref = resolved.label
+    store = resolved.store
     progress = _progress_factory(progress_disabled(quiet), f"eval {protocol.name}",
                                  protocol.epochs + 1)
     result = evaluate(artifact, protocol, ref=canonical_ref, device=device, data_root=data_root,
@@ -144,7 +165,8 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
         Path(json_out).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         click.echo(f"result written to {json_out}", err=True)
     if record:
-        ann = store.annotate(canonical_ref, "eval", data)
+        assert store is not None and resolved.info is not None
+        ann = store.annotate(resolved.info, "eval", data)
         click.echo(f"recorded on {canonical_ref} ({ann})", err=True)
     click.echo(result.summary(), err=json_out == "-")
 
@@ -204,7 +226,7 @@ def _condense_progress(disabled: bool):
 @click.option("--init", default="real", show_default=True,
               help="Initial images of a synthesis method: real, noise, or an artifact reference.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N].")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA",
               help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).")
 @click.option("--image-size", type=click.IntRange(min=1), default=None,
@@ -281,7 +303,7 @@ def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, devic
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--image-size", type=click.IntRange(min=1), default=None)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N].")
 @click.option("--holdout-validation", is_flag=True,
               help="Train on the training split minus the validation split (what `condense "
                    "--eval-every` runs see).")

@@ -44,6 +44,15 @@ def harness_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def no_real_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hub stores built by a test never reach huggingface.co nor write the user's Hub cache."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-hub-cache"))
+    for var in ("HF_TOKEN", "DCREG_TOKEN", "DCREG_STORE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+
+
 @pytest.fixture
 def dcreg_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty local store root, also exported as $DCREG_HOME for CLI calls."""

@@ -6,7 +6,9 @@ import json
 import os
 import sys
 import traceback
-from typing import Any, Callable
+import warnings
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -15,11 +17,34 @@ from ..errors import UserError
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print: bytes that were not UTF-8 (surrogate escapes) shown as ``\\udcXX``
+    and a message cut to one line."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
+
+
+@contextmanager
+def one_line_warnings(prog: str) -> Iterator[None]:
+    """Show warnings (e.g. a skipped damaged tag-log line) as ``prog: warning: ...`` lines."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        click.echo(f"{prog}: warning: {printable(str(message))}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def run_cli(group: click.Group, prog: str, argv: list[str] | None = None) -> int:
     """Run a click group mapping errors to exit codes: 1 user error, 2 internal error.
 
     Errors print one line on stderr; set DCREG_DEBUG=1 to get the traceback of internal errors.
     """
+    with one_line_warnings(prog):
+        return _run(group, prog, argv)
+
+
+def _run(group: click.Group, prog: str, argv: list[str] | None) -> int:
     try:
         group.main(args=argv, prog_name=prog, standalone_mode=False)
         return EXIT_OK
@@ -29,10 +54,10 @@ def run_cli(group: click.Group, prog: str, argv: list[str] | None = None) -> int
         click.echo(f"{prog}: aborted", err=True)
         return EXIT_USER
     except click.ClickException as exc:  # usage errors, bad options: the user's to fix
-        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
+        click.echo(f"{prog}: error: {printable(exc.format_message())}", err=True)
         return EXIT_USER
     except UserError as exc:
-        click.echo(f"{prog}: error: {exc}", err=True)
+        click.echo(f"{prog}: error: {printable(str(exc))}", err=True)
         return EXIT_USER
     except KeyboardInterrupt:
         click.echo(f"{prog}: interrupted", err=True)
@@ -42,7 +67,7 @@ def run_cli(group: click.Group, prog: str, argv: list[str] | None = None) -> int
     except Exception as exc:  # a bug: say so in one line, traceback only on request
         if os.environ.get("DCREG_DEBUG"):
             traceback.print_exc()
-        click.echo(f"{prog}: internal error: {type(exc).__name__}: {exc} "
+        click.echo(f"{prog}: internal error: {type(exc).__name__}: {printable(str(exc))} "
                    "(set DCREG_DEBUG=1 for a traceback; please report it)", err=True)
         return EXIT_INTERNAL
 

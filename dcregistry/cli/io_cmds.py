@@ -9,16 +9,26 @@ from pathlib import Path
 
 import click
 
-from ..errors import UserError
+from ..errors import OutputExistsError, UserError
 from ..formats.exporters import EXPORT_FORMATS, export_artifact
-from ..formats.importers import IMPORT_FORMATS, LAYOUTS, PIXEL_SPACES, ZCA_INNER, ImportOptions, \
-    import_file
+from ..formats.importers import IMPORT_FORMATS, LAYOUTS, PIXEL_SPACES, ZCA_INNER, \
+    ImportOptionError, ImportOptions, import_file
 from . import cli
 from .common import emit_json, json_option, progress_disabled, quiet_option
 
 
 def _note(text: str) -> None:
     click.echo(f"dcreg: note: {text}", err=True)
+
+
+def _option_flag(exc: ImportOptionError) -> ImportOptionError:
+    """The importer's message plus the flag that sets the option it names (CLI wording)."""
+    return ImportOptionError(f"{exc} (--{exc.option.replace('_', '-')})", exc.option)
+
+
+def _flag_hint(exc: OutputExistsError, overwrite: bool) -> OutputExistsError:
+    """The library's 'exists' refusal, plus the flag that allows replacing (CLI wording)."""
+    return exc if overwrite else OutputExistsError(f"{exc} (pass --overwrite to replace it)")
 
 
 @cli.command("import")
@@ -43,11 +53,14 @@ def _note(text: str) -> None:
 @click.option("--exp", type=click.IntRange(min=0),
               help="dc-pt: import only experiment N (default: all, as -o DIR-e0, DIR-e1, ...).")
 @click.option("--layout", type=click.Choice(LAYOUTS),
-              help="npz/kip-npz image layout (default: detected from the channel count).")
+              help="Image axis order of the file: nchw ([N, C, H, W]) or nhwc ([N, H, W, C]). "
+                   "Default: detected from the dataset's image shape; required when both "
+                   "readings fit.")
 @click.option("--title", help="Human title for the card.")
 @click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
               help="Artifact directory to write.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing output, which must be an artifact directory.")
 @json_option
 def import_cmd(file: Path, fmt: str, dataset: str, pixel_space: str | None,
                zca_over: str | None, method: str | None, ipc: int | None, license_: str | None,
@@ -63,7 +76,12 @@ def import_cmd(file: Path, fmt: str, dataset: str, pixel_space: str | None,
     options = ImportOptions(dataset=dataset, pixel_space=pixel_space, zca_over=zca_over,
                             method=method, ipc=ipc, license=license_, url=url, seed=seed,
                             exp=exp, title=title, layout=layout)
-    result = import_file(file, fmt, out, options, overwrite=overwrite)
+    try:
+        result = import_file(file, fmt, out, options, overwrite=overwrite)
+    except OutputExistsError as exc:
+        raise _flag_hint(exc, overwrite) from None
+    except ImportOptionError as exc:
+        raise _option_flag(exc) from None
     if as_json:
         emit_json({
             "artifacts": [{
@@ -107,15 +125,20 @@ def _open(ref: str, store: str | None):
 @click.option("--max-per-class", type=click.IntRange(min=1), default=10, show_default=True,
               help="png: images shown per class.")
 @click.option("--store", default=None, help="Store to resolve REF in (default: local).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing output: a regular file (a directory an earlier "
+                   "hf-datasets export wrote, for hf-datasets); never links or devices.")
 @quiet_option
 @json_option
 def export_cmd(ref: str, fmt: str, out: Path, max_per_class: int, store: str | None,
                overwrite: bool, quiet: bool, as_json: bool) -> None:
     """Export the artifact REF (ns/name[@v3|@tag|@sha256:..] or a directory) to OUT."""
     art = _open(ref, store)
-    result = export_artifact(art, fmt, out, overwrite=overwrite, max_per_class=max_per_class,
-                             progress=not progress_disabled(quiet))
+    try:
+        result = export_artifact(art, fmt, out, overwrite=overwrite, max_per_class=max_per_class,
+                                 progress=not progress_disabled(quiet))
+    except OutputExistsError as exc:
+        raise _flag_hint(exc, overwrite) from None
     if as_json:
         emit_json({"path": str(result.path), "format": fmt, "ref": ref, "digest": art.digest,
                    "notes": result.notes})

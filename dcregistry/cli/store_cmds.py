@@ -13,11 +13,9 @@ from typing import Any, Callable
 
 import click
 
-from ..artifact import manifest_digest, open_artifact, read_manifest
-from ..errors import UserError
-from ..refs import parse_ref, validate_name
-from ..records import EvalRecord, RecordError
-from ..store import EVAL_KIND, HUB_UNAVAILABLE, LocalStore, get_store
+from ..errors import TagProtectedError, VerificationFailedError
+from ..refs import validate_name
+from ..store import EVAL_KIND, Store, get_store, resolve_ref, store_for
 from . import cli
 from .common import emit_json, json_option, progress_disabled, quiet_option
 
@@ -25,12 +23,14 @@ from .common import emit_json, json_option, progress_disabled, quiet_option
 def store_option(f: Callable) -> Callable:
     """``--store S``: which store (default: the local one at $DCREG_HOME or ~/.cache/dcreg)."""
     return click.option("--store", "store_spec", metavar="S", default=None,
-                        help="'local' (default: $DCREG_HOME or ~/.cache/dcreg) or a store "
-                             "directory.")(f)
+                        help="'local' (default: $DCREG_HOME or ~/.cache/dcreg), a store "
+                             "directory, 'hf' (the Hugging Face Hub, $HF_ENDPOINT) or the URL of "
+                             "a Hub-API server such as `dcreg serve` (default: $DCREG_STORE).")(f)
 
 
-def _store(spec: str | None) -> LocalStore:
-    return get_store(spec)
+def _store(spec: str | None, ref: object = None) -> Store:
+    # an hf:// reference names its own store (the Hub, or the --store endpoint)
+    return store_for(str(ref) if ref is not None else None, spec)
 
 
 def _size(n: int) -> str:
@@ -94,7 +94,7 @@ def pull(ref: str, out_dir: Path | None, store_spec: str | None, quiet: bool, as
 
     Nothing is written to the output directory unless every sha256 matches the manifest.
     """
-    store = _store(store_spec)
+    store = _store(store_spec, ref)
     info = store.resolve(ref)
     path = store.pull(info, out_dir, progress=not progress_disabled(quiet))
     if as_json:
@@ -160,16 +160,16 @@ def list_cmd(query: tuple[str, ...], dataset: str | None, method: str | None, ip
 @json_option
 def show(ref: str, store_spec: str | None, as_json: bool) -> None:
     """Show a version (or an artifact directory): metadata, files, tags, results, annotations."""
-    r = parse_ref(ref)
-    if r.kind == "hub":
-        raise UserError(f"{r}: {HUB_UNAVAILABLE}")
-    if r.kind == "path":
-        manifest = read_manifest(r.path)
-        head = {"path": str(r.path), "digest": manifest_digest(manifest)}
+    res = resolve_ref(ref, _store(store_spec) if store_spec else None)
+    if res.info is None:
+        from ..artifact import manifest_digest, read_manifest
+
+        manifest = read_manifest(res.path)  # type: ignore[arg-type]
+        head = {"path": str(res.path), "digest": manifest_digest(manifest)}
         anns: list[dict] = []
     else:
-        store = _store(store_spec)
-        info = store.resolve(r)
+        store, info = res.store, res.info
+        assert store is not None
         manifest = store.manifest(info)
         anns = store.annotations(info)
         head = {"ref": info.ref, "name": info.name, "version": info.version,
@@ -204,6 +204,8 @@ def show(ref: str, store_spec: str | None, as_json: bool) -> None:
         evals = [a for a in anns if a.get("kind") == EVAL_KIND]
         click.echo(f"results: {len(evals) or 'none recorded'}")
         for a in evals:
+            from ..records import EvalRecord, RecordError
+
             try:
                 rec = EvalRecord.from_json(a.get("record"))
             except RecordError as exc:  # a damaged annotation must not hide the others
@@ -226,7 +228,7 @@ def show(ref: str, store_spec: str | None, as_json: bool) -> None:
 @store_option
 def tag(ref: str, tag: str, store_spec: str | None) -> None:
     """Point TAG at the version REF names (moving it if it was elsewhere)."""
-    info = _store(store_spec).tag(ref, tag)
+    info = _store(store_spec, ref).tag(ref, tag)
     click.echo(f"{info.ref} tagged {tag}")
 
 
@@ -276,26 +278,28 @@ def verify(ref: str | None, all_versions: bool, store_spec: str | None, as_json:
     if all_versions == (ref is not None):
         raise click.UsageError("give either REF (a reference or a directory) or --all")
     if all_versions:
-        results = _store(store_spec).verify_all()
-        failed = [(i, e) for i, e in results if e is not None]
+        report = _store(store_spec).verify_all()
         if as_json:
-            emit_json([{"ref": i.ref, "digest": i.digest, "ok": e is None,
-                        "error": None if e is None else str(e)} for i, e in results])
+            emit_json(report.to_json())
         else:
-            for i, e in results:
-                click.echo(f"ok {i.ref} {i.digest}" if e is None else f"FAILED {i.ref}: {e}")
-        if failed:
-            raise UserError(f"{len(failed)} of {len(results)} versions failed verification "
-                            f"(first: {failed[0][1]})")
+            for c in report.checks:
+                click.echo(f"ok {c.info.ref} {c.info.digest}" if c.ok
+                           else f"FAILED {c.info.ref}: {c.error}")
+            for a in report.anomalies:
+                click.echo(f"anomaly: {a}")
+        if report.failed:
+            raise VerificationFailedError(f"{len(report.failed)} of {len(report.checks)} versions failed "
+                            f"verification (first: {report.failed[0].error})")
         return
-    r = parse_ref(ref)
-    if r.kind == "hub":
-        raise UserError(f"{r}: {HUB_UNAVAILABLE}")
-    if r.kind == "path":
-        art = open_artifact(r.path, verify=True)
-        label, digest = str(r.path), art.digest
+    assert ref is not None
+    res = resolve_ref(ref, _store(store_spec) if store_spec else None)
+    if res.info is None:
+        from ..artifact import open_artifact
+
+        label, digest = str(res.path), open_artifact(res.path, verify=True).digest  # type: ignore[arg-type]
     else:
-        info = _store(store_spec).verify(r)
+        assert res.store is not None
+        info = res.store.verify(res.info)
         label, digest = info.ref, info.digest
     if as_json:
         emit_json({"ref": label, "digest": digest, "ok": True})
@@ -311,7 +315,10 @@ def verify(ref: str | None, all_versions: bool, store_spec: str | None, as_json:
 @store_option
 def rm(ref: str, force: bool, store_spec: str | None) -> None:
     """Remove one version (its number is never reused; blobs stay until `dcreg gc`)."""
-    info = _store(store_spec).rm(ref, force=force)
+    try:
+        info = _store(store_spec).rm(ref, force=force)
+    except TagProtectedError as exc:
+        raise TagProtectedError(f"{exc} (--force removes it with its tags)") from None
     click.echo(f"removed {info.ref} (its blobs stay until `dcreg gc --no-dry-run`)")
 
 
@@ -333,6 +340,8 @@ def gc(dry_run: bool, store_spec: str | None, as_json: bool) -> None:
         click.echo(f"snapshot {s}")
     for t in report.tmp:
         click.echo(f"tmp {t}")
+    for k in report.skipped:
+        click.echo(f"skipped {k} (not the store's own entry; left alone)", err=True)
     what = (f"{len(report.blobs)} blob(s), {len(report.snapshots)} snapshot(s), "
             f"{len(report.tmp)} temp file(s), {_size(report.bytes)}")
     if dry_run:
@@ -348,15 +357,15 @@ def gc(dry_run: bool, store_spec: str | None, as_json: bool) -> None:
 @json_option
 def card(ref: str, store_spec: str | None, as_json: bool) -> None:
     """Print the card of REF, re-rendered with its recorded evaluation results."""
-    r = parse_ref(ref)
-    if r.kind == "hub":
-        raise UserError(f"{r}: {HUB_UNAVAILABLE}")
-    if r.kind == "path":
-        label, text = str(r.path), open_artifact(r.path, verify=False).card_text()
+    res = resolve_ref(ref, _store(store_spec) if store_spec else None)
+    if res.info is None:
+        from ..artifact import open_artifact
+
+        label = str(res.path)
+        text = open_artifact(res.path, verify=False).card_text()  # type: ignore[arg-type]
     else:
-        store = _store(store_spec)
-        info = store.resolve(r)
-        label, text = info.ref, store.card(info)
+        assert res.store is not None
+        label, text = res.info.ref, res.store.card(res.info)
     if as_json:
         emit_json({"ref": label, "card": text})
     else:

@@ -5,28 +5,29 @@ Import formats (``IMPORTERS``): ``dc-pt`` (DC/DSA/DM ``res_*.pt``), ``mtt`` (MTT
 Export formats (``EXPORTERS``): ``pt``, ``npz``, ``png``, ``hf-datasets``.
 
 Nothing is unpickled beyond ``torch.load(weights_only=True)`` (in :mod:`.safe_torch`, the only
-``torch.load`` call site) and ``numpy.load(allow_pickle=False)``. Importing this package does not
-import torch, PIL or ``datasets``; each is loaded by the code path that needs it.
+``torch.load`` call site) and ``numpy.load(allow_pickle=False)``. Importing this package imports
+nothing heavy (not even numpy): names are loaded on first use, and each format's module (one per
+format, in ``importers/`` and ``exporters/``) only when that format is used.
 """
 
 from __future__ import annotations
 
-from .exporters import EXPORT_FORMATS, EXPORTERS, ExportResult, export_artifact
-from .grid import grid_image, render_grid, save_grid_png, to_unit_images
-from .importers import (
-    IMPORT_FORMATS,
-    IMPORTERS,
-    PIXEL_SPACES,
-    ImportedSet,
-    ImportOptions,
-    ImportResult,
-    import_file,
-    read_sets,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "EXPORT_FORMATS", "EXPORTERS", "ExportResult", "export_artifact",
-    "grid_image", "render_grid", "save_grid_png", "to_unit_images",
-    "IMPORT_FORMATS", "IMPORTERS", "PIXEL_SPACES", "ImportedSet", "ImportOptions",
-    "ImportResult", "import_file", "read_sets",
-]
+_LAZY = {
+    "EXPORT_FORMATS": "exporters", "EXPORTERS": "exporters", "ExportResult": "exporters",
+    "export_artifact": "exporters",
+    "grid_image": "grid", "render_grid": "grid", "save_grid_png": "grid", "to_unit_images": "grid",
+    "IMPORT_FORMATS": "importers", "IMPORTERS": "importers", "PIXEL_SPACES": "importers",
+    "LAYOUTS": "importers", "ImportedSet": "importers", "ImportOptions": "importers",
+    "ImportResult": "importers", "import_file": "importers", "read_sets": "importers",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

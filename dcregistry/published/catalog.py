@@ -25,7 +25,7 @@ from ..errors import NotFoundError, UserError
 
 CATALOG_ENV = "DCREG_PUBLISHED_CATALOG"
 #: Import formats of ``dcreg import`` plus the layouts only ``fetch`` converts.
-FETCH_FORMATS = ("dc-pt", "mtt", "kip-npz", "npz", "datadam-pt")
+FETCH_FORMATS = ("dc-pt", "mtt", "kip-npz", "npz")
 SOURCE_KINDS = ("https", "gdrive-folder", "gdrive-file", "hf")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: Largest file a catalog entry may announce (published sets are at most a few hundred MB).

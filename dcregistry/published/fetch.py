@@ -118,29 +118,6 @@ def _stale(dest: Path, sha: str) -> bool:
     return sha256_path(dest) != sha
 
 
-def _datadam_to_npz(path: Path, work: Path) -> Path:
-    """DataDAM's ``{'data': [images, labels]}`` (read weights-only) as a plain ``.npz``."""
-    from ..formats.safe_torch import safe_torch_load
-
-    obj = safe_torch_load(path)
-    data = obj.get("data") if isinstance(obj, dict) else None
-    if not isinstance(data, (list, tuple)) or len(data) != 2:
-        found = sorted(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
-        raise ImportFormatError(f"{path.name}: expected DataDAM's {{'data': [images, labels]}}, "
-                                f"found {found}")
-    arrays = {}
-    for key, value in zip(("images", "labels"), data):
-        if hasattr(value, "detach"):
-            value = value.detach().cpu().numpy()
-        arrays[key] = np.asarray(value)
-    if arrays["images"].dtype.kind not in "fu" or arrays["labels"].dtype.kind not in "iuf":
-        raise ImportFormatError(f"{path.name}: images/labels have unsupported dtypes "
-                                f"{arrays['images'].dtype}/{arrays['labels'].dtype}")
-    out = work / (PurePosixPath(path.name).stem + ".npz")
-    np.savez(out, **arrays)
-    return out
-
-
 def convert(entry: PublishedSet, files: list[FetchedFile], out_dir: Path, *,
             exp: int | None = None, overwrite: bool = False) -> tuple[list[Artifact], list[str]]:
     """Read the downloaded files with the safe importers and write verified artifacts."""
@@ -162,10 +139,6 @@ def convert(entry: PublishedSet, files: list[FetchedFile], out_dir: Path, *,
             images = [f for f in files if f.name.startswith("images_")]
             if images:
                 source_path = images[0].path
-        elif fmt == "datadam-pt":
-            if entry.pixel_space is None:
-                options.pixel_space = "normalized"
-            source_path, read_fmt = _datadam_to_npz(first.path, work), "npz"
         else:
             source_path, read_fmt = first.path, fmt
         sets = read_sets(source_path, read_fmt, options, notes)

@@ -1,1 +1,30 @@
-"""The dcreg HTTP server: the Hub-compatible API (``app``) and the browse pages (``pages``)."""
+"""``dcreg serve``: a self-hostable registry speaking the Hugging Face Hub HTTP API, with
+browse pages.
+
+``create_app(home, token)`` builds the FastAPI application over the local store at ``home``: the
+Hub API (:mod:`dcregistry.server.hubapi`) and the browse pages (:mod:`dcregistry.server.pages`);
+``serve(...)`` runs it with uvicorn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["create_app", "serve"]
+
+
+def create_app(home: str | Path | None = None, token: str | None = None, *,
+               public_url: str | None = None):  # noqa: ANN201 - FastAPI is imported lazily
+    """The FastAPI app over the local store at ``home``; writes need ``token`` (None: read-only)."""
+    from .app import create_app as _create
+
+    return _create(home, token, public_url=public_url)
+
+
+def serve(home: str | Path | None = None, token: str | None = None, *, host: str = "127.0.0.1",
+          port: int = 8008, log_level: str = "info") -> None:
+    """Run the server until interrupted (uvicorn; access logs carry paths, never tokens)."""
+    import uvicorn
+
+    app = create_app(home, token)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)

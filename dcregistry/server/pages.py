@@ -107,20 +107,24 @@ def _pct(v: Any) -> str:
 
 
 def _result_row(ann: Mapping[str, Any]) -> dict:
-    r = ann.get("record") or {}
-    proto = r.get("protocol") or {}
-    content = proto.get("content") or {}
-    base = r.get("baseline") or {}
+    """One results-table row, read through the typed record (a damaged record shows as such)."""
+    from ..records import EvalRecord, RecordError
+
+    created = str(ann.get("created_at", ""))[:19].replace("T", " ")
+    try:
+        r = EvalRecord.from_json(ann.get("record"))
+    except RecordError as exc:
+        return {"protocol": f"(unreadable result: {exc})", "arch": "-", "aug": "-", "epochs": "-",
+                "runs": "-", "acc": "-", "baseline": "-", "delta": "-", "device": "-",
+                "created_at": created}
+    base = r.baseline
     return {
-        "protocol": proto.get("id", "?"), "arch": content.get("arch", "?"),
-        "aug": content.get("augmentation", "?"), "epochs": content.get("epochs", "?"),
-        "runs": len(r.get("accuracies") or []),
-        "acc": f"{_pct(r.get('mean'))} ± {_pct(r.get('std'))}",
-        "baseline": f"{_pct(base.get('mean'))} ± {_pct(base.get('std'))}" if base else "-",
-        "delta": f"{100 * base['delta']:+.2f}" if isinstance(base.get("delta"), (int, float))
-        else "-",
-        "device": r.get("device", "?"),
-        "created_at": str(ann.get("created_at", ""))[:19].replace("T", " "),
+        "protocol": r.protocol_id, "arch": r.protocol_field("arch"),
+        "aug": r.protocol_field("augmentation"), "epochs": r.protocol_field("epochs"),
+        "runs": r.runs, "acc": f"{_pct(r.mean)} ± {_pct(r.std)}",
+        "baseline": f"{_pct(base.mean)} ± {_pct(base.std)}" if base else "-",
+        "delta": f"{100 * base.delta:+.2f}" if base else "-",
+        "device": r.device, "created_at": created,
     }
 
 

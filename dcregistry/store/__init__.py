@@ -1,55 +1,143 @@
 """Stores of versioned artifacts and reference resolution.
 
-``open_ref`` turns any reference (a local artifact directory, ``ns/name[@v3|@tag|@sha256:..]``
-in a local store, or ``hf://datasets/ORG/NAME``) into an :class:`~dcregistry.artifact.Artifact`;
-``get_store`` maps a ``--store`` value to a store. Only the embedded local store exists in this
-version (see :mod:`dcregistry.store.local`).
+Every store implements :class:`~dcregistry.store.base.Store`; the CLI and the harness reach
+stores only through :func:`get_store` (a ``--store`` value -> a store) and :func:`open_ref` /
+:func:`resolve_ref` (a reference string -> an artifact / a version). The embedded local store is
+:class:`~dcregistry.store.local.LocalStore`; other kinds (the Hugging Face Hub, a served store)
+register a factory with :func:`register_store`.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from ..errors import UserError
+from ..errors import InvalidReferenceError, StoreUnavailableError
 from ..refs import Ref, parse_ref
-from .local import EVAL_KIND, GcReport, LocalStore, PushResult, VersionInfo, default_root
+from .base import (EVAL_KIND, GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck,
+                   VersionInfo)
+from .layout import default_root
+from .local import LocalStore
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
 
-__all__ = ["LocalStore", "VersionInfo", "PushResult", "GcReport", "EVAL_KIND", "default_root",
-           "get_store", "open_ref", "HUB_UNAVAILABLE"]
+__all__ = ["Store", "RefLike", "VerifyReport", "VersionCheck", "LocalStore", "VersionInfo",
+           "PushResult", "GcReport", "EVAL_KIND", "default_root", "get_store", "open_ref",
+           "resolve_ref", "Resolved", "register_store", "HUB_UNAVAILABLE", "StoreUnavailableError",
+           "store_for", "STORE_ENV"]
 
-HUB_UNAVAILABLE = ("the Hugging Face Hub store is not available in this version of dcregistry; "
-                   "use the local store (ns/name refs, --store local or --store DIR)")
+#: Environment variable naming the default store (a --store value).
+STORE_ENV = "DCREG_STORE"
+
+HUB_UNAVAILABLE = ("the Hugging Face Hub store is not available in this installation; use the "
+                   "local store (ns/name references, or a store directory)")
 
 
-def get_store(spec: str | Path | LocalStore | None = None) -> LocalStore:
-    """The store a ``--store`` value names.
+#: Store kinds other than local: (matches(spec), factory(spec)), in registration order.
+_FACTORIES: list[tuple[Callable[[str], bool], Callable[[str], Store]]] = []
 
-    None or "local": the default root ($DCREG_HOME or ~/.cache/dcreg); a directory path: a
-    local store rooted there; "hub"/"hf://...": a UserError (not available in this version)."""
-    if isinstance(spec, LocalStore):
+
+def register_store(matches: Callable[[str], bool], factory: Callable[[str], Store]) -> None:
+    """Make :func:`get_store` build ``factory(spec)`` for every store spec ``matches`` accepts
+    (e.g. ``lambda s: s == "hub" or s.startswith("hf://")``)."""
+    _FACTORIES.append((matches, factory))
+
+
+def _hub_spec(text: str) -> bool:
+    return text == "hub" or text.startswith("hf://")
+
+
+def get_store(spec: str | Path | Store | None = None) -> Store:
+    """The store a store spec names.
+
+    None: ``$DCREG_STORE`` if set; None or "local": the default local root ($DCREG_HOME or
+    ~/.cache/dcreg); a registered kind ("hf"/"hub": the Hugging Face Hub, an http(s) URL: a
+    Hub-API server such as ``dcreg serve``); otherwise a directory path: a local store there."""
+    if isinstance(spec, Store):
         return spec
-    if spec is None or str(spec) in ("", "local"):
+    if spec is None or str(spec) == "":
+        spec = os.environ.get(STORE_ENV) or None
+    if spec is None or str(spec) == "local":
         return LocalStore()
     text = str(spec)
-    if text == "hub" or text.startswith("hf://"):
-        raise UserError(f"--store {text}: {HUB_UNAVAILABLE}")
+    for matches, factory in _FACTORIES:
+        if matches(text):
+            return factory(text)
+    if _hub_spec(text):
+        raise StoreUnavailableError(f"store {text}: {HUB_UNAVAILABLE}")
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
-        raise UserError(f"--store {text}: not a directory (give 'local' or a store directory)")
+        raise InvalidReferenceError(f"store {text}: not a directory (give 'local' or a store "
+                                    "directory)")
     return LocalStore(path)
 
 
-def open_ref(ref: str | Ref, store: LocalStore | str | None = None, verify: bool = True) -> "Artifact":
-    """Open the artifact ``ref`` names: a directory, or a version in ``store`` (default local store)."""
-    r = parse_ref(ref) if isinstance(ref, str) else ref
-    if r.kind == "path":
+@dataclass(frozen=True)
+class Resolved:
+    """What a reference string means: a directory (``path``) or a store version (``store`` and
+    ``info``)."""
+
+    ref: Ref
+    path: Path | None = None
+    store: Store | None = None
+    info: VersionInfo | None = None
+
+    @property
+    def label(self) -> str:
+        """``ns/name@vN`` for a version, the path for a directory."""
+        return self.info.ref if self.info is not None else str(self.path)
+
+    def open(self, verify: bool = True) -> "Artifact":
+        """The artifact (verified unless ``verify`` is False)."""
+        if self.info is not None:
+            assert self.store is not None
+            return self.store.open(self.info, verify=verify)
         from ..artifact import open_artifact
 
-        return open_artifact(r.path, verify=verify)
-    if r.kind == "hub":
-        raise UserError(f"{r}: {HUB_UNAVAILABLE}")
-    return get_store(store).open(r, verify=verify)
+        return open_artifact(self.path, verify=verify)  # type: ignore[arg-type]
+
+
+def resolve_ref(ref: str | Ref, store: Store | str | Path | None = None) -> Resolved:
+    """Apply the reference rule (:func:`dcregistry.refs.parse_ref`) and resolve it once: a store
+    reference is looked up in ``store`` (a hub reference in the hub store), anything else is a
+    directory. What is resolved is what is used, even if a tag moves later."""
+    r = parse_ref(ref) if isinstance(ref, str) else ref
+    if r.kind == "path":
+        return Resolved(r, path=r.path)
+    s = store_for(str(r), store)
+    return Resolved(r, store=s, info=s.resolve(r))
+
+
+def store_for(ref: str | Ref | None, store: Store | str | Path | None = None) -> Store:
+    """The store that holds ``ref``: an ``hf://`` reference lives on a Hub store (``store`` if
+    it is one, e.g. a ``dcreg serve`` URL, else the Hub at $HF_ENDPOINT); anything else in
+    ``get_store(store)``."""
+    if str(ref or "").startswith("hf://"):
+        from .hub import HubStore
+
+        given = get_store(store) if store is not None or os.environ.get(STORE_ENV) else None
+        return given if isinstance(given, HubStore) else get_store("hub")
+    return get_store(store)
+
+
+def open_ref(ref: str | Ref, store: Store | str | None = None, verify: bool = True) -> "Artifact":
+    """Open the artifact ``ref`` names: a directory, or a version in ``store`` (default local)."""
+    return resolve_ref(ref, store).open(verify=verify)
+
+
+def _hub_factory(spec: str) -> Store:
+    from .hub import HubStore
+
+    if spec.startswith("hf://"):
+        raise InvalidReferenceError(f"store {spec!r}: name the endpoint ('hf' or an http(s) URL); "
+                                    "hf://datasets/ORG/NAME is a reference, not a store")
+    return HubStore(None if spec in ("hf", "hub") else spec)
+
+
+# The Hub store (dcregistry.store.hub, imported only when used): the Hugging Face Hub or any
+# endpoint speaking its API.
+register_store(lambda s: s in ("hf", "hub") or s.startswith(("hf://", "http://", "https://")),
+               _hub_factory)

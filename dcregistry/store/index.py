@@ -16,10 +16,11 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+from urllib.parse import quote
 
 from .query import Term
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _COLUMNS = ("name", "version", "digest", "created_at", "dataset", "method", "ipc", "num_classes",
             "label_kind", "pixel", "seed", "license", "made_at", "metadata")
 _SCHEMA = """
@@ -40,8 +41,13 @@ CREATE TABLE IF NOT EXISTS versions (
     metadata TEXT NOT NULL,
     PRIMARY KEY (name, version)
 );
-CREATE INDEX IF NOT EXISTS versions_dataset ON versions (dataset, method, ipc);
+CREATE INDEX IF NOT EXISTS versions_dataset ON versions (dataset, method, ipc, name, version);
 CREATE INDEX IF NOT EXISTS versions_digest ON versions (digest);
+CREATE TABLE IF NOT EXISTS scans (
+    name TEXT PRIMARY KEY,
+    sig TEXT NOT NULL,
+    versions TEXT NOT NULL
+);
 """
 
 
@@ -72,15 +78,30 @@ def _int(v: Any) -> int | None:
 class Index:
     """An open index connection (use as a context manager)."""
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, *, read_only: bool = False):
         self.path = path
         self.in_memory = path is None
+        self.read_only = read_only
         self.conn = self._connect()
 
     # -- opening ------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         if self.path is None:
             return self._init(sqlite3.connect(":memory:"))
+        if self.read_only:
+            # A read-only store: read the file as it is (immutable: no locks, no journal);
+            # the caller checks it against the version files before trusting it.
+            uri = f"file:{quote(str(self.path.absolute()))}?mode=ro&immutable=1"
+            conn = sqlite3.connect(uri, uri=True)
+            try:
+                (ver,) = conn.execute("PRAGMA user_version").fetchone()
+                if ver != SCHEMA_VERSION:
+                    raise sqlite3.DatabaseError("index of another schema version")
+                conn.execute("SELECT 1 FROM versions LIMIT 1").fetchone()
+            except BaseException:
+                conn.close()
+                raise
+            return conn
         try:
             return self._init(sqlite3.connect(str(self.path), timeout=60))
         except sqlite3.DatabaseError as exc:
@@ -113,6 +134,7 @@ class Index:
                     (ver,) = conn.execute("PRAGMA user_version").fetchone()
                     if ver != SCHEMA_VERSION:
                         conn.execute("DROP TABLE IF EXISTS versions")
+                        conn.execute("DROP TABLE IF EXISTS scans")
                         for stmt in _SCHEMA.split(";"):
                             if stmt.strip():
                                 conn.execute(stmt)
@@ -124,7 +146,7 @@ class Index:
                 finally:
                     conn.isolation_level = ""
             # Touch the table so that a damaged file fails here, not in the middle of a query.
-            conn.execute("SELECT count(*) FROM versions").fetchone()
+            conn.execute("SELECT 1 FROM versions LIMIT 1").fetchone()
         except BaseException:
             conn.close()
             raise
@@ -144,8 +166,27 @@ class Index:
         """Every (name, version) the index holds."""
         return {(n, v) for n, v in self.conn.execute("SELECT name, version FROM versions")}
 
-    def query(self, terms: Iterable[Term] = (), name: str | None = None) -> list[IndexRow]:
-        """Rows matching every term (and ``name`` if given), ordered by name then version."""
+    def scans(self) -> dict[str, tuple[str, list[int]]]:
+        """Recorded directory signatures: name -> (signature, live version numbers)."""
+        out = {}
+        for n, sig, vs in self.conn.execute("SELECT name, sig, versions FROM scans"):
+            try:
+                out[n] = (sig, [int(v) for v in json.loads(vs)])
+            except (ValueError, TypeError):
+                return {}  # damaged: the caller scans the directories
+        return out
+
+    def set_scans(self, scans: Mapping[str, tuple[str, list[int]]]) -> None:
+        """Replace the recorded directory signatures."""
+        with self.conn:
+            self.conn.execute("DELETE FROM scans")
+            self.conn.executemany("INSERT INTO scans (name, sig, versions) VALUES (?, ?, ?)",
+                                  [(n, s, json.dumps(vs)) for n, (s, vs) in scans.items()])
+
+    def query(self, terms: Iterable[Term] = (), name: str | None = None, *,
+              highest_only: bool = False) -> list[IndexRow]:
+        """Rows matching every term (and ``name`` if given), ordered by name then version;
+        ``highest_only``: only the highest matching version of each name."""
         where, params = [], []
         if name is not None:
             where.append("name = ?")
@@ -154,10 +195,16 @@ class Index:
             cond, p = t.sql()
             where.append(cond)
             params.extend(p)
-        sql = "SELECT name, version, digest, created_at, metadata FROM versions"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY name, version"
+        cond = (" WHERE " + " AND ".join(where)) if where else ""
+        if highest_only:
+            # the highest matching version per name, found in SQL so that only those rows'
+            # metadata is decoded
+            sql = ("SELECT v.name, v.version, v.digest, v.created_at, v.metadata FROM versions v "
+                   f"JOIN (SELECT name AS n, max(version) AS mv FROM versions{cond} GROUP BY name)"
+                   " ON v.name = n AND v.version = mv ORDER BY v.name")
+        else:
+            sql = ("SELECT name, version, digest, created_at, metadata FROM versions"
+                   f"{cond} ORDER BY name, version")
         with closing(self.conn.execute(sql, params)) as cur:
             return [IndexRow(n, v, d, c, json.loads(m)) for n, v, d, c, m in cur]
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import UserError
+from ..errors import BadQueryError
+from ..refs import has_control_chars
 
 INT_FIELDS = ("version", "ipc", "num_classes", "seed")
 TEXT_FIELDS = ("name", "digest", "dataset", "method", "label_kind", "pixel", "license",
@@ -23,7 +24,11 @@ FIELDS = INT_FIELDS + TEXT_FIELDS
 ALIASES = {"pixel_space": "pixel", "labels": "label_kind", "k": "ipc", "classes": "num_classes",
            "v": "version"}
 _OPS = ("<=", ">=", "!=", "==", "=", "<", ">")
-_TERM_RE = re.compile(r"^\s*([a-z_]+)\s*(<=|>=|!=|==|=|<|>)\s*(.*?)\s*$")
+_TERM_RE = re.compile(r" *([a-z_]+) *(<=|>=|!=|==|=|<|>) *(.*?) *")
+_INT_RE = re.compile(r"[+-]?[0-9]{1,200}")
+#: SQLite integers are signed 64-bit.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+MAX_TERM_LEN = 1024
 
 
 @dataclass(frozen=True)
@@ -47,25 +52,38 @@ class Term:
 
 
 def parse_term(text: str) -> Term:
-    """Parse ``field OP value``; raise UserError naming the allowed fields/operators."""
-    m = _TERM_RE.match(text or "")
+    """Parse ``field OP value``; raise BadQueryError naming the allowed fields/operators."""
+    if not isinstance(text, str):
+        raise BadQueryError(f"bad query {text!r}: not text")
+    if len(text) > MAX_TERM_LEN:
+        raise BadQueryError(f"bad query of {len(text)} characters: at most {MAX_TERM_LEN}")
+    if has_control_chars(text):
+        raise BadQueryError(f"bad query {text!r}: contains control characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadQueryError(f"bad query {text!r}: not valid UTF-8") from None
+    m = _TERM_RE.fullmatch(text)
     if not m:
-        raise UserError(f"bad query {text!r}: write FIELD OP VALUE like ipc<=10 or dataset=cifar10 "
+        raise BadQueryError(f"bad query {text!r}: write FIELD OP VALUE like ipc<=10 or dataset=cifar10 "
                         f"(operators {' '.join(_OPS)})")
     field, op, value = m.group(1), m.group(2), m.group(3)
     field = ALIASES.get(field, field)
     if field not in FIELDS:
-        raise UserError(f"bad query {text!r}: unknown field {field!r} (fields: {', '.join(FIELDS)})")
+        raise BadQueryError(f"bad query {text!r}: unknown field {field!r} (fields: {', '.join(FIELDS)})")
     if op == "==":
         op = "="
     if value == "":
-        raise UserError(f"bad query {text!r}: missing value after {op!r}")
+        raise BadQueryError(f"bad query {text!r}: missing value after {op!r}")
     if field in INT_FIELDS:
         v = value[1:] if field == "version" and value.startswith("v") else value
-        try:
-            return Term(field, op, int(v))
-        except ValueError:
-            raise UserError(f"bad query {text!r}: {field} takes an integer, got {value!r}") from None
+        if not _INT_RE.fullmatch(v):
+            raise BadQueryError(f"bad query {text!r}: {field} takes an integer, got {value!r}")
+        number = int(v)
+        if not INT_MIN <= number <= INT_MAX:
+            raise BadQueryError(f"bad query {text!r}: {number} is out of range (integers are "
+                                "64-bit)")
+        return Term(field, op, number)
     if field == "digest":  # digest=<hex prefix> matches by prefix
         if not value.startswith(("sha256:", "*")):
             value = "sha256:" + value

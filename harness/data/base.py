@@ -248,9 +248,14 @@ def cached_split(root: Path, stem: str, key: str, build: Callable[[], RawSplit])
     path = cache_dir / f"{stem}-{key}.npz"
     if path.is_file():
         try:
-            with np.load(path, allow_pickle=False) as z:
-                names = [str(s) for s in z["class_names"]] if "class_names" in z.files else None
+            from dcregistry.formats.importers.npzfile import NpzArchive
+
+            z = NpzArchive(path)  # sizes checked before allocating: the cache is a file too
+            try:
+                names = [str(s) for s in z["class_names"]] if "class_names" in z else None
                 return RawSplit(z["images"], z["labels"], names, str(z["source"]))
+            finally:
+                z.close()
         except Exception as exc:  # a corrupt cache is rebuilt, never trusted
             warnings.warn(f"ignoring unreadable dataset cache {path}: {exc}", stacklevel=2)
     raw = build()

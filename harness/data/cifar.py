@@ -22,6 +22,7 @@ import numpy as np
 
 from dcregistry.catalog import DatasetInfo
 from dcregistry.errors import UnsafeFileError
+from dcregistry.formats.pickle_scan import pickle_shape_problem
 
 from .base import LOADERS, DatasetFormatError, RawSplit, locate
 
@@ -85,6 +86,10 @@ class SafeUnpickler(pickle.Unpickler):
 def safe_unpickle(path: Path) -> Any:
     """Unpickle ``path`` with :class:`SafeUnpickler` and ``encoding="bytes"`` (Python 2 files)."""
     data = path.read_bytes()
+    problem = pickle_shape_problem(data)  # parsed, not run: deep or exponentially shared objects
+    if problem is not None:
+        raise DatasetFormatError(path, f"is a pickle that builds {problem}",
+                                 "the file is corrupt or hostile; re-download it")
     try:
         return SafeUnpickler(io.BytesIO(data), source=str(path), encoding="bytes").load()
     except UnsafeFileError:
@@ -100,6 +105,26 @@ def _get(d: dict, key: str) -> Any:
     raise KeyError(key)
 
 
+def _flat_labels(labels: Any, n: int, label_key: str, path: Path) -> np.ndarray:
+    """The labels as int64 [n], checked *before* conversion: a pickle can make a list whose
+    entries are all the same nested list (memo references), which costs nothing to unpickle but
+    expands to gigabytes in ``np.asarray``. Only a flat list/tuple of ``n`` ints, or a 1-D integer
+    array of length ``n``, is accepted."""
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise DatasetFormatError(path, f"{label_key!r} is a {labels.dtype} array of shape "
+                                     f"{list(labels.shape)}, expected {n} integers")
+    elif isinstance(labels, (list, tuple)):
+        if len(labels) == n and not all(type(v) is int for v in labels):
+            raise DatasetFormatError(path, f"{label_key!r} is not a flat list of integers")
+    else:
+        raise DatasetFormatError(path, f"{label_key!r} is a {type(labels).__name__}, expected a "
+                                 "list of integers")
+    if len(labels) != n:
+        raise DatasetFormatError(path, f"has {len(labels)} labels for {n} images")
+    return np.asarray(labels, dtype=np.int64)
+
+
 def read_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     """Read one CIFAR batch file: ``(uint8 [N, 3, 32, 32], int64 [N])``."""
     obj = safe_unpickle(path)
@@ -113,12 +138,7 @@ def read_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         desc = f"{data.dtype} {list(data.shape)}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DatasetFormatError(path, f"'data' is {desc}, expected uint8 [N, 3072]")
-    try:
-        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError):
-        raise DatasetFormatError(path, f"{label_key!r} is not a list of integers") from None
-    if labels.shape[0] != data.shape[0]:
-        raise DatasetFormatError(path, f"has {labels.shape[0]} labels for {data.shape[0]} images")
+    labels = _flat_labels(labels, data.shape[0], label_key, path)
     return data.reshape(-1, 3, 32, 32), labels
 
 

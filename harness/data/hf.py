@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import re
 import tempfile
@@ -39,6 +38,9 @@ from typing import Any, Iterator
 import numpy as np
 
 from dcregistry.catalog import DatasetInfo
+from dcregistry.errors import JSONFormatError
+from dcregistry.formats.limits import ByteBudget, InputTooLargeError, check_expansion
+from dcregistry.jsonsafe import loads_bounded
 
 from .base import CACHE_DIRNAME, DatasetFormatError, RawSplit, cache_key, cached_split, file_fingerprint
 
@@ -46,6 +48,7 @@ IMAGE_COLUMNS = ("img", "image")
 LABEL_COLUMNS = ("label", "labels", "fine_label")
 _LABEL_COLUMNS_BY_DATASET = {"cifar100": ("fine_label", "label", "labels")}
 _PREFERRED_CONFIG = {"svhn": "cropped_digits"}
+_MAX_JSON_BYTES = 16 << 20
 
 
 def split_aliases(info: DatasetInfo, split: str) -> tuple[str, ...]:
@@ -99,14 +102,53 @@ def _parquet_split(hdir: Path, info: DatasetInfo, split_name: str) -> list[Path]
     return files
 
 
+def _read_json(path: Path) -> Any:
+    """A JSON file of the layout, parsed with bounded size and nesting (a UserError if bad)."""
+    try:
+        return loads_bounded(path.read_bytes(), str(path), max_bytes=_MAX_JSON_BYTES)
+    except JSONFormatError as exc:
+        raise DatasetFormatError(path, exc.problem, exc.fix) from None
+
+
+def _check_json_files(files: list[Path]) -> None:
+    """``datasets`` parses these with the recursive stdlib parser: check them first."""
+    for f in files:
+        if f.suffix == ".json":
+            if f.stat().st_size > _MAX_JSON_BYTES:
+                raise DatasetFormatError(f, f"is larger than {_MAX_JSON_BYTES} bytes")
+            _read_json(f)
+
+
+def _check_parquet_files(files: list[Path]) -> None:
+    """Read each parquet footer ourselves: a garbage file is one DatasetFormatError (not a
+    pyarrow exception plus a logged line from ``datasets``), and the declared uncompressed size
+    must fit the file (a plausible compression ratio) and the input cap."""
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    budget = ByteBudget("parquet files")
+    for f in files:
+        try:
+            md = pq.read_metadata(f)
+        except (pyarrow.ArrowException, OSError, ValueError) as exc:
+            raise DatasetFormatError(f, f"is not a readable parquet file ({exc})") from None
+        declared = sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+        try:
+            check_expansion(str(f), "its data", f.stat().st_size, declared)
+            budget.take(declared, f"{f.name}'s data")
+        except InputTooLargeError as exc:
+            raise DatasetFormatError(f, str(exc).split(": ", 1)[-1]) from None
+
+
 def _find_source(hdir: Path, info: DatasetInfo, split: str) -> tuple[str, str, list[Path]]:
     """``(kind, split name, files)``: kind is ``dict`` / ``dataset`` / ``parquet``."""
     aliases = split_aliases(info, split)
     if (hdir / "dataset_dict.json").is_file():
-        try:
-            names = json.loads((hdir / "dataset_dict.json").read_text())["splits"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise DatasetFormatError(hdir / "dataset_dict.json", f"is not a DatasetDict index: {exc}") from None
+        index = _read_json(hdir / "dataset_dict.json")
+        names = index.get("splits") if isinstance(index, dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise DatasetFormatError(hdir / "dataset_dict.json",
+                                     "is not a DatasetDict index (no list of 'splits')")
         for a in aliases:
             if a in names:
                 return "dict", a, sorted(p for p in (hdir / a).rglob("*") if p.is_file())
@@ -184,7 +226,12 @@ def _decode_images(ds: Any, col: str, info: DatasetInfo, where: Path) -> np.ndar
                 raise DatasetFormatError(where, f"row {i} of column {col!r} has no image bytes")
             try:
                 with Image.open(io.BytesIO(data)) as im:
+                    if im.size != (w, h):  # from the header: refuse before decoding (bombs)
+                        raise DatasetFormatError(where, f"row {i} is {im.size[0]}x{im.size[1]}, "
+                                                 f"expected {w}x{h}")
                     arr = np.asarray(im.convert(mode))
+            except DatasetFormatError:
+                raise
             except Exception as exc:
                 raise DatasetFormatError(where, f"row {i} of column {col!r} is not a decodable image: {exc}") from None
             if arr.shape[:2] != (h, w):
@@ -255,18 +302,29 @@ def load_hf_split(hdir: Path, info: DatasetInfo, split: str, cache_root: Path) -
     def build() -> RawSplit:
         import datasets
 
+        import pyarrow
+
+        if kind == "parquet":
+            _check_parquet_files(files)
+        else:
+            _check_json_files(files)
         with _offline_quiet(datasets):
-            if kind == "dict":
-                ds = datasets.load_from_disk(str(hdir))[split_name]
-            elif kind == "dataset":
-                ds = datasets.load_from_disk(str(hdir / split_name))
-            else:
-                with _parquet_cache_dir(cache_root) as cache_dir:
-                    ds = datasets.load_dataset(
-                        "parquet", data_files={split_name: [str(f) for f in files]},
-                        split=split_name, cache_dir=cache_dir,
-                    )
-                    return _to_raw(ds, info, hdir, f"hf-parquet:{hdir}")
+            try:
+                if kind == "dict":
+                    ds = datasets.load_from_disk(str(hdir))[split_name]
+                elif kind == "dataset":
+                    ds = datasets.load_from_disk(str(hdir / split_name))
+                else:
+                    with _parquet_cache_dir(cache_root) as cache_dir:
+                        ds = datasets.load_dataset(
+                            "parquet", data_files={split_name: [str(f) for f in files]},
+                            split=split_name, cache_dir=cache_dir,
+                        )
+                        return _to_raw(ds, info, hdir, f"hf-parquet:{hdir}")
+            except (pyarrow.ArrowException, datasets.exceptions.DatasetGenerationError) as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                raise DatasetFormatError(hdir, f"holds {kind} files that cannot be read ({first})",
+                                         "re-create or re-download the dataset there") from None
             return _to_raw(ds, info, hdir, f"hf-{kind}:{hdir}/{split_name}")
 
     return cached_split(cache_root, f"hf-{info.name}-{split}", key, build)

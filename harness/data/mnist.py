@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dcregistry.catalog import DatasetInfo
+from dcregistry.formats.limits import ByteBudget, InputTooLargeError, check_expansion
 
 from .base import LOADERS, DatasetFormatError, RawSplit, locate
 
@@ -37,35 +38,54 @@ def _find(raw_dir: Path, name: str) -> Path:
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
-    """Read an unsigned-byte idx file with ``ndim`` dimensions (gzip if the name ends in .gz)."""
+    """Read an unsigned-byte idx file with ``ndim`` dimensions (gzip if the name ends in .gz).
+
+    The header is read first; its dimensions (multiplied exactly, so 2^31 x 2^31 cannot wrap)
+    must match the file's length (plain) or stay within the input cap and a plausible
+    compression ratio (gzip) before any buffer for the data is allocated."""
+    gz = path.suffix == ".gz"
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                raw = f.read()
-        else:
-            raw = path.read_bytes()
+        file_size = path.stat().st_size
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            head = f.read(4)
+            expected_magic = (_UBYTE << 8) | ndim
+            if len(head) < 4:
+                raise DatasetFormatError(path, f"is {len(head)} bytes, too short for an idx header")
+            magic = struct.unpack(">I", head)[0]
+            if magic != expected_magic:
+                raise DatasetFormatError(
+                    path, f"bad idx magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
+                    f"(unsigned bytes, {ndim} dimensions)", "re-download the original file",
+                )
+            header = 4 + 4 * ndim
+            raw_dims = f.read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise DatasetFormatError(path, f"is too short for its {header}-byte idx header")
+            dims = struct.unpack(f">{ndim}I", raw_dims)
+            count = 1
+            for d in dims:  # exact integers: a wrapped product could match the file length
+                count *= d
+            if not gz and header + count != file_size:
+                raise DatasetFormatError(
+                    path, f"is {file_size} bytes but its idx header {list(dims)} says "
+                    f"{header + count}", "the file is truncated or corrupt; re-download it",
+                )
+            if gz:
+                check_expansion(str(path), f"idx data {list(dims)}", file_size, count)
+            ByteBudget(str(path)).take(count, f"the idx header {list(dims)}")
+            data = f.read(count)
+            if len(data) != count or (gz and f.read(1)):
+                raise DatasetFormatError(
+                    path, f"holds {'fewer' if len(data) != count else 'more'} bytes than its idx "
+                    f"header {list(dims)} says ({count})",
+                    "the file is truncated or corrupt; re-download it",
+                )
     except (OSError, EOFError, zlib.error) as exc:
-        raise DatasetFormatError(path, f"cannot be read as {'gzip' if path.suffix == '.gz' else 'idx'}: {exc}") from None
-    expected_magic = (_UBYTE << 8) | ndim
-    if len(raw) < 4:
-        raise DatasetFormatError(path, f"is {len(raw)} bytes, too short for an idx header")
-    magic = struct.unpack(">I", raw[:4])[0]
-    if magic != expected_magic:
-        raise DatasetFormatError(
-            path, f"bad idx magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
-            f"(unsigned bytes, {ndim} dimensions)", "re-download the original file",
-        )
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DatasetFormatError(path, f"is {len(raw)} bytes, too short for its {header}-byte idx header")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(raw) != expected:
-        raise DatasetFormatError(
-            path, f"is {len(raw)} bytes but its idx header {list(dims)} says {expected}",
-            "the file is truncated or corrupt; re-download it",
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+        raise DatasetFormatError(path, f"cannot be read as {'gzip' if gz else 'idx'}: {exc}") from None
+    except InputTooLargeError as exc:
+        raise DatasetFormatError(path, str(exc).split(": ", 1)[-1],
+                                 "the file is corrupt or not an idx file; re-download it") from None
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
 def _mnist_like(folder: str, layout: str):

@@ -12,10 +12,40 @@ from pathlib import Path
 import numpy as np
 
 from dcregistry.catalog import DatasetInfo
+from dcregistry.formats.limits import ByteBudget, InputTooLargeError, check_expansion
 
 from .base import LOADERS, DatasetFormatError, RawSplit, locate
 
 _FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
+
+
+_ITEMSIZE = {"uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "uint32": 4, "int32": 4, "single": 4,
+             "uint64": 8, "int64": 8, "double": 8, "logical": 1, "char": 2}
+
+
+def _check_declared_sizes(path: Path) -> None:
+    """Read only the variable headers (``whosmat``) and refuse declared sizes that the file or the
+    input cap cannot back, before ``loadmat`` allocates them (compressed variables inflate)."""
+    import scipy.io
+
+    try:
+        variables = scipy.io.whosmat(path)
+    except Exception as exc:  # scipy raises several types for a bad file
+        raise DatasetFormatError(path, f"cannot be read as a MATLAB file: {exc}") from None
+    budget = ByteBudget(str(path))
+    size = path.stat().st_size
+    try:
+        for name, shape, cls in variables:
+            if name not in ("X", "y"):
+                continue  # never loaded
+            count = 1
+            for d in shape:
+                count *= int(d)
+            nbytes = count * _ITEMSIZE.get(cls, 8)
+            check_expansion(str(path), f"variable {name!r} {list(shape)}", size, nbytes)
+            budget.take(nbytes, f"variable {name!r} {list(shape)} {cls}")
+    except InputTooLargeError as exc:
+        raise DatasetFormatError(path, str(exc).split(": ", 1)[-1]) from None
 
 
 def load_svhn(root: Path, split: str, info: DatasetInfo) -> RawSplit:
@@ -24,8 +54,9 @@ def load_svhn(root: Path, split: str, info: DatasetInfo) -> RawSplit:
     def parse() -> RawSplit:
         import scipy.io
 
+        _check_declared_sizes(path)
         try:
-            mat = scipy.io.loadmat(path)
+            mat = scipy.io.loadmat(path, variable_names=["X", "y"])
         except Exception as exc:  # scipy raises several types for a bad file
             raise DatasetFormatError(path, f"cannot be read as a MATLAB file: {exc}") from None
         if "X" not in mat or "y" not in mat:

@@ -80,7 +80,11 @@ def _decode(files: list[Path], shape: tuple[int, int, int]) -> np.ndarray:
     for i, f in enumerate(files):
         try:
             with Image.open(f) as im:
+                if im.size != (w, h):  # from the header: refuse before decoding (bombs)
+                    raise DatasetFormatError(f, f"is {im.size[0]}x{im.size[1]}, expected {w}x{h}")
                 arr = np.asarray(im.convert("RGB"))
+        except DatasetFormatError:
+            raise
         except Exception as exc:  # PIL raises many types on a bad image
             raise DatasetFormatError(f, f"cannot be decoded as an image: {exc}") from None
         if arr.shape != (h, w, c):

@@ -15,25 +15,36 @@ from pathlib import Path
 import numpy as np
 
 from dcregistry.catalog import DatasetInfo
+from dcregistry.formats.limits import ByteBudget, InputTooLargeError
 
 from .base import LOADERS, DatasetFormatError, RawSplit, locate
 
 _FILES = {"train": "usps.bz2", "test": "usps.t.bz2"}
 _SIDE = 16
+_MAX_LINE = 64 * 1024
 
 
 def read_libsvm_bz2(path: Path, num_features: int = _SIDE * _SIDE) -> tuple[np.ndarray, np.ndarray]:
     """Parse a bzip2 LIBSVM file into ``(features float32 [N, D], labels int64 [N])``."""
     rows: list[np.ndarray] = []
     labels: list[int] = []
+    # A bzip2 file of a few KB can expand to gigabytes of lines: bound the line length (a USPS
+    # line is ~3 KB) and the number of rows by the input cap before allocating each row.
+    budget = ByteBudget(str(path))
     try:
         with bz2.open(path, "rt", encoding="ascii") as f:
-            for lineno, line in enumerate(f, 1):
+            lineno = 0
+            while line := f.readline(_MAX_LINE + 1):
+                lineno += 1
+                if len(line) > _MAX_LINE:
+                    raise DatasetFormatError(path, f"line {lineno} is longer than {_MAX_LINE} "
+                                             "characters; not a LIBSVM file")
                 parts = line.split()
                 if not parts:
                     continue
                 try:
                     labels.append(int(float(parts[0])))
+                    budget.take(4 * num_features, f"row {lineno}")
                     row = np.zeros(num_features, dtype=np.float32)
                     for tok in parts[1:]:
                         idx, _, val = tok.partition(":")
@@ -46,6 +57,8 @@ def read_libsvm_bz2(path: Path, num_features: int = _SIDE * _SIDE) -> tuple[np.n
                 rows.append(row)
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise DatasetFormatError(path, f"cannot be read as bzip2 text: {exc}") from None
+    except InputTooLargeError as exc:
+        raise DatasetFormatError(path, str(exc).split(": ", 1)[-1]) from None
     if not rows:
         raise DatasetFormatError(path, "holds no samples")
     return np.stack(rows), np.asarray(labels, dtype=np.int64)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +49,17 @@ def recall(key: str) -> dict[str, Any] | None:
 
 
 def remember(key: str, strategy: str, measured: dict[str, float]) -> None:
-    """Store a choice; best effort (a read-only cache only costs a re-measurement)."""
+    """Store a choice; best effort (a read-only or full cache only costs a re-measurement)."""
+    from dcregistry.errors import UserError
+    from dcregistry.fsio import atomic_write_text, ensure_dir
+
     path = cache_dir() / FILE_NAME
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_dir(path.parent)
         data = _load(path)
         data[key] = {"strategy": strategy, "measured": measured}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".strategies-")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees the old or the new file
-    except OSError:
-        if tmp is not None:  # e.g. disk full mid-write: leave no stray temp file behind
-            Path(tmp).unlink(missing_ok=True)
+        # atomic (temp + fsync + rename): a concurrent reader sees the old or the new file, and
+        # a failed write (disk full) leaves no temp file behind
+        atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
+    except (OSError, UserError):
+        pass

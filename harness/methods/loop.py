@@ -21,7 +21,6 @@ import json
 import os
 import resource
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,8 @@ from typing import Any, Callable
 import torch
 
 from dcregistry.artifact import Artifact, build_artifact
+from dcregistry.fsio import atomic_write_text, staged_file
+from dcregistry.manifest import is_artifact_dir
 from dcregistry.catalog import get_dataset_info
 from dcregistry.errors import UserError
 from harness.engine.seeding import generator
@@ -281,19 +282,6 @@ def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def _fsync_write(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(out: Path, payload: dict, tensors: dict[str, torch.Tensor]) -> None:
     """Atomically write a checkpoint (tensor file first, then the json that names it)."""
     from safetensors.torch import save_file
@@ -301,11 +289,11 @@ def save_checkpoint(out: Path, payload: dict, tensors: dict[str, torch.Tensor]) 
     ck = out / CHECKPOINT_DIR
     ck.mkdir(parents=True, exist_ok=True)
     name = f"state-{payload['iteration']}.safetensors"
-    _fsync_write(ck / name, lambda p: save_file(tensors, str(p)))
+    with staged_file(ck / name, overwrite=True) as tmp:
+        save_file(tensors, str(tmp))
     digest = hashlib.sha256((ck / name).read_bytes()).hexdigest()
     doc = dict(payload, format=CHECKPOINT_FORMAT, tensor_file=name, tensor_sha256=digest)
-    _fsync_write(ck / "state.json",
-                 lambda p: p.write_text(json.dumps(doc, sort_keys=True, allow_nan=False)))
+    atomic_write_text(ck / "state.json", json.dumps(doc, sort_keys=True, allow_nan=False))
     for old in ck.glob("state-*.safetensors"):
         if old.name != name:
             old.unlink(missing_ok=True)
@@ -342,6 +330,14 @@ def _downsample(points: list[list[float]], n: int = MAX_CURVE_POINTS) -> list[li
         return points
     step = (len(points) - 1) / (n - 1)
     return [points[round(i * step)] for i in range(n)]
+
+
+def _replaceable_out(out: Path) -> bool:
+    """An output directory ours to replace: an artifact and/or a checkpoint, nothing else."""
+    if out.is_symlink() or not out.is_dir():
+        return False
+    rest = [p for p in out.iterdir() if p.name != CHECKPOINT_DIR]
+    return not rest or is_artifact_dir(out)
 
 
 def _prepare_out(spec: CondenseSpec) -> None:
@@ -406,7 +402,8 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
           "image_shape": [ctx.channels, *ctx.image_size], "ipc": ctx.ipc, "method": method.name,
           "method_config": method_config, "pixel_space": ctx.pixel_space, "label_kind": "hard",
           "seed": spec.seed, "lineage": lineage}
-    art = build_artifact(spec.out, tensors, md, overwrite=True)
+    # The finished set replaces the output directory, checkpoint included, in one rename.
+    art = build_artifact(spec.out, tensors, md, overwrite=True, replace_ok=_replaceable_out)
     return Outcome(art, method_config)
 
 

@@ -219,7 +219,7 @@ def compiled_loss(net: nn.Module, key: tuple):
 
         def loss(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
             return F.cross_entropy(torch.func.functional_call(template, params, (x,)), y)
-        fn = torch.compile(loss)
+        fn = _with_fallback(torch.compile(loss), loss)
         _COMPILED[("loss",) + key] = fn
     return fn
 
@@ -232,9 +232,29 @@ def compiled_embed(net: nn.Module, key: tuple):
 
         def embed(params: dict[str, Tensor], x: Tensor) -> Tensor:
             return torch.func.functional_call(view, {f"net.{k}": v for k, v in params.items()}, (x,))
-        fn = torch.compile(embed)
+        fn = _with_fallback(torch.compile(embed), embed)
         _COMPILED[("embed",) + key] = fn
     return fn
+
+
+def _with_fallback(fast, eager):
+    """``fast`` until it fails (no C++ compiler, an unsupported op...), then ``eager`` with a warning:
+    both compute the same function, so results stay correct."""
+    state = {"fn": fast}
+
+    def call(*args):
+        try:
+            return state["fn"](*args)
+        except Exception as exc:
+            if state["fn"] is eager:
+                raise
+            import warnings
+
+            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); continuing in eager mode")
+            state["fn"] = eager
+            return eager(*args)
+
+    return call
 
 
 class EmbedView(nn.Module):

@@ -74,7 +74,7 @@ def test_dc_and_dsa_follow_the_reference_loop(name, ipc, opts):
     ctx, m, cfg, images, labels = _setup(name, ipc, batch_real=32, compile="false", **opts)
     state = m.init_state(ctx, cfg, images, labels, generator(0, "i"))
     ref = ReferenceDC(ctx, cfg, images, labels, dsa=name == "dsa")
-    for it in range(3):
+    for it in range(2):
         a = m.step(ctx, cfg, state, it, generator(0, f"it{it}"))
         b = ref.step(generator(0, f"it{it}"))
         assert a == pytest.approx(b, rel=1e-5)
@@ -116,30 +116,38 @@ def test_compiled_path_follows_the_reference_loop(name):
 
 # --- descent and checkpoints -----------------------------------------------------------------
 
-def _mtt_ready(ctx, m, cfg, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def experts_cache(tmp_path_factory):
+    """One harness cache per module: the small experts are trained once and shared."""
+    path = tmp_path_factory.mktemp("harness-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_CACHE", str(path))
+        yield path
+
+
+def _mtt_ready(ctx, m, cfg):
     from harness.methods.experts import train_experts
 
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     train_experts(ctx, m.expert_spec(ctx, cfg))
 
 
-SMALL_MTT = {"num_experts": 2, "expert_train_epochs": 3, "max_start_epoch": 2, "expert_epochs": 1,
+SMALL_MTT = {"num_experts": 2, "expert_train_epochs": 2, "max_start_epoch": 2, "expert_epochs": 1,
              "syn_steps": 4, "lr_img": 100}
 
 
 @pytest.mark.parametrize("name,size,opts", [
     # gradient matching at 8x8 (1x1 final feature maps) is too rough for one SGD step to descend
-    ("dc", 16, {"batch_real": 32, "compile": "false"}),
-    ("dsa", 16, {"batch_real": 32, "compile": "false"}),
+    ("dc", 16, {"batch_real": 16, "compile": "false"}),
+    ("dsa", 16, {"batch_real": 16, "compile": "false"}),
     ("dm", 8, {"batch_real": 32, "compile": "false"}),
     ("mtt", 8, SMALL_MTT),
 ])
-def test_a_step_lowers_its_own_objective_on_average(name, size, opts, tmp_path, monkeypatch):
+def test_a_step_lowers_its_own_objective_on_average(name, size, opts, experts_cache):
     """Re-running a step with the same draws (same net, batches, expert) after the update gives a
     lower loss, averaged over seeds (a single draw can go either way)."""
     ctx, m, cfg, images, labels = _setup(name, 1, size, **opts)
     if name == "mtt":
-        _mtt_ready(ctx, m, cfg, tmp_path, monkeypatch)
+        _mtt_ready(ctx, m, cfg)
     drops = []
     for seed in range(3):
         state = m.init_state(ctx, cfg, images, labels, generator(seed, "i"))
@@ -154,10 +162,10 @@ def test_a_step_lowers_its_own_objective_on_average(name, size, opts, tmp_path, 
     ("dm", {"batch_real": 16, "compile": "false"}),
     ("mtt", SMALL_MTT),
 ])
-def test_state_dict_round_trip_continues_identically(name, opts, tmp_path, monkeypatch):
+def test_state_dict_round_trip_continues_identically(name, opts, experts_cache):
     ctx, m, cfg, images, labels = _setup(name, 1, **opts)
     if name == "mtt":
-        _mtt_ready(ctx, m, cfg, tmp_path, monkeypatch)
+        _mtt_ready(ctx, m, cfg)
     state = m.init_state(ctx, cfg, images, labels, generator(0, "i"))
     m.step(ctx, cfg, state, 0, generator(0, "it0"))
     sd = m.state_dict(state)
@@ -282,20 +290,20 @@ def test_experts_are_cached_by_digest_and_resume(tmp_path, monkeypatch):
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "c"))
     ctx = digits_context(1, 8)
-    spec = spec_for(ctx, num_experts=2, epochs=2)
+    spec = spec_for(ctx, num_experts=2, epochs=1)
     d = train_experts(ctx, spec)
     assert d == experts_dir(spec) and d.parent == tmp_path / "c" / "experts"
     rec = json.loads((d / "config.json").read_text())
     assert ExpertSpec(**{**rec, "image_shape": tuple(rec["image_shape"])}).digest == spec.digest == d.name
     traj = Trajectories(spec)
-    first = traj.epoch(1, 2)
+    first = traj.epoch(1, 1)
     assert not torch.equal(traj.epoch(1, 0), first)  # it trained
     (d / "expert_1.safetensors").unlink()  # an interrupted run: only expert 1 is redone
     stamp = (d / "expert_0.safetensors").stat().st_mtime_ns
     train_experts(ctx, spec)
     assert (d / "expert_0.safetensors").stat().st_mtime_ns == stamp
-    assert torch.equal(Trajectories(spec).epoch(1, 2), first)  # seeded: the same expert again
-    assert spec_for(ctx, num_experts=2, epochs=3).digest != spec.digest
+    assert torch.equal(Trajectories(spec).epoch(1, 1), first)  # seeded: the same expert again
+    assert spec_for(ctx, num_experts=2, epochs=2).digest != spec.digest
 
 
 # --- CLI end to end --------------------------------------------------------------------------
@@ -316,11 +324,10 @@ def _exit(argv, capsys):
     ("dm", ["batch_real=16", "compile=false"]),
     ("mtt", [f"{k}={v}" for k, v in SMALL_MTT.items()]),
 ])
-def test_condense_cli_makes_a_verifiable_artifact(name, opts, tmp_path, capsys, monkeypatch):
+def test_condense_cli_makes_a_verifiable_artifact(name, opts, tmp_path, capsys, experts_cache):
     from dcregistry.artifact import open_artifact
     from dcregistry.cli import main as dmain
 
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     out = tmp_path / name
     argv = ["condense", "digits", "--method", name, "--ipc", "1", "--iterations", "2", "-o", str(out), "-q"]
     for o in opts:
@@ -353,23 +360,55 @@ def test_experts_cli(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.slow
 def test_dc_and_dm_beat_random_at_ipc1_on_digits(tmp_path):
-    """digits 8x8, ConvNet, IPC 1, real init, seeds 0-1; dc-noaug with 100+1 epochs, 2 runs.
-    Measured: see the README ("Synthesis methods"); the test demands 5 points over random."""
-    from harness.methods.loop import CondenseSpec, condense
+    """ConvNet, IPC 1, real init, seed 0, dc-noaug with 100+1 epochs, 2 runs, each against random
+    at the same image size. Measured (CPU, under load): DC (16x16, 50 iterations, batch_real 64;
+    loss 117.7 -> 65.9) 89.4 % vs random 73.1 %; DM (8x8, 300 iterations, batch_real 64) 86.2 %
+    vs random 68.4 %. (DC at 8x8 diverges with the published lr_img: 1x1 final feature maps.)
+    The test demands 5 points."""
     from harness.engine.evaluate import evaluate
+    from harness.methods.loop import CondenseSpec, condense
     from harness.protocols import load_protocol
 
     p = load_protocol("dc-noaug").with_overrides(epochs=100, runs=2)
-    runs = {"random": ("random", None, {}), "dc": ("dc", 100, {"batch_real": "64"}),
-            "dm": ("dm", 300, {"batch_real": "64"})}
-    means = {}
-    for key, (method, iters, opts) in runs.items():
-        accs = []
-        for s in range(2):
-            art = condense(CondenseSpec("digits", method, 1, tmp_path / f"{key}{s}", seed=s,
-                                        iterations=iters, options=opts)).artifact
-            accs.append(evaluate(art, p, device="cpu", strategy="sequential")["mean"])
-        means[key] = statistics.fmean(accs)
-    print("quality", means)
-    assert means["dc"] > means["random"] + 0.05, means
-    assert means["dm"] > means["random"] + 0.05, means
+    opts = {"batch_real": "64", "compile": "false"}
+    acc = {}
+    for key, method, iters, size in (("random16", "random", None, 16), ("dc16", "dc", 50, 16),
+                                     ("random8", "random", None, None), ("dm8", "dm", 300, None)):
+        art = condense(CondenseSpec("digits", method, 1, tmp_path / key, seed=0, iterations=iters,
+                                    options=opts if iters else {}, image_size=size)).artifact
+        acc[key] = evaluate(art, p, device="cpu", strategy="sequential")["mean"]
+    print("quality", acc)
+    assert acc["dc16"] > acc["random16"] + 0.05, acc
+    assert acc["dm8"] > acc["random8"] + 0.05, acc
+
+
+@pytest.mark.parametrize("name,opts", [
+    ("dsa", {"batch_real": "16", "compile": "false"}),
+    ("mtt", {k: str(v) for k, v in SMALL_MTT.items()}),
+])
+def test_resume_of_a_killed_synthesis_run_gives_the_same_artifact(name, opts, tmp_path, monkeypatch,
+                                                                 experts_cache):
+    from harness.methods import METHODS
+    from harness.methods.loop import CondenseSpec, condense
+
+    def spec(out, **kw):
+        return CondenseSpec("digits", name, 1, tmp_path / out, iterations=4, seed=1, options=opts,
+                            checkpoint_every=2, **kw)
+
+    ref = condense(spec("ref")).artifact
+    cls = METHODS.get(name)
+    orig = cls.step
+
+    def killed(self, ctx, cfg, state, iteration, gen):
+        if iteration == 3:
+            raise KeyboardInterrupt  # the run is killed after the checkpoint at 2
+        return orig(self, ctx, cfg, state, iteration, gen)
+
+    monkeypatch.setattr(cls, "step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        condense(spec("run"))
+    monkeypatch.setattr(cls, "step", orig)
+    res = condense(spec("run", resume=True)).artifact
+    for key in ref.tensor_names:
+        assert torch.equal(res.torch(key), ref.torch(key)), key
+    assert res.metadata["method_config"]["loss"] == ref.metadata["method_config"]["loss"]

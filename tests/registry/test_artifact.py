@@ -151,7 +151,7 @@ def test_hostile_safetensors_headers(tmp_path):
                         "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12)
     with pytest.raises(SafetensorsFormatError, match="overlap"):
         read_header(p)
-    _rewrite_header(p, {"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8)
+    _rewrite_header(p, {"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 12)
     with pytest.raises(SafetensorsFormatError, match="byte span"):
         read_header(p)
     _rewrite_header(p, {"a": {"dtype": "OBJ", "shape": [1], "data_offsets": [0, 1]}}, b"\0")

@@ -320,7 +320,7 @@ def _npz(tmp_path: Path, name: str, **arrays) -> Path:
     ("wrong-channels", "channel"),
     ("unbalanced", "not class-balanced"),
     ("out-of-range", "classes 0..9"),
-    ("ipc-mismatch", "--ipc 3"),
+    ("ipc-mismatch", "ipc 3 was given"),
     ("label-count", "labels for"),
     ("rank", "expected [N, C, H, W]"),
 ])
@@ -366,7 +366,7 @@ def test_bad_dc_pt_and_options(dcreg, tmp_path):
                       [(normalized_images(10), balanced_labels(10, 1))] * 2)
     r = dcreg("import", two, "--format", "dc-pt", "--dataset", "cifar10", "--exp", "5", "-o",
               tmp_path / "b")
-    assert_one_line_error(r, "--exp 5 is out of range")
+    assert_one_line_error(r, "experiment 5 is out of range", "(--exp)")
     r = dcreg("import", two, "--format", "dc-pt", "--dataset", "imagenet-x", "-o", tmp_path / "c")
     assert_one_line_error(r, "unknown dataset")
     garbage = tmp_path / "garbage.pt"

@@ -313,7 +313,7 @@ def test_hub_source_and_datadam_layout(tmp_path, monkeypatch, dcreg):
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_hf_hub_download)
     monkeypatch.setenv("DCREG_HOME", str(tmp_path / "home"))
     drive_catalog(tmp_path, monkeypatch, [
-        entry("dam", "datadam-pt", [{"path": "cifar10/syn_data_cifar10_ipc_2.pt"}],
+        entry("dam", "dc-pt", [{"path": "cifar10/syn_data_cifar10_ipc_2.pt"}],
               source={"kind": "hf", "repo": "uoft-dsp-lab/DataDAM"}, method="datadam",
               citation="@misc{x, title={y}}")])
     r = dcreg("fetch", "dam", "-o", tmp_path / "dam", "-q")

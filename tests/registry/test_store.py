@@ -19,7 +19,8 @@ from dcregistry.canonical import canonical_json, sha256_bytes
 from dcregistry.errors import (AmbiguousReferenceError, IntegrityError, InvalidNameError,
                                InvalidReferenceError, NotFoundError, TagProtectedError, UserError)
 from dcregistry.store import get_store, open_ref
-from dcregistry.store.local import INDEX_FILE, LocalStore
+from dcregistry.store.layout import INDEX_FILE, VersionRecord
+from dcregistry.store.local import LocalStore
 from tests.conftest import artifact_tensors
 
 
@@ -33,7 +34,7 @@ def tree_state(root: Path) -> dict[str, bytes] | None:
 
 
 def blob_of(store: LocalStore, ref: str, fname: str = DATA_FILE) -> Path:
-    return store._blob_path(store.manifest(ref)["files"][fname]["sha256"])
+    return store.layout.blob_path(store.manifest(ref)["files"][fname]["sha256"])
 
 
 def tamper(path: Path) -> None:
@@ -80,7 +81,7 @@ def test_layout_blobs_are_content_addressed_and_read_only(store, make_artifact):
     root = store.root
     vfile = json.loads((root / "repos/lab/digits/versions/v1").read_text())
     assert vfile["digest"] == art.digest and vfile["created_at"].endswith("Z")
-    mblob = store._blob_path(art.digest[7:])
+    mblob = store.layout.blob_path(art.digest[7:])
     assert mblob.read_bytes() == canonical_json(art.manifest)
     assert "sha256:" + sha256_bytes(mblob.read_bytes()) == art.digest
     for fname, entry in art.manifest["files"].items():
@@ -155,8 +156,8 @@ def test_ambiguous_digest_prefix(store, make_artifact):
     # A second version whose digest shares the first 10 hex digits (crafted: real collisions of
     # a 4+ digit prefix need hundreds of pushes).
     twin = art.digest[:17] + ("0" if art.digest[17] != "0" else "1") + art.digest[18:]
-    with store._locked():
-        store._write_version_file("lab/digits", 2, twin, "2026-01-01T00:00:00Z")
+    with store.layout.locked():
+        store.layout.write_version("lab/digits", 2, VersionRecord(twin, "2026-01-01T00:00:00Z"))
     with pytest.raises(AmbiguousReferenceError, match="v1.*v2"):
         store.resolve("lab/digits@" + art.digest[:17])
     assert store.resolve("lab/digits@" + art.digest[:18]).version == 1
@@ -211,8 +212,10 @@ def test_open_returns_verified_read_only_snapshot(store, make_artifact):
     assert store.open("lab/digits@v1", verify=False).path == opened.path  # reused
     assert open_ref("lab/digits").digest == art.digest
     assert open_ref(str(art.path)).digest == art.digest
-    with pytest.raises(UserError, match="not available"):
-        open_ref("hf://datasets/org/name")
+    with pytest.MonkeyPatch.context() as mp:  # hf:// refs go to the Hub ($HF_ENDPOINT)
+        mp.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+        with pytest.raises(UserError, match="cannot talk to http://127.0.0.1:9"):
+            open_ref("hf://datasets/org/name")
 
 
 def test_pull_copies_identical_bytes_and_is_idempotent(store, make_artifact, tmp_path,
@@ -266,7 +269,7 @@ def test_tampered_blob_fails_verify_open_and_pull(store, make_artifact, tmp_path
 def test_missing_or_modified_manifest_blob(store, make_artifact):
     art = make_artifact()
     store.push(art.path, "lab/digits")
-    mblob = store._blob_path(art.digest[7:])
+    mblob = store.layout.blob_path(art.digest[7:])
     tamper(mblob)
     with pytest.raises(IntegrityError, match="manifest blob"):
         store.verify("lab/digits")
@@ -321,7 +324,7 @@ def test_gc_dry_run_then_delete(store, make_artifact, tmp_path):
     deleted = store.gc(dry_run=False)
     assert deleted.blobs == report.blobs and not deleted.dry_run
     assert not (store.root / "tmp" / "999999999-dead.blob").exists()
-    assert all(not store._blob_path(d[7:]).exists() for d in report.blobs)
+    assert all(not store.layout.blob_path(d[7:]).exists() for d in report.blobs)
     assert store.gc().blobs == [] and store.gc().tmp == []
     assert [e for _, e in store.verify_all()] == [None]
     assert store.push(b.path, "lab/digits").version == 3
@@ -449,9 +452,12 @@ def test_get_store(tmp_path, dcreg_home):
     assert get_store(None).root == dcreg_home
     assert get_store("local").root == dcreg_home
     assert get_store(str(tmp_path / "s")).root == tmp_path / "s"
-    for bad in ("hub", "hf://datasets/org/x"):
-        with pytest.raises(UserError, match="not available"):
-            get_store(bad)
+    from dcregistry.store.hub import HubStore
+
+    assert isinstance(get_store("hub"), HubStore) and isinstance(get_store("hf"), HubStore)
+    assert get_store("http://127.0.0.1:8008").endpoint == "http://127.0.0.1:8008"
+    with pytest.raises(UserError, match="is a reference, not a store"):
+        get_store("hf://datasets/org/x")
     (tmp_path / "f").write_text("x")
     with pytest.raises(UserError, match="not a directory"):
         get_store(str(tmp_path / "f"))
@@ -465,7 +471,7 @@ def test_store_modules_do_not_import_torch():
 
 def test_progress_bar_on_stderr_for_large_transfers(store, make_artifact, tmp_path, monkeypatch,
                                                     capsys):
-    import dcregistry.store.local as local
+    import dcregistry.store.blobs as local
 
     monkeypatch.setattr(local, "PROGRESS_MIN_BYTES", 1)
     art = make_artifact()

@@ -48,7 +48,7 @@ def _check_consistent(store: LocalStore, name: str) -> list[int]:
     """Every listed version verifies, list agrees with the version files; return the versions."""
     listed = store.list(name=name, all_versions=True)
     versions = [i.version for i in listed]
-    assert versions == sorted(v for n, v in store._scan() if n == name)
+    assert versions == sorted(v for n, v in store.layout.scan() if n == name)
     for info in listed:
         assert store.verify(info.ref).digest == info.digest
     assert all(err is None for _, err in store.verify_all())
@@ -105,13 +105,14 @@ def test_push_killed_at_any_stage_leaves_store_consistent(dcreg_home, make_artif
 
     versions = _check_consistent(store, "lab/k")
     if stage == "version-written":
-        # the version file was renamed into place: v2 is complete (the index, never updated,
-        # is repaired by the listing above); the tag was never applied
+        # the version file was renamed into place: v2 is complete with its tag (the index,
+        # never updated, is repaired by the listing above)
         assert versions == [1, 2]
         assert store.resolve("lab/k@v2").digest == second.digest
+        assert store.tags("lab/k") == {"latest": 2, "stable": 1, "wip": 2}
     else:
-        assert versions == [1]  # no partial version visible
-    assert store.tags("lab/k") == {"latest": versions[-1], "stable": 1}
+        assert versions == [1]  # no partial version visible, and no tag of it either
+        assert store.tags("lab/k") == {"latest": 1, "stable": 1}
     if stage == "blob-write":
         assert [t.name for t in (store.root / "tmp").iterdir()]  # the dead writer's temp file
 
@@ -124,3 +125,32 @@ def test_push_killed_at_any_stage_leaves_store_consistent(dcreg_home, make_artif
     assert list((store.root / "tmp").iterdir()) == []
     assert _check_consistent(store, "lab/k") == [1, 2]
     assert store.push(make_artifact(seed=3).path, "lab/k").version == 3
+
+
+@pytest.mark.parametrize("stage", ["tags-logged", "version-written"])
+def test_push_with_tags_is_all_or_nothing(dcreg_home, make_artifact, stage):
+    """Killed after logging the tags of a new version but before its version file (or right
+    after it): the version and its tags appear together, and a tag moved by the dead push stays
+    where it was; a later push reusing the number never inherits the dead push's tags."""
+    store = LocalStore()
+    first, second = make_artifact(seed=1), make_artifact(seed=2)
+    store.push(first.path, "lab/t", tags=["stable"])
+    proc = subprocess.Popen([str(DCREG), "push", str(second.path), "--name", "lab/t",
+                             "--tag", "stable", "--tag", "new"],
+                            env=_env(dcreg_home, **{TEST_PAUSE_ENV: stage}),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert stage in _wait_for_line(proc, "DCREG_TEST_PAUSED")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    if stage == "tags-logged":
+        assert store.tags("lab/t") == {"latest": 1, "stable": 1}
+        assert [i.version for i in store.list("lab/t", all_versions=True)] == [1]
+        again = store.push(second.path, "lab/t")  # no tags this time
+        assert (again.version, again.created) == (2, True)
+        assert store.tags("lab/t") == {"latest": 2, "stable": 1}
+        assert store.resolve("lab/t@v2").tags == ("latest",)
+    else:
+        assert store.tags("lab/t") == {"latest": 2, "new": 2, "stable": 2}
+    assert store.verify_all().ok

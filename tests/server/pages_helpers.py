@@ -17,6 +17,7 @@ import pytest
 
 from dcregistry.artifact import build_artifact
 from dcregistry.catalog import get_dataset_info
+from dcregistry.records import Baseline, EvalRecord
 from dcregistry.store import LocalStore
 
 HOSTILE = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned=2\">"
@@ -48,14 +49,14 @@ def cifar_like(tmp: Path, name: str, *, ipc: int, seed: int, method: str, **extr
     return out
 
 
-EVAL_RECORD = {
-    "kind": "dcreg.eval/1",
-    "protocol": {"id": "dc-noaug@0123456789ab",
-                 "content": {"arch": "convnet", "augmentation": "none", "epochs": 300}},
-    "accuracies": [0.441, 0.452, 0.447], "mean": 0.4467, "std": 0.0045,
-    "baseline": {"kind": "random-real", "mean": 0.26, "std": 0.01, "delta": 0.1867},
-    "device": "cpu:2threads",
-}
+EVAL_RECORD = EvalRecord(
+    artifact={"ref": "lab/cifar-dc@v2", "dataset": "cifar10", "method": "dc", "ipc": 2},
+    protocol={"id": "dc-noaug@0123456789ab", "name": "dc-noaug",
+              "content": {"arch": "convnet", "augmentation": "none", "epochs": 300}},
+    seeds=[0, 1, 2], accuracies=[0.441, 0.452, 0.447], mean=0.4467, std=0.0045,
+    baseline=Baseline(ipc=2, accuracies=[0.25, 0.27], mean=0.26, std=0.01, delta=0.1867),
+    device="cpu:2threads",
+).to_json()
 
 
 @pytest.fixture

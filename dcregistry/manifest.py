@@ -1,0 +1,108 @@
+"""The manifest of a ``dcreg/1`` artifact: what files it has, their sha256 and sizes, and the
+metadata. The version digest is the sha256 of the canonical manifest.
+
+Kept apart from :mod:`dcregistry.artifact` (tensors, numpy) so that store commands that only
+need manifests (list, show, tag) start without importing numpy.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any, Mapping
+
+from .canonical import canonical_json, sha256_bytes, sha256_file
+from .errors import IntegrityError, JSONFormatError, MetadataError, NotAnArtifactError
+from .jsonsafe import loads_bounded
+
+FORMAT = "dcreg/1"
+DATA_FILE = "data.safetensors"
+CARD_FILE = "README.md"
+MANIFEST_FILE = "manifest.json"
+REQUIRED_FILES = (DATA_FILE, CARD_FILE)
+#: A manifest holds metadata and two file entries; a few KB normally. Same cap as the header.
+MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+
+
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """``sha256:<hex>`` of the canonical JSON of ``manifest``: the version digest."""
+    return "sha256:" + sha256_bytes(canonical_json(manifest))
+
+
+def make_manifest(metadata: Mapping[str, Any], directory: Path) -> dict:
+    """The manifest for the files in ``directory`` (every required file, hashed)."""
+    files = {}
+    for name in REQUIRED_FILES:
+        digest, size = sha256_file(directory / name)
+        files[name] = {"sha256": digest, "size": size}
+    return {"format": FORMAT, "metadata": dict(metadata), "files": files}
+
+
+def read_manifest(path: str | Path) -> dict:
+    """Parse ``manifest.json`` of an artifact directory; raise a UserError if absent or bad."""
+    mpath = Path(path) / MANIFEST_FILE
+    if not mpath.is_file():
+        raise NotAnArtifactError(f"{path} is not a dcreg artifact: it has no {MANIFEST_FILE}")
+    if mpath.stat().st_size > MAX_MANIFEST_BYTES:
+        raise IntegrityError(f"{mpath}: is {mpath.stat().st_size} bytes, above the "
+                             f"{MAX_MANIFEST_BYTES}-byte cap for a manifest (corrupt or hostile)")
+    try:
+        manifest = loads_bounded(mpath.read_bytes(), str(mpath), max_bytes=MAX_MANIFEST_BYTES)
+    except JSONFormatError as exc:
+        raise IntegrityError(str(exc)) from None
+    check_manifest_shape(manifest)
+    return manifest
+
+
+def check_manifest_shape(manifest: Any) -> None:
+    """Raise if ``manifest`` is not a dcreg/1 manifest object (format, metadata, files)."""
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise MetadataError("manifest.format", f"is not {FORMAT!r}",
+                            "this file was not written by a dcreg/1 producer")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or any(f not in files for f in REQUIRED_FILES):
+        raise MetadataError("manifest.files", f"must list {', '.join(REQUIRED_FILES)}")
+    for name, entry in files.items():
+        if ("/" in name or "\\" in name or name.startswith(".") or not isinstance(entry, dict)
+                or not isinstance(entry.get("sha256"), str) or not isinstance(entry.get("size"), int)):
+            raise MetadataError(f"manifest.files.{name}", "is not a safe file entry with sha256 and size")
+
+
+def verify_files(path: str | Path, manifest: Mapping[str, Any]) -> None:
+    """Raise IntegrityError naming the first file whose size or sha256 differs from ``manifest``."""
+    path = Path(path)
+    for name, entry in sorted(manifest["files"].items()):
+        fpath = path / name
+        if not fpath.is_file():
+            raise IntegrityError(f"{name}: missing from {path}")
+        digest, size = sha256_file(fpath)
+        if size != entry["size"] or digest != entry["sha256"]:
+            raise IntegrityError(
+                f"{name}: sha256 {digest[:12]}… does not match the manifest's "
+                f"{entry['sha256'][:12]}… (the file was modified or corrupted)")
+
+
+#: The files of a dcreg/1 artifact directory.
+ARTIFACT_FILES = frozenset({MANIFEST_FILE, *REQUIRED_FILES})
+
+
+def is_artifact_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a real directory holding only dcreg/1 artifact files (ours to replace).
+
+    An absent path counts as replaceable; a symlink, device, other directory or file does not."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    if not stat.S_ISDIR(st.st_mode):
+        return False
+    with os.scandir(path) as entries:
+        kinds = [(e.name, e.is_file(follow_symlinks=False)) for e in entries]
+    names = {n for n, is_file in kinds if is_file}
+    return MANIFEST_FILE in names and names <= ARTIFACT_FILES and len(names) == len(kinds)
+
+
+__all__ = ["FORMAT", "DATA_FILE", "CARD_FILE", "MANIFEST_FILE", "REQUIRED_FILES",
+           "MAX_MANIFEST_BYTES", "manifest_digest", "make_manifest", "read_manifest",
+           "check_manifest_shape", "verify_files", "is_artifact_dir", "ARTIFACT_FILES"]

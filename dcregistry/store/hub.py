@@ -1,0 +1,734 @@
+"""The Hugging Face Hub store: one dataset repo per artifact name, one commit per version.
+
+Works against the real Hub or any endpoint speaking its API (``dcreg serve``). A version
+``vN`` is a commit titled ``dcreg vN sha256:<digest>`` holding ``manifest.json``,
+``data.safetensors``, ``README.md`` (the artifact, byte for byte) and ``preview/train.parquet``
+(an 8-bit view for ``datasets`` and the dataset viewer, declared in the card's ``configs``),
+tagged ``vN`` (plus user tags). Version numbers are allocated with optimistic concurrency: the
+commit names the head it was built on (``parent_commit``) and is retried when another push got
+there first. ``pull``/``open`` download through the Hub cache and check every file's sha256
+against the manifest before anything is returned (the Hub client checks sizes only).
+
+Environment: ``HF_ENDPOINT`` (default https://huggingface.co), ``HF_TOKEN`` (``DCREG_TOKEN``
+first for non-Hub endpoints, so a Hub token is not sent to a lab server by accident),
+``HF_HUB_OFFLINE`` (resolve and open from the cache only), ``HF_HUB_CACHE``/``HF_HOME``.
+Tokens never appear in messages: errors are re-worded from status codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from urllib.parse import urlparse
+
+from ..artifact import MANIFEST_FILE, check_manifest_shape, manifest_digest, open_artifact
+from ..canonical import sha256_file
+from ..errors import (AmbiguousReferenceError, IntegrityError, InvalidReferenceError,
+                      NotFoundError, UserError)
+from ..refs import LATEST, Ref, parse_ref, validate_name, validate_tag
+from .base import GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck, VersionInfo
+
+if TYPE_CHECKING:
+    from ..artifact import Artifact
+
+__all__ = ["HubStore", "HubError", "HubUnsupportedError", "DEFAULT_ENDPOINT", "PREVIEW_FILE",
+           "is_hub_spec"]
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+PREVIEW_FILE = "preview/train.parquet"
+#: Commit attempts when other pushes keep moving the head.
+PUSH_ATTEMPTS = 12
+_VTAG = re.compile(r"v([1-9][0-9]{0,8})")
+_TITLE = re.compile(r"dcreg v([1-9][0-9]{0,8}) (sha256:[0-9a-f]{64})")
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+
+
+class HubError(UserError):
+    """The Hub (or a ``dcreg serve`` endpoint) refused a request or could not be reached."""
+
+
+class HubUnsupportedError(UserError):
+    """The operation does not exist on a Hub store (e.g. rm, gc, annotations)."""
+
+
+def is_hub_spec(spec: str) -> bool:
+    """Whether a store value names a Hub store: ``hf``, ``hub``, ``hf://...`` or an http(s) URL."""
+    return spec in ("hf", "hub") or spec.startswith(("hf://", "http://", "https://"))
+
+
+def _is_real_hub(endpoint: str) -> bool:
+    host = urlparse(endpoint).hostname or ""
+    return host == "huggingface.co" or host.endswith(".huggingface.co") or host == "hf.co"
+
+
+def _hub():
+    """Import huggingface_hub (lazily: `dcreg list` on a local store never pays for it)."""
+    import huggingface_hub
+    import huggingface_hub.constants  # noqa: F401 - submodules the lazy package does not expose
+    import huggingface_hub.errors  # noqa: F401
+    import huggingface_hub.utils  # noqa: F401
+
+    return huggingface_hub
+
+
+class HubStore(Store):
+    """Artifacts as dataset repos on a Hub endpoint (see the module docstring)."""
+
+    def __init__(self, endpoint: str | None = None, token: str | None = None, *,
+                 cache_dir: str | Path | None = None, offline: bool | None = None):
+        endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+        parsed = urlparse(endpoint)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise HubError(f"Hub endpoint {endpoint[:80]!r} is not an http(s) URL")
+        self.endpoint = endpoint
+        self.location = endpoint
+        self.real_hub = _is_real_hub(endpoint)
+        if token is None:
+            token = (os.environ.get("HF_TOKEN") if self.real_hub
+                     else os.environ.get("DCREG_TOKEN") or os.environ.get("HF_TOKEN"))
+        self._token = token or None  # never printed (see __repr__)
+        if offline is None:
+            offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+        self.offline = offline
+        if cache_dir is None:
+            cache_dir = os.environ.get("HF_HUB_CACHE") or (
+                Path(os.environ["HF_HOME"]) / "hub" if os.environ.get("HF_HOME")
+                else Path.home() / ".cache" / "huggingface" / "hub")
+        cache_dir = Path(cache_dir).expanduser()
+        if not self.real_hub:
+            # the Hub cache is keyed by repo id only: keep other endpoints' repos apart
+            tag = hashlib.sha1(endpoint.encode()).hexdigest()[:12]
+            cache_dir = cache_dir / "dcreg-endpoints" / f"{parsed.hostname}-{parsed.port or ''}-{tag}"
+        self.cache_dir = cache_dir
+        if not self.real_hub:
+            # dcreg serve offers no Xet storage: plain LFS uploads/downloads only
+            os.environ["HF_HUB_DISABLE_XET"] = "1"
+            try:
+                _hub().constants.HF_HUB_DISABLE_XET = True
+            except ImportError:
+                pass
+        self._api_obj: Any = None
+
+    def __repr__(self) -> str:
+        return f"HubStore({self.endpoint!r})"
+
+    @property
+    def _auth_token(self) -> str | bool | None:
+        # On the real Hub without HF_TOKEN, huggingface_hub's saved login (`hf auth login`) is
+        # used; other endpoints never get that token, only DCREG_TOKEN/HF_TOKEN or none.
+        if self._token:
+            return self._token
+        return None if self.real_hub else False
+
+    # ----------------------------------------------------------------------------- plumbing
+    @property
+    def _api(self) -> Any:
+        if self._api_obj is None:
+            from .. import __version__
+
+            self._api_obj = _hub().HfApi(endpoint=self.endpoint, token=self._auth_token,
+                                         library_name="dcregistry", library_version=__version__)
+        return self._api_obj
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a huggingface_hub call, turning its errors into one-line HubErrors (no token)."""
+        if self.offline:
+            raise HubError(f"{what}: offline (HF_HUB_OFFLINE is set) and not in the cache")
+        hh = _hub()
+        errors = hh.errors
+        try:
+            return fn(*args, **kwargs)
+        except errors.RevisionNotFoundError:
+            raise NotFoundError(f"{what}: no such revision on {self.endpoint}") from None
+        except errors.EntryNotFoundError:
+            raise NotFoundError(f"{what}: no such file on {self.endpoint}") from None
+        except errors.RepositoryNotFoundError:
+            raise NotFoundError(f"{what}: no such dataset repo on {self.endpoint} (or it is "
+                                "private and the token cannot read it)") from None
+        except errors.HfHubHTTPError as exc:
+            raise self._http_error(what, exc) from None
+        except Exception as exc:  # noqa: BLE001 - network-layer errors come from several packages
+            if not isinstance(exc, (OSError, ValueError)) and not _is_network_error(exc):
+                raise
+            text = str(exc) or type(exc).__name__
+            if self._token and self._token in text:
+                text = type(exc).__name__
+            raise HubError(f"{what}: cannot talk to {self.endpoint} ({type(exc).__name__}: "
+                           f"{text.splitlines()[0][:200]})") from None
+
+    def _http_error(self, what: str, exc: Any) -> UserError:
+        resp = getattr(exc, "response", None)
+        status = getattr(resp, "status_code", None)
+        detail = ""
+        try:
+            detail = str(resp.json().get("error", ""))[:300] if resp is not None else ""
+        except Exception:  # noqa: BLE001 - a body that is not JSON: keep the status only
+            detail = ""
+        if self._token:
+            detail = detail.replace(self._token, "***")
+        if status == 401:
+            how = ("set HF_TOKEN to a token with write access" if self.real_hub
+                   else "set DCREG_TOKEN (or HF_TOKEN) to the server's token")
+            return HubError(f"{what}: {self.endpoint} refused the credentials (401): "
+                            f"{_which_token(self._token, self.real_hub)}; {how}")
+        if status == 403:
+            return HubError(f"{what}: {self.endpoint} forbids it (403){': ' + detail if detail else ''}")
+        if status in (409, 412):
+            return _Conflict(f"{what}: {detail or 'conflict'}")
+        return HubError(f"{what}: {self.endpoint} answered {status}{': ' + detail if detail else ''}")
+
+    def _download(self, repo: str, filename: str, revision: str) -> Path:
+        """``filename`` of commit ``revision`` through the Hub cache (offline: the cache only)."""
+        hh = _hub()
+        try:
+            return Path(hh.hf_hub_download(repo, filename, repo_type="dataset", revision=revision,
+                                           endpoint=self.endpoint, token=self._auth_token,
+                                           cache_dir=self.cache_dir,
+                                           local_files_only=self.offline))
+        except hh.errors.LocalEntryNotFoundError:
+            raise NotFoundError(f"{repo}@{revision}: {filename} is not in the Hub cache "
+                                f"({self.cache_dir}) and the store is offline") from None
+        except Exception as exc:  # noqa: BLE001 - re-raised through _call's one-line mapping
+            return self._call(f"{repo}@{revision}: download {filename}", _raise, exc)
+
+    # ------------------------------------------------------------------------------ parsing
+    @staticmethod
+    def _parse(ref: RefLike) -> tuple[str, str, Any]:
+        """(repo id, selector, value) with selector latest|version|tag|digest|rev."""
+        if isinstance(ref, VersionInfo):
+            return ref.name, "version", ref.version
+        if isinstance(ref, str):
+            if ref.startswith("hf://"):
+                r = parse_ref(ref)
+            else:
+                name, at, sel = ref.partition("@")
+                validate_name(name)
+                r = parse_ref(ref) if not Path(ref).expanduser().exists() else None
+                if r is None or r.kind != "name":
+                    r = _name_only_ref(name, at, sel, ref)
+        else:
+            r = ref
+        if r.kind == "hub":
+            if r.value is None:
+                return str(r.name), "latest", None
+            m = _VTAG.fullmatch(str(r.value))
+            return (str(r.name), "version", int(m.group(1))) if m else (str(r.name), "rev", str(r.value))
+        if r.kind != "name":
+            raise InvalidReferenceError(f"{r} is a directory, not a store reference "
+                                        "(use ns/name[@v3|@tag|@sha256:..] or hf://datasets/ORG/NAME@vN)")
+        return str(r.name), r.selector, r.value
+
+    # ---------------------------------------------------------------------------- versions
+    def _refs(self, repo: str) -> tuple[dict[int, str], dict[str, str], str | None]:
+        """(version -> commit, user tag -> commit, head of main) from the Hub."""
+        refs = self._call(f"{repo}: list refs", self._api.list_repo_refs, repo, repo_type="dataset")
+        versions, tags = {}, {}
+        for t in refs.tags:
+            m = _VTAG.fullmatch(t.name)
+            if m:
+                versions[int(m.group(1))] = t.target_commit
+            else:
+                tags[t.name] = t.target_commit
+        head = next((b.target_commit for b in refs.branches if b.name == "main"), None)
+        self._remember_refs(repo, versions, tags)
+        return versions, tags, head
+
+    def _remember_refs(self, repo: str, versions: Mapping[int, str], tags: Mapping[str, str]) -> None:
+        """Record vN/tag -> commit in the Hub cache's ``refs/`` so offline resolves work."""
+        from ..fsio import atomic_write_bytes
+
+        folder = self.cache_dir / ("datasets--" + repo.replace("/", "--")) / "refs"
+        wanted = {f"v{v}": o for v, o in versions.items()}
+        wanted.update({t: o for t, o in tags.items() if "/" not in t})
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for ref, oid in wanted.items():
+                p = folder / ref
+                try:
+                    if p.read_text().strip() == oid:
+                        continue
+                except OSError:
+                    pass
+                atomic_write_bytes(p, oid.encode())
+            for p in folder.iterdir():  # tags deleted on the server
+                if p.name != "main" and p.name not in wanted and p.is_file():
+                    p.unlink()
+        except (OSError, UserError):
+            pass  # a read-only cache only costs offline resolution
+
+    def _cached_refs(self, repo: str) -> tuple[dict[int, str], dict[str, str]]:
+        """What the Hub cache remembers of ``repo``'s refs (for offline use)."""
+        folder = self.cache_dir / ("datasets--" + repo.replace("/", "--")) / "refs"
+        versions, tags = {}, {}
+        for p in folder.iterdir() if folder.is_dir() else []:
+            try:
+                oid = p.read_text().strip()
+            except OSError:
+                continue
+            if not _HEX40.fullmatch(oid):
+                continue
+            m = _VTAG.fullmatch(p.name)
+            if m:
+                versions[int(m.group(1))] = oid
+            elif p.name != "main":
+                tags[p.name] = oid
+        return versions, tags
+
+    def _manifest_at(self, repo: str, oid: str) -> dict:
+        path = self._download(repo, MANIFEST_FILE, oid)
+        try:
+            if path.stat().st_size > 16 << 20:
+                raise IntegrityError(f"{repo}@{oid[:12]}: manifest.json is larger than 16 MiB")
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise IntegrityError(f"{repo}@{oid[:12]}: manifest.json is not valid JSON") from None
+        check_manifest_shape(manifest)
+        return manifest
+
+    def _find(self, ref: RefLike) -> tuple[str, int, str, dict, dict[str, str], dict[int, str]]:
+        """(repo, version, commit, manifest, user tags, versions) of the version ``ref`` names."""
+        repo, selector, value = self._parse(ref)
+        if self.offline:
+            versions, tags = self._cached_refs(repo)
+        else:
+            versions, tags, _ = self._refs(repo)
+        if not versions:
+            raise NotFoundError(f"{repo} has no dcreg version (no vN tag) on {self.endpoint}"
+                                + (" in the local Hub cache (offline)" if self.offline else ""))
+        if selector == "latest":
+            version = max(versions)
+        elif selector == "version":
+            version = int(value)
+            if version not in versions:
+                raise NotFoundError(f"{repo} has no version v{version}; versions: "
+                                    + ", ".join(f"v{v}" for v in sorted(versions)))
+        elif selector in ("tag", "rev"):
+            rev = str(value)
+            if rev == LATEST:
+                oid = versions[max(versions)]
+            elif rev in tags:
+                oid = tags[rev]
+            elif _HEX40.fullmatch(rev):
+                oid = rev
+            elif rev == "main" and not self.offline:
+                oid = self._refs(repo)[2] or ""
+            else:
+                have = ", ".join(sorted(tags)) or "none"
+                raise NotFoundError(f"{repo} has no tag {rev!r} (tags: {have})")
+            hits = [v for v, o in versions.items() if o == oid]
+            if not hits:
+                raise NotFoundError(f"{repo}@{rev} is not a dcreg version (no vN tag on commit "
+                                    f"{oid[:12]})")
+            version = max(hits)
+        else:
+            prefix = str(value)
+            hits = []
+            for v, oid in sorted(versions.items()):
+                if manifest_digest(self._manifest_at(repo, oid))[7:].startswith(prefix):
+                    hits.append(v)
+            if not hits:
+                raise NotFoundError(f"no version of {repo} has a digest starting with sha256:{prefix}")
+            if len(hits) > 1:
+                raise AmbiguousReferenceError(f"sha256:{prefix} matches {len(hits)} versions of "
+                                              f"{repo}; give more hex digits")
+            version = hits[0]
+        oid = versions[version]
+        return repo, version, oid, self._manifest_at(repo, oid), tags, versions
+
+    def _info(self, repo: str, version: int, oid: str, manifest: Mapping[str, Any],
+              tags: Mapping[str, str], versions: Mapping[int, str]) -> VersionInfo:
+        names = [t for t, o in tags.items() if o == oid]
+        if version == max(versions):
+            names.append(LATEST)
+        md = manifest["metadata"] if isinstance(manifest.get("metadata"), dict) else {}
+        return VersionInfo(repo, version, manifest_digest(manifest), tuple(sorted(names)),
+                           md.get("created_at"), dict(md))
+
+    def resolve(self, ref: RefLike) -> VersionInfo:
+        """The version ``ref`` names: ``ns/name[@vN|@tag|@sha256:..]`` or ``hf://datasets/ORG/NAME@rev``."""
+        repo, version, oid, manifest, tags, versions = self._find(ref)
+        return self._info(repo, version, oid, manifest, tags, versions)
+
+    def manifest(self, ref: RefLike) -> dict:
+        """The manifest of the version ``ref`` names."""
+        return self._find(ref)[3]
+
+    def commit_of(self, ref: RefLike) -> str:
+        """The commit id holding the version ``ref`` names."""
+        return self._find(ref)[2]
+
+    # ------------------------------------------------------------------------- open / pull
+    def _fetch_verified(self, repo: str, version: int, oid: str, manifest: Mapping[str, Any],
+                        progress: bool = False) -> dict[str, Path]:
+        """Download every manifest file at ``oid`` and check its sha256 and size."""
+        out = {}
+        hh = _hub()
+        disabled = hh.utils.are_progress_bars_disabled()
+        if not progress:
+            hh.utils.disable_progress_bars()
+        try:
+            for fname, entry in sorted(manifest["files"].items()):
+                path = self._download(repo, fname, oid)
+                got, size = sha256_file(path)
+                if got != entry["sha256"] or size != entry["size"]:
+                    _evict(path)  # never leave bad bytes in the cache for the next pull
+                    raise IntegrityError(
+                        f"{repo}@v{version}: {fname} from {self.endpoint} hashes to "
+                        f"sha256:{got[:12]}… ({size} bytes), the manifest says "
+                        f"sha256:{entry['sha256'][:12]}… ({entry['size']} bytes): the remote copy "
+                        "was modified or corrupted; nothing was written")
+                out[fname] = path
+        finally:
+            if not progress and not disabled:
+                hh.utils.enable_progress_bars()
+        return out
+
+    def open(self, ref: RefLike, verify: bool = True) -> "Artifact":
+        """The version as an Artifact read from the Hub cache, every file verified first."""
+        repo, version, oid, manifest, _, _ = self._find(ref)
+        files = self._fetch_verified(repo, version, oid, manifest)
+        snap = files[next(iter(files))].parent
+        art = open_artifact(snap, verify=verify)
+        if manifest_digest(art.manifest) != manifest_digest(manifest):
+            raise IntegrityError(f"{repo}@v{version}: manifest.json in the cache differs from the one "
+                                 "resolved; clear the Hub cache entry and retry")
+        return art
+
+    def pull(self, ref: RefLike, out_dir: str | Path | None = None, *,
+             progress: bool = False) -> Path:
+        """Copy the version to ``out_dir`` (default ``./<name>-v<N>``), verified before it appears."""
+        from ..fsio import staged_dir
+
+        repo, version, oid, manifest, _, _ = self._find(ref)
+        out = Path(out_dir) if out_dir is not None else Path(f"{repo.split('/')[1]}-v{version}")
+        if out.exists() and out.is_dir() and any(out.iterdir()):
+            if _holds(out, manifest_digest(manifest)):
+                return out
+            raise UserError(f"{out} exists and is not empty; choose another output directory")
+        if out.exists() and not out.is_dir():
+            raise UserError(f"{out} exists and is not a directory; choose another output directory")
+        files = self._fetch_verified(repo, version, oid, manifest, progress)
+        with staged_dir(out) as tmp:
+            for fname, src in files.items():
+                shutil.copyfile(src, tmp / fname)
+            (tmp / MANIFEST_FILE).write_bytes(
+                (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+            art = open_artifact(tmp, verify=True)
+            if manifest_digest(art.manifest) != manifest_digest(manifest):
+                raise IntegrityError(f"{repo}@v{version}: pulled files do not reproduce the digest")
+        return out
+
+    # -------------------------------------------------------------------------------- push
+    def push(self, path: str | Path, name: str, tags: Sequence[str] = (), *,
+             progress: bool = False) -> PushResult:
+        """Commit the artifact at ``path`` as the next version of repo ``name`` (tag vN + ``tags``)."""
+        validate_name(name)
+        tags = tuple(dict.fromkeys(_user_tag(t) for t in tags))
+        if self.offline:
+            raise HubError("push needs the network, but HF_HUB_OFFLINE is set")
+        art = open_artifact(path, verify=True)
+        digest = manifest_digest(art.manifest)
+        preview = preview_parquet(art)
+        hh = _hub()
+        self._call(f"{name}: create repo", self._api.create_repo, name, repo_type="dataset",
+                   exist_ok=True)
+        for attempt in range(PUSH_ATTEMPTS):
+            versions, _, head = self._refs(name)
+            known = self._history(name) if head else {}
+            live = {v: d for v, d in known.items() if v in versions}
+            same = sorted(v for v, d in live.items() if d == digest)
+            if same:
+                version, oid, created = same[0], versions[same[0]], False
+                break
+            version = max([*versions, *known, 0]) + 1
+            ops = [hh.CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(Path(art.path) / f))
+                   for f in sorted([*art.manifest["files"], MANIFEST_FILE])]
+            ops.append(hh.CommitOperationAdd(path_in_repo=PREVIEW_FILE, path_or_fileobj=preview))
+            try:
+                with _progress(progress):
+                    info = self._call(f"{name}: commit v{version}", self._api.create_commit, name,
+                                      ops, commit_message=f"dcreg v{version} {digest}",
+                                      commit_description="Pushed by dcregistry.",
+                                      repo_type="dataset", parent_commit=head)
+            except _Conflict:
+                time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
+                continue
+            oid = info.oid
+            created = True
+            after, _, _ = self._refs(name)
+            assigned = [v for v, o in after.items() if o == oid]
+            if assigned:  # dcreg serve tags versions itself (it may skip removed numbers)
+                version = assigned[0]
+            else:
+                self._call(f"{name}: tag v{version}", self._api.create_tag, name,
+                           tag=f"v{version}", revision=oid, repo_type="dataset")
+            break
+        else:
+            raise HubError(f"{name}: {PUSH_ATTEMPTS} attempts lost the race against other pushes; "
+                           "try again")
+        for t in tags:
+            self._set_tag(name, t, oid)
+        return PushResult(name, version, digest, created, tags)
+
+    def _history(self, repo: str) -> dict[int, str]:
+        """version -> digest for every dcreg commit on main (from commit titles)."""
+        commits = self._call(f"{repo}: list commits",
+                             lambda: list(self._api.list_repo_commits(repo, repo_type="dataset")))
+        out = {}
+        for c in commits:
+            m = _TITLE.fullmatch((c.title or "").strip())
+            if m:
+                out.setdefault(int(m.group(1)), m.group(2))
+        return out
+
+    # -------------------------------------------------------------------------------- tags
+    def tags(self, name: str) -> dict[str, int]:
+        """Current tags of ``name`` -> version (``latest`` included)."""
+        versions, tags = self._cached_refs(name) if self.offline else self._refs(name)[:2]
+        if not versions:
+            raise NotFoundError(f"{name} has no dcreg version on {self.endpoint}")
+        by_oid = {o: v for v, o in versions.items()}
+        out = {t: by_oid[o] for t, o in tags.items() if o in by_oid}
+        out[LATEST] = max(versions)
+        return dict(sorted(out.items()))
+
+    def _set_tag(self, repo: str, tag: str, oid: str) -> None:
+        _, tags, _ = self._refs(repo)
+        if tags.get(tag) == oid:
+            return
+        if tag in tags:
+            self._call(f"{repo}: move tag {tag}", self._api.delete_tag, repo, tag=tag,
+                       repo_type="dataset")
+        self._call(f"{repo}: tag {tag}", self._api.create_tag, repo, tag=tag, revision=oid,
+                   repo_type="dataset")
+
+    def tag(self, ref: RefLike, tag: str) -> VersionInfo:
+        """Point user tag ``tag`` at the version ``ref`` names."""
+        _user_tag(tag)
+        repo, version, oid, _, _, _ = self._find(ref)
+        self._set_tag(repo, tag, oid)
+        return self.resolve(Ref("hub", repo, "tag", f"v{version}"))
+
+    def untag(self, name: str, tag: str) -> int:
+        """Remove user tag ``tag``; return the version it pointed at."""
+        _user_tag(tag)
+        current = self.tags(name)
+        if tag not in current:
+            raise NotFoundError(f"{name} has no tag {tag!r}")
+        self._call(f"{name}: delete tag {tag}", self._api.delete_tag, name, tag=tag,
+                   repo_type="dataset")
+        return current[tag]
+
+    def tag_log(self, name: str) -> list[dict]:
+        """The Hub keeps no tag history: the current tags as ``set`` entries."""
+        out = []
+        for tag, version in self.tags(name).items():
+            if tag != LATEST:
+                out.append({"ts": None, "action": "set", "tag": tag, "version": version,
+                            "digest": None})
+        return out
+
+    # ------------------------------------------------------------------------------- list
+    def list(self, name: str | None = None, query: Sequence[str] | str = (),
+             all_versions: bool = False) -> list[VersionInfo]:
+        """Artifacts on the endpoint (repos whose card carries the ``dcreg`` tag) matching ``query``."""
+        from .query import parse_terms
+
+        terms = parse_terms(query)
+        if name is not None:
+            repos = [name]
+        else:
+            card_tags = ["dcreg"] + [str(t.value) for t in terms
+                                     if t.field in ("dataset", "method") and t.op == "="
+                                     and isinstance(t.value, str) and not any(c in t.value for c in "*?[")]
+            found = self._call("list datasets",
+                               lambda: list(self._api.list_datasets(filter=card_tags)))
+            repos = sorted(d.id for d in found)
+        out = []
+        for repo in repos:
+            try:
+                versions, tags, _ = self._refs(repo)
+            except NotFoundError:
+                continue
+            chosen = sorted(versions) if all_versions else sorted(versions)[-1:]
+            for v in reversed(chosen) if not all_versions else chosen:
+                manifest = self._manifest_at(repo, versions[v])
+                info = self._info(repo, v, versions[v], manifest, tags, versions)
+                if all(_matches(t, info) for t in terms):
+                    out.append(info)
+        return out
+
+    # ----------------------------------------------------------------------------- verify
+    def verify(self, ref: RefLike) -> VersionInfo:
+        """Download (through the cache) and re-hash every file of the version, then validate it."""
+        repo, version, oid, manifest, tags, versions = self._find(ref)
+        files = self._fetch_verified(repo, version, oid, manifest)
+        open_artifact(files[next(iter(files))].parent, verify=True)
+        return self._info(repo, version, oid, manifest, tags, versions)
+
+    def verify_all(self) -> VerifyReport:
+        """Verify every version of every dcreg repo on the endpoint."""
+        report = VerifyReport()
+        for info in self.list(all_versions=True):
+            try:
+                self.verify(info)
+                report.checks.append(VersionCheck(info, None))
+            except UserError as exc:
+                report.checks.append(VersionCheck(info, exc))
+        return report
+
+    # ------------------------------------------------------------------ not on the Hub
+    def annotate(self, ref: RefLike, kind: str, record: Mapping[str, Any]) -> str:
+        raise HubUnsupportedError("annotations (recorded evaluations) live in a local store; "
+                                  "pull the version and record the result there")
+
+    def annotations(self, ref: RefLike, kind: str | None = None) -> list[dict]:
+        """The Hub store keeps no annotations: always empty."""
+        return []
+
+    def rm(self, ref: RefLike, force: bool = False) -> VersionInfo:
+        raise HubUnsupportedError("versions on a Hub store are not removed by dcreg; delete the "
+                                  "vN tag or the repo on the Hub itself")
+
+    def gc(self, dry_run: bool = True) -> GcReport:
+        raise HubUnsupportedError("gc applies to a local store; a Hub store has nothing to collect")
+
+
+# ------------------------------------------------------------------------------------ helpers
+class _Conflict(HubError):
+    """The head moved (409/412): another push won the race."""
+
+
+def _which_token(token: str | None, real_hub: bool) -> str:
+    if token:
+        return "the token was refused"
+    return "no HF_TOKEN set and no saved login accepted" if real_hub else "no token given"
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    """Transport errors of the HTTP stacks huggingface_hub may use (httpx, httpx2, requests)."""
+    return any(c.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "requests", "urllib3")
+               for c in type(exc).__mro__)
+
+
+def _user_tag(tag: str) -> str:
+    validate_tag(tag)
+    if tag == LATEST:
+        raise UserError("'latest' is automatic (the highest version); it cannot be set or removed by hand")
+    return tag
+
+
+def _name_only_ref(name: str, at: str, sel: str, text: str) -> Ref:
+    if not at or sel == LATEST:
+        return Ref("name", name)
+    m = _VTAG.fullmatch(sel)
+    if m:
+        return Ref("name", name, "version", int(m.group(1)))
+    if sel.startswith("sha256:") and re.fullmatch(r"[0-9a-f]{4,64}", sel[7:]):
+        return Ref("name", name, "digest", sel[7:])
+    validate_tag(sel)
+    return Ref("name", name, "tag", sel)
+
+
+def _matches(term: Any, info: VersionInfo) -> bool:
+    md = info.metadata
+    values = {"name": info.name, "version": info.version, "digest": info.digest,
+              "dataset": md.get("dataset"), "method": md.get("method"), "ipc": md.get("ipc"),
+              "num_classes": md.get("num_classes"), "label_kind": md.get("label_kind"),
+              "pixel": (md.get("pixel_space") or {}).get("kind"), "seed": md.get("seed"),
+              "license": md.get("license"), "created_at": info.created_at,
+              "made_at": md.get("created_at")}
+    have = values.get(term.field)
+    want = term.value
+    if have is None:
+        return term.op == "!="
+    if isinstance(want, str) and term.op in ("=", "!=") and any(c in want for c in "*?["):
+        import fnmatch
+
+        hit = fnmatch.fnmatchcase(str(have), want)
+        return hit if term.op == "=" else not hit
+    try:
+        a, b = (int(have), int(want)) if isinstance(want, int) else (str(have), str(want))
+    except (TypeError, ValueError):
+        return False
+    return {"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[term.op]
+
+
+def _evict(path: Path) -> None:
+    """Remove a cached file (the snapshot link and the blob it points to)."""
+    try:
+        target = path.resolve()
+        os.unlink(path)
+        if target != path:
+            os.unlink(target)
+    except OSError:
+        pass
+
+
+def _holds(directory: Path, digest: str) -> bool:
+    from ..artifact import read_manifest, verify_files
+
+    try:
+        manifest = read_manifest(directory)
+        if manifest_digest(manifest) != digest:
+            return False
+        verify_files(directory, manifest)
+        return True
+    except (UserError, OSError, ValueError):
+        return False
+
+
+class _progress:
+    """Show huggingface_hub's upload bars only when asked."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.was_disabled = False
+
+    def __enter__(self) -> None:
+        utils = _hub().utils
+        self.was_disabled = utils.are_progress_bars_disabled()
+        if not self.enabled:
+            utils.disable_progress_bars()
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self.enabled and not self.was_disabled:
+            _hub().utils.enable_progress_bars()
+
+
+def preview_parquet(art: "Artifact") -> bytes:
+    """The 8-bit parquet preview (``image`` PNG, ``label`` ClassLabel) that ``datasets`` reads."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from ..formats.grid import artifact_unit_images, display_labels, to_uint8_hwc
+
+    unit, _ = artifact_unit_images(art)
+    labels, _ = display_labels(art)
+    pngs = []
+    for img in unit:
+        buf = io.BytesIO()
+        Image.fromarray(to_uint8_hwc(img)).save(buf, format="PNG", optimize=False)
+        pngs.append({"bytes": buf.getvalue(), "path": None})
+    features = {"image": {"_type": "Image"},
+                "label": {"_type": "ClassLabel", "names": list(art.metadata["class_names"])}}
+    schema = pa.schema([pa.field("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+                        pa.field("label", pa.int64())],
+                       metadata={"huggingface": json.dumps({"info": {"features": features}})})
+    table = pa.table({"image": pngs, "label": [int(v) for v in labels]}, schema=schema)
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    return out.getvalue()

@@ -1,0 +1,65 @@
+"""The Hub store's own behaviour against `dcreg serve`: tags, digest refs, listing filters,
+operations that do not exist on a Hub, and tokens kept out of messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dcregistry.errors import NotFoundError, UserError
+from dcregistry.store.hub import HubStore, HubUnsupportedError
+
+from .conftest import Server, dcreg
+
+
+def test_tags_digest_refs_and_listing(server: Server, client_env: Path, make_artifact) -> None:
+    a = make_artifact(seed=40)
+    b = make_artifact(seed=41, dataset="mnist", image_shape=[1, 28, 28],
+                      pixel_space={"kind": "unit"})
+    store = HubStore(server.url)
+    assert store.push(a.path, "lab/hs", tags=["paper"]).version == 1
+    assert store.push(b.path, "lab/hs").version == 2
+    again = store.push(a.path, "lab/hs", tags=["again"])
+    assert (again.version, again.created) == (1, False)
+    assert store.tags("lab/hs") == {"again": 1, "latest": 2, "paper": 1}
+    assert store.tag("lab/hs@v2", "paper").version == 2  # a tag moves
+    assert store.resolve("lab/hs@paper").digest == b.digest
+    assert store.untag("lab/hs", "again") == 1
+    with pytest.raises(NotFoundError):
+        store.resolve("lab/hs@again")
+    assert store.resolve(f"lab/hs@sha256:{a.digest[7:19]}").version == 1
+    assert store.resolve("hf://datasets/lab/hs@v2").digest == b.digest
+    assert store.resolve("hf://datasets/lab/hs").version == 2
+    assert [i.ref for i in store.list(name="lab/hs", all_versions=True)] == ["lab/hs@v1", "lab/hs@v2"]
+    assert [i.ref for i in store.list(query=["dataset=mnist"]) if i.name == "lab/hs"] == ["lab/hs@v2"]
+    assert not [i for i in store.list(query=["dataset=digits", "ipc>=99"]) if i.name == "lab/hs"]
+    report = store.verify_all()
+    assert report.ok and {c.info.ref for c in report.checks} >= {"lab/hs@v1", "lab/hs@v2"}
+
+
+def test_local_only_operations_are_clear_errors(server: Server, client_env: Path,
+                                                make_artifact) -> None:
+    art = make_artifact(seed=42)
+    store = HubStore(server.url)
+    store.push(art.path, "lab/hs-ops")
+    for call in (lambda: store.rm("lab/hs-ops@v1"), lambda: store.gc(),
+                 lambda: store.annotate("lab/hs-ops@v1", "eval", {"mean": 0.5})):
+        with pytest.raises(HubUnsupportedError):
+            call()
+    code, out, err = dcreg("rm", "lab/hs-ops@v1", "--store", server.url)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    code, out, err = dcreg("show", "lab/hs-ops@v9", "--store", server.url)
+    assert code == 1 and "v9" in err
+
+
+def test_tokens_never_appear_in_messages(server: Server, client_env: Path, make_artifact) -> None:
+    secret = "hf_SECRETsecretSECRET123"
+    store = HubStore(server.url, token=secret)
+    assert secret not in repr(store)
+    with pytest.raises(UserError) as info:
+        store.push(make_artifact(seed=43).path, "lab/hs-token")
+    assert "401" in str(info.value) and secret not in str(info.value)
+    with pytest.raises(UserError) as info:
+        HubStore("http://127.0.0.1:9", token=secret).resolve("lab/x")
+    assert secret not in str(info.value)
