@@ -26,6 +26,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from .errors import (DiskFullError, OutputExistsError, OutputPathError, ReadOnlyError,
                      StorageError, UserError)
+from .refs import has_control_chars, text_problem  # noqa: F401 - re-exported
 
 __all__ = ["CHUNK", "translate_os_errors", "os_error_to_user", "fsync_dir", "ensure_dir",
            "tmp_name", "tmp_owner_alive", "atomic_write_bytes", "atomic_write_text",
@@ -37,11 +38,6 @@ _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
 #: Longest single path component most filesystems accept (NAME_MAX).
 NAME_MAX = 255
-
-
-def has_control_chars(text: str) -> bool:
-    """Whether ``text`` holds a C0/C1 control character (newline, tab, NUL, ESC ...)."""
-    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
 
 
 def os_error_to_user(exc: OSError, path: str | Path | None = None, *,
@@ -369,13 +365,9 @@ def check_output_path(path: str | Path) -> Path:
     text = os.fspath(path)
     if not text:
         raise OutputPathError("empty output path")
-    if has_control_chars(text):
-        raise OutputPathError(f"output path {text!r} contains control characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise OutputPathError(f"output path {text!r} is not valid UTF-8; choose a UTF-8 "
-                              "name") from None
+    problem = text_problem(text)
+    if problem:
+        raise OutputPathError(f"output path {text!r} {problem}; choose another name")
     p = Path(text)
     for part in p.parts:
         if len(os.fsencode(part)) > NAME_MAX:

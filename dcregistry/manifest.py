@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .canonical import canonical_json, sha256_bytes, sha256_file
-from .errors import IntegrityError, JSONFormatError, MetadataError, NotAnArtifactError
+from .errors import IntegrityError, JSONFormatError, MetadataError, NotAnArtifactError, \
+    UserError
 from .jsonsafe import loads_bounded
 
 FORMAT = "dcreg/1"
@@ -83,6 +84,18 @@ def verify_files(path: str | Path, manifest: Mapping[str, Any]) -> None:
                 f"{entry['sha256'][:12]}… (the file was modified or corrupted)")
 
 
+def holds_artifact(directory: str | Path, digest: str) -> bool:
+    """Whether ``directory`` holds the verified artifact whose version digest is ``digest``."""
+    try:
+        manifest = read_manifest(directory)
+        if manifest_digest(manifest) != digest:
+            return False
+        verify_files(directory, manifest)
+        return True
+    except (UserError, OSError, ValueError):
+        return False
+
+
 #: The files of a dcreg/1 artifact directory.
 ARTIFACT_FILES = frozenset({MANIFEST_FILE, *REQUIRED_FILES})
 
@@ -105,4 +118,5 @@ def is_artifact_dir(path: str | Path) -> bool:
 
 __all__ = ["FORMAT", "DATA_FILE", "CARD_FILE", "MANIFEST_FILE", "REQUIRED_FILES",
            "MAX_MANIFEST_BYTES", "manifest_digest", "make_manifest", "read_manifest",
-           "check_manifest_shape", "verify_files", "is_artifact_dir", "ARTIFACT_FILES"]
+           "check_manifest_shape", "verify_files", "is_artifact_dir", "ARTIFACT_FILES",
+           "holds_artifact"]

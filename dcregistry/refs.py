@@ -33,12 +33,24 @@ LATEST = "latest"
 MAX_REF_LEN = 4096
 
 __all__ = ["Ref", "LATEST", "parse_ref", "parse_name_ref", "is_name_ref", "validate_name",
-           "validate_tag", "version_number", "has_control_chars"]
+           "validate_tag", "version_number", "has_control_chars",
+           "text_problem"]
 
 
 def has_control_chars(text: str) -> bool:
     """Whether ``text`` holds a C0/C1 control character (newline, tab, NUL, ESC ...)."""
     return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a name, ref, query or path (control characters, not UTF-8), or None."""
+    if has_control_chars(text):
+        return "contains control characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    return None
 
 
 def _shown(text: object) -> str:
@@ -97,13 +109,10 @@ def _check_text(text: object) -> str:
         raise InvalidReferenceError("empty reference: give ns/name[@v3|@tag|@sha256:..] or a path")
     if len(text) > MAX_REF_LEN:
         raise InvalidReferenceError(f"reference of {len(text)} characters is too long")
-    if has_control_chars(text):
-        raise InvalidReferenceError(f"reference {_shown(text)} contains control characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidReferenceError(f"reference {_shown(text)} is not valid UTF-8 (rename the "
-                                    "directory, or give a path without such bytes)") from None
+    problem = text_problem(text)
+    if problem:
+        raise InvalidReferenceError(f"reference {_shown(text)} {problem} (rename the directory, "
+                                    "or give a path without such characters)")
     return text
 
 

@@ -15,7 +15,7 @@ import click
 
 from ..errors import TagProtectedError, VerificationFailedError
 from ..refs import validate_name
-from ..store import EVAL_KIND, Store, get_store, resolve_ref, store_for
+from ..store import EVAL_KIND, Store, resolve_ref, store_for
 from . import cli
 from .common import emit_json, json_option, progress_disabled, quiet_option
 

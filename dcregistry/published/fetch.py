@@ -12,13 +12,11 @@ from __future__ import annotations
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..artifact import Artifact, build_artifact, open_artifact
-from ..errors import ImportFormatError, UserError
+from ..errors import UserError
 from .catalog import PublishedFile, PublishedSet
 from .download import (check_sha256, gdrive_download, gdrive_file_id, gdrive_list_folder,
                        hf_download, http_download, select_in_folder)

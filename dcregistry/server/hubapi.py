@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from ..errors import UserError
 from .auth import TokenAuth, WriteDenied
 from .backend import (MAX_COMMIT_BODY, MAX_LFS_OBJECT, Commit, Entry, HubError, RepoBackend,
                       check_path, check_repo, iter_ndjson, is_lfs)

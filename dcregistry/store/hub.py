@@ -18,6 +18,7 @@ Tokens never appear in messages: errors are re-worded from status codes.
 from __future__ import annotations
 
 import hashlib
+import logging
 import io
 import json
 import os
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from urllib.parse import urlparse
 
 from ..artifact import MANIFEST_FILE, check_manifest_shape, manifest_digest, open_artifact
+from ..manifest import holds_artifact
 from ..canonical import sha256_file
 from ..errors import (AmbiguousReferenceError, IntegrityError, InvalidReferenceError,
                       NotFoundError, UserError)
@@ -108,6 +110,9 @@ class HubStore(Store):
             tag = hashlib.sha1(endpoint.encode()).hexdigest()[:12]
             cache_dir = cache_dir / "dcreg-endpoints" / f"{parsed.hostname}-{parsed.port or ''}-{tag}"
         self.cache_dir = cache_dir
+        if not os.environ.get("DCREG_DEBUG"):
+            # Failures surface as one HubError line; the client's retry warnings would add more.
+            logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
         if not self.real_hub:
             # dcreg serve offers no Xet storage: plain LFS uploads/downloads only
             os.environ["HF_HUB_DISABLE_XET"] = "1"
@@ -410,7 +415,7 @@ class HubStore(Store):
         repo, version, oid, manifest, _, _ = self._find(ref)
         out = Path(out_dir) if out_dir is not None else Path(f"{repo.split('/')[1]}-v{version}")
         if out.exists() and out.is_dir() and any(out.iterdir()):
-            if _holds(out, manifest_digest(manifest)):
+            if holds_artifact(out, manifest_digest(manifest)):
                 return out
             raise UserError(f"{out} exists and is not empty; choose another output directory")
         if out.exists() and not out.is_dir():
@@ -675,19 +680,6 @@ def _evict(path: Path) -> None:
             os.unlink(target)
     except OSError:
         pass
-
-
-def _holds(directory: Path, digest: str) -> bool:
-    from ..artifact import read_manifest, verify_files
-
-    try:
-        manifest = read_manifest(directory)
-        if manifest_digest(manifest) != digest:
-            return False
-        verify_files(directory, manifest)
-        return True
-    except (UserError, OSError, ValueError):
-        return False
 
 
 class _progress:

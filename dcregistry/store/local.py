@@ -31,7 +31,7 @@ from ..errors import (AmbiguousReferenceError, IntegrityError, InvalidReferenceE
                       NotFoundError, OutputExistsError, TagProtectedError, UserError)
 from ..fsio import (check_output_path, ensure_dir, fsync_dir, refuse_inside, remove_tree,
                     staged_dir, translate_os_errors)
-from ..manifest import manifest_digest, read_manifest, verify_files
+from ..manifest import holds_artifact, manifest_digest
 from ..refs import LATEST, Ref, parse_name_ref, validate_name
 from . import maintenance
 from .annotations import Annotations
@@ -60,18 +60,6 @@ def _test_pause(stage: str) -> None:
 
 def _vlist(live: Mapping[int, Any]) -> str:
     return ", ".join(f"v{v}" for v in sorted(live)) or "none"
-
-
-def _holds(directory: Path, digest: str) -> bool:
-    """Whether ``directory`` holds the verified artifact with ``digest``."""
-    try:
-        manifest = read_manifest(directory)
-        if manifest_digest(manifest) != digest:
-            return False
-        verify_files(directory, manifest)
-        return True
-    except (UserError, OSError, ValueError):
-        return False
 
 
 class LocalStore(Store):
@@ -284,7 +272,7 @@ class LocalStore(Store):
                     raise OutputExistsError(f"{out} exists and is not a directory; choose another "
                                             "output directory")
                 if any(out.iterdir()):
-                    if _holds(out, info.digest):
+                    if holds_artifact(out, info.digest):
                         return out
                     raise OutputExistsError(f"{out} exists and is not empty; choose another "
                                             "output directory (or remove it)")

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import BadQueryError
-from ..refs import has_control_chars
+from ..refs import text_problem
 
 INT_FIELDS = ("version", "ipc", "num_classes", "seed")
 TEXT_FIELDS = ("name", "digest", "dataset", "method", "label_kind", "pixel", "license",
@@ -57,12 +57,9 @@ def parse_term(text: str) -> Term:
         raise BadQueryError(f"bad query {text!r}: not text")
     if len(text) > MAX_TERM_LEN:
         raise BadQueryError(f"bad query of {len(text)} characters: at most {MAX_TERM_LEN}")
-    if has_control_chars(text):
-        raise BadQueryError(f"bad query {text!r}: contains control characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadQueryError(f"bad query {text!r}: not valid UTF-8") from None
+    problem = text_problem(text)
+    if problem:
+        raise BadQueryError(f"bad query {text!r}: {problem}")
     m = _TERM_RE.fullmatch(text)
     if not m:
         raise BadQueryError(f"bad query {text!r}: write FIELD OP VALUE like ipc<=10 or dataset=cifar10 "

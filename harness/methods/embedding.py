@@ -9,12 +9,13 @@ Recipe: SGD lr 0.01, momentum 0.9, weight decay 5e-4, batch 256, no augmentation
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from harness.methods.base import CondenseContext
+from harness.methods.base import CondenseContext, MethodOptionError
 
 EMBED_BATCH = 512
 
@@ -67,3 +68,30 @@ def embed_images(model: nn.Module, images: Tensor, batch_size: int = EMBED_BATCH
 def raw_features(images: Tensor) -> Tensor:
     """Flattened pixels as features (the raw-pixel variants)."""
     return images.reshape(len(images), -1).float()
+
+
+@dataclass
+class EmbeddingOptions:
+    """Options shared by the selections that embed images (herding, kcenter)."""
+
+    embed: str = field(default="convnet", metadata={"help": "convnet (trained net) or raw pixels"})
+    embed_epochs: int = field(default=1, metadata={"help": "training passes of the embedding net"})
+    embed_lr: float = 0.01
+    embed_batch: int = 256
+
+    def validate(self) -> None:
+        if self.embed not in ("convnet", "raw"):
+            raise MethodOptionError(f"option embed={self.embed!r}: must be convnet or raw")
+        if min(self.embed_epochs, self.embed_batch) < 1 or self.embed_lr <= 0:
+            raise MethodOptionError("options embed_epochs, embed_batch and embed_lr must be "
+                                    "positive")
+
+
+def selection_features(ctx: CondenseContext, cfg: EmbeddingOptions, gen: torch.Generator,
+                       label: str) -> tuple[Tensor, dict[str, Any]]:
+    """Per-image features (raw pixels or the trained net's embedding) and how they were made."""
+    if cfg.embed == "raw":
+        return raw_features(ctx.images), {"net": "raw pixels"}
+    model, info = train_embedding_net(ctx, cfg.embed_epochs, cfg.embed_lr, cfg.embed_batch, gen,
+                                      label=label)
+    return embed_images(model, ctx.images), info

@@ -4,13 +4,13 @@ embeddings come from a ConvNet trained on the whole training set (``embed=raw``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from harness.methods import METHODS
-from harness.methods.base import CondenseContext, MethodOptionError, SelectionMethod
-from harness.methods.embedding import embed_images, raw_features, train_embedding_net
+from harness.methods.base import CondenseContext, SelectionMethod
+from harness.methods.embedding import EmbeddingOptions, selection_features
 
 
 def herd(feats: torch.Tensor, k: int) -> list[int]:
@@ -34,28 +34,12 @@ class Herding(SelectionMethod):
     description = "per-class greedy herding toward the class mean of ConvNet embeddings"
 
     @dataclass
-    class Config:
-        embed: str = field(default="convnet", metadata={"help": "convnet (trained net) or raw pixels"})
-        embed_epochs: int = field(default=1, metadata={"help": "training passes of the embedding net"})
-        embed_lr: float = 0.01
-        embed_batch: int = 256
-
-        def validate(self) -> None:
-            if self.embed not in ("convnet", "raw"):
-                raise MethodOptionError(f"option embed={self.embed!r}: must be convnet or raw")
-            if min(self.embed_epochs, self.embed_batch) < 1 or self.embed_lr <= 0:
-                raise MethodOptionError("herding options embed_epochs, embed_batch and embed_lr "
-                                        "must be positive")
+    class Config(EmbeddingOptions):
+        pass
 
     def select(self, ctx: CondenseContext, cfg: Config, gen: torch.Generator):
         info: dict = {"selection": "greedy herding per class (float64)"}
-        if cfg.embed == "raw":
-            feats = raw_features(ctx.images)
-            info["embedding"] = {"net": "raw pixels"}
-        else:
-            model, info["embedding"] = train_embedding_net(ctx, cfg.embed_epochs, cfg.embed_lr,
-                                                           cfg.embed_batch, gen, label="herding embedding net")
-            feats = embed_images(model, ctx.images)
+        feats, info["embedding"] = selection_features(ctx, cfg, gen, "herding embedding net")
         feats = feats.cpu().double()
         picks = []
         for c in range(ctx.num_classes):

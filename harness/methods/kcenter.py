@@ -10,7 +10,7 @@ import torch
 
 from harness.methods import METHODS
 from harness.methods.base import CondenseContext, MethodOptionError, SelectionMethod
-from harness.methods.embedding import embed_images, raw_features, train_embedding_net
+from harness.methods.embedding import EmbeddingOptions, selection_features
 
 
 @METHODS.register("kcenter")
@@ -18,33 +18,21 @@ class KCenter(SelectionMethod):
     description = "real images nearest per-class k-means centers of ConvNet embeddings (DC-Bench)"
 
     @dataclass
-    class Config:
-        embed: str = field(default="convnet", metadata={"help": "convnet (trained net) or raw pixels"})
-        embed_epochs: int = field(default=1, metadata={"help": "training passes of the embedding net"})
-        embed_lr: float = 0.01
-        embed_batch: int = 256
+    class Config(EmbeddingOptions):
         max_iter: int = field(default=300, metadata={"help": "k-means iterations"})
         n_init: int = field(default=10, metadata={"help": "k-means restarts (scikit-learn's historical default)"})
 
         def validate(self) -> None:
-            if self.embed not in ("convnet", "raw"):
-                raise MethodOptionError(f"option embed={self.embed!r}: must be convnet or raw")
-            if min(self.embed_epochs, self.embed_batch, self.max_iter, self.n_init) < 1 or self.embed_lr <= 0:
-                raise MethodOptionError("kcenter options embed_epochs, embed_batch, max_iter, "
-                                        "n_init and embed_lr must be positive")
+            super().validate()
+            if min(self.max_iter, self.n_init) < 1:
+                raise MethodOptionError("kcenter options max_iter and n_init must be positive")
 
     def select(self, ctx: CondenseContext, cfg: Config, gen: torch.Generator):
         from sklearn.cluster import KMeans
 
         info: dict = {"clustering": {"algorithm": "sklearn.cluster.KMeans", "n_clusters": ctx.ipc,
                                      "max_iter": cfg.max_iter, "n_init": cfg.n_init}}
-        if cfg.embed == "raw":
-            feats = raw_features(ctx.images)
-            info["embedding"] = {"net": "raw pixels"}
-        else:
-            model, info["embedding"] = train_embedding_net(ctx, cfg.embed_epochs, cfg.embed_lr,
-                                                           cfg.embed_batch, gen, label="kcenter embedding net")
-            feats = embed_images(model, ctx.images)
+        feats, info["embedding"] = selection_features(ctx, cfg, gen, "kcenter embedding net")
         feats = feats.cpu().double().numpy()
         picks = []
         for c in range(ctx.num_classes):
