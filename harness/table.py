@@ -186,7 +186,7 @@ def plan_sets(cfg: TableConfig) -> list[SetPlan]:
 
 
 def _write_json(path: Path, doc: Any) -> None:
-    from dcregistry.store.fsutil import atomic_write_bytes
+    from dcregistry.fsio import atomic_write_bytes
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
@@ -553,14 +553,16 @@ def render_chart(res: dict, path: Path) -> None:
         ax.grid(axis="y", alpha=0.3)
     axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, format="png", dpi=90)
+    from dcregistry.fsio import staged_file
+
+    with staged_file(path, overwrite=True) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def render_grids(cfg: TableConfig) -> list[Path]:
     """One labelled image grid per finished set (``grids/NAME.png``), written once."""
+    from dcregistry.fsio import staged_file
     from dcregistry.formats.grid import save_grid_png
 
     paths = []
@@ -572,15 +574,15 @@ def render_grids(cfg: TableConfig) -> list[Path]:
             art = _open_set(cfg.out / "sets" / plan.name)
             if art is None:
                 continue
-            tmp = gdir / f".{plan.name}.{os.getpid()}.tmp.png"
-            save_grid_png(art, tmp, max_per_class=10)
-            os.replace(tmp, target)
+            with staged_file(target, overwrite=True) as tmp:
+                with open(tmp, "wb") as f:
+                    save_grid_png(art, f, max_per_class=10)
         paths.append(target)
     return paths
 
 
 def _write_outputs(cfg: TableConfig) -> list[str]:
-    from dcregistry.store.fsutil import atomic_write_bytes
+    from dcregistry.fsio import atomic_write_bytes
 
     res = collect(cfg)
     _write_json(cfg.out / "results.json", res)
@@ -614,7 +616,7 @@ def readme_block(cfg: TableConfig, readme: Path) -> str:
 
 def update_readme(cfg: TableConfig, readme: Path) -> None:
     """Replace what lies between the README's method-table markers by :func:`readme_block`."""
-    from dcregistry.store.fsutil import atomic_write_bytes
+    from dcregistry.fsio import atomic_write_bytes
 
     text = readme.read_text()
     i, j = text.find(README_BEGIN), text.find(README_END)
