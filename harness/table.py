@@ -42,8 +42,8 @@ DEFAULT_METHODS = ("random", "herding", "kcenter", "forgetting", "dc", "dsa", "d
 DEFAULT_IPCS = (1, 10)
 DEFAULT_PROTOCOLS = ("dc-noaug", "dsa")
 DEFAULT_SKIP = ("mtt@10",)  # the seed's table has MTT at IPC 1 only
-#: Outer-iteration budgets used by default, chosen so that the whole default table fits in about
-#: half an hour of a 2-core CPU (the published values are hours per set there; see README).
+#: Outer-iteration budgets used by default, chosen so that the table is feasible on a 2-core CPU
+#: (the published values are hours to days per set there; measured times in the README).
 DEFAULT_ITERATIONS = {"dc@1": 50, "dsa@1": 50, "dm@1": 200, "mtt@1": 100,
                       "dc@10": 2, "dsa@10": 2, "dm@10": 100}
 #: Method options used by default: MTT's 100 experts x 50 epochs would take hours here, so a few
