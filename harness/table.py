@@ -563,7 +563,7 @@ def render_chart(res: dict, path: Path) -> None:
 def render_grids(cfg: TableConfig) -> list[Path]:
     """One labelled image grid per finished set (``grids/NAME.png``), written once."""
     from dcregistry.fsio import staged_file
-    from dcregistry.formats.grid import save_grid_png
+    from dcregistry.formats.grid import grid_image
 
     paths = []
     gdir = cfg.out / "grids"
@@ -574,9 +574,11 @@ def render_grids(cfg: TableConfig) -> list[Path]:
             art = _open_set(cfg.out / "sets" / plan.name)
             if art is None:
                 continue
+            image, _ = grid_image(art, max_per_class=10)
+            if art.metadata["image_shape"][0] == 1:  # one channel: an 8-bit gray PNG is a third the size
+                image = image.convert("L")
             with staged_file(target, overwrite=True) as tmp:
-                with open(tmp, "wb") as f:
-                    save_grid_png(art, f, max_per_class=10)
+                image.save(tmp, format="PNG", optimize=True)
         paths.append(target)
     return paths
 
