@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from dcregistry.catalog import DatasetInfo, get_dataset_info
-from dcregistry.errors import DatasetNotFoundError, UnknownNameError, ValidationError
+from dcregistry.errors import DatasetNotFoundError, StorageError, UnknownNameError, ValidationError
+from dcregistry.fsio import staged_file
 from harness.registry import Registry
 
 SPLITS = ("train", "test")
@@ -260,23 +260,15 @@ def cached_split(root: Path, stem: str, key: str, build: Callable[[], RawSplit])
             warnings.warn(f"ignoring unreadable dataset cache {path}: {exc}", stacklevel=2)
     raw = build()
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}-", suffix=".npz.tmp", dir=cache_dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                arrays = {"images": raw.images, "labels": raw.labels, "source": np.array(raw.source)}
-                if raw.class_names is not None:
-                    arrays["class_names"] = np.array(raw.class_names, dtype=str)
+        with staged_file(path, overwrite=True) as tmp:
+            arrays = {"images": raw.images, "labels": raw.labels, "source": np.array(raw.source)}
+            if raw.class_names is not None:
+                arrays["class_names"] = np.array(raw.class_names, dtype=str)
+            with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         for old in cache_dir.glob(f"{stem}-*.npz"):
             if old != path:
                 old.unlink(missing_ok=True)
-    except OSError as exc:
+    except (OSError, StorageError) as exc:  # an unwritable data root just means no cache
         warnings.warn(f"could not write dataset cache under {cache_dir}: {exc}", stacklevel=2)
     return raw

@@ -180,3 +180,21 @@ def test_hostile_dataset_cache_is_rebuilt_without_allocating(tmp_path):
     with pytest.warns(UserWarning, match="expands"):
         raw = cached_split(tmp_path, "x", "k", build)
     assert built and raw.source == "fresh"
+
+
+def test_dataset_cache_write_on_a_full_disk_warns_and_leaves_nothing(tmp_path, monkeypatch):
+    """The cache is written through fsio's staged write: a full disk costs only the cache."""
+    import errno
+
+    import dcregistry.fsio as fsio
+    from harness.data.base import CACHE_DIRNAME, RawSplit, cached_split
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fsio.os, "fsync", full)
+    raw = RawSplit(np.zeros((2, 1, 8, 8), np.uint8), np.zeros(2, np.int64), None, "fresh")
+    with pytest.warns(UserWarning, match="could not write dataset cache.*out of space|no space"):
+        got = cached_split(tmp_path, "x", "k", lambda: raw)
+    assert got is raw
+    assert list((tmp_path / CACHE_DIRNAME).iterdir()) == []  # no cache, no temp file
