@@ -13,19 +13,11 @@ import pytest
 import torch
 
 from dcregistry.artifact import open_artifact
-from harness.cli import main
 from harness.methods import METHODS
 from harness.methods.base import SynthesisMethod
 from harness.methods.loop import CondenseSpec, condense
 
-
-def _exit(argv, capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        cap = capsys.readouterr()
-        return exc.code, cap.out, cap.err
-    raise AssertionError("main() did not exit")
+from .cli_helpers import run_harness
 
 
 def _dcreg(argv, capsys) -> tuple[int, str]:
@@ -46,7 +38,7 @@ FAST_OPTIONS = {"forgetting": ["--option", "epochs=3"]}
 def test_selection_method_makes_a_pushed_verified_evaluable_artifact(method, tmp_path, capsys,
                                                                      dcreg_home):
     out = tmp_path / method
-    code, stdout, err = _exit(["condense", "digits", "--method", method, "--ipc", "2", "-o", str(out),
+    code, stdout, err = run_harness(["condense", "digits", "--method", method, "--ipc", "2", "-o", str(out),
                                "--seed", "3", "--push", f"test/{method}", "--tag", "t1", "-q",
                                *FAST_OPTIONS.get(method, [])], capsys)
     assert code == 0, err
@@ -74,18 +66,18 @@ def test_selection_method_makes_a_pushed_verified_evaluable_artifact(method, tmp
     assert all(bool((real == im).all(dim=(1, 2, 3)).any()) for im in imgs)
     card = (out / "README.md").read_text()
     assert f"`{mc['config_hash']}`" in card and "harness condense" in card
-    code, stdout, err = _exit(["eval", f"test/{method}", "--protocol", "dc-noaug", "--epochs", "2",
+    code, stdout, err = run_harness(["eval", f"test/{method}", "--protocol", "dc-noaug", "--epochs", "2",
                                "--runs", "1", "-q", "--json", "-"], capsys)
     assert code == 0, err
     assert json.loads(stdout)["artifact"]["method"] == method
 
 
 def test_methods_listing_and_options(capsys):
-    code, out, _ = _exit(["methods"], capsys)
+    code, out, _ = run_harness(["methods"], capsys)
     assert code == 0
     for m in ("random", "herding", "kcenter", "forgetting"):
         assert m in out
-    code, out, _ = _exit(["methods", "show", "kcenter", "--json"], capsys)
+    code, out, _ = run_harness(["methods", "show", "kcenter", "--json"], capsys)
     opts = {o["name"]: o for o in json.loads(out)["options"]}
     assert opts["max_iter"]["default"] == "300" and opts["embed"]["default"] == "'convnet'"
 
@@ -102,7 +94,7 @@ def test_methods_listing_and_options(capsys):
 ])
 def test_bad_options_exit_1_one_line_and_write_nothing(argv, expect, tmp_path, capsys):
     out = tmp_path / "k"
-    code, _, err = _exit(["condense", "digits", "-m", "kcenter", "--ipc", "1", "-o", str(out), "-q",
+    code, _, err = run_harness(["condense", "digits", "-m", "kcenter", "--ipc", "1", "-o", str(out), "-q",
                           *argv], capsys)
     assert code == 1, err
     assert expect in err and len(err.strip().splitlines()) == 1
@@ -110,12 +102,12 @@ def test_bad_options_exit_1_one_line_and_write_nothing(argv, expect, tmp_path, c
 
 
 def test_unknown_method_and_existing_output(tmp_path, capsys):
-    code, _, err = _exit(["condense", "digits", "-m", "kcentre", "--ipc", "1", "-o",
+    code, _, err = run_harness(["condense", "digits", "-m", "kcentre", "--ipc", "1", "-o",
                           str(tmp_path / "x")], capsys)
     assert code == 1 and "kcenter" in err
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
-    code, _, err = _exit(["condense", "digits", "-m", "random", "--ipc", "1", "-o",
+    code, _, err = run_harness(["condense", "digits", "-m", "random", "--ipc", "1", "-o",
                           str(tmp_path / "full"), "-q"], capsys)
     assert code == 1 and "not empty" in err
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
@@ -288,13 +280,13 @@ def test_experts_command_trains_resumable_trajectories_matching_mtt(tmp_path, ca
     experts = pytest.importorskip("harness.methods.experts")  # i7-synth's module
     argv = ["experts", "digits", "--num-experts", "2", "--epochs", "1", "--augmentation", "none",
             "-q"]
-    code, out, err = _exit(argv, capsys)
+    code, out, err = run_harness(argv, capsys)
     assert code == 0, err
     path, digest = out.split()
     stored = sorted(p.name for p in Path(path).iterdir())
     assert stored == ["config.json", "expert_0.safetensors", "expert_1.safetensors"]
     first = (Path(path) / "expert_0.safetensors").read_bytes()
-    code, out2, _ = _exit(argv, capsys)  # everything stored: nothing retrained
+    code, out2, _ = run_harness(argv, capsys)  # everything stored: nothing retrained
     assert code == 0 and out2 == out and (Path(path) / "expert_0.safetensors").read_bytes() == first
     # The digest is the one `condense --method mtt` computes for the same data and recipe.
     from harness.engine.evaluate import resolve_device

@@ -17,7 +17,10 @@ from harness.engine.seeding import generator
 from harness.methods import get_method
 from harness.methods.base import MethodOptionError, build_config
 from harness.methods.matching import match_distance, match_distance_batched
+
 from tests.harness.test_methods_synth_reference import ReferenceDC, ReferenceDM, digits_context, real_init
+
+from .cli_helpers import run_harness
 
 
 def _setup(name, ipc=1, image_size=8, **options):
@@ -308,16 +311,6 @@ def test_experts_are_cached_by_digest_and_resume(tmp_path, monkeypatch):
 
 # --- CLI end to end --------------------------------------------------------------------------
 
-def _exit(argv, capsys):
-    from harness.cli import main
-
-    try:
-        main(argv)
-    except SystemExit as exc:
-        cap = capsys.readouterr()
-        return exc.code, cap.out, cap.err
-    raise AssertionError("main() did not exit")
-
 
 @pytest.mark.parametrize("name,opts", [
     ("dc", ["batch_real=16", "compile=false"]),
@@ -332,7 +325,7 @@ def test_condense_cli_makes_a_verifiable_artifact(name, opts, tmp_path, capsys, 
     argv = ["condense", "digits", "--method", name, "--ipc", "1", "--iterations", "2", "-o", str(out), "-q"]
     for o in opts:
         argv += ["--option", o]
-    code, _, err = _exit(argv, capsys)
+    code, _, err = run_harness(argv, capsys)
     assert code == 0, err
     art = open_artifact(out)
     mc = art.metadata["method_config"]
@@ -350,7 +343,7 @@ def test_condense_cli_makes_a_verifiable_artifact(name, opts, tmp_path, capsys, 
 
 def test_experts_cli(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
-    code, out, err = _exit(["experts", "digits", "--num-experts", "1", "--epochs", "1", "-q"], capsys)
+    code, out, err = run_harness(["experts", "digits", "--num-experts", "1", "--epochs", "1", "-q"], capsys)
     assert code == 0, err
     files = list((tmp_path / "cache" / "experts").glob("*/expert_0.safetensors"))
     assert len(files) == 1 and files[0].parent.name in out

@@ -5,26 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from harness.cli import main
+from .cli_helpers import run_harness
 
 # Tiny budgets: 8x8 digits, 2 DM iterations without compilation, 2+1 evaluation epochs.
 BASE = ["table", "--methods", "random,dm", "--ipcs", "1", "--protocols", "dc-noaug,dsa",
         "--image-size", "8", "--epochs", "2", "--iterations", "dm=2",
         "--option", "dm.compile=false", "--device", "cpu", "-q"]
-
-
-def _run(argv, capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        cap = capsys.readouterr()
-        return exc.code, cap.out, cap.err
-    raise AssertionError("main() did not exit")
 
 
 def _counts(stdout: str) -> tuple[int, int, int]:
@@ -35,7 +25,7 @@ def _counts(stdout: str) -> tuple[int, int, int]:
 
 def test_table_runs_renders_and_resumes_without_recomputing(tmp_path, capsys):
     out = tmp_path / "results"
-    code, stdout, err = _run([*BASE, "-o", str(out), "--runs", "1"], capsys)
+    code, stdout, err = run_harness([*BASE, "-o", str(out), "--runs", "1"], capsys)
     assert code == 0, err
     assert _counts(stdout) == (2, 4, 0)  # 2 sets; 2 sets x 2 protocols x 1 run
 
@@ -62,7 +52,7 @@ def test_table_runs_renders_and_resumes_without_recomputing(tmp_path, capsys):
     stamps = {c: c.stat().st_mtime_ns for c in cells}
 
     # The same command again: nothing condensed, nothing evaluated, the stored cells untouched.
-    code, stdout, err = _run([*BASE, "-o", str(out), "--runs", "1"], capsys)
+    code, stdout, err = run_harness([*BASE, "-o", str(out), "--runs", "1"], capsys)
     assert code == 0, err
     assert _counts(stdout) == (0, 0, 0)
     assert {c: c.stat().st_mtime_ns for c in cells} == stamps
@@ -70,7 +60,7 @@ def test_table_runs_renders_and_resumes_without_recomputing(tmp_path, capsys):
     # --render-only fills a README's marked section from the stored results, computing nothing.
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- method-table:begin -->\nold\n<!-- method-table:end -->\nafter\n")
-    code, stdout, err = _run([*BASE, "-o", str(out), "--runs", "1", "--render-only",
+    code, stdout, err = run_harness([*BASE, "-o", str(out), "--runs", "1", "--render-only",
                               "--readme", str(readme)], capsys)
     assert code == 0, err
     text = readme.read_text()
@@ -81,7 +71,7 @@ def test_table_runs_renders_and_resumes_without_recomputing(tmp_path, capsys):
     assert len(re.findall(r"\]\((results/grids/[^)]+\.png)\)", text)) == 2
 
     # One more run: only the new cells are computed, on the sets already condensed.
-    code, stdout, err = _run([*BASE, "-o", str(out), "--runs", "2"], capsys)
+    code, stdout, err = run_harness([*BASE, "-o", str(out), "--runs", "2"], capsys)
     assert code == 0, err
     assert _counts(stdout) == (0, 4, 0)
     res = json.loads((out / "results.json").read_text())
@@ -112,7 +102,7 @@ def test_partial_table_lists_the_missing_cells(tmp_path, capsys):
 ])
 def test_bad_budgets_fail_before_any_work(argv, message, tmp_path, capsys):
     out = tmp_path / "results"
-    code, _, err = _run(["table", "-o", str(out), "--methods", "random,dc,dm", "-q", *argv], capsys)
+    code, _, err = run_harness(["table", "-o", str(out), "--methods", "random,dc,dm", "-q", *argv], capsys)
     assert code == 1, err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (out / "sets").exists() and not (out / "cells").exists()
