@@ -9,7 +9,6 @@ checked against the catalog and a hard cap while bytes arrive.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
+from ..canonical import sha256_file
 from ..errors import IntegrityError, UserError
 from .catalog import MAX_FILE_BYTES, check_url
 
@@ -37,15 +37,6 @@ class DownloadError(UserError):
 
 class ChecksumMismatchError(IntegrityError):
     """A downloaded file does not have the sha256 the catalog records."""
-
-
-def sha256_path(path: Path) -> str:
-    """Hex sha256 of a file, streamed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _bar(total: int | None, initial: int, enabled: bool, desc: str) -> Any:
@@ -240,7 +231,7 @@ def hf_download(repo: str, path: str, dest: Path, *, revision: str | None = None
 def check_sha256(path: Path, expected: str | None, label: str,
                  on_mismatch: Callable[[Path], None] | None = None) -> str:
     """sha256 of ``path``; ChecksumMismatchError (after ``on_mismatch``) when it differs."""
-    got = sha256_path(path)
+    got = sha256_file(path)[0]
     if expected and got != expected:
         if on_mismatch is not None:
             on_mismatch(path)

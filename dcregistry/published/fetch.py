@@ -111,9 +111,9 @@ def download_files(entry: PublishedSet, download_dir: Path, *, path_in_source: s
 
 
 def _stale(dest: Path, sha: str) -> bool:
-    from .download import sha256_path
+    from ..canonical import sha256_file
 
-    return sha256_path(dest) != sha
+    return sha256_file(dest)[0] != sha
 
 
 def convert(entry: PublishedSet, files: list[FetchedFile], out_dir: Path, *,
