@@ -307,9 +307,12 @@ def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, devic
 @click.option("--holdout-validation", is_flag=True,
               help="Train on the training split minus the validation split (what `condense "
                    "--eval-every` runs see).")
+@click.option("--zca", is_flag=True,
+              help="Train on ZCA-whitened unit images (what `condense --method mtt --option "
+                   "zca=true` uses).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def experts_cmd(dataset, model, num_experts, epochs, lr, augmentation, seed, image_size,
-                data_root, device, holdout_validation, quiet) -> None:
+                data_root, device, holdout_validation, zca, quiet) -> None:
     """Train MTT expert trajectories for DATASET into the harness cache (resumable)."""
     from .engine.evaluate import resolve_device
     from .methods.experts import spec_for, train_experts
@@ -318,7 +321,8 @@ def experts_cmd(dataset, model, num_experts, epochs, lr, augmentation, seed, ima
 
     model_factory(model)
     spec = CondenseSpec(dataset=dataset, method="mtt", ipc=1, out=Path("."), model=model,
-                        seed=seed, device=device, data_root=data_root, image_size=image_size)
+                        seed=seed, device=device, data_root=data_root, image_size=image_size,
+                        options={"zca": "true"} if zca else {})
     data = load_context(spec, resolve_device(device), holdout=holdout_validation)
     espec = spec_for(data.ctx, num_experts=num_experts, epochs=epochs, lr=lr,
                      augmentation=augmentation, seed=seed)

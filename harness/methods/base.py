@@ -28,6 +28,11 @@ from torch import nn
 from dcregistry.errors import UserError
 
 
+# "normalized": the dataset's canonical (x - mean) / std. "zca": kornia-eps0.1 ZCA whitening of the
+# unit-range images, fitted on exactly the training images the method sees (MTT's --zca).
+DATA_SPACES = ("normalized", "zca")
+
+
 class MethodOptionError(UserError):
     """An option given to a method is unknown or has a value of the wrong type."""
 
@@ -46,6 +51,8 @@ class CondenseContext:
     pixel_space: dict  # dcreg/1 pixel_space descriptor of `images`
     seed: int
     dsa_strategy: str  # DSA strategy string for this dataset (MNIST-like sets drop flip)
+    # The fitted ZCA (harness.data.ZCATransform) when `pixel_space` is a ZCA space, else None.
+    zca: Any = None
     # progress(total, description) -> update(n, loss=None); a method's inner work (e.g. training
     # an embedding net) may report through it. The loop sets it; None = silent.
     progress: Callable[[int, str], Callable[..., None]] | None = None
@@ -88,6 +95,10 @@ class Method:
     def configure(self, cfg: Any, ctx: CondenseContext) -> Any:
         """Resolve defaults that depend on the run (e.g. per-IPC loops); returns the hashed config."""
         return cfg
+
+    def data_space(self, cfg: Any) -> str:
+        """The pixel space of the training data the method sees: one of :data:`DATA_SPACES`."""
+        return "normalized"
 
 
 class SelectionMethod(Method):
@@ -234,8 +245,18 @@ def build_config(method: Method, options: dict[str, str] | None = None,
 
 
 def config_record(cfg: Any) -> dict[str, Any]:
-    """The config as a JSON-able dict (all fields, resolved values)."""
-    return {f.name: _jsonable(getattr(cfg, f.name)) for f in config_fields(type(cfg))}
+    """The config as a JSON-able dict (all fields, resolved values).
+
+    A field marked ``metadata={"omit_default": True}`` is left out while it holds its default:
+    an option added after sets were published keeps their config hashes (and checkpoints) valid.
+    """
+    out = {}
+    for f in config_fields(type(cfg)):
+        val = getattr(cfg, f.name)
+        if f.metadata.get("omit_default") and f.default is not dataclasses.MISSING and val == f.default:
+            continue
+        out[f.name] = _jsonable(val)
+    return out
 
 
 def _jsonable(v: Any) -> Any:

@@ -3,7 +3,9 @@ after every epoch, stored under the harness cache by digest.
 
 Recipe (the official ``buffer.py`` defaults): SGD lr 0.01, no momentum, no weight decay, batch
 256, cross-entropy, DSA augmentation of the real images (independent draws), no lr decay; 100
-experts x 50 epochs. Expert ``i`` is initialised and shuffled from ``generator(seed,
+experts x 50 epochs. The images are the condensation context's: normalized, or ZCA-whitened for
+MTT's ``zca`` (then DSA acts on the whitened images, as in ``buffer.py --zca``); the pixel space
+is part of the digest, so ZCA and normalized experts never mix. Expert ``i`` is initialised and shuffled from ``generator(seed,
 "experts/i")`` and trained with the engine's :func:`~harness.engine.trainer.fit`.
 
 Layout: ``$HARNESS_CACHE/experts/<digest>/`` (default cache ``~/.cache/harness``) with
@@ -54,6 +56,10 @@ class ExpertSpec:
     batch_size: int = 256
     augmentation: str = "dsa"  # dsa | none
     seed: int = 0
+    # "normalized" (the dataset's canonical stats) or "zca:<variant>:<inner kind>"; the exact ZCA
+    # is pinned by data_sha256 (the whitened bytes). Left out of the record while "normalized",
+    # so the digests of experts trained before this field existed stay valid.
+    pixel_space: str = "normalized"
 
     def __post_init__(self) -> None:
         for name in ("num_experts", "epochs", "batch_size"):
@@ -67,6 +73,8 @@ class ExpertSpec:
     def record(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["image_shape"] = list(self.image_shape)
+        if d["pixel_space"] == "normalized":
+            del d["pixel_space"]
         return d
 
     @property
@@ -95,11 +103,20 @@ def data_digest(images: Tensor, labels: Tensor) -> str:
     return h.hexdigest()
 
 
+def space_label(pixel_space: dict) -> str:
+    """``"normalized"`` or ``"zca:<variant>:<inner kind>"`` for a context's pixel-space descriptor."""
+    kind = pixel_space["kind"]
+    if kind == "zca":
+        return f"zca:{pixel_space['variant']}:{pixel_space['then']['kind']}"
+    return kind
+
+
 def spec_for(ctx: CondenseContext, **kw) -> ExpertSpec:
-    """The expert spec for a condensation context (its data, model and shape)."""
+    """The expert spec for a condensation context (its data, pixel space, model and shape)."""
     return ExpertSpec(dataset=ctx.dataset, model=ctx.model,
                       image_shape=(ctx.channels, *ctx.image_size), num_classes=ctx.num_classes,
-                      data_sha256=data_digest(ctx.images, ctx.labels), **kw)
+                      data_sha256=data_digest(ctx.images, ctx.labels),
+                      pixel_space=space_label(ctx.pixel_space), **kw)
 
 
 def flat_params(model: nn.Module) -> Tensor:

@@ -2,7 +2,9 @@
 selection, timing, peak memory, the artifact and the push.
 
 Data: the dataset's TRAINING split only, in its canonical normalized pixel space (resized with
-``image_size``). With model selection (``eval_every`` > 0) the fixed stratified validation split
+``image_size``), or, when the method's configuration asks for it (:meth:`Method.data_space`, e.g.
+MTT's ``zca``), ZCA-whitened unit images with the ZCA fitted on exactly the images the method
+sees; the validation images get the same ZCA and the artifact carries its tensors. With model selection (``eval_every`` > 0) the fixed stratified validation split
 of :func:`harness.data.validation_split` (10 % of each class, the same for every seed and method)
 is held out from what the method sees and the candidate sets are evaluated on it under the given
 protocol; the best set by validation accuracy is kept. The test split is never loaded.
@@ -34,12 +36,14 @@ from dcregistry.catalog import get_dataset_info
 from dcregistry.errors import UserError
 from harness.engine.seeding import generator
 from harness.methods import get_method
-from harness.methods.base import (CondenseContext, Method, MethodOptionError, SelectionMethod,
-                                  SynthesisMethod, build_config, config_hash, config_record)
+from harness.methods.base import (DATA_SPACES, CondenseContext, Method, MethodOptionError,
+                                  SelectionMethod, SynthesisMethod, build_config, config_hash,
+                                  config_record)
 
 CHECKPOINT_DIR = ".checkpoint"
 CHECKPOINT_FORMAT = "harness-condense-checkpoint/1"
 MAX_CURVE_POINTS = 200
+ZCA_VARIANT = "kornia-eps0.1"  # the ZCA of MTT's official code (kornia ZCAWhitening, eps 0.1)
 
 
 class CheckpointError(UserError):
@@ -124,24 +128,28 @@ class _Data:
 
 def load_context(spec: CondenseSpec, device: torch.device, holdout: bool | None = None) -> _Data:
     """The training data a method sees for ``spec`` (``holdout``: without the validation
-    split; default: when ``spec.eval_every`` asks for model selection)."""
-    return _load(spec, device, holdout)
+    split; default: when ``spec.eval_every`` asks for model selection), in the pixel space the
+    method's configuration (``spec.options``) asks for."""
+    method = get_method(spec.method)
+    return _load(spec, device, holdout, method.data_space(build_config(method, spec.options)))
 
 
-def _load(spec: CondenseSpec, device: torch.device, holdout: bool | None = None) -> _Data:
+def _load(spec: CondenseSpec, device: torch.device, holdout: bool | None = None,
+          space: str = "normalized") -> _Data:
     from harness.data import load_dataset, normalized_space, validation_split
     from harness.data.sampling import VALIDATION_FRACTION, VALIDATION_STREAM
 
+    if space not in DATA_SPACES:
+        raise ValueError(f"unknown data space {space!r} (one of {', '.join(DATA_SPACES)})")
     info = get_dataset_info(spec.dataset)
     train = load_dataset(info.name, "train", spec.data_root, image_size=spec.image_size)
-    ps = normalized_space(info)
-    images = _unit_to_space(train.images, ps)
+    images = train.images  # unit range until the pixel space is applied below
     labels = train.labels
     val_x = val_y = None
     split_info: dict[str, Any] = {"split": "train", "images": int(len(labels))}
     if spec.eval_every if holdout is None else holdout:
         tr_idx, val_idx = validation_split(labels, info.num_classes)
-        val_x, val_y = images[val_idx].to(device), labels[val_idx].to(device)
+        val_x, val_y = images[val_idx], labels[val_idx]
         images, labels = images[tr_idx], labels[tr_idx]
         split_info = {"split": "train minus validation", "images": int(len(tr_idx)),
                       "validation": {"images": int(len(val_idx)), "fraction": VALIDATION_FRACTION,
@@ -154,11 +162,33 @@ def _load(spec: CondenseSpec, device: torch.device, holdout: bool | None = None)
         raise UserError(f"{info.name} has only {int(counts.min())} training images in class "
                         f"{int(counts.argmin())}" + (" (after the validation split)" if val_x is not None
                                                      else "") + f", fewer than ipc {spec.ipc}")
+    zca = None
+    if space == "zca":
+        ps, zca = _fit_zca_space(images)  # on what the method trains on, never the validation split
+        split_info["zca"] = {"variant": ZCA_VARIANT, "fitted_on": split_info["split"],
+                             "digest": zca.digest()}
+        images = zca.to(device).apply(images.to(device))
+        val_x = zca.to(device).apply(val_x.to(device)) if val_x is not None else None
+    else:
+        ps = normalized_space(info)
+        images = _unit_to_space(images, ps)
+        val_x = _unit_to_space(val_x, ps) if val_x is not None else None
     ctx = CondenseContext(dataset=info.name, images=images.to(device), labels=labels.to(device),
                           num_classes=info.num_classes, ipc=spec.ipc, model=spec.model,
                           device=device, pixel_space=ps, seed=spec.seed,
-                          dsa_strategy=info.dsa_strategy)
+                          dsa_strategy=info.dsa_strategy, zca=zca)
+    if val_x is not None:
+        val_x, val_y = val_x.to(device), val_y.to(device)
     return _Data(ctx, val_x, val_y, list(train.class_names), split_info)
+
+
+def _fit_zca_space(unit_images: torch.Tensor):
+    """(descriptor, transform): MTT's ZCA (kornia, eps 0.1) fitted on unit-range images; the
+    artifact carries the tensors (``zca_mean``, ``zca_matrix``, ``zca_inverse``)."""
+    from harness.data import fit_zca, zca_space
+
+    zca = fit_zca(unit_images, ZCA_VARIANT)
+    return zca_space(ZCA_VARIANT, {"source": "tensors"}, {"kind": "unit"}), zca
 
 
 def _init_images(spec: CondenseSpec, ctx: CondenseContext, gen: torch.Generator
@@ -180,8 +210,9 @@ def _init_images(spec: CondenseSpec, ctx: CondenseContext, gen: torch.Generator
 
 
 def _init_from_ref(spec: CondenseSpec, ctx: CondenseContext):
+    from dcregistry.pixelspace import PixelSpace
     from dcregistry.store import open_ref
-    from harness.data import to_unit
+    from harness.data import ZCATransform, to_unit
 
     art = open_ref(spec.init, store=spec.store)
     md = art.metadata
@@ -195,16 +226,31 @@ def _init_from_ref(spec: CondenseSpec, ctx: CondenseContext):
         problems.append(f"ipc {md['ipc']} != {ctx.ipc}")
     if md["label_kind"] != "hard":
         problems.append("soft labels")
-    if md["pixel_space"]["kind"] == "zca":
-        problems.append("a ZCA pixel space")
+    ps = md["pixel_space"]
+    ref_zca = None
+    if ps["kind"] == "zca":
+        # Another space is mapped through unit range only when that is exact: kornia ZCA with
+        # its tensors stored (KIP's per-image standardisation cannot be undone).
+        space = PixelSpace.parse(ps)
+        if space.zca_standardizes or ps["transform"].get("source") != "tensors":
+            problems.append(f"its pixel space ({space.describe()}) cannot be mapped back to "
+                            "unit range exactly; start from a set in this run's pixel space")
+        else:
+            ref_zca = ZCATransform.from_tensors({n: art.torch(n) for n in space.tensor_names},
+                                                ps["variant"])
     if problems:
         raise UserError(f"init set {spec.init} cannot start this run: {'; '.join(problems)}")
     x = art.torch("images").float()
-    if md["pixel_space"] != ctx.pixel_space:
-        x = _unit_to_space(to_unit(x, md["pixel_space"]), ctx.pixel_space)
+    # ZCA descriptors do not name the fitted transform: the same space is the same tensors.
+    same = ps == ctx.pixel_space and (ref_zca is None or ctx.zca is None
+                                      or ref_zca.digest() == ctx.zca.digest())
+    if not same:
+        x = to_unit(x, ps, ref_zca)
+        x = ctx.zca.apply(x) if ctx.zca is not None else _unit_to_space(x, ctx.pixel_space)
     y = art.torch("labels").long()
     return (x.to(ctx.device), y.to(ctx.device), [art.digest],
-            {"init": "artifact", "ref": spec.init, "digest": art.digest})
+            {"init": "artifact", "ref": spec.init, "digest": art.digest,
+             **({} if same else {"converted_from": ps})})
 
 
 def _protocol(spec: CondenseSpec):
@@ -375,7 +421,7 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
     device = resolve_device(spec.device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    data = _load(spec, device)
+    data = _load(spec, device, space=method.data_space(cfg))
     ctx = data.ctx
     ctx.progress = progress
     cfg = method.configure(cfg, ctx)
@@ -397,6 +443,8 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
     }
     if protocol is not None:
         method_config.setdefault("validation", {})["protocol"] = protocol.id
+    if ctx.zca is not None:  # the artifact carries the ZCA its pixels (and the test set) need
+        tensors = {**tensors, **ctx.zca.to_tensors()}
     md = {"dataset": ctx.dataset, "num_classes": ctx.num_classes, "class_names": data.class_names,
           "image_shape": [ctx.channels, *ctx.image_size], "ipc": ctx.ipc, "method": method.name,
           "method_config": method_config, "pixel_space": ctx.pixel_space, "label_kind": "hard",
