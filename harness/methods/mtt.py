@@ -16,8 +16,8 @@ ZCA (``zca=true``, the official ``--zca``): the data are the unit-range images (
 whitened by ZCA (kornia semantics, eps 0.1) fitted on the training images the run sees; experts
 are trained and the set is distilled (DSA included) on the whitened images, and the artifact
 carries the ZCA tensors so evaluation whitens the test set the same way. The official
-``lr_img`` 1000 is tuned for ZCA data. Off by default here: the README's per-setting table
-(which turns ZCA on for CIFAR and TinyImageNet) has no digits row.
+``lr_img`` 1000 is tuned for ZCA data. Off by default here: the published per-setting
+hyperparameters (ZCA on or off per setting) cover CIFAR-10/100 and TinyImageNet, not digits.
 
 Gradient (``gradient=stepwise``, the default): the official code keeps the whole unrolled student
 graph, so memory grows with ``syn_steps``. Here the forward pass keeps only the parameters of each
@@ -69,8 +69,8 @@ class MTTConfig:
     # Last, and out of the record while false: configs (and hashes) of runs without it are unchanged.
     zca: bool = field(default=False, metadata={
         "help": "distil (and train experts) on ZCA-whitened unit images, as the official --zca "
-                "(its lr_img 1000 is meant for ZCA data; off for digits: the published table "
-                "covers CIFAR/TinyImageNet only)", "omit_default": True})
+                "(lr_img 1000 is tuned for ZCA data; off by default: the published settings "
+                "cover CIFAR-10/100 and TinyImageNet, not digits)", "omit_default": True})
 
     def validate(self) -> None:
         for name in ("iterations", "syn_steps", "expert_epochs", "max_start_epoch", "lr_img",
