@@ -5,8 +5,9 @@ Recipe (the official ``buffer.py`` defaults): SGD lr 0.01, no momentum, no weigh
 256, cross-entropy, DSA augmentation of the real images (independent draws), no lr decay; 100
 experts x 50 epochs. The images are the condensation context's: normalized, or ZCA-whitened for
 MTT's ``zca`` (then DSA acts on the whitened images, as in ``buffer.py --zca``); the pixel space
-is part of the digest, so ZCA and normalized experts never mix. Expert ``i`` is initialised and shuffled from ``generator(seed,
-"experts/i")`` and trained with the engine's :func:`~harness.engine.trainer.fit`.
+is part of the digest, so ZCA and normalized experts never mix. Expert ``i`` is initialised and
+shuffled from ``generator(seed, "experts/i")`` and trained with the engine's
+:func:`~harness.engine.trainer.fit`.
 
 Layout: ``$HARNESS_CACHE/experts/<digest>/`` (default cache ``~/.cache/harness``) with
 ``config.json`` (the canonical configuration, whose sha256 is the digest) and

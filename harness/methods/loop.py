@@ -4,9 +4,10 @@ selection, timing, peak memory, the artifact and the push.
 Data: the dataset's TRAINING split only, in its canonical normalized pixel space (resized with
 ``image_size``), or, when the method's configuration asks for it (:meth:`Method.data_space`, e.g.
 MTT's ``zca``), ZCA-whitened unit images with the ZCA fitted on exactly the images the method
-sees; the validation images get the same ZCA and the artifact carries its tensors. With model selection (``eval_every`` > 0) the fixed stratified validation split
-of :func:`harness.data.validation_split` (10 % of each class, the same for every seed and method)
-is held out from what the method sees and the candidate sets are evaluated on it under the given
+sees; the validation images get the same ZCA and the artifact carries its tensors. With model
+selection (``eval_every`` > 0) the fixed stratified validation split of
+:func:`harness.data.validation_split` (10 % of each class, the same for every seed and method) is
+held out from what the method sees and the candidate sets are evaluated on it under the given
 protocol; the best set by validation accuracy is kept. The test split is never loaded.
 
 Checkpoints live in ``OUT/.checkpoint/``: ``state-<iteration>.safetensors`` (tensors) and

@@ -76,7 +76,8 @@ def test_zca_mtt_condenses_verifies_and_evaluates_from_the_cli(tmp_path, capsys)
     assert torch.equal(art.torch("zca_matrix"), zca.matrix) and torch.equal(art.torch("zca_mean"), zca.mean)
     # ZCA experts were used: the digest of experts trained on the whitened images, not the normalized ones.
     kw = dict(num_experts=2, epochs=2, lr=0.01, augmentation="dsa", seed=0)
-    z_ctx = load_context(CondenseSpec("digits", "mtt", 1, out, options={"zca": "true"}), torch.device("cpu")).ctx
+    z_ctx = load_context(CondenseSpec("digits", "mtt", 1, out, options={"zca": "true"}),
+                         torch.device("cpu")).ctx
     n_ctx = load_context(CondenseSpec("digits", "mtt", 1, out), torch.device("cpu")).ctx
     assert mc["config"]["experts_digest"] == spec_for(z_ctx, **kw).digest != spec_for(n_ctx, **kw).digest
     with pytest.raises(SystemExit) as exc:
@@ -170,8 +171,8 @@ def test_experts_cli_zca_trains_the_experts_a_zca_run_uses(tmp_path, capsys):
 
 def test_init_from_artifacts_in_other_pixel_spaces(tmp_path):
     """A normalized set starts a ZCA run (whitened); a ZCA set starts a normalized run (unwhitened)."""
-    from harness.data import normalized_space, to_pixel_space
     from dcregistry.catalog import get_dataset_info
+    from harness.data import normalized_space
 
     ref = digits_artifact(tmp_path / "ref", ipc=1, seed=5)
     art = condense(_zca_spec(tmp_path / "z", init=str(ref.path))).artifact
@@ -186,10 +187,7 @@ def test_init_from_artifacts_in_other_pixel_spaces(tmp_path):
                                  init=str(art.path))).artifact
     assert back.metadata["pixel_space"] == normalized_space(get_dataset_info("digits"))
     assert back.metadata["method_config"]["init"]["converted_from"] == ZCA_SPACE
-    assert torch.allclose(back.torch("images"), ref.torch("images"), atol=1e-3)
-    assert torch.allclose(back.torch("images"), to_pixel_space(to_unit(ref.torch("images"),
-                                                                       ref.metadata["pixel_space"]),
-                                                               ref.metadata["pixel_space"]), atol=1e-3)
+    assert torch.allclose(back.torch("images"), ref.torch("images"), atol=1e-3)  # whitened and back
 
     same = condense(_zca_spec(tmp_path / "s", init=str(art.path))).artifact  # same ZCA: taken as is
     assert "converted_from" not in same.metadata["method_config"]["init"]
@@ -202,7 +200,8 @@ def test_bad_zca_combinations_exit_1_with_one_line(tmp_path, capsys):
     md = {k: src.metadata[k] for k in ("dataset", "image_shape", "ipc", "method", "label_kind", "seed",
                                        "class_names", "method_config")}
     md["pixel_space"] = dict(ZCA_SPACE, transform={"source": "fit", "split": "train"})
-    fit_ref = build_artifact(tmp_path / "fitref", {"images": src.torch("images"), "labels": src.torch("labels")}, md)
+    fit_ref = build_artifact(tmp_path / "fitref", {"images": src.torch("images"),
+                                                   "labels": src.torch("labels")}, md)
     cases = [
         (["--option", "zca=maybe"], "must be true or false"),
         (["--init", str(fit_ref.path), "--option", "zca=true"], "cannot be mapped back"),
@@ -217,3 +216,27 @@ def test_bad_zca_combinations_exit_1_with_one_line(tmp_path, capsys):
     with pytest.raises(UserError, match="cannot be mapped back"):
         condense(CondenseSpec("digits", "mtt", 1, tmp_path / "api", iterations=1, options=FROZEN,
                               init=str(fit_ref.path)))
+
+
+def test_a_killed_zca_run_resumes_to_the_same_artifact(tmp_path, monkeypatch):
+    from harness.methods.mtt import MTT
+
+    def spec(out, **kw):
+        return _zca_spec(tmp_path / out, options=SMALL, iterations=3, checkpoint_every=1, seed=2, **kw)
+
+    ref = condense(spec("ref")).artifact
+    orig = MTT.step
+
+    def killed(self, ctx, cfg, state, iteration, gen):
+        if iteration == 2:
+            raise KeyboardInterrupt  # killed after the checkpoint at 2
+        return orig(self, ctx, cfg, state, iteration, gen)
+
+    monkeypatch.setattr(MTT, "step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        condense(spec("run"))
+    monkeypatch.setattr(MTT, "step", orig)
+    res = condense(spec("run", resume=True)).artifact
+    assert res.metadata["method_config"]["resumed"] is True
+    for key in ref.tensor_names:  # the refitted ZCA included
+        assert torch.equal(res.torch(key), ref.torch(key)), key
