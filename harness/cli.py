@@ -450,4 +450,7 @@ def main(argv: list[str] | None = None) -> None:
                    "'harness' extra: pip install 'dcregistry[harness]' (the registry-only install "
                    "gives dcreg alone)", err=True)
         sys.exit(1)
+    from .engine.allocator import tune_allocator
+
+    tune_allocator()  # before any large tensor exists; HARNESS_MALLOC=system opts out
     sys.exit(run_cli(cli, "harness", argv))

@@ -15,6 +15,7 @@ uninterrupted one. Methods never touch global RNG state (no ``torch.manual_seed`
 from __future__ import annotations
 
 import dataclasses
+import math
 import hashlib
 import json
 import types
@@ -31,6 +32,11 @@ from dcregistry.errors import UserError
 # "normalized": the dataset's canonical (x - mean) / std. "zca": kornia-eps0.1 ZCA whitening of the
 # unit-range images, fitted on exactly the training images the method sees (MTT's --zca).
 DATA_SPACES = ("normalized", "zca")
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+class DivergedError(UserError):
+    """A synthesis run reached non-finite values or an unusable learned lr."""
 
 
 class MethodOptionError(UserError):
@@ -134,6 +140,15 @@ class SynthesisMethod(Method):
         """Inverse of :meth:`state_dict`; a resumed run must equal an uninterrupted one."""
         raise NotImplementedError
 
+    def diverged(self, state: dict) -> str | None:
+        """What makes the state unusable (non-finite pixels, a learned lr <= 0), or None."""
+        if not bool(torch.isfinite(state["images"]).all()):
+            return "the synthetic images hold NaN or inf"
+        lr = state.get("lr")
+        if lr is not None and not (math.isfinite(float(lr)) and float(lr) > 0):
+            return f"the learned lr is {float(lr):.4g} (it must stay positive)"
+        return None
+
     def result(self, state: dict) -> dict[str, torch.Tensor]:
         """Artifact tensors: ``images`` [N,C,H,W] float32 cpu, ``labels`` [N] int64, optional 0-d ``lr``."""
         out = {"images": state["images"].detach().float().cpu().clone(),
@@ -198,6 +213,8 @@ def _convert(key: str, raw: str, typ: Any) -> Any:
             raise MethodOptionError(f"option {key}={raw!r}: must be a number") from None
         if val != val or val in (float("inf"), float("-inf")):
             raise MethodOptionError(f"option {key}={raw!r}: must be finite")
+        if abs(val) > FLOAT32_MAX:  # options scale float32 tensors (torch refuses such a factor)
+            raise MethodOptionError(f"option {key}={raw!r}: must be within ±{FLOAT32_MAX:.4g} (float32)")
         return val
     if typ is str:
         return raw

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import resource
 import sys
 import time
@@ -35,9 +36,10 @@ from dcregistry.fsio import atomic_write_text, staged_file
 from dcregistry.manifest import is_artifact_dir
 from dcregistry.catalog import get_dataset_info
 from dcregistry.errors import UserError
+from harness.engine.allocator import allocator_tuned
 from harness.engine.seeding import generator
 from harness.methods import get_method
-from harness.methods.base import (DATA_SPACES, CondenseContext, Method, MethodOptionError,
+from harness.methods.base import (DATA_SPACES, CondenseContext, DivergedError, Method, MethodOptionError,
                                   SelectionMethod, SynthesisMethod, build_config, config_hash,
                                   config_record)
 
@@ -441,6 +443,7 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
         "method": method.name, "kind": method.kind, "config": record, "config_hash": chash,
         "model": spec.model, "device": device.type, "data": data.split_info,
         "wall_time_s": round(wall, 3), **peak, **run, **({"info": extra} if extra else {}),
+        "threads": torch.get_num_threads(), "allocator": "heap" if allocator_tuned() else "system",
     }
     if protocol is not None:
         method_config.setdefault("validation", {})["protocol"] = protocol.id
@@ -525,6 +528,13 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
         step_s += time.perf_counter() - t0
         losses.append([it, loss])
         done = it + 1
+        problem = (f"the loss is {loss}" if not math.isfinite(loss) else None) or method.diverged(state)
+        if problem:
+            ck = spec.out / CHECKPOINT_DIR / "state.json"
+            kept = f"; the checkpoint {ck} is kept" if ck.is_file() else ""
+            raise DivergedError(
+                f"{method.name} diverged at iteration {done}: {problem}; no artifact was written{kept}. "
+                "Lower the method's learning rates (see its options) and run again")
         if validator is not None and (done % spec.eval_every == 0 or done == iterations):
             cand = method.result(state)
             acc, _ = validator(cand, done)
