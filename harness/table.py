@@ -199,6 +199,14 @@ def _read_json(path: Path) -> Any | None:
         return None
 
 
+def _measured_cells(res: Any) -> int:
+    """How many (row, protocol) cells of a results document hold at least one run."""
+    if not isinstance(res, dict) or not isinstance(res.get("rows"), list):
+        return 0
+    return sum(1 for r in res["rows"] if isinstance(r, dict) and isinstance(r.get("protocols"), dict)
+               for b in r["protocols"].values() if isinstance(b, dict) and b.get("n"))
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -335,6 +343,12 @@ def run_table(cfg: TableConfig, quiet: bool = False, render_only: bool = False,
     if render_only:  # from the stored sets and cells only (safe next to a running table)
         if not cfg.out.is_dir():
             raise TableError(f"{cfg.out} does not exist: nothing to render")
+        stored = _read_json(cfg.out / "results.json")
+        if _measured_cells(stored) and not _measured_cells(collect(cfg)):
+            # results.json without its sets/ and cells/ (e.g. only the rendered files were kept):
+            # rendering would replace the stored table with an empty one
+            raise TableError(f"{cfg.out} has a results.json with {_measured_cells(stored)} measured cells but "
+                             "none of them under sets/ and cells/ for these settings; nothing was rewritten")
         return RunStats(missing=_write_outputs(cfg))
     cfg.out.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(cfg.out / ".table.lock"))

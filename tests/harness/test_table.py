@@ -70,6 +70,16 @@ def test_table_runs_renders_and_resumes_without_recomputing(tmp_path, capsys):
         assert (tmp_path / link).is_file(), link
     assert len(re.findall(r"\]\((results/grids/[^)]+\.png)\)", text)) == 2
 
+    # Only the rendered files kept (sets/ and cells/ gone, as in a commit of results/): rendering
+    # again refuses instead of replacing the stored table with an empty one.
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for name in ("results.json", "table.md"):
+        (kept / name).write_bytes((out / name).read_bytes())
+    code, stdout, err = run_harness([*BASE, "-o", str(kept), "--runs", "1", "--render-only"], capsys)
+    assert code == 1 and "measured cells but none of them" in err, err
+    assert (kept / "results.json").read_bytes() == (out / "results.json").read_bytes()
+
     # One more run: only the new cells are computed, on the sets already condensed.
     code, stdout, err = run_harness([*BASE, "-o", str(out), "--runs", "2"], capsys)
     assert code == 0, err
