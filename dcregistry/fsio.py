@@ -153,6 +153,25 @@ def tmp_owner_alive(name: str) -> bool:
     return True
 
 
+def process_umask() -> int:
+    """The process's umask (read from /proc where possible: setting it to read it races threads)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def default_file_mode() -> int:
+    """The mode ``open(path, "w")`` would give a new file (0o666 less the umask)."""
+    return 0o666 & ~process_umask()
+
+
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .fsio import default_file_mode
 from .errors import JSONFormatError, SafetensorsFormatError
 from .jsonsafe import loads_bounded
 
@@ -248,5 +249,8 @@ def write_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata_jso
         # np.require keeps 0-d arrays 0-d (ascontiguousarray would make a scalar lr [1]).
         save_numpy({k: np.require(v, requirements="C") for k, v in tensors.items()}, str(path),
                    metadata=meta)
+    # safetensors creates the file 0600 (its temp-file write); give it the mode any new file of
+    # this process gets, so a shared store or pulled set is readable as the user's umask intends
+    os.chmod(path, default_file_mode())
     with open(path, "rb+") as f:
         os.fsync(f.fileno())

@@ -28,6 +28,22 @@ def test_build_then_open_round_trips(make_artifact):
     assert sorted(p.name for p in art.path.iterdir()) == ["README.md", DATA_FILE, MANIFEST_FILE]
 
 
+def test_artifact_files_get_the_umask_mode_not_safetensors_0600(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        a = build_artifact(tmp_path / "a", artifact_tensors(), artifact_metadata())
+        os.umask(0o077)
+        b = build_artifact(tmp_path / "b", artifact_tensors(), artifact_metadata())
+    finally:
+        os.umask(old)
+    for name in (DATA_FILE, MANIFEST_FILE, "README.md"):
+        assert stat.S_IMODE((a.path / name).stat().st_mode) == 0o644, name
+        assert stat.S_IMODE((b.path / name).stat().st_mode) == 0o600, name
+
+
 def test_same_content_gives_same_digest(tmp_path):
     a = build_artifact(tmp_path / "a", artifact_tensors(), artifact_metadata())
     b = build_artifact(tmp_path / "b", artifact_tensors(), artifact_metadata())
