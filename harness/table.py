@@ -193,9 +193,15 @@ def _write_json(path: Path, doc: Any) -> None:
 
 
 def _read_json(path: Path) -> Any | None:
+    """A stored document, or None when it is missing or damaged (hostile nesting and sizes included)."""
+    from dcregistry.errors import JSONFormatError
+    from dcregistry.jsonsafe import MAX_BYTES, loads_bounded
+
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        if path.stat().st_size > MAX_BYTES:
+            return None
+        return loads_bounded(path.read_bytes(), str(path))
+    except (OSError, JSONFormatError):
         return None
 
 
@@ -343,12 +349,18 @@ def run_table(cfg: TableConfig, quiet: bool = False, render_only: bool = False,
     if render_only:  # from the stored sets and cells only (safe next to a running table)
         if not cfg.out.is_dir():
             raise TableError(f"{cfg.out} does not exist: nothing to render")
-        stored = _read_json(cfg.out / "results.json")
-        if _measured_cells(stored) and not _measured_cells(collect(cfg)):
+        path = cfg.out / "results.json"
+        if path.exists() and not _measured_cells(collect(cfg)):
             # results.json without its sets/ and cells/ (e.g. only the rendered files were kept):
             # rendering would replace the stored table with an empty one
-            raise TableError(f"{cfg.out} has a results.json with {_measured_cells(stored)} measured cells but "
-                             "none of them under sets/ and cells/ for these settings; nothing was rewritten")
+            stored = _read_json(path)
+            if stored is None:
+                raise TableError(f"{path} cannot be read as a results document and nothing under sets/ "
+                                 "and cells/ matches these settings; nothing was rewritten")
+            if _measured_cells(stored):
+                raise TableError(f"{cfg.out} has a results.json with {_measured_cells(stored)} measured cells "
+                                 "but none of them under sets/ and cells/ for these settings; nothing was "
+                                 "rewritten")
         return RunStats(missing=_write_outputs(cfg))
     cfg.out.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(cfg.out / ".table.lock"))

@@ -79,6 +79,11 @@ def test_table_runs_renders_and_resumes_without_recomputing(tmp_path, capsys):
     code, stdout, err = run_harness([*BASE, "-o", str(kept), "--runs", "1", "--render-only"], capsys)
     assert code == 1 and "measured cells but none of them" in err, err
     assert (kept / "results.json").read_bytes() == (out / "results.json").read_bytes()
+    hostile = b"[" * 200_000 + b"]" * 200_000  # json.loads would die of RecursionError (exit 2)
+    (kept / "results.json").write_bytes(hostile)
+    code, stdout, err = run_harness([*BASE, "-o", str(kept), "--runs", "1", "--render-only"], capsys)
+    assert code == 1 and "cannot be read as a results document" in err and len(err.strip().splitlines()) == 1, err
+    assert (kept / "results.json").read_bytes() == hostile
 
     # One more run: only the new cells are computed, on the sets already condensed.
     code, stdout, err = run_harness([*BASE, "-o", str(out), "--runs", "2"], capsys)
