@@ -21,7 +21,6 @@ progress; a rerun skips what exists):
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import hashlib
 import json

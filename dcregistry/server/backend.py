@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..artifact import MANIFEST_FILE, check_manifest_shape, manifest_digest
-from ..errors import DiskFullError, NotFoundError, StorageError, UserError
+from ..errors import DiskFullError, JSONFormatError, NotFoundError, StorageError, UserError
 from ..refs import validate_name, validate_tag
 from ..fsio import atomic_write_bytes, ensure_dir, remove_tree, tmp_name, tmp_owner_alive
+from ..jsonsafe import loads_bounded
 
 #: Largest regular (non-LFS) file a commit may carry inline, and largest commit body.
 MAX_INLINE_FILE = 10 << 20
@@ -391,8 +392,8 @@ class RepoBackend:
 
     def _read_extras(self, name: str, digest: str) -> dict[str, dict]:
         try:
-            data = json.loads(self._extras_file(name, digest).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = loads_bounded(self._extras_file(name, digest).read_bytes(), "extras")
+        except (OSError, JSONFormatError):
             return {}
         out = {}
         for path, e in (data.get("files") or {}).items() if isinstance(data, dict) else []:

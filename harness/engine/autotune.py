@@ -33,10 +33,13 @@ def setup_key(**fields: Any) -> str:
 
 
 def _load(path: Path) -> dict[str, Any]:
+    from dcregistry.errors import JSONFormatError
+    from dcregistry.jsonsafe import loads_bounded
+
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}  # missing or unreadable: measure again and rewrite it
+        data = loads_bounded(path.read_bytes(), str(path))
+    except (OSError, JSONFormatError):
+        return {}  # missing or unreadable (hostile nesting included): measure again and rewrite it
     return data if isinstance(data, dict) else {}
 
 

@@ -35,7 +35,8 @@ from dcregistry.artifact import Artifact, build_artifact
 from dcregistry.fsio import atomic_write_text, staged_file
 from dcregistry.manifest import is_artifact_dir
 from dcregistry.catalog import get_dataset_info
-from dcregistry.errors import UserError
+from dcregistry.errors import JSONFormatError, UserError
+from dcregistry.jsonsafe import loads_bounded
 from harness.engine.allocator import allocator_tuned
 from harness.engine.seeding import generator
 from harness.methods import get_method
@@ -356,7 +357,7 @@ def load_checkpoint(out: Path) -> tuple[dict, dict[str, torch.Tensor]] | None:
     if not meta.is_file():
         return None
     try:
-        doc = json.loads(meta.read_text())
+        doc = loads_bounded(meta.read_bytes(), str(meta))
         if doc.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"format {doc.get('format')!r}")
         name = doc["tensor_file"]
@@ -366,7 +367,7 @@ def load_checkpoint(out: Path) -> tuple[dict, dict[str, torch.Tensor]] | None:
         if hashlib.sha256(blob).hexdigest() != doc["tensor_sha256"]:
             raise ValueError("tensor file does not match its recorded sha256")
         return doc, load_file(str(ck / name))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, JSONFormatError) as exc:
         raise CheckpointError(f"checkpoint in {ck} is damaged ({exc}); delete it to start over") from None
 
 

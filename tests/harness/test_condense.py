@@ -218,6 +218,12 @@ def test_resume_continues_a_killed_run_to_the_same_result(toy, tmp_path):
         condense(_spec(tmp_path / "run", checkpoint_every=2))
     with pytest.raises(UserError, match="seed"):
         condense(_spec(tmp_path / "run", checkpoint_every=2, resume=True, seed=2))
+    # A hostile state.json (nested past the recursion limit) is a damaged checkpoint, not a crash.
+    good = (ck / "state.json").read_bytes()
+    (ck / "state.json").write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    with pytest.raises(UserError, match="damaged"):
+        condense(_spec(tmp_path / "run", checkpoint_every=2, resume=True))
+    (ck / "state.json").write_bytes(good)
     _Toy.fail_at = None
     res = condense(_spec(tmp_path / "run", checkpoint_every=2, resume=True)).artifact
     assert torch.equal(res.torch("images"), ref.torch("images"))

@@ -135,6 +135,10 @@ def test_auto_strategy_is_remembered_so_reruns_reproduce(digits_art, harness_cac
     (harness_cache / "strategies.json").write_text("{not json")
     c = evaluate(digits_art, p)
     assert len(calls) == 3 and c["accuracies"] == a["accuracies"]
+    # so does one nested past the recursion limit
+    (harness_cache / "strategies.json").write_text("[" * 200_000 + "]" * 200_000)
+    evaluate(digits_art, p)
+    assert len(calls) == 4
 
 
 @pytest.mark.parametrize("strategy", ["processes", "sequential"])
