@@ -8,7 +8,7 @@ import os
 import sqlite3
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..errors import UserError
 from ..fsio import remove_tree, tmp_owner_alive
@@ -125,24 +125,24 @@ def open_index(store: "LocalStore") -> tuple[Index, dict[str, list[int]]]:
     return mem, by_name
 
 
-def index_put(store: "LocalStore", rows: list[IndexRow]) -> None:
-    """Best-effort index update (under the lock); the next query repairs a failure."""
+def _index_best_effort(store: "LocalStore", change: Callable[[Index], None]) -> None:
+    """Apply ``change`` to the on-disk index (under the lock); the next query repairs a failure."""
     try:
         with Index(store.layout.index_path) as idx:
             if not idx.in_memory:
-                idx.upsert(rows)
+                change(idx)
     except (sqlite3.Error, OSError):
         pass
+
+
+def index_put(store: "LocalStore", rows: list[IndexRow]) -> None:
+    """Best-effort index update (under the lock)."""
+    _index_best_effort(store, lambda idx: idx.upsert(rows))
 
 
 def index_delete(store: "LocalStore", keys: list[tuple[str, int]]) -> None:
     """Best-effort removal of index rows (under the lock)."""
-    try:
-        with Index(store.layout.index_path) as idx:
-            if not idx.in_memory:
-                idx.delete(keys)
-    except (sqlite3.Error, OSError):
-        pass
+    _index_best_effort(store, lambda idx: idx.delete(keys))
 
 
 def rebuild_index(store: "LocalStore") -> int:
