@@ -88,13 +88,12 @@ def test_concurrent_pushes_of_identical_content_make_one_version(dcreg_home, mak
     assert _check_consistent(LocalStore(), "lab/same") == [1]
 
 
-@pytest.mark.parametrize("stage", PAUSE_STAGES)
-def test_push_killed_at_any_stage_leaves_store_consistent(dcreg_home, make_artifact, stage):
-    store = LocalStore()
-    first, second = make_artifact(seed=1), make_artifact(seed=2)
-    store.push(first.path, "lab/k", tags=["stable"])
-    proc = subprocess.Popen([str(DCREG), "push", str(second.path), "--name", "lab/k",
-                             "--tag", "wip"], env=_env(dcreg_home, **{TEST_PAUSE_ENV: stage}),
+def _push_killed_at(dcreg_home, stage: str, path, name: str, *tags: str) -> None:
+    """Run ``dcreg push`` in a process paused at ``stage`` and SIGKILL it there."""
+    argv = [str(DCREG), "push", str(path), "--name", name]
+    for t in tags:
+        argv += ["--tag", t]
+    proc = subprocess.Popen(argv, env=_env(dcreg_home, **{TEST_PAUSE_ENV: stage}),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert stage in _wait_for_line(proc, "DCREG_TEST_PAUSED")
@@ -102,6 +101,14 @@ def test_push_killed_at_any_stage_leaves_store_consistent(dcreg_home, make_artif
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("stage", PAUSE_STAGES)
+def test_push_killed_at_any_stage_leaves_store_consistent(dcreg_home, make_artifact, stage):
+    store = LocalStore()
+    first, second = make_artifact(seed=1), make_artifact(seed=2)
+    store.push(first.path, "lab/k", tags=["stable"])
+    _push_killed_at(dcreg_home, stage, second.path, "lab/k", "wip")
 
     versions = _check_consistent(store, "lab/k")
     if stage == "version-written":
@@ -135,15 +142,7 @@ def test_push_with_tags_is_all_or_nothing(dcreg_home, make_artifact, stage):
     store = LocalStore()
     first, second = make_artifact(seed=1), make_artifact(seed=2)
     store.push(first.path, "lab/t", tags=["stable"])
-    proc = subprocess.Popen([str(DCREG), "push", str(second.path), "--name", "lab/t",
-                             "--tag", "stable", "--tag", "new"],
-                            env=_env(dcreg_home, **{TEST_PAUSE_ENV: stage}),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert stage in _wait_for_line(proc, "DCREG_TEST_PAUSED")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
+    _push_killed_at(dcreg_home, stage, second.path, "lab/t", "stable", "new")
     if stage == "tags-logged":
         assert store.tags("lab/t") == {"latest": 1, "stable": 1}
         assert [i.version for i in store.list("lab/t", all_versions=True)] == [1]
