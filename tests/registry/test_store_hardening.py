@@ -6,6 +6,7 @@ exit 1 with the store unchanged, never exit 2."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -281,15 +282,21 @@ def read_only(store, two, tmp_path):
             if p.is_dir() and not p.is_symlink():
                 os.chmod(p, 0o755)
         return
-    mnt = tmp_path / "ro-mnt"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs to make a read-only store")
-    try:
+    with tmpfs(tmp_path / "ro-mnt", "16m") as mnt:
         shutil.copytree(store.root, mnt / "store", symlinks=True)
         subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True, capture_output=True)
         yield LocalStore(mnt / "store")
+
+
+@contextlib.contextmanager
+def tmpfs(mnt: Path, size: str):
+    """A tmpfs of ``size`` mounted at ``mnt`` (needs root; skips the test if mounting fails)."""
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs")
+    try:
+        yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
@@ -376,12 +383,7 @@ def test_full_tmpfs_push_is_exit_1_with_the_path(make_artifact, tmp_path):
     """A real full filesystem (a tiny tmpfs; needs root)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs")
-    try:
+    with tmpfs(tmp_path / "tiny", "64k") as mnt:
         big = make_artifact(seed=4, ipc=40)  # ~100 KiB of pixels
         code, out, err = dcreg("push", big.path, "--name", "lab/big", "--store", mnt / "s")
         assert code == 1, err
@@ -390,8 +392,6 @@ def test_full_tmpfs_push_is_exit_1_with_the_path(make_artifact, tmp_path):
         store = LocalStore(mnt / "s")
         assert store.list() == [] and list((mnt / "s" / "tmp").iterdir()) == []
         assert all(p.is_dir() for p in (mnt / "s" / "blobs").rglob("*"))  # no blob left
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 # ------------------------------------------------------------------------ fsio on its own
