@@ -19,6 +19,7 @@ from harness.methods.base import build_config, config_hash, config_record
 from harness.methods.loop import CondenseSpec, condense, load_context
 
 from .cli_helpers import run_harness
+from .condense_helpers import kill_then_resume
 from .conftest import digits_artifact
 
 SMALL = {"num_experts": "2", "expert_train_epochs": "2", "max_start_epoch": "2", "expert_epochs": "1",
@@ -224,19 +225,8 @@ def test_a_killed_zca_run_resumes_to_the_same_artifact(tmp_path, monkeypatch):
     def spec(out, **kw):
         return _zca_spec(tmp_path / out, options=SMALL, iterations=3, checkpoint_every=1, seed=2, **kw)
 
-    ref = condense(spec("ref")).artifact
-    orig = MTT.step
-
-    def killed(self, ctx, cfg, state, iteration, gen):
-        if iteration == 2:
-            raise KeyboardInterrupt  # killed after the checkpoint at 2
-        return orig(self, ctx, cfg, state, iteration, gen)
-
-    monkeypatch.setattr(MTT, "step", killed)
-    with pytest.raises(KeyboardInterrupt):
-        condense(spec("run"))
-    monkeypatch.setattr(MTT, "step", orig)
-    res = condense(spec("run", resume=True)).artifact
+    # killed at iteration 2, after the checkpoint at 2
+    ref, res = kill_then_resume(monkeypatch, MTT, spec, kill_at=2)
     assert res.metadata["method_config"]["resumed"] is True
     for key in ref.tensor_names:  # the refitted ZCA included
         assert torch.equal(res.torch(key), ref.torch(key)), key

@@ -21,6 +21,7 @@ from harness.methods.matching import match_distance, match_distance_batched
 from tests.harness.test_methods_synth_reference import ReferenceDC, ReferenceDM, digits_context, real_init
 
 from .cli_helpers import run_harness
+from .condense_helpers import kill_then_resume
 
 
 def _setup(name, ipc=1, image_size=8, **options):
@@ -386,26 +387,14 @@ def test_dc_and_dm_beat_random_at_ipc1_on_digits(tmp_path):
 def test_resume_of_a_killed_synthesis_run_gives_the_same_artifact(name, opts, tmp_path, monkeypatch,
                                                                  experts_cache):
     from harness.methods import METHODS
-    from harness.methods.loop import CondenseSpec, condense
+    from harness.methods.loop import CondenseSpec
 
     def spec(out, **kw):
         return CondenseSpec("digits", name, 1, tmp_path / out, iterations=4, seed=1, options=opts,
                             checkpoint_every=2, **kw)
 
-    ref = condense(spec("ref")).artifact
-    cls = METHODS.get(name)
-    orig = cls.step
-
-    def killed(self, ctx, cfg, state, iteration, gen):
-        if iteration == 3:
-            raise KeyboardInterrupt  # the run is killed after the checkpoint at 2
-        return orig(self, ctx, cfg, state, iteration, gen)
-
-    monkeypatch.setattr(cls, "step", killed)
-    with pytest.raises(KeyboardInterrupt):
-        condense(spec("run"))
-    monkeypatch.setattr(cls, "step", orig)
-    res = condense(spec("run", resume=True)).artifact
+    # killed at iteration 3, after the checkpoint at 2
+    ref, res = kill_then_resume(monkeypatch, METHODS.get(name), spec, kill_at=3)
     for key in ref.tensor_names:
         assert torch.equal(res.torch(key), ref.torch(key)), key
     assert res.metadata["method_config"]["loss"] == ref.metadata["method_config"]["loss"]
