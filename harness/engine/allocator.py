@@ -20,7 +20,6 @@ Measured in ``bench/condense_speed.py``.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
 
@@ -44,7 +43,8 @@ def tune_allocator() -> bool:
     applied = False
     if os.environ.get(ENV_VAR, "").strip().lower() != "system" and platform.libc_ver()[0] == "glibc":
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            # the interpreter's own symbols include libc's (find_library would spawn ldconfig: ~12 ms)
+            libc = ctypes.CDLL(None)
             # mallopt returns 1 on success, 0 on error
             applied = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
         except (OSError, AttributeError):

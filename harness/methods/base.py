@@ -15,9 +15,9 @@ uninterrupted one. Methods never touch global RNG state (no ``torch.manual_seed`
 from __future__ import annotations
 
 import dataclasses
-import math
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -144,9 +144,9 @@ class SynthesisMethod(Method):
         """What makes the state unusable (non-finite pixels, a learned lr <= 0), or None."""
         if not bool(torch.isfinite(state["images"]).all()):
             return "the synthetic images hold NaN or inf"
-        lr = state.get("lr")
-        if lr is not None and not (math.isfinite(float(lr)) and float(lr) > 0):
-            return f"the learned lr is {float(lr):.4g} (it must stay positive)"
+        lr = float(state["lr"]) if state.get("lr") is not None else None
+        if lr is not None and not (math.isfinite(lr) and lr > 0):
+            return f"the learned lr is {lr:.4g} (it must stay positive)"
         return None
 
     def result(self, state: dict) -> dict[str, torch.Tensor]:
