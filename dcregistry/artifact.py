@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .canonical import canonical_json, sha256_bytes, sha256_file
+from .canonical import canonical_json
 from .card import render_card
 from .errors import (JSONFormatError, MetadataError, OutputExistsError, SafetensorsFormatError,
                      TensorError, UserError)
@@ -215,9 +215,6 @@ def build_artifact(out_dir: str | Path, tensors: Mapping[str, Any], metadata: Ma
     # Staged: written and validated in a temp directory next to out_dir, then renamed into
     # place; with overwrite only what replace_ok accepts is ever replaced.
     with staged_dir(out_dir, overwrite=overwrite, replace_ok=replace_ok) as tmp:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
         write_safetensors(tmp / DATA_FILE, tensors, canonical_json(md).decode("utf-8"))
         validate_tensors(SafetensorsReader(tmp / DATA_FILE), md)
         _write_text(tmp / CARD_FILE, render_card(md, results))

@@ -39,6 +39,7 @@ def test_artifact_files_get_the_umask_mode_not_safetensors_0600(tmp_path):
         b = build_artifact(tmp_path / "b", artifact_tensors(), artifact_metadata())
     finally:
         os.umask(old)
+    assert stat.S_IMODE(a.path.stat().st_mode) == 0o755 and stat.S_IMODE(b.path.stat().st_mode) == 0o700
     for name in (DATA_FILE, MANIFEST_FILE, "README.md"):
         assert stat.S_IMODE((a.path / name).stat().st_mode) == 0o644, name
         assert stat.S_IMODE((b.path / name).stat().st_mode) == 0o600, name
