@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from dcregistry.errors import UserError
+from dcregistry.refs import has_control_chars
 
 
 # "normalized": the dataset's canonical (x - mean) / std. "zca": kornia-eps0.1 ZCA whitening of the
@@ -175,6 +176,8 @@ def _field_types(config_cls: type) -> dict[str, Any]:
 
 
 def _convert(key: str, raw: str, typ: Any) -> Any:
+    if has_control_chars(raw):  # float("0.1\n") would pass: values are matched in full
+        raise MethodOptionError(f"option {key}={raw!r}: contains a control character")
     origin = typing.get_origin(typ)
     args = typing.get_args(typ)
     if origin in (typing.Union, types.UnionType):

@@ -88,6 +88,8 @@ def test_methods_listing_and_options(capsys):
     (["--option", "embed=pca"], "must be convnet or raw"),
     (["--option", "max_iter"], "key=value"),
     (["--option", "n_init=1", "--option", "n_init=2"], "twice"),
+    (["--option", "max_iter=300\n"], "control character"),
+    (["--option", "embed=raw\x1b"], "control character"),
     (["--iterations", "5"], "no iterations"),
     (["--model", "convnet-q9"], "convnet"),
     (["--eval-every", "2"], "protocol"),
