@@ -77,7 +77,7 @@ def create_model(
         channels: input channels (1 or 3 usually).
         num_classes: width of the final Linear.
         image_size: ``H`` for square inputs or ``(H, W)``. Shape-dependent details follow it
-            (ConvNet/VGG pad 3 on 1-channel 28x28; ConvNet depth 3/4/5 for <=32/<=64/larger;
+            (ConvNet/VGG pad 3 on 1-channel input; ConvNet depth 3/4/5 for <=32/<=64/larger;
             the final Linear's input size).
         generator: if given, the weights are drawn reproducibly from it (one seed is drawn from
             ``generator``, which advances it, and the model is built on the CPU under a forked,

@@ -1,8 +1,11 @@
 """ConvNet, the DC / DC-Bench default network, and its depth/width/act/norm/pool variants.
 
 ``depth`` x [conv 3x3 (``width`` ch, padding 1) -> norm -> act -> pool 2x2] -> flatten -> Linear.
-For 1-channel 28x28 input the first conv pads 3 (28 -> 32), so the spatial arithmetic is the
-32 px one. Without a fixed depth it is 3 for <= 32 px, 4 for <= 64 px, 5 above.
+On 1-channel input the first conv pads 3, at every size, as the DC code's ConvNet does (MNIST
+28 -> 32, so its spatial arithmetic is the 32 px one; digits 8 -> 12 -> 6 -> 3 -> 1). Padding 1 at
+8x8 would leave the last norm layer 2x2 pixels to normalise, which makes gradient matching
+ill-conditioned (DC's loss rises and its sets end below random). Without a fixed depth it is 3
+for <= 32 px, 4 for <= 64 px, 5 above.
 
 Name grammar (case-insensitive), parsed by :func:`parse_convnet_name`::
 
@@ -87,7 +90,7 @@ class ConvNet(EmbedNet):
         hw = image_size
         cin = channels
         for d in range(depth):
-            pad = 3 if d == 0 and channels == 1 and image_size == (28, 28) else 1
+            pad = 3 if d == 0 and channels == 1 else 1
             layers.append(nn.Conv2d(cin, config.width, kernel_size=3, padding=pad))
             hw = conv_hw(hw, 3, pad)
             norm = make_norm(config.norm, config.width, hw)

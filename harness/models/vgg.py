@@ -1,7 +1,7 @@
 """VGG11 (DC): [64,M,128,M,256,256,M,512,512,M,512,512,M] with conv 3x3 pad 1 -> norm -> ReLU, M =
 maxpool 2, then Linear(512*s*s, classes) where s is the remaining spatial size (1 for 32 px).
 
-The first conv pads 3 for 1-channel 28x28 input (28 -> 32). Norm is DC's "instancenorm"
+The first conv pads 3 on 1-channel input at every size, as DC's VGG does (28 -> 32). Norm is DC's "instancenorm"
 (GroupNorm(C, C)) for ``vgg11`` and BatchNorm2d for ``vgg11-bn``. ``embed`` = flattened features.
 """
 
@@ -31,7 +31,7 @@ class VGG(EmbedNet):
                 pools += 1
                 require_hw(hw, "vgg", image_size, f"{pools} 2x2 max-pools")
                 continue
-            pad = 3 if i == 0 and channels == 1 and image_size == (28, 28) else 1
+            pad = 3 if i == 0 and channels == 1 else 1
             layers.append(nn.Conv2d(cin, int(v), kernel_size=3, padding=pad))
             hw = conv_hw(hw, 3, pad)
             n = make_norm(norm, int(v), hw)
