@@ -4,7 +4,8 @@ Per outer iteration a freshly initialised network; ``outer_loop`` times: per cla
 between the gradient of the loss on a real batch (``batch_real`` images of the class) and on the
 synthetic images of the class, summed over classes, one SGD step on the images (lr 0.1, momentum
 0.5); then, except after the last outer step, ``inner_loop`` epochs of network training on the
-synthetic set (SGD lr 0.01, momentum 0.5 as in the official code, batch 256). (outer, inner) by
+synthetic set (plain SGD lr 0.01, batch 256: the official code dropped its momentum 0.5 in
+July 2021, before the commit we compare against, 53f63a67). (outer, inner) by
 IPC: (1,1) 1, (10,50) 10, (20,25) 20, (30,20) 30, (40,15) 40, (50,10) 50. BatchNorm nets: running
 statistics from ``bn_size`` real images per class, then frozen for the matching. The reported loss
 is the mean per class and outer step, as the official code prints it.
@@ -34,8 +35,8 @@ from harness.methods.matching import (
     compiled_loss,
     draw_class_batches,
     draw_real,
+    gradient_match_loss,
     has_batchnorm,
-    match_distance,
     set_bn_eval,
     sgd_momentum_step,
     shuffled_batches,
@@ -54,7 +55,7 @@ class DCConfig:
     lr_img: float = field(default=0.1, metadata={"help": "SGD lr on the synthetic pixels"})
     momentum_img: float = field(default=0.5, metadata={"help": "SGD momentum on the pixels"})
     lr_net: float = field(default=0.01, metadata={"help": "SGD lr of the inner-loop network updates"})
-    momentum_net: float = field(default=0.5, metadata={"help": "SGD momentum of the network updates"})
+    momentum_net: float = field(default=0.0, metadata={"help": "SGD momentum of the network updates"})
     batch_real: int = field(default=256, metadata={"help": "real images per class per outer step"})
     batch_train: int = field(default=256, metadata={"help": "batch of the inner-loop training"})
     bn_size: int = field(default=16, metadata={"help": "real images per class for BatchNorm statistics"})
@@ -154,15 +155,10 @@ class DC(ImageMethod):
                     net(real_bn)
                 set_bn_eval(net)
             draws = draw_class_batches(ctx, cfg.batch_real, gen, strategy)
-            loss = img.new_zeros(())
-            for c, (idx, sample) in enumerate(draws):
-                xr = siamese(ctx.images[idx], sample)
-                yr = torch.full((len(idx),), c, dtype=torch.long, device=img.device)
-                lr_ = loss_fn(dict(zip(names, params)), xr, yr) if loss_fn else ce(net(xr), yr)
-                gw_real = [g.detach() for g in torch.autograd.grad(lr_, params)]
-                xs = siamese(img[syn_idx[c]], sample)
-                gw_syn = torch.autograd.grad(ce(net(xs), lab[syn_idx[c]]), params, create_graph=True)
-                loss = loss + match_distance(gw_syn, gw_real, cfg.dis_metric)
+            real = [siamese(ctx.images[idx], sample) for idx, sample in draws]
+            syn = [siamese(img[syn_idx[c]], sample) for c, (_, sample) in enumerate(draws)]
+            real_loss = (lambda x, y: loss_fn(dict(zip(names, params)), x, y)) if loss_fn else None
+            loss = gradient_match_loss(net, real, syn, cfg.dis_metric, real_loss)
             (g_img,) = torch.autograd.grad(loss, img)
             self.update_images(state, g_img, cfg.lr_img, cfg.momentum_img)
             total += float(loss.detach())

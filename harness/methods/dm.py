@@ -25,6 +25,7 @@ from harness.methods.matching import (
     arch_key,
     check_positive,
     compiled_embed,
+    distribution_match_loss,
     draw_class_batches,
     has_batchnorm,
     siamese,
@@ -72,14 +73,9 @@ class DM(ImageMethod):
             embed = net.embed
         draws = draw_class_batches(ctx, cfg.batch_real, gen, ctx.dsa_strategy if cfg.dsa else None)
         syn_idx = syn_class_indices(lab, k)
-        real = torch.cat([siamese(ctx.images[idx], s) for idx, s in draws])
-        syn = torch.cat([siamese(img[syn_idx[c]], s) for c, (_, s) in enumerate(draws)])
-        with torch.no_grad():
-            er = embed(real)
-        es = embed(syn)
-        mr = torch.stack([e.mean(0) for e in torch.split(er, [len(i) for i, _ in draws])])
-        ms = torch.stack([e.mean(0) for e in torch.split(es, [len(i) for i in syn_idx])])
-        loss = torch.sum((mr - ms) ** 2)
+        real = [siamese(ctx.images[idx], s) for idx, s in draws]
+        syn = [siamese(img[syn_idx[c]], s) for c, (_, s) in enumerate(draws)]
+        loss = distribution_match_loss(embed, real, syn)
         (g,) = torch.autograd.grad(loss, img)
         self.update_images(state, g, cfg.lr_img, cfg.momentum_img)
         return float(loss.detach()) / k

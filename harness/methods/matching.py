@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -72,25 +72,34 @@ def match_distance(gw_syn: Sequence[Tensor], gw_real: Sequence[Tensor], metric: 
     raise MethodOptionError(f"unknown distance {metric!r} (known: {', '.join(DIS_METRICS)})")
 
 
-def match_distance_batched(gw_syn: Sequence[Tensor], gw_real: Sequence[Tensor], metric: str = "ours") -> Tensor:
-    """:func:`match_distance` summed over classes, for gradients with a leading class dim ``[K, ...]``."""
-    k = gw_syn[0].shape[0]
-    if metric == "ours":
-        dis = gw_syn[0].new_zeros(())
-        for gs, gr in zip(gw_syn, gw_real):
-            if gs.dim() <= 2:  # [K] or [K, n]: the per-class gradient is 1-D -> ignored
-                continue
-            rs, rr = gs.reshape(k, gs.shape[1], -1), gr.reshape(k, gr.shape[1], -1)
-            dis = dis + torch.sum(1 - torch.sum(rr * rs, dim=-1)
-                                  / (torch.norm(rr, dim=-1) * torch.norm(rs, dim=-1) + EPS))
-        return dis
-    vs = torch.cat([g.reshape(k, -1) for g in gw_syn], dim=1)
-    vr = torch.cat([g.reshape(k, -1) for g in gw_real], dim=1)
-    if metric == "mse":
-        return torch.sum((vs - vr) ** 2)
-    if metric == "cos":
-        return torch.sum(1 - torch.sum(vr * vs, dim=1) / (torch.norm(vr, dim=1) * torch.norm(vs, dim=1) + EPS))
-    raise MethodOptionError(f"unknown distance {metric!r} (known: {', '.join(DIS_METRICS)})")
+def gradient_match_loss(net: nn.Module, real: Sequence[Tensor], syn: Sequence[Tensor], metric: str = "ours",
+                        real_loss: Callable[[Tensor, Tensor], Tensor] | None = None) -> Tensor:
+    """DC's objective: the sum over classes ``c`` of :func:`match_distance` between the gradients
+    (w.r.t. ``net``'s parameters) of the cross-entropy on ``syn[c]`` and on ``real[c]``, both
+    labelled ``c`` (batches already augmented). Differentiable in ``syn``; ``real_loss(x, y)``
+    replaces ``CE(net(x), y)`` for the real batches (the compiled path)."""
+    params = list(net.parameters())
+    dis = syn[0].new_zeros(())
+    for c, (xr, xs) in enumerate(zip(real, syn)):
+        yr = torch.full((len(xr),), c, dtype=torch.long, device=xr.device)
+        lr_ = real_loss(xr, yr) if real_loss is not None else ce(net(xr), yr)
+        gw_real = [g.detach() for g in torch.autograd.grad(lr_, params)]
+        ys = torch.full((len(xs),), c, dtype=torch.long, device=xs.device)
+        gw_syn = torch.autograd.grad(ce(net(xs), ys), params, create_graph=True)
+        dis = dis + match_distance(gw_syn, gw_real, metric)
+    return dis
+
+
+def distribution_match_loss(embed: Callable[[Tensor], Tensor], real: Sequence[Tensor], syn: Sequence[Tensor]) -> Tensor:
+    """DM's objective: the sum over classes of ``||mean embed(real[c]) - mean embed(syn[c])||^2``
+    (batches already augmented; no gradient through the real side). All classes go through
+    ``embed`` in one batch each, which equals the per-class calls for per-sample-normalised nets."""
+    with torch.no_grad():
+        er = embed(torch.cat(list(real)))
+    es = embed(torch.cat(list(syn)))
+    mr = torch.stack([e.mean(0) for e in torch.split(er, [len(x) for x in real])])
+    ms = torch.stack([e.mean(0) for e in torch.split(es, [len(x) for x in syn])])
+    return torch.sum((mr - ms) ** 2)
 
 
 # --- data draws --------------------------------------------------------------------------------

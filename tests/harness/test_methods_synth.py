@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from harness.engine.seeding import generator
 from harness.methods import get_method
 from harness.methods.base import MethodOptionError, build_config
-from harness.methods.matching import match_distance, match_distance_batched
+from harness.methods.matching import match_distance
 
 from tests.harness.test_methods_synth_reference import ReferenceDC, ReferenceDM, digits_context, real_init
 
@@ -54,16 +54,6 @@ def test_distances_on_hand_made_gradients():
     assert match_distance(gs, gs, "ours").item() == pytest.approx(0.0, abs=1e-5)
     with pytest.raises(MethodOptionError):
         match_distance(gs, gr, "l1")
-
-
-@pytest.mark.parametrize("metric", ["ours", "mse", "cos"])
-def test_batched_distance_is_the_sum_over_classes(metric):
-    g = torch.Generator().manual_seed(1)
-    shapes = [(4, 2, 3, 3), (4,), (3, 4, 2, 2), (5, 12)]
-    gs = [torch.randn(3, *s, generator=g) for s in shapes]
-    gr = [torch.randn(3, *s, generator=g) for s in shapes]
-    per_class = sum(match_distance([t[k] for t in gs], [t[k] for t in gr], metric) for k in range(3))
-    assert match_distance_batched(gs, gr, metric).item() == pytest.approx(per_class.item(), rel=1e-5)
 
 
 # --- equivalence with the official-style per-class loops ------------------------------------------
