@@ -117,6 +117,9 @@ def _method_rows(mc: Mapping[str, Any]) -> list[tuple[str, str]]:
         rows.append(("model selection", f"validation split of the training data under "
                      f"`{val.get('protocol', '?')}`: best {100 * val['best_accuracy']:.2f} % at "
                      f"iteration {val.get('best_iteration')} (never the test set)"))
+    quality = mc.get("quality")
+    if isinstance(quality, Mapping) and isinstance(quality.get("warning"), str):
+        rows.append(("**quality warning**", quality["warning"]))
     return rows
 
 

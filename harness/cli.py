@@ -285,6 +285,11 @@ def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, devic
     if val and val.get("best_accuracy") is not None:
         line += f", best validation {100 * val['best_accuracy']:.2f} % at iteration {val['best_iteration']}"
     click.echo(line + ")")
+    from .methods.quality import quality_warning
+
+    warning = quality_warning(mc)
+    if warning:
+        click.echo(f"warning: {mc['method']}: {warning}", err=True)
     if push_name:
         from dcregistry.store import get_store
 

@@ -411,6 +411,8 @@ def run_table(cfg: TableConfig, quiet: bool = False, render_only: bool = False,
 def collect(cfg: TableConfig) -> dict:
     """Everything stored for the current configuration: per (method, ipc) the sets' records and per
     protocol the runs' accuracies; plus the list of missing cells."""
+    from harness.methods.quality import quality_warning
+
     plans = plan_sets(cfg)
     rows: dict[tuple[str, int], dict] = {}
     missing: list[str] = []
@@ -428,6 +430,7 @@ def collect(cfg: TableConfig) -> dict:
                                                  "config_hash", "device")})
             loss = mc.get("loss") or {}
             srec["loss_first"], srec["loss_last"] = loss.get("first"), loss.get("last")
+            srec["quality_warning"] = quality_warning(mc)
             srec["digest"] = art.digest
             run = _read_json(cfg.out / "sets" / f"{plan.name}.run.json") or {}
             srec["loadavg"] = [run.get("loadavg_before"), run.get("loadavg_after")]
@@ -461,6 +464,7 @@ def collect(cfg: TableConfig) -> dict:
         row["wall_time_s"] = (statistics.fmean(s["wall_time_s"] for s in done_sets)
                               if done_sets else None)
         row["peak_memory_bytes"] = max((s["peak_memory_bytes"] for s in done_sets), default=None)
+        row["warnings"] = [s["name"] for s in done_sets if s.get("quality_warning")]
         out_rows.append(row)
     return {"dataset": cfg.dataset, "image_size": cfg.image_size, "model": cfg.model,
             "runs": cfg.runs, "sets": cfg.sets, "epochs": cfg.epochs,
@@ -505,6 +509,7 @@ def render_markdown(res: dict) -> str:
     for k in ipcs:
         head += [f"IPC {k} {p}" for p in protos] + [f"IPC {k} time", f"IPC {k} peak mem"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    warned = []
     for m in methods:
         cells = [m]
         for k in ipcs:
@@ -512,7 +517,9 @@ def render_markdown(res: dict) -> str:
             if row is None:
                 cells += ["n/a"] * (len(protos) + 2)
                 continue
-            cells += [_fmt_acc(row["protocols"].get(p, {}), runs) for p in protos]
+            mark = " ⚠" if row.get("warnings") else ""
+            warned += [(m, k, n) for n in row.get("warnings", [])]
+            cells += [_fmt_acc(row["protocols"].get(p, {}), runs) + mark for p in protos]
             cells += [_fmt_time(row["wall_time_s"]), _fmt_mem(row["peak_memory_bytes"])]
         lines.append("| " + " | ".join(cells) + " |")
     epochs = {p: b["epochs"] for r in res["rows"] for p, b in r["protocols"].items()}
@@ -542,6 +549,10 @@ def render_markdown(res: dict) -> str:
         if s and s.get("loadavg") and s["loadavg"][0]:
             load = f"{s['loadavg'][0][0]:.1f} → {s['loadavg'][1][0]:.1f}"
         notes.append(f"| {r['method']} | {r['ipc']} | {its} | {opts} | {spi} | {loss} | {load} |")
+    if warned:
+        notes += ["", "⚠ the set's run ended with a quality warning (its loss rose, or model selection "
+                  "found nothing better than the initial set); see `quality` in its method_config: "
+                  + "; ".join(f"{m} IPC {k} ({n})" for m, k, n in warned)]
     if res["missing"]:
         notes += ["", f"**Incomplete**: {len(res['missing'])} missing: " + "; ".join(
             _group_missing(res["missing"]))]

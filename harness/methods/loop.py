@@ -43,6 +43,7 @@ from harness.methods import get_method
 from harness.methods.base import (DATA_SPACES, CondenseContext, DivergedError, Method, MethodOptionError,
                                   SelectionMethod, SynthesisMethod, build_config, config_hash,
                                   config_record)
+from harness.methods.quality import LossTrend, QualityCheck
 
 CHECKPOINT_DIR = ".checkpoint"
 CHECKPOINT_FORMAT = "harness-condense-checkpoint/1"
@@ -509,6 +510,7 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
         losses, curve = doc["losses"], doc["curve"]
         lineage, init_rec = doc["lineage"], doc["init_record"]
         best_it, best_acc = doc["best_iteration"], doc["best_accuracy"]
+        init_acc = doc.get("init_accuracy")
         if best_it is not None:
             best = _unflatten(doc["best"], flat)
         step_s, wall_before, peak_before = doc["step_s"], doc["wall_s"], doc["peak_bytes"]
@@ -519,6 +521,9 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
         start, losses, curve = 0, [], []
         best_it, best_acc = None, None
         step_s, wall_before, peak_before = 0.0, 0.0, 0
+        # The initial set on the same split and protocol: what the run must beat (not a
+        # candidate for selection, or the check below could never fail).
+        init_acc = validator(method.result(state), 0)[0] if validator is not None else None
     t_session = time.perf_counter()
     tick = progress(iterations, f"{method.name} ipc {ctx.ipc}") if progress else None
     if tick and start:
@@ -551,7 +556,8 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
                 "state": _flatten(method.state_dict(state), flat, "state"),
                 "best": _flatten(best, flat, "best") if best is not None else None,
                 "losses": losses, "curve": curve, "lineage": lineage, "init_record": init_rec,
-                "best_iteration": best_it, "best_accuracy": best_acc, "step_s": step_s,
+                "best_iteration": best_it, "best_accuracy": best_acc, "init_accuracy": init_acc,
+                "step_s": step_s,
                 "wall_s": wall_before + (time.perf_counter() - t_session),
                 "peak_bytes": max(peak_before, _peak_memory(ctx.device)["peak_memory_bytes"]),
             }
@@ -568,5 +574,6 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
     }
     if validator is not None:
         run["validation"] = {"curve": curve, "best_iteration": best_it, "best_accuracy": best_acc,
-                             "every": spec.eval_every}
+                             "initial_accuracy": init_acc, "every": spec.eval_every}
+    run["quality"] = QualityCheck(LossTrend.of([v for _, v in losses]), init_acc, best_acc).to_json()
     return tensors, None, lineage, run
