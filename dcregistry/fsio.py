@@ -11,14 +11,17 @@ permission-denied target (EROFS/EACCES/EPERM) a :class:`~dcregistry.errors.ReadO
 an unusable path (too long, under a regular file, a dangling symlink) an
 :class:`~dcregistry.errors.OutputPathError`.
 
-Temporary names start with the writer's pid so that garbage collection can tell a temp file of a
-dead process from one still being written (:func:`tmp_owner_alive`).
+Temporary names carry the writer's pid and the incarnation of that process (its start time on
+this boot) so that garbage collection can tell a temp file of a dead process from one still being
+written (:func:`tmp_owner_alive`), and find them wherever they are (:func:`is_tmp_name`).
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import re
 import stat
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +32,7 @@ from .errors import (DiskFullError, OutputExistsError, OutputPathError, ReadOnly
 from .refs import has_control_chars, text_problem  # noqa: F401 - re-exported
 
 __all__ = ["CHUNK", "translate_os_errors", "os_error_to_user", "fsync_dir", "ensure_dir",
-           "tmp_name", "tmp_owner_alive", "atomic_write_bytes", "atomic_write_text",
+           "tmp_name", "is_tmp_name", "tmp_owner_alive", "atomic_write_bytes", "atomic_write_text",
            "staged_file", "staged_dir", "append_line", "copy_hashing", "remove_tree",
            "check_output_path", "refuse_inside", "store_root_above", "is_writable_dir", "has_control_chars"]
 
@@ -131,17 +134,68 @@ def ensure_dir(path: Path) -> Path:
     return path
 
 
+_TMP_RE = re.compile(r"~tmp\.([0-9]{1,10})\.([0-9a-f]{8})\.[0-9a-f]{12}")
+_OLD_TMP_RE = re.compile(r"\.?([0-9]{1,10})-")  # pid-first names of earlier versions (temp dirs only)
+
+
+def _incarnation(pid: int) -> str | None:
+    """8 hex digits naming one run of process ``pid``: its start time and this boot, so a later
+    process that reuses the pid (a restarted container's pid 1) has another; None off Linux."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat_line = f.read()
+        # field 22 (starttime) counted after the parenthesised command name, which may hold spaces
+        start = stat_line[stat_line.rindex(b")") + 2:].split()[19]
+        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+            boot = f.read().strip()
+    except (OSError, ValueError, IndexError):
+        return None
+    return hashlib.sha256(boot + b"/" + start).hexdigest()[:8]
+
+
+_SELF: tuple[int, str] | None = None
+
+
+def _self_incarnation() -> str:
+    global _SELF
+    if _SELF is None or _SELF[0] != os.getpid():  # recomputed in a forked child
+        _SELF = (os.getpid(), _incarnation(os.getpid()) or os.urandom(4).hex())
+    return _SELF[1]
+
+
 def tmp_name(prefix: str = "", suffix: str = "") -> str:
-    """A unique temp file name carrying this process's pid: ``<prefix><pid>-<random><suffix>``."""
-    return f"{prefix}{os.getpid()}-{os.urandom(6).hex()}{suffix}"
+    """A unique temp name naming its writer: ``<prefix>~tmp.<pid>.<incarnation>.<random><suffix>``.
+
+    Every temporary file or directory dcregistry creates, anywhere, has such a name, so
+    :func:`is_tmp_name` finds them and :func:`tmp_owner_alive` tells whether the writer still runs
+    (the pid alone repeats across container restarts)."""
+    return f"{prefix}~tmp.{os.getpid()}.{_self_incarnation()}.{os.urandom(6).hex()}{suffix}"
+
+
+def is_tmp_name(name: str) -> bool:
+    """Whether ``name`` was made by :func:`tmp_name` (its ``~tmp.`` marker cannot occur in a
+    store name, tag or digest, so this holds anywhere in a store)."""
+    return _TMP_RE.search(name) is not None
 
 
 def tmp_owner_alive(name: str) -> bool:
-    """Whether the process whose pid starts temp name ``name`` (see :func:`tmp_name`) still runs."""
-    head = name.lstrip(".").split("-", 1)[0]
-    if not head.isdigit() or len(head) > 10:
+    """Whether the process run that made temp name ``name`` (see :func:`tmp_name`) still runs.
+
+    Names that are not temp names count as dead (callers only pass entries of temp areas)."""
+    m = _TMP_RE.search(name)
+    if m is None:
+        old = _OLD_TMP_RE.match(name)
+        return old is not None and _pid_alive(int(old.group(1)))
+    pid, inc = int(m.group(1)), m.group(2)
+    if pid == os.getpid():
+        return inc == _self_incarnation()
+    if not _pid_alive(pid):
         return False
-    pid = int(head)
+    now = _incarnation(pid)
+    return now is None or now == inc  # unknown (not Linux, hidden /proc): assume alive
+
+
+def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..errors import UserError
-from ..fsio import remove_tree, tmp_owner_alive
+from ..fsio import is_tmp_name, remove_tree, tmp_owner_alive
 from ..refs import Ref, validate_name, version_number
 from .base import GcReport, VerifyReport, VersionCheck, VersionInfo
 from .blobs import live_blob_names
@@ -324,14 +324,29 @@ def gc(store: "LocalStore", dry_run: bool = True) -> GcReport:
                 report.bytes += private_bytes(Path(entry.path))
                 if not dry_run:
                     remove_tree(Path(entry.path))
-        for entry in list_dir(layout.tmp):
-            if not tmp_owner_alive(entry.name):
-                report.tmp.append(entry.name)
-                report.bytes += private_bytes(Path(entry.path))
-                if not dry_run:
-                    remove_tree(Path(entry.path))
+        for path in dead_tmp_entries(layout.root, layout.tmp):
+            report.tmp.append(rel(path))
+            report.bytes += private_bytes(path)
+            if not dry_run:
+                remove_tree(path)
     return report
 
 
+def dead_tmp_entries(root: Path, tmp_dir: Path) -> list[Path]:
+    """Temp files and directories under ``root`` whose writer no longer runs: every entry of
+    ``tmp_dir``, and anything elsewhere with a temp name (staged writes sit next to their target).
+    Symlinks are not followed; a live writer's entries are left alone."""
+    out: list[Path] = []
+    tmp_real = os.path.realpath(tmp_dir)
+    for dirpath, dirs, files in os.walk(root, followlinks=False):
+        in_tmp = os.path.realpath(dirpath) == tmp_real
+        for name in list(dirs) + files:
+            if (in_tmp or is_tmp_name(name)) and not tmp_owner_alive(name):
+                out.append(Path(dirpath) / name)
+                if name in dirs:
+                    dirs.remove(name)
+    return sorted(out)
+
+
 __all__ = ["open_index", "sync_index", "index_put", "index_delete", "rebuild_index",
-           "anomalies", "verify_all", "gc", "live_digests", "private_bytes"]
+           "anomalies", "verify_all", "gc", "dead_tmp_entries", "live_digests", "private_bytes"]

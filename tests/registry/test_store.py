@@ -319,7 +319,7 @@ def test_gc_dry_run_then_delete(store, make_artifact, tmp_path):
     before = tree_state(store.root)
     report = store.gc()
     assert report.dry_run and len(report.blobs) == 3  # v2's manifest, data, card
-    assert report.tmp == ["999999999-dead.blob"] and report.bytes > 0
+    assert report.tmp == ["tmp/999999999-dead.blob"] and report.bytes > 0
     assert tree_state(store.root) == before  # dry run deletes nothing
     deleted = store.gc(dry_run=False)
     assert deleted.blobs == report.blobs and not deleted.dry_run
@@ -328,6 +328,24 @@ def test_gc_dry_run_then_delete(store, make_artifact, tmp_path):
     assert store.gc().blobs == [] and store.gc().tmp == []
     assert [e for _, e in store.verify_all()] == [None]
     assert store.push(b.path, "lab/digits").version == 3
+
+
+def test_gc_removes_temp_files_of_dead_writers_anywhere_in_the_store(store, make_artifact):
+    """A push killed between writing and renaming leaves a temp name next to its target: gc finds
+    it wherever it is, by its marker, and checks the writer's pid *and* incarnation."""
+    from dcregistry.fsio import tmp_name
+
+    store.push(make_artifact().path, "lab/digits")
+    name_dir = next(p.parent for p in store.root.rglob("v1*") if p.is_file())
+    dead = name_dir / f".v2.json.~tmp.{os.getpid()}.00000000.{'a' * 12}.part"  # this pid, an earlier run
+    dead.write_bytes(b"{")
+    live = name_dir / tmp_name(".v3.json.", ".part")
+    live.write_bytes(b"{")
+    report = store.gc(dry_run=False)
+    assert report.tmp == [str(dead.relative_to(store.root))]
+    assert not dead.exists() and live.exists()
+    live.unlink()
+    assert [e for _, e in store.verify_all()] == [None]
 
 
 def test_gc_keeps_live_temp_files(store, make_artifact):
