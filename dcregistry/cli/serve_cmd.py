@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -18,10 +19,16 @@ from . import cli
               help="Store to serve (default: $DCREG_HOME or ~/.cache/dcreg).")
 @click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="File holding the bearer token that writes need; without it the server is read-only.")
+@click.option("--public-url", default=None, metavar="URL",
+              help="The address clients use (e.g. https://dcreg.example.org behind a TLS proxy): "
+                   "upload links are built from it, and the server answers to its host name.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Another host name the server answers to (besides IP addresses and localhost); "
+                   "repeatable. Other Host headers are refused (DNS rebinding).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve_cmd(host: str, port: int, home: Path | None, token_file: Path | None,
-              log_level: str) -> None:
+              public_url: str | None, allowed_hosts: tuple[str, ...], log_level: str) -> None:
     """Serve a store through the Hugging Face Hub HTTP API (push/pull with huggingface_hub).
 
     Clients point HF_ENDPOINT (or `--store http://HOST:PORT`) at it; writes need
@@ -31,6 +38,15 @@ def serve_cmd(host: str, port: int, home: Path | None, token_file: Path | None,
     from ..server.auth import load_token
 
     token = load_token(token_file) if token_file is not None else None
+    if public_url is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise UserError(f"--public-url must be an http(s) URL with a host, got {public_url!r}")
+    for name in allowed_hosts:
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\]", name):
+            raise UserError(f"--allowed-host takes a host name without scheme, port or path, got {name!r}")
     try:
         import uvicorn  # noqa: F401
         import fastapi  # noqa: F401
@@ -39,4 +55,5 @@ def serve_cmd(host: str, port: int, home: Path | None, token_file: Path | None,
     mode = "read-write (bearer token required)" if token else "read-only (no token file)"
     click.echo(f"dcreg: serving {home or 'the default store'} on http://{host}:{port} - {mode}",
                err=True)
-    serve(home, token, host=host, port=port, log_level=log_level)
+    serve(home, token, host=host, port=port, log_level=log_level, public_url=public_url,
+          allowed_hosts=allowed_hosts)

@@ -9,22 +9,25 @@ Hub API (:mod:`dcregistry.server.hubapi`) and the browse pages (:mod:`dcregistry
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 __all__ = ["create_app", "serve"]
 
 
 def create_app(home: str | Path | None = None, token: str | None = None, *,
-               public_url: str | None = None):  # noqa: ANN201 - FastAPI is imported lazily
-    """The FastAPI app over the local store at ``home``; writes need ``token`` (None: read-only)."""
+               public_url: str | None = None, allowed_hosts: Iterable[str] = ()):  # noqa: ANN201
+    """The app over the local store at ``home``; writes need ``token`` (None: read-only).
+    (FastAPI is imported lazily; see :func:`dcregistry.server.app.create_app`.)"""
     from .app import create_app as _create
 
-    return _create(home, token, public_url=public_url)
+    return _create(home, token, public_url=public_url, allowed_hosts=allowed_hosts)
 
 
 def serve(home: str | Path | None = None, token: str | None = None, *, host: str = "127.0.0.1",
-          port: int = 8008, log_level: str = "info") -> None:
+          port: int = 8008, log_level: str = "info", public_url: str | None = None,
+          allowed_hosts: Iterable[str] = ()) -> None:
     """Run the server until interrupted (uvicorn; access logs carry paths, never tokens)."""
     import uvicorn
 
-    app = create_app(home, token)
+    app = create_app(home, token, public_url=public_url, allowed_hosts=(host, *allowed_hosts))
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)

@@ -2,69 +2,85 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 from pathlib import Path
+from typing import Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from starlette.applications import Starlette
 
 from .. import __version__
 from ..errors import NotFoundError, UserError
 from .auth import TokenAuth, WriteDenied
-from .backend import HubError, RepoBackend
+from .backend import SWEEP_SECONDS, HubError, RepoBackend
+from .guard import BodyTooLarge, HostPolicy, RequestGuard, error_body
 from .hubapi import hub_router
 
 log = logging.getLogger("dcregistry.server")
 
 
-def _header_safe(text: str) -> str:
-    """One line of printable ASCII (HTTP header values are latin-1; messages may hold '…')."""
-    text = text.replace("…", "...").replace("\r", " ").replace("\n", " ")
-    return "".join(c if 32 <= ord(c) < 127 else "?" for c in text)[:1000]
-
-
-def _error(status: int, message: str, code: str | None = None) -> JSONResponse:
-    headers = {"X-Error-Message": _header_safe(message)}
-    if code:
-        headers["X-Error-Code"] = code
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def _error(status: int, message: str, code: str | None = None) -> Response:
+    body, headers = error_body(status, message, code)
+    return Response(body, status_code=status, headers={k.decode(): v.decode("latin-1") for k, v in headers})
 
 
 def create_app(home: str | Path | None = None, token: str | None = None, *,
-               public_url: str | None = None) -> FastAPI:
-    """A FastAPI app serving the local store at ``home`` (default $DCREG_HOME); writes need ``token``."""
+               public_url: str | None = None, allowed_hosts: Iterable[str] = (),
+               sweep_seconds: float = SWEEP_SECONDS) -> Starlette:
+    """The ASGI app serving the local store at ``home`` (default $DCREG_HOME); writes need ``token``.
+
+    ``public_url`` is the address clients reach it by (behind a TLS proxy: upload links use it);
+    the server answers to IP literals, localhost names, that URL's host and ``allowed_hosts``
+    (see :mod:`dcregistry.server.guard`). Expired staging is swept every ``sweep_seconds``."""
     from ..store.local import LocalStore
 
     store = LocalStore(home)
     store.root.mkdir(parents=True, exist_ok=True)
     backend = RepoBackend(store, store.root)
     auth = TokenAuth(token)
-    app = FastAPI(title="dcregistry", version=__version__,
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        stop = backend.start_sweeper(sweep_seconds)
+        try:
+            yield
+        finally:
+            stop()
+
+    # No /docs or /redoc: they load their scripts from a CDN. The schema stays at /openapi.json.
+    app = FastAPI(title="dcregistry", version=__version__, docs_url=None, redoc_url=None,
+                  lifespan=lifespan,
                   description="A Hugging Face Hub compatible registry of dcreg/1 artifacts.")
     app.state.store = store
     app.state.backend = backend
     app.state.auth = auth
 
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> Response:
+        return _error(413, exc.detail)
+
     @app.exception_handler(HubError)
-    async def _hub_error(request: Request, exc: HubError) -> JSONResponse:
+    async def _hub_error(request: Request, exc: HubError) -> Response:
         return _error(exc.status, exc.message, exc.code)
 
     @app.exception_handler(WriteDenied)
-    async def _denied(request: Request, exc: WriteDenied) -> JSONResponse:
+    async def _denied(request: Request, exc: WriteDenied) -> Response:
         return _error(exc.status, exc.message)
 
     @app.exception_handler(NotFoundError)
-    async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+    async def _not_found(request: Request, exc: NotFoundError) -> Response:
         return _error(404, str(exc), "RevisionNotFound")
 
     @app.exception_handler(UserError)
-    async def _user_error(request: Request, exc: UserError) -> JSONResponse:
+    async def _user_error(request: Request, exc: UserError) -> Response:
         return _error(400, str(exc))
 
     @app.exception_handler(OSError)
-    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+    async def _os_error(request: Request, exc: OSError) -> Response:
         # the machine's state (disk full, read-only volume), not the request's: say so, no paths
         log.error("storage error on %s %s: %s", request.method, request.url.path, exc.strerror)
         status = 507 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 503
@@ -72,7 +88,7 @@ def create_app(home: str | Path | None = None, token: str | None = None, *,
                               "nothing was changed")
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return _error(422, f"invalid request: {where}: {first.get('msg', 'bad value')}")
@@ -84,4 +100,5 @@ def create_app(home: str | Path | None = None, token: str | None = None, *,
         pages_router = None
     if pages_router is not None:
         app.include_router(pages_router(store))
+    app.add_middleware(RequestGuard, auth=auth, hosts=HostPolicy(allowed_hosts, public_url))
     return app

@@ -31,12 +31,12 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ..artifact import MANIFEST_FILE, check_manifest_shape, manifest_digest
 from ..errors import DiskFullError, JSONFormatError, NotFoundError, StorageError, UserError
 from ..refs import validate_name, validate_tag
-from ..fsio import atomic_write_bytes, ensure_dir, remove_tree, tmp_name, tmp_owner_alive
+from ..fsio import atomic_write_bytes, ensure_dir, remove_tree, tmp_name
 from ..jsonsafe import loads_bounded
 
 #: Largest regular (non-LFS) file a commit may carry inline, and largest commit body.
@@ -45,12 +45,15 @@ MAX_COMMIT_BODY = 64 << 20
 #: Largest LFS object accepted and largest manifest.json parsed.
 MAX_LFS_OBJECT = 16 << 30
 MAX_MANIFEST = 16 << 20
-#: Uploaded LFS objects are kept this long for dedup, then removed at the next server start.
+#: Uploaded LFS objects no commit used are kept this long (for dedup), then swept.
 LFS_KEEP_SECONDS = 24 * 3600
+#: How often a running server sweeps dead staging and expired LFS objects.
+SWEEP_SECONDS = 600.0
 #: Seconds a branch or tag name stays resolved in memory (commit ids: for good).
 REF_TTL = 1.0
-#: Extra (non-artifact) files a version may carry.
+#: Extra (non-artifact) files a version may carry, and operations one commit may hold.
 MAX_EXTRAS = 64
+MAX_COMMIT_OPS = 4 * MAX_EXTRAS
 #: Files at least this large, or with these suffixes, are served as LFS objects.
 LFS_MIN_SIZE = 1 << 20
 LFS_SUFFIXES = (".safetensors", ".parquet", ".npz", ".npy", ".pt", ".bin", ".png", ".jpg")
@@ -179,26 +182,46 @@ class RepoBackend:
         self._trees: dict[tuple[str, int, str], dict[str, Entry]] = {}
         self._commits: dict[tuple[str, str], Commit] = {}
         self._refcache: dict[tuple[str, str], tuple[float, Commit]] = {}
+        self._cache_lock = threading.Lock()  # every insert/iteration of the three caches above
         for sub in ("created", "extras", "blobs", "lfs", "tmp"):
             ensure_dir(self.hub / sub)
-        self._clean_tmp()
+        self.sweep()
 
     # ------------------------------------------------------------------------------- plumbing
-    def _clean_tmp(self) -> None:
-        """Remove partial uploads and staging dirs left by dead server processes, and uploaded
-        LFS objects that no commit used within LFS_KEEP_SECONDS (committed content lives in the
-        store's blobs or ``hub/blobs``)."""
+    def sweep(self) -> list[Path]:
+        """Remove partial uploads and staging of server runs that ended (named by pid and
+        incarnation: a restarted container's pid 1 is another run), and uploaded LFS objects that
+        no commit used within LFS_KEEP_SECONDS (committed content lives in the store's blobs or
+        ``hub/blobs``). Returns what was removed."""
+        from ..store.maintenance import dead_tmp_entries
+
         tmp = self.hub / "tmp"
-        for entry in os.listdir(tmp):
-            if not tmp_owner_alive(entry):
-                remove_tree(tmp / entry)
+        gone = dead_tmp_entries(tmp, tmp)
+        for path in gone:
+            remove_tree(path)
         cutoff = time.time() - LFS_KEEP_SECONDS
         for entry in os.scandir(self.hub / "lfs"):
             try:
                 if entry.stat(follow_symlinks=False).st_mtime < cutoff:
                     os.unlink(entry.path)
+                    gone.append(Path(entry.path))
             except OSError:
                 continue
+        return gone
+
+    def start_sweeper(self, every: float) -> Callable[[], None]:
+        """Sweep every ``every`` seconds in a daemon thread; returns the function that stops it."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(every):
+                try:
+                    self.sweep()
+                except OSError:  # a vanished entry or a full disk: try again next time
+                    continue
+
+        threading.Thread(target=loop, name="dcreg-sweeper", daemon=True).start()
+        return stop.set
 
     def _lock(self, name: str) -> threading.Lock:
         with self._locks_guard:
@@ -264,7 +287,7 @@ class RepoBackend:
 
     def invalidate(self, name: str) -> None:
         """Forget cached branch/tag resolutions of ``name`` (after a write through the server)."""
-        with self._locks_guard:
+        with self._cache_lock:
             for key in [k for k in self._refcache if k[0] == name]:
                 del self._refcache[key]
 
@@ -283,14 +306,15 @@ class RepoBackend:
             if cached is not None and cached[0] > time.monotonic():
                 return cached[1]
         commit = self._resolve(name, rev)
-        if commit.version is not None:
-            if len(self._commits) > 65536:
-                self._commits.clear()
-            self._commits[(name, commit.oid)] = commit
-        if not _HEX40.fullmatch(rev):
-            if len(self._refcache) > 65536:
-                self._refcache.clear()
-            self._refcache[(name, rev)] = (time.monotonic() + REF_TTL, commit)
+        with self._cache_lock:
+            if commit.version is not None:
+                if len(self._commits) > 65536:
+                    self._commits.clear()
+                self._commits[(name, commit.oid)] = commit
+            if not _HEX40.fullmatch(rev):
+                if len(self._refcache) > 65536:
+                    self._refcache.clear()
+                self._refcache[(name, rev)] = (time.monotonic() + REF_TTL, commit)
         return commit
 
     def cached(self, name: str, rev: str) -> tuple[Commit, dict[str, Entry]] | None:
@@ -307,7 +331,8 @@ class RepoBackend:
 
     def forget_commit(self, name: str, oid: str) -> None:
         """Drop a cached commit whose files vanished (removed version, gc)."""
-        self._commits.pop((name, oid), None)
+        with self._cache_lock:
+            self._commits.pop((name, oid), None)
         self.invalidate(name)
 
     def _resolve(self, name: str, rev: str) -> Commit:
@@ -385,9 +410,10 @@ class RepoBackend:
                 atomic_write_bytes(blob, data, tmp_dir=self.hub / "tmp", mode=0o444)
             files[MANIFEST_FILE] = Entry(MANIFEST_FILE, sha, len(data), source=blob)
         tree = dict(sorted(files.items()))
-        if len(self._trees) > 4096:
-            self._trees.clear()
-        self._trees[key] = tree
+        with self._cache_lock:
+            if len(self._trees) > 4096:
+                self._trees.clear()
+            self._trees[key] = tree
         return tree
 
     def _read_extras(self, name: str, digest: str) -> dict[str, dict]:
@@ -451,6 +477,9 @@ class RepoBackend:
         header = lines[0].get("value")
         if not isinstance(header, dict):
             raise HubError(400, "the commit header's value must be an object")
+        if len(lines) - 1 > MAX_COMMIT_OPS:
+            raise HubError(422, f"a commit may hold at most {MAX_COMMIT_OPS} operations, this one has "
+                                f"{len(lines) - 1}")
         parent = header.get("parentCommit")
         if parent is not None and (not isinstance(parent, str) or not _HEX40.fullmatch(parent)):
             raise HubError(400, "parentCommit must be a 40-hex commit id")
@@ -462,6 +491,8 @@ class RepoBackend:
             tree: dict[str, Entry] = dict(self.tree(head))
             for op in lines[1:]:
                 self._apply(name, tree, op)
+                if len(tree) > MAX_EXTRAS + MAX_COMMIT_OPS:  # before reading more content
+                    raise HubError(422, f"the commit makes more than {MAX_EXTRAS + MAX_COMMIT_OPS} files")
             try:
                 return self._commit_tree(name, head, tree)
             finally:
@@ -596,6 +627,10 @@ class RepoBackend:
         """Point user tag ``tag`` at ``rev`` (vN tags exist implicitly: only their own commit)."""
         if not isinstance(tag, str):
             raise HubError(400, "tag must be a string")
+        with self._lock(name):  # check and write as one step: one 409, never last-writer-wins
+            self._create_tag(name, rev, tag)
+
+    def _create_tag(self, name: str, rev: str, tag: str) -> None:
         commit = self.resolve(name, rev)
         if commit.version is None:
             raise HubError(400, f"{name} has no version to tag yet")
@@ -620,7 +655,8 @@ class RepoBackend:
             raise HubError(400, f"{tag} is a version number; versions keep their tag")
         try:
             validate_tag(tag)
-            self.store.untag(name, tag)
+            with self._lock(name):
+                self.store.untag(name, tag)
             self.invalidate(name)
         except NotFoundError as exc:
             raise HubError(404, str(exc), "RevisionNotFound") from None

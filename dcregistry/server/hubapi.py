@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
 from typing import Any
@@ -291,6 +292,9 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
             headers["X-Linked-Size"] = str(entry.size)
         range_header = request.headers.get("range")
         rng = _single_range(range_header, st.st_size)
+        if rng == "invalid":  # ignored, as RFC 9110 says: the whole file
+            range_header = rng = None
+            request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"range"]
         if st.st_size <= SMALL_FILE and (range_header is None or rng is not None):
             # small files from memory: no thread hop; other range forms go to FileResponse
             data = _small_file(entry.source, st)
@@ -382,23 +386,32 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         tmp = backend.new_upload()
         h = hashlib.sha256()
         got = 0
+        # Writing, hashing and fsyncing happen in worker threads, UPLOAD_BATCH bytes at a time, so
+        # a multi-GB upload never blocks the event loop (and every other request) on the disk.
+        f = await run_in_threadpool(open, tmp, "xb")
         try:
-            with open(tmp, "xb") as f:
-                async for chunk in request.stream():
-                    got += len(chunk)
-                    if got > size:
-                        raise HubError(400, f"upload is larger than the declared {size} bytes; "
-                                            "nothing was stored")
-                    h.update(chunk)
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
+            batch: list[bytes] = []
+            pending = 0
+            async for chunk in request.stream():
+                got += len(chunk)
+                if got > size:
+                    raise HubError(400, f"upload is larger than the declared {size} bytes; "
+                                        "nothing was stored")
+                batch.append(chunk)
+                pending += len(chunk)
+                if pending >= UPLOAD_BATCH:
+                    await run_in_threadpool(_write_hashing, f, h, batch)
+                    batch, pending = [], 0
+            await run_in_threadpool(_write_hashing, f, h, batch)
+            await run_in_threadpool(_sync_close, f)
             await run_in_threadpool(backend.finish_upload, tmp, oid, size, h.hexdigest(), got)
         except ClientDisconnect:
             raise HubError(400, "client disconnected during the upload; nothing was stored") from None
         finally:
+            if not f.closed:
+                await run_in_threadpool(f.close)
             if tmp.exists():
-                os.unlink(tmp)
+                await run_in_threadpool(os.unlink, tmp)
         return {"oid": oid, "size": size}
 
     @router.post("/datasets/{ns}/{name}.git/info/lfs/verify")
@@ -416,8 +429,7 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         write_guard(authorization)
         repo = check_repo(ns, name)
         body = await read_capped(request, MAX_COMMIT_BODY)
-        lines = list(iter_ndjson(body))
-        done = await run_in_threadpool(backend.commit, repo, rev, lines)
+        done = await run_in_threadpool(lambda: backend.commit(repo, rev, list(iter_ndjson(body))))
         return {"success": True, "commitOid": done.oid,
                 "commitUrl": f"{base(request)}/datasets/{repo}/commit/{done.oid}",
                 "hookOutput": ""}
@@ -465,6 +477,22 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
     return router
 
 
+#: Bytes of an LFS upload collected before one worker-thread write.
+UPLOAD_BATCH = 4 << 20
+
+
+def _write_hashing(f: Any, h: Any, chunks: list[bytes]) -> None:
+    for c in chunks:
+        h.update(c)
+        f.write(c)
+
+
+def _sync_close(f: Any) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+    f.close()
+
+
 #: Files up to this size are served from memory (cached by path, mtime and size).
 SMALL_FILE = 256 << 10
 _SMALL: dict[tuple[str, int, int], bytes] = {}
@@ -482,21 +510,33 @@ def _small_file(path: Any, st: os.stat_result) -> bytes:
     return data
 
 
+_RANGE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")
+
+
 def _single_range(header: str | None, size: int) -> tuple[int, int] | str | None:
-    """(start, end) of a single ``bytes=a-b`` range; "unsatisfiable"; None for none/other forms."""
-    if not header or not header.startswith("bytes=") or "," in header:
+    """(start, end) of a single ``bytes=a-b`` range; "unsatisfiable"; "invalid" for a
+    syntactically invalid one, which RFC 9110 says to ignore (``bytes=5-3``, ``bytes=x-``); None
+    for none or a multi-range form (answered by the file response)."""
+    if not header:
         return None
-    first, _, last = header[6:].strip().partition("-")
-    try:
-        if first == "":
-            n = int(last)
-            start, end = max(size - n, 0), size
-        else:
-            start = int(first)
-            end = size if last == "" else min(int(last) + 1, size)
-    except ValueError:
-        return None
-    if start < 0 or start >= size or end <= start:
+    text = header.strip()
+    m = _RANGE.fullmatch(text)
+    if m is None:
+        return None if text.startswith("bytes=") and "," in text else "invalid"
+    first, last = m.groups()
+    if first == "":
+        if last == "":
+            return "invalid"
+        n = int(last)
+        if n == 0:
+            return "unsatisfiable"
+        start, end = max(size - n, 0), size
+    else:
+        start = int(first)
+        if last != "" and int(last) < start:
+            return "invalid"
+        end = size if last == "" else min(int(last) + 1, size)
+    if start >= size:
         return "unsatisfiable"
     return start, end
 

@@ -19,7 +19,7 @@ CSS is inline. Include this router after the Hub API routes so ``/api/...`` path
 import io
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from urllib.parse import quote, urlencode, urlsplit
 
 import numpy as np
@@ -32,9 +32,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Images per class shown on an artifact page.
 GRID_PER_CLASS = 10
-#: Grid PNGs kept in memory (by digest); each is at most a few MB.
+#: A grid is a preview: at most this many tiles (fewer per class for many classes) of at most
+#: GRID_MAX_TILE_SIDE source pixels a side (larger images are subsampled), so one PNG stays small.
+GRID_MAX_TILES = 200
+GRID_MAX_TILE_SIDE = 64
+#: Grid PNGs kept in memory (by digest).
 GRID_CACHE_ENTRIES = 64
-GRID_CACHE_BYTES = 128 << 20
+GRID_CACHE_BYTES = 64 << 20
 #: First path segments that belong to the Hub API, never to an artifact page.
 RESERVED_NAMESPACES = frozenset({"api", "datasets", "static"})
 
@@ -46,7 +50,8 @@ class GridCache:
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self._data: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = self.misses = 0
+        self._render = threading.Lock()  # one render at a time: concurrent misses wait, then hit
+        self.hits = self.misses = self.renders = 0
 
     def get(self, digest: str) -> bytes | None:
         with self._lock:
@@ -58,6 +63,20 @@ class GridCache:
             self.hits += 1
             return data
 
+    def get_or_render(self, digest: str, render: Callable[[], bytes]) -> bytes:
+        """The cached PNG of ``digest``, rendering it once if no request has yet."""
+        data = self.get(digest)
+        if data is not None:
+            return data
+        with self._render:
+            with self._lock:
+                data = self._data.get(digest)
+            if data is None:
+                data = render()
+                self.renders += 1
+                self.put(digest, data)
+        return data
+
     def put(self, digest: str, data: bytes) -> None:
         with self._lock:
             self._data[digest] = data
@@ -68,17 +87,24 @@ class GridCache:
 
 
 def grid_png(art: Any, per_class: int = GRID_PER_CLASS) -> bytes:
-    """PNG bytes of the labelled grid of ``art``, reading only the images it shows."""
+    """PNG bytes of the labelled preview grid of ``art``, reading only the images it shows: at
+    most GRID_MAX_TILES tiles (the first classes when there are more classes than that) of at
+    most GRID_MAX_TILE_SIDE source pixels a side."""
     from ..formats.grid import display_labels, render_grid, to_unit_images
 
     labels, _ = display_labels(art)
     k = int(art.metadata["num_classes"])
-    shown = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(k)])
+    rows = min(k, GRID_MAX_TILES)
+    per_row = max(1, min(per_class, GRID_MAX_TILES // rows))
+    shown = np.sort(np.concatenate([np.flatnonzero(labels == c)[:per_row] for c in range(rows)]))
+    _, h, w = art.metadata["image_shape"]
+    step = max(1, -(-max(h, w) // GRID_MAX_TILE_SIDE))  # ceil: subsample large images
     images = art.numpy("images")  # memory-mapped: only the rows indexed below are read
     zca = {n: art.numpy(n) for n in ("zca_mean", "zca_inverse") if n in art.tensor_names}
-    unit, _ = to_unit_images(np.asarray(images[np.sort(shown)]), art.metadata["pixel_space"], zca)
-    image = render_grid(np.clip(unit, 0.0, 1.0), labels[np.sort(shown)],
-                        art.metadata["class_names"], per_class)
+    unit, _ = to_unit_images(np.asarray(images[shown]), art.metadata["pixel_space"], zca)
+    unit = unit[:, :, ::step, ::step]
+    image = render_grid(np.clip(unit, 0.0, 1.0), labels[shown],
+                        list(art.metadata["class_names"])[:rows], per_row)
     buf = io.BytesIO()
     image.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
@@ -251,10 +277,8 @@ def pages_router(store: Any, *, per_class: int = GRID_PER_CLASS,
                 raise NotFoundError(f"{ns}/{name} has no version {digest}")
             if request.headers.get("if-none-match") == headers["ETag"]:
                 return Response(status_code=304, headers=headers)
-            data = grids.get(digest)
-            if data is None:
-                data = grid_png(store.open(info, verify=True), per_class)
-                grids.put(digest, data)
+            # push verified every byte and blobs are immutable: no re-hash for a preview
+            data = grids.get_or_render(digest, lambda: grid_png(store.open(info, verify=False), per_class))
         except NotFoundError as exc:
             return Response(f"{exc}\n", 404, media_type="text/plain")
         except UserError as exc:

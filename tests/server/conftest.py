@@ -40,14 +40,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path, token_file: Path | None, log: Path) -> Server:
-    """`dcreg serve` in a subprocess; returns once /api/dcreg/health answers."""
+def start_server(home: Path, token_file: Path | None, log: Path, extra: list[str] = ()) -> Server:
+    """`dcreg serve` in a subprocess (``extra``: more serve options); returns once
+    /api/dcreg/health answers."""
     for _ in range(3):
         port = free_port()
         args = [sys.executable, "-c", "from dcregistry.cli import main; main()", "serve",
                 "--port", str(port), "--home", str(home), "--log-level", "warning"]
         if token_file is not None:
             args += ["--token-file", str(token_file)]
+        args += list(extra)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         proc = subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
