@@ -28,12 +28,17 @@ _VERSION_RE = VERSION_RE = re.compile(r"v([1-9][0-9]{0,8})")  # vN, N < 10^9
 _DIGEST_RE = re.compile(r"sha256:([0-9a-f]{4,64})")
 _HUB_REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 _HUB_REV_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,254}")
+_COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
+#: A file name inside an artifact (manifest entries): one path component, bounded length.
+_FILE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 LATEST = "latest"
 #: Longest reference text accepted (names are at most 193 characters, digests 71).
 MAX_REF_LEN = 4096
 
 __all__ = ["Ref", "LATEST", "parse_ref", "parse_name_ref", "is_name_ref", "validate_name",
-           "validate_tag", "version_number", "has_control_chars",
+           "validate_tag", "version_number", "has_control_chars", "is_commit_id", "is_sha256_hex",
+           "is_artifact_file_name",
            "text_problem"]
 
 
@@ -76,6 +81,22 @@ def validate_tag(tag: str) -> str:
     if _VERSION_RE.fullmatch(tag) or tag.startswith("sha256"):
         raise InvalidNameError(f"invalid tag {tag!r}: it would read as a version or a digest")
     return tag
+
+
+def is_commit_id(text: object) -> bool:
+    """Whether ``text`` is a 40-hex git commit id (what a Hub server may name as a revision)."""
+    return isinstance(text, str) and _COMMIT_RE.fullmatch(text) is not None
+
+
+def is_sha256_hex(text: object) -> bool:
+    """Whether ``text`` is 64 lowercase hex digits (a sha256 as the manifest records it)."""
+    return isinstance(text, str) and _HEX64_RE.fullmatch(text) is not None
+
+
+def is_artifact_file_name(text: object) -> bool:
+    """Whether ``text`` may name a file of an artifact: one component of at most 128 letters,
+    digits, '.', '_' or '-', not starting with '.' or '-'."""
+    return isinstance(text, str) and _FILE_NAME_RE.fullmatch(text) is not None and text not in (".", "..")
 
 
 def version_number(text: str) -> int | None:

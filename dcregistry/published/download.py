@@ -1,146 +1,51 @@
 """Downloads for ``dcreg fetch``: HTTPS with resume, Google Drive (gdown), Hugging Face Hub.
 
-HTTPS downloads go to ``FILE.part`` and continue it with an HTTP ``Range`` request after an
-interruption (in the same call, up to ``retries`` times, or in a later call); the file gets its
-final name only when complete. Google Drive files go through ``gdown`` (its own resume), Hub
-files through ``huggingface_hub`` (its cache and resume). Nothing here trusts a header: sizes are
-checked against the catalog and a hard cap while bytes arrive.
+HTTPS and Hub files go through :mod:`dcregistry.transfer` (bounded in bytes, attempts and time;
+redirects only to https; a ``FILE.part`` is continued with ``If-Range`` only when its validator
+still matches, in the same call or a later one), Google Drive files through ``gdown`` with the
+same byte cap and deadline enforced from its progress callback. Nothing here trusts a header:
+sizes are checked against the catalog and a hard cap while bytes arrive, and the caller checks
+the sha256 before anything is imported.
 """
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
-import shutil
-import socket
+import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import quote
 
-from .. import __version__
 from ..canonical import sha256_file
-from ..errors import IntegrityError, UserError
+from ..errors import IntegrityError
+from ..transfer import DownloadError, deadline_for, download
 from .catalog import MAX_FILE_BYTES, check_url
 
-CHUNK = 1 << 20
-_CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-_UNSATISFIED_RANGE_RE = re.compile(r"bytes \*/(\d+)")
+__all__ = ["DownloadError", "ChecksumMismatchError", "http_download", "gdrive_file_id",
+           "gdrive_list_folder", "select_in_folder", "gdrive_download", "hf_download", "check_sha256"]
+
 _GDRIVE_ID_RE = re.compile(r"(?:/d/|[?&]id=)([A-Za-z0-9_-]{10,})")
-
-
-class DownloadError(UserError):
-    """A download failed (network, HTTP status, size) in a way the user can act on."""
 
 
 class ChecksumMismatchError(IntegrityError):
     """A downloaded file does not have the sha256 the catalog records."""
 
 
-def _bar(total: int | None, initial: int, enabled: bool, desc: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=desc, disable=not enabled, leave=False)
-
-
-def _content_range(value: str | None) -> tuple[int, int, int | None] | None:
-    m = _CONTENT_RANGE_RE.fullmatch((value or "").strip())
-    if not m:
-        return None
-    total = None if m.group(3) == "*" else int(m.group(3))
-    return int(m.group(1)), int(m.group(2)), total
-
-
 def http_download(url: str, dest: Path, *, expected_size: int | None = None,
                   max_bytes: int = MAX_FILE_BYTES, progress: bool = False, retries: int = 4,
-                  timeout: float = 60.0, backoff: float = 0.5) -> Path:
-    """Download ``url`` to ``dest`` through ``dest.part``, resuming with Range after a drop."""
+                  timeout: float = 60.0, backoff: float = 0.5,
+                  headers: dict[str, str] | None = None) -> Path:
+    """Download ``url`` to ``dest`` through ``dest.part`` (see the module docstring)."""
     check_url(url, "download")
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
-    limit = min(max_bytes, expected_size) if expected_size else max_bytes
-    attempt = 0
-    while True:
-        have = part.stat().st_size if part.exists() else 0
-        if have > limit:
-            part.unlink()
-            have = 0
-        try:
-            if _fetch_into(url, part, have, limit, expected_size, progress, timeout, dest.name):
-                os.replace(part, dest)
-                return dest
-        except (http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError,
-                urllib.error.URLError) as exc:
-            if isinstance(exc, urllib.error.HTTPError):
-                raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-            if attempt >= retries:
-                got = part.stat().st_size if part.exists() else 0
-                raise DownloadError(
-                    f"{url}: download interrupted after {attempt + 1} attempt(s) "
-                    f"({type(exc).__name__}: {exc}); {got} bytes are kept in {part} and the "
-                    "next fetch resumes from there") from None
-        attempt += 1
-        time.sleep(min(backoff * 2 ** (attempt - 1), 8.0))
-
-
-def _fetch_into(url: str, part: Path, have: int, limit: int, expected_size: int | None,
-                progress: bool, timeout: float, label: str) -> bool:
-    """One request; True when ``part`` holds the complete file, False to retry."""
-    headers = {"User-Agent": f"dcreg/{__version__}", "Accept-Encoding": "identity"}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-    try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                      timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # nothing left after `have`: complete, or the file changed
-            m = _UNSATISFIED_RANGE_RE.fullmatch((exc.headers.get("Content-Range") or "").strip())
-            exc.close()
-            if m is None or int(m.group(1)) != have:
-                part.unlink()  # the remote file is shorter than what we hold: start over
-                return False
-            return True
-        raise
-    with resp:
-        if resp.status == 206:
-            rng = _content_range(resp.headers.get("Content-Range"))
-            if rng is None or rng[0] != have:
-                part.unlink(missing_ok=True)  # the server ignored our offset: start over
-                return False
-            total = rng[2]
-            mode = "ab"
-        elif resp.status == 200:
-            length = resp.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            have, mode = 0, "wb"
-        else:
-            raise DownloadError(f"{url}: unexpected HTTP status {resp.status}")
-        if total is not None and total > limit:
-            raise DownloadError(f"{url}: the server announces {total} bytes, more than the "
-                                f"{limit} expected; refusing it")
-        if expected_size and total is not None and total != expected_size:
-            raise DownloadError(f"{url}: the server announces {total} bytes but the catalog "
-                                f"says {expected_size}")
-        with open(part, mode) as f, _bar(total, have, progress, label) as bar:
-            while True:
-                block = resp.read(CHUNK)
-                if not block:
-                    break
-                have += len(block)
-                if have > limit:
-                    raise DownloadError(f"{url}: more than {limit} bytes; refusing it")
-                f.write(block)
-                bar.update(len(block))
-            f.flush()
-            os.fsync(f.fileno())
-        if total is not None and have < total:
-            raise http.client.IncompleteRead(b"", total - have)
-        if total is not None and have != total:
-            raise DownloadError(f"{url}: received {have} bytes, expected {total}")
-        return True
+    download(url, part, max_bytes=max_bytes, expected_size=expected_size, headers=headers,
+             retries=retries, read_timeout=timeout, backoff=backoff, progress=progress,
+             label=dest.name)
+    os.replace(part, dest)
+    return dest
 
 
 # ------------------------------------------------------------------------------ Google Drive
@@ -181,18 +86,48 @@ def select_in_folder(listing: list[tuple[str, str]], wanted: str, folder: str) -
                            f" ({len(listing)} files listed)"))
 
 
-def gdrive_download(file_id: str, dest: Path, *, progress: bool = False) -> Path:
-    """Download one Google Drive file by id to ``dest`` (gdown resumes partial files)."""
+def gdrive_download(file_id: str, dest: Path, *, progress: bool = False,
+                    max_bytes: int = MAX_FILE_BYTES, expected_size: int | None = None,
+                    timeout: float = 60.0) -> Path:
+    """Download one Google Drive file by id to ``dest`` (gdown resumes partial files), refusing
+    more than ``max_bytes`` (or ``expected_size``) and stopping at the download deadline."""
     gdown = _gdown()
     part = dest.with_name(dest.name + ".part")
+    limit = min(max_bytes, expected_size) if expected_size is not None else max_bytes
+    deadline = time.monotonic() + deadline_for(limit)
+    cancel = threading.Event()
+    over: list[str] = []
+
+    def watch(done: int, total: int | None) -> None:
+        if done > limit or (total is not None and total > limit):
+            over.append(f"more than {limit} bytes")
+        elif time.monotonic() > deadline:
+            over.append(f"not complete within {deadline_for(limit):.0f} s")
+        if over:
+            cancel.set()
+            raise DownloadError(f"Google Drive file {file_id}: {over[0]}; refusing it")
+
     try:
-        got = gdown.download(id=file_id, output=str(part), quiet=not progress, resume=True)
+        got = gdown.download(id=file_id, output=str(part), quiet=not progress, resume=True,
+                             progress=watch, cancel=cancel, timeout=timeout, retries=2)
+    except DownloadError:
+        part.unlink(missing_ok=True)
+        raise
     except Exception as exc:
+        if over:
+            part.unlink(missing_ok=True)
+            raise DownloadError(f"Google Drive file {file_id}: {over[0]}; refusing it") from None
         raise DownloadError(f"Google Drive file {file_id}: download failed "
-                            f"({type(exc).__name__}: {exc}); run fetch again to resume") from None
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+                            "run fetch again to resume") from None
     if not got or not part.is_file():
         raise DownloadError(f"Google Drive file {file_id}: download failed (quota or access); "
                             "run fetch again later")
+    size = part.stat().st_size
+    if size > limit or (expected_size is not None and size != expected_size):
+        part.unlink()
+        raise DownloadError(f"Google Drive file {file_id}: {size} bytes, expected "
+                            f"{expected_size if expected_size is not None else f'at most {limit}'}")
     os.replace(part, dest)
     return dest
 
@@ -208,24 +143,15 @@ def _gdown() -> Any:
 
 # ------------------------------------------------------------------------------- Hugging Face
 def hf_download(repo: str, path: str, dest: Path, *, revision: str | None = None,
-                progress: bool = False) -> Path:
-    """Download ``path`` of the Hub dataset repo ``repo`` (through the Hub cache) to ``dest``."""
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-    except ImportError:  # pragma: no cover - a core dependency
-        raise DownloadError("huggingface_hub is not installed") from None
-    (enable_progress_bars if progress else disable_progress_bars)()
-    try:
-        cached = hf_hub_download(repo_id=repo, filename=path, repo_type="dataset",
-                                 revision=revision)
-    except Exception as exc:  # the hub client raises many types (offline, 404, auth)
-        raise DownloadError(f"hf://datasets/{repo}/{path}: download failed "
-                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
-    part = dest.with_name(dest.name + ".part")
-    shutil.copyfile(cached, part)
-    os.replace(part, dest)
-    return dest
+                progress: bool = False, expected_size: int | None = None,
+                max_bytes: int = MAX_FILE_BYTES) -> Path:
+    """Download ``path`` of the Hub dataset repo ``repo`` to ``dest`` (the ``HF_ENDPOINT`` the user
+    set, else huggingface.co; ``HF_TOKEN`` goes to that origin only, never to its CDN)."""
+    endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+    url = f"{endpoint}/datasets/{repo}/resolve/{quote(revision or 'main', safe='')}/{quote(path)}"
+    token = os.environ.get("HF_TOKEN")
+    return http_download(url, dest, expected_size=expected_size, max_bytes=max_bytes,
+                         progress=progress, headers={"Authorization": f"Bearer {token}"} if token else None)
 
 
 def check_sha256(path: Path, expected: str | None, label: str,

@@ -90,15 +90,16 @@ def download_files(entry: PublishedSet, download_dir: Path, *, path_in_source: s
             if kind == "https":
                 http_download(url, dest, expected_size=f.size, progress=progress)
             elif kind == "gdrive-file":
-                gdrive_download(gdrive_file_id(url), dest, progress=progress)
+                gdrive_download(gdrive_file_id(url), dest, progress=progress, expected_size=f.size)
             elif kind == "hf":
                 hf_download(entry.source["repo"], remote, dest,
-                            revision=entry.source.get("revision"), progress=progress)
+                            revision=entry.source.get("revision"), progress=progress,
+                            expected_size=f.size)
             else:
                 if listing is None:
                     listing = gdrive_list_folder(entry.source["url"])
                 file_id = select_in_folder(listing, remote, entry.source["url"])
-                gdrive_download(file_id, dest, progress=progress)
+                gdrive_download(file_id, dest, progress=progress, expected_size=f.size)
         if f.size is not None and dest.stat().st_size != f.size:
             size = dest.stat().st_size
             dest.unlink()

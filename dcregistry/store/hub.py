@@ -6,19 +6,22 @@ Works against the real Hub or any endpoint speaking its API (``dcreg serve``). A
 (an 8-bit view for ``datasets`` and the dataset viewer, declared in the card's ``configs``),
 tagged ``vN`` (plus user tags). Version numbers are allocated with optimistic concurrency: the
 commit names the head it was built on (``parent_commit``) and is retried when another push got
-there first. ``pull``/``open`` download through the Hub cache and check every file's sha256
-against the manifest before anything is returned (the Hub client checks sizes only).
+there first. ``pull``/``open`` download with dcregistry's own bounded downloader into its own
+cache (:mod:`dcregistry.store.hubcache`: paths are built from values the client checked, never
+from a server's headers) and check every file's sha256 against the manifest before anything is
+returned. Every commit id, tag and file name a server answers is validated like a local one.
 
-Environment: ``HF_ENDPOINT`` (default https://huggingface.co), ``HF_TOKEN`` (``DCREG_TOKEN``
-first for non-Hub endpoints, so a Hub token is not sent to a lab server by accident),
-``HF_HUB_OFFLINE`` (resolve and open from the cache only), ``HF_HUB_CACHE``/``HF_HOME``.
-Tokens never appear in messages: errors are re-worded from status codes.
+Tokens: the Hugging Face token (``HF_TOKEN``, or the saved login) goes only to the Hub itself or
+to the ``HF_ENDPOINT`` the user set; any other server gets ``DCREG_TOKEN`` (or the token passed
+in), and no token is ever sent over plain http except to this machine (loopback).
+Environment: ``HF_ENDPOINT`` (default https://huggingface.co), ``HF_TOKEN``, ``DCREG_TOKEN``,
+``HF_HUB_OFFLINE`` (resolve and open from the cache only), ``HF_HUB_CACHE``/``HF_HOME`` (the
+cache lives in ``dcreg/`` under it). Tokens never appear in messages.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import io
 import json
 import os
@@ -30,13 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from urllib.parse import urlparse
 
-from ..artifact import MANIFEST_FILE, check_manifest_shape, manifest_digest, open_artifact
+from ..artifact import MANIFEST_FILE, manifest_digest, open_artifact
 from ..manifest import holds_artifact
-from ..canonical import sha256_file
 from ..errors import (AmbiguousReferenceError, IntegrityError, InvalidReferenceError,
-                      NotFoundError, UserError)
-from ..refs import LATEST, Ref, parse_ref, validate_name, validate_tag
+                      NotFoundError, UnsupportedOperationError, UserError)
+from ..refs import LATEST, Ref, has_control_chars, is_commit_id, parse_ref, validate_name, validate_tag
+from ..transfer import is_loopback
 from .base import GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck, VersionInfo
+from .hubcache import HubCache
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
@@ -51,13 +55,14 @@ PUSH_ATTEMPTS = 12
 _VTAG = re.compile(r"v([1-9][0-9]{0,8})")
 _TITLE = re.compile(r"dcreg v([1-9][0-9]{0,8}) (sha256:[0-9a-f]{64})")
 _HEX40 = re.compile(r"[0-9a-f]{40}")
+_HUB_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
 class HubError(UserError):
     """The Hub (or a ``dcreg serve`` endpoint) refused a request or could not be reached."""
 
 
-class HubUnsupportedError(UserError):
+class HubUnsupportedError(UnsupportedOperationError):
     """The operation does not exist on a Hub store (e.g. rm, gc, annotations)."""
 
 
@@ -78,11 +83,17 @@ def _hub():
     import huggingface_hub.errors  # noqa: F401
     import huggingface_hub.utils  # noqa: F401
 
+    if not os.environ.get("DCREG_DEBUG"):
+        # Failures surface as one HubError line; the client's retry warnings would add a dozen.
+        # (Its own verbosity setting, applied after import: it overrides a plain setLevel.)
+        huggingface_hub.utils.logging.set_verbosity_error()
     return huggingface_hub
 
 
 class HubStore(Store):
     """Artifacts as dataset repos on a Hub endpoint (see the module docstring)."""
+
+    capabilities = frozenset({"read", "write"})
 
     def __init__(self, endpoint: str | None = None, token: str | None = None, *,
                  cache_dir: str | Path | None = None, offline: bool | None = None):
@@ -93,10 +104,14 @@ class HubStore(Store):
         self.endpoint = endpoint
         self.location = endpoint
         self.real_hub = _is_real_hub(endpoint)
+        user_endpoint = (os.environ.get("HF_ENDPOINT") or "").rstrip("/")
+        #: whether the Hugging Face token may go here: the Hub, or the endpoint the user set
+        self.hf_token_ok = self.real_hub or (bool(user_endpoint) and endpoint == user_endpoint)
         if token is None:
-            token = (os.environ.get("HF_TOKEN") if self.real_hub
-                     else os.environ.get("DCREG_TOKEN") or os.environ.get("HF_TOKEN"))
-        self._token = token or None  # never printed (see __repr__)
+            token = os.environ.get("HF_TOKEN") if self.hf_token_ok else os.environ.get("DCREG_TOKEN")
+        self.insecure = parsed.scheme == "http" and not is_loopback(parsed.hostname)
+        self.token_withheld = bool(token) and self.insecure
+        self._token = None if self.insecure else (token or None)  # never printed (see __repr__)
         if offline is None:
             offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
         self.offline = offline
@@ -105,14 +120,10 @@ class HubStore(Store):
                 Path(os.environ["HF_HOME"]) / "hub" if os.environ.get("HF_HOME")
                 else Path.home() / ".cache" / "huggingface" / "hub")
         cache_dir = Path(cache_dir).expanduser()
-        if not self.real_hub:
-            # the Hub cache is keyed by repo id only: keep other endpoints' repos apart
-            tag = hashlib.sha1(endpoint.encode()).hexdigest()[:12]
-            cache_dir = cache_dir / "dcreg-endpoints" / f"{parsed.hostname}-{parsed.port or ''}-{tag}"
-        self.cache_dir = cache_dir
-        if not os.environ.get("DCREG_DEBUG"):
-            # Failures surface as one HubError line; the client's retry warnings would add more.
-            logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+        # one cache per endpoint: the same repo id on two servers is two repos
+        tag = hashlib.sha1(endpoint.encode()).hexdigest()[:12]
+        self.cache_dir = cache_dir / "dcreg" / f"{parsed.hostname}-{parsed.port or ''}-{tag}"
+        self._cache = HubCache(self.cache_dir)
         if not self.real_hub:
             # dcreg serve offers no Xet storage: plain LFS uploads/downloads only
             os.environ["HF_HUB_DISABLE_XET"] = "1"
@@ -127,11 +138,21 @@ class HubStore(Store):
 
     @property
     def _auth_token(self) -> str | bool | None:
-        # On the real Hub without HF_TOKEN, huggingface_hub's saved login (`hf auth login`) is
-        # used; other endpoints never get that token, only DCREG_TOKEN/HF_TOKEN or none.
+        # On the Hub (or the user's HF_ENDPOINT) without HF_TOKEN, huggingface_hub's saved login
+        # (`hf auth login`) is used; other endpoints never get it (False: send no token at all).
         if self._token:
             return self._token
-        return None if self.real_hub else False
+        return None if self.hf_token_ok and not self.insecure else False
+
+    def _headers(self) -> dict[str, str]:
+        """The Authorization header for our own downloads from the endpoint (origin only)."""
+        token = self._token
+        if token is None and self.hf_token_ok and not self.insecure:
+            try:
+                token = _hub().get_token()
+            except Exception:  # noqa: BLE001 - no saved login is not an error
+                token = None
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     # ----------------------------------------------------------------------------- plumbing
     @property
@@ -180,29 +201,54 @@ class HubStore(Store):
         if self._token:
             detail = detail.replace(self._token, "***")
         if status == 401:
-            how = ("set HF_TOKEN to a token with write access" if self.real_hub
-                   else "set DCREG_TOKEN (or HF_TOKEN) to the server's token")
+            how = ("set HF_TOKEN to a token with write access" if self.hf_token_ok
+                   else "set DCREG_TOKEN to the server's token (HF_TOKEN goes only to the Hub "
+                        "or the HF_ENDPOINT you set)")
+            if self.token_withheld:
+                how = "the token was not sent because the endpoint is plain http; use https"
             return HubError(f"{what}: {self.endpoint} refused the credentials (401): "
-                            f"{_which_token(self._token, self.real_hub)}; {how}")
+                            f"{_which_token(self._token, self.hf_token_ok)}; {how}")
         if status == 403:
             return HubError(f"{what}: {self.endpoint} forbids it (403){': ' + detail if detail else ''}")
         if status in (409, 412):
             return _Conflict(f"{what}: {detail or 'conflict'}")
         return HubError(f"{what}: {self.endpoint} answered {status}{': ' + detail if detail else ''}")
 
-    def _download(self, repo: str, filename: str, revision: str) -> Path:
-        """``filename`` of commit ``revision`` through the Hub cache (offline: the cache only)."""
-        hh = _hub()
+    def _file_url(self, repo: str, commit: str, filename: str) -> str:
+        from urllib.parse import quote
+
+        return f"{self.endpoint}/datasets/{quote(repo, safe='/')}/resolve/{commit}/{quote(filename)}"
+
+    def _fetch_manifest_bytes(self, repo: str, commit: str) -> bytes:
+        from ..manifest import MAX_MANIFEST_BYTES
+        from ..transfer import fetch_bytes
+
+        def status(code: int, _body: str) -> None:
+            if code == 404:
+                raise NotFoundError(f"{repo}@{commit[:12]}: no manifest.json on {self.endpoint}")
+            if code in (401, 403):
+                raise HubError(f"{repo}@{commit[:12]}: {self.endpoint} refused the download ({code}): "
+                               f"{_which_token(self._token, self.hf_token_ok)}")
+
+        return self._net(f"{repo}@{commit[:12]}: download manifest.json", fetch_bytes,
+                         self._file_url(repo, commit, MANIFEST_FILE), max_bytes=MAX_MANIFEST_BYTES,
+                         headers=self._headers(), on_status=status)
+
+    def _net(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Our own transfers: their failures as one HubError line (no token in it)."""
+        from ..transfer import DownloadError
+
         try:
-            return Path(hh.hf_hub_download(repo, filename, repo_type="dataset", revision=revision,
-                                           endpoint=self.endpoint, token=self._auth_token,
-                                           cache_dir=self.cache_dir,
-                                           local_files_only=self.offline))
-        except hh.errors.LocalEntryNotFoundError:
-            raise NotFoundError(f"{repo}@{revision}: {filename} is not in the Hub cache "
-                                f"({self.cache_dir}) and the store is offline") from None
-        except Exception as exc:  # noqa: BLE001 - re-raised through _call's one-line mapping
-            return self._call(f"{repo}@{revision}: download {filename}", _raise, exc)
+            return fn(*args, **kwargs)
+        except DownloadError as exc:
+            text = str(exc)
+            if self._token:
+                text = text.replace(self._token, "***")
+            raise HubError(f"{what}: {text}") from None
+
+    def _manifest_at(self, repo: str, oid: str) -> dict:
+        fetch = None if self.offline else (lambda: self._fetch_manifest_bytes(repo, oid))
+        return self._cache.manifest(repo, oid, fetch)
 
     # ------------------------------------------------------------------------------ parsing
     @staticmethod
@@ -233,70 +279,33 @@ class HubStore(Store):
 
     # ---------------------------------------------------------------------------- versions
     def _refs(self, repo: str) -> tuple[dict[int, str], dict[str, str], str | None]:
-        """(version -> commit, user tag -> commit, head of main) from the Hub."""
+        """(version -> commit, user tag -> commit, head of main) from the Hub, every commit id
+        and tag name checked before use (a hostile server's answer is refused, exit 1)."""
         refs = self._call(f"{repo}: list refs", self._api.list_repo_refs, repo, repo_type="dataset")
         versions, tags = {}, {}
         for t in refs.tags:
-            m = _VTAG.fullmatch(t.name)
-            if m:
-                versions[int(m.group(1))] = t.target_commit
-            else:
-                tags[t.name] = t.target_commit
-        head = next((b.target_commit for b in refs.branches if b.name == "main"), None)
-        self._remember_refs(repo, versions, tags)
-        return versions, tags, head
-
-    def _remember_refs(self, repo: str, versions: Mapping[int, str], tags: Mapping[str, str]) -> None:
-        """Record vN/tag -> commit in the Hub cache's ``refs/`` so offline resolves work."""
-        from ..fsio import atomic_write_bytes
-
-        folder = self.cache_dir / ("datasets--" + repo.replace("/", "--")) / "refs"
-        wanted = {f"v{v}": o for v, o in versions.items()}
-        wanted.update({t: o for t, o in tags.items() if "/" not in t})
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            for ref, oid in wanted.items():
-                p = folder / ref
-                try:
-                    if p.read_text().strip() == oid:
-                        continue
-                except OSError:
-                    pass
-                atomic_write_bytes(p, oid.encode())
-            for p in folder.iterdir():  # tags deleted on the server
-                if p.name != "main" and p.name not in wanted and p.is_file():
-                    p.unlink()
-        except (OSError, UserError):
-            pass  # a read-only cache only costs offline resolution
-
-    def _cached_refs(self, repo: str) -> tuple[dict[int, str], dict[str, str]]:
-        """What the Hub cache remembers of ``repo``'s refs (for offline use)."""
-        folder = self.cache_dir / ("datasets--" + repo.replace("/", "--")) / "refs"
-        versions, tags = {}, {}
-        for p in folder.iterdir() if folder.is_dir() else []:
-            try:
-                oid = p.read_text().strip()
-            except OSError:
-                continue
-            if not _HEX40.fullmatch(oid):
-                continue
-            m = _VTAG.fullmatch(p.name)
+            name, oid = getattr(t, "name", None), getattr(t, "target_commit", None)
+            if not isinstance(name, str) or has_control_chars(name) or len(name) > 256:
+                raise HubError(f"{repo}: {self.endpoint} answered a tag name that is not text without "
+                               f"control characters ({str(name)[:40]!r}); refusing its answer")
+            if not is_commit_id(oid):
+                raise HubError(f"{repo}: {self.endpoint} answered {str(oid)[:60]!r} as the commit of "
+                               f"tag {name[:64]!r}, which is not a 40-hex commit id; refusing its answer")
+            m = _VTAG.fullmatch(name)
             if m:
                 versions[int(m.group(1))] = oid
-            elif p.name != "main":
-                tags[p.name] = oid
-        return versions, tags
+            elif _is_user_tag(name):
+                tags[name] = oid  # tags that are not dcreg tags (e.g. 'release/1') are not ours
+        head = next((b.target_commit for b in refs.branches if b.name == "main"), None)
+        if head is not None and not is_commit_id(head):
+            raise HubError(f"{repo}: {self.endpoint} answered {str(head)[:60]!r} as the head of main, "
+                           "which is not a 40-hex commit id; refusing its answer")
+        self._cache.save_refs(repo, versions, tags)
+        return versions, tags, head
 
-    def _manifest_at(self, repo: str, oid: str) -> dict:
-        path = self._download(repo, MANIFEST_FILE, oid)
-        try:
-            if path.stat().st_size > 16 << 20:
-                raise IntegrityError(f"{repo}@{oid[:12]}: manifest.json is larger than 16 MiB")
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise IntegrityError(f"{repo}@{oid[:12]}: manifest.json is not valid JSON") from None
-        check_manifest_shape(manifest)
-        return manifest
+    def _cached_refs(self, repo: str) -> tuple[dict[int, str], dict[str, str]]:
+        """What the cache remembers of ``repo``'s refs (for offline use)."""
+        return self._cache.load_refs(repo)
 
     def _find(self, ref: RefLike) -> tuple[str, int, str, dict, dict[str, str], dict[int, str]]:
         """(repo, version, commit, manifest, user tags, versions) of the version ``ref`` names."""
@@ -373,38 +382,33 @@ class HubStore(Store):
     # ------------------------------------------------------------------------- open / pull
     def _fetch_verified(self, repo: str, version: int, oid: str, manifest: Mapping[str, Any],
                         progress: bool = False) -> dict[str, Path]:
-        """Download every manifest file at ``oid`` and check its sha256 and size."""
+        """Every manifest file at ``oid``, from the cache or downloaded, sha256 and size checked."""
+        from ..transfer import download
+
         out = {}
-        hh = _hub()
-        disabled = hh.utils.are_progress_bars_disabled()
-        if not progress:
-            hh.utils.disable_progress_bars()
-        try:
-            for fname, entry in sorted(manifest["files"].items()):
-                path = self._download(repo, fname, oid)
-                got, size = sha256_file(path)
-                if got != entry["sha256"] or size != entry["size"]:
-                    _evict(path)  # never leave bad bytes in the cache for the next pull
-                    raise IntegrityError(
-                        f"{repo}@v{version}: {fname} from {self.endpoint} hashes to "
-                        f"sha256:{got[:12]}… ({size} bytes), the manifest says "
-                        f"sha256:{entry['sha256'][:12]}… ({entry['size']} bytes): the remote copy "
-                        "was modified or corrupted; nothing was written")
-                out[fname] = path
-        finally:
-            if not progress and not disabled:
-                hh.utils.enable_progress_bars()
+        for fname, entry in sorted(manifest["files"].items()):
+            label = f"{repo}@v{version}: {fname} from {self.endpoint}"
+
+            def fetch(part: Path, fname: str = fname, entry: Mapping = entry) -> None:
+                self._net(f"{repo}@v{version}: download {fname}", download,
+                          self._file_url(repo, oid, fname), part, max_bytes=entry["size"],
+                          expected_size=entry["size"], headers=self._headers(),
+                          progress=progress, label=fname)
+            out[fname] = self._cache.blob(entry["sha256"], entry["size"],
+                                          None if self.offline else fetch, label)
         return out
 
+    def _snapshot(self, repo: str, version: int, oid: str, manifest: Mapping[str, Any],
+                  progress: bool = False) -> Path:
+        return self._cache.snapshot(manifest, self._fetch_verified(repo, version, oid, manifest, progress))
+
     def open(self, ref: RefLike, verify: bool = True) -> "Artifact":
-        """The version as an Artifact read from the Hub cache, every file verified first."""
+        """The version as an Artifact read from the cache, every file verified first."""
         repo, version, oid, manifest, _, _ = self._find(ref)
-        files = self._fetch_verified(repo, version, oid, manifest)
-        snap = files[next(iter(files))].parent
-        art = open_artifact(snap, verify=verify)
+        art = open_artifact(self._snapshot(repo, version, oid, manifest), verify=verify)
         if manifest_digest(art.manifest) != manifest_digest(manifest):
-            raise IntegrityError(f"{repo}@v{version}: manifest.json in the cache differs from the one "
-                                 "resolved; clear the Hub cache entry and retry")
+            raise IntegrityError(f"{repo}@v{version}: the cached snapshot differs from the version "
+                                 f"resolved; delete {self.cache_dir} and retry")
         return art
 
     def pull(self, ref: RefLike, out_dir: str | Path | None = None, *,
@@ -466,7 +470,10 @@ class HubStore(Store):
             except _Conflict:
                 time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
                 continue
-            oid = info.oid
+            oid = getattr(info, "oid", None)
+            if not is_commit_id(oid):
+                raise HubError(f"{name}: {self.endpoint} answered {str(oid)[:60]!r} as the new commit, "
+                               "which is not a 40-hex commit id; refusing its answer")
             created = True
             after, _, _ = self._refs(name)
             assigned = [v for v, o in after.items() if o == oid]
@@ -556,7 +563,7 @@ class HubStore(Store):
                                      and isinstance(t.value, str) and not any(c in t.value for c in "*?[")]
             found = self._call("list datasets",
                                lambda: list(self._api.list_datasets(filter=card_tags)))
-            repos = sorted(d.id for d in found)
+            repos = sorted(d.id for d in found if isinstance(d.id, str) and _HUB_REPO.fullmatch(d.id))
         out = []
         for repo in repos:
             try:
@@ -575,8 +582,7 @@ class HubStore(Store):
     def verify(self, ref: RefLike) -> VersionInfo:
         """Download (through the cache) and re-hash every file of the version, then validate it."""
         repo, version, oid, manifest, tags, versions = self._find(ref)
-        files = self._fetch_verified(repo, version, oid, manifest)
-        open_artifact(files[next(iter(files))].parent, verify=True)
+        open_artifact(self._snapshot(repo, version, oid, manifest), verify=True)
         return self._info(repo, version, oid, manifest, tags, versions)
 
     def verify_all(self) -> VerifyReport:
@@ -628,6 +634,14 @@ def _is_network_error(exc: BaseException) -> bool:
                for c in type(exc).__mro__)
 
 
+def _is_user_tag(tag: str) -> bool:
+    try:
+        _user_tag(tag)
+    except UserError:
+        return False
+    return True
+
+
 def _user_tag(tag: str) -> str:
     validate_tag(tag)
     if tag == LATEST:
@@ -669,17 +683,6 @@ def _matches(term: Any, info: VersionInfo) -> bool:
     except (TypeError, ValueError):
         return False
     return {"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[term.op]
-
-
-def _evict(path: Path) -> None:
-    """Remove a cached file (the snapshot link and the blob it points to)."""
-    try:
-        target = path.resolve()
-        os.unlink(path)
-        if target != path:
-            os.unlink(target)
-    except OSError:
-        pass
 
 
 class _progress:

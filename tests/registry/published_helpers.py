@@ -20,6 +20,7 @@ class FileServer:
     base_url: str = ""
     drop_once: set = field(default_factory=set)  # paths whose first GET dies halfway
     requests: list = field(default_factory=list)  # (path, Range header or None, status)
+    etags: bool = True  # send a strong ETag and honour If-Range (off: no validator at all)
 
 
 def _handler(state: FileServer):
@@ -38,7 +39,10 @@ def _handler(state: FileServer):
                 self.send_error(404)
                 return
             data = target.read_bytes()
+            etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
             start, status = 0, 200
+            if rng and self.headers.get("If-Range") not in (None, etag) and state.etags:
+                rng = None  # the file changed since the client's copy: the whole file, 200
             if rng:
                 start = int(rng.removeprefix("bytes=").split("-")[0])
                 if start >= len(data):
@@ -54,6 +58,8 @@ def _handler(state: FileServer):
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Accept-Ranges", "bytes")
+            if state.etags:
+                self.send_header("ETag", etag)
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             self.end_headers()

@@ -193,7 +193,7 @@ def test_partial_file_from_an_earlier_run_is_continued(file_server, tmp_path):
     url = f"{file_server.base_url}/{kip.name}"
     dest = tmp_path / kip.name
     file_server.drop_once.add(f"/{kip.name}")
-    with pytest.raises(DownloadError, match="next fetch resumes"):
+    with pytest.raises(DownloadError, match="next run continues it"):
         http_download(url, dest, retries=0)
     part = dest.with_name(dest.name + ".part")
     assert part.is_file() and 0 < part.stat().st_size < kip.stat().st_size
@@ -238,9 +238,14 @@ class FakeGdown:
         return [item(str(p), str(p.relative_to(self.root)), None)
                 for p in sorted(self.root.rglob("*")) if p.is_file()]
 
-    def download(self, id, output, quiet, resume):
+    def download(self, id, output, quiet, resume, progress=None, cancel=None, timeout=None, retries=0):
         self.downloads.append(id)
-        Path(output).write_bytes(Path(id).read_bytes())
+        data = Path(id).read_bytes()
+        with open(output, "wb") as f:
+            for i in range(0, len(data), 4096):  # gdown reports progress per chunk
+                f.write(data[i:i + 4096])
+                if progress is not None:
+                    progress(min(i + 4096, len(data)), len(data))
         return output
 
 
@@ -302,15 +307,31 @@ def test_hub_source_and_datadam_layout(tmp_path, monkeypatch, dcreg):
     images = torch.randn(20, 3, 32, 32)
     torch.save({"data": [images, torch.arange(10).repeat_interleave(2)]},
                served / "syn_data_cifar10_ipc_2.pt")
+    import http.server
+    import threading
+
     calls = []
 
-    def fake_hf_hub_download(repo_id, filename, repo_type, revision):
-        calls.append((repo_id, filename, repo_type, revision))
-        return str(tmp_path / "hub" / filename)
+    class Hub(http.server.BaseHTTPRequestHandler):  # the Hub's resolve endpoint, locally
+        def log_message(self, *a):
+            pass
 
-    import huggingface_hub
+        def do_GET(self):
+            calls.append(self.path)
+            prefix = "/datasets/uoft-dsp-lab/DataDAM/resolve/main/"
+            f = tmp_path / "hub" / self.path[len(prefix):]
+            if not self.path.startswith(prefix) or not f.is_file():
+                self.send_error(404)
+                return
+            data = f.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_hf_hub_download)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{httpd.server_address[1]}")
     monkeypatch.setenv("DCREG_HOME", str(tmp_path / "home"))
     drive_catalog(tmp_path, monkeypatch, [
         entry("dam", "dc-pt", [{"path": "cifar10/syn_data_cifar10_ipc_2.pt"}],
@@ -318,8 +339,8 @@ def test_hub_source_and_datadam_layout(tmp_path, monkeypatch, dcreg):
               citation="@misc{x, title={y}}")])
     r = dcreg("fetch", "dam", "-o", tmp_path / "dam", "-q")
     assert r.code == 0, r.err
-    assert calls == [("uoft-dsp-lab/DataDAM", "cifar10/syn_data_cifar10_ipc_2.pt", "dataset",
-                      None)]
+    httpd.shutdown()
+    assert calls == ["/datasets/uoft-dsp-lab/DataDAM/resolve/main/cifar10/syn_data_cifar10_ipc_2.pt"]
     art = open_artifact(tmp_path / "dam")
     md = art.metadata
     assert md["method"] == "datadam" and md["pixel_space"]["kind"] == "normalized"
@@ -338,11 +359,119 @@ def np_allclose(a, b) -> bool:
 
 def test_a_complete_part_file_is_finished_without_refetching(file_server, tmp_path):
     kip = write_kip_npz(file_server.root)
+    url = f"{file_server.base_url}/{kip.name}"
     dest = tmp_path / kip.name
-    dest.with_name(dest.name + ".part").write_bytes(kip.read_bytes())
-    http_download(f"{file_server.base_url}/{kip.name}", dest)
+    file_server.drop_once.add(f"/{kip.name}")
+    with pytest.raises(DownloadError):
+        http_download(url, dest, retries=0)  # leaves a part and its validator
+    part = dest.with_name(dest.name + ".part")
+    part.write_bytes(kip.read_bytes())  # as if the last bytes had arrived before the crash
+    http_download(url, dest)
     assert dest.read_bytes() == kip.read_bytes()
-    assert [status for _, _, status in file_server.requests] == [416]
+    assert [status for _, _, status in file_server.requests] == [200, 416]
+
+
+def test_a_part_without_a_validator_or_of_a_changed_file_is_started_over(file_server, tmp_path):
+    kip = write_kip_npz(file_server.root)
+    url = f"{file_server.base_url}/{kip.name}"
+    dest = tmp_path / kip.name
+    part = dest.with_name(dest.name + ".part")
+    part.write_bytes(b"stale bytes of unknown origin")  # no validator: never continued
+    http_download(url, dest)
+    assert dest.read_bytes() == kip.read_bytes() and file_server.requests[-1][1:] == (None, 200)
+
+    # A part whose file changed upstream: If-Range does not match, the server sends it all.
+    file_server.drop_once.add(f"/{kip.name}")
+    dest.unlink()
+    with pytest.raises(DownloadError):
+        http_download(url, dest, retries=0)
+    new = kip.read_bytes()[::-1]
+    kip.write_bytes(new)
+    http_download(url, dest)
+    assert dest.read_bytes() == new  # not old head + new tail
+    assert file_server.requests[-1][2] == 200
+
+
+def test_a_server_that_never_advances_is_given_up(tmp_path):
+    """Every answer is a 206 of zero bytes at the offset asked for: bounded attempts, exit 1."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    port = srv.getsockname()[1]
+    hits = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                req = conn.recv(65536).decode("latin-1")
+                hits.append(req.split("\r\n", 1)[0])
+                rng = next((ln.split(":", 1)[1].strip() for ln in req.split("\r\n")
+                            if ln.lower().startswith("range:")), None)
+                start = int(rng[6:].split("-")[0]) if rng else 0
+                if rng:
+                    head = (f"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{start}/1000\r\n"
+                            f'ETag: "x"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+                    conn.sendall(head.encode())
+                else:
+                    conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: "x"\r\n'
+                                 b"Connection: close\r\n\r\n" + b"a" * 10)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with pytest.raises(DownloadError, match="attempt"):
+            http_download(f"http://127.0.0.1:{port}/f", tmp_path / "f", retries=3, backoff=0.01)
+    finally:
+        srv.close()
+    assert len(hits) == 4
+
+
+def test_redirects_go_only_to_https_and_credentials_stay_home(tmp_path):
+    from dcregistry.transfer import DownloadError as TransferError
+    from dcregistry.transfer import _send, check_transfer_url
+
+    for bad in ("http://example.org/x", "ftp://127.0.0.1/x", "file:///etc/passwd"):
+        with pytest.raises(TransferError, match="only https"):
+            check_transfer_url(bad)
+    check_transfer_url("http://127.0.0.1:9/x")
+    check_transfer_url("https://example.org/x")
+
+    class FakeResp:
+        def __init__(self, status, location=None):
+            self.status_code, self.headers = status, ({"location": location} if location else {})
+
+        def close(self):
+            pass
+
+    seen = []
+
+    class FakeClient:
+        def build_request(self, method, url, headers):
+            return (url, headers)
+
+        def send(self, req, stream):
+            seen.append(req)
+            url = req[0]
+            if url.startswith("http://127.0.0.1:1/"):
+                return FakeResp(302, "https://cdn.example.org/blob")
+            return FakeResp(200)
+
+    _send(FakeClient(), "http://127.0.0.1:1/file", {"Authorization": "Bearer canary"}, 1e18)
+    assert seen[0][1]["Authorization"] == "Bearer canary"
+    assert seen[1][0] == "https://cdn.example.org/blob" and "Authorization" not in seen[1][1]
+
+    class ToHttp(FakeClient):
+        def send(self, req, stream):
+            return FakeResp(301, "http://evil.example.org/blob")
+
+    with pytest.raises(TransferError, match="only https"):
+        _send(ToHttp(), "http://127.0.0.1:1/file", {}, 1e18)
 
 
 def test_unwritable_download_dir_is_a_user_error(catalog, dcreg, tmp_path):
@@ -367,3 +496,12 @@ def test_a_concurrent_fetch_of_the_same_set_waits_for_the_lock(catalog, tmp_path
             fetch_mod.fetch_published(get_published("kip-test"), tmp_path / "k",
                                       download_dir=ddir)
     assert not (tmp_path / "k").exists()
+
+
+def test_a_drive_file_larger_than_its_cap_is_refused(fake_drive, tmp_path):
+    from dcregistry.published.download import gdrive_download
+
+    src = next(p for p in sorted(fake_drive.root.rglob("*.pt")))
+    with pytest.raises(DownloadError, match="more than 100 bytes"):
+        gdrive_download(str(src), tmp_path / "x", max_bytes=100)
+    assert not (tmp_path / "x.part").exists() and not (tmp_path / "x").exists()
