@@ -139,3 +139,7 @@ class StoreWarning(UserWarning):
 
 class InvalidAnnotationError(UserError):
     """An annotation kind or record that cannot be stored (not plain JSON, too large)."""
+
+
+class UnsupportedOperationError(UserError):
+    """The store cannot do what the command asks (e.g. record results on a Hub store)."""

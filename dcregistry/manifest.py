@@ -16,6 +16,7 @@ from .canonical import canonical_json, sha256_bytes, sha256_file
 from .errors import IntegrityError, JSONFormatError, MetadataError, NotAnArtifactError, \
     UserError
 from .jsonsafe import loads_bounded
+from .refs import is_artifact_file_name, is_sha256_hex
 
 FORMAT = "dcreg/1"
 DATA_FILE = "data.safetensors"
@@ -24,6 +25,9 @@ MANIFEST_FILE = "manifest.json"
 REQUIRED_FILES = (DATA_FILE, CARD_FILE)
 #: A manifest holds metadata and two file entries; a few KB normally. Same cap as the header.
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+#: File entries a manifest may list, and the largest size one may declare (1 PiB).
+MAX_MANIFEST_FILES = 64
+MAX_FILE_SIZE = 1 << 50
 
 
 def manifest_digest(manifest: Mapping[str, Any]) -> str:
@@ -64,10 +68,18 @@ def check_manifest_shape(manifest: Any) -> None:
     files = manifest.get("files")
     if not isinstance(files, dict) or any(f not in files for f in REQUIRED_FILES):
         raise MetadataError("manifest.files", f"must list {', '.join(REQUIRED_FILES)}")
+    if len(files) > MAX_MANIFEST_FILES:
+        raise MetadataError("manifest.files", f"lists {len(files)} files, more than {MAX_MANIFEST_FILES}")
     for name, entry in files.items():
-        if ("/" in name or "\\" in name or name.startswith(".") or not isinstance(entry, dict)
-                or not isinstance(entry.get("sha256"), str) or not isinstance(entry.get("size"), int)):
-            raise MetadataError(f"manifest.files.{name}", "is not a safe file entry with sha256 and size")
+        if not is_artifact_file_name(name):
+            raise MetadataError(f"manifest.files.{str(name)[:60]!r}",
+                                "is not a safe file name (one component of at most 128 letters, "
+                                "digits, '.', '_' or '-')")
+        size = entry.get("size") if isinstance(entry, dict) else None
+        if (not isinstance(entry, dict) or not is_sha256_hex(entry.get("sha256"))
+                or type(size) is not int or not 0 <= size <= MAX_FILE_SIZE):
+            raise MetadataError(f"manifest.files.{name}", "is not a file entry with a 64-hex sha256 "
+                                f"and a size from 0 to {MAX_FILE_SIZE}")
 
 
 def verify_files(path: str | Path, manifest: Mapping[str, Any]) -> None:

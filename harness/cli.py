@@ -150,6 +150,9 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
     resolved = resolve_ref(ref, get_store(store_spec) if store_spec else None)
     if record and resolved.info is None:
         raise UserError("--record needs a store reference (ns/name[@v..]); push the directory first")
+    if record:  # before any training: a store that keeps no results is known now
+        assert resolved.store is not None
+        resolved.store.require("annotate", "--record")
     artifact = resolved.open()
     canonical_ref = resolved.label
     store = resolved.store

@@ -154,6 +154,20 @@ class Store(abc.ABC):
 
     #: Human-readable location (a directory, a URL) used in messages.
     location: str = "?"
+    #: What the store can do, so a command can refuse before any work: ``read`` (resolve, open,
+    #: pull, list), ``write`` (push, tag), ``annotate`` (record results), ``maintain`` (rm, gc).
+    capabilities: frozenset[str] = frozenset({"read", "write", "annotate", "maintain"})
+
+    def require(self, capability: str, what: str) -> None:
+        """UnsupportedOperationError (exit 1) unless the store has ``capability``."""
+        if capability not in self.capabilities:
+            from ..errors import UnsupportedOperationError
+
+            hint = {"annotate": "record results on a local store (pull the version and push it there)",
+                    "maintain": "remove or collect versions on the store itself"}.get(capability, "")
+            raise UnsupportedOperationError(
+                f"{what} needs a store that can {capability}, and {self.location} cannot"
+                + (f"; {hint}" if hint else ""))
 
     # ---------------------------------------------------------------------------- resolving
     @abc.abstractmethod

@@ -335,3 +335,70 @@ def test_library_messages_name_options_not_flags(tmp_path):
     with pytest.raises(ImportOptionError) as info:
         read_sets(path, "npz", ImportOptions(dataset="cifar10"))
     assert info.value.option == "method" and "--" not in str(info.value)
+
+
+# ------------------------------------------------------------ manifests and embedded metadata
+
+
+def _rewrite_manifest(art_dir: Path, change) -> None:
+    import json
+
+    p = art_dir / "manifest.json"
+    m = json.loads(p.read_text())
+    change(m)
+    p.write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize("case", ["long-name", "nul-name", "bool-size", "negative-size",
+                                  "huge-size", "short-sha", "too-many-files"])
+def test_a_hostile_manifest_is_exit_1_for_every_command(dcreg, make_artifact, tmp_path, case):
+    import shutil
+
+    src = make_artifact(ipc=1)
+    d = tmp_path / "hostile"
+    shutil.copytree(src.path, d)
+
+    def change(m):
+        files = m["files"]
+        entry = dict(files["README.md"])
+        if case == "long-name":
+            files["x" * 300] = entry
+        elif case == "nul-name":
+            files["a\x00b"] = entry
+        elif case == "bool-size":
+            files["README.md"]["size"] = True
+        elif case == "negative-size":
+            files["README.md"]["size"] = -1
+        elif case == "huge-size":
+            files["README.md"]["size"] = 1 << 62
+        elif case == "short-sha":
+            files["README.md"]["sha256"] = "abc"
+        else:
+            for i in range(100):
+                files[f"f{i}"] = entry
+
+    _rewrite_manifest(d, change)
+    for args in (["verify", d], ["push", d, "--name", "lab/hostile"], ["show", d],
+                 ["export", d, "--format", "npz", "-o", tmp_path / "x.npz"]):
+        r = dcreg(*args)
+        assert_one_line_error(r, "manifest.files")
+    assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("field,value", [("method_config", [1, 2]), ("pixel_space", "unit"),
+                                         ("class_names", {"a": 1}), ("seed", "zero"), ("seed", True),
+                                         ("lineage", [1]), ("dataset", 10)])
+def test_embedded_metadata_of_the_wrong_type_is_exit_1(dcreg, art, tmp_path, field, value):
+    import json
+
+    out = tmp_path / "set.npz"
+    assert dcreg("export", art.path, "--format", "npz", "-o", out).code == 0
+    with np.load(out) as z:
+        arrays = {k: z[k] for k in z.files}
+    doc = json.loads(str(arrays["metadata_json"]))
+    doc["metadata"][field] = value
+    arrays["metadata_json"] = np.array(json.dumps(doc))
+    np.savez(out, **arrays)
+    r = dcreg("import", out, "--format", "npz", "--dataset", art.metadata["dataset"], "-o", tmp_path / "o")
+    assert_one_line_error(r, field)
+    assert nothing_written(tmp_path, "o")

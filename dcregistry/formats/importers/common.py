@@ -77,11 +77,36 @@ def parse_embedded(text: Any, where: str, notes: list[str]) -> dict | None:
         out = dict(obj["metadata"])
         if isinstance(obj.get("digest"), str):
             out["__digest__"] = obj["digest"]
-        return out
+        return _typed_embedded(out, where)
     if isinstance(obj, dict) and "dataset" in obj:
-        return obj
+        return _typed_embedded(dict(obj), where)
     notes.append(f"{where}: ignored (not dcreg metadata)")
     return None
+
+
+#: The embedded fields an import uses, and the JSON types they must have.
+EMBEDDED_FIELDS: dict[str, tuple[type, ...]] = {
+    "dataset": (str,), "method": (str,), "method_config": (dict,), "pixel_space": (dict,),
+    "class_names": (list,), "seed": (int, type(None)), "license": (str,), "title": (str,),
+    "description": (str,), "citation": (str,), "extra": (dict,), "lineage": (list,),
+    "__digest__": (str,),
+}
+_JSON_TYPE = {str: "a string", dict: "an object", list: "an array", int: "an integer",
+              type(None): "null"}
+
+
+def _typed_embedded(meta: dict, where: str) -> dict:
+    """``meta`` if every field an import reads has its JSON type; ImportFormatError naming the
+    first that does not (a list where an object belongs must not reach the code as one)."""
+    for key, types in EMBEDDED_FIELDS.items():
+        if key in meta and (not isinstance(meta[key], types) or isinstance(meta[key], bool)):
+            want = " or ".join(_JSON_TYPE[t] for t in types)
+            raise ImportFormatError(f"{where}: field {key!r} must be {want}, got "
+                                    f"{type(meta[key]).__name__}; the embedded dcreg metadata is damaged")
+    for key in ("class_names", "lineage"):
+        if key in meta and not all(isinstance(v, str) for v in meta[key]):
+            raise ImportFormatError(f"{where}: field {key!r} must be an array of strings")
+    return meta
 
 
 def source_record(path: Path, fmt: str, options: ImportOptions, **extra: Any) -> dict:
