@@ -346,28 +346,27 @@ def test_experts_cli(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.slow
 def test_dc_and_dm_beat_random_at_ipc1_on_digits(tmp_path):
-    """ConvNet, IPC 1, real init, seed 0, dc-noaug with 100+1 epochs, 2 runs, each against random
-    at the same image size; ``batch_real`` 32. Measured (CPU, under load): DC (16x16, 20
-    iterations) 89.8 % vs random 73.1 % (+16.7); DM (8x8, 100 iterations) 79.7-80.2 % vs random
-    68.3-68.4 % (+11.4 to +11.8; two runs). (DC at 8x8 diverges with the published lr_img: 1x1
-    final feature maps.)
-    The test demands 5 points. Longer runs (DC 50 / DM 300 iterations, batch_real 64) score
-    89.6 % / 86.2 %; they cost ~2.5x the time for the same verdict."""
+    """Digits at its native 8x8, ConvNet, IPC 1, real init, seed 0; DC 20 and DM 100 iterations
+    with ``batch_real`` 32; ``dc-noaug`` with 100+1 epochs, 2 runs; against ``random``. Before the
+    1-channel padding fix DC made sets far below random here (loss 281 -> 370, 21 %). The test
+    demands 8 points for DC (the issue's bar with the full budget is 10) and 5 for DM; measured
+    margins are in the README's fidelity section."""
     from harness.engine.evaluate import evaluate
     from harness.methods.loop import CondenseSpec, condense
     from harness.protocols import load_protocol
 
     p = load_protocol("dc-noaug").with_overrides(epochs=100, runs=2)
     opts = {"batch_real": "32", "compile": "false"}
-    acc = {}
-    for key, method, iters, size in (("random16", "random", None, 16), ("dc16", "dc", 20, 16),
-                                     ("random8", "random", None, None), ("dm8", "dm", 100, None)):
-        art = condense(CondenseSpec("digits", method, 1, tmp_path / key, seed=0, iterations=iters,
-                                    options=opts if iters else {}, image_size=size)).artifact
-        acc[key] = evaluate(art, p, device="cpu", strategy="sequential")["mean"]
+    acc, quality = {}, {}
+    for key, method, iters in (("random", "random", None), ("dc", "dc", 20), ("dm", "dm", 100)):
+        out = condense(CondenseSpec("digits", method, 1, tmp_path / key, seed=0, iterations=iters,
+                                    options=opts if iters else {}))
+        acc[key] = evaluate(out.artifact, p, device="cpu", strategy="sequential")["mean"]
+        quality[key] = out.method_config.get("quality")
     print("quality", acc)
-    assert acc["dc16"] > acc["random16"] + 0.05, acc
-    assert acc["dm8"] > acc["random8"] + 0.05, acc
+    assert acc["dc"] > acc["random"] + 0.08, acc
+    assert acc["dm"] > acc["random"] + 0.05, acc
+    assert quality["dc"]["warning"] is None and quality["dm"]["warning"] is None, quality
 
 
 @pytest.mark.parametrize("name,opts", [
