@@ -59,6 +59,38 @@ def test_fuzz_the_openapi_schema(server: Server, client_env: Path, make_artifact
     for op in ops:  # tag/repo writes may legitimately succeed: only no 5xx
         if op.label in TAG_OPS:
             _fuzz(op, server.url, auth, fixed, failures)
+    before = store_state(server.home)
+    for op in ops:  # every body route, oversized: declared and chunked, with and without the token
+        if op.method.upper() in ("POST", "PUT", "PATCH"):
+            for headers in ({}, auth):
+                _oversized(op, server.url, headers, failures)
+    assert store_state(server.home) == before
     assert not failures, "\n".join(failures[:10])
     assert HubStore(server.url).pull("lab/fz@v1", client_env / "after").is_dir()
+
+
+def _oversized(op, base_url: str, headers: dict, failures: list) -> None:
+    """The operation with a body just past its route's limit, declared and chunked: 413/401/4xx."""
+    import httpx
+
+    from dcregistry.server.guard import route_of
+
+    values = {"ns": "lab", "name": "fz", "rev": "main", "tag": "keep", "oid": "ab" * 32, "size": "10",
+              "path": "README.md"}
+    path = op.path
+    for k, v in values.items():
+        path = path.replace("{" + k + "}", v).replace("{" + k + ":path}", v)
+    limit, _ = route_of(op.method.upper(), path)
+    size = min(limit, 64 << 20) + 1
+    body = b'{"pad": "' + b"x" * size + b'"}'
+    for chunked in (False, True):
+        content = (body[i:i + (1 << 20)] for i in range(0, len(body), 1 << 20)) if chunked else body
+        try:
+            r = httpx.request(op.method.upper(), base_url + path, content=content, timeout=30,
+                              headers={**headers, "Content-Type": "application/json"})
+        except httpx.TransportError:
+            continue  # the server answered and closed while the client was still sending: fine
+        if r.status_code >= 500 or r.status_code < 400:
+            failures.append(f"{op.label} oversized ({'chunked' if chunked else 'declared'}): "
+                            f"{r.status_code} {r.text[:200]}")
 
