@@ -297,3 +297,26 @@ def test_a_grid_is_rendered_once_and_capped(tmp_path: Path) -> None:
     with Image.open(io.BytesIO(png)) as im:
         w, h = im.size
     assert w * h < GRID_MAX_TILES * 80 * 80 + 200 * 3000, (w, h)  # tiles of <= 64 px plus labels
+
+
+def test_24_concurrent_grid_requests_of_a_1000_image_set_cost_little(server: Server, make_artifact) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    names = [f"class{i}" for i in range(100)]
+    art = make_artifact(ipc=10, seed=3, dataset="cifar100", image_shape=[3, 32, 32], class_names=names,
+                        pixel_space={"kind": "unit"})
+    info = server.store().push(art.path, "lab/hundred")
+    url = f"{server.url}/lab/hundred/grid/{info.digest[7:]}.png"
+    httpx.get(f"{server.url}/api/dcreg/health")
+    before = _peak_rss(server.proc.pid)
+    with ThreadPoolExecutor(24) as pool:
+        responses = list(pool.map(lambda _: httpx.get(url, timeout=60), range(24)))
+    assert all(r.status_code == 200 for r in responses)
+    assert len({r.content for r in responses}) == 1
+    grown = _peak_rss(server.proc.pid) - before
+    assert grown < 100 << 20, f"peak RSS grew by {grown >> 20} MiB"
+    with Image.open(io.BytesIO(responses[0].content)) as im:
+        w, h = im.size
+    assert w * h < 4_000_000, (w, h)
