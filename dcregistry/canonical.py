@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,11 +18,15 @@ def canonical_json(obj: Any) -> bytes:
 
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of ``data``."""
+    import hashlib  # imported on first use: commands that hash nothing (dcreg list) skip it
+
     return hashlib.sha256(data).hexdigest()
 
 
 def sha256_stream(f: BinaryIO) -> tuple[str, int]:
     """Hex sha256 and byte count of everything left in ``f``."""
+    import hashlib
+
     h = hashlib.sha256()
     size = 0
     while chunk := f.read(_CHUNK):

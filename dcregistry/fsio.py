@@ -19,7 +19,6 @@ written (:func:`tmp_owner_alive`), and find them wherever they are (:func:`is_tm
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import re
 import stat
@@ -150,6 +149,8 @@ def _incarnation(pid: int) -> str | None:
             boot = f.read().strip()
     except (OSError, ValueError, IndexError):
         return None
+    import hashlib  # only when a temp name is made or checked, not at start-up
+
     return hashlib.sha256(boot + b"/" + start).hexdigest()[:8]
 
 

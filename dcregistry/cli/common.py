@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -66,6 +65,8 @@ def _run(group: click.Group, prog: str, argv: list[str] | None) -> int:
         return EXIT_OK
     except Exception as exc:  # a bug: say so in one line, traceback only on request
         if os.environ.get("DCREG_DEBUG"):
+            import traceback  # only for an internal error: kept off the start-up path
+
             traceback.print_exc()
         click.echo(f"{prog}: internal error: {type(exc).__name__}: {printable(str(exc))} "
                    "(set DCREG_DEBUG=1 for a traceback; please report it)", err=True)
