@@ -117,7 +117,8 @@ def test_serve_app_and_pages_without_torch(slim, tmp_path):
     script = textwrap.dedent("""
         from fastapi.testclient import TestClient
         from dcregistry.server import create_app
-        c = TestClient(create_app())
+        assert TestClient(create_app()).get("/").status_code == 421  # host "testserver" is foreign
+        c = TestClient(create_app(), base_url="http://localhost")
         assert c.get("/").status_code == 200
         assert c.get("/lab/slim").status_code == 404
         assert c.get("/api/datasets/lab/slim").status_code == 404
