@@ -23,8 +23,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from . import __version__
@@ -136,7 +137,7 @@ def _kept(part: Path) -> str:
     return f"{got} bytes are kept in {part}"
 
 
-def _load_validator(sidecar: Path, url: str) -> dict | None:
+def _load_validator(sidecar: Path, url: str) -> dict[str, Any] | None:
     try:
         if sidecar.stat().st_size > 4096:
             return None
@@ -182,9 +183,9 @@ def _send(client: Any, url: str, headers: dict[str, str], deadline: float) -> An
     raise DownloadError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
 
-def _attempt(client: Any, url: str, part: Path, sidecar: Path, validator: dict | None, limit: int,
+def _attempt(client: Any, url: str, part: Path, sidecar: Path, validator: dict[str, Any] | None, limit: int,
              expected: int | None, headers: dict[str, str], deadline: float, progress: bool,
-             label: str) -> dict | bool | None:
+             label: str) -> dict[str, Any] | bool | None:
     """One request. Returns the validator record (or None) when ``part`` is complete, False to
     go round again without having failed."""
     have = part.stat().st_size if part.exists() else 0
@@ -301,4 +302,4 @@ def fetch_bytes(url: str, *, max_bytes: int, headers: Mapping[str, str] | None =
                 last = exc
                 if attempt < retries:
                     time.sleep(min(0.5 * 2 ** attempt, 4.0))
-    raise DownloadError(f"{url}: failed after {retries + 1} attempt(s) ({_why(last)})")
+    raise DownloadError(f"{url}: failed after {retries + 1} attempt(s) ({_why(last) if last else 'no answer'})")

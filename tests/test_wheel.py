@@ -74,7 +74,8 @@ def test_the_wheel_holds_every_package_and_the_sdist_the_tests(installed):
 
 
 def test_every_documented_command_runs_from_the_installed_wheel(installed):
-    out = _run(installed, installed["py"], "-c", "import dcregistry, harness; print(dcregistry.__file__, harness.__file__)")
+    out = _run(installed, installed["py"], "-c",
+               "import dcregistry, harness; print(dcregistry.__file__, harness.__file__)")
     assert out.returncode == 0, out.stderr
     assert all(str(installed["venv"]) in p for p in out.stdout.split()), out.stdout  # not the checkout
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
@@ -28,8 +29,9 @@ from .auth import TokenAuth, WriteDenied
 from .backend import MAX_COMMIT_BODY, MAX_LFS_OBJECT
 
 Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_LIMIT = 64 << 10
 _REPO = r"/[^/]+/[^/]+"
@@ -165,7 +167,7 @@ class RequestGuard:
         started = False
         seen = 0
 
-        async def counted_receive() -> dict:
+        async def counted_receive() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
@@ -174,7 +176,7 @@ class RequestGuard:
                     raise BodyTooLarge(limit)
             return message
 
-        async def tracked_send(message: dict) -> None:
+        async def tracked_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any
 
 from ..canonical import sha256_file
 from ..errors import IntegrityError, JSONFormatError, NotFoundError, UserError
@@ -89,7 +90,7 @@ class HubCache:
         return versions, tags
 
     # ---------------------------------------------------------------------------- manifests
-    def manifest(self, repo: str, commit: str, fetch: Callable[[], bytes] | None) -> dict:
+    def manifest(self, repo: str, commit: str, fetch: Callable[[], bytes] | None) -> dict[str, Any]:
         """The manifest at ``commit``: from the cache, else ``fetch()`` (None: offline)."""
         if not is_commit_id(commit):
             raise IntegrityError(f"{repo}: {commit[:60]!r} is not a commit id")
@@ -111,6 +112,7 @@ class HubCache:
         except JSONFormatError as exc:
             raise IntegrityError(str(exc)) from None
         check_manifest_shape(manifest)
+        assert isinstance(manifest, dict)
         if fetched:
             try:
                 ensure_dir(path.parent)
@@ -152,7 +154,7 @@ class HubCache:
         return path
 
     # ---------------------------------------------------------------------------- snapshots
-    def snapshot(self, manifest: Mapping, files: Mapping[str, Path]) -> Path:
+    def snapshot(self, manifest: Mapping[str, Any], files: Mapping[str, Path]) -> Path:
         """An artifact directory for ``manifest`` whose files are ``files`` (verified blobs)."""
         digest = manifest_digest(manifest)
         target = self.root / "snapshots" / digest[7:]

@@ -100,8 +100,16 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from scripts.fidelity.official_run import _stub_torchvision
     from tests.harness.official_cases import (
-        CASES, DSA_VALUES, NUM_CLASSES, REAL_PER_CLASS, case_batches, case_family, case_id, case_net,
-        grad_stats)
+        CASES,
+        DSA_VALUES,
+        NUM_CLASSES,
+        REAL_PER_CLASS,
+        case_batches,
+        case_family,
+        case_id,
+        case_net,
+        grad_stats,
+    )
 
     _stub_torchvision()
     sys.path.insert(0, str(a.official))
@@ -164,7 +172,7 @@ def main() -> int:
                 gw_real = [g.detach().clone() for g in torch.autograd.grad(crit(off(xr), yr), params)]
                 gw_syn = torch.autograd.grad(crit(off(xs), ys), params, create_graph=True)
                 total = total + utils.match_loss(gw_syn, gw_real, args)
-                for i, (gr, gs) in enumerate(zip(gw_real, gw_syn)):
+                for i, (gr, gs) in enumerate(zip(gw_real, gw_syn, strict=True)):
                     layers[i] += float(utils.distance_wb(gr, gs.detach()))
             (g,) = torch.autograd.grad(total, syn)
             rec = {"loss": float(total), "grad_syn": grad_stats(g)}

@@ -38,7 +38,7 @@ def _check_grad(got: dict, want: dict) -> None:
         assert _close(got[key], want[key], 0.0), (key, got[key], want[key])
     assert _close(got["sum"], want["sum"], want["abs_sum"] * 1e-2), ("sum", got["sum"], want["sum"])
     peak = max(abs(v) for v in want["probe"]) or 1.0
-    for g, w in zip(got["probe"], want["probe"]):
+    for g, w in zip(got["probe"], want["probe"], strict=True):
         assert _close(g, w, peak), ("probe", got["probe"], want["probe"])
 
 
@@ -84,10 +84,10 @@ def test_per_layer_distances_equal_the_official_code(size, ch, ipc):
         xs = syn[c * ipc:(c + 1) * ipc]
         gr = torch.autograd.grad(ce(net(real[c]), yr), params)
         gs = torch.autograd.grad(ce(net(xs), torch.full((ipc,), c)), params)
-        for i, (a, b) in enumerate(zip(gs, gr)):
+        for i, (a, b) in enumerate(zip(gs, gr, strict=True)):
             layers[i] += float(match_distance([a], [b]))
     assert len(layers) == len(want)
-    for i, (got, exp) in enumerate(zip(layers, want)):
+    for i, (got, exp) in enumerate(zip(layers, want, strict=True)):
         assert _close(got, exp, max(want) * 1e-3), (i, got, exp)
 
 
@@ -106,8 +106,9 @@ def test_the_reference_loops_share_the_pinned_objective():
         gs = torch.autograd.grad(ce(net(syn[c * ipc:(c + 1) * ipc]), torch.full((ipc,), c)), params)
         total += float(match_distance(gs, gr))
     assert _close(total, want["dc"]["loss"], 0.0)
+    syn_c = [syn[c * ipc:(c + 1) * ipc] for c in range(NUM_CLASSES)]
     with torch.no_grad():
-        per_class = sum(float(torch.sum((net.embed(real[c]).mean(0) - net.embed(syn[c * ipc:(c + 1) * ipc]).mean(0)) ** 2))
+        per_class = sum(float(torch.sum((net.embed(real[c]).mean(0) - net.embed(syn_c[c]).mean(0)) ** 2))
                         for c in range(NUM_CLASSES))
-    ours = float(distribution_match_loss(net.embed, real, [syn[c * ipc:(c + 1) * ipc] for c in range(NUM_CLASSES)]))
+    ours = float(distribution_match_loss(net.embed, real, syn_c))
     assert ours == pytest.approx(per_class, rel=1e-5)
