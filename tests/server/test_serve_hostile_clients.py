@@ -320,3 +320,41 @@ def test_24_concurrent_grid_requests_of_a_1000_image_set_cost_little(server: Ser
     with Image.open(io.BytesIO(responses[0].content)) as im:
         w, h = im.size
     assert w * h < 4_000_000, (w, h)
+
+
+def test_the_ref_cache_survives_concurrent_inserts_and_invalidations(tmp_path: Path) -> None:
+    from dcregistry.server.backend import RepoBackend
+    from dcregistry.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "home")
+    backend = RepoBackend(store, store.root)
+    names = [f"lab/r{i}" for i in range(300)]
+    for n in names:
+        backend.create(n)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def resolver(part: list[str]) -> None:
+        try:
+            for _ in range(5):
+                for n in part:
+                    for rev in ("main", "HEAD", "refs/heads/main"):
+                        backend.resolve(n, rev)
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    def invalidator() -> None:
+        try:
+            while not stop.is_set():
+                backend.invalidate("lab/r0")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    inv = threading.Thread(target=invalidator)
+    inv.start()
+    workers = [threading.Thread(target=resolver, args=(names[i::4],)) for i in range(4)]
+    [t.start() for t in workers]
+    [t.join() for t in workers]
+    stop.set()
+    inv.join()
+    assert not errors, errors[:3]
