@@ -66,7 +66,8 @@ def test_the_wheel_holds_every_package_and_the_sdist_the_tests(installed):
     shipped = {os.path.dirname(n).replace("/", ".") for n in names if n.endswith("__init__.py")}
     assert _packages_in_tree() <= shipped, _packages_in_tree() - shipped
     for data in ("dcregistry/cards/card_template.md", "dcregistry/cards/metadata.schema.json",
-                 "dcregistry/server/templates/base.html", "harness/protocols/dsa.toml"):
+                 "dcregistry/server/templates/base.html", "harness/protocols/dsa.toml",
+                 "dcregistry/py.typed", "harness/py.typed"):
         assert data in names, data
     members = tarfile.open(installed["sdist"]).getnames()
     assert any(m.endswith("tests/fixtures/official_matching_pins.json") for m in members)
