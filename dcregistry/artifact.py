@@ -8,7 +8,6 @@ loading uses, so what is built is exactly what will load.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -24,7 +23,7 @@ from .fsio import check_output_path, staged_dir
 from .jsonsafe import loads_bounded
 from .manifest import (CARD_FILE, DATA_FILE, FORMAT, MANIFEST_FILE, MAX_MANIFEST_BYTES,  # noqa: F401
                        REQUIRED_FILES, check_manifest_shape, is_artifact_dir, make_manifest,
-                       manifest_digest, read_manifest, verify_files)
+                       manifest_bytes, manifest_digest, read_manifest, verify_files)
 from .metadata import validate_metadata, with_defaults
 from .safetensors_io import FLOAT_DTYPES, METADATA_KEY, SafetensorsReader, write_safetensors
 
@@ -219,12 +218,16 @@ def build_artifact(out_dir: str | Path, tensors: Mapping[str, Any], metadata: Ma
         validate_tensors(SafetensorsReader(tmp / DATA_FILE), md)
         _write_text(tmp / CARD_FILE, render_card(md, results))
         manifest = make_manifest(md, tmp)
-        _write_text(tmp / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _write_bytes(tmp / MANIFEST_FILE, manifest_bytes(manifest))
     return Artifact(out_dir, manifest)
 
 
 def _write_text(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
+    _write_bytes(path, text.encode("utf-8"))
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())

@@ -7,6 +7,7 @@ need manifests (list, show, tag) start without importing numpy.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -28,6 +29,13 @@ MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 #: File entries a manifest may list, and the largest size one may declare (1 PiB).
 MAX_MANIFEST_FILES = 64
 MAX_FILE_SIZE = 1 << 50
+
+
+def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    """The bytes of ``manifest.json``: indented, sorted keys, a final newline. The one writer of
+    them (artifact build, blob store, Hub client and cache, server), so a version's file is the
+    same everywhere; its digest is over the canonical JSON, not these bytes."""
+    return (json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def manifest_digest(manifest: Mapping[str, Any]) -> str:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from ..artifact import MANIFEST_FILE, check_manifest_shape, manifest_digest
+from ..manifest import manifest_bytes
 from ..errors import DiskFullError, JSONFormatError, NotFoundError, StorageError, UserError
 from ..refs import validate_name, validate_tag
 from ..fsio import atomic_write_bytes, ensure_dir, remove_tree, tmp_name
@@ -403,7 +404,7 @@ class RepoBackend:
                 files[path] = Entry(path, e["sha256"], e["size"], source=self.hub / "blobs" / e["sha256"])
         if MANIFEST_FILE not in files:
             # manifest.json as build_artifact writes it, kept as a file so it is served like the rest
-            data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
+            data = manifest_bytes(manifest)
             sha = hashlib.sha256(data).hexdigest()
             blob = self.hub / "blobs" / sha
             if not blob.is_file():

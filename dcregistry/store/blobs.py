@@ -9,13 +9,12 @@ command works on a read-only store.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..manifest import MANIFEST_FILE, check_manifest_shape
+from ..manifest import MANIFEST_FILE, check_manifest_shape, manifest_bytes
 from ..canonical import canonical_json, sha256_bytes, sha256_file
 from ..errors import IntegrityError, JSONFormatError, StorageError
 from ..jsonsafe import loads_bounded
@@ -34,11 +33,6 @@ _private_snapshots: list[str] = []
 def _cleanup_private() -> None:
     for d in _private_snapshots:
         remove_tree(Path(d))
-
-
-def pretty_manifest(manifest: Mapping[str, Any]) -> bytes:
-    """manifest.json as build_artifact writes it (so a pulled directory is byte-identical)."""
-    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def progress_bar(total: int, enabled: bool, desc: str) -> Any:
@@ -210,7 +204,7 @@ class Blobs:
 
                     shutil.copyfile(blob, tmp / fname)
                     os.chmod(tmp / fname, 0o444)
-            (tmp / MANIFEST_FILE).write_bytes(pretty_manifest(manifest))
+            (tmp / MANIFEST_FILE).write_bytes(manifest_bytes(manifest))
             os.chmod(tmp / MANIFEST_FILE, 0o444)
             try:
                 os.rename(tmp, snap)
@@ -236,7 +230,7 @@ class Blobs:
             if not blob.is_file():
                 raise self._missing(info, fname, entry)
             os.symlink(blob.absolute(), d / fname)
-        (d / MANIFEST_FILE).write_bytes(pretty_manifest(manifest))
+        (d / MANIFEST_FILE).write_bytes(manifest_bytes(manifest))
         return d
 
     def copy_out(self, info: VersionInfo, manifest: Mapping[str, Any], dest: Path, bar: Any,
@@ -257,7 +251,7 @@ class Blobs:
                     f"{info.ref}: {fname}: the stored blob hashes to sha256:{got[:12]}…, the "
                     f"manifest says sha256:{entry['sha256'][:12]}… (the store copy was "
                     f"modified or corrupted); nothing was written to {out_label}")
-        (dest / MANIFEST_FILE).write_bytes(pretty_manifest(manifest))
+        (dest / MANIFEST_FILE).write_bytes(manifest_bytes(manifest))
 
 
 def live_blob_names(manifests: list[Mapping[str, Any]], digests: list[str]) -> set[str]:
@@ -268,5 +262,5 @@ def live_blob_names(manifests: list[Mapping[str, Any]], digests: list[str]) -> s
     return keep
 
 
-__all__ = ["Blobs", "pretty_manifest", "progress_bar", "live_blob_names", "PROGRESS_MIN_BYTES",
+__all__ = ["Blobs", "progress_bar", "live_blob_names", "PROGRESS_MIN_BYTES",
            "MAX_MANIFEST_BYTES"]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from urllib.parse import urlparse
 
 from ..artifact import MANIFEST_FILE, manifest_digest, open_artifact
-from ..manifest import holds_artifact
+from ..manifest import holds_artifact, manifest_bytes
 from ..errors import (AmbiguousReferenceError, IntegrityError, InvalidReferenceError,
                       NotFoundError, UnsupportedOperationError, UserError)
 from ..refs import LATEST, Ref, has_control_chars, is_commit_id, parse_ref, validate_name, validate_tag
@@ -428,8 +428,7 @@ class HubStore(Store):
         with staged_dir(out) as tmp:
             for fname, src in files.items():
                 shutil.copyfile(src, tmp / fname)
-            (tmp / MANIFEST_FILE).write_bytes(
-                (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+            (tmp / MANIFEST_FILE).write_bytes(manifest_bytes(manifest))
             art = open_artifact(tmp, verify=True)
             if manifest_digest(art.manifest) != manifest_digest(manifest):
                 raise IntegrityError(f"{repo}@v{version}: pulled files do not reproduce the digest")

@@ -28,7 +28,8 @@ from ..canonical import sha256_file
 from ..errors import IntegrityError, JSONFormatError, NotFoundError, UserError
 from ..fsio import atomic_write_bytes, ensure_dir, remove_tree, staged_dir, tmp_name
 from ..jsonsafe import loads_bounded
-from ..manifest import MANIFEST_FILE, MAX_MANIFEST_BYTES, check_manifest_shape, manifest_digest
+from ..manifest import (MANIFEST_FILE, MAX_MANIFEST_BYTES, check_manifest_shape, manifest_bytes,
+                        manifest_digest)
 from ..refs import is_commit_id, is_sha256_hex
 
 
@@ -166,6 +167,5 @@ class HubCache:
                     os.link(src, tmp / fname)
                 except OSError:
                     shutil.copyfile(src, tmp / fname)
-            (tmp / MANIFEST_FILE).write_bytes(
-                (json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n").encode("utf-8"))
+            (tmp / MANIFEST_FILE).write_bytes(manifest_bytes(manifest))
         return target
