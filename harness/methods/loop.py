@@ -524,6 +524,7 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
         # The initial set on the same split and protocol: what the run must beat (not a
         # candidate for selection, or the check below could never fail).
         init_acc = validator(method.result(state), 0)[0] if validator is not None else None
+    first_s = resumed[0].get("first_iteration_s") if resumed is not None else None
     t_session = time.perf_counter()
     tick = progress(iterations, f"{method.name} ipc {ctx.ipc}") if progress else None
     if tick and start:
@@ -531,7 +532,10 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
     for it in range(start, iterations):
         t0 = time.perf_counter()
         loss = float(method.step(ctx, cfg, state, it, generator(spec.seed, f"{method.name}/iter{it}")))
-        step_s += time.perf_counter() - t0
+        dt = time.perf_counter() - t0
+        step_s += dt
+        if it == 0:
+            first_s = dt  # includes one-time work (torch.compile of the method's graphs)
         losses.append([it, loss])
         done = it + 1
         problem = (f"the loss is {loss}" if not math.isfinite(loss) else None) or method.diverged(state)
@@ -557,7 +561,7 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
                 "best": _flatten(best, flat, "best") if best is not None else None,
                 "losses": losses, "curve": curve, "lineage": lineage, "init_record": init_rec,
                 "best_iteration": best_it, "best_accuracy": best_acc, "init_accuracy": init_acc,
-                "step_s": step_s,
+                "step_s": step_s, "first_iteration_s": first_s,
                 "wall_s": wall_before + (time.perf_counter() - t_session),
                 "peak_bytes": max(peak_before, _peak_memory(ctx.device)["peak_memory_bytes"]),
             }
@@ -567,6 +571,7 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
     _check_balanced(tensors["labels"], ctx.num_classes, ctx.ipc, method.name)
     run: dict[str, Any] = {
         "iterations": iterations, "s_per_iter": round(step_s / max(1, iterations), 6),
+        "first_iteration_s": round(first_s, 6) if first_s is not None else None,
         "init": init_rec, "resumed": resumed is not None,
         "loss": {"first": losses[0][1] if losses else None,
                  "last": losses[-1][1] if losses else None, "curve": _downsample(losses)},

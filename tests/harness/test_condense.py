@@ -233,6 +233,8 @@ def test_resume_continues_a_killed_run_to_the_same_result(toy, tmp_path):
     assert a["loss"] == b["loss"] and a["validation"] == b["validation"]
     assert b["resumed"] and not a["resumed"] and not ck.exists()
     assert len(a["validation"]["curve"]) == 3 and a["iterations"] == 6
+    # The first iteration's time (one-time compile work) survives the resume; it is part of s/iter.
+    assert b["first_iteration_s"] is not None and 0 < a["first_iteration_s"] <= a["s_per_iter"] * 6
 
 
 def test_model_selection_never_loads_the_test_split(toy, tmp_path, monkeypatch):
