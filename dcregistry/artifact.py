@@ -21,9 +21,13 @@ from .errors import (JSONFormatError, MetadataError, OutputExistsError, Safetens
                      TensorError, UserError)
 from .fsio import check_output_path, staged_dir
 from .jsonsafe import loads_bounded
-from .manifest import (CARD_FILE, DATA_FILE, FORMAT, MANIFEST_FILE, MAX_MANIFEST_BYTES,  # noqa: F401
-                       REQUIRED_FILES, check_manifest_shape, is_artifact_dir, make_manifest,
-                       manifest_bytes, manifest_digest, read_manifest, verify_files)
+from .manifest import (CARD_FILE, DATA_FILE, Manifest, is_artifact_dir, make_manifest, manifest_bytes,
+                       verify_files)
+# Also re-exported: callers imported these from here before dcregistry.manifest existed.
+from .manifest import (FORMAT as FORMAT, MANIFEST_FILE as MANIFEST_FILE,
+                       MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES, REQUIRED_FILES as REQUIRED_FILES,
+                       check_manifest_shape as check_manifest_shape,
+                       manifest_digest as manifest_digest, read_manifest as read_manifest)
 from .metadata import validate_metadata, with_defaults
 from .safetensors_io import FLOAT_DTYPES, METADATA_KEY, SafetensorsReader, write_safetensors
 
@@ -35,13 +39,13 @@ _TENSOR_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 class Artifact:
     """A dcreg/1 artifact directory, opened lazily (tensors are memory-mapped on first use)."""
 
-    def __init__(self, path: str | Path, manifest: Mapping[str, Any]):
+    def __init__(self, path: str | Path, manifest: Manifest):
         self.path = Path(path)
-        self.manifest = dict(manifest)
+        self.manifest: Manifest = {**manifest}
         self._reader: SafetensorsReader | None = None
 
     @property
-    def metadata(self) -> dict:
+    def metadata(self) -> dict[str, Any]:
         return self.manifest["metadata"]
 
     @property
@@ -71,7 +75,7 @@ class Artifact:
         self._check_name(name)
         return self.reader.numpy(name)
 
-    def torch(self, name: str):
+    def torch(self, name: str) -> Any:  # a torch.Tensor (torch is optional: not imported to type it)
         """Tensor ``name`` as a torch tensor with its stored dtype (imports torch)."""
         self._check_name(name)
         from safetensors import safe_open
@@ -193,7 +197,7 @@ load_artifact = open_artifact
 
 
 def build_artifact(out_dir: str | Path, tensors: Mapping[str, Any], metadata: Mapping[str, Any],
-                   *, overwrite: bool = False, results: Sequence[Mapping] = (),
+                   *, overwrite: bool = False, results: Sequence[Mapping[str, Any]] = (),
                    replace_ok: Callable[[Path], bool] = is_artifact_dir) -> Artifact:
     """Write a validated artifact to ``out_dir`` from tensors (numpy/torch) and metadata.
 

@@ -11,7 +11,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, TypedDict, cast
 
 from .canonical import canonical_json, sha256_bytes, sha256_file
 from .errors import IntegrityError, JSONFormatError, MetadataError, NotAnArtifactError, \
@@ -31,6 +31,23 @@ MAX_MANIFEST_FILES = 64
 MAX_FILE_SIZE = 1 << 50
 
 
+class FileEntry(TypedDict):
+    """What a manifest records of one file."""
+
+    sha256: str  # 64 hex digits
+    size: int
+
+
+class Manifest(TypedDict):
+    """A ``dcreg/1`` manifest (``manifest.json``), as :func:`check_manifest_shape` accepts it."""
+
+    format: str
+    # not part of the shape check: open_artifact validates it (validate_metadata), and a
+    # store holds only manifests that were validated when pushed
+    metadata: dict[str, Any]
+    files: dict[str, FileEntry]
+
+
 def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     """The bytes of ``manifest.json``: indented, sorted keys, a final newline. The one writer of
     them (artifact build, blob store, Hub client and cache, server), so a version's file is the
@@ -43,16 +60,16 @@ def manifest_digest(manifest: Mapping[str, Any]) -> str:
     return "sha256:" + sha256_bytes(canonical_json(manifest))
 
 
-def make_manifest(metadata: Mapping[str, Any], directory: Path) -> dict:
+def make_manifest(metadata: Mapping[str, Any], directory: Path) -> Manifest:
     """The manifest for the files in ``directory`` (every required file, hashed)."""
-    files = {}
+    files: dict[str, FileEntry] = {}
     for name in REQUIRED_FILES:
         digest, size = sha256_file(directory / name)
         files[name] = {"sha256": digest, "size": size}
     return {"format": FORMAT, "metadata": dict(metadata), "files": files}
 
 
-def read_manifest(path: str | Path) -> dict:
+def read_manifest(path: str | Path) -> Manifest:
     """Parse ``manifest.json`` of an artifact directory; raise a UserError if absent or bad."""
     mpath = Path(path) / MANIFEST_FILE
     if not mpath.is_file():
@@ -64,8 +81,13 @@ def read_manifest(path: str | Path) -> dict:
         manifest = loads_bounded(mpath.read_bytes(), str(mpath), max_bytes=MAX_MANIFEST_BYTES)
     except JSONFormatError as exc:
         raise IntegrityError(str(exc)) from None
-    check_manifest_shape(manifest)
-    return manifest
+    return as_manifest(manifest)
+
+
+def as_manifest(obj: object) -> Manifest:
+    """``obj`` (parsed JSON) typed as a manifest once :func:`check_manifest_shape` accepted it."""
+    check_manifest_shape(obj)
+    return cast(Manifest, obj)  # checked just above: format, files and their entries
 
 
 def check_manifest_shape(manifest: Any) -> None:
@@ -136,7 +158,7 @@ def is_artifact_dir(path: str | Path) -> bool:
     return MANIFEST_FILE in names and names <= ARTIFACT_FILES and len(names) == len(kinds)
 
 
-__all__ = ["FORMAT", "DATA_FILE", "CARD_FILE", "MANIFEST_FILE", "REQUIRED_FILES",
-           "MAX_MANIFEST_BYTES", "manifest_digest", "make_manifest", "read_manifest",
+__all__ = ["Manifest", "FileEntry", "as_manifest", "FORMAT", "DATA_FILE", "CARD_FILE",
+           "MANIFEST_FILE", "REQUIRED_FILES", "MAX_MANIFEST_BYTES", "manifest_digest", "make_manifest", "read_manifest",
            "check_manifest_shape", "verify_files", "is_artifact_dir", "ARTIFACT_FILES",
            "holds_artifact"]

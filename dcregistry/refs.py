@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeGuard
 
 from .errors import InvalidNameError, InvalidReferenceError
 
@@ -83,12 +83,12 @@ def validate_tag(tag: str) -> str:
     return tag
 
 
-def is_commit_id(text: object) -> bool:
+def is_commit_id(text: object) -> TypeGuard[str]:
     """Whether ``text`` is a 40-hex git commit id (what a Hub server may name as a revision)."""
     return isinstance(text, str) and _COMMIT_RE.fullmatch(text) is not None
 
 
-def is_sha256_hex(text: object) -> bool:
+def is_sha256_hex(text: object) -> TypeGuard[str]:
     """Whether ``text`` is 64 lowercase hex digits (a sha256 as the manifest records it)."""
     return isinstance(text, str) and _HEX64_RE.fullmatch(text) is not None
 

@@ -8,6 +8,7 @@ import datetime as _dt
 import json
 import os
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import InvalidAnnotationError
@@ -26,7 +27,7 @@ class Annotations:
     def __init__(self, layout: Layout):
         self.layout = layout
 
-    def _dir(self, info: VersionInfo):
+    def _dir(self, info: VersionInfo) -> Path:
         return self.layout.repo(info.name) / "annotations" / f"v{info.version}"
 
     def add(self, info: VersionInfo, kind: str, record: Mapping[str, Any]) -> str:
@@ -53,9 +54,9 @@ class Annotations:
         return ann_id
 
     def read(self, info: VersionInfo, kind: str | None = None,
-             problems: list[str] | None = None) -> list[dict]:
+             problems: list[str] | None = None) -> list[dict[str, Any]]:
         """Annotations of ``info``, oldest first (damaged files skipped, noted in ``problems``)."""
-        out = []
+        out: list[dict[str, Any]] = []
         for e in list_dir(self._dir(info)):
             if not e.name.endswith(".json") or e.name.startswith("."):
                 continue

@@ -17,6 +17,7 @@ other exception is a bug.
 from __future__ import annotations
 
 import abc
+import builtins
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, Union
@@ -26,6 +27,7 @@ from ..refs import Ref
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
+    from ..manifest import Manifest
 
 __all__ = ["Store", "VersionInfo", "PushResult", "GcReport", "VersionCheck", "VerifyReport",
            "RefLike", "EVAL_KIND"]
@@ -43,14 +45,14 @@ class VersionInfo:
     digest: str
     tags: tuple[str, ...]
     created_at: str | None  # when the version was pushed (UTC ISO 8601)
-    metadata: dict = field(default_factory=dict, compare=False, repr=False)
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def ref(self) -> str:
         """``ns/name@vN``."""
         return f"{self.name}@v{self.version}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stable keys)."""
         return {"name": self.name, "version": self.version, "ref": self.ref,
                 "digest": self.digest, "tags": list(self.tags), "created_at": self.created_at,
@@ -79,7 +81,7 @@ class PushResult:
     def __str__(self) -> str:
         return f"{self.ref} {self.digest}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stable keys)."""
         return {"name": self.name, "version": self.version, "ref": self.ref,
                 "digest": self.digest, "created": self.created, "tags": list(self.tags)}
@@ -96,7 +98,7 @@ class GcReport:
     dry_run: bool = True
     skipped: list[str] = field(default_factory=list)  # unexpected entries left alone
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stable keys)."""
         return {"blobs": self.blobs, "bytes": self.bytes, "snapshots": self.snapshots,
                 "tmp": self.tmp, "dry_run": self.dry_run, "skipped": self.skipped}
@@ -141,7 +143,7 @@ class VerifyReport:
     def __len__(self) -> int:
         return len(self.checks)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {"versions": [{"ref": c.info.ref, "digest": c.info.digest, "ok": c.ok,
                               "error": None if c.ok else str(c.error)} for c in self.checks],
@@ -176,7 +178,7 @@ class Store(abc.ABC):
         ``@sha256:<prefix>``); NotFoundError / AmbiguousReferenceError otherwise."""
 
     @abc.abstractmethod
-    def manifest(self, ref: RefLike) -> dict:
+    def manifest(self, ref: RefLike) -> Manifest:
         """The manifest of the version ``ref`` names, checked against its digest."""
 
     # ------------------------------------------------------------------------- content in/out
@@ -219,7 +221,7 @@ class Store(abc.ABC):
         """Remove ``tag`` from ``name``; return the version it pointed at."""
 
     @abc.abstractmethod
-    def tag_log(self, name: str) -> list[dict]:
+    def tag_log(self, name: str) -> builtins.list[dict[str, Any]]:  # (`list` is a method here)
         """``name``'s tag history, oldest first: ``{ts, action: set|unset, tag, version, digest}``."""
 
     # ------------------------------------------------------------------------- annotations
@@ -228,7 +230,7 @@ class Store(abc.ABC):
         """Attach the JSON ``record`` of ``kind`` (e.g. "eval") to a version; return its id."""
 
     @abc.abstractmethod
-    def annotations(self, ref: RefLike, kind: str | None = None) -> list[dict]:
+    def annotations(self, ref: RefLike, kind: str | None = None) -> builtins.list[dict[str, Any]]:
         """A version's annotations, oldest first: ``{id, kind, created_at, name, version,
         digest, record}``."""
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-from ..manifest import MANIFEST_FILE, check_manifest_shape, manifest_bytes
+from ..manifest import MANIFEST_FILE, FileEntry, Manifest, as_manifest, manifest_bytes
 from ..canonical import canonical_json, sha256_bytes, sha256_file
 from ..errors import IntegrityError, JSONFormatError, StorageError
 from ..jsonsafe import loads_bounded
@@ -53,7 +53,7 @@ class Blobs:
         self._pause = pause
 
     # ---------------------------------------------------------------------------- manifests
-    def read_manifest(self, digest: str, ref: str = "") -> dict:
+    def read_manifest(self, digest: str, ref: str = "") -> Manifest:
         """The manifest stored as blob ``digest``, checked against its hash and shape."""
         path = self.layout.blob_path(hex_of(digest))
         where = f"{ref}: " if ref else ""
@@ -67,18 +67,18 @@ class Blobs:
             raise IntegrityError(f"{where}manifest blob {digest[:19]}… was modified or corrupted "
                                  "(its sha256 no longer matches the version digest)")
         try:
-            manifest = loads_bounded(data, f"{where}manifest blob {digest[:19]}…",
-                                     max_bytes=MAX_MANIFEST_BYTES)
+            parsed = loads_bounded(data, f"{where}manifest blob {digest[:19]}…",
+                                   max_bytes=MAX_MANIFEST_BYTES)
         except JSONFormatError as exc:
             raise IntegrityError(str(exc)) from None
-        check_manifest_shape(manifest)
+        manifest = as_manifest(parsed)
         for fname, entry in manifest["files"].items():
             if not HEX64.fullmatch(entry["sha256"]):
                 raise IntegrityError(f"{where}manifest lists {fname} with a malformed sha256")
         return manifest
 
     # ------------------------------------------------------------------------------ writing
-    def matches(self, entry: Mapping[str, Any]) -> bool:
+    def matches(self, entry: FileEntry) -> bool:
         """Whether the blob for a manifest entry exists with the right size and hash."""
         path = self.layout.blob_path(entry["sha256"])
         try:
@@ -102,7 +102,7 @@ class Blobs:
                 atomic_write_bytes(path, data, tmp_dir=self.layout.tmp, mode=0o444)
         return hexd
 
-    def put_file(self, src: Path, fname: str, entry: Mapping[str, Any], bar: Any) -> None:
+    def put_file(self, src: Path, fname: str, entry: FileEntry, bar: Any) -> None:
         """Copy ``src`` into the blob area, checking it still hashes as the manifest says."""
         path = self.layout.blob_path(entry["sha256"])
         tmp = self.layout.tmp / tmp_name(suffix=".blob")
@@ -128,12 +128,12 @@ class Blobs:
                 remove_tree(tmp)
                 raise
 
-    def store_all(self, src_dir: Path, manifest: Mapping[str, Any], *, check_hash: bool,
+    def store_all(self, src_dir: Path, manifest: Manifest, *, check_hash: bool,
                   progress: bool = False, written: list[str] | None = None) -> None:
         """Store every file of ``manifest`` (from ``src_dir``) and the manifest itself; the hex
         names of blobs this call creates are appended to ``written``."""
         self.put_bytes(canonical_json(manifest), written)
-        todo = []
+        todo: list[tuple[str, FileEntry]] = []
         for fname, entry in sorted(manifest["files"].items()):
             if check_hash:
                 ok = self.matches(entry)
@@ -153,7 +153,7 @@ class Blobs:
                 bar.close()
 
     # ----------------------------------------------------------------------------- reading
-    def verify(self, info: VersionInfo, manifest: Mapping[str, Any]) -> None:
+    def verify(self, info: VersionInfo, manifest: Manifest) -> None:
         """Re-hash every blob of a version; IntegrityError names the first bad file."""
         for fname, entry in sorted(manifest["files"].items()):
             blob = self.layout.blob_path(entry["sha256"])
@@ -168,7 +168,7 @@ class Blobs:
                     f"manifest says sha256:{entry['sha256'][:12]}… (the store copy was modified or "
                     "corrupted; push the original artifact again to repair it)")
 
-    def materialize(self, info: VersionInfo, manifest: Mapping[str, Any]) -> Path:
+    def materialize(self, info: VersionInfo, manifest: Manifest) -> Path:
         """A directory holding the version's files (a snapshot; private if the store is read-only)."""
         snap = self.layout.snapshot_path(info.digest)
         if snap.is_dir() and not snap.is_symlink():
@@ -181,11 +181,11 @@ class Blobs:
         except StorageError:
             return self._private_snapshot(info, manifest)  # e.g. snapshots/ alone not writable
 
-    def _missing(self, info: VersionInfo, fname: str, entry: Mapping[str, Any]) -> IntegrityError:
+    def _missing(self, info: VersionInfo, fname: str, entry: FileEntry) -> IntegrityError:
         return IntegrityError(f"{info.ref}: {fname}: blob sha256:{entry['sha256'][:12]}… is "
                               "missing from the store")
 
-    def _shared_snapshot(self, info: VersionInfo, manifest: Mapping[str, Any], snap: Path) -> Path:
+    def _shared_snapshot(self, info: VersionInfo, manifest: Manifest, snap: Path) -> Path:
         ensure_dir(snap.parent)
         ensure_dir(self.layout.tmp)
         if snap.exists() or snap.is_symlink():
@@ -217,7 +217,7 @@ class Blobs:
             raise
         return snap
 
-    def _private_snapshot(self, info: VersionInfo, manifest: Mapping[str, Any]) -> Path:
+    def _private_snapshot(self, info: VersionInfo, manifest: Manifest) -> Path:
         import atexit
         import tempfile
 
@@ -233,7 +233,7 @@ class Blobs:
         (d / MANIFEST_FILE).write_bytes(manifest_bytes(manifest))
         return d
 
-    def copy_out(self, info: VersionInfo, manifest: Mapping[str, Any], dest: Path, bar: Any,
+    def copy_out(self, info: VersionInfo, manifest: Manifest, dest: Path, bar: Any,
                  out_label: Path) -> None:
         """Copy every file of a version into directory ``dest``, checking each hash as it goes."""
         for fname, entry in sorted(manifest["files"].items()):
@@ -254,7 +254,7 @@ class Blobs:
         (dest / MANIFEST_FILE).write_bytes(manifest_bytes(manifest))
 
 
-def live_blob_names(manifests: list[Mapping[str, Any]], digests: list[str]) -> set[str]:
+def live_blob_names(manifests: Sequence[Mapping[str, Any]], digests: list[str]) -> set[str]:
     """Hex names of every blob the given versions need (their files and manifests)."""
     keep = {hex_of(d) for d in digests}
     for m in manifests:

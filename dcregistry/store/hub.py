@@ -21,6 +21,7 @@ cache lives in ``dcreg/`` under it). Tokens never appear in messages.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import io
 import json
@@ -30,11 +31,12 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Mapping, ParamSpec, Sequence, TypeVar
 from urllib.parse import urlparse
 
 from ..artifact import MANIFEST_FILE, manifest_digest, open_artifact
-from ..manifest import holds_artifact, manifest_bytes
+from ..manifest import FileEntry, Manifest, holds_artifact, manifest_bytes
 from ..errors import (AmbiguousReferenceError, IntegrityError, InvalidReferenceError,
                       NotFoundError, UnsupportedOperationError, UserError)
 from ..refs import LATEST, Ref, has_control_chars, is_commit_id, parse_ref, validate_name, validate_tag
@@ -44,6 +46,7 @@ from .hubcache import HubCache
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
+    from .query import Term
 
 __all__ = ["HubStore", "HubError", "HubUnsupportedError", "DEFAULT_ENDPOINT", "PREVIEW_FILE",
            "is_hub_spec"]
@@ -56,6 +59,8 @@ _VTAG = re.compile(r"v([1-9][0-9]{0,8})")
 _TITLE = re.compile(r"dcreg v([1-9][0-9]{0,8}) (sha256:[0-9a-f]{64})")
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 _HUB_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class HubError(UserError):
@@ -76,7 +81,7 @@ def _is_real_hub(endpoint: str) -> bool:
     return host == "huggingface.co" or host.endswith(".huggingface.co") or host == "hf.co"
 
 
-def _hub():
+def _hub() -> ModuleType:
     """Import huggingface_hub (lazily: `dcreg list` on a local store never pays for it)."""
     import huggingface_hub
     import huggingface_hub.constants  # noqa: F401 - submodules the lazy package does not expose
@@ -86,7 +91,7 @@ def _hub():
     if not os.environ.get("DCREG_DEBUG"):
         # Failures surface as one HubError line; the client's retry warnings would add a dozen.
         # (Its own verbosity setting, applied after import: it overrides a plain setLevel.)
-        huggingface_hub.utils.logging.set_verbosity_error()
+        huggingface_hub.utils.logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # unannotated there
     return huggingface_hub
 
 
@@ -164,7 +169,7 @@ class HubStore(Store):
                                          library_name="dcregistry", library_version=__version__)
         return self._api_obj
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, what: str, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Run a huggingface_hub call, turning its errors into one-line HubErrors (no token)."""
         if self.offline:
             raise HubError(f"{what}: offline (HF_HUB_OFFLINE is set) and not in the cache")
@@ -234,7 +239,7 @@ class HubStore(Store):
                          self._file_url(repo, commit, MANIFEST_FILE), max_bytes=MAX_MANIFEST_BYTES,
                          headers=self._headers(), on_status=status)
 
-    def _net(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _net(self, what: str, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Our own transfers: their failures as one HubError line (no token in it)."""
         from ..transfer import DownloadError
 
@@ -246,7 +251,7 @@ class HubStore(Store):
                 text = text.replace(self._token, "***")
             raise HubError(f"{what}: {text}") from None
 
-    def _manifest_at(self, repo: str, oid: str) -> dict:
+    def _manifest_at(self, repo: str, oid: str) -> Manifest:
         fetch = None if self.offline else (lambda: self._fetch_manifest_bytes(repo, oid))
         return self._cache.manifest(repo, oid, fetch)
 
@@ -262,9 +267,9 @@ class HubStore(Store):
             else:
                 name, at, sel = ref.partition("@")
                 validate_name(name)
-                r = parse_ref(ref) if not Path(ref).expanduser().exists() else None
-                if r is None or r.kind != "name":
-                    r = _name_only_ref(name, at, sel, ref)
+                parsed = parse_ref(ref) if not Path(ref).expanduser().exists() else None
+                r = parsed if parsed is not None and parsed.kind == "name" else \
+                    _name_only_ref(name, at, sel, ref)
         else:
             r = ref
         if r.kind == "hub":
@@ -282,7 +287,8 @@ class HubStore(Store):
         """(version -> commit, user tag -> commit, head of main) from the Hub, every commit id
         and tag name checked before use (a hostile server's answer is refused, exit 1)."""
         refs = self._call(f"{repo}: list refs", self._api.list_repo_refs, repo, repo_type="dataset")
-        versions, tags = {}, {}
+        versions: dict[int, str] = {}
+        tags: dict[str, str] = {}
         for t in refs.tags:
             name, oid = getattr(t, "name", None), getattr(t, "target_commit", None)
             if not isinstance(name, str) or has_control_chars(name) or len(name) > 256:
@@ -307,7 +313,7 @@ class HubStore(Store):
         """What the cache remembers of ``repo``'s refs (for offline use)."""
         return self._cache.load_refs(repo)
 
-    def _find(self, ref: RefLike) -> tuple[str, int, str, dict, dict[str, str], dict[int, str]]:
+    def _find(self, ref: RefLike) -> tuple[str, int, str, Manifest, dict[str, str], dict[int, str]]:
         """(repo, version, commit, manifest, user tags, versions) of the version ``ref`` names."""
         repo, selector, value = self._parse(ref)
         if self.offline:
@@ -371,7 +377,7 @@ class HubStore(Store):
         repo, version, oid, manifest, tags, versions = self._find(ref)
         return self._info(repo, version, oid, manifest, tags, versions)
 
-    def manifest(self, ref: RefLike) -> dict:
+    def manifest(self, ref: RefLike) -> Manifest:
         """The manifest of the version ``ref`` names."""
         return self._find(ref)[3]
 
@@ -389,7 +395,7 @@ class HubStore(Store):
         for fname, entry in sorted(manifest["files"].items()):
             label = f"{repo}@v{version}: {fname} from {self.endpoint}"
 
-            def fetch(part: Path, fname: str = fname, entry: Mapping = entry) -> None:
+            def fetch(part: Path, fname: str = fname, entry: FileEntry = entry) -> None:
                 self._net(f"{repo}@v{version}: download {fname}", download,
                           self._file_url(repo, oid, fname), part, max_bytes=entry["size"],
                           expected_size=entry["size"], headers=self._headers(),
@@ -469,10 +475,11 @@ class HubStore(Store):
             except _Conflict:
                 time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
                 continue
-            oid = getattr(info, "oid", None)
-            if not is_commit_id(oid):
-                raise HubError(f"{name}: {self.endpoint} answered {str(oid)[:60]!r} as the new commit, "
+            new_oid = getattr(info, "oid", None)
+            if not is_commit_id(new_oid):
+                raise HubError(f"{name}: {self.endpoint} answered {str(new_oid)[:60]!r} as the new commit, "
                                "which is not a 40-hex commit id; refusing its answer")
+            oid = new_oid
             created = True
             after, _, _ = self._refs(name)
             assigned = [v for v, o in after.items() if o == oid]
@@ -493,7 +500,7 @@ class HubStore(Store):
         """version -> digest for every dcreg commit on main (from commit titles)."""
         commits = self._call(f"{repo}: list commits",
                              lambda: list(self._api.list_repo_commits(repo, repo_type="dataset")))
-        out = {}
+        out: dict[int, str] = {}
         for c in commits:
             m = _TITLE.fullmatch((c.title or "").strip())
             if m:
@@ -538,7 +545,7 @@ class HubStore(Store):
                    repo_type="dataset")
         return current[tag]
 
-    def tag_log(self, name: str) -> list[dict]:
+    def tag_log(self, name: str) -> builtins.list[dict[str, Any]]:
         """The Hub keeps no tag history: the current tags as ``set`` entries."""
         out = []
         for tag, version in self.tags(name).items():
@@ -600,7 +607,7 @@ class HubStore(Store):
         raise HubUnsupportedError("annotations (recorded evaluations) live in a local store; "
                                   "pull the version and record the result there")
 
-    def annotations(self, ref: RefLike, kind: str | None = None) -> list[dict]:
+    def annotations(self, ref: RefLike, kind: str | None = None) -> builtins.list[dict[str, Any]]:
         """The Hub store keeps no annotations: always empty."""
         return []
 
@@ -660,7 +667,7 @@ def _name_only_ref(name: str, at: str, sel: str, text: str) -> Ref:
     return Ref("name", name, "tag", sel)
 
 
-def _matches(term: Any, info: VersionInfo) -> bool:
+def _matches(term: Term, info: VersionInfo) -> bool:
     md = info.metadata
     values = {"name": info.name, "version": info.version, "digest": info.digest,
               "dataset": md.get("dataset"), "method": md.get("method"), "ipc": md.get("ipc"),
@@ -678,10 +685,19 @@ def _matches(term: Any, info: VersionInfo) -> bool:
         hit = fnmatch.fnmatchcase(str(have), want)
         return hit if term.op == "=" else not hit
     try:
-        a, b = (int(have), int(want)) if isinstance(want, int) else (str(have), str(want))
+        if isinstance(want, int):
+            return _compare(term.op, int(have), int(want))
+        return _compare(term.op, str(have), str(want))
     except (TypeError, ValueError):
         return False
-    return {"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[term.op]
+
+
+_Ordered = TypeVar("_Ordered", int, str)
+
+
+def _compare(op: str, a: _Ordered, b: _Ordered) -> bool:
+    """``a OP b`` (KeyError for an operator parse_term never makes)."""
+    return {"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
 class _progress:

@@ -28,7 +28,7 @@ from ..canonical import sha256_file
 from ..errors import IntegrityError, JSONFormatError, NotFoundError, UserError
 from ..fsio import atomic_write_bytes, ensure_dir, remove_tree, staged_dir, tmp_name
 from ..jsonsafe import loads_bounded
-from ..manifest import (MANIFEST_FILE, MAX_MANIFEST_BYTES, check_manifest_shape, manifest_bytes,
+from ..manifest import (MANIFEST_FILE, MAX_MANIFEST_BYTES, Manifest, as_manifest, manifest_bytes,
                         manifest_digest)
 from ..refs import is_commit_id, is_sha256_hex
 
@@ -91,7 +91,7 @@ class HubCache:
         return versions, tags
 
     # ---------------------------------------------------------------------------- manifests
-    def manifest(self, repo: str, commit: str, fetch: Callable[[], bytes] | None) -> dict[str, Any]:
+    def manifest(self, repo: str, commit: str, fetch: Callable[[], bytes] | None) -> Manifest:
         """The manifest at ``commit``: from the cache, else ``fetch()`` (None: offline)."""
         if not is_commit_id(commit):
             raise IntegrityError(f"{repo}: {commit[:60]!r} is not a commit id")
@@ -109,11 +109,10 @@ class HubCache:
                                     f"({self.root}) and the store is offline")
             raw = fetch()
         try:
-            manifest = loads_bounded(raw, f"{repo}@{commit[:12]}: manifest.json", max_bytes=MAX_MANIFEST_BYTES)
+            parsed = loads_bounded(raw, f"{repo}@{commit[:12]}: manifest.json", max_bytes=MAX_MANIFEST_BYTES)
         except JSONFormatError as exc:
             raise IntegrityError(str(exc)) from None
-        check_manifest_shape(manifest)
-        assert isinstance(manifest, dict)
+        manifest = as_manifest(parsed)
         if fetched:
             try:
                 ensure_dir(path.parent)

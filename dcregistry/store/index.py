@@ -59,9 +59,9 @@ class IndexRow:
     version: int
     digest: str
     created_at: str | None
-    metadata: dict  # {} when the version's manifest could not be read (a damaged version)
+    metadata: dict[str, Any]  # {} when the version's manifest could not be read (a damaged version)
 
-    def values(self) -> tuple:
+    def values(self) -> tuple[Any, ...]:
         md: Mapping[str, Any] = self.metadata or {}
         ps = md.get("pixel_space")
         return (self.name, self.version, self.digest, self.created_at, md.get("dataset"),
@@ -128,6 +128,7 @@ class Index:
             if ver != SCHEMA_VERSION:
                 # Create (or replace an old schema) in one write transaction, re-checking inside
                 # it, so two processes creating a fresh index do not undo each other's rows.
+                level = conn.isolation_level
                 conn.isolation_level = None
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -144,7 +145,7 @@ class Index:
                     conn.execute("ROLLBACK")
                     raise
                 finally:
-                    conn.isolation_level = ""
+                    conn.isolation_level = level
             # Touch the table so that a damaged file fails here, not in the middle of a query.
             conn.execute("SELECT 1 FROM versions LIMIT 1").fetchone()
         except BaseException:
@@ -187,7 +188,8 @@ class Index:
               highest_only: bool = False) -> list[IndexRow]:
         """Rows matching every term (and ``name`` if given), ordered by name then version;
         ``highest_only``: only the highest matching version of each name."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[str | int] = []
         if name is not None:
             where.append("name = ?")
             params.append(name)

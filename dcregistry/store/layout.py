@@ -86,7 +86,7 @@ class VersionRecord:
     txn: str | None = None  # the push that created it (tags logged with it carry the same id)
 
 
-def read_small_json(path: Path, limit: int = MAX_VERSION_FILE) -> object:
+def read_small_json(path: str | Path, limit: int = MAX_VERSION_FILE) -> object:
     """Parse a small JSON file; ValueError if larger than ``limit``, not JSON or too deep."""
     with open(path, "rb") as f:
         data = f.read(limit + 1)
@@ -105,7 +105,7 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def list_dir(path: str | Path) -> list[os.DirEntry]:
+def list_dir(path: str | Path) -> list[os.DirEntry[str]]:
     """Entries of directory ``path`` sorted by name ([] if it is missing or not a directory)."""
     try:
         with os.scandir(path) as it:
@@ -114,7 +114,7 @@ def list_dir(path: str | Path) -> list[os.DirEntry]:
         return []
 
 
-def is_file_entry(entry: os.DirEntry) -> bool:
+def is_file_entry(entry: os.DirEntry[str]) -> bool:
     """A regular file (symlinks are never followed inside a store)."""
     try:
         return entry.is_file(follow_symlinks=False)
@@ -122,7 +122,7 @@ def is_file_entry(entry: os.DirEntry) -> bool:
         return False
 
 
-def is_dir_entry(entry: os.DirEntry) -> bool:
+def is_dir_entry(entry: os.DirEntry[str]) -> bool:
     """A real directory (not a symlink to one)."""
     try:
         return entry.is_dir(follow_symlinks=False)

@@ -21,6 +21,7 @@ file is half written), ``blobs-written`` (all blobs stored, lock not taken yet),
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
 import time
@@ -31,7 +32,7 @@ from ..errors import (AmbiguousReferenceError, IntegrityError, InvalidReferenceE
                       NotFoundError, OutputExistsError, TagProtectedError, UserError)
 from ..fsio import (check_output_path, ensure_dir, fsync_dir, refuse_inside, remove_tree,
                     staged_dir, translate_os_errors)
-from ..manifest import holds_artifact, manifest_digest
+from ..manifest import Manifest, holds_artifact, manifest_digest
 from ..refs import LATEST, Ref, parse_name_ref, validate_name
 from . import maintenance
 from .annotations import Annotations
@@ -153,7 +154,7 @@ class LocalStore(Store):
                            tuple(t for t, v in tags.items() if v == version), rec.created_at,
                            metadata)
 
-    def manifest(self, ref: RefLike) -> dict:
+    def manifest(self, ref: RefLike) -> Manifest:
         """The manifest of the version ``ref`` names (format, metadata, files with sha256/size)."""
         info = self.resolve(ref)
         return self.blobs.read_manifest(info.digest, info.ref)
@@ -311,7 +312,7 @@ class LocalStore(Store):
         validate_name(name)
         return self.tag_store.current(name, self.layout.require_name(name))
 
-    def tag_log(self, name: str) -> list[dict]:
+    def tag_log(self, name: str) -> builtins.list[dict[str, Any]]:
         """Every valid entry of ``name``'s append-only tag log, oldest first."""
         validate_name(name)
         return self.tag_store.entries(name)
@@ -348,7 +349,7 @@ class LocalStore(Store):
         with self.layout.locked():
             return self.annotation_store.add(info, kind, record)
 
-    def annotations(self, ref: RefLike, kind: str | None = None) -> list[dict]:
+    def annotations(self, ref: RefLike, kind: str | None = None) -> builtins.list[dict[str, Any]]:
         """Annotations of a version, oldest first (``{id, kind, created_at, name, version,
         digest, record}``)."""
         return self.annotation_store.read(self.resolve(ref), kind)

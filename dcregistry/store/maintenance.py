@@ -1,6 +1,7 @@
 """Maintenance of the local store: the metadata index kept in step with the version files,
 ``verify --all`` (every version re-hashed, and every unexpected entry in the tree reported) and
-garbage collection. Functions take the :class:`~.local.LocalStore` they work on."""
+garbage collection. Functions take the :class:`~.local.LocalStore` they work on (typed as
+:class:`LocalParts`, the parts of it they use, so this module does not import that one)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,37 @@ import os
 import sqlite3
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import Callable, Mapping, Protocol
 
 from ..errors import UserError
 from ..fsio import is_tmp_name, remove_tree, tmp_owner_alive
+from ..manifest import Manifest
 from ..refs import Ref, validate_name, version_number
-from .base import GcReport, VerifyReport, VersionCheck, VersionInfo
-from .blobs import live_blob_names
+from .annotations import Annotations
+from .base import GcReport, RefLike, VerifyReport, VersionCheck, VersionInfo
+from .blobs import Blobs, live_blob_names
 from .index import Index, IndexRow
-from .layout import (HEX64, TOP_LEVEL, hex_of, is_dir_entry, is_file_entry, list_dir)
+from .layout import (HEX64, TOP_LEVEL, Layout, hex_of, is_dir_entry, is_file_entry, list_dir)
+from .tags import TagLog
 
-if TYPE_CHECKING:
-    from .local import LocalStore
+
+class LocalParts(Protocol):
+    """What maintenance uses of a :class:`~.local.LocalStore`."""
+
+    layout: Layout
+    blobs: Blobs
+    tag_store: TagLog
+    annotation_store: Annotations
+
+    def _resolve(self, ref: RefLike, *, strict: bool) -> VersionInfo: ...
+
+    def verify(self, ref: RefLike) -> VersionInfo: ...
 
 REPO_ENTRIES = {"versions": "dir", "removed": "dir", "annotations": "dir", "tags.log": "file"}
 
 
 # -------------------------------------------------------------------------------------- index
-def index_row(store: "LocalStore", name: str, version: int) -> IndexRow:
+def index_row(store: LocalParts, name: str, version: int) -> IndexRow:
     """What the index should hold for one live version ({} metadata if it is damaged)."""
     try:
         rec = store.layout.read_version(name, version)
@@ -38,7 +52,7 @@ def index_row(store: "LocalStore", name: str, version: int) -> IndexRow:
     return IndexRow(name, version, rec.digest, rec.created_at, md if isinstance(md, dict) else {})
 
 
-def sync_index(store: "LocalStore", idx: Index, files: set[tuple[str, int]] | None = None) -> None:
+def sync_index(store: LocalParts, idx: Index, files: set[tuple[str, int]] | None = None) -> None:
     """Make ``idx`` hold exactly the live versions."""
     files = store.layout.scan() if files is None else files
     have = idx.keys()
@@ -48,7 +62,7 @@ def sync_index(store: "LocalStore", idx: Index, files: set[tuple[str, int]] | No
     idx.upsert([index_row(store, n, v) for n, v in sorted(files - have)])
 
 
-def live_versions(store: "LocalStore", recorded: Mapping[str, tuple[str, list[int]]]
+def live_versions(store: LocalParts, recorded: Mapping[str, tuple[str, list[int]]]
                   ) -> tuple[dict[str, list[int]], dict[str, tuple[str, list[int]]], bool]:
     """Live version numbers per name, and the signatures to record, and whether every name was
     answered from ``recorded`` (the signatures the index stored with its last check). A name
@@ -73,7 +87,7 @@ def live_versions(store: "LocalStore", recorded: Mapping[str, tuple[str, list[in
     return out, fresh, trusted and set(fresh) == set(recorded)
 
 
-def open_index(store: "LocalStore") -> tuple[Index, dict[str, list[int]]]:
+def open_index(store: LocalParts) -> tuple[Index, dict[str, list[int]]]:
     """An index in step with the version files, and the live version numbers per name.
 
     The on-disk index (repaired under the lock if stale; a read-only view of it on a read-only
@@ -91,7 +105,7 @@ def open_index(store: "LocalStore") -> tuple[Index, dict[str, list[int]]]:
         if idx is not None and idx.in_memory:
             idx.close()
             idx = None
-    recorded = {}
+    recorded: dict[str, tuple[str, list[int]]] = {}
     if idx is not None:
         try:
             recorded = idx.scans()
@@ -125,7 +139,7 @@ def open_index(store: "LocalStore") -> tuple[Index, dict[str, list[int]]]:
     return mem, by_name
 
 
-def _index_best_effort(store: "LocalStore", change: Callable[[Index], None]) -> None:
+def _index_best_effort(store: LocalParts, change: Callable[[Index], None]) -> None:
     """Apply ``change`` to the on-disk index (under the lock); the next query repairs a failure."""
     try:
         with Index(store.layout.index_path) as idx:
@@ -135,17 +149,17 @@ def _index_best_effort(store: "LocalStore", change: Callable[[Index], None]) -> 
         pass
 
 
-def index_put(store: "LocalStore", rows: list[IndexRow]) -> None:
+def index_put(store: LocalParts, rows: list[IndexRow]) -> None:
     """Best-effort index update (under the lock)."""
     _index_best_effort(store, lambda idx: idx.upsert(rows))
 
 
-def index_delete(store: "LocalStore", keys: list[tuple[str, int]]) -> None:
+def index_delete(store: LocalParts, keys: list[tuple[str, int]]) -> None:
     """Best-effort removal of index rows (under the lock)."""
     _index_best_effort(store, lambda idx: idx.delete(keys))
 
 
-def rebuild_index(store: "LocalStore") -> int:
+def rebuild_index(store: LocalParts) -> int:
     """Drop and rebuild ``index.sqlite`` from the version files; return the row count."""
     with store.layout.locked():
         remove_tree(store.layout.index_path)
@@ -155,7 +169,7 @@ def rebuild_index(store: "LocalStore") -> int:
 
 
 # ------------------------------------------------------------------------------------- verify
-def anomalies(store: "LocalStore") -> list[str]:
+def anomalies(store: LocalParts) -> list[str]:
     """Every entry in the store's tree that is not part of its layout (all skipped elsewhere),
     plus skipped tag-log lines and damaged annotation files."""
     root = store.layout.root
@@ -205,7 +219,7 @@ def anomalies(store: "LocalStore") -> list[str]:
     return out
 
 
-def _repo_anomalies(store: "LocalStore", name: str, repo: Path, odd) -> list[str]:
+def _repo_anomalies(store: LocalParts, name: str, repo: Path, odd: Callable[[str], None]) -> list[str]:
     found: list[str] = []
     for e in list_dir(repo):
         want = REPO_ENTRIES.get(e.name)
@@ -236,7 +250,7 @@ def _repo_anomalies(store: "LocalStore", name: str, repo: Path, odd) -> list[str
     return found
 
 
-def verify_all(store: "LocalStore") -> VerifyReport:
+def verify_all(store: LocalParts) -> VerifyReport:
     """Verify every live version; failures and store anomalies go into the report."""
     report = VerifyReport()
     for name, version in sorted(store.layout.scan()):
@@ -270,9 +284,9 @@ def private_bytes(path: Path) -> int:
     return total
 
 
-def live_digests(store: "LocalStore") -> set[str]:
+def live_digests(store: LocalParts) -> set[str]:
     """Digests of every live version whose version file reads."""
-    out = set()
+    out: set[str] = set()
     for name, version in store.layout.scan():
         try:
             out.add(store.layout.read_version(name, version).digest)
@@ -281,7 +295,7 @@ def live_digests(store: "LocalStore") -> set[str]:
     return out
 
 
-def gc(store: "LocalStore", dry_run: bool = True) -> GcReport:
+def gc(store: LocalParts, dry_run: bool = True) -> GcReport:
     """Find (and unless ``dry_run`` delete) unreferenced blobs, stale snapshots, dead temp files.
 
     Entries that are not the store's own (wrong names, directories where blobs belong) are
@@ -292,14 +306,15 @@ def gc(store: "LocalStore", dry_run: bool = True) -> GcReport:
         return report
     lock = layout.locked() if not dry_run or layout.writable() else nullcontext()
     with lock:
-        digests, manifests = [], []
+        digests: list[str] = []
+        manifests: list[Manifest] = []
         for name, version in sorted(layout.scan()):
             digest = layout.read_version(name, version).digest
             manifests.append(store.blobs.read_manifest(digest, f"{name}@v{version}"))
             digests.append(digest)
         keep = live_blob_names(manifests, digests)
         live_hex = {hex_of(d) for d in digests}
-        rel = lambda p: os.path.relpath(p, layout.root)  # noqa: E731
+        rel: Callable[[str | Path], str] = lambda p: os.path.relpath(p, layout.root)  # noqa: E731
         for sub in list_dir(layout.root / "blobs" / "sha256"):
             if not (is_dir_entry(sub) and len(sub.name) == 2 and HEX64.fullmatch(sub.name * 32)):
                 report.skipped.append(rel(sub.path))

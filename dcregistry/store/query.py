@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 from ..errors import BadQueryError
 from ..refs import text_problem
@@ -39,7 +40,7 @@ class Term:
     op: str  # one of = != < <= > >=
     value: str | int
 
-    def sql(self) -> tuple[str, list]:
+    def sql(self) -> tuple[str, list[str | int]]:
         """A SQL condition on the index (column names are from a fixed list) and its parameter."""
         if isinstance(self.value, str) and self.op in ("=", "!=") and any(c in self.value for c in "*?["):
             return (f"{'NOT ' if self.op == '!=' else ''}{self.field} GLOB ?", [self.value])
@@ -89,7 +90,7 @@ def parse_term(text: str) -> Term:
     return Term(field, op, value)
 
 
-def parse_terms(terms: tuple[str, ...] | list[str] | str) -> list[Term]:
+def parse_terms(terms: Sequence[str | Term] | str) -> list[Term]:
     """Parse several terms (a single string may hold several separated by spaces)."""
     if isinstance(terms, str):
         terms = terms.split()

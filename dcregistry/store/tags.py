@@ -18,7 +18,7 @@ import datetime as _dt
 import json
 import warnings
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from ..errors import InvalidNameError, StoreWarning, UserError
 from ..fsio import append_line, ensure_dir
@@ -85,10 +85,11 @@ class TagLog:
             return []
         return data.decode("utf-8", errors="replace").splitlines()
 
-    def read(self, name: str, *, warn: bool = True) -> tuple[list[dict], list[str]]:
+    def read(self, name: str, *, warn: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
         """(valid entries oldest first, problems found). Problems about lines that are valid JSON
         but not entries are also warned about when ``warn``."""
-        entries, problems = [], []
+        entries: list[dict[str, Any]] = []
+        problems: list[str] = []
         for no, line in enumerate(self._lines(name), 1):
             if not line.strip():
                 continue
@@ -108,7 +109,7 @@ class TagLog:
             entries.append(entry)
         return entries, problems
 
-    def entries(self, name: str) -> list[dict]:
+    def entries(self, name: str) -> list[dict[str, Any]]:
         """Every valid entry of ``name``'s log, oldest first."""
         return self.read(name)[0]
 
