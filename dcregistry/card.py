@@ -37,7 +37,7 @@ def pretty_name(md: Mapping[str, Any]) -> str:
     return md.get("title") or f"{md['method'].upper()} {md['dataset']} IPC {md['ipc']}"
 
 
-def front_matter(md: Mapping[str, Any]) -> dict:
+def front_matter(md: Mapping[str, Any]) -> dict[str, Any]:
     """The YAML front matter dict (Hugging Face dataset-card fields + the ``dcreg`` block)."""
     n = md["ipc"] * md["num_classes"]
     return {
@@ -168,7 +168,7 @@ def render_card(md: Mapping[str, Any], results: Sequence[Mapping[str, Any] | Eva
     ).rstrip() + "\n"
 
 
-def parse_card(text: str) -> tuple[dict, str]:
+def parse_card(text: str) -> tuple[dict[str, Any], str]:
     """Split a card into (front matter dict, body); raise ValidationError if malformed."""
     if not text.startswith("---\n"):
         raise ValidationError("README.md", "card has no YAML front matter")

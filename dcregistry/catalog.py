@@ -7,6 +7,7 @@ Plain data shared by the registry (importers fill pixel-space stats from it) and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import UnknownNameError
 
@@ -43,7 +44,7 @@ class DatasetInfo:
     dsa_strategy: str = DSA_STRATEGY_DEFAULT
     description: str = ""
     stats_source: str = "REFERENCE.md (DC/DSA/DM code)"
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def channels(self) -> int:

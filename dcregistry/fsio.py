@@ -24,7 +24,7 @@ import re
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from .errors import (DiskFullError, OutputExistsError, OutputPathError, ReadOnlyError,
                      StorageError, UserError)
@@ -257,7 +257,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, tmp_dir: Path | None = 
     fsync_dir(path.parent)
 
 
-def atomic_write_text(path: str | Path, text: str, **kwargs) -> None:
+def atomic_write_text(path: str | Path, text: str, **kwargs: Any) -> None:
     """:func:`atomic_write_bytes` of UTF-8 ``text`` (newlines written as ``\\n``)."""
     atomic_write_bytes(path, text.encode("utf-8"), **kwargs)
 

@@ -8,12 +8,16 @@ import json
 import subprocess
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from . import __version__
 from .catalog import DATASETS
 from .errors import MetadataError
 from .pixelspace import PixelSpace
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 REQUIRED_FIELDS = (
     "dataset", "num_classes", "class_names", "image_shape", "ipc", "method", "method_config",
@@ -22,20 +26,21 @@ REQUIRED_FIELDS = (
 
 
 @functools.lru_cache(maxsize=1)
-def metadata_schema() -> dict:
+def metadata_schema() -> dict[str, Any]:
     """The dcreg/1 metadata JSON schema shipped in ``cards/metadata.schema.json``."""
     text = resources.files("dcregistry.cards").joinpath("metadata.schema.json").read_text()
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)  # the shipped file holds one JSON object
+    return schema
 
 
 @functools.lru_cache(maxsize=1)
-def _validator():
+def _validator() -> Draft202012Validator:
     import jsonschema
 
     return jsonschema.Draft202012Validator(metadata_schema())
 
 
-def _path(error) -> str:
+def _path(error: ValidationError) -> str:
     parts = [str(p) for p in error.absolute_path]
     return "metadata." + ".".join(parts) if parts else "metadata"
 
@@ -72,7 +77,7 @@ _SCHEMA_HINTS = {
 }
 
 
-def _check_semantics(md: Mapping) -> None:
+def _check_semantics(md: Mapping[str, Any]) -> None:
     c = md["image_shape"][0]
     if len(md["class_names"]) != md["num_classes"]:
         raise MetadataError("metadata.class_names",
@@ -109,12 +114,12 @@ def _git_revision() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def default_producer(package: str = "dcregistry", version: str = __version__) -> dict:
+def default_producer(package: str = "dcregistry", version: str = __version__) -> dict[str, Any]:
     """The ``producer`` block for artifacts made by this installation."""
     return {"package": package, "version": version, "git_revision": _git_revision()}
 
 
-def with_defaults(md: Mapping[str, Any]) -> dict:
+def with_defaults(md: Mapping[str, Any]) -> dict[str, Any]:
     """Fill the fields that have a sensible default (created_at, producer, source, lineage...)."""
     out = dict(md)
     out.setdefault("method_config", {})

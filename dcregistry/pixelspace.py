@@ -25,11 +25,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, TypeGuard
 
 import numpy as np
 
 from .errors import ValidationError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from .catalog import DatasetInfo
 
 KINDS = ("unit", "uint8", "normalized", "zca")
 ZCA_VARIANTS = ("kornia-eps0.1", "kip-reg0.1")
@@ -37,7 +42,7 @@ ZCA_INNER_KINDS = ("normalized", "unit")
 ZCA_TENSOR_NAMES = ("zca_mean", "zca_matrix", "zca_inverse")
 
 
-def _finite_numbers(vals: Any) -> bool:
+def _finite_numbers(vals: Any) -> TypeGuard[Sequence[int | float]]:
     return isinstance(vals, (list, tuple)) and len(vals) > 0 and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals)
 
@@ -107,29 +112,40 @@ class PixelSpace:
         return cls("uint8")
 
     @classmethod
-    def normalized(cls, mean, std) -> "PixelSpace":
+    def normalized(cls, mean: Iterable[float], std: Iterable[float]) -> "PixelSpace":
         return cls.parse({"kind": "normalized", "mean": list(mean), "std": list(std)})
 
     @classmethod
-    def of_dataset(cls, info) -> "PixelSpace":
+    def of_dataset(cls, info: DatasetInfo) -> "PixelSpace":
         """The canonical normalized space of a catalog dataset (its mean/std)."""
         return cls.normalized(info.mean, info.std)
 
     @classmethod
-    def zca(cls, variant: str, transform: Any, then: "PixelSpace | Mapping") -> "PixelSpace":
+    def zca(cls, variant: str, transform: Any, then: "PixelSpace | Mapping[str, Any]") -> "PixelSpace":
         inner = then.to_dict() if isinstance(then, PixelSpace) else dict(then)
         return cls.parse({"kind": "zca", "variant": variant, "transform": transform, "then": inner})
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The descriptor as stored in metadata."""
         if self.kind == "normalized":
-            return {"kind": "normalized", "mean": list(self.mean), "std": list(self.std)}
+            mean, std = self._mean_std()
+            return {"kind": "normalized", "mean": list(mean), "std": list(std)}
         if self.kind == "zca":
             return {"kind": "zca", "variant": self.variant, "transform": self.transform,
-                    "then": self.then.to_dict()}
+                    "then": self._inner().to_dict()}
         return {"kind": self.kind}
 
     # --- facts --------------------------------------------------------------------------------
+
+    def _mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``mean`` and ``std`` of a normalized space (:meth:`parse` always sets both)."""
+        assert self.mean is not None and self.std is not None, "a normalized space without stats"
+        return self.mean, self.std
+
+    def _inner(self) -> "PixelSpace":
+        """``then`` of a zca space (:meth:`parse` always sets it)."""
+        assert self.then is not None, "a zca space without its inner space"
+        return self.then
 
     @property
     def is_zca(self) -> bool:
@@ -158,7 +174,7 @@ class PixelSpace:
         if self.kind == "normalized":
             return (f"normalized: (x - mean) / std with mean {_nums(self.mean)}, "
                     f"std {_nums(self.std)}")
-        return f"ZCA-whitened ({self.variant}) after {self.then.describe()}"
+        return f"ZCA-whitened ({self.variant}) after {self._inner().describe()}"
 
     # --- numpy conversions --------------------------------------------------------------------
 
@@ -173,7 +189,7 @@ class PixelSpace:
             mean, std = self._stats(x)
             return ((x - mean) / std).astype(np.float32)
         mats = self._zca_tensors(zca, ("zca_mean", "zca_matrix"))
-        inner = self.then.from_unit(x)
+        inner = self._inner().from_unit(x)
         flat = inner.reshape(inner.shape[0], -1).astype(np.float64)
         if self.zca_standardizes:
             flat = flat - flat.mean(axis=1, keepdims=True)
@@ -195,24 +211,27 @@ class PixelSpace:
         mats = self._zca_tensors(zca, ("zca_mean", "zca_inverse"))
         flat = x.reshape(x.shape[0], -1).astype(np.float64) @ mats["zca_inverse"]
         flat = flat + mats["zca_mean"].reshape(1, -1)
-        return self.then.to_unit(flat.reshape(x.shape).astype(np.float32))
+        return self._inner().to_unit(flat.reshape(x.shape).astype(np.float32))
 
-    def _stats(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _stats(self, x: np.ndarray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         c = x.shape[-3]
-        if len(self.mean) != c:
-            raise ValidationError("pixel_space.mean", f"has {len(self.mean)} values for {c} channel(s)",
+        mean, std = self._mean_std()
+        if len(mean) != c:
+            raise ValidationError("pixel_space.mean", f"has {len(mean)} values for {c} channel(s)",
                                   "give one value per channel")
         shape = (c, 1, 1)
-        return (np.asarray(self.mean, np.float32).reshape(shape),
-                np.asarray(self.std, np.float32).reshape(shape))
+        return (np.asarray(mean, np.float32).reshape(shape),
+                np.asarray(std, np.float32).reshape(shape))
 
-    def _zca_tensors(self, zca: Mapping[str, Any] | None, need: tuple[str, ...]) -> dict[str, np.ndarray]:
-        missing = [n for n in need if not zca or n not in zca]
+    def _zca_tensors(self, zca: Mapping[str, Any] | None,
+                     need: tuple[str, ...]) -> dict[str, NDArray[np.float64]]:
+        have: Mapping[str, Any] = zca or {}
+        missing = [n for n in need if n not in have]
         if missing:
             raise ValidationError("pixel_space.transform",
                                   f"the {self.variant} ZCA space needs the tensors {', '.join(missing)}",
                                   "the artifact must carry them (zca_mean, zca_matrix, zca_inverse)")
-        return {n: np.asarray(zca[n], dtype=np.float64) for n in need}
+        return {n: np.asarray(have[n], dtype=np.float64) for n in need}
 
 
 def _nums(vals: Any) -> str:

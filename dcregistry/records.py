@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, overload
 
 from .errors import ValidationError
 
@@ -20,7 +20,15 @@ class RecordError(ValidationError):
     """A stored evaluation record is malformed."""
 
 
-def _num(d: Mapping, key: str, where: str, optional: bool = False) -> float | None:
+@overload
+def _num(d: Mapping[str, Any], key: str, where: str, optional: Literal[False] = False) -> float: ...
+
+
+@overload
+def _num(d: Mapping[str, Any], key: str, where: str, optional: bool) -> float | None: ...
+
+
+def _num(d: Mapping[str, Any], key: str, where: str, optional: bool = False) -> float | None:
     v = d.get(key)
     if v is None and optional:
         return None
@@ -29,7 +37,7 @@ def _num(d: Mapping, key: str, where: str, optional: bool = False) -> float | No
     return float(v)
 
 
-def _nums(d: Mapping, key: str, where: str) -> list[float]:
+def _nums(d: Mapping[str, Any], key: str, where: str) -> list[float]:
     v = d.get(key, [])
     if not isinstance(v, list) or not all(
             isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
@@ -37,7 +45,7 @@ def _nums(d: Mapping, key: str, where: str) -> list[float]:
     return [float(x) for x in v]
 
 
-def _obj(d: Mapping, key: str, where: str) -> dict:
+def _obj(d: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
     v = d.get(key) or {}
     if not isinstance(v, Mapping):
         raise RecordError(f"{where}.{key}", "must be an object")
@@ -55,12 +63,12 @@ class Baseline:
     delta: float  # record mean - baseline mean
     kind: str = "random-real"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "ipc": self.ipc, "accuracies": list(self.accuracies),
                 "mean": self.mean, "std": self.std, "delta": self.delta}
 
     @classmethod
-    def from_json(cls, d: Mapping, where: str = "record.baseline") -> "Baseline":
+    def from_json(cls, d: Mapping[str, Any], where: str = "record.baseline") -> "Baseline":
         return cls(ipc=int(d.get("ipc", 0)), accuracies=_nums(d, "accuracies", where),
                    mean=_num(d, "mean", where), std=_num(d, "std", where),
                    delta=_num(d, "delta", where), kind=str(d.get("kind", "random-real")))
@@ -70,8 +78,8 @@ class Baseline:
 class EvalRecord:
     """One evaluation of one artifact under one protocol (all runs)."""
 
-    artifact: dict  # ref, digest, dataset, method, ipc
-    protocol: dict  # id, name, hash, content, overrides
+    artifact: dict[str, Any]  # ref, digest, dataset, method, ipc
+    protocol: dict[str, Any]  # id, name, hash, content, overrides
     seeds: list[int]
     accuracies: list[float]
     mean: float
@@ -79,7 +87,7 @@ class EvalRecord:
     device: str = "?"
     harness_version: str | None = None
     torch_version: str | None = None
-    strategy: dict = field(default_factory=dict)  # name, measured, reason
+    strategy: dict[str, Any] = field(default_factory=dict)  # name, measured, reason
     final_train_loss: list[float] = field(default_factory=list)
     lr: float | None = None
     clipped: bool = False
@@ -91,7 +99,7 @@ class EvalRecord:
 
     # --- JSON ---------------------------------------------------------------------------------
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The JSON object stored in result files and store annotations."""
         return {
             "kind": self.kind, "artifact": dict(self.artifact), "protocol": dict(self.protocol),
@@ -141,7 +149,8 @@ class EvalRecord:
 
     @property
     def protocol_id(self) -> str:
-        return self.protocol["id"]
+        pid: str = self.protocol["id"]  # a string (from_json checks it)
+        return pid
 
     @property
     def runs(self) -> int:

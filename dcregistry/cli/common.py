@@ -7,11 +7,14 @@ import os
 import sys
 import warnings
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TextIO, TypeVar
 
 import click
 
 from ..errors import UserError
+
+#: A click command function (or an already decorated one).
+_Cmd = TypeVar("_Cmd", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 
@@ -26,7 +29,8 @@ def printable(text: str) -> str:
 @contextmanager
 def one_line_warnings(prog: str) -> Iterator[None]:
     """Show warnings (e.g. a skipped damaged tag-log line) as ``prog: warning: ...`` lines."""
-    def show(message, category, filename, lineno, file=None, line=None) -> None:
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
         click.echo(f"{prog}: warning: {printable(str(message))}", err=True)
 
     with warnings.catch_warnings():
@@ -78,12 +82,12 @@ def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
-def json_option(f: Callable) -> Callable:
+def json_option(f: _Cmd) -> _Cmd:
     """``--json``: machine-readable output on stdout."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(f)
 
 
-def quiet_option(f: Callable) -> Callable:
+def quiet_option(f: _Cmd) -> _Cmd:
     """``--quiet``: no progress bars."""
     return click.option("--quiet", "-q", is_flag=True, help="Silence progress bars.")(f)
 

@@ -56,16 +56,18 @@ def display_labels(art: "Artifact") -> tuple[np.ndarray, list[str]]:
 def artifact_unit_images(art: "Artifact") -> tuple[np.ndarray, list[str]]:
     """The artifact's images in [0, 1] for viewing (clipped), plus notes."""
     names = set(art.tensor_names)
-    zca = {n: art.numpy(n) for n in ("zca_mean", "zca_inverse") if n in names}
+    zca: dict[str, np.ndarray] = {n: art.numpy(n) for n in ("zca_mean", "zca_inverse") if n in names}
     unit, notes = to_unit_images(art.numpy("images"), art.metadata["pixel_space"], zca)
-    return np.clip(unit, 0.0, 1.0), notes
+    clipped: np.ndarray = np.clip(unit, 0.0, 1.0)
+    return clipped, notes
 
 
 def to_uint8_hwc(unit_image: np.ndarray) -> np.ndarray:
     """One [C, H, W] image in [0, 1] -> uint8 [H, W, C] (or [H, W] for one channel)."""
     arr = np.clip(np.rint(np.clip(unit_image, 0, 1) * 255.0), 0, 255).astype(np.uint8)
     arr = arr.transpose(1, 2, 0)
-    return arr[:, :, 0] if arr.shape[2] == 1 else arr
+    hwc: np.ndarray = arr[:, :, 0] if arr.shape[2] == 1 else arr
+    return hwc
 
 
 def render_grid(unit_images: np.ndarray, labels: np.ndarray, class_names: Sequence[str],

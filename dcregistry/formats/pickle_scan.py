@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import pickletools
+from typing import cast
 
 #: Deepest container nesting accepted (torch checkpoints and CIFAR batches nest < 15).
 MAX_DEPTH = 100
@@ -54,13 +55,15 @@ def pickle_shape_problem(data: bytes, max_depth: int = MAX_DEPTH) -> str | None:
                 continue
             if name == "STOP":
                 break
+            # genops gives each argument untyped; those of the memo opcodes are ints (their
+            # ArgumentDescriptor's obtype), MEMOIZE has none
             if name in _MEMO_PUT:
                 if stack and stack[-1] is not None:
-                    key = arg if name != "MEMOIZE" else len(memo)
+                    key = cast(int, arg) if name != "MEMOIZE" else len(memo)
                     memo[key] = stack[-1]
                 continue
             if name in _MEMO_GET:
-                stack.append(memo.get(arg, [0, 1]))
+                stack.append(memo.get(cast(int, arg), [0, 1]))
                 continue
             # Pop what the opcode consumes (to the MARK for 'stackslice' opcodes).
             popped: list[list[int]] = []
@@ -75,11 +78,12 @@ def pickle_shape_problem(data: bytes, max_depth: int = MAX_DEPTH) -> str | None:
                     continue
                 if stack and stack[-1] is not None:
                     popped.append(stack.pop())  # type: ignore[arg-type]
+            result: list[int] | None
             if name in _MUTATORS:
                 # popped[-1] is the container (deepest on the stack); the rest go into it.
                 if not popped:
                     continue
-                result: list[int] | None = popped[-1]
+                result = popped[-1]
                 for d, n in popped[:-1]:
                     result[0] = max(result[0], d + 1)
                     result[1] += n

@@ -10,29 +10,38 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, TypeVar, overload
 
 from ..errors import UnknownNameError
 
+#: The kind of function a registry holds (readers, writers).
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
-class FormatRegistry(Mapping[str, Callable]):
+
+class FormatRegistry(Mapping[str, _Fn]):
     """A read-only mapping of format names to functions, loading format modules lazily."""
 
     def __init__(self, kind: str, package: str, modules: Mapping[str, str]):
         self.kind = kind
         self.package = package
         self._modules = dict(modules)
-        self._entries: dict[str, Callable] = {}
+        self._entries: dict[str, _Fn] = {}
 
     @property
     def names(self) -> tuple[str, ...]:
         """Every format name, in table order (imports nothing)."""
         return tuple(self._modules)
 
-    def register(self, name: str, fn: Callable | None = None):
+    @overload
+    def register(self, name: str, fn: _Fn) -> _Fn: ...
+
+    @overload
+    def register(self, name: str, fn: None = None) -> Callable[[_Fn], _Fn]: ...
+
+    def register(self, name: str, fn: _Fn | None = None) -> _Fn | Callable[[_Fn], _Fn]:
         """Register ``fn`` under ``name`` (listed in the module table); without ``fn``, a decorator."""
 
-        def add(f: Callable) -> Callable:
+        def add(f: _Fn) -> _Fn:
             if name not in self._modules:
                 raise ValueError(f"{self.kind} {name!r} is not in the module table of "
                                  f"{self.package}")
@@ -43,7 +52,7 @@ class FormatRegistry(Mapping[str, Callable]):
 
         return add(fn) if fn is not None else add
 
-    def __getitem__(self, name: str) -> Callable:
+    def __getitem__(self, name: str) -> _Fn:
         if name not in self._modules:
             close = difflib.get_close_matches(str(name), self._modules, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""

@@ -14,7 +14,7 @@ import re
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import ImportFormatError, UnsafeFileError, UserError
 from .limits import (MAX_EXPANSION, SMALL_MEMBER_BYTES, ByteBudget, InputTooLargeError,
@@ -44,14 +44,15 @@ def import_torch(what: str = "reading .pt files") -> Any:
     return torch
 
 
-def _numpy_safe_globals() -> list:
+def _numpy_safe_globals() -> list[Callable[..., Any] | tuple[Callable[..., Any], str]]:
     """numpy scalar/dtype reconstructors, under both the numpy 1.x and 2.x module paths."""
     import numpy as np
 
     core = getattr(np, "_core", None) or np.core
     scalar = core.multiarray.scalar
-    out: list = [(scalar, "numpy.core.multiarray.scalar"),
-                 (scalar, "numpy._core.multiarray.scalar"), np.dtype]
+    out: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
+        (scalar, "numpy.core.multiarray.scalar"),
+        (scalar, "numpy._core.multiarray.scalar"), np.dtype]
     dtypes = getattr(np, "dtypes", None)
     for name in ("Float64DType", "Float32DType", "Float16DType", "Int64DType", "Int32DType",
                  "Int16DType", "Int8DType", "UInt8DType", "BoolDType"):
@@ -188,7 +189,7 @@ def tensor_bytes(t: Any, what: str, budget: ByteBudget) -> int:
     if t.is_meta or t.device.type != "cpu":
         raise ImportFormatError(f"{what}: is a tensor on the {t.device.type!r} device, which has "
                                 "no data; save the real tensor")
-    nbytes = t.numel() * t.element_size()
+    nbytes: int = t.numel() * t.element_size()
     stored = t.untyped_storage().nbytes()
     if nbytes > SMALL_MEMBER_BYTES and nbytes > MAX_EXPANSION * max(stored, 1):
         raise InputTooLargeError(f"{what}: a view of {stored} stored bytes claims {nbytes} bytes "

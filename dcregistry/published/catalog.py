@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, overload
 from urllib.parse import urlsplit
 
 if sys.version_info >= (3, 11):
@@ -70,14 +70,14 @@ class PublishedSet:
     format: str
     license: str
     page: str
-    source: dict
+    source: dict[str, Any]
     files: tuple[PublishedFile, ...]
     pixel_space: str | None = None
     citation: str | None = None
     notes: str | None = None
     verified: bool = True
     needs_path: bool = False
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def source_url(self) -> str:
@@ -89,7 +89,7 @@ class PublishedSet:
             return str(self.source["url"])
         return str(self.files[0].url if self.files else self.page)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stable keys) for ``dcreg published --json``."""
         from ..citations import method_citation
 
@@ -132,8 +132,18 @@ def _rel_path(value: Any, where: str) -> str:
     return value
 
 
+@overload
+def _str(entry: Mapping[str, Any], key: str, where: str, *, required: Literal[True] = True,
+         pattern: re.Pattern[str] | None = None, max_len: int = 20000) -> str: ...
+
+
+@overload
+def _str(entry: Mapping[str, Any], key: str, where: str, *, required: bool,
+         pattern: re.Pattern[str] | None = None, max_len: int = 20000) -> str | None: ...
+
+
 def _str(entry: Mapping[str, Any], key: str, where: str, *, required: bool = True,
-         pattern: re.Pattern | None = None, max_len: int = 20000) -> str | None:
+         pattern: re.Pattern[str] | None = None, max_len: int = 20000) -> str | None:
     value = entry.get(key)
     if value is None:
         if required:

@@ -14,7 +14,7 @@ import json
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ...errors import OutputExistsError, UserError
 from ...fsio import check_output_path, staged_dir, staged_file
@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 #: Format name -> module of this package that registers its writer (imported on first use).
 EXPORT_MODULES = {"pt": "pt", "npz": "npz", "png": "png", "hf-datasets": "hf_datasets"}
-#: Format name -> writer(artifact, out_path, **options) -> notes.
-EXPORTERS = FormatRegistry("export format", __name__, EXPORT_MODULES)
+#: Format name -> writer(artifact, out_path, **options) -> notes (the options differ by format).
+EXPORTERS: FormatRegistry[Callable[..., list[str]]] = FormatRegistry("export format", __name__,
+                                                                     EXPORT_MODULES)
 EXPORT_FORMATS = EXPORTERS.names
 #: Formats whose output is a directory (the others write one file).
 DIRECTORY_FORMATS = ("hf-datasets",)
@@ -44,9 +45,9 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
 
-def embedded_metadata(art: Artifact) -> dict:
+def embedded_metadata(art: Artifact) -> dict[str, Any]:
     """The metadata block embedded in exports: format, version digest, metadata."""
-    from ...artifact import FORMAT
+    from ...manifest import FORMAT
 
     return {"format": FORMAT, "digest": art.digest, "metadata": art.metadata}
 

@@ -23,7 +23,7 @@ def write_hf_datasets(art: Artifact, out: Path, progress: bool = False) -> list[
     md = art.metadata
     unit, notes = artifact_unit_images(art)
     labels, label_notes = display_labels(art)
-    columns: dict[str, list] = {
+    columns: dict[str, list[Any]] = {
         "image": [Image.fromarray(to_uint8_hwc(img)) for img in unit],
         "label": [int(v) for v in labels],
     }

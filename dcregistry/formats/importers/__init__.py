@@ -31,11 +31,12 @@ import stat
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ...errors import ImportFormatError, OutputExistsError, UserError
 from ...fsio import check_output_path, staged_dir
-from ..paths import is_artifact_dir, require_utf8
+from ...manifest import is_artifact_dir
+from ..paths import require_utf8
 from ..registry import FormatRegistry
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ if TYPE_CHECKING:
 #: A new format is one module here plus one line in this table.
 IMPORT_MODULES = {"dc-pt": "dc_pt", "mtt": "mtt", "kip-npz": "kip_npz", "npz": "npz"}
 #: Format name -> reader(path, options, notes) -> [ImportedSet].
-IMPORTERS = FormatRegistry("import format", __name__, IMPORT_MODULES)
+IMPORTERS: FormatRegistry[Callable[[Path, ImportOptions, list[str]], list[ImportedSet]]] = \
+    FormatRegistry("import format", __name__, IMPORT_MODULES)
 IMPORT_FORMATS = IMPORTERS.names
 PIXEL_SPACES = ("normalized", "unit", "uint8", "zca-kornia", "zca-kip")
 ZCA_INNER = ("unit", "normalized")
@@ -91,7 +93,7 @@ class ImportedSet:
     """One artifact's worth of tensors + metadata read from a file (nothing written yet)."""
 
     tensors: dict[str, np.ndarray]
-    metadata: dict
+    metadata: dict[str, Any]
     suffix: str = ""  # appended to the output directory name ("-e1" for dc-pt experiment 1)
 
 

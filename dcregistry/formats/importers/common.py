@@ -35,15 +35,16 @@ def to_numpy(x: Any, what: str, notes: list[str],
             t = t.float()
         if t.is_complex() or t.dtype == torch.bool or t.is_quantized:
             raise ImportFormatError(f"{what}: unsupported tensor dtype {t.dtype}")
-        return t.contiguous().numpy()
+        arr: np.ndarray = t.contiguous().numpy()
+        return arr
     if isinstance(x, (int, float)) and not isinstance(x, bool):
         return np.asarray(x)
     raise ImportFormatError(f"{what}: expected a tensor, found {type(x).__name__}")
 
 
 def resolve_pixel_space(name: str, info: DatasetInfo, zca_over: str | None,
-                         has_zca_tensors: bool) -> dict:
-    norm = {"kind": "normalized", "mean": list(info.mean), "std": list(info.std)}
+                         has_zca_tensors: bool) -> dict[str, Any]:
+    norm: dict[str, Any] = {"kind": "normalized", "mean": list(info.mean), "std": list(info.std)}
     if name == "normalized":
         return norm
     if name in ("unit", "uint8"):
@@ -56,7 +57,7 @@ def resolve_pixel_space(name: str, info: DatasetInfo, zca_over: str | None,
             "then": norm if over == "normalized" else {"kind": "unit"}}
 
 
-def parse_embedded(text: Any, where: str, notes: list[str]) -> dict | None:
+def parse_embedded(text: Any, where: str, notes: list[str]) -> dict[str, Any] | None:
     """dcreg metadata embedded by ``dcreg export`` ({"format", "digest", "metadata"})."""
     if text is None:
         return None
@@ -95,7 +96,7 @@ _JSON_TYPE = {str: "a string", dict: "an object", list: "an array", int: "an int
               type(None): "null"}
 
 
-def _typed_embedded(meta: dict, where: str) -> dict:
+def _typed_embedded(meta: dict[str, Any], where: str) -> dict[str, Any]:
     """``meta`` if every field an import reads has its JSON type; ImportFormatError naming the
     first that does not (a list where an object belongs must not reach the code as one)."""
     for key, types in EMBEDDED_FIELDS.items():
@@ -109,7 +110,7 @@ def _typed_embedded(meta: dict, where: str) -> dict:
     return meta
 
 
-def source_record(path: Path, fmt: str, options: ImportOptions, **extra: Any) -> dict:
+def source_record(path: Path, fmt: str, options: ImportOptions, **extra: Any) -> dict[str, Any]:
     digest, _ = sha256_file(path)
     src: dict[str, Any] = {"file_name": path.name, "sha256": digest, "format": fmt}
     if options.url:
@@ -207,7 +208,7 @@ def hard_labels(labels: np.ndarray, where: str, notes: list[str]) -> np.ndarray:
 def assemble(*, images: np.ndarray, labels: np.ndarray | None, soft: np.ndarray | None,
               extras: Mapping[str, np.ndarray], info: DatasetInfo, options: ImportOptions,
               where: str, default_pixel_space: str, method: str | None,
-              method_config: dict, source: dict, embedded: dict | None,
+              method_config: dict[str, Any], source: dict[str, Any], embedded: dict[str, Any] | None,
               notes: list[str], suffix: str = "") -> ImportedSet:
     """Check tensors against the dataset and build the metadata of one set."""
     k = info.num_classes

@@ -114,11 +114,11 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
     return sets
 
 
-def _plain_accs(accs: Any) -> dict | None:
+def _plain_accs(accs: Any) -> dict[str, list[float]] | None:
     """``accs_all_exps`` as {model: [float, ...]} if it is that shape, else None."""
     if not isinstance(accs, dict):
         return None
-    out = {}
+    out: dict[str, list[float]] = {}
     for key, values in accs.items():
         if not isinstance(key, str) or not isinstance(values, (list, tuple)):
             return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, cast
 
 import numpy as np
 
@@ -90,7 +90,7 @@ class NpzArchive(Mapping[str, np.ndarray]):
         """(shape, dtype, fortran_order, header bytes) of member ``name``, reading only its header."""
         info = self._members[name]
         try:
-            with self._zip.open(info) as f:
+            with self._open(info) as f:
                 return self._read_header(f, name)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
             raise ImportFormatError(f"{self.where}: array {name!r} is unreadable "
@@ -100,7 +100,11 @@ class NpzArchive(Mapping[str, np.ndarray]):
         """numpy dtype kind of array ``name`` (from its header; no data is read)."""
         return self.header(name)[1].kind
 
-    def _read_header(self, f, name: str) -> tuple[tuple[int, ...], np.dtype, bool, int]:
+    def _open(self, info: zipfile.ZipInfo) -> zipfile.ZipExtFile:
+        # what ZipFile.open returns in read mode (typeshed says IO[bytes], which has no readinto)
+        return cast(zipfile.ZipExtFile, self._zip.open(info))
+
+    def _read_header(self, f: zipfile.ZipExtFile, name: str) -> tuple[tuple[int, ...], np.dtype, bool, int]:
         from numpy.lib import format as npy
 
         magic = f.read(len(_NPY_MAGIC))
@@ -130,7 +134,7 @@ class NpzArchive(Mapping[str, np.ndarray]):
     def _read(self, name: str) -> np.ndarray:
         info = self._members[name]
         try:
-            with self._zip.open(info) as f:
+            with self._open(info) as f:
                 shape, dtype, fortran, header_len = self._read_header(f, name)
                 count = 1
                 for d in shape:  # exact integers: no wrap-around
