@@ -1,5 +1,8 @@
 """Common machinery of the dataset loaders: ``ImageSet``, the ``LOADERS`` registry, ``load_dataset``.
 
+(What a parser returns, :class:`RawSplit`, and the decoded-array cache live in :mod:`.raw`; they
+are re-exported here.)
+
 A loader (one per dataset name, registered in its layout-family module) parses the files on disk
 and returns a :class:`RawSplit` (uint8 or unit-float numpy arrays, NCHW). ``load_dataset`` turns
 that into an :class:`ImageSet`: float32 images in unit space [0, 1], int64 labels, checked against
@@ -11,10 +14,7 @@ Nothing is ever downloaded.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -24,21 +24,14 @@ import torch
 import torch.nn.functional as F
 
 from dcregistry.catalog import DatasetInfo, get_dataset_info
-from dcregistry.errors import DatasetNotFoundError, StorageError, UnknownNameError, ValidationError
-from dcregistry.fsio import staged_file
+from dcregistry.errors import DatasetNotFoundError, UnknownNameError
 from harness.registry import Registry
+
+from . import hf
+from .raw import DatasetFormatError, RawSplit
 
 SPLITS = ("train", "test")
 DATA_ROOT_ENV = "HARNESS_DATA"
-CACHE_DIRNAME = ".harness-cache"
-_CACHE_FORMAT = 1
-
-
-class DatasetFormatError(ValidationError):
-    """A dataset file on disk exists but is malformed (bad magic number, wrong size, bad keys)."""
-
-    def __init__(self, path: str | os.PathLike, problem: str, fix: str | None = None):
-        super().__init__(str(path), problem, fix)
 
 
 @dataclass
@@ -70,16 +63,6 @@ class ImageSet:
         """``(C, H, W)`` of ``images`` (after any resize)."""
         c, h, w = self.images.shape[1:]
         return (int(c), int(h), int(w))
-
-
-@dataclass
-class RawSplit:
-    """What a layout parser returns: NCHW ``images`` (uint8, or float32 already in [0, 1])."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: list[str] | None = None
-    source: str = ""
 
 
 Loader = Callable[[Path, str, DatasetInfo], RawSplit]
@@ -210,65 +193,9 @@ def locate(
     missing = [p for p in needed if not p.exists()]
     if not missing:
         return parse()
-    from . import hf  # local import: hf imports this module
-
     hdir = hf_dir(root, info)
     if hf.is_hf_dataset_dir(hdir):
         return hf.load_hf_split(hdir, info, split, cache_root=root)
     # Name what is missing only when part of the torchvision layout is there.
     partial = len(missing) < len(needed) or any(p.parent.exists() and p.parent != root for p in missing)
     raise not_found(info, root, layout, missing if partial else ())
-
-
-# ---------------------------------------------------------------------------------------------
-# Decoded-array cache under <root>/.harness-cache/ (JPEG/PNG decoding is the slow part).
-
-
-def file_fingerprint(paths: Iterable[Path], base: Path) -> list[list]:
-    """``[relative path, size, mtime_ns]`` per file: the cache key material."""
-    out = []
-    for p in paths:
-        st = p.stat()
-        out.append([p.relative_to(base).as_posix(), st.st_size, st.st_mtime_ns])
-    return out
-
-
-def cache_key(**parts) -> str:
-    blob = json.dumps({"format": _CACHE_FORMAT, **parts}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def cached_split(root: Path, stem: str, key: str, build: Callable[[], RawSplit]) -> RawSplit:
-    """Return the split cached as ``<root>/.harness-cache/<stem>-<key>.npz``, building it if absent.
-
-    The cache holds only plain arrays (loaded with ``allow_pickle=False``). A data root that is not
-    writable just means no cache. Older caches of the same stem are removed when a new one is written.
-    """
-    cache_dir = root / CACHE_DIRNAME
-    path = cache_dir / f"{stem}-{key}.npz"
-    if path.is_file():
-        try:
-            from dcregistry.formats.importers.npzfile import NpzArchive
-
-            z = NpzArchive(path)  # sizes checked before allocating: the cache is a file too
-            try:
-                names = [str(s) for s in z["class_names"]] if "class_names" in z else None
-                return RawSplit(z["images"], z["labels"], names, str(z["source"]))
-            finally:
-                z.close()
-        except Exception as exc:  # a corrupt cache is rebuilt, never trusted
-            warnings.warn(f"ignoring unreadable dataset cache {path}: {exc}", stacklevel=2)
-    raw = build()
-    try:
-        with staged_file(path, overwrite=True) as tmp:
-            arrays = {"images": raw.images, "labels": raw.labels, "source": np.array(raw.source)}
-            if raw.class_names is not None:
-                arrays["class_names"] = np.array(raw.class_names, dtype=str)
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
-        for old in cache_dir.glob(f"{stem}-*.npz"):
-            if old != path:
-                old.unlink(missing_ok=True)
-    except (OSError, StorageError) as exc:  # an unwritable data root just means no cache
-        warnings.warn(f"could not write dataset cache under {cache_dir}: {exc}", stacklevel=2)
-    return raw

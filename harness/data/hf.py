@@ -42,7 +42,7 @@ from dcregistry.errors import JSONFormatError
 from dcregistry.formats.limits import ByteBudget, InputTooLargeError, check_expansion
 from dcregistry.jsonsafe import loads_bounded
 
-from .base import CACHE_DIRNAME, DatasetFormatError, RawSplit, cache_key, cached_split, file_fingerprint
+from .raw import CACHE_DIRNAME, DatasetFormatError, RawSplit, cache_key, cached_split, file_fingerprint
 
 IMAGE_COLUMNS = ("img", "image")
 LABEL_COLUMNS = ("label", "labels", "fine_label")

@@ -19,7 +19,8 @@ import numpy as np
 
 from dcregistry.catalog import DatasetInfo
 
-from .base import LOADERS, DatasetFormatError, RawSplit, cache_key, cached_split, file_fingerprint, locate
+from .base import LOADERS, DatasetFormatError, RawSplit, locate
+from .raw import cache_key, cached_split, file_fingerprint
 
 FOLDER = "tiny-imagenet-200"
 _EXTS = (".jpeg", ".jpg", ".png")

@@ -165,7 +165,7 @@ def test_hf_image_larger_than_the_dataset_is_refused_before_decoding(tmp_path):
 
 def test_hostile_dataset_cache_is_rebuilt_without_allocating(tmp_path):
     """A cache .npz whose member expands 1000x is ignored (and rebuilt), never inflated."""
-    from harness.data.base import CACHE_DIRNAME, RawSplit, cached_split
+    from harness.data.raw import CACHE_DIRNAME, RawSplit, cached_split
 
     cache = tmp_path / CACHE_DIRNAME
     cache.mkdir()
@@ -187,7 +187,7 @@ def test_dataset_cache_write_on_a_full_disk_warns_and_leaves_nothing(tmp_path, m
     import errno
 
     import dcregistry.fsio as fsio
-    from harness.data.base import CACHE_DIRNAME, RawSplit, cached_split
+    from harness.data.raw import CACHE_DIRNAME, RawSplit, cached_split
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
