@@ -159,6 +159,6 @@ def is_artifact_dir(path: str | Path) -> bool:
 
 
 __all__ = ["Manifest", "FileEntry", "as_manifest", "FORMAT", "DATA_FILE", "CARD_FILE",
-           "MANIFEST_FILE", "REQUIRED_FILES", "MAX_MANIFEST_BYTES", "manifest_digest", "make_manifest", "read_manifest",
-           "check_manifest_shape", "verify_files", "is_artifact_dir", "ARTIFACT_FILES",
-           "holds_artifact"]
+           "MANIFEST_FILE", "REQUIRED_FILES", "MAX_MANIFEST_BYTES", "manifest_digest",
+           "make_manifest", "read_manifest", "check_manifest_shape", "verify_files",
+           "is_artifact_dir", "ARTIFACT_FILES", "holds_artifact"]

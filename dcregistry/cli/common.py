@@ -14,7 +14,7 @@ import click
 from ..errors import UserError
 
 #: A click command function (or an already decorated one).
-_Cmd = TypeVar("_Cmd", bound=Callable[..., Any])
+CmdFn = TypeVar("CmdFn", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 
@@ -82,12 +82,12 @@ def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
-def json_option(f: _Cmd) -> _Cmd:
+def json_option(f: CmdFn) -> CmdFn:
     """``--json``: machine-readable output on stdout."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(f)
 
 
-def quiet_option(f: _Cmd) -> _Cmd:
+def quiet_option(f: CmdFn) -> CmdFn:
     """``--quiet``: no progress bars."""
     return click.option("--quiet", "-q", is_flag=True, help="Silence progress bars.")(f)
 

@@ -6,6 +6,7 @@ No torch, PIL or ``datasets`` at import time: the formats code loads each when a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,9 @@ from ..formats.importers import IMPORT_FORMATS, LAYOUTS, PIXEL_SPACES, ZCA_INNER
     ImportOptionError, ImportOptions, import_file
 from . import cli
 from .common import emit_json, json_option, progress_disabled, quiet_option
+
+if TYPE_CHECKING:
+    from ..artifact import Artifact
 
 
 def _note(text: str) -> None:
@@ -100,13 +104,13 @@ def import_cmd(file: Path, fmt: str, dataset: str, pixel_space: str | None,
         click.echo(f"{a.path} {a.digest}")
 
 
-def _open(ref: str, store: str | None):
+def _open(ref: str, store: str | None) -> Artifact:
     """Resolve REF through the store (``open_ref``); without a store module, a directory only."""
     try:
         from ..store import open_ref
     except ImportError:
-        open_ref = None
-    if open_ref is not None:
+        pass
+    else:
         return open_ref(ref, store=store, verify=True) if store else open_ref(ref, verify=True)
     if Path(ref).is_dir():
         from ..artifact import open_artifact

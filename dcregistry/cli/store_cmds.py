@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Mapping
 
 import click
 
@@ -17,10 +17,10 @@ from ..errors import TagProtectedError, VerificationFailedError
 from ..refs import validate_name
 from ..store import EVAL_KIND, Store, resolve_ref, store_for
 from . import cli
-from .common import emit_json, json_option, progress_disabled, quiet_option
+from .common import CmdFn, emit_json, json_option, progress_disabled, quiet_option
 
 
-def store_option(f: Callable) -> Callable:
+def store_option(f: CmdFn) -> CmdFn:
     """``--store S``: which store (default: the local one at $DCREG_HOME or ~/.cache/dcreg)."""
     return click.option("--store", "store_spec", metavar="S", default=None,
                         help="'local' (default: $DCREG_HOME or ~/.cache/dcreg), a store "
@@ -33,7 +33,7 @@ def _store(spec: str | None, ref: object = None) -> Store:
     return store_for(str(ref) if ref is not None else None, spec)
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -41,9 +41,9 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def _pixel(md: dict) -> str:
+def _pixel(md: Mapping[str, Any]) -> str:
     ps = md.get("pixel_space") or {}
-    kind = ps.get("kind", "?")
+    kind: str = ps.get("kind", "?")
     if kind == "zca":
         return f"zca({ps.get('variant')})/{(ps.get('then') or {}).get('kind', '?')}"
     return kind
@@ -165,8 +165,8 @@ def show(ref: str, store_spec: str | None, as_json: bool) -> None:
         from ..artifact import manifest_digest, read_manifest
 
         manifest = read_manifest(res.path)  # type: ignore[arg-type]
-        head = {"path": str(res.path), "digest": manifest_digest(manifest)}
-        anns: list[dict] = []
+        head: dict[str, Any] = {"path": str(res.path), "digest": manifest_digest(manifest)}
+        anns: list[dict[str, Any]] = []
     else:
         store, info = res.store, res.info
         assert store is not None

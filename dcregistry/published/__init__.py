@@ -7,14 +7,19 @@ with the safe importers and verifies the artifacts. Importing this package loads
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .catalog import (CATALOG_ENV, CatalogError, PublishedFile, PublishedSet, get_published,
                       load_catalog)
 
 __all__ = ["CATALOG_ENV", "CatalogError", "PublishedFile", "PublishedSet", "get_published",
            "load_catalog", "fetch_published"]
 
+if TYPE_CHECKING:
+    from .fetch import fetch_published
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> Any:  # fetch_published, imported on first use
     if name == "fetch_published":
         from .fetch import fetch_published
 

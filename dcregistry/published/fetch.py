@@ -144,7 +144,7 @@ def convert(entry: PublishedSet, files: list[FetchedFile], out_dir: Path, *,
         by_name = {f.name: f for f in files}
         for s in sets:
             src = dict(s.metadata.get("source") or {})
-            main = by_name.get(src.get("file_name"), first)
+            main = by_name.get(src["file_name"], first) if "file_name" in src else first
             src.update({"file_name": main.name, "sha256": main.sha256, "url": main.url,
                         "format": fmt, "catalog": entry.name, "page": entry.page,
                         "files": {f.name: {"sha256": f.sha256, "url": f.url} for f in files},

@@ -9,13 +9,16 @@ Hub API (:mod:`dcregistry.server.hubapi`) and the browse pages (:mod:`dcregistry
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 __all__ = ["create_app", "serve"]
 
 
 def create_app(home: str | Path | None = None, token: str | None = None, *,
-               public_url: str | None = None, allowed_hosts: Iterable[str] = ()):  # noqa: ANN201
+               public_url: str | None = None, allowed_hosts: Iterable[str] = ()) -> Starlette:
     """The app over the local store at ``home``; writes need ``token`` (None: read-only).
     (FastAPI is imported lazily; see :func:`dcregistry.server.app.create_app`.)"""
     from .app import create_app as _create

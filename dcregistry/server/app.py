@@ -6,7 +6,7 @@ import contextlib
 import errno
 import logging
 from pathlib import Path
-from typing import Iterable
+from typing import AsyncIterator, Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,7 +44,7 @@ def create_app(home: str | Path | None = None, token: str | None = None, *,
     auth = TokenAuth(token)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = backend.start_sweeper(sweep_seconds)
         try:
             yield
@@ -97,8 +97,8 @@ def create_app(home: str | Path | None = None, token: str | None = None, *,
     try:  # browse pages live in their own module (issue 8, item 3)
         from .pages import pages_router
     except ImportError:
-        pages_router = None
-    if pages_router is not None:
+        pass
+    else:
         app.include_router(pages_router(store))
     app.add_middleware(RequestGuard, auth=auth, hosts=HostPolicy(allowed_hosts, public_url))
     return app

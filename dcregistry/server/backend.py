@@ -151,7 +151,7 @@ class Entry:
             return git_blob_oid(lfs_pointer(self.sha256, self.size))
         return git_blob_oid(self.read(MAX_INLINE_FILE))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "file", "oid": self.git_oid, "size": self.size,
                                "path": self.path}
         if self.lfs:
@@ -356,7 +356,7 @@ class RepoBackend:
         except UserError as exc:
             raise HubError(404, f"revision {_show(rev)} of {name}: {exc}", "RevisionNotFound") from None
 
-    def refs(self, name: str) -> dict:
+    def refs(self, name: str) -> dict[str, Any]:
         """Branches and tags as the Hub's ``/refs`` answers them."""
         head = self.head(name)
         infos = self.versions(name)
@@ -372,7 +372,7 @@ class RepoBackend:
         return {"branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": head.oid}],
                 "converts": [], "tags": tags, "pullRequests": []}
 
-    def history(self, name: str, rev: str) -> list[dict]:
+    def history(self, name: str, rev: str) -> list[dict[str, Any]]:
         """Commits reachable from ``rev``, newest first (one per live version up to it)."""
         top = self.resolve(name, rev)
         out = []
@@ -417,7 +417,7 @@ class RepoBackend:
             self._trees[key] = tree
         return tree
 
-    def _read_extras(self, name: str, digest: str) -> dict[str, dict]:
+    def _read_extras(self, name: str, digest: str) -> dict[str, dict[str, Any]]:
         try:
             data = loads_bounded(self._extras_file(name, digest).read_bytes(), "extras")
         except (OSError, JSONFormatError):
@@ -469,7 +469,7 @@ class RepoBackend:
         os.replace(tmp, self.lfs_path(oid))
 
     # ---------------------------------------------------------------------------------- commits
-    def commit(self, name: str, rev: str, lines: list[dict]) -> Commit:
+    def commit(self, name: str, rev: str, lines: list[dict[str, Any]]) -> Commit:
         """Apply an NDJSON commit to ``main``; the result must be a valid dcreg/1 artifact."""
         if rev not in ("main", "refs/heads/main"):
             raise HubError(400, f"commits go to 'main' only, not {_show(rev)}")
@@ -665,7 +665,7 @@ class RepoBackend:
             raise HubError(400, str(exc)) from None
 
 
-def iter_ndjson(body: bytes) -> Iterable[dict]:
+def iter_ndjson(body: bytes) -> Iterable[dict[str, Any]]:
     """Parse an NDJSON commit body; HubError 400 on anything that is not one object per line."""
     for n, line in enumerate(body.split(b"\n"), 1):
         if not line.strip():

@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 import time
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, quote
 
 import yaml
@@ -113,7 +113,7 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
     def write_guard(authorization: str | None) -> None:
         auth.check_write(authorization)
 
-    def repo_info(request: Request, name: str, commit: Commit, full: bool = True) -> dict:
+    def repo_info(request: Request, name: str, commit: Commit, full: bool = True) -> dict[str, Any]:
         when = commit.created_at
         out: dict[str, Any] = {"id": name, "_id": name, "author": name.split("/")[0],
                                "sha": commit.oid, "private": False, "disabled": False,
@@ -159,7 +159,7 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
     def list_datasets(request: Request, author: str | None = Query(default=None, max_length=200),
                       search: str | None = Query(default=None, max_length=200),
                       filter: list[str] | None = Query(default=None, max_length=20),
-                      limit: int | None = Query(default=None, ge=1, le=100_000)) -> list[dict]:
+                      limit: int | None = Query(default=None, ge=1, le=100_000)) -> list[dict[str, Any]]:
         out = []
         for name in backend.names():
             if author and name.split("/")[0] != author:
@@ -175,25 +175,25 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         return out
 
     @router.get("/api/datasets/{ns}/{name}")
-    def dataset_info(request: Request, ns: str, name: str) -> dict:
+    def dataset_info(request: Request, ns: str, name: str) -> dict[str, Any]:
         repo = check_repo(ns, name)
         return repo_info(request, repo, backend.head(repo))
 
     @router.get("/api/datasets/{ns}/{name}/revision/{rev}")
-    def dataset_info_rev(request: Request, ns: str, name: str, rev: str) -> dict:
+    def dataset_info_rev(request: Request, ns: str, name: str, rev: str) -> dict[str, Any]:
         repo = check_repo(ns, name)
         return repo_info(request, repo, backend.resolve(repo, rev))
 
     @router.get("/api/datasets/{ns}/{name}/refs")
-    def refs(ns: str, name: str) -> dict:
+    def refs(ns: str, name: str) -> dict[str, Any]:
         return backend.refs(check_repo(ns, name))
 
     @router.get("/api/datasets/{ns}/{name}/commits/{rev}")
-    def commits(ns: str, name: str, rev: str) -> list[dict]:
+    def commits(ns: str, name: str, rev: str) -> list[dict[str, Any]]:
         return backend.history(check_repo(ns, name), rev)
 
     # ------------------------------------------------------------------------------ trees
-    def _listing(repo: str, rev: str, path: str, recursive: bool) -> list[dict]:
+    def _listing(repo: str, rev: str, path: str, recursive: bool) -> list[dict[str, Any]]:
         commit = backend.resolve(repo, rev)
         tree = backend.tree(commit)
         prefix = "" if not path else check_path(path.rstrip("/")) + "/"
@@ -202,7 +202,7 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         files = [e for p, e in tree.items() if p.startswith(prefix)]
         if path and not files:
             raise HubError(404, f"{path} does not exist at {rev}", "EntryNotFound")
-        out: dict[str, dict] = {}
+        out: dict[str, dict[str, Any]] = {}
         for e in files:
             rest = e.path[len(prefix):].split("/")
             for depth in range(1, len(rest)):
@@ -216,16 +216,16 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
 
     @router.get("/api/datasets/{ns}/{name}/tree/{rev}")
     def tree_root(ns: str, name: str, rev: str, recursive: bool = False,
-                  expand: bool = False) -> list[dict]:
+                  expand: bool = False) -> list[dict[str, Any]]:
         return _listing(check_repo(ns, name), rev, "", recursive)
 
     @router.get("/api/datasets/{ns}/{name}/tree/{rev}/{path:path}")
     def tree_path(ns: str, name: str, rev: str, path: str, recursive: bool = False,
-                  expand: bool = False) -> list[dict]:
+                  expand: bool = False) -> list[dict[str, Any]]:
         return _listing(check_repo(ns, name), rev, path, recursive)
 
     @router.post("/api/datasets/{ns}/{name}/paths-info/{rev}")
-    async def paths_info(request: Request, ns: str, name: str, rev: str) -> list[dict]:
+    async def paths_info(request: Request, ns: str, name: str, rev: str) -> list[dict[str, Any]]:
         repo = check_repo(ns, name)
         body = await read_capped(request, 1 << 20)
         ctype = request.headers.get("content-type", "")
@@ -247,7 +247,7 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths) or len(paths) > 1000:
             raise HubError(400, "give 'paths': a list of at most 1000 file paths")
 
-        def work() -> list[dict]:
+        def work() -> list[dict[str, Any]]:
             commit = backend.resolve(repo, rev)
             tree = backend.tree(commit)
             out = []
@@ -298,7 +298,8 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         if st.st_size <= SMALL_FILE and (range_header is None or rng is not None):
             # small files from memory: no thread hop; other range forms go to FileResponse
             data = _small_file(entry.source, st)
-            body_of = (lambda b: b"" if request.method == "HEAD" else b)  # noqa: E731
+            body_of: Callable[[bytes], bytes] = \
+                (lambda b: b"" if request.method == "HEAD" else b)  # noqa: E731
             if rng == "unsatisfiable":
                 return Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
             if isinstance(rng, tuple):
@@ -316,7 +317,7 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
     # ----------------------------------------------------------------------------- upload
     @router.post("/api/datasets/{ns}/{name}/preupload/{rev}")
     def preupload(ns: str, name: str, rev: str, body: PreuploadBody,
-                  authorization: str | None = Header(default=None)) -> dict:
+                  authorization: str | None = Header(default=None)) -> dict[str, Any]:
         write_guard(authorization)
         repo = check_repo(ns, name)
         commit = backend.resolve(repo, rev)
@@ -371,7 +372,7 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
     @router.put("/datasets/{ns}/{name}.git/info/lfs/objects/{oid}/{size}")
     async def lfs_upload(request: Request, ns: str, name: str, oid: str, size: int,
                          exp: int = Query(default=0), sig: str = Query(default="", max_length=64)
-                         ) -> dict:
+                         ) -> dict[str, Any]:
         repo = check_repo(ns, name)
         if auth.read_only:
             auth.check_write(None)
@@ -416,7 +417,7 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
 
     @router.post("/datasets/{ns}/{name}.git/info/lfs/verify")
     def lfs_verify(ns: str, name: str, body: LfsObject,
-                   authorization: str | None = Header(default=None)) -> dict:
+                   authorization: str | None = Header(default=None)) -> dict[str, Any]:
         write_guard(authorization)
         repo = check_repo(ns, name)
         if not _hex64(body.oid) or not backend.has_object(repo, body.oid, body.size):
@@ -425,7 +426,7 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
 
     @router.post("/api/datasets/{ns}/{name}/commit/{rev}")
     async def commit(request: Request, ns: str, name: str, rev: str,
-                     authorization: str | None = Header(default=None)) -> dict:
+                     authorization: str | None = Header(default=None)) -> dict[str, Any]:
         write_guard(authorization)
         repo = check_repo(ns, name)
         body = await read_capped(request, MAX_COMMIT_BODY)
@@ -437,21 +438,21 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
     # ------------------------------------------------------------------------------- tags
     @router.post("/api/datasets/{ns}/{name}/tag/{rev}")
     def create_tag(ns: str, name: str, rev: str, body: TagBody,
-                   authorization: str | None = Header(default=None)) -> dict:
+                   authorization: str | None = Header(default=None)) -> dict[str, Any]:
         write_guard(authorization)
         backend.create_tag(check_repo(ns, name), rev, body.tag)
         return {"success": True}
 
     @router.delete("/api/datasets/{ns}/{name}/tag/{tag}")
     def delete_tag(ns: str, name: str, tag: str,
-                   authorization: str | None = Header(default=None)) -> dict:
+                   authorization: str | None = Header(default=None)) -> dict[str, Any]:
         write_guard(authorization)
         backend.delete_tag(check_repo(ns, name), tag)
         return {"success": True}
 
     # ------------------------------------------------------------------------------- misc
     @router.post("/api/validate-yaml")
-    def validate_yaml(body: YamlBody) -> dict:
+    def validate_yaml(body: YamlBody) -> dict[str, Any]:
         text = body.content
         if text.startswith("---"):
             end = text.find("\n---", 3)
@@ -466,12 +467,12 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         return {"errors": [], "warnings": []}
 
     @router.get("/api/whoami-v2")
-    def whoami(authorization: str | None = Header(default=None)) -> dict:
+    def whoami(authorization: str | None = Header(default=None)) -> dict[str, Any]:
         write_guard(authorization)
         return {"type": "user", "name": "dcreg", "auth": {"type": "access_token"}}
 
     @router.get("/api/dcreg/health")
-    def health() -> dict:
+    def health() -> dict[str, Any]:
         return {"ok": True, "read_only": auth.read_only, "time": time.time()}
 
     return router

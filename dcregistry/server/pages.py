@@ -30,6 +30,8 @@ from ..refs import parse_ref, validate_name
 if TYPE_CHECKING:  # pragma: no cover
     from fastapi import APIRouter
 
+    from ..store.base import VersionInfo
+
 #: Images per class shown on an artifact page.
 GRID_PER_CLASS = 10
 #: A grid is a preview: at most this many tiles (fewer per class for many classes) of at most
@@ -115,7 +117,8 @@ def render_markdown(text: str) -> str:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
-    return md.render(text)
+    html: str = md.render(text)
+    return html
 
 
 def _safe_url(url: Any) -> str | None:
@@ -132,7 +135,7 @@ def _pct(v: Any) -> str:
     return f"{100 * v:.2f}" if isinstance(v, (int, float)) else "-"
 
 
-def _result_row(ann: Mapping[str, Any]) -> dict:
+def _result_row(ann: Mapping[str, Any]) -> dict[str, Any]:
     """One results-table row, read through the typed record (a damaged record shows as such)."""
     from ..records import EvalRecord, RecordError
 
@@ -201,7 +204,7 @@ def pages_router(store: Any, *, per_class: int = GRID_PER_CLASS,
             else:
                 problem = f"IPC must be a whole number, got {filters['ipc']!r}"
         everything = store.list()
-        rows: list = []
+        rows: list[VersionInfo] = []
         if problem is None:
             try:
                 rows = store.list(query=terms) if terms else everything
@@ -288,10 +291,11 @@ def pages_router(store: Any, *, per_class: int = GRID_PER_CLASS,
     return router
 
 
-def _card_text(store: Any, info: Any, annotations: list) -> str:
+def _card_text(store: Any, info: "VersionInfo", annotations: list[dict[str, Any]]) -> str:
     """The store's card (with its recorded results), or one rendered from the metadata."""
     if hasattr(store, "card"):
-        return store.card(info)
+        card: str = store.card(info)
+        return card
     from ..card import render_card
 
     return render_card(info.metadata, [a.get("record") or {} for a in annotations], ref=info.ref)

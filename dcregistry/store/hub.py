@@ -91,7 +91,8 @@ def _hub() -> ModuleType:
     if not os.environ.get("DCREG_DEBUG"):
         # Failures surface as one HubError line; the client's retry warnings would add a dozen.
         # (Its own verbosity setting, applied after import: it overrides a plain setLevel.)
-        huggingface_hub.utils.logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # unannotated there
+        # (ignore: huggingface_hub leaves set_verbosity_error unannotated)
+        huggingface_hub.utils.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     return huggingface_hub
 
 
