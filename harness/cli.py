@@ -198,25 +198,6 @@ def _print_table(result) -> None:
                   f"{result.wall_time_s or 0:.1f} s, clipped: {result.clipped}")
 
 
-def _condense_progress(disabled: bool):
-    """A tqdm bar per phase; ``update(n, loss=.., val=..)`` shows the current loss."""
-    from tqdm.auto import tqdm
-
-    def make(total: int, desc: str):
-        bar = tqdm(total=total, desc=desc, unit="it", disable=disabled, leave=False,
-                   dynamic_ncols=True)
-
-        def update(n: int = 1, loss: float | None = None, val: float | None = None) -> None:
-            if loss is not None:
-                post = f"loss {loss:.4g}" + (f", val {100 * val:.1f}%" if val is not None else "")
-                bar.set_postfix_str(post, refresh=False)
-            bar.update(n)
-
-        return update
-
-    return make
-
-
 @cli.command("condense")
 @click.argument("dataset")
 @click.option("--method", "-m", required=True, help="Method name (see `harness methods`).")
@@ -279,7 +260,9 @@ def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, devic
 
     if resume and not (Path(out) / CHECKPOINT_DIR / "state.json").is_file():
         click.echo(f"no checkpoint in {out}: starting from the beginning", err=True)
-    outcome = condense(spec, progress=_condense_progress(progress_disabled(quiet)))
+    from .progress import condense_progress
+
+    outcome = condense(spec, progress=condense_progress(progress_disabled(quiet)))
     mc = outcome.method_config
     line = f"wrote {out} ({mc['method']}, ipc {ipc}, {mc['wall_time_s']:.1f} s"
     if "s_per_iter" in mc:
@@ -326,6 +309,7 @@ def experts_cmd(dataset, model, num_experts, epochs, lr, augmentation, seed, ima
     from .methods.experts import spec_for, train_experts
     from .methods.loop import CondenseSpec, load_context
     from .models import model_factory
+    from .progress import condense_progress
 
     model_factory(model)
     spec = CondenseSpec(dataset=dataset, method="mtt", ipc=1, out=Path("."), model=model,
@@ -334,7 +318,7 @@ def experts_cmd(dataset, model, num_experts, epochs, lr, augmentation, seed, ima
     data = load_context(spec, resolve_device(device), holdout=holdout_validation)
     espec = spec_for(data.ctx, num_experts=num_experts, epochs=epochs, lr=lr,
                      augmentation=augmentation, seed=seed)
-    out = train_experts(data.ctx, espec, _condense_progress(progress_disabled(quiet)))
+    out = train_experts(data.ctx, espec, condense_progress(progress_disabled(quiet)))
     click.echo(f"{out} sha256:{espec.digest}")
 
 

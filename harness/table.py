@@ -28,14 +28,15 @@ import os
 import platform
 import re
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dcregistry.errors import UserError
+
+if TYPE_CHECKING:
+    from harness.methods.loop import CondenseSpec
 
 DEFAULT_METHODS = ("random", "herding", "kcenter", "forgetting", "dc", "dsa", "dm", "mtt")
 DEFAULT_IPCS = (1, 10)
@@ -239,42 +240,60 @@ def _open_set(path: Path):
 # --- condensation -----------------------------------------------------------------------------------
 
 
-def _condense_args(cfg: TableConfig, plan: SetPlan, out_dir: Path) -> list[str]:
-    args = ["condense", cfg.dataset, "--method", plan.method, "--ipc", str(plan.ipc),
-            "-o", str(out_dir), "--seed", str(plan.seed), "--model", cfg.model,
-            "--device", cfg.device, "--overwrite", "--resume"]
-    if cfg.image_size:
-        args += ["--image-size", str(cfg.image_size)]
-    if cfg.data_root:
-        args += ["--data-root", cfg.data_root]
-    if plan.iterations is not None:
-        args += ["--iterations", str(plan.iterations),
-                 "--checkpoint-every", str(max(1, plan.iterations // 10))]
-    for k, v in plan.options:
-        args += ["--option", f"{k}={v}"]
-    return args
+def condense_spec(cfg: TableConfig, plan: SetPlan) -> CondenseSpec:
+    """What condensing one planned set asks for (resumable: a killed run continues)."""
+    from harness.methods.loop import CondenseSpec
+
+    return CondenseSpec(
+        dataset=cfg.dataset, method=plan.method, ipc=plan.ipc, out=cfg.out / "sets" / plan.name,
+        seed=plan.seed, model=cfg.model, device=cfg.device, image_size=cfg.image_size or None,
+        data_root=cfg.data_root, iterations=plan.iterations,
+        checkpoint_every=max(1, plan.iterations // 10) if plan.iterations is not None else 0,
+        options=dict(plan.options), overwrite=True, resume=True)
+
+
+def _condense(spec: CondenseSpec, quiet: bool) -> None:
+    from harness.methods.loop import condense
+    from harness.progress import condense_progress
+
+    condense(spec, progress=condense_progress(quiet))
+
+
+def _condense_child(spec: CondenseSpec, quiet: bool, errors: Any) -> None:
+    """Entry point of the spawned process: tuned allocator as in ``harness``, error text sent back."""
+    from harness.engine.allocator import tune_allocator
+
+    tune_allocator()
+    try:
+        _condense(spec, quiet)
+    except BaseException as exc:  # the parent raises it; the child only reports
+        errors.put(f"{type(exc).__name__}: {exc}" if not isinstance(exc, UserError) else str(exc))
+        raise SystemExit(1) from None
 
 
 def condense_set(cfg: TableConfig, plan: SetPlan, quiet: bool = False) -> dict:
-    """Condense one set into ``sets/NAME`` (resuming a killed run) and record how it ran."""
-    out_dir = cfg.out / "sets" / plan.name
-    args = _condense_args(cfg, plan, out_dir)
-    if quiet:
-        args.append("--quiet")
+    """Condense one set into ``sets/NAME`` (resuming a killed run) and record how it ran.
+
+    With ``cfg.isolate`` the set is condensed in a spawned process, so the peak memory recorded
+    in its card is its own.
+    """
+    spec = condense_spec(cfg, plan)
     load_before, t0 = _load(), time.perf_counter()
     if cfg.isolate:
-        cmd = [sys.executable, "-c", "from harness.cli import main; main()", *args]
-        res = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=None if not quiet else subprocess.PIPE,
-                             text=True)
-        if res.returncode != 0:
-            tail = (res.stderr or "").strip().splitlines()[-1:] if quiet else []
-            raise RuntimeError(f"condensing {plan.name} failed (exit {res.returncode})"
-                               + (f": {tail[0]}" if tail else ""))
-    else:
-        from harness.cli import cli
+        import multiprocessing
 
-        cli.main(args=args, prog_name="harness", standalone_mode=False)
-    run = {"set": plan.name, "command": "harness " + " ".join(args), "isolated": cfg.isolate,
+        ctx = multiprocessing.get_context("spawn")
+        errors = ctx.SimpleQueue()
+        child = ctx.Process(target=_condense_child, args=(spec, quiet, errors), name=f"condense {plan.name}")
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            why = errors.get() if not errors.empty() else None
+            raise RuntimeError(f"condensing {plan.name} failed (exit {child.exitcode})"
+                               + (f": {why}" if why else ""))
+    else:
+        _condense(spec, quiet)
+    run = {"set": plan.name, "command": "harness " + " ".join(spec.command_line()), "isolated": cfg.isolate,
            "process_wall_s": round(time.perf_counter() - t0, 3), "loadavg_before": load_before,
            "loadavg_after": _load(), "cpu_count": os.cpu_count(), "finished_at": _now(),
            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),

@@ -80,6 +80,29 @@ class CondenseSpec:
     overwrite: bool = False
     store: str | None = None  # for --init REF and --push
 
+    def command_line(self) -> list[str]:
+        """The ``harness condense`` arguments that ask for this spec (for records and people)."""
+        args = ["condense", self.dataset, "--method", self.method, "--ipc", str(self.ipc),
+                "-o", str(self.out), "--seed", str(self.seed), "--model", self.model,
+                "--device", self.device]
+        if self.init != "real":
+            args += ["--init", self.init]
+        for flag, value in (("--iterations", self.iterations), ("--image-size", self.image_size),
+                            ("--data-root", self.data_root), ("--protocol", self.protocol),
+                            ("--eval-epochs", self.eval_epochs), ("--eval-runs", self.eval_runs),
+                            ("--store", self.store)):
+            if value is not None:
+                args += [flag, str(value)]
+        for flag, value in (("--checkpoint-every", self.checkpoint_every),
+                            ("--eval-every", self.eval_every)):
+            if value:
+                args += [flag, str(value)]
+        args += [a for flag, on in (("--overwrite", self.overwrite), ("--resume", self.resume)) if on
+                 for a in (flag,)]
+        for k, v in self.options.items():
+            args += ["--option", f"{k}={v}"]
+        return args
+
 
 @dataclass
 class Outcome:

@@ -121,3 +121,35 @@ def test_bad_budgets_fail_before_any_work(argv, message, tmp_path, capsys):
     assert code == 1, err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (out / "sets").exists() and not (out / "cells").exists()
+
+
+def test_a_failing_condensation_reports_the_childs_error(tmp_path):
+    """The set is condensed by a spawned process calling condense(); its error reaches the parent."""
+    from harness.table import TableConfig, condense_set, plan_sets
+
+    cfg = TableConfig(out=tmp_path / "t", dataset="mnist", data_root=str(tmp_path / "no-data"),
+                      methods=("random",), ipcs=(1,), device="cpu")
+    plan = plan_sets(cfg)[0]
+    with pytest.raises(RuntimeError, match=r"condensing random-ipc1-s0-\w+ failed \(exit 1\): .*mnist"):
+        condense_set(cfg, plan, quiet=True)
+
+
+def test_the_recorded_command_asks_for_the_same_spec(tmp_path):
+    """`command` in sets/NAME.run.json is a `harness condense` line that parses back to the spec."""
+    import click
+
+    from harness.cli import cli
+    from harness.table import TableConfig, condense_spec, plan_sets
+
+    cfg = TableConfig(out=tmp_path / "t", methods=("dm",), ipcs=(10,), image_size=16, device="cpu",
+                      options={"dm": {"compile": "false"}}, iterations={"dm@10": 30})
+    spec = condense_spec(cfg, plan_sets(cfg)[0])
+    args = spec.command_line()
+    ctx = cli.make_context("harness", list(args), resilient_parsing=True)
+    sub = cli.get_command(ctx, args[0])
+    params = sub.make_context(args[0], args[1:], resilient_parsing=True).params
+    assert isinstance(sub, click.Command)
+    assert (params["dataset"], params["method"], params["ipc"], params["iterations"]) == ("digits", "dm", 10, 30)
+    assert params["image_size"] == 16 and params["resume"] and params["overwrite"]
+    assert params["checkpoint_every"] == 3 and params["options"] == ("compile=false",)
+    assert params["out"] == str(spec.out)
