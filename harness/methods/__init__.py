@@ -8,19 +8,16 @@ on its class); this module imports each method module once, one line per module.
 
 from __future__ import annotations
 
-from harness.registry import Registry
-
-METHODS: Registry[type] = Registry("method")
-
-# One import line per method module (each registers into METHODS on import).
-from harness.methods import random  # noqa: E402,F401
-from harness.methods import herding  # noqa: E402,F401
-from harness.methods import kcenter  # noqa: E402,F401
-from harness.methods import forgetting  # noqa: E402,F401
-from harness.methods import dc  # noqa: E402,F401
-from harness.methods import dsa  # noqa: E402,F401
-from harness.methods import dm  # noqa: E402,F401
-from harness.methods import mtt  # noqa: E402,F401
+# One import line per method module (each registers into METHODS, harness.methods.registry, on import).
+from harness.methods import random  # noqa: F401
+from harness.methods import herding  # noqa: F401
+from harness.methods import kcenter  # noqa: F401
+from harness.methods import forgetting  # noqa: F401
+from harness.methods import dc  # noqa: F401
+from harness.methods import dsa  # noqa: F401
+from harness.methods import dm  # noqa: F401
+from harness.methods import mtt  # noqa: F401
+from harness.methods.registry import METHODS
 
 
 def get_method(name: str):

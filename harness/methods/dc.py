@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from harness.methods import METHODS
+from harness.methods.registry import METHODS
 from harness.methods.base import CondenseContext, MethodOptionError, SynthesisMethod
 from harness.methods.matching import (
     DIS_METRICS,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from harness.methods import METHODS
+from harness.methods.registry import METHODS
 from harness.methods.base import CondenseContext, MethodOptionError
 from harness.methods.dc import ImageMethod, syn_class_indices
 from harness.methods.matching import (

@@ -9,7 +9,7 @@ official code does. Draws come from the step's generator (:mod:`harness.augment.
 
 from __future__ import annotations
 
-from harness.methods import METHODS
+from harness.methods.registry import METHODS
 from harness.methods.dc import DC
 
 

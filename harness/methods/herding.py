@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.methods import METHODS
+from harness.methods.registry import METHODS
 from harness.methods.base import CondenseContext, SelectionMethod
 from harness.methods.embedding import EmbeddingOptions, selection_features
 

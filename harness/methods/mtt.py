@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from harness.methods import METHODS
+from harness.methods.registry import METHODS
 from harness.methods.base import CondenseContext, MethodOptionError
 from harness.methods.dc import ImageMethod
 from harness.methods.matching import check_choice, check_positive, sgd_momentum_step

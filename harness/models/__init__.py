@@ -10,7 +10,8 @@ any combination such as ``convnet-d4-w64-bn-mp``; grammar in :mod:`harness.model
 ``mlp``, ``lenet``, ``alexnet``, ``vgg11``, ``vgg11-bn``, ``resnet18``, ``resnet18-bn``,
 ``resnet152``, ``vit``.
 
-A family registers each name with one line in its own file: ``MODELS.register(name, factory)``,
+A family registers each name with one line in its own file: ``MODELS.register(name, factory)``
+(``MODELS`` lives in :mod:`harness.models.registry`),
 where ``factory(channels, num_classes, image_size: tuple[int, int], **overrides) -> nn.Module``.
 """
 
@@ -21,14 +22,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from harness.registry import Registry
-
-MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
-
-# The family modules register into MODELS on import (they import it from here, so it must exist first).
-from harness.models import alexnet, convnet, lenet, mlp, resnet, vgg, vit  # noqa: E402
-from harness.models.convnet import ConvNetConfig, parse_convnet_name  # noqa: E402
-from harness.models.layers import EmbedNet, ModelConfigError, to_hw  # noqa: E402
+# The family modules register into MODELS (harness.models.registry) on import: one line each.
+from harness.models import alexnet, convnet, lenet, mlp, resnet, vgg, vit  # noqa: F401
+from harness.models.convnet import ConvNetConfig, parse_convnet_name
+from harness.models.layers import EmbedNet, ModelConfigError, to_hw
+from harness.models.registry import MODELS
 
 __all__ = [
     "MODELS",

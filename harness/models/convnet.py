@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from dcregistry.errors import UnknownNameError
-from harness.models import MODELS
+from harness.models.registry import MODELS
 from harness.models.layers import (
     ACTIVATIONS,
     NORMS,

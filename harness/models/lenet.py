@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.models import MODELS
+from harness.models.registry import MODELS
 from harness.models.layers import EmbedNet, conv_hw, require_hw
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.models import MODELS
+from harness.models.registry import MODELS
 from harness.models.layers import EmbedNet, ModelConfigError
 
 
