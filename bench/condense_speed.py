@@ -29,11 +29,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.engine.allocator import tune_allocator  # noqa: E402
-from harness.engine.seeding import generator  # noqa: E402
-from harness.methods import get_method  # noqa: E402
-from harness.methods.base import build_config  # noqa: E402
-from tests.harness.test_methods_synth_reference import (  # noqa: E402
+from harness.engine.allocator import tune_allocator
+from harness.engine.seeding import generator
+from harness.methods import get_method
+from harness.methods.base import build_config
+from tests.harness.test_methods_synth_reference import (
     ReferenceDC,
     ReferenceDM,
     digits_context,
@@ -88,7 +88,7 @@ def _reference_worker(conn, name: str, device: str, options: dict[str, str], thr
             ref = make_reference()
             conn.send(None)
         else:  # ("step", label)
-            conn.send(_timed(lambda: ref.step(generator(0, arg)), dev))
+            conn.send(_timed(lambda: ref.step(generator(0, arg)), dev))  # noqa: B023 (called in this iteration)
 
 
 class SystemReference:
@@ -134,8 +134,8 @@ def bench_case(name: str, repeats: int, device: torch.device, options: dict[str,
         ours, same, system, losses = [], [], [], []
         for it in range(repeats):
             label = f"bench/iter{it}"
-            t_o, a = _timed(lambda: method.step(ctx, cfg, state, it, generator(0, label)), device)
-            t_s, b = _timed(lambda: ref.step(generator(0, label)), device)
+            t_o, a = _timed(lambda: method.step(ctx, cfg, state, it, generator(0, label)), device)  # noqa: B023 (called in this iteration)
+            t_s, b = _timed(lambda: ref.step(generator(0, label)), device)  # noqa: B023 (called in this iteration)
             ours.append(t_o)
             same.append(t_s)
             line = f"  {name} iter {it}: ours {t_o:.2f}s loss {a:.5f} | reference {t_s:.2f}s loss {b:.5f}"
@@ -215,7 +215,7 @@ def bench_mtt_memory(steps_list: list[int], device: torch.device) -> list[dict]:
         samples = [sample_dsa(len(images), ctx.dsa_strategy, g, shape=tuple(images.shape[1:])) for _ in range(steps)]
 
         def step_loss(theta, i, x):
-            return F.cross_entropy(fm.logits(theta, apply_dsa(x, samples[i])), labels)
+            return F.cross_entropy(fm.logits(theta, apply_dsa(x, samples[i])), labels)  # noqa: B023 (called in this iteration)
 
         row = {"syn_steps": steps, "params": fm.size}
         for name, fn in (("unrolled", unrolled_gradient), ("stepwise", stepwise_gradient)):

@@ -10,24 +10,42 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from .canonical import canonical_json
 from .card import render_card
-from .errors import (JSONFormatError, MetadataError, OutputExistsError, SafetensorsFormatError,
-                     TensorError, UserError)
+from .errors import (
+    JSONFormatError,
+    MetadataError,
+    OutputExistsError,
+    SafetensorsFormatError,
+    TensorError,
+    UserError,
+)
 from .fsio import check_output_path, staged_dir
 from .jsonsafe import loads_bounded
-from .manifest import (CARD_FILE, DATA_FILE, Manifest, is_artifact_dir, make_manifest, manifest_bytes,
-                       verify_files)
+from .manifest import (
+    CARD_FILE,
+    DATA_FILE,
+    Manifest,
+    is_artifact_dir,
+    make_manifest,
+    manifest_bytes,
+    verify_files,
+)
+
 # Also re-exported: callers imported these from here before dcregistry.manifest existed.
-from .manifest import (FORMAT as FORMAT, MANIFEST_FILE as MANIFEST_FILE,
-                       MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES, REQUIRED_FILES as REQUIRED_FILES,
-                       check_manifest_shape as check_manifest_shape,
-                       manifest_digest as manifest_digest, read_manifest as read_manifest)
+from .manifest import FORMAT as FORMAT
+from .manifest import MANIFEST_FILE as MANIFEST_FILE
+from .manifest import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
+from .manifest import REQUIRED_FILES as REQUIRED_FILES
+from .manifest import check_manifest_shape as check_manifest_shape
+from .manifest import manifest_digest as manifest_digest
+from .manifest import read_manifest as read_manifest
 from .metadata import validate_metadata, with_defaults
 from .safetensors_io import FLOAT_DTYPES, METADATA_KEY, SafetensorsReader, write_safetensors
 

@@ -8,9 +8,10 @@ inside a version is rendered without them; ``dcreg card`` re-renders with the cu
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from string import Template
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 

@@ -22,13 +22,13 @@ import errno
 import os
 import re
 import stat
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO
 
-from .errors import (DiskFullError, OutputExistsError, OutputPathError, ReadOnlyError,
-                     StorageError, UserError)
-from .refs import has_control_chars, text_problem  # noqa: F401 - re-exported
+from .errors import DiskFullError, OutputExistsError, OutputPathError, ReadOnlyError, StorageError, UserError
+from .refs import has_control_chars, text_problem
 
 __all__ = ["CHUNK", "translate_os_errors", "os_error_to_user", "fsync_dir", "ensure_dir",
            "tmp_name", "is_tmp_name", "tmp_owner_alive", "atomic_write_bytes", "atomic_write_text",

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, TypedDict, cast
+from typing import Any, TypedDict, cast
 
 from .canonical import canonical_json, sha256_bytes, sha256_file
-from .errors import IntegrityError, JSONFormatError, MetadataError, NotAnArtifactError, \
-    UserError
+from .errors import IntegrityError, JSONFormatError, MetadataError, NotAnArtifactError, UserError
 from .jsonsafe import loads_bounded
 from .refs import is_artifact_file_name, is_sha256_hex
 

@@ -6,9 +6,10 @@ import datetime as _dt
 import functools
 import json
 import subprocess
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .catalog import DATASETS

@@ -24,8 +24,9 @@ The harness wraps this type for torch tensors (:mod:`harness.data.pixelspace`).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
@@ -56,13 +57,13 @@ class PixelSpace:
     std: tuple[float, ...] | None = None
     variant: str | None = None  # zca
     transform: Any = None  # zca: a mapping or a digest string (opaque here)
-    then: "PixelSpace | None" = None  # zca: the inner space
+    then: PixelSpace | None = None  # zca: the inner space
 
     # --- construction -------------------------------------------------------------------------
 
     @classmethod
     def parse(cls, desc: Any, channels: int | None = None, field: str = "pixel_space",
-              error: type[ValidationError] = ValidationError) -> "PixelSpace":
+              error: type[ValidationError] = ValidationError) -> PixelSpace:
         """Validate ``desc`` (a descriptor dict or a PixelSpace); ``error`` names the field."""
         if isinstance(desc, PixelSpace):
             desc = desc.to_dict()
@@ -104,24 +105,24 @@ class PixelSpace:
                    then=inner)
 
     @classmethod
-    def unit(cls) -> "PixelSpace":
+    def unit(cls) -> PixelSpace:
         return cls("unit")
 
     @classmethod
-    def uint8(cls) -> "PixelSpace":
+    def uint8(cls) -> PixelSpace:
         return cls("uint8")
 
     @classmethod
-    def normalized(cls, mean: Iterable[float], std: Iterable[float]) -> "PixelSpace":
+    def normalized(cls, mean: Iterable[float], std: Iterable[float]) -> PixelSpace:
         return cls.parse({"kind": "normalized", "mean": list(mean), "std": list(std)})
 
     @classmethod
-    def of_dataset(cls, info: DatasetInfo) -> "PixelSpace":
+    def of_dataset(cls, info: DatasetInfo) -> PixelSpace:
         """The canonical normalized space of a catalog dataset (its mean/std)."""
         return cls.normalized(info.mean, info.std)
 
     @classmethod
-    def zca(cls, variant: str, transform: Any, then: "PixelSpace | Mapping[str, Any]") -> "PixelSpace":
+    def zca(cls, variant: str, transform: Any, then: PixelSpace | Mapping[str, Any]) -> PixelSpace:
         inner = then.to_dict() if isinstance(then, PixelSpace) else dict(then)
         return cls.parse({"kind": "zca", "variant": variant, "transform": transform, "then": inner})
 
@@ -142,7 +143,7 @@ class PixelSpace:
         assert self.mean is not None and self.std is not None, "a normalized space without stats"
         return self.mean, self.std
 
-    def _inner(self) -> "PixelSpace":
+    def _inner(self) -> PixelSpace:
         """``then`` of a zca space (:meth:`parse` always sets it)."""
         assert self.then is not None, "a zca space without its inner space"
         return self.then

@@ -8,8 +8,9 @@ instead of picking at dicts.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, overload
+from typing import Any, Literal, overload
 
 from .errors import ValidationError
 
@@ -68,7 +69,7 @@ class Baseline:
                 "mean": self.mean, "std": self.std, "delta": self.delta}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any], where: str = "record.baseline") -> "Baseline":
+    def from_json(cls, d: Mapping[str, Any], where: str = "record.baseline") -> Baseline:
         return cls(ipc=int(d.get("ipc", 0)), accuracies=_nums(d, "accuracies", where),
                    mean=_num(d, "mean", where), std=_num(d, "std", where),
                    delta=_num(d, "delta", where), kind=str(d.get("kind", "random-real")))
@@ -113,7 +114,7 @@ class EvalRecord:
         }
 
     @classmethod
-    def from_json(cls, d: Any, where: str = "record") -> "EvalRecord":
+    def from_json(cls, d: Any, where: str = "record") -> EvalRecord:
         """Parse a stored record; raise :class:`RecordError` naming the bad field."""
         if not isinstance(d, Mapping):
             raise RecordError(where, "must be an object")

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from .fsio import default_file_mode
 from .errors import JSONFormatError, SafetensorsFormatError
+from .fsio import default_file_mode
 from .jsonsafe import loads_bounded
 
 #: Cap on the JSON header. Metadata with a few thousand class names fits in far less; a larger

@@ -186,7 +186,7 @@ def _print_table(result) -> None:
     base = result.baseline
     if base:
         table.add_column("random real %", justify="right")
-    for i, (seed, acc) in enumerate(zip(result.seeds, result.accuracies)):
+    for i, (seed, acc) in enumerate(zip(result.seeds, result.accuracies, strict=True)):
         row = [str(seed), f"{100 * acc:.2f}"]
         if base:
             row.append(f"{100 * base.accuracies[i]:.2f}")

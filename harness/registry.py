@@ -6,7 +6,8 @@ Adding an entry is one decorator line in the entry's own file (timm style).
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from dcregistry.errors import UnknownNameError
 

@@ -29,9 +29,10 @@ import platform
 import re
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from dcregistry.errors import UserError
 
@@ -588,7 +589,7 @@ def render_chart(res: dict, path: Path) -> None:
     ipcs, protos = res["ipcs"], res["protocols"]
     fig, axes = plt.subplots(1, len(ipcs), figsize=(4.2 * len(ipcs) + 1, 3.4), squeeze=False)
     width = 0.8 / max(1, len(protos))
-    for ax, k in zip(axes[0], ipcs):
+    for ax, k in zip(axes[0], ipcs, strict=True):
         rows = [r for r in res["rows"] if r["ipc"] == k]
         xs = range(len(rows))
         for j, p in enumerate(protos):
@@ -597,7 +598,7 @@ def render_chart(res: dict, path: Path) -> None:
             means = [100 * (b.get("mean") or 0) for b in blocks]
             stds = [100 * (b.get("std") or 0) for b in blocks]
             ax.bar(pos, means, width, yerr=stds, capsize=2, label=p)
-            for x, b in zip(pos, blocks):
+            for x, b in zip(pos, blocks, strict=True):
                 if not b.get("n"):  # a cell not computed yet: say so instead of a zero bar
                     ax.text(x, 2, "not run", rotation=90, fontsize=6, color="gray",
                             ha="center", va="bottom")
@@ -617,8 +618,8 @@ def render_chart(res: dict, path: Path) -> None:
 
 def render_grids(cfg: TableConfig) -> list[Path]:
     """One labelled image grid per finished set (``grids/NAME.png``), written once."""
-    from dcregistry.fsio import staged_file
     from dcregistry.formats.grid import grid_image
+    from dcregistry.fsio import staged_file
 
     paths = []
     gdir = cfg.out / "grids"

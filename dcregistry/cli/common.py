@@ -6,8 +6,9 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 

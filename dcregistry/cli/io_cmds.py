@@ -12,8 +12,15 @@ import click
 
 from ..errors import OutputExistsError, UserError
 from ..formats.exporters import EXPORT_FORMATS, export_artifact
-from ..formats.importers import IMPORT_FORMATS, LAYOUTS, PIXEL_SPACES, ZCA_INNER, \
-    ImportOptionError, ImportOptions, import_file
+from ..formats.importers import (
+    IMPORT_FORMATS,
+    LAYOUTS,
+    PIXEL_SPACES,
+    ZCA_INNER,
+    ImportOptionError,
+    ImportOptions,
+    import_file,
+)
 from . import cli
 from .common import emit_json, json_option, progress_disabled, quiet_option
 

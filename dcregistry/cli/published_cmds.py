@@ -40,7 +40,7 @@ def published_cmd(dataset: str | None, method: str | None, ipc: int | None,
             for e in entries]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, *rows]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     click.echo("\nsource: ? = file place in the folder not verified, * = needs --path; "
                "`dcreg published --json` adds URLs and citations.", err=True)
 

@@ -48,8 +48,8 @@ def serve_cmd(host: str, port: int, home: Path | None, token_file: Path | None,
         if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\]", name):
             raise UserError(f"--allowed-host takes a host name without scheme, port or path, got {name!r}")
     try:
-        import uvicorn  # noqa: F401
         import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError as exc:
         raise UserError(f"dcreg serve needs fastapi and uvicorn ({exc.name} is not installed)") from None
     mode = "read-write (bearer token required)" if token else "read-only (no token file)"

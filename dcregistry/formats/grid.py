@@ -9,8 +9,9 @@ Values are clipped to [0, 1] only for display; the artifact is never changed.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def to_unit_images(images: np.ndarray, pixel_space: Mapping[str, Any],
         "viewing (colors are not the original ones)"]
 
 
-def display_labels(art: "Artifact") -> tuple[np.ndarray, list[str]]:
+def display_labels(art: Artifact) -> tuple[np.ndarray, list[str]]:
     """Class id per image: hard labels, or the argmax of soft labels (with a note)."""
     if art.metadata["label_kind"] == "soft":
         return (np.asarray(art.numpy("soft_labels")).argmax(axis=1).astype(np.int64),
@@ -53,7 +54,7 @@ def display_labels(art: "Artifact") -> tuple[np.ndarray, list[str]]:
     return np.asarray(art.numpy("labels")).astype(np.int64), []
 
 
-def artifact_unit_images(art: "Artifact") -> tuple[np.ndarray, list[str]]:
+def artifact_unit_images(art: Artifact) -> tuple[np.ndarray, list[str]]:
     """The artifact's images in [0, 1] for viewing (clipped), plus notes."""
     names = set(art.tensor_names)
     zca: dict[str, np.ndarray] = {n: art.numpy(n) for n in ("zca_mean", "zca_inverse") if n in names}
@@ -71,7 +72,7 @@ def to_uint8_hwc(unit_image: np.ndarray) -> np.ndarray:
 
 
 def render_grid(unit_images: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
-                max_per_class: int = 10, min_tile: int = MIN_TILE_PX) -> "PILImage.Image":
+                max_per_class: int = 10, min_tile: int = MIN_TILE_PX) -> PILImage.Image:
     """A labelled grid: one row per class (name at the left), up to ``max_per_class`` images.
 
     Images are [N, C, H, W] in [0, 1] (C = 1 or 3); tiles are upscaled with nearest-neighbour by
@@ -115,7 +116,7 @@ def _short(name: str, unicode_font: bool) -> str:
     return name if unicode_font else name.encode("latin-1", "replace").decode("latin-1")
 
 
-def grid_image(art: "Artifact", max_per_class: int = 10) -> tuple["PILImage.Image", list[str]]:
+def grid_image(art: Artifact, max_per_class: int = 10) -> tuple[PILImage.Image, list[str]]:
     """The labelled PNG grid of an artifact (not saved) and notes about how it was made."""
     unit, notes = artifact_unit_images(art)
     labels, label_notes = display_labels(art)
@@ -123,7 +124,7 @@ def grid_image(art: "Artifact", max_per_class: int = 10) -> tuple["PILImage.Imag
     return image, notes + label_notes
 
 
-def save_grid_png(art: "Artifact", out: str | Path, max_per_class: int = 10) -> list[str]:
+def save_grid_png(art: Artifact, out: str | Path, max_per_class: int = 10) -> list[str]:
     """Write the grid of ``art`` to ``out`` as PNG; return notes."""
     image, notes = grid_image(art, max_per_class)
     image.save(out, format="PNG")

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from ..errors import OutputPathError, UserError
-from ..manifest import ARTIFACT_FILES as ARTIFACT_FILES  # noqa: F401 - re-exported for import/export
-from ..manifest import is_artifact_dir as is_artifact_dir  # noqa: F401
+from ..manifest import ARTIFACT_FILES as ARTIFACT_FILES
+from ..manifest import is_artifact_dir as is_artifact_dir
 
 
 def require_utf8(path: str | Path, what: str) -> Path:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Any, Callable, Iterator, Mapping, TypeVar, overload
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar, overload
 
 from ..errors import UnknownNameError
 

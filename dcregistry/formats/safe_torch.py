@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ImportFormatError, UnsafeFileError, UserError
-from .limits import (MAX_EXPANSION, SMALL_MEMBER_BYTES, ByteBudget, InputTooLargeError,
-                     check_expansion)
+from .limits import MAX_EXPANSION, SMALL_MEMBER_BYTES, ByteBudget, InputTooLargeError, check_expansion
 from .pickle_scan import pickle_shape_problem
 
 _GLOBAL_RE = re.compile(r"GLOBAL ([A-Za-z0-9_.]+)")

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .catalog import (CATALOG_ENV, CatalogError, PublishedFile, PublishedSet, get_published,
-                      load_catalog)
+from .catalog import CATALOG_ENV, CatalogError, PublishedFile, PublishedSet, get_published, load_catalog
 
 __all__ = ["CATALOG_ENV", "CatalogError", "PublishedFile", "PublishedSet", "get_published",
            "load_catalog", "fetch_published"]

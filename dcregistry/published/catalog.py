@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, Mapping, overload
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 if sys.version_info >= (3, 11):

@@ -18,9 +18,15 @@ from typing import Any
 from ..artifact import Artifact, build_artifact, open_artifact
 from ..errors import UserError
 from .catalog import PublishedFile, PublishedSet
-from .download import (check_sha256, gdrive_download, gdrive_file_id, gdrive_list_folder,
-                       hf_download, http_download, select_in_folder)
-
+from .download import (
+    check_sha256,
+    gdrive_download,
+    gdrive_file_id,
+    gdrive_list_folder,
+    hf_download,
+    http_download,
+    select_in_folder,
+)
 
 #: How long a fetch waits for another fetch of the same set to finish its downloads.
 LOCK_TIMEOUT_S = 30 * 60
@@ -160,7 +166,7 @@ def convert(entry: PublishedSet, files: list[FetchedFile], out_dir: Path, *,
         staged = [build_artifact(work / f"set{i}", s.tensors, s.metadata)
                   for i, s in enumerate(sets)]
         artifacts = []
-        for art, target in zip(staged, targets):
+        for art, target in zip(staged, targets, strict=True):
             if target.exists():
                 shutil.rmtree(target)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -211,4 +217,4 @@ def push_fetched(result: FetchResult, name: str, store: Any) -> list[Any]:
     names = [name] if len(arts) == 1 else [f"{name}-e{i}" for i in range(len(arts))]
     for n in names:
         validate_name(n)
-    return [store.push(a.path, n) for a, n in zip(arts, names)]
+    return [store.push(a.path, n) for a, n in zip(arts, names, strict=True)]

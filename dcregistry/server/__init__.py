@@ -8,8 +8,9 @@ Hub API (:mod:`dcregistry.server.hubapi`) and the browse pages (:mod:`dcregistry
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette

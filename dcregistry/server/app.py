@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import AsyncIterator, Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError

@@ -28,17 +28,18 @@ import re
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from ..artifact import MANIFEST_FILE, check_manifest_shape, manifest_digest
-from ..manifest import manifest_bytes
 from ..errors import DiskFullError, JSONFormatError, NotFoundError, StorageError, UserError
-from ..refs import validate_name, validate_tag
 from ..fsio import atomic_write_bytes, ensure_dir, remove_tree, tmp_name
 from ..jsonsafe import loads_bounded
+from ..manifest import manifest_bytes
+from ..refs import validate_name, validate_tag
 
 #: Largest regular (non-LFS) file a commit may carry inline, and largest commit body.
 MAX_INLINE_FILE = 10 << 20

@@ -14,7 +14,8 @@ import os
 import re
 import secrets
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 import yaml
@@ -25,8 +26,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from .auth import TokenAuth, WriteDenied
-from .backend import (MAX_COMMIT_BODY, MAX_LFS_OBJECT, Commit, Entry, HubError, RepoBackend,
-                      check_path, check_repo, iter_ndjson, is_lfs)
+from .backend import (
+    MAX_COMMIT_BODY,
+    MAX_LFS_OBJECT,
+    Commit,
+    Entry,
+    HubError,
+    RepoBackend,
+    check_path,
+    check_repo,
+    is_lfs,
+    iter_ndjson,
+)
 
 LFS_JSON = "application/vnd.git-lfs+json"
 OCTETS = "application/octet-stream"

@@ -19,7 +19,8 @@ CSS is inline. Include this router after the Hub API routes so ``/api/...`` path
 import io
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import numpy as np

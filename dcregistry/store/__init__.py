@@ -10,14 +10,14 @@ register a factory with :func:`register_store`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidReferenceError, StoreUnavailableError
 from ..refs import Ref, parse_ref
-from .base import (EVAL_KIND, GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck,
-                   VersionInfo)
+from .base import EVAL_KIND, GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck, VersionInfo
 from .layout import default_root
 from .local import LocalStore
 
@@ -90,7 +90,7 @@ class Resolved:
         """``ns/name@vN`` for a version, the path for a directory."""
         return self.info.ref if self.info is not None else str(self.path)
 
-    def open(self, verify: bool = True) -> "Artifact":
+    def open(self, verify: bool = True) -> Artifact:
         """The artifact (verified unless ``verify`` is False)."""
         if self.info is not None:
             assert self.store is not None
@@ -123,7 +123,7 @@ def store_for(ref: str | Ref | None, store: Store | str | Path | None = None) ->
     return get_store(store)
 
 
-def open_ref(ref: str | Ref, store: Store | str | None = None, verify: bool = True) -> "Artifact":
+def open_ref(ref: str | Ref, store: Store | str | None = None, verify: bool = True) -> Artifact:
     """Open the artifact ``ref`` names: a directory, or a version in ``store`` (default local)."""
     return resolve_ref(ref, store).open(verify=verify)
 

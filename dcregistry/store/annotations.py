@@ -8,8 +8,9 @@ import datetime as _dt
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import InvalidAnnotationError
 from ..fsio import atomic_write_bytes, ensure_dir

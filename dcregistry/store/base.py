@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import abc
 import builtins
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..refs import Ref
@@ -60,7 +61,7 @@ class VersionInfo:
 
 
 #: What store methods accept as a version reference.
-RefLike = Union[str, Ref, VersionInfo]
+RefLike = str | Ref | VersionInfo
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ class Store(abc.ABC):
         Identical content already live under ``name`` returns that version (created=False)."""
 
     @abc.abstractmethod
-    def open(self, ref: RefLike, verify: bool = True) -> "Artifact":
+    def open(self, ref: RefLike, verify: bool = True) -> Artifact:
         """The version as a read-only :class:`~dcregistry.artifact.Artifact` (``verify``
         re-hashes every file first). Works on a read-only store."""
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-from ..manifest import MANIFEST_FILE, FileEntry, Manifest, as_manifest, manifest_bytes
 from ..canonical import canonical_json, sha256_bytes, sha256_file
 from ..errors import IntegrityError, JSONFormatError, StorageError
+from ..fsio import atomic_write_bytes, copy_hashing, ensure_dir, remove_tree, tmp_name
 from ..jsonsafe import loads_bounded
-from ..fsio import (atomic_write_bytes, copy_hashing, ensure_dir, remove_tree, tmp_name)
+from ..manifest import MANIFEST_FILE, FileEntry, Manifest, as_manifest, manifest_bytes
 from .base import VersionInfo
 from .layout import HEX64, Layout, hex_of
 

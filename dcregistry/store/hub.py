@@ -30,15 +30,22 @@ import random
 import re
 import shutil
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Mapping, ParamSpec, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlparse
 
 from ..artifact import MANIFEST_FILE, manifest_digest, open_artifact
+from ..errors import (
+    AmbiguousReferenceError,
+    IntegrityError,
+    InvalidReferenceError,
+    NotFoundError,
+    UnsupportedOperationError,
+    UserError,
+)
 from ..manifest import FileEntry, Manifest, holds_artifact, manifest_bytes
-from ..errors import (AmbiguousReferenceError, IntegrityError, InvalidReferenceError,
-                      NotFoundError, UnsupportedOperationError, UserError)
 from ..refs import LATEST, Ref, has_control_chars, is_commit_id, parse_ref, validate_name, validate_tag
 from ..transfer import is_loopback
 from .base import GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck, VersionInfo
@@ -84,9 +91,9 @@ def _is_real_hub(endpoint: str) -> bool:
 def _hub() -> ModuleType:
     """Import huggingface_hub (lazily: `dcreg list` on a local store never pays for it)."""
     import huggingface_hub
-    import huggingface_hub.constants  # noqa: F401 - submodules the lazy package does not expose
-    import huggingface_hub.errors  # noqa: F401
-    import huggingface_hub.utils  # noqa: F401
+    import huggingface_hub.constants
+    import huggingface_hub.errors
+    import huggingface_hub.utils
 
     if not os.environ.get("DCREG_DEBUG"):
         # Failures surface as one HubError line; the client's retry warnings would add a dozen.
@@ -156,7 +163,7 @@ class HubStore(Store):
         if token is None and self.hf_token_ok and not self.insecure:
             try:
                 token = _hub().get_token()
-            except Exception:  # noqa: BLE001 - no saved login is not an error
+            except Exception:
                 token = None
         return {"Authorization": f"Bearer {token}"} if token else {}
 
@@ -187,7 +194,7 @@ class HubStore(Store):
                                 "private and the token cannot read it)") from None
         except errors.HfHubHTTPError as exc:
             raise self._http_error(what, exc) from None
-        except Exception as exc:  # noqa: BLE001 - network-layer errors come from several packages
+        except Exception as exc:
             if not isinstance(exc, (OSError, ValueError)) and not _is_network_error(exc):
                 raise
             text = str(exc) or type(exc).__name__
@@ -202,7 +209,7 @@ class HubStore(Store):
         detail = ""
         try:
             detail = str(resp.json().get("error", ""))[:300] if resp is not None else ""
-        except Exception:  # noqa: BLE001 - a body that is not JSON: keep the status only
+        except Exception:
             detail = ""
         if self._token:
             detail = detail.replace(self._token, "***")
@@ -409,7 +416,7 @@ class HubStore(Store):
                   progress: bool = False) -> Path:
         return self._cache.snapshot(manifest, self._fetch_verified(repo, version, oid, manifest, progress))
 
-    def open(self, ref: RefLike, verify: bool = True) -> "Artifact":
+    def open(self, ref: RefLike, verify: bool = True) -> Artifact:
         """The version as an Artifact read from the cache, every file verified first."""
         repo, version, oid, manifest, _, _ = self._find(ref)
         art = open_artifact(self._snapshot(repo, version, oid, manifest), verify=verify)
@@ -719,7 +726,7 @@ class _progress:
             _hub().utils.enable_progress_bars()
 
 
-def preview_parquet(art: "Artifact") -> bytes:
+def preview_parquet(art: Artifact) -> bytes:
     """The 8-bit parquet preview (``image`` PNG, ``label`` ClassLabel) that ``datasets`` reads."""
     import pyarrow as pa
     import pyarrow.parquet as pq

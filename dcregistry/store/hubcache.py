@@ -28,8 +28,14 @@ from ..canonical import sha256_file
 from ..errors import IntegrityError, JSONFormatError, NotFoundError, UserError
 from ..fsio import atomic_write_bytes, ensure_dir, remove_tree, staged_dir, tmp_name
 from ..jsonsafe import loads_bounded
-from ..manifest import (MANIFEST_FILE, MAX_MANIFEST_BYTES, Manifest, as_manifest, manifest_bytes,
-                        manifest_digest)
+from ..manifest import (
+    MANIFEST_FILE,
+    MAX_MANIFEST_BYTES,
+    Manifest,
+    as_manifest,
+    manifest_bytes,
+    manifest_digest,
+)
 from ..refs import is_commit_id, is_sha256_hex
 
 

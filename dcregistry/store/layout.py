@@ -34,13 +34,20 @@ import os
 import re
 import stat
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
-from ..errors import (IntegrityError, InvalidNameError, NotFoundError, StoreLockedError,
-                      StoreReadOnlyError, UserError)
+from ..errors import (
+    IntegrityError,
+    InvalidNameError,
+    NotFoundError,
+    StoreLockedError,
+    StoreReadOnlyError,
+    UserError,
+)
 from ..fsio import atomic_write_bytes, ensure_dir, is_writable_dir, translate_os_errors
 from ..refs import VERSION_RE, validate_name, version_number
 
@@ -136,7 +143,7 @@ class Layout:
     def __init__(self, root: Path, lock_timeout: float = 300.0):
         self.root = root
         self.lock_timeout = lock_timeout
-        self._lock: "FileLock | None" = None
+        self._lock: FileLock | None = None
 
     # ---------------------------------------------------------------------------------- paths
     @property

@@ -25,13 +25,28 @@ import builtins
 import os
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ..errors import (AmbiguousReferenceError, IntegrityError, InvalidReferenceError,
-                      NotFoundError, OutputExistsError, TagProtectedError, UserError)
-from ..fsio import (check_output_path, ensure_dir, fsync_dir, refuse_inside, remove_tree,
-                    staged_dir, translate_os_errors)
+from ..errors import (
+    AmbiguousReferenceError,
+    IntegrityError,
+    InvalidReferenceError,
+    NotFoundError,
+    OutputExistsError,
+    TagProtectedError,
+    UserError,
+)
+from ..fsio import (
+    check_output_path,
+    ensure_dir,
+    fsync_dir,
+    refuse_inside,
+    remove_tree,
+    staged_dir,
+    translate_os_errors,
+)
 from ..manifest import Manifest, holds_artifact, manifest_digest
 from ..refs import LATEST, Ref, parse_name_ref, validate_name
 from . import maintenance
@@ -238,11 +253,11 @@ class LocalStore(Store):
         return PushResult(name, version, digest, created, tags)
 
     # ----------------------------------------------------------------------------- open/pull
-    def open(self, ref: RefLike, verify: bool = True) -> "Artifact":
+    def open(self, ref: RefLike, verify: bool = True) -> Artifact:
         """The version ``ref`` names as an Artifact (read-only snapshot dir; ``verify`` re-hashes)."""
         return self._open_info(self.resolve(ref), verify)
 
-    def _open_info(self, info: VersionInfo, verify: bool) -> "Artifact":
+    def _open_info(self, info: VersionInfo, verify: bool) -> Artifact:
         from ..artifact import open_artifact
 
         manifest = self.blobs.read_manifest(info.digest, info.ref)

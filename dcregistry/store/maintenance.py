@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable, Mapping, Protocol
+from typing import Protocol
 
 from ..errors import UserError
 from ..fsio import is_tmp_name, remove_tree, tmp_owner_alive
@@ -19,7 +20,7 @@ from .annotations import Annotations
 from .base import GcReport, RefLike, VerifyReport, VersionCheck, VersionInfo
 from .blobs import Blobs, live_blob_names
 from .index import Index, IndexRow
-from .layout import (HEX64, TOP_LEVEL, Layout, hex_of, is_dir_entry, is_file_entry, list_dir)
+from .layout import HEX64, TOP_LEVEL, Layout, hex_of, is_dir_entry, is_file_entry, list_dir
 from .tags import TagLog
 
 

@@ -12,8 +12,8 @@ glob (``name=lab/*``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..errors import BadQueryError
 from ..refs import text_problem

@@ -17,8 +17,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import InvalidNameError, StoreWarning, UserError
 from ..fsio import append_line, ensure_dir

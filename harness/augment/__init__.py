@@ -13,7 +13,13 @@ from harness.registry import Registry
 from .base import UNIT, Augmentation, Identity, PixelStats
 from .dc import DCAugmentation
 from .dsa import (
-    DSAAugmentation, DSAParams, DSASample, apply_dsa, dsa_augment, parse_strategy, sample_dsa,
+    DSAAugmentation,
+    DSAParams,
+    DSASample,
+    apply_dsa,
+    dsa_augment,
+    parse_strategy,
+    sample_dsa,
 )
 from .torchvision_policies import AutoAugmentation, ImageNetAugmentation, RandAugmentation
 
@@ -26,11 +32,15 @@ AUGMENTATIONS.register("randaug", RandAugmentation.create)
 AUGMENTATIONS.register("autoaug", AutoAugmentation.create)
 
 
+#: No normalization statistics known (what an augmentation gets when none are given).
+UNKNOWN_STATS = PixelStats(None, None)
+
+
 def create_augmentation(
     name: str,
     *,
     strategy: str | None = None,
-    stats: PixelStats = PixelStats(None, None),
+    stats: PixelStats = UNKNOWN_STATS,
     image_size: int | None = None,
 ) -> Augmentation:
     """Build the augmentation registered as ``name``.

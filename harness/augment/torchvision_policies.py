@@ -42,7 +42,8 @@ batch costs ~0.015 ms per 32 px image by comparison.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -65,7 +66,7 @@ def _with_clamp_hook(base_cls: type, clamp_ops: frozenset[str], clamp: Callable[
         return base_cls(**kwargs), False
 
     class _Clamping(base_cls):  # type: ignore[misc, valid-type]
-        def _apply_image_or_video_transform(self, image, transform_id, *args, **kw):  # noqa: ANN001
+        def _apply_image_or_video_transform(self, image, transform_id, *args, **kw):
             if transform_id in clamp_ops:
                 image = clamp(image)
             return super()._apply_image_or_video_transform(image, transform_id, *args, **kw)

@@ -32,8 +32,9 @@ import os
 import re
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -301,7 +302,6 @@ def load_hf_split(hdir: Path, info: DatasetInfo, split: str, cache_root: Path) -
 
     def build() -> RawSplit:
         import datasets
-
         import pyarrow
 
         if kind == "parquet":

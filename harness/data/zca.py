@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch
 
@@ -120,7 +120,7 @@ class ZCATransform:
         m, inv = self.mean.to(flat.device, dtype), self.inverse.to(flat.device, dtype)
         return (flat @ inv + m).reshape(shape)
 
-    def to(self, device: torch.device | str) -> "ZCATransform":
+    def to(self, device: torch.device | str) -> ZCATransform:
         return ZCATransform(self.mean.to(device), self.matrix.to(device), self.inverse.to(device), self.variant)
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
@@ -132,7 +132,7 @@ class ZCATransform:
         }
 
     @classmethod
-    def from_tensors(cls, tensors: Mapping[str, torch.Tensor], variant: str) -> "ZCATransform":
+    def from_tensors(cls, tensors: Mapping[str, torch.Tensor], variant: str) -> ZCATransform:
         """Rebuild from :meth:`to_tensors` output; ``variant`` comes from the pixel-space descriptor."""
         missing = [n for n in TENSOR_NAMES if n not in tensors]
         if missing:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -20,8 +20,7 @@ from harness.augment import Augmentation
 from harness.protocols import Protocol
 
 from .seeding import generator
-from .trainer import (RunResult, TestSet, TrainSet, build_model, epoch_batches, loss_fn,
-                      schedule, training_lr)
+from .trainer import RunResult, TestSet, TrainSet, build_model, epoch_batches, loss_fn, schedule, training_lr
 
 _STATEFUL = (nn.modules.batchnorm._BatchNorm, nn.Dropout)
 
@@ -57,13 +56,13 @@ def train_ensemble(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augm
         plans = [epoch_batches(n, protocol.batch_size, g) for g in gens]
         for step in range(len(plans[0])):
             xs, ys = [], []
-            for plan, g in zip(plans, gens):
+            for plan, g in zip(plans, gens, strict=True):
                 idx = plan[step].to(device)
                 xs.append(aug(train.images[idx], g))
                 ys.append(train.targets[idx])
             out = batched(params, buffers, torch.stack(xs))
             # Sum of per-member mean losses: each member's gradient is its own loss's gradient.
-            losses = torch.stack([criterion(o, y) for o, y in zip(out.unbind(0), ys)])
+            losses = torch.stack([criterion(o, y) for o, y in zip(out.unbind(0), ys, strict=True)])
             loss = losses.sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -77,4 +76,4 @@ def train_ensemble(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augm
     seconds = (time.perf_counter() - t0) / len(seeds)
     final = losses.detach().cpu().tolist()
     return [RunResult(s, int(c) / max(1, len(test.labels)), f, seconds)
-            for s, c, f in zip(seeds, correct, final)]
+            for s, c, f in zip(seeds, correct, final, strict=True)]

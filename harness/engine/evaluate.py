@@ -12,8 +12,9 @@ import datetime as _dt
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -29,7 +30,6 @@ from harness.protocols import Protocol
 
 from .strategies import AugFactory, Choice, augmentation_factory, choose_strategy, run_seeds
 from .trainer import RunResult, TestSet, TrainSet
-
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import torch
 
@@ -28,8 +28,7 @@ from harness.registry import Registry
 
 from . import autotune
 from .ensemble import supports_ensemble, train_ensemble
-from .trainer import (RunResult, TestSet, TrainSet, build_model, compiled, loss_fn, make_optimizer,
-                      train_one)
+from .trainer import RunResult, TestSet, TrainSet, build_model, compiled, loss_fn, make_optimizer, train_one
 
 #: Estimated eager time (s) above which compiling is worth measuring: a cold torch.compile of
 #: a ConvNet costs ~35 s on 2 CPU cores (seconds once inductor's disk cache is warm).
@@ -262,7 +261,7 @@ def _run_processes(protocol, train, test, aug_factory, seeds, on_progress):
         pending = [pool.apply_async(_run_chunk, (protocol, tr, te, aug_factory, c))
                    for c in chunks]
         outs = []
-        for p, chunk in zip(pending, chunks):
+        for p, chunk in zip(pending, chunks, strict=True):
             outs.append(p.get())
             if on_progress:
                 on_progress(len(chunk) * (protocol.epochs + 1))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -135,7 +135,7 @@ def compiled(model: nn.Module) -> Callable[[Tensor], Tensor]:
         except Exception as exc:  # no C++ compiler, unsupported op...: eager is always correct
             if fast is model:
                 raise
-            warnings.warn(f"torch.compile failed ({type(exc).__name__}); training in eager mode")
+            warnings.warn(f"torch.compile failed ({type(exc).__name__}); training in eager mode", stacklevel=2)
             fast = model
             return model(x)
 

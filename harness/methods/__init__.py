@@ -9,14 +9,16 @@ on its class); this module imports each method module once, one line per module.
 from __future__ import annotations
 
 # One import line per method module (each registers into METHODS, harness.methods.registry, on import).
-from harness.methods import random  # noqa: F401
-from harness.methods import herding  # noqa: F401
-from harness.methods import kcenter  # noqa: F401
-from harness.methods import forgetting  # noqa: F401
-from harness.methods import dc  # noqa: F401
-from harness.methods import dsa  # noqa: F401
-from harness.methods import dm  # noqa: F401
-from harness.methods import mtt  # noqa: F401
+from harness.methods import (
+    dc,  # noqa: F401
+    dm,  # noqa: F401
+    dsa,  # noqa: F401
+    forgetting,  # noqa: F401
+    herding,  # noqa: F401
+    kcenter,  # noqa: F401
+    mtt,  # noqa: F401
+    random,  # noqa: F401
+)
 from harness.methods.registry import METHODS
 
 

@@ -20,15 +20,15 @@ import json
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from dcregistry.errors import UserError
 from dcregistry.refs import has_control_chars
-
 
 # "normalized": the dataset's canonical (x - mean) / std. "zca": kornia-eps0.1 ZCA whitening of the
 # unit-range images, fitted on exactly the training images the method sees (MTT's --zca).

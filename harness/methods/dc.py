@@ -24,7 +24,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from harness.methods.registry import METHODS
 from harness.methods.base import CondenseContext, MethodOptionError, SynthesisMethod
 from harness.methods.matching import (
     DIS_METRICS,
@@ -42,6 +41,7 @@ from harness.methods.matching import (
     shuffled_batches,
     siamese,
 )
+from harness.methods.registry import METHODS
 
 # (outer_loop, inner_loop) per IPC, from the official code's get_loops.
 LOOPS: dict[int, tuple[int, int]] = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
@@ -157,7 +157,7 @@ class DC(ImageMethod):
             draws = draw_class_batches(ctx, cfg.batch_real, gen, strategy)
             real = [siamese(ctx.images[idx], sample) for idx, sample in draws]
             syn = [siamese(img[syn_idx[c]], sample) for c, (_, sample) in enumerate(draws)]
-            real_loss = (lambda x, y: loss_fn(dict(zip(names, params)), x, y)) if loss_fn else None
+            real_loss = (lambda x, y: loss_fn(dict(zip(names, params, strict=False)), x, y)) if loss_fn else None
             loss = gradient_match_loss(net, real, syn, cfg.dis_metric, real_loss)
             (g_img,) = torch.autograd.grad(loss, img)
             self.update_images(state, g_img, cfg.lr_img, cfg.momentum_img)
@@ -180,7 +180,7 @@ class DC(ImageMethod):
                 x = syn[b]
                 if strategy:
                     x = dsa_augment(x, strategy, gen)
-                loss = loss_fn(dict(zip(names, params)), x, lab[b]) if loss_fn else ce(net(x), lab[b])
+                loss = loss_fn(dict(zip(names, params, strict=False)), x, lab[b]) if loss_fn else ce(net(x), lab[b])
                 opt_net.zero_grad(set_to_none=True)
                 loss.backward()
                 opt_net.step()

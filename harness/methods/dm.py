@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-from harness.methods.registry import METHODS
 from harness.methods.base import CondenseContext, MethodOptionError
 from harness.methods.dc import ImageMethod, syn_class_indices
 from harness.methods.matching import (
@@ -30,6 +29,7 @@ from harness.methods.matching import (
     has_batchnorm,
     siamese,
 )
+from harness.methods.registry import METHODS
 
 
 @dataclass

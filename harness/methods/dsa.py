@@ -9,8 +9,8 @@ official code does. Draws come from the step's generator (:mod:`harness.augment.
 
 from __future__ import annotations
 
-from harness.methods.registry import METHODS
 from harness.methods.dc import DC
+from harness.methods.registry import METHODS
 
 
 @METHODS.register("dsa")

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from harness.methods.registry import METHODS
 from harness.methods.base import CondenseContext, MethodOptionError, SelectionMethod
 from harness.methods.embedding import train_embedding_net
+from harness.methods.registry import METHODS
 
 
 class ForgettingCounter:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.methods.registry import METHODS
 from harness.methods.base import CondenseContext, SelectionMethod
 from harness.methods.embedding import EmbeddingOptions, selection_features
+from harness.methods.registry import METHODS
 
 
 def herd(feats: torch.Tensor, k: int) -> list[int]:

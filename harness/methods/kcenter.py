@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from harness.methods.registry import METHODS
 from harness.methods.base import CondenseContext, MethodOptionError, SelectionMethod
 from harness.methods.embedding import EmbeddingOptions, selection_features
+from harness.methods.registry import METHODS
 
 
 @METHODS.register("kcenter")

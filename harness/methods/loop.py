@@ -25,24 +25,34 @@ import math
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from dcregistry.artifact import Artifact, build_artifact
-from dcregistry.fsio import atomic_write_text, staged_file
-from dcregistry.manifest import is_artifact_dir
 from dcregistry.catalog import get_dataset_info
 from dcregistry.errors import JSONFormatError, UserError
+from dcregistry.fsio import atomic_write_text, staged_file
 from dcregistry.jsonsafe import loads_bounded
+from dcregistry.manifest import is_artifact_dir
 from harness.engine.allocator import allocator_tuned
 from harness.engine.seeding import generator
 from harness.methods import get_method
-from harness.methods.base import (DATA_SPACES, CondenseContext, DivergedError, Method, MethodOptionError,
-                                  SelectionMethod, SynthesisMethod, build_config, config_hash,
-                                  config_record)
+from harness.methods.base import (
+    DATA_SPACES,
+    CondenseContext,
+    DivergedError,
+    Method,
+    MethodOptionError,
+    SelectionMethod,
+    SynthesisMethod,
+    build_config,
+    config_hash,
+    config_record,
+)
 from harness.methods.quality import LossTrend, QualityCheck
 
 CHECKPOINT_DIR = ".checkpoint"
@@ -513,7 +523,7 @@ def _run_selection(method: SelectionMethod, cfg, ctx: CondenseContext, validator
 
 def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: CondenseSpec,
                    chash: str, validator, progress: Progress | None):
-    iterations = int(getattr(cfg, "iterations"))
+    iterations = int(cfg.iterations)
     identity = {"method": method.name, "config_hash": chash, "dataset": ctx.dataset,
                 "ipc": ctx.ipc, "seed": spec.seed, "init": spec.init, "model": spec.model,
                 "image_shape": [ctx.channels, *ctx.image_size], "eval_every": spec.eval_every,

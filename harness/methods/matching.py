@@ -56,7 +56,7 @@ def match_distance(gw_syn: Sequence[Tensor], gw_real: Sequence[Tensor], metric: 
     """DC's distance between two lists of per-parameter gradients (one class)."""
     if metric == "ours":
         dis = gw_syn[0].new_zeros(())
-        for gs, gr in zip(gw_syn, gw_real):
+        for gs, gr in zip(gw_syn, gw_real, strict=True):
             rs, rr = _rows(gs), _rows(gr)
             if rs is None:
                 continue
@@ -80,7 +80,7 @@ def gradient_match_loss(net: nn.Module, real: Sequence[Tensor], syn: Sequence[Te
     replaces ``CE(net(x), y)`` for the real batches (the compiled path)."""
     params = list(net.parameters())
     dis = syn[0].new_zeros(())
-    for c, (xr, xs) in enumerate(zip(real, syn)):
+    for c, (xr, xs) in enumerate(zip(real, syn, strict=True)):
         yr = torch.full((len(xr),), c, dtype=torch.long, device=xr.device)
         lr_ = real_loss(xr, yr) if real_loss is not None else ce(net(xr), yr)
         gw_real = [g.detach() for g in torch.autograd.grad(lr_, params)]
@@ -259,7 +259,8 @@ def _with_fallback(fast, eager):
                 raise
             import warnings
 
-            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); continuing in eager mode")
+            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); continuing in eager mode",
+                          stacklevel=2)
             state["fn"] = eager
             return eager(*args)
 

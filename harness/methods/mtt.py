@@ -31,17 +31,18 @@ vector per step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from harness.methods.registry import METHODS
 from harness.methods.base import CondenseContext, MethodOptionError
 from harness.methods.dc import ImageMethod
 from harness.methods.matching import check_choice, check_positive, sgd_momentum_step
+from harness.methods.registry import METHODS
 
 GRADIENTS = ("stepwise", "unrolled")
 
@@ -101,7 +102,7 @@ class FlatModel:
         self.size = sum(self.numels)
 
     def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
-        return {n: t.view(s) for n, t, s in zip(self.names, torch.split(theta, self.numels), self.shapes)}
+        return {n: t.view(s) for n, t, s in zip(self.names, torch.split(theta, self.numels), self.shapes, strict=False)}
 
     def logits(self, theta: Tensor, x: Tensor) -> Tensor:
         return torch.func.functional_call(self.net, self.unflatten(theta), (x,))

@@ -14,8 +14,8 @@ import torch
 
 from dcregistry.artifact import Artifact, build_artifact
 from dcregistry.catalog import get_dataset_info
-from harness.methods.registry import METHODS
 from harness.methods.base import CondenseContext, SelectionMethod
+from harness.methods.registry import METHODS
 
 
 @METHODS.register("random")

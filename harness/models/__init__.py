@@ -17,7 +17,7 @@ where ``factory(channels, num_classes, image_size: tuple[int, int], **overrides)
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

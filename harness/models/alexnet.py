@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.models.registry import MODELS
 from harness.models.layers import EmbedNet, conv_hw, require_hw
+from harness.models.registry import MODELS
 
 
 class AlexNet(EmbedNet):

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
 from dcregistry.errors import UnknownNameError
-from harness.models.registry import MODELS
 from harness.models.layers import (
     ACTIVATIONS,
     NORMS,
@@ -45,6 +44,7 @@ from harness.models.layers import (
     make_pool,
     require_hw,
 )
+from harness.models.registry import MODELS
 
 NORM_CODES = {"nn": "none", "bn": "batchnorm", "ln": "layernorm", "in": "instancenorm", "gn": "groupnorm"}
 POOL_CODES = {"np": "none", "mp": "max", "ap": "avg"}

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.models.registry import MODELS
 from harness.models.layers import EmbedNet
+from harness.models.registry import MODELS
 
 
 class MLP(EmbedNet):

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.models.registry import MODELS
 from harness.models.layers import EmbedNet, make_norm
+from harness.models.registry import MODELS
 
 
 def _norm(name: str, c: int) -> nn.Module:
@@ -78,7 +78,7 @@ class ResNet(EmbedNet):
         )
         stages: list[nn.Module] = []
         cin = 64
-        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), blocks)):
+        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), blocks, strict=True)):
             layer = []
             for j in range(n):
                 layer.append(block(cin, planes, 2 if i > 0 and j == 0 else 1, norm))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.models.registry import MODELS
 from harness.models.layers import EmbedNet, conv_hw, make_norm, require_hw
+from harness.models.registry import MODELS
 
 VGG11_CFG: tuple[int | str, ...] = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 

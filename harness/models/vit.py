@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.models.registry import MODELS
 from harness.models.layers import EmbedNet, ModelConfigError
+from harness.models.registry import MODELS
 
 
 class Attention(nn.Module):

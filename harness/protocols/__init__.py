@@ -92,7 +92,7 @@ class Protocol:
         return {"id": self.id, "name": self.name, "hash": self.hash, "content": self.content(),
                 "overrides": dict(self.overrides)}
 
-    def with_overrides(self, **changes: Any) -> "Protocol":
+    def with_overrides(self, **changes: Any) -> Protocol:
         """A derived protocol, e.g. ``p.with_overrides(arch="resnet18", epochs=50)``."""
         changes = {k: v for k, v in changes.items() if v is not None}
         if not changes:

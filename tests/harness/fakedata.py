@@ -50,7 +50,7 @@ def write_usps(root: Path, n_train: int = 5, n_test: int = 3, seed: int = 0) -> 
     for split, name, n in (("train", "usps.bz2", n_train), ("test", "usps.t.bz2", n_test)):
         vals = np.round(rng.uniform(-1, 1, (n, 256)), 6)
         labels = np.arange(n) % 10 + 1
-        lines = [f"{lab} " + " ".join(f"{j + 1}:{v:.6f}" for j, v in enumerate(row)) for lab, row in zip(labels, vals)]
+        lines = [f"{lab} " + " ".join(f"{j + 1}:{v:.6f}" for j, v in enumerate(row)) for lab, row in zip(labels, vals, strict=True)]
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(bz2.compress(("\n".join(lines) + "\n").encode()))
         out[split] = (vals, labels)

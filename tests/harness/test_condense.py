@@ -57,8 +57,8 @@ def test_selection_method_makes_a_pushed_verified_evaluable_artifact(method, tmp
         net = mc["info"].get("embedding") or mc["info"].get("network")
         assert net["net"] == "convnet" and net["training"]["epochs"] >= 1
     # The selected images are real training images, bit for bit.
-    from harness.data import load_dataset, normalized_space, to_pixel_space
     from dcregistry.catalog import get_dataset_info
+    from harness.data import load_dataset, normalized_space, to_pixel_space
 
     train = load_dataset("digits", "train")
     real = to_pixel_space(train.images, normalized_space(get_dataset_info("digits")))

@@ -13,7 +13,14 @@ import torch
 
 from dcregistry.catalog import get_dataset_info, list_datasets
 from dcregistry.errors import DatasetNotFoundError, UnknownNameError, UnsafeFileError, ValidationError
-from harness.data import LOADERS, DatasetFormatError, ImageSet, class_balanced_indices, load_dataset, resize_images
+from harness.data import (
+    LOADERS,
+    DatasetFormatError,
+    ImageSet,
+    class_balanced_indices,
+    load_dataset,
+    resize_images,
+)
 from harness.data.raw import CACHE_DIRNAME
 
 from . import fakedata

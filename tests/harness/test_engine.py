@@ -57,7 +57,7 @@ def test_vmap_ensemble_matches_sequential_per_seed(digits_art):
     factory = augmentation_factory("dsa", strategy=prep.dsa_strategy)
     seq, _ = run_seeds(p, prep.train, prep.test, factory, p.seeds, "sequential")
     ens, _ = run_seeds(p, prep.train, prep.test, factory, p.seeds, "vmap")
-    for s, e in zip(seq, ens):
+    for s, e in zip(seq, ens, strict=True):
         assert s.seed == e.seed
         assert e.final_train_loss == pytest.approx(s.final_train_loss, rel=1e-3, abs=1e-4)
         assert abs(e.accuracy - s.accuracy) <= 2 / len(prep.test.labels)
@@ -162,7 +162,7 @@ def test_compiled_strategy_matches_sequential_per_seed(digits_art):
     factory = augmentation_factory("none")
     ref, _ = run_seeds(p, prep.train, prep.test, factory, p.seeds, "sequential")
     got, _ = run_seeds(p, prep.train, prep.test, factory, p.seeds, "compiled")
-    for r, g in zip(ref, got):
+    for r, g in zip(ref, got, strict=True):
         assert g.final_train_loss == pytest.approx(r.final_train_loss, rel=1e-3, abs=1e-4)
         assert abs(g.accuracy - r.accuracy) <= 2 / len(prep.test.labels)
 

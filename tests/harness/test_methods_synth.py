@@ -17,7 +17,6 @@ from harness.engine.seeding import generator
 from harness.methods import get_method
 from harness.methods.base import MethodOptionError, build_config
 from harness.methods.matching import match_distance
-
 from tests.harness.test_methods_synth_reference import ReferenceDC, ReferenceDM, digits_context, real_init
 
 from .cli_helpers import run_harness
@@ -251,7 +250,7 @@ def test_mtt_stepwise_gradient_equals_the_unrolled_one(dsa):
     def full(images, alpha):
         theta = theta0
         for i in range(steps):
-            theta = theta - alpha * torch.func.grad(lambda th: step_loss(th, i, images))(theta)
+            theta = theta - alpha * torch.func.grad(lambda th: step_loss(th, i, images))(theta)  # noqa: B023 (called in this iteration)
         return torch.sum((theta - target) ** 2) / torch.sum((theta0 - target) ** 2)
 
     gx_ref, ga_ref = torch.func.grad(full, argnums=(0, 1))(x, lr)

@@ -60,7 +60,7 @@ def test_convnet_d4_on_64px_and_auto_depth():
     expected = conv(3, 128, 3) + affine(128) + 3 * (conv(128, 128, 3) + affine(128)) + linear(128 * 4 * 4, 10)
     assert n_params(create_model("convnet-d4", 3, 10, 64)) == expected == 467_850
     assert n_params(create_model("convnet", 3, 10, 64)) == expected  # depth 4 chosen for 64 px
-    assert sum(isinstance(l, nn.Conv2d) for l in create_model("convnet", 3, 10, 128).modules()) == 5
+    assert sum(isinstance(mod, nn.Conv2d) for mod in create_model("convnet", 3, 10, 128).modules()) == 5
 
 
 def test_convnet_w64():
@@ -71,8 +71,8 @@ def test_convnet_w64():
 def test_convnet_bn_and_ln_and_nn():
     m = create_model("convnet-bn", 3, 10, 32)
     assert n_params(m) == 320_010  # BatchNorm2d has the same weight+bias as GroupNorm(C, C)
-    assert sum(isinstance(l, nn.BatchNorm2d) for l in m.modules()) == 3
-    assert not any(isinstance(l, nn.GroupNorm) for l in m.modules())
+    assert sum(isinstance(mod, nn.BatchNorm2d) for mod in m.modules()) == 3
+    assert not any(isinstance(mod, nn.GroupNorm) for mod in m.modules())
     ln = create_model("convnet-ln", 3, 10, 32)  # LayerNorm([C, H, W]) before each pool
     expected = (
         conv(3, 128, 3) + 2 * 128 * 32 * 32
@@ -86,9 +86,9 @@ def test_convnet_bn_and_ln_and_nn():
 
 
 def test_convnet_instancenorm_is_groupnorm_c_c():
-    gns = [l for l in create_model("convnet", 3, 10, 32).modules() if isinstance(l, nn.GroupNorm)]
+    gns = [mod for mod in create_model("convnet", 3, 10, 32).modules() if isinstance(mod, nn.GroupNorm)]
     assert len(gns) == 3 and all(g.num_groups == g.num_channels == 128 and g.affine for g in gns)
-    gn4 = [l for l in create_model("convnet-gn", 3, 10, 32).modules() if isinstance(l, nn.GroupNorm)]
+    gn4 = [mod for mod in create_model("convnet-gn", 3, 10, 32).modules() if isinstance(mod, nn.GroupNorm)]
     assert all(g.num_groups == 4 for g in gn4)
 
 
@@ -123,9 +123,9 @@ def test_resnet_variants():
     r18 = create_model("resnet18", 3, 10, 32)
     assert n_params(r18) == 11_173_962  # the usual CIFAR ResNet-18 count (norms have weight+bias)
     assert r18.classifier.in_features == 512
-    assert any(isinstance(l, nn.GroupNorm) for l in r18.modules())
+    assert any(isinstance(mod, nn.GroupNorm) for mod in r18.modules())
     bn = create_model("resnet18-bn", 3, 10, 32)
-    assert n_params(bn) == n_params(r18) and not any(isinstance(l, nn.GroupNorm) for l in bn.modules())
+    assert n_params(bn) == n_params(r18) and not any(isinstance(mod, nn.GroupNorm) for mod in bn.modules())
 
 
 # ---------------------------------------------------------------- shapes for every name
@@ -195,9 +195,9 @@ def test_combined_suffix_parsing():
     assert cfg == ConvNetConfig(depth=4, width=64, norm="batchnorm", pool="max")
     m = create_model("convnet-d4-w64-bn-mp", 3, 10, 64)
     assert m.config == cfg
-    assert sum(isinstance(l, nn.Conv2d) for l in m.modules()) == 4
-    assert sum(isinstance(l, nn.MaxPool2d) for l in m.modules()) == 4
-    assert sum(isinstance(l, nn.BatchNorm2d) for l in m.modules()) == 4
+    assert sum(isinstance(mod, nn.Conv2d) for mod in m.modules()) == 4
+    assert sum(isinstance(mod, nn.MaxPool2d) for mod in m.modules()) == 4
+    assert sum(isinstance(mod, nn.BatchNorm2d) for mod in m.modules()) == 4
     assert m.features[0].out_channels == 64
     expected = conv(3, 64, 3) + affine(64) + 3 * (conv(64, 64, 3) + affine(64)) + linear(64 * 4 * 4, 10)
     assert n_params(m) == expected
@@ -220,11 +220,11 @@ def test_registered_convnet_names_agree_with_parser():
 
 def test_activations_are_used():
     def acts(name):
-        return {type(l) for l in create_model(name, 3, 10, 32).features}
+        return {type(mod) for mod in create_model(name, 3, 10, 32).features}
 
     assert nn.Sigmoid in acts("convnet-sigmoid") and nn.ReLU not in acts("convnet-sigmoid")
-    leaky = [l for l in create_model("convnet-leakyrelu", 3, 10, 32).modules() if isinstance(l, nn.LeakyReLU)]
-    assert len(leaky) == 3 and all(l.negative_slope == 0.01 for l in leaky)
+    leaky = [mod for mod in create_model("convnet-leakyrelu", 3, 10, 32).modules() if isinstance(mod, nn.LeakyReLU)]
+    assert len(leaky) == 3 and all(mod.negative_slope == 0.01 for mod in leaky)
     assert nn.SiLU in acts("convnet-swish")
     assert nn.ReLU in acts("convnet")
     assert nn.AvgPool2d in acts("convnet") and nn.MaxPool2d in acts("convnet-mp")
@@ -234,7 +234,7 @@ def test_activations_are_used():
 def test_overrides():
     m = create_model("convnet", 3, 10, 32, width=32, act="swish")
     assert m.config == ConvNetConfig(width=32, act="swish")
-    assert any(isinstance(l, nn.BatchNorm2d) for l in create_model("vgg11", 3, 10, 32, norm="batchnorm").modules())
+    assert any(isinstance(mod, nn.BatchNorm2d) for mod in create_model("vgg11", 3, 10, 32, norm="batchnorm").modules())
     with pytest.raises(UnknownNameError, match="tanh"):
         create_model("convnet", 3, 10, 32, act="tanh")
     with pytest.raises(TypeError):
@@ -256,8 +256,8 @@ def test_generator_reproducible_and_leaves_global_rng(name):
     c = create_model(name, 3, 10, 32, generator=torch.Generator().manual_seed(8))
     assert torch.equal(torch.get_rng_state(), before)
     wa, wb, wc = _weights(a), _weights(b), _weights(c)
-    assert all(torch.equal(x, y) for x, y in zip(wa, wb))
-    assert not all(torch.equal(x, y) for x, y in zip(wa, wc))
+    assert all(torch.equal(x, y) for x, y in zip(wa, wb, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(wa, wc, strict=True))
 
 
 def test_generator_advances_and_default_path_uses_global_rng():
@@ -269,4 +269,4 @@ def test_generator_advances_and_default_path_uses_global_rng():
     x = _weights(create_model("mlp", 1, 10, 8))
     torch.manual_seed(3)
     y = _weights(create_model("mlp", 1, 10, 8))
-    assert all(torch.equal(p, q) for p, q in zip(x, y))
+    assert all(torch.equal(p, q) for p, q in zip(x, y, strict=True))

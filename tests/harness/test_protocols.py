@@ -68,8 +68,9 @@ def test_protocol_ids_are_pinned_to_the_canonical_toml_content():
     """An id is sha256 of the TOML file's tables (minus name/description): pinned values, and an
     independent recomputation from the raw file, so renaming a dataclass field cannot move it."""
     import hashlib
-    import tomllib
     from importlib import resources
+
+    import tomllib
 
     from dcregistry.canonical import canonical_json
     from harness.protocols import list_protocols

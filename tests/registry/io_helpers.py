@@ -24,8 +24,10 @@ class CliResult:
 @pytest.fixture
 def dcreg(capsys: pytest.CaptureFixture):
     """``dcreg(*args)`` -> CliResult, through ``run_cli`` (exit 0 ok / 1 user error / 2 bug)."""
-    from dcregistry.cli import cli
-    from dcregistry.cli import io_cmds  # noqa: F401  (registers import/export)
+    from dcregistry.cli import (
+        cli,
+        io_cmds,  # noqa: F401  (registers import/export)
+    )
     from dcregistry.cli.common import run_cli
 
     def run(*args: Any) -> CliResult:

@@ -10,10 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from dcregistry.artifact import (DATA_FILE, MANIFEST_FILE, build_artifact, manifest_digest,
-                                 open_artifact)
-from dcregistry.errors import (IntegrityError, MetadataError, SafetensorsFormatError,
-                               TensorError, UserError)
+from dcregistry.artifact import DATA_FILE, MANIFEST_FILE, build_artifact, manifest_digest, open_artifact
+from dcregistry.errors import IntegrityError, MetadataError, SafetensorsFormatError, TensorError, UserError
 from dcregistry.safetensors_io import MAX_HEADER_BYTES, read_header
 from tests.conftest import artifact_metadata, artifact_tensors
 

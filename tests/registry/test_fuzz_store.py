@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -41,8 +40,8 @@ json_values = st.recursive(
 @pytest.fixture(scope="module")
 def fuzz_store(tmp_path_factory):
     """A store with lab/d v1 (tag first) and v2, and a valid artifact directory."""
-    from tests.conftest import artifact_metadata, artifact_tensors
     from dcregistry.artifact import build_artifact
+    from tests.conftest import artifact_metadata, artifact_tensors
 
     root = tmp_path_factory.mktemp("fuzz")
     arts = [build_artifact(root / f"a{i}", artifact_tensors(seed=i), artifact_metadata(seed=i))

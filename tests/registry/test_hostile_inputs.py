@@ -14,8 +14,13 @@ import numpy as np
 import pytest
 
 from .io_helpers import (  # noqa: F401  (dcreg is a fixture)
-    assert_one_line_error, balanced_labels, dcreg, normalized_images, nothing_written,
-    write_dc_pt)
+    assert_one_line_error,
+    balanced_labels,
+    dcreg,
+    normalized_images,
+    nothing_written,
+    write_dc_pt,
+)
 
 torch = pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,8 +91,9 @@ def test_npz_unused_arrays_are_never_decompressed(dcreg, tmp_path):
 
 
 def test_npz_header_larger_than_member_is_refused(dcreg, tmp_path):
-    from numpy.lib import format as npy
     import io
+
+    from numpy.lib import format as npy
 
     buf = io.BytesIO()
     npy.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False,

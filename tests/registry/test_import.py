@@ -18,8 +18,16 @@ from dcregistry.errors import ImportFormatError, UnsafeFileError
 from dcregistry.formats import ImportOptions, import_file, read_sets
 
 from .io_helpers import (  # noqa: F401  (dcreg is a fixture)
-    Payload, assert_one_line_error, balanced_labels, cifar_stats, dcreg, normalized_images,
-    nothing_written, write_dc_pt, write_mtt_dir)
+    Payload,
+    assert_one_line_error,
+    balanced_labels,
+    cifar_stats,
+    dcreg,
+    normalized_images,
+    nothing_written,
+    write_dc_pt,
+    write_mtt_dir,
+)
 
 torch = pytest.importorskip("torch")
 

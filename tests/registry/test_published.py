@@ -15,8 +15,7 @@ from dcregistry.store import LocalStore
 
 from .io_helpers import assert_one_line_error
 from .io_helpers import dcreg as _dcreg  # noqa: F401  (fixture)
-from .published_helpers import (catalog_text, file_server, sha256, write_dc_pt,  # noqa: F401
-                                write_kip_npz, write_mtt)
+from .published_helpers import catalog_text, file_server, sha256, write_dc_pt, write_kip_npz, write_mtt  # noqa: F401
 
 PAGE = "https://github.com/example/paper"
 
@@ -485,8 +484,8 @@ def test_a_concurrent_fetch_of_the_same_set_waits_for_the_lock(catalog, tmp_path
     from filelock import FileLock
 
     from dcregistry.errors import UserError
-    from dcregistry.published import get_published
     from dcregistry.published import fetch as fetch_mod
+    from dcregistry.published import get_published
 
     ddir = tmp_path / "dl"
     ddir.mkdir()

@@ -16,8 +16,15 @@ import pytest
 
 from dcregistry.artifact import DATA_FILE, MANIFEST_FILE, open_artifact
 from dcregistry.canonical import canonical_json, sha256_bytes
-from dcregistry.errors import (AmbiguousReferenceError, IntegrityError, InvalidNameError,
-                               InvalidReferenceError, NotFoundError, TagProtectedError, UserError)
+from dcregistry.errors import (
+    AmbiguousReferenceError,
+    IntegrityError,
+    InvalidNameError,
+    InvalidReferenceError,
+    NotFoundError,
+    TagProtectedError,
+    UserError,
+)
 from dcregistry.store import get_store, open_ref
 from dcregistry.store.layout import INDEX_FILE, VersionRecord
 from dcregistry.store.local import LocalStore

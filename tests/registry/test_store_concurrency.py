@@ -63,7 +63,7 @@ def test_eight_concurrent_pushes_get_eight_versions(dcreg_home, make_artifact):
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 8, [e for _, e in outs]
     by_digest = {}
-    for (out, _), art in zip(outs, arts):
+    for (out, _), art in zip(outs, arts, strict=True):
         ref, digest = out.strip().split(" ")
         assert digest == art.digest
         by_digest[digest] = int(ref.split("@v")[1])

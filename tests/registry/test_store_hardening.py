@@ -18,9 +18,16 @@ from pathlib import Path
 import pytest
 
 from dcregistry import fsio
-from dcregistry.errors import (DiskFullError, InvalidNameError, InvalidReferenceError,
-                               OutputExistsError, OutputPathError, ReadOnlyError,
-                               StoreReadOnlyError, UserError)
+from dcregistry.errors import (
+    DiskFullError,
+    InvalidNameError,
+    InvalidReferenceError,
+    OutputExistsError,
+    OutputPathError,
+    ReadOnlyError,
+    StoreReadOnlyError,
+    UserError,
+)
 from dcregistry.refs import parse_ref
 from dcregistry.store import LocalStore, resolve_ref
 from tests.registry.test_cli_store import dcreg, one_line_error

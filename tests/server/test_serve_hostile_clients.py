@@ -340,14 +340,14 @@ def test_the_ref_cache_survives_concurrent_inserts_and_invalidations(tmp_path: P
                 for n in part:
                     for rev in ("main", "HEAD", "refs/heads/main"):
                         backend.resolve(n, rev)
-        except BaseException as exc:  # noqa: BLE001 - the test reports it
+        except BaseException as exc:
             errors.append(exc)
 
     def invalidator() -> None:
         try:
             while not stop.is_set():
                 backend.invalidate("lab/r0")
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     inv = threading.Thread(target=invalidator)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from dcregistry.artifact import manifest_digest, open_artifact
-from dcregistry.errors import IntegrityError
+from dcregistry.errors import IntegrityError, NotFoundError
 from dcregistry.store import LocalStore, open_ref
 from dcregistry.store.hub import HubStore
 
@@ -162,7 +162,7 @@ def test_offline_pull_of_a_cached_version(server: Server, client_env: Path, make
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     dead = "http://127.0.0.1:9"  # nothing listens: any network use would fail
     for ref in ("lab/offline@v1", "lab/offline"):
-        with pytest.raises(Exception):
+        with pytest.raises(NotFoundError, match="offline"):  # its cache is empty: never a request
             HubStore(dead).pull(ref, client_env / "never")
     offline = HubStore(server.url)
     out = offline.pull("lab/offline", client_env / "second")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ...errors import OutputExistsError, UserError
 from ...fsio import check_output_path, staged_dir, staged_file

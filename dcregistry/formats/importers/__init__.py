@@ -28,10 +28,11 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ImportFormatError, OutputExistsError, UserError
 from ...fsio import check_output_path, staged_dir
@@ -42,7 +43,7 @@ from ..registry import FormatRegistry
 if TYPE_CHECKING:
     import numpy as np
 
-    from ...artifact import Artifact  # noqa: F811
+    from ...artifact import Artifact
 
 #: Format name -> module of this package that registers its reader (imported on first use).
 #: A new format is one module here plus one line in this table.
@@ -189,5 +190,5 @@ def import_file(path: str | Path, fmt: str, out_dir: str | Path,
         staged = [stack.enter_context(staged_dir(t, overwrite=overwrite, replace_ok=is_artifact_dir))
                   for t in targets]
         manifests = [build_artifact(tmp, s.tensors, s.metadata).manifest
-                     for tmp, s in zip(staged, sets)]
-    return ImportResult([Artifact(t, m) for t, m in zip(targets, manifests)], notes)
+                     for tmp, s in zip(staged, sets, strict=True)]
+    return ImportResult([Artifact(t, m) for t, m in zip(targets, manifests, strict=True)], notes)

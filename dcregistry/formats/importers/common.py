@@ -3,8 +3,9 @@ pixel spaces, embedded dcreg metadata, and the assembly of one set's tensors + m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from ...errors import ImportFormatError, UserError
 from ...jsonsafe import loads_bounded
 from ..limits import ByteBudget
 from . import ZCA_TENSOR_NAMES, ImportedSet, ImportOptionError, ImportOptions
+
 
 def to_numpy(x: Any, what: str, notes: list[str],
              budget: ByteBudget | None = None) -> np.ndarray:

@@ -11,10 +11,25 @@ import numpy as np
 from ...catalog import get_dataset_info
 from ...errors import ImportFormatError, UserError
 from ..limits import ByteBudget
-from . import EMBEDDED_PT_KEY, EMBEDDED_PT_TENSORS, IMPORTERS, TENSOR_NAME_RE, ImportedSet, \
-    ImportOptionError, ImportOptions
-from .common import assemble, dataset_info, hard_labels, images_nchw, lr_tensor, parse_embedded, \
-    source_record, to_numpy
+from . import (
+    EMBEDDED_PT_KEY,
+    EMBEDDED_PT_TENSORS,
+    IMPORTERS,
+    TENSOR_NAME_RE,
+    ImportedSet,
+    ImportOptionError,
+    ImportOptions,
+)
+from .common import (
+    assemble,
+    dataset_info,
+    hard_labels,
+    images_nchw,
+    lr_tensor,
+    parse_embedded,
+    source_record,
+    to_numpy,
+)
 
 _DC_NAME_RE = re.compile(
     r"res_(?P<method>[A-Za-z0-9]+)_(?P<dataset>[A-Za-z0-9]+)_(?P<model>.+)_(?P<ipc>\d+)ipc"

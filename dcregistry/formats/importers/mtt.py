@@ -12,8 +12,7 @@ from ...canonical import sha256_file
 from ...errors import ImportFormatError
 from ..limits import ByteBudget
 from . import IMPORTERS, ImportedSet, ImportOptions
-from .common import assemble, dataset_info, hard_labels, images_nchw, lr_tensor, source_record, \
-    to_numpy
+from .common import assemble, dataset_info, hard_labels, images_nchw, lr_tensor, source_record, to_numpy
 
 _MTT_NAME_RE = re.compile(r"images_(?P<tag>.+)\.pt")
 

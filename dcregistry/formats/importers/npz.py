@@ -8,10 +8,8 @@ from typing import Any
 import numpy as np
 
 from ...errors import ImportFormatError
-from . import EMBEDDED_NPZ_KEY, IMPORTERS, TENSOR_NAME_RE, ZCA_TENSOR_NAMES, ImportedSet, \
-    ImportOptions
-from .common import assemble, dataset_info, hard_labels, images_nchw, lr_tensor, parse_embedded, \
-    source_record
+from . import EMBEDDED_NPZ_KEY, IMPORTERS, TENSOR_NAME_RE, ZCA_TENSOR_NAMES, ImportedSet, ImportOptions
+from .common import assemble, dataset_info, hard_labels, images_nchw, lr_tensor, parse_embedded, source_record
 from .npzfile import load_npz, require_array
 
 

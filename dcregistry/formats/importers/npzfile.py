@@ -12,8 +12,9 @@ on first access, so arrays an importer does not use are never decompressed.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Iterator, Mapping, cast
+from typing import cast
 
 import numpy as np
 
