@@ -8,7 +8,9 @@ installed as ``dcregistry.cards``.
 from setuptools import find_packages, setup
 
 setup(
-    packages=[*find_packages(include=["dcregistry", "dcregistry.*", "harness", "harness.*"]),
-              "dcregistry.cards"],
+    packages=[
+        *find_packages(include=["dcregistry", "dcregistry.*", "harness", "harness.*"]),
+        "dcregistry.cards",
+    ],
     package_dir={"dcregistry.cards": "cards"},
 )

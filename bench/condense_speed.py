@@ -60,8 +60,12 @@ def _setup(name: str, device: torch.device, options: dict[str, str]):
     images, labels = real_init(ctx, generator(0, "bench/init"))
 
     def make_reference():
-        return (ReferenceDM(ctx, cfg, images, labels) if method_name == "dm"
-                else ReferenceDC(ctx, cfg, images, labels, dsa=method_name == "dsa"))
+        return (
+            ReferenceDM(ctx, cfg, images, labels)
+            if method_name == "dm"
+            else ReferenceDC(ctx, cfg, images, labels, dsa=method_name == "dsa")
+        )
+
     return method, cfg, ctx, images, labels, make_reference
 
 
@@ -97,8 +101,9 @@ class SystemReference:
     def __init__(self, name: str, device: torch.device, options: dict[str, str], threads: int):
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_reference_worker, args=(child, name, str(device), options, threads),
-                                daemon=True)
+        self.proc = ctx.Process(
+            target=_reference_worker, args=(child, name, str(device), options, threads), daemon=True
+        )
         self.proc.start()
 
     def step(self, label: str) -> tuple[float, float]:
@@ -114,8 +119,15 @@ class SystemReference:
         self.proc.join(timeout=30)
 
 
-def bench_case(name: str, repeats: int, device: torch.device, options: dict[str, str],
-               skip_ref_warmup: bool = False, system_ref: bool = True, threads: int = 0) -> dict:
+def bench_case(
+    name: str,
+    repeats: int,
+    device: torch.device,
+    options: dict[str, str],
+    skip_ref_warmup: bool = False,
+    system_ref: bool = True,
+    threads: int = 0,
+) -> dict:
     method, cfg, ctx, images, labels, make_reference = _setup(name, device, options)
     state = method.init_state(ctx, cfg, images, labels, generator(0, "bench/init"))
     ref = make_reference()
@@ -151,9 +163,17 @@ def bench_case(name: str, repeats: int, device: torch.device, options: dict[str,
     o, r = statistics.median(ours), statistics.median(same)
     p = statistics.median(system) if system else None
     n_img = sum(min(cfg.batch_real, len(ctx.class_indices(c))) for c in range(ctx.num_classes))
-    return {"case": name, "ours_s": o, "ref_s": r, "ratio": r / o, "warmup_s": warm, "losses": losses,
-            "ref_system_s": p, "ratio_system": p / o if p else None,
-            "real_images_per_s": n_img * getattr(cfg, "outer_loop", 1) / o}
+    return {
+        "case": name,
+        "ours_s": o,
+        "ref_s": r,
+        "ratio": r / o,
+        "warmup_s": warm,
+        "losses": losses,
+        "ref_system_s": p,
+        "ratio_system": p / o if p else None,
+        "real_images_per_s": n_img * getattr(cfg, "outer_loop", 1) / o,
+    }
 
 
 class SavedTensorMeter:
@@ -212,7 +232,9 @@ def bench_mtt_memory(steps_list: list[int], device: torch.device) -> list[dict]:
     images, labels = images.to(device), labels.to(device)
     rows = []
     for steps in steps_list:
-        samples = [sample_dsa(len(images), ctx.dsa_strategy, g, shape=tuple(images.shape[1:])) for _ in range(steps)]
+        samples = [
+            sample_dsa(len(images), ctx.dsa_strategy, g, shape=tuple(images.shape[1:])) for _ in range(steps)
+        ]
 
         def step_loss(theta, i, x):
             return F.cross_entropy(fm.logits(theta, apply_dsa(x, samples[i])), labels)  # noqa: B023 (called in this iteration)
@@ -240,12 +262,15 @@ def bench_mtt_memory(steps_list: list[int], device: torch.device) -> list[dict]:
         # moves a few pixels' gradients; the relative L2 difference shows the whole gradient agrees
         row["rel_l2"] = float((row["unrolled_gx"] - row["stepwise_gx"]).norm() / row["unrolled_gx"].norm())
         rows.append(row)
-        mb = 2 ** 20
-        print(f"  mtt syn_steps {steps}: graph peak unrolled {row['unrolled_graph_bytes'] / mb:.1f} MiB, "
-              f"step-wise {row['stepwise_graph_bytes'] / mb:.1f} MiB (+ {row['stepwise_param_history_bytes'] / mb:.1f} "
-              f"MiB parameter history); time {row['unrolled_s']:.2f}s vs {row['stepwise_s']:.2f}s; "
-              f"max |dX diff| {row['max_abs_diff']:.2e} (max |dX| {row['max_abs']:.2e}), "
-              f"relative L2 difference {row['rel_l2']:.1e}", flush=True)
+        mb = 2**20
+        print(
+            f"  mtt syn_steps {steps}: graph peak unrolled {row['unrolled_graph_bytes'] / mb:.1f} MiB, "
+            f"step-wise {row['stepwise_graph_bytes'] / mb:.1f} MiB (+ {row['stepwise_param_history_bytes'] / mb:.1f} "
+            f"MiB parameter history); time {row['unrolled_s']:.2f}s vs {row['stepwise_s']:.2f}s; "
+            f"max |dX diff| {row['max_abs_diff']:.2e} (max |dX| {row['max_abs']:.2e}), "
+            f"relative L2 difference {row['rel_l2']:.1e}",
+            flush=True,
+        )
     return rows
 
 
@@ -253,21 +278,32 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="dc1,dc10,dm10", help="comma list of dc1, dc10, dm10, dsa1")
     ap.add_argument("--repeats", type=int, default=3, help="timed iterations per case (dc10: 1)")
-    ap.add_argument("--mtt-steps", default="10,20,40", help="syn_steps for the MTT memory figures ('' to skip)")
+    ap.add_argument(
+        "--mtt-steps", default="10,20,40", help="syn_steps for the MTT memory figures ('' to skip)"
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     ap.add_argument("--no-compile", action="store_true", help="ours without torch.compile (batching only)")
-    ap.add_argument("--no-system-reference", action="store_true",
-                    help="skip the reference in a child process with the default allocator")
-    ap.add_argument("--dc10-loops", default="", metavar="OUTER,INNER",
-                    help="override DC IPC 10's (outer, inner) = (10, 50) to fit a short measurement")
+    ap.add_argument(
+        "--no-system-reference",
+        action="store_true",
+        help="skip the reference in a child process with the default allocator",
+    )
+    ap.add_argument(
+        "--dc10-loops",
+        default="",
+        metavar="OUTER,INNER",
+        help="override DC IPC 10's (outer, inner) = (10, 50) to fit a short measurement",
+    )
     args = ap.parse_args(argv)
     tuned = tune_allocator()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"allocator {'tuned' if tuned else 'default (tuning unavailable or HARNESS_MALLOC=system)'}")
+    print(
+        f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"allocator {'tuned' if tuned else 'default (tuning unavailable or HARNESS_MALLOC=system)'}"
+    )
     results = []
     for name in [c for c in args.cases.split(",") if c]:
         reps = 1 if name == "dc10" and not args.dc10_loops else args.repeats
@@ -275,17 +311,30 @@ def main(argv: list[str] | None = None) -> int:
         if name == "dc10" and args.dc10_loops:
             outer, inner = args.dc10_loops.split(",")
             opts.update(outer_loop=outer, inner_loop=inner)
-        results.append(bench_case(name, reps, device, opts, skip_ref_warmup=name == "dc10" and not args.dc10_loops,
-                                  system_ref=not args.no_system_reference, threads=args.threads))
+        results.append(
+            bench_case(
+                name,
+                reps,
+                device,
+                opts,
+                skip_ref_warmup=name == "dc10" and not args.dc10_loops,
+                system_ref=not args.no_system_reference,
+                threads=args.threads,
+            )
+        )
     if results:
-        print("\ncase   ours s/iter   reference s/iter (same process / default allocator)   "
-              "speed-up (code alone / whole)   (compile warm-up s)")
+        print(
+            "\ncase   ours s/iter   reference s/iter (same process / default allocator)   "
+            "speed-up (code alone / whole)   (compile warm-up s)"
+        )
         for r in results:
             sys_s = f"{r['ref_system_s']:.2f}" if r["ref_system_s"] else "-"
             sys_x = f"{r['ratio_system']:.2f}x" if r["ratio_system"] else "-"
-            print(f"{r['case']:<6} {r['ours_s']:>11.2f} {r['ref_s']:>17.2f} / {sys_s:<32} "
-                  f"{r['ratio']:>6.2f}x / {sys_x:<16} ({r['warmup_s']:.1f})"
-                  + (f"   {r['real_images_per_s']:.0f} real img/s" if device.type == "cuda" else ""))
+            print(
+                f"{r['case']:<6} {r['ours_s']:>11.2f} {r['ref_s']:>17.2f} / {sys_s:<32} "
+                f"{r['ratio']:>6.2f}x / {sys_x:<16} ({r['warmup_s']:.1f})"
+                + (f"   {r['real_images_per_s']:.0f} real img/s" if device.type == "cuda" else "")
+            )
     if args.mtt_steps:
         print("\nMTT trajectory-matching gradient memory (digits IPC 1, ConvNet):")
         bench_mtt_memory([int(s) for s in args.mtt_steps.split(",")], device)

@@ -46,8 +46,12 @@ def published_style(protocol, train, test, seeds, device) -> list[float]:
         net = create_model(protocol.arch, c, train.num_classes, (h, w)).to(device)
         lr = protocol.lr
         opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=0.0005)
-        loader = DataLoader(TensorDataset(train.images.cpu(), train.targets.cpu()),
-                            batch_size=protocol.batch_size, shuffle=True, num_workers=0)
+        loader = DataLoader(
+            TensorDataset(train.images.cpu(), train.targets.cpu()),
+            batch_size=protocol.batch_size,
+            shuffle=True,
+            num_workers=0,
+        )
         for ep in range(protocol.epochs + 1):
             net.train()
             loss_avg = acc_avg = n = 0
@@ -68,8 +72,8 @@ def published_style(protocol, train, test, seeds, device) -> list[float]:
         correct = 0
         with torch.no_grad():
             for s in range(0, len(test.labels), 256):
-                out = net(test.images[s:s + 256])
-                correct += int((out.argmax(-1) == test.labels[s:s + 256]).sum())
+                out = net(test.images[s : s + 256])
+                correct += int((out.argmax(-1) == test.labels[s : s + 256]).sum())
         accs.append(correct / len(test.labels))
     return accs
 
@@ -93,8 +97,18 @@ def baseline_in_child(art_path: Path, args, device: torch.device) -> tuple[float
     """(seconds, accuracies) of :func:`published_style` run in a spawned child process."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_baseline_child, args=(child, str(art_path), args.protocol, args.epochs,
-                                                    args.runs, str(device), torch.get_num_threads()))
+    proc = ctx.Process(
+        target=_baseline_child,
+        args=(
+            child,
+            str(art_path),
+            args.protocol,
+            args.epochs,
+            args.runs,
+            str(device),
+            torch.get_num_threads(),
+        ),
+    )
     proc.start()
     out = parent.recv()
     proc.join()
@@ -122,8 +136,11 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=32, help="digits view (8 = native)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--strategy", default="auto")
-    ap.add_argument("--no-system-baseline", action="store_true",
-                    help="skip the baseline in a child process with the default allocator")
+    ap.add_argument(
+        "--no-system-baseline",
+        action="store_true",
+        help="skip the baseline in a child process with the default allocator",
+    )
     args = ap.parse_args()
 
     tuned = tune_allocator()
@@ -132,18 +149,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # A private strategy cache: `auto` measures every time, so its cost stays in the figure.
         os.environ["HARNESS_CACHE"] = str(Path(tmp) / "cache")
-        art = random_subset_artifact(Path(tmp) / "bench", "digits", args.ipc,
-                                     image_size=args.image_size)
+        art = random_subset_artifact(Path(tmp) / "bench", "digits", args.ipc, image_size=args.image_size)
         prep = prepare(art, device)
         n = len(prep.train.images)
-        print(f"{protocol.id}: R={args.runs}, {n} images {list(prep.train.images.shape[1:])}, "
-              f"device {device}, torch threads {torch.get_num_threads()}, allocator "
-              f"{'tuned' if tuned else 'default'}")
+        print(
+            f"{protocol.id}: R={args.runs}, {n} images {list(prep.train.images.shape[1:])}, "
+            f"device {device}, torch threads {torch.get_num_threads()}, allocator "
+            f"{'tuned' if tuned else 'default'}"
+        )
         t_sys = None
         if not args.no_system_baseline:
             t_sys, sys_accs = baseline_in_child(art.path, args, device)
-            print(f"published-style sequential, default allocator (child process): {t_sys:8.1f} s  "
-                  f"mean acc {100 * np.mean(sys_accs):.2f}%")
+            print(
+                f"published-style sequential, default allocator (child process): {t_sys:8.1f} s  "
+                f"mean acc {100 * np.mean(sys_accs):.2f}%"
+            )
         t0 = time.perf_counter()
         base_accs = published_style(protocol, prep.train, prep.test, protocol.seeds, device)
         if device.type == "cuda":
@@ -153,11 +173,16 @@ def main() -> None:
         t0 = time.perf_counter()
         rec = evaluate(art, protocol, device=str(device), strategy=args.strategy)
         t_engine = time.perf_counter() - t0
-        print(f"engine [{rec['strategy']['name']}]: {t_engine:8.1f} s  mean acc "
-              f"{100 * rec['mean']:.2f}%  (measured per-step s: "
-              + ", ".join(f"{k} {v:.4f}" for k, v in rec["strategy"]["measured"].items()) + ")")
-        print(f"speed-up: {t_base / t_engine:.2f}x (code alone, same process)"
-              + (f", {t_sys / t_engine:.2f}x (whole: against the default-allocator baseline)" if t_sys else ""))
+        print(
+            f"engine [{rec['strategy']['name']}]: {t_engine:8.1f} s  mean acc "
+            f"{100 * rec['mean']:.2f}%  (measured per-step s: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in rec["strategy"]["measured"].items())
+            + ")"
+        )
+        print(
+            f"speed-up: {t_base / t_engine:.2f}x (code alone, same process)"
+            + (f", {t_sys / t_engine:.2f}x (whole: against the default-allocator baseline)" if t_sys else "")
+        )
         if device.type == "cuda":
             images = args.runs * (protocol.epochs + 1) * n
             flops = train_flops_per_image(protocol, prep.train) * images

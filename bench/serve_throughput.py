@@ -39,12 +39,22 @@ def make_artifact(out: Path, mb: float) -> Path:
     per_image = 3 * 32 * 32 * 4
     ipc = max(1, int(mb * 1e6 / per_image / 10))
     rng = np.random.default_rng(0)
-    tensors = {"images": rng.standard_normal((10 * ipc, 3, 32, 32)).astype(np.float32),
-               "labels": np.repeat(np.arange(10), ipc).astype(np.int64)}
-    md = {"dataset": "cifar10", "image_shape": [3, 32, 32], "ipc": ipc, "method": "random",
-          "method_config": {}, "label_kind": "hard", "seed": 0, "license": "cc-by-4.0",
-          "pixel_space": {"kind": "normalized", "mean": list(info.mean), "std": list(info.std)},
-          "created_at": "2026-01-01T00:00:00Z"}
+    tensors = {
+        "images": rng.standard_normal((10 * ipc, 3, 32, 32)).astype(np.float32),
+        "labels": np.repeat(np.arange(10), ipc).astype(np.int64),
+    }
+    md = {
+        "dataset": "cifar10",
+        "image_shape": [3, 32, 32],
+        "ipc": ipc,
+        "method": "random",
+        "method_config": {},
+        "label_kind": "hard",
+        "seed": 0,
+        "license": "cc-by-4.0",
+        "pixel_space": {"kind": "normalized", "mean": list(info.mean), "std": list(info.std)},
+        "created_at": "2026-01-01T00:00:00Z",
+    }
     return build_artifact(out, tensors, md).path
 
 
@@ -52,10 +62,23 @@ def start_server(home: Path, token_file: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", "from dcregistry.cli import main; main()",
-                             "serve", "--port", str(port), "--home", str(home), "--token-file",
-                             str(token_file), "--log-level", "warning"],
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from dcregistry.cli import main; main()",
+            "serve",
+            "--port",
+            str(port),
+            "--home",
+            str(home),
+            "--token-file",
+            str(token_file),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -138,13 +161,17 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=10)
 
-    print(f"cached resolve (README.md at a commit, {args.clients} concurrent clients, "
-          f"{n} requests): {rps:,.0f} req/s; baseline local resolve+read in-process: "
-          f"{base_rps:,.0f}/s; ratio {rps / base_rps:.2f}x")
+    print(
+        f"cached resolve (README.md at a commit, {args.clients} concurrent clients, "
+        f"{n} requests): {rps:,.0f} req/s; baseline local resolve+read in-process: "
+        f"{base_rps:,.0f}/s; ratio {rps / base_rps:.2f}x"
+    )
     s, b = min(served), min(base)
-    print(f"pull of a {size / 1e6:.1f} MB artifact (best of {args.pulls}): through dcreg serve "
-          f"{s:.3f}s ({size / 1e6 / s:.0f} MB/s, sha256-verified); LocalStore.pull {b:.3f}s; "
-          f"ratio {s / b:.2f}x the local time")
+    print(
+        f"pull of a {size / 1e6:.1f} MB artifact (best of {args.pulls}): through dcreg serve "
+        f"{s:.3f}s ({size / 1e6 / s:.0f} MB/s, sha256-verified); LocalStore.pull {b:.3f}s; "
+        f"ratio {s / b:.2f}x the local time"
+    )
     print("(timings from a shared machine: compare the ratios, not the absolute numbers)")
 
 

@@ -50,12 +50,23 @@ def build(root: Path, versions: int, names: int) -> LocalStore:
         return store
     with tempfile.TemporaryDirectory() as tmp:
         rng = np.random.default_rng(0)
-        md = {"dataset": "digits", "image_shape": [1, 8, 8], "ipc": 1, "method": "random",
-              "method_config": {}, "pixel_space": {"kind": "unit"}, "label_kind": "hard",
-              "seed": 0, "license": "cc-by-4.0", "created_at": "2026-01-01T00:00:00Z"}
-        art = build_artifact(Path(tmp) / "a", {
-            "images": rng.random((10, 1, 8, 8), dtype=np.float32),
-            "labels": np.arange(10, dtype=np.int64)}, md)
+        md = {
+            "dataset": "digits",
+            "image_shape": [1, 8, 8],
+            "ipc": 1,
+            "method": "random",
+            "method_config": {},
+            "pixel_space": {"kind": "unit"},
+            "label_kind": "hard",
+            "seed": 0,
+            "license": "cc-by-4.0",
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+        art = build_artifact(
+            Path(tmp) / "a",
+            {"images": rng.random((10, 1, 8, 8), dtype=np.float32), "labels": np.arange(10, dtype=np.int64)},
+            md,
+        )
         base = store.push(art.path, "bench/n0000")
     manifest = store.manifest(base.ref)
     per_name = -(-versions // names)
@@ -73,8 +84,7 @@ def build(root: Path, versions: int, names: int) -> LocalStore:
                 i = n * per_name + v
                 m["metadata"].update(method=METHODS[i % len(METHODS)], ipc=1 + i % 5, seed=i)
                 hexd = store.blobs.put_bytes(canonical_json(m))
-                store.layout.write_version(name, v, VersionRecord(f"sha256:{hexd}",
-                                                                  "2026-01-01T00:00:00Z"))
+                store.layout.write_version(name, v, VersionRecord(f"sha256:{hexd}", "2026-01-01T00:00:00Z"))
                 made += 1
     print(f"built {made} versions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return store
@@ -105,8 +115,9 @@ def main() -> None:
     store = build(args.store, args.versions, args.names)
     env = {**os.environ, "DCREG_HOME": str(args.store), "PYTHONDONTWRITEBYTECODE": "0"}
     dcreg = Path(sys.executable).with_name("dcreg")
-    cmd = [str(dcreg)] if dcreg.exists() else [sys.executable, "-c",
-                                               "from dcregistry.cli import main; main()"]
+    cmd = (
+        [str(dcreg)] if dcreg.exists() else [sys.executable, "-c", "from dcregistry.cli import main; main()"]
+    )
     cmd += ["list", *QUERY]
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)  # builds the index once
     n_hits = len(store.list(query=QUERY))
@@ -118,14 +129,20 @@ def main() -> None:
         store.list(query=QUERY)
         inproc.append(time.perf_counter() - t0)
     inner = statistics.median(inproc)
-    print(f"store: {len(store.layout.scan())} versions, {args.names} names; query "
-          f"{' '.join(QUERY)} -> {n_hits} rows")
+    print(
+        f"store: {len(store.layout.scan())} versions, {args.names} names; query "
+        f"{' '.join(QUERY)} -> {n_hits} rows"
+    )
     print(f"python -c pass          {floor * 1000:7.1f} ms")
-    print(f"dcreg list (process)    {whole * 1000:7.1f} ms   {whole / floor:5.2f}x python start, "
-          f"{whole / inner:5.1f}x in-process")
+    print(
+        f"dcreg list (process)    {whole * 1000:7.1f} ms   {whole / floor:5.2f}x python start, "
+        f"{whole / inner:5.1f}x in-process"
+    )
     print(f"LocalStore.list (warm)  {inner * 1000:7.1f} ms")
-    print(f"aim: whole process <= {AIM_RATIO:g}x python start: {'yes' if whole <= AIM_RATIO * floor else 'no'} "
-          f"(startup beyond the interpreter: {(whole - floor - inner) * 1000:.1f} ms)")
+    print(
+        f"aim: whole process <= {AIM_RATIO:g}x python start: {'yes' if whole <= AIM_RATIO * floor else 'no'} "
+        f"(startup beyond the interpreter: {(whole - floor - inner) * 1000:.1f} ms)"
+    )
     if tmp is not None:
         tmp.cleanup()
 

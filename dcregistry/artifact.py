@@ -115,8 +115,7 @@ class Artifact:
 
     def __repr__(self) -> str:
         md = self.metadata
-        return (f"Artifact({md['method']} {md['dataset']} ipc={md['ipc']} "
-                f"{self.digest[:19]} at {self.path})")
+        return f"Artifact({md['method']} {md['dataset']} ipc={md['ipc']} {self.digest[:19]} at {self.path})"
 
 
 def validate_tensors(reader: SafetensorsReader, md: Mapping[str, Any]) -> None:
@@ -133,8 +132,11 @@ def validate_tensors(reader: SafetensorsReader, md: Mapping[str, Any]) -> None:
     except JSONFormatError as exc:
         raise SafetensorsFormatError("data.safetensors", f"__metadata__.dcreg {exc.problem}") from None
     if embedded != dict(md):
-        raise MetadataError("metadata", "differs between manifest.json and data.safetensors",
-                            "the artifact was edited by hand; rebuild it")
+        raise MetadataError(
+            "metadata",
+            "differs between manifest.json and data.safetensors",
+            "the artifact was edited by hand; rebuild it",
+        )
     for name in t:
         if not _TENSOR_NAME_RE.fullmatch(name):
             raise TensorError(f"tensor {name!r}", "bad tensor name", "use lowercase [a-z0-9_]")
@@ -144,41 +146,52 @@ def validate_tensors(reader: SafetensorsReader, md: Mapping[str, Any]) -> None:
     if len(img.shape) != 4:
         raise TensorError("images", f"has rank {len(img.shape)}, expected [N, C, H, W]")
     if img.dtype not in IMAGE_DTYPES:
-        raise TensorError("images", f"dtype {img.dtype} not allowed",
-                          "use float32, float16, bfloat16 or uint8")
+        raise TensorError(
+            "images", f"dtype {img.dtype} not allowed", "use float32, float16, bfloat16 or uint8"
+        )
     if list(img.shape[1:]) != [c, h, w]:
-        raise TensorError("images", f"shape {list(img.shape)} does not match image_shape "
-                          f"{[c, h, w]}")
+        raise TensorError("images", f"shape {list(img.shape)} does not match image_shape {[c, h, w]}")
     if img.shape[0] != n:
-        raise TensorError("images", f"has {img.shape[0]} images but ipc x num_classes = {n}",
-                          "fix ipc or the number of images")
+        raise TensorError(
+            "images",
+            f"has {img.shape[0]} images but ipc x num_classes = {n}",
+            "fix ipc or the number of images",
+        )
     if (img.dtype == "U8") != (md["pixel_space"]["kind"] == "uint8"):
-        raise TensorError("images", f"dtype {img.dtype} does not fit pixel_space "
-                          f"{md['pixel_space']['kind']!r}", "uint8 images go with kind 'uint8'")
+        raise TensorError(
+            "images",
+            f"dtype {img.dtype} does not fit pixel_space {md['pixel_space']['kind']!r}",
+            "uint8 images go with kind 'uint8'",
+        )
     has_hard, has_soft = "labels" in t, "soft_labels" in t
     if has_hard == has_soft:
         raise TensorError("labels", "need exactly one of 'labels' [N] int64 or 'soft_labels' [N, K]")
     if has_hard != (md["label_kind"] == "hard"):
-        raise MetadataError("metadata.label_kind", f"is {md['label_kind']!r} but the tensors hold "
-                            f"{'labels' if has_hard else 'soft_labels'}")
+        raise MetadataError(
+            "metadata.label_kind",
+            f"is {md['label_kind']!r} but the tensors hold {'labels' if has_hard else 'soft_labels'}",
+        )
     if has_hard:
         lab = t["labels"]
         if lab.dtype != "I64" or lab.shape != (n,):
             raise TensorError("labels", f"is {lab.dtype} {list(lab.shape)}, expected int64 [{n}]")
         values = reader.numpy("labels")
         if values.size and (values.min() < 0 or values.max() >= k):
-            raise TensorError("labels", f"values must lie in [0, {k}); found "
-                              f"[{values.min()}, {values.max()}]")
+            raise TensorError(
+                "labels", f"values must lie in [0, {k}); found [{values.min()}, {values.max()}]"
+            )
         counts = np.bincount(values, minlength=k)
         if not (counts == md["ipc"]).all():
             bad = int(np.flatnonzero(counts != md["ipc"])[0])
-            raise TensorError("labels", f"class {bad} has {counts[bad]} images, ipc says "
-                              f"{md['ipc']}", "every class needs exactly ipc images")
+            raise TensorError(
+                "labels",
+                f"class {bad} has {counts[bad]} images, ipc says {md['ipc']}",
+                "every class needs exactly ipc images",
+            )
     else:
         soft = t["soft_labels"]
         if soft.dtype not in FLOAT_DTYPES or soft.shape != (n, k):
-            raise TensorError("soft_labels", f"is {soft.dtype} {list(soft.shape)}, expected float "
-                              f"[{n}, {k}]")
+            raise TensorError("soft_labels", f"is {soft.dtype} {list(soft.shape)}, expected float [{n}, {k}]")
     if "lr" in t:
         lr = t["lr"]
         if lr.dtype not in FLOAT_DTYPES or lr.numel != 1:
@@ -192,8 +205,9 @@ def validate_tensors(reader: SafetensorsReader, md: Mapping[str, Any]) -> None:
         want = {"zca_mean": (d,), "zca_matrix": (d, d), "zca_inverse": (d, d)}
         for name, shape in want.items():
             if name not in t or t[name].shape != shape or t[name].dtype not in FLOAT_DTYPES:
-                raise TensorError(name, f"ZCA pixel space with source 'tensors' needs float "
-                                  f"{name} of shape {list(shape)}")
+                raise TensorError(
+                    name, f"ZCA pixel space with source 'tensors' needs float {name} of shape {list(shape)}"
+                )
     for name in t:
         if not reader.all_finite(name):
             raise TensorError(name, "contains NaN or Inf", "the set diverged; do not publish it")
@@ -214,9 +228,15 @@ def open_artifact(path: str | Path, *, verify: bool = True) -> Artifact:
 load_artifact = open_artifact
 
 
-def build_artifact(out_dir: str | Path, tensors: Mapping[str, Any], metadata: Mapping[str, Any],
-                   *, overwrite: bool = False, results: Sequence[Mapping[str, Any]] = (),
-                   replace_ok: Callable[[Path], bool] = is_artifact_dir) -> Artifact:
+def build_artifact(
+    out_dir: str | Path,
+    tensors: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    *,
+    overwrite: bool = False,
+    results: Sequence[Mapping[str, Any]] = (),
+    replace_ok: Callable[[Path], bool] = is_artifact_dir,
+) -> Artifact:
     """Write a validated artifact to ``out_dir`` from tensors (numpy/torch) and metadata.
 
     With ``overwrite`` an existing ``out_dir`` is replaced only when ``replace_ok(out_dir)``
@@ -228,11 +248,13 @@ def build_artifact(out_dir: str | Path, tensors: Mapping[str, Any], metadata: Ma
     md = with_defaults(metadata)
     validate_metadata(md)
     check_output_path(out_dir)
-    taken = out_dir.is_symlink() or (out_dir.exists() and not (out_dir.is_dir()
-                                                               and not any(out_dir.iterdir())))
+    taken = out_dir.is_symlink() or (
+        out_dir.exists() and not (out_dir.is_dir() and not any(out_dir.iterdir()))
+    )
     if taken and not overwrite:
-        raise OutputExistsError(f"{out_dir} exists and is not empty; choose another output "
-                                "directory or allow overwriting")
+        raise OutputExistsError(
+            f"{out_dir} exists and is not empty; choose another output directory or allow overwriting"
+        )
     # Staged: written and validated in a temp directory next to out_dir, then renamed into
     # place; with overwrite only what replace_ok accepts is ever replaced.
     with staged_dir(out_dir, overwrite=overwrite, replace_ok=replace_ok) as tmp:

@@ -11,9 +11,9 @@ _CHUNK = 1 << 20
 
 def canonical_json(obj: Any) -> bytes:
     """Serialize ``obj`` deterministically: sorted keys, no whitespace, UTF-8, no NaN/Infinity."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 def sha256_bytes(data: bytes) -> str:

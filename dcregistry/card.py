@@ -26,8 +26,12 @@ PREVIEW_PATH = "preview/train.parquet"
 
 
 def _size_category(n: int) -> str:
-    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-                         (1_000_000, "100K<n<1M")):
+    for limit, label in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+    ):
         if n < limit:
             return label
     return "1M<n<10M"
@@ -44,15 +48,15 @@ def front_matter(md: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "license": md["license"],
         "task_categories": ["image-classification"],
-        "tags": sorted({"dataset-distillation", "dataset-condensation", "dcreg",
-                        md["method"], md["dataset"]}),
+        "tags": sorted(
+            {"dataset-distillation", "dataset-condensation", "dcreg", md["method"], md["dataset"]}
+        ),
         "pretty_name": pretty_name(md),
         "size_categories": [_size_category(n)],
         "dcreg": {"format": "dcreg/1", "metadata": json.loads(json.dumps(dict(md)))},
         # Where a published copy (Hub, `dcreg serve`) keeps its 8-bit parquet preview, so that
         # `datasets.load_dataset` and the dataset viewer read it; data.safetensors is canonical.
-        "configs": [{"config_name": "default",
-                     "data_files": [{"split": "train", "path": PREVIEW_PATH}]}],
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": PREVIEW_PATH}]}],
     }
 
 
@@ -60,17 +64,24 @@ def describe_pixel_space(ps: Mapping[str, Any]) -> str:
     """One sentence that says how pixel values relate to the original images."""
     kind = ps["kind"]
     if kind == "normalized":
-        return (f"Normalized: `x = (pixel01 - mean) / std` with mean {ps['mean']} and std "
-                f"{ps['std']}. De-normalize with `x * std + mean` to view.")
+        return (
+            f"Normalized: `x = (pixel01 - mean) / std` with mean {ps['mean']} and std "
+            f"{ps['std']}. De-normalize with `x * std + mean` to view."
+        )
     if kind == "unit":
         return "Unit range: float pixels in [0, 1] (synthetic pixels may leave it slightly)."
     if kind == "uint8":
         return "uint8: integer pixels in [0, 255]."
     src = ps["transform"]["source"]
-    how = ("the whitening tensors `zca_mean`, `zca_matrix`, `zca_inverse` are stored in this "
-           "artifact" if src == "tensors" else "refit it on the training split to evaluate")
-    return (f"ZCA-whitened ({ps['variant']}) after this inner space: "
-            f"{describe_pixel_space(ps['then'])} The test set must get the same ZCA: {how}.")
+    how = (
+        "the whitening tensors `zca_mean`, `zca_matrix`, `zca_inverse` are stored in this artifact"
+        if src == "tensors"
+        else "refit it on the training split to evaluate"
+    )
+    return (
+        f"ZCA-whitened ({ps['variant']}) after this inner space: "
+        f"{describe_pixel_space(ps['then'])} The test set must get the same ZCA: {how}."
+    )
 
 
 def _results_table(results: Sequence[Mapping[str, Any] | EvalRecord]) -> str:
@@ -93,10 +104,12 @@ def _method_rows(mc: Mapping[str, Any]) -> list[tuple[str, str]]:
     """How the set was made, compactly (curves stay in the front matter's metadata)."""
     if "config_hash" not in mc:  # imported or hand-made: show the recorded config as is
         return [("method config", f"`{json.dumps(mc, sort_keys=True)}`")]
-    rows = [("made by", f"`harness condense` ({mc.get('kind', '?')} method)"),
-            ("method config", f"`{json.dumps(mc.get('config', {}), sort_keys=True)}`"),
-            ("config hash", f"`{mc['config_hash']}`"),
-            ("network", f"`{mc.get('model', '?')}` on {mc.get('device', '?')}")]
+    rows = [
+        ("made by", f"`harness condense` ({mc.get('kind', '?')} method)"),
+        ("method config", f"`{json.dumps(mc.get('config', {}), sort_keys=True)}`"),
+        ("config hash", f"`{mc['config_hash']}`"),
+        ("network", f"`{mc.get('model', '?')}` on {mc.get('device', '?')}"),
+    ]
     if isinstance(mc.get("init"), Mapping):
         rows.append(("init", mc["init"].get("init", "?")))
     timing = f"{mc.get('wall_time_s', 0):.1f} s"
@@ -104,69 +117,103 @@ def _method_rows(mc: Mapping[str, Any]) -> list[tuple[str, str]]:
         timing += f", {mc['s_per_iter']:.4g} s/iteration over {mc.get('iterations', '?')} iterations"
     rows.append(("time", timing))
     if "peak_memory_bytes" in mc:
-        rows.append(("peak memory", f"{mc['peak_memory_bytes'] / 2**20:.0f} MiB "
-                                    f"({mc.get('peak_memory_kind', '?')})"))
+        rows.append(
+            ("peak memory", f"{mc['peak_memory_bytes'] / 2**20:.0f} MiB ({mc.get('peak_memory_kind', '?')})")
+        )
     info = mc.get("info") or {}
     net = info.get("embedding") or info.get("network")
     if isinstance(net, Mapping):
         tr = net.get("training") or {}
-        rows.append(("embedding net", f"`{net.get('net', '?')}`"
-                     + (f", trained {tr.get('epochs')} epoch(s), {tr.get('optimizer', '')}, "
-                        f"batch {tr.get('batch_size')}" if tr else "")))
+        rows.append(
+            (
+                "embedding net",
+                f"`{net.get('net', '?')}`"
+                + (
+                    f", trained {tr.get('epochs')} epoch(s), {tr.get('optimizer', '')}, "
+                    f"batch {tr.get('batch_size')}"
+                    if tr
+                    else ""
+                ),
+            )
+        )
     val = mc.get("validation")
     if isinstance(val, Mapping) and val.get("best_accuracy") is not None:
-        rows.append(("model selection", f"validation split of the training data under "
-                     f"`{val.get('protocol', '?')}`: best {100 * val['best_accuracy']:.2f} % at "
-                     f"iteration {val.get('best_iteration')} (never the test set)"))
+        rows.append(
+            (
+                "model selection",
+                f"validation split of the training data under "
+                f"`{val.get('protocol', '?')}`: best {100 * val['best_accuracy']:.2f} % at "
+                f"iteration {val.get('best_iteration')} (never the test set)",
+            )
+        )
     quality = mc.get("quality")
     if isinstance(quality, Mapping) and isinstance(quality.get("warning"), str):
         rows.append(("**quality warning**", quality["warning"]))
     return rows
 
 
-def render_card(md: Mapping[str, Any], results: Sequence[Mapping[str, Any] | EvalRecord] = (),
-                ref: str | None = None) -> str:
+def render_card(
+    md: Mapping[str, Any], results: Sequence[Mapping[str, Any] | EvalRecord] = (), ref: str | None = None
+) -> str:
     """Render the README.md card for metadata ``md`` (and recorded ``results``)."""
     template = Template(resources.files("dcregistry.cards").joinpath(TEMPLATE_NAME).read_text())
     c, h, w = md["image_shape"]
     n = md["ipc"] * md["num_classes"]
     info = DATASETS.get(md["dataset"])
-    made = [("method", f"`{md['method']}`"),
-            *_method_rows(md["method_config"]),
-            ("seed", str(md["seed"])), ("created at", md["created_at"]),
-            ("producer", " ".join(str(v) for v in md["producer"].values() if v)),
-            ("license", md["license"])]
+    made = [
+        ("method", f"`{md['method']}`"),
+        *_method_rows(md["method_config"]),
+        ("seed", str(md["seed"])),
+        ("created at", md["created_at"]),
+        ("producer", " ".join(str(v) for v in md["producer"].values() if v)),
+        ("license", md["license"]),
+    ]
     if md["source"]:
         src = md["source"]
-        made.append(("imported from", f"`{src['file_name']}` (sha256 `{src['sha256'][:16]}…`)"
-                     + (f" {src['url']}" if src.get("url") else "")))
+        made.append(
+            (
+                "imported from",
+                f"`{src['file_name']}` (sha256 `{src['sha256'][:16]}…`)"
+                + (f" {src['url']}" if src.get("url") else ""),
+            )
+        )
     soft = md["label_kind"] == "soft"
     lineage = md["lineage"]
     fm = yaml.safe_dump(front_matter(md), sort_keys=True, allow_unicode=True, width=100).strip()
-    return template.substitute(
-        front_matter=fm,
-        title=pretty_name(md),
-        description=md.get("description") or "",
-        dataset_title=info.description if info else md["dataset"],
-        num_images=n, ipc=md["ipc"], num_classes=md["num_classes"], shape=f"[{c}, {h}, {w}]",
-        method_title=method_title(md["method"]),
-        made_rows="\n".join(f"| {k} | {v} |" for k, v in made),
-        pixel_space_text=describe_pixel_space(md["pixel_space"]),
-        images_doc=f"[{n}, {c}, {h}, {w}], pixel space: {md['pixel_space']['kind']}",
-        label_key="soft_labels" if soft else "labels",
-        labels_doc=f"[{n}, {md['num_classes']}] soft labels (logits)" if soft
-        else f"[{n}] int64 class ids, names: {', '.join(md['class_names'][:5])}"
-        + (", ..." if md["num_classes"] > 5 else ""),
-        extra_load_line=('lr = tensors["lr"].item()   # learned learning rate (use it to train)'
-                         if md["method_config"].get("learned_lr") else ""),
-        ref=ref or "NS/NAME",
-        protocol_hint="mtt" if md["method"] in ("mtt", "datm") else
-        ("dc-noaug" if md["method"] == "dc" else "dsa"),
-        results_table=_results_table(results),
-        lineage_text="\n".join(f"- parent `{d}`" for d in lineage) if lineage
-        else "No parent artifacts.",
-        citation=method_citation(md["method"], md.get("citation")),
-    ).rstrip() + "\n"
+    return (
+        template.substitute(
+            front_matter=fm,
+            title=pretty_name(md),
+            description=md.get("description") or "",
+            dataset_title=info.description if info else md["dataset"],
+            num_images=n,
+            ipc=md["ipc"],
+            num_classes=md["num_classes"],
+            shape=f"[{c}, {h}, {w}]",
+            method_title=method_title(md["method"]),
+            made_rows="\n".join(f"| {k} | {v} |" for k, v in made),
+            pixel_space_text=describe_pixel_space(md["pixel_space"]),
+            images_doc=f"[{n}, {c}, {h}, {w}], pixel space: {md['pixel_space']['kind']}",
+            label_key="soft_labels" if soft else "labels",
+            labels_doc=f"[{n}, {md['num_classes']}] soft labels (logits)"
+            if soft
+            else f"[{n}] int64 class ids, names: {', '.join(md['class_names'][:5])}"
+            + (", ..." if md["num_classes"] > 5 else ""),
+            extra_load_line=(
+                'lr = tensors["lr"].item()   # learned learning rate (use it to train)'
+                if md["method_config"].get("learned_lr")
+                else ""
+            ),
+            ref=ref or "NS/NAME",
+            protocol_hint="mtt"
+            if md["method"] in ("mtt", "datm")
+            else ("dc-noaug" if md["method"] == "dc" else "dsa"),
+            results_table=_results_table(results),
+            lineage_text="\n".join(f"- parent `{d}`" for d in lineage) if lineage else "No parent artifacts.",
+            citation=method_citation(md["method"], md.get("citation")),
+        ).rstrip()
+        + "\n"
+    )
 
 
 def parse_card(text: str) -> tuple[dict[str, Any], str]:
@@ -182,4 +229,4 @@ def parse_card(text: str) -> tuple[dict[str, Any], str]:
         raise ValidationError("README.md", f"front matter is not valid YAML ({exc})") from None
     if not isinstance(data, dict):
         raise ValidationError("README.md", "front matter is not a mapping")
-    return data, text[end + 5:]
+    return data, text[end + 5 :]

@@ -17,8 +17,18 @@ DSA_STRATEGY_NO_FLIP = "color_crop_cutout_scale_rotate"
 
 _DIGITS = [str(i) for i in range(10)]
 _CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-_FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-            "Bag", "Ankle boot"]
+_FASHION = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 _CIFAR100 = (
     "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus "
     "butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch "
@@ -61,25 +71,87 @@ DATASETS: dict[str, DatasetInfo] = {
     d.name: d
     for d in [
         DatasetInfo(
-            "digits", 10, (1, 8, 8), (0.3052,), (0.3760,), tuple(_DIGITS), DSA_STRATEGY_NO_FLIP,
+            "digits",
+            10,
+            (1, 8, 8),
+            (0.3052,),
+            (0.3760,),
+            tuple(_DIGITS),
+            DSA_STRATEGY_NO_FLIP,
             "scikit-learn's bundled 8x8 handwritten digits (1797 images); offline default",
             stats_source="computed on the fixed 75% stratified train split, pixels /16",
         ),
-        DatasetInfo("mnist", 10, (1, 28, 28), (0.1307,), (0.3081,), tuple(_DIGITS),
-                    DSA_STRATEGY_NO_FLIP, "MNIST handwritten digits"),
-        DatasetInfo("fashionmnist", 10, (1, 28, 28), (0.2861,), (0.3530,), tuple(_FASHION),
-                    DSA_STRATEGY_DEFAULT, "Fashion-MNIST"),
-        DatasetInfo("usps", 10, (1, 16, 16), (0.2469,), (0.2989,), tuple(_DIGITS),
-                    DSA_STRATEGY_NO_FLIP, "USPS handwritten digits",
-                    stats_source="commonly used USPS train-set values (not in the DC papers)"),
-        DatasetInfo("svhn", 10, (3, 32, 32), (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
-                    tuple(_DIGITS), DSA_STRATEGY_NO_FLIP, "Street View House Numbers (cropped digits)"),
-        DatasetInfo("cifar10", 10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010),
-                    tuple(_CIFAR10), DSA_STRATEGY_DEFAULT, "CIFAR-10"),
-        DatasetInfo("cifar100", 100, (3, 32, 32), (0.5071, 0.4866, 0.4409),
-                    (0.2673, 0.2564, 0.2762), tuple(_CIFAR100), DSA_STRATEGY_DEFAULT, "CIFAR-100"),
-        DatasetInfo("tinyimagenet", 200, (3, 64, 64), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225),
-                    None, DSA_STRATEGY_DEFAULT, "Tiny ImageNet (200 WordNet classes, 64x64)"),
+        DatasetInfo(
+            "mnist",
+            10,
+            (1, 28, 28),
+            (0.1307,),
+            (0.3081,),
+            tuple(_DIGITS),
+            DSA_STRATEGY_NO_FLIP,
+            "MNIST handwritten digits",
+        ),
+        DatasetInfo(
+            "fashionmnist",
+            10,
+            (1, 28, 28),
+            (0.2861,),
+            (0.3530,),
+            tuple(_FASHION),
+            DSA_STRATEGY_DEFAULT,
+            "Fashion-MNIST",
+        ),
+        DatasetInfo(
+            "usps",
+            10,
+            (1, 16, 16),
+            (0.2469,),
+            (0.2989,),
+            tuple(_DIGITS),
+            DSA_STRATEGY_NO_FLIP,
+            "USPS handwritten digits",
+            stats_source="commonly used USPS train-set values (not in the DC papers)",
+        ),
+        DatasetInfo(
+            "svhn",
+            10,
+            (3, 32, 32),
+            (0.4377, 0.4438, 0.4728),
+            (0.1980, 0.2010, 0.1970),
+            tuple(_DIGITS),
+            DSA_STRATEGY_NO_FLIP,
+            "Street View House Numbers (cropped digits)",
+        ),
+        DatasetInfo(
+            "cifar10",
+            10,
+            (3, 32, 32),
+            (0.4914, 0.4822, 0.4465),
+            (0.2023, 0.1994, 0.2010),
+            tuple(_CIFAR10),
+            DSA_STRATEGY_DEFAULT,
+            "CIFAR-10",
+        ),
+        DatasetInfo(
+            "cifar100",
+            100,
+            (3, 32, 32),
+            (0.5071, 0.4866, 0.4409),
+            (0.2673, 0.2564, 0.2762),
+            tuple(_CIFAR100),
+            DSA_STRATEGY_DEFAULT,
+            "CIFAR-100",
+        ),
+        DatasetInfo(
+            "tinyimagenet",
+            200,
+            (3, 64, 64),
+            (0.485, 0.456, 0.406),
+            (0.229, 0.224, 0.225),
+            None,
+            DSA_STRATEGY_DEFAULT,
+            "Tiny ImageNet (200 WordNet classes, 64x64)",
+        ),
     ]
 }
 
@@ -90,9 +162,7 @@ def get_dataset_info(name: str) -> DatasetInfo:
     """Return the catalog entry for ``name`` (case-insensitive)."""
     key = name.lower().replace("-", "").replace("_", "")
     if key not in DATASETS:
-        raise UnknownNameError(
-            f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}"
-        )
+        raise UnknownNameError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}")
     return DATASETS[key]
 
 

@@ -4,56 +4,76 @@ from __future__ import annotations
 
 CITATIONS: dict[str, tuple[str, str]] = {
     # method: (display title, bibtex)
-    "dc": ("Dataset Condensation with Gradient Matching (DC)",
-           "@inproceedings{zhao2021dc,\n  title={Dataset Condensation with Gradient Matching},\n"
-           "  author={Zhao, Bo and Mopuri, Konda Reddy and Bilen, Hakan},\n"
-           "  booktitle={International Conference on Learning Representations (ICLR)},\n"
-           "  year={2021}\n}"),
-    "dsa": ("Differentiable Siamese Augmentation (DSA)",
-            "@inproceedings{zhao2021dsa,\n  title={Dataset Condensation with Differentiable Siamese"
-            " Augmentation},\n  author={Zhao, Bo and Bilen, Hakan},\n  booktitle={International "
-            "Conference on Machine Learning (ICML)},\n  year={2021}\n}"),
-    "dm": ("Distribution Matching (DM)",
-           "@inproceedings{zhao2023dm,\n  title={Dataset Condensation with Distribution Matching},\n"
-           "  author={Zhao, Bo and Bilen, Hakan},\n  booktitle={IEEE/CVF Winter Conference on "
-           "Applications of Computer Vision (WACV)},\n  year={2023}\n}"),
-    "mtt": ("Matching Training Trajectories (MTT)",
-            "@inproceedings{cazenavette2022mtt,\n  title={Dataset Distillation by Matching Training"
-            " Trajectories},\n  author={Cazenavette, George and Wang, Tongzhou and Torralba, Antonio"
-            " and Efros, Alexei A. and Zhu, Jun-Yan},\n  booktitle={IEEE/CVF Conference on Computer"
-            " Vision and Pattern Recognition (CVPR)},\n  year={2022}\n}"),
-    "datm": ("Difficulty-Aligned Trajectory Matching (DATM)",
-             "@inproceedings{guo2024datm,\n  title={Towards Lossless Dataset Distillation via "
-             "Difficulty-Aligned Trajectory Matching},\n  author={Guo, Ziyao and Wang, Kai and "
-             "Cazenavette, George and Li, Hui and Zhang, Kaipeng and You, Yang},\n  booktitle={"
-             "International Conference on Learning Representations (ICLR)},\n  year={2024}\n}"),
-    "kip": ("Kernel Inducing Points (KIP)",
-            "@inproceedings{nguyen2021kip,\n  title={Dataset Meta-Learning from Kernel Ridge-"
-            "Regression},\n  author={Nguyen, Timothy and Chen, Zhourong and Lee, Jaehoon},\n  "
-            "booktitle={International Conference on Learning Representations (ICLR)},\n  "
-            "year={2021}\n}"),
-    "kcenter": ("K-Center coreset selection",
-                "@inproceedings{sener2018coreset,\n  title={Active Learning for Convolutional "
-                "Neural Networks: A Core-Set Approach},\n  author={Sener, Ozan and Savarese, "
-                "Silvio},\n  booktitle={International Conference on Learning Representations "
-                "(ICLR)},\n  year={2018}\n}"),
-    "herding": ("Herding selection",
-                "@inproceedings{welling2009herding,\n  title={Herding Dynamical Weights to Learn},"
-                "\n  author={Welling, Max},\n  booktitle={International Conference on Machine "
-                "Learning (ICML)},\n  year={2009}\n}"),
-    "forgetting": ("Forgetting-score selection",
-                   "@inproceedings{toneva2019forgetting,\n  title={An Empirical Study of Example "
-                   "Forgetting during Deep Neural Network Learning},\n  author={Toneva, Mariya and"
-                   " Sordoni, Alessandro and Combes, Remi Tachet des and Trischler, Adam and "
-                   "Bengio, Yoshua and Gordon, Geoffrey J.},\n  booktitle={International "
-                   "Conference on Learning Representations (ICLR)},\n  year={2019}\n}"),
+    "dc": (
+        "Dataset Condensation with Gradient Matching (DC)",
+        "@inproceedings{zhao2021dc,\n  title={Dataset Condensation with Gradient Matching},\n"
+        "  author={Zhao, Bo and Mopuri, Konda Reddy and Bilen, Hakan},\n"
+        "  booktitle={International Conference on Learning Representations (ICLR)},\n"
+        "  year={2021}\n}",
+    ),
+    "dsa": (
+        "Differentiable Siamese Augmentation (DSA)",
+        "@inproceedings{zhao2021dsa,\n  title={Dataset Condensation with Differentiable Siamese"
+        " Augmentation},\n  author={Zhao, Bo and Bilen, Hakan},\n  booktitle={International "
+        "Conference on Machine Learning (ICML)},\n  year={2021}\n}",
+    ),
+    "dm": (
+        "Distribution Matching (DM)",
+        "@inproceedings{zhao2023dm,\n  title={Dataset Condensation with Distribution Matching},\n"
+        "  author={Zhao, Bo and Bilen, Hakan},\n  booktitle={IEEE/CVF Winter Conference on "
+        "Applications of Computer Vision (WACV)},\n  year={2023}\n}",
+    ),
+    "mtt": (
+        "Matching Training Trajectories (MTT)",
+        "@inproceedings{cazenavette2022mtt,\n  title={Dataset Distillation by Matching Training"
+        " Trajectories},\n  author={Cazenavette, George and Wang, Tongzhou and Torralba, Antonio"
+        " and Efros, Alexei A. and Zhu, Jun-Yan},\n  booktitle={IEEE/CVF Conference on Computer"
+        " Vision and Pattern Recognition (CVPR)},\n  year={2022}\n}",
+    ),
+    "datm": (
+        "Difficulty-Aligned Trajectory Matching (DATM)",
+        "@inproceedings{guo2024datm,\n  title={Towards Lossless Dataset Distillation via "
+        "Difficulty-Aligned Trajectory Matching},\n  author={Guo, Ziyao and Wang, Kai and "
+        "Cazenavette, George and Li, Hui and Zhang, Kaipeng and You, Yang},\n  booktitle={"
+        "International Conference on Learning Representations (ICLR)},\n  year={2024}\n}",
+    ),
+    "kip": (
+        "Kernel Inducing Points (KIP)",
+        "@inproceedings{nguyen2021kip,\n  title={Dataset Meta-Learning from Kernel Ridge-"
+        "Regression},\n  author={Nguyen, Timothy and Chen, Zhourong and Lee, Jaehoon},\n  "
+        "booktitle={International Conference on Learning Representations (ICLR)},\n  "
+        "year={2021}\n}",
+    ),
+    "kcenter": (
+        "K-Center coreset selection",
+        "@inproceedings{sener2018coreset,\n  title={Active Learning for Convolutional "
+        "Neural Networks: A Core-Set Approach},\n  author={Sener, Ozan and Savarese, "
+        "Silvio},\n  booktitle={International Conference on Learning Representations "
+        "(ICLR)},\n  year={2018}\n}",
+    ),
+    "herding": (
+        "Herding selection",
+        "@inproceedings{welling2009herding,\n  title={Herding Dynamical Weights to Learn},"
+        "\n  author={Welling, Max},\n  booktitle={International Conference on Machine "
+        "Learning (ICML)},\n  year={2009}\n}",
+    ),
+    "forgetting": (
+        "Forgetting-score selection",
+        "@inproceedings{toneva2019forgetting,\n  title={An Empirical Study of Example "
+        "Forgetting during Deep Neural Network Learning},\n  author={Toneva, Mariya and"
+        " Sordoni, Alessandro and Combes, Remi Tachet des and Trischler, Adam and "
+        "Bengio, Yoshua and Gordon, Geoffrey J.},\n  booktitle={International "
+        "Conference on Learning Representations (ICLR)},\n  year={2019}\n}",
+    ),
     "random": ("Class-balanced random selection of real images", ""),
 }
 
-DCBENCH = ("@inproceedings{cui2022dcbench,\n  title={{DC-BENCH}: Dataset Condensation Benchmark},"
-           "\n  author={Cui, Justin and Wang, Ruochen and Si, Si and Hsieh, Cho-Jui},\n  booktitle="
-           "{Advances in Neural Information Processing Systems (NeurIPS) Datasets and Benchmarks},"
-           "\n  year={2022}\n}")
+DCBENCH = (
+    "@inproceedings{cui2022dcbench,\n  title={{DC-BENCH}: Dataset Condensation Benchmark},"
+    "\n  author={Cui, Justin and Wang, Ruochen and Si, Si and Hsieh, Cho-Jui},\n  booktitle="
+    "{Advances in Neural Information Processing Systems (NeurIPS) Datasets and Benchmarks},"
+    "\n  year={2022}\n}"
+)
 
 
 def method_title(method: str) -> str:

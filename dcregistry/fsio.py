@@ -30,10 +30,28 @@ from typing import Any, BinaryIO
 from .errors import DiskFullError, OutputExistsError, OutputPathError, ReadOnlyError, StorageError, UserError
 from .refs import has_control_chars, text_problem
 
-__all__ = ["CHUNK", "translate_os_errors", "os_error_to_user", "fsync_dir", "ensure_dir",
-           "tmp_name", "is_tmp_name", "tmp_owner_alive", "atomic_write_bytes", "atomic_write_text",
-           "staged_file", "staged_dir", "append_line", "copy_hashing", "remove_tree",
-           "check_output_path", "refuse_inside", "store_root_above", "is_writable_dir", "has_control_chars"]
+__all__ = [
+    "CHUNK",
+    "translate_os_errors",
+    "os_error_to_user",
+    "fsync_dir",
+    "ensure_dir",
+    "tmp_name",
+    "is_tmp_name",
+    "tmp_owner_alive",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "staged_file",
+    "staged_dir",
+    "append_line",
+    "copy_hashing",
+    "remove_tree",
+    "check_output_path",
+    "refuse_inside",
+    "store_root_above",
+    "is_writable_dir",
+    "has_control_chars",
+]
 
 CHUNK = 1 << 20
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -42,9 +60,13 @@ _READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
 NAME_MAX = 255
 
 
-def os_error_to_user(exc: OSError, path: str | Path | None = None, *,
-                     read_only_cls: type[ReadOnlyError] = ReadOnlyError,
-                     subject: str | None = None) -> UserError | None:
+def os_error_to_user(
+    exc: OSError,
+    path: str | Path | None = None,
+    *,
+    read_only_cls: type[ReadOnlyError] = ReadOnlyError,
+    subject: str | None = None,
+) -> UserError | None:
     """The user error an OSError stands for (None for errors that are not the user's).
 
     ``subject`` names what was being written (e.g. "the store at /x"); ``read_only_cls`` lets
@@ -54,20 +76,28 @@ def os_error_to_user(exc: OSError, path: str | Path | None = None, *,
     code = exc.errno
     if code in _FULL:
         kind = "quota exceeded" if code == getattr(errno, "EDQUOT", None) else "no space left"
-        return DiskFullError(f"{what}: {kind} on the device while writing {where}; free some space "
-                             "(or write elsewhere) and retry; nothing partial was left")
+        return DiskFullError(
+            f"{what}: {kind} on the device while writing {where}; free some space "
+            "(or write elsewhere) and retry; nothing partial was left"
+        )
     if code == errno.EROFS:
-        return read_only_cls(f"{what} is on a read-only filesystem (writing {where} failed); "
-                             "reading works, writing needs a writable location")
+        return read_only_cls(
+            f"{what} is on a read-only filesystem (writing {where} failed); "
+            "reading works, writing needs a writable location"
+        )
     if code in (errno.EACCES, errno.EPERM):
-        return read_only_cls(f"{what} is read-only for this user (permission denied on {where}); "
-                             "reading works, writing needs write permission")
+        return read_only_cls(
+            f"{what} is read-only for this user (permission denied on {where}); "
+            "reading works, writing needs write permission"
+        )
     if code == errno.ENAMETOOLONG:
-        return OutputPathError(f"{where}: the path or one of its names is too long for the "
-                               "filesystem; choose a shorter path")
+        return OutputPathError(
+            f"{where}: the path or one of its names is too long for the filesystem; choose a shorter path"
+        )
     if code == errno.ENOTDIR:
-        return OutputPathError(f"{where}: a component of the path is a regular file, not a "
-                               "directory; choose another path")
+        return OutputPathError(
+            f"{where}: a component of the path is a regular file, not a directory; choose another path"
+        )
     if code == errno.ELOOP:
         return OutputPathError(f"{where}: too many levels of symbolic links")
     if code == errno.EISDIR:
@@ -78,15 +108,17 @@ def os_error_to_user(exc: OSError, path: str | Path | None = None, *,
 
 
 @contextmanager
-def translate_os_errors(path: str | Path | None = None, *,
-                        read_only_cls: type[ReadOnlyError] = ReadOnlyError,
-                        subject: str | None = None) -> Iterator[None]:
+def translate_os_errors(
+    path: str | Path | None = None,
+    *,
+    read_only_cls: type[ReadOnlyError] = ReadOnlyError,
+    subject: str | None = None,
+) -> Iterator[None]:
     """Turn the OSErrors that are the user's or the machine's into named user errors."""
     try:
         yield
     except OSError as exc:
-        err = os_error_to_user(exc, exc.filename or path, read_only_cls=read_only_cls,
-                               subject=subject)
+        err = os_error_to_user(exc, exc.filename or path, read_only_cls=read_only_cls, subject=subject)
         if err is None:
             raise
         raise err from None
@@ -128,8 +160,7 @@ def ensure_dir(path: Path) -> Path:
                 continue
             fsync_dir(d.parent)
         if not path.is_dir():
-            raise OutputPathError(f"{path} is not a directory (a file or a dangling symlink "
-                                  "is in the way)")
+            raise OutputPathError(f"{path} is not a directory (a file or a dangling symlink is in the way)")
     return path
 
 
@@ -144,7 +175,7 @@ def _incarnation(pid: int) -> str | None:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat_line = f.read()
         # field 22 (starttime) counted after the parenthesised command name, which may hold spaces
-        start = stat_line[stat_line.rindex(b")") + 2:].split()[19]
+        start = stat_line[stat_line.rindex(b")") + 2 :].split()[19]
         with open("/proc/sys/kernel/random/boot_id", "rb") as f:
             boot = f.read().strip()
     except (OSError, ValueError, IndexError):
@@ -235,10 +266,15 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, tmp_dir: Path | None = None,
-                       mode: int | None = None,
-                       read_only_cls: type[ReadOnlyError] = ReadOnlyError,
-                       subject: str | None = None) -> None:
+def atomic_write_bytes(
+    path: str | Path,
+    data: bytes,
+    *,
+    tmp_dir: Path | None = None,
+    mode: int | None = None,
+    read_only_cls: type[ReadOnlyError] = ReadOnlyError,
+    subject: str | None = None,
+) -> None:
     """Write ``data`` to ``path`` atomically (temp in ``tmp_dir`` or next to ``path``)."""
     path = Path(path)
     tmp = Path(tmp_dir or path.parent) / tmp_name(".", ".part")
@@ -271,8 +307,9 @@ def _is_empty_dir(path: Path) -> bool:
         return next(it, None) is None
 
 
-def _place(tmp: Path, target: Path, *, is_dir: bool, overwrite: bool,
-           replace_ok: Callable[[Path], bool]) -> None:
+def _place(
+    tmp: Path, target: Path, *, is_dir: bool, overwrite: bool, replace_ok: Callable[[Path], bool]
+) -> None:
     """Rename the finished ``tmp`` onto ``target`` following the overwrite policy."""
     try:
         st = target.lstat()
@@ -285,11 +322,17 @@ def _place(tmp: Path, target: Path, *, is_dir: bool, overwrite: bool,
         os.rmdir(target)  # an empty directory is free to take
         os.rename(tmp, target)
         return
-    kind = ("regular file" if stat.S_ISREG(st.st_mode) else
-            "directory" if stat.S_ISDIR(st.st_mode) else "special file")
+    kind = (
+        "regular file"
+        if stat.S_ISREG(st.st_mode)
+        else "directory"
+        if stat.S_ISDIR(st.st_mode)
+        else "special file"
+    )
     if not overwrite:
-        raise OutputExistsError(f"{target} already exists ({kind}); choose another output or "
-                                "allow overwriting")
+        raise OutputExistsError(
+            f"{target} already exists ({kind}); choose another output or allow overwriting"
+        )
     if not replace_ok(target):
         raise OutputExistsError(f"{target} exists and is a {kind} that is not ours to replace")
     if not is_dir and stat.S_ISREG(st.st_mode):
@@ -314,9 +357,13 @@ def replace_regular_file(target: Path) -> bool:
 
 
 @contextmanager
-def staged_file(target: str | Path, *, overwrite: bool = False,
-                replace_ok: Callable[[Path], bool] = replace_regular_file,
-                mode: int | None = None) -> Iterator[Path]:
+def staged_file(
+    target: str | Path,
+    *,
+    overwrite: bool = False,
+    replace_ok: Callable[[Path], bool] = replace_regular_file,
+    mode: int | None = None,
+) -> Iterator[Path]:
     """Yield a temp path next to ``target``; on success fsync it and rename it onto ``target``.
 
     ``overwrite`` allows replacing an existing ``target`` when ``replace_ok(target)`` (default:
@@ -350,9 +397,13 @@ def _fsync_tree(root: Path) -> None:
 
 
 @contextmanager
-def staged_dir(target: str | Path, *, overwrite: bool = False,
-               replace_ok: Callable[[Path], bool] = _replace_ok_default,
-               mode: int | None = None) -> Iterator[Path]:
+def staged_dir(
+    target: str | Path,
+    *,
+    overwrite: bool = False,
+    replace_ok: Callable[[Path], bool] = _replace_ok_default,
+    mode: int | None = None,
+) -> Iterator[Path]:
     """Yield an empty temp directory next to ``target``; on success fsync every file in it and
     rename it onto ``target`` (an absent or empty directory; an existing one only with
     ``overwrite`` and ``replace_ok(target)``). On any error nothing is left behind."""
@@ -390,8 +441,13 @@ def append_line(path: Path, line: str) -> None:
     fsync_dir(path.parent)
 
 
-def copy_hashing(src: BinaryIO, dst: BinaryIO, *, on_chunk: Callable[[int], None] | None = None,
-                 after_first_chunk: Callable[[], None] | None = None) -> tuple[str, int]:
+def copy_hashing(
+    src: BinaryIO,
+    dst: BinaryIO,
+    *,
+    on_chunk: Callable[[int], None] | None = None,
+    after_first_chunk: Callable[[], None] | None = None,
+) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` in chunks; return the hex sha256 and size of what was copied."""
     import hashlib
 
@@ -445,13 +501,14 @@ def check_output_path(path: str | Path) -> Path:
     p = Path(text)
     for part in p.parts:
         if len(os.fsencode(part)) > NAME_MAX:
-            raise OutputPathError(f"output path {text[:80]!r}...: the name {part[:40]!r}... is "
-                                  f"longer than {NAME_MAX} bytes; choose a shorter path")
+            raise OutputPathError(
+                f"output path {text[:80]!r}...: the name {part[:40]!r}... is "
+                f"longer than {NAME_MAX} bytes; choose a shorter path"
+            )
     if len(os.fsencode(text)) >= 4096:
         raise OutputPathError(f"output path {text[:80]!r}... is too long (PATH_MAX 4096 bytes)")
     if p.is_symlink() and not p.exists():
-        raise OutputPathError(f"{text} is a dangling symbolic link; remove it or choose another "
-                              "path")
+        raise OutputPathError(f"{text} is a dangling symbolic link; remove it or choose another path")
     for parent in p.absolute().parents:
         try:
             st = parent.stat()
@@ -465,13 +522,13 @@ def check_output_path(path: str | Path) -> Path:
                 raise
             raise err from None
         if not stat.S_ISDIR(st.st_mode):
-            raise OutputPathError(f"{text}: {parent} is a regular file, not a directory; choose "
-                                  "another path")
+            raise OutputPathError(f"{text}: {parent} is a regular file, not a directory; choose another path")
         break  # the nearest existing ancestor is a directory
     store = store_root_above(p)
     if store is not None:
-        raise OutputPathError(f"{text} lies inside the store at {store} (a dcreg store); write "
-                              "outputs somewhere outside it")
+        raise OutputPathError(
+            f"{text} lies inside the store at {store} (a dcreg store); write outputs somewhere outside it"
+        )
     return p
 
 
@@ -496,8 +553,9 @@ def refuse_inside(path: str | Path, root: str | Path, what: str) -> None:
     except (OSError, ValueError):
         return
     if real == real_root or real_root in real.parents:
-        raise OutputPathError(f"{path} lies inside {what} ({real_root}); write the output "
-                              "somewhere outside it")
+        raise OutputPathError(
+            f"{path} lies inside {what} ({real_root}); write the output somewhere outside it"
+        )
 
 
 def is_writable_dir(path: str | Path) -> bool:

@@ -81,8 +81,9 @@ def _has_lone_surrogate(obj: Any) -> bool:
     return False
 
 
-def loads_bounded(text: str | bytes, what: str, *, max_depth: int = MAX_DEPTH,
-                  max_bytes: int = MAX_BYTES) -> Any:
+def loads_bounded(
+    text: str | bytes, what: str, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX_BYTES
+) -> Any:
     """Parse JSON from an untrusted source; raise JSONFormatError (a UserError) naming ``what``.
 
     Refuses: invalid UTF-8 or JSON, more than ``max_bytes`` bytes, nesting deeper than
@@ -91,8 +92,9 @@ def loads_bounded(text: str | bytes, what: str, *, max_depth: int = MAX_DEPTH,
     """
     size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
-        raise JSONFormatError(what, f"is {size} bytes, above the {max_bytes}-byte cap",
-                              "the file is corrupt or hostile")
+        raise JSONFormatError(
+            what, f"is {size} bytes, above the {max_bytes}-byte cap", "the file is corrupt or hostile"
+        )
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -100,14 +102,19 @@ def loads_bounded(text: str | bytes, what: str, *, max_depth: int = MAX_DEPTH,
             raise JSONFormatError(what, f"is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     depth = nesting_depth(text)
     if depth > max_depth:
-        raise JSONFormatError(what, f"nests {depth} levels deep, above the limit of {max_depth}",
-                              "the file is corrupt or hostile")
+        raise JSONFormatError(
+            what,
+            f"nests {depth} levels deep, above the limit of {max_depth}",
+            "the file is corrupt or hostile",
+        )
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
-                         parse_float=_finite_float)
+        obj = json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite_float
+        )
     except json.JSONDecodeError as exc:
-        raise JSONFormatError(what, f"is not valid JSON ({exc.msg} at line {exc.lineno} "
-                              f"column {exc.colno})") from None
+        raise JSONFormatError(
+            what, f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
     except _DuplicateKey as exc:
         raise JSONFormatError(what, f"has the key {exc.args[0]!r} twice") from None
     except _BadConstant as exc:

@@ -75,8 +75,10 @@ def read_manifest(path: str | Path) -> Manifest:
     if not mpath.is_file():
         raise NotAnArtifactError(f"{path} is not a dcreg artifact: it has no {MANIFEST_FILE}")
     if mpath.stat().st_size > MAX_MANIFEST_BYTES:
-        raise IntegrityError(f"{mpath}: is {mpath.stat().st_size} bytes, above the "
-                             f"{MAX_MANIFEST_BYTES}-byte cap for a manifest (corrupt or hostile)")
+        raise IntegrityError(
+            f"{mpath}: is {mpath.stat().st_size} bytes, above the "
+            f"{MAX_MANIFEST_BYTES}-byte cap for a manifest (corrupt or hostile)"
+        )
     try:
         manifest = loads_bounded(mpath.read_bytes(), str(mpath), max_bytes=MAX_MANIFEST_BYTES)
     except JSONFormatError as exc:
@@ -93,8 +95,9 @@ def as_manifest(obj: object) -> Manifest:
 def check_manifest_shape(manifest: Any) -> None:
     """Raise if ``manifest`` is not a dcreg/1 manifest object (format, metadata, files)."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise MetadataError("manifest.format", f"is not {FORMAT!r}",
-                            "this file was not written by a dcreg/1 producer")
+        raise MetadataError(
+            "manifest.format", f"is not {FORMAT!r}", "this file was not written by a dcreg/1 producer"
+        )
     files = manifest.get("files")
     if not isinstance(files, dict) or any(f not in files for f in REQUIRED_FILES):
         raise MetadataError("manifest.files", f"must list {', '.join(REQUIRED_FILES)}")
@@ -102,14 +105,21 @@ def check_manifest_shape(manifest: Any) -> None:
         raise MetadataError("manifest.files", f"lists {len(files)} files, more than {MAX_MANIFEST_FILES}")
     for name, entry in files.items():
         if not is_artifact_file_name(name):
-            raise MetadataError(f"manifest.files.{str(name)[:60]!r}",
-                                "is not a safe file name (one component of at most 128 letters, "
-                                "digits, '.', '_' or '-')")
+            raise MetadataError(
+                f"manifest.files.{str(name)[:60]!r}",
+                "is not a safe file name (one component of at most 128 letters, digits, '.', '_' or '-')",
+            )
         size = entry.get("size") if isinstance(entry, dict) else None
-        if (not isinstance(entry, dict) or not is_sha256_hex(entry.get("sha256"))
-                or type(size) is not int or not 0 <= size <= MAX_FILE_SIZE):
-            raise MetadataError(f"manifest.files.{name}", "is not a file entry with a 64-hex sha256 "
-                                f"and a size from 0 to {MAX_FILE_SIZE}")
+        if (
+            not isinstance(entry, dict)
+            or not is_sha256_hex(entry.get("sha256"))
+            or type(size) is not int
+            or not 0 <= size <= MAX_FILE_SIZE
+        ):
+            raise MetadataError(
+                f"manifest.files.{name}",
+                f"is not a file entry with a 64-hex sha256 and a size from 0 to {MAX_FILE_SIZE}",
+            )
 
 
 def verify_files(path: str | Path, manifest: Mapping[str, Any]) -> None:
@@ -123,7 +133,8 @@ def verify_files(path: str | Path, manifest: Mapping[str, Any]) -> None:
         if size != entry["size"] or digest != entry["sha256"]:
             raise IntegrityError(
                 f"{name}: sha256 {digest[:12]}… does not match the manifest's "
-                f"{entry['sha256'][:12]}… (the file was modified or corrupted)")
+                f"{entry['sha256'][:12]}… (the file was modified or corrupted)"
+            )
 
 
 def holds_artifact(directory: str | Path, digest: str) -> bool:
@@ -158,7 +169,22 @@ def is_artifact_dir(path: str | Path) -> bool:
     return MANIFEST_FILE in names and names <= ARTIFACT_FILES and len(names) == len(kinds)
 
 
-__all__ = ["Manifest", "FileEntry", "as_manifest", "FORMAT", "DATA_FILE", "CARD_FILE",
-           "MANIFEST_FILE", "REQUIRED_FILES", "MAX_MANIFEST_BYTES", "manifest_digest",
-           "make_manifest", "read_manifest", "check_manifest_shape", "verify_files",
-           "is_artifact_dir", "ARTIFACT_FILES", "holds_artifact"]
+__all__ = [
+    "Manifest",
+    "FileEntry",
+    "as_manifest",
+    "FORMAT",
+    "DATA_FILE",
+    "CARD_FILE",
+    "MANIFEST_FILE",
+    "REQUIRED_FILES",
+    "MAX_MANIFEST_BYTES",
+    "manifest_digest",
+    "make_manifest",
+    "read_manifest",
+    "check_manifest_shape",
+    "verify_files",
+    "is_artifact_dir",
+    "ARTIFACT_FILES",
+    "holds_artifact",
+]

@@ -21,8 +21,21 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 REQUIRED_FIELDS = (
-    "dataset", "num_classes", "class_names", "image_shape", "ipc", "method", "method_config",
-    "pixel_space", "label_kind", "seed", "created_at", "producer", "source", "lineage", "license",
+    "dataset",
+    "num_classes",
+    "class_names",
+    "image_shape",
+    "ipc",
+    "method",
+    "method_config",
+    "pixel_space",
+    "label_kind",
+    "seed",
+    "created_at",
+    "producer",
+    "source",
+    "lineage",
+    "license",
 )
 
 
@@ -51,26 +64,32 @@ def validate_metadata(md: Any) -> None:
     if not isinstance(md, Mapping):
         raise MetadataError("metadata", "must be a JSON object")
     # Wrong values first (a bad dataset name explains a missing num_classes), then missing fields.
-    errors = sorted((e for e in _validator().iter_errors(dict(md)) if e.validator != "required"
-                     or e.absolute_path), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        (e for e in _validator().iter_errors(dict(md)) if e.validator != "required" or e.absolute_path),
+        key=lambda e: list(e.absolute_path),
+    )
     missing = [f for f in REQUIRED_FIELDS if f not in md]
     if missing and not errors:
-        raise MetadataError(f"metadata.{missing[0]}", "is required but missing",
-                            f"add it; required fields: {', '.join(REQUIRED_FIELDS)}")
+        raise MetadataError(
+            f"metadata.{missing[0]}",
+            "is required but missing",
+            f"add it; required fields: {', '.join(REQUIRED_FIELDS)}",
+        )
     if errors:
         err = errors[0]
         # oneOf failures are unreadable; point at the field and say what it must be instead.
         msg = err.message if err.validator != "oneOf" else "does not match any allowed form"
         if len(msg) > 200:
             msg = msg[:200] + "..."
-        raise MetadataError(_path(err), msg, _SCHEMA_HINTS.get(_path(err).split(".")[1]
-                                                               if "." in _path(err) else "", None))
+        raise MetadataError(
+            _path(err), msg, _SCHEMA_HINTS.get(_path(err).split(".")[1] if "." in _path(err) else "", None)
+        )
     _check_semantics(md)
 
 
 _SCHEMA_HINTS = {
     "pixel_space": 'use {"kind":"normalized","mean":[..],"std":[..]}, {"kind":"unit"}, '
-                   '{"kind":"uint8"} or {"kind":"zca","variant":..,"transform":..,"then":..}',
+    '{"kind":"uint8"} or {"kind":"zca","variant":..,"transform":..,"then":..}',
     "created_at": "use UTC ISO 8601 like 2026-01-31T12:00:00Z",
     "lineage": 'list parent digests as "sha256:<64 hex>"',
     "dataset": "lowercase letters, digits, '.', '_' or '-'",
@@ -81,18 +100,22 @@ _SCHEMA_HINTS = {
 def _check_semantics(md: Mapping[str, Any]) -> None:
     c = md["image_shape"][0]
     if len(md["class_names"]) != md["num_classes"]:
-        raise MetadataError("metadata.class_names",
-                            f"has {len(md['class_names'])} names for {md['num_classes']} classes",
-                            "give exactly one name per class, in label order")
+        raise MetadataError(
+            "metadata.class_names",
+            f"has {len(md['class_names'])} names for {md['num_classes']} classes",
+            "give exactly one name per class, in label order",
+        )
     known = DATASETS.get(md["dataset"])
     if known is not None:
         if known.num_classes != md["num_classes"]:
-            raise MetadataError("metadata.num_classes",
-                                f"{md['dataset']} has {known.num_classes} classes, not "
-                                f"{md['num_classes']}")
+            raise MetadataError(
+                "metadata.num_classes",
+                f"{md['dataset']} has {known.num_classes} classes, not {md['num_classes']}",
+            )
         if known.channels != c:
-            raise MetadataError("metadata.image_shape",
-                                f"{md['dataset']} images have {known.channels} channel(s), not {c}")
+            raise MetadataError(
+                "metadata.image_shape", f"{md['dataset']} images have {known.channels} channel(s), not {c}"
+            )
     if md["label_kind"] == "hard" and md["method_config"].get("soft_labels"):
         raise MetadataError("metadata.label_kind", "is hard but method_config says soft_labels")
     # The one pixel-space type: one mean/std per channel, ZCA only over normalized/unit.
@@ -108,8 +131,9 @@ def utc_now() -> str:
 def _git_revision() -> str | None:
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None

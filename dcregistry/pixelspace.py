@@ -44,8 +44,11 @@ ZCA_TENSOR_NAMES = ("zca_mean", "zca_matrix", "zca_inverse")
 
 
 def _finite_numbers(vals: Any) -> TypeGuard[Sequence[int | float]]:
-    return isinstance(vals, (list, tuple)) and len(vals) > 0 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals)
+    return (
+        isinstance(vals, (list, tuple))
+        and len(vals) > 0
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals)
+    )
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,13 @@ class PixelSpace:
     # --- construction -------------------------------------------------------------------------
 
     @classmethod
-    def parse(cls, desc: Any, channels: int | None = None, field: str = "pixel_space",
-              error: type[ValidationError] = ValidationError) -> PixelSpace:
+    def parse(
+        cls,
+        desc: Any,
+        channels: int | None = None,
+        field: str = "pixel_space",
+        error: type[ValidationError] = ValidationError,
+    ) -> PixelSpace:
         """Validate ``desc`` (a descriptor dict or a PixelSpace); ``error`` names the field."""
         if isinstance(desc, PixelSpace):
             desc = desc.to_dict()
@@ -80,29 +88,40 @@ class PixelSpace:
                 if not _finite_numbers(vals):
                     raise error(f"{field}.{key}", "must be a non-empty list of finite numbers")
                 if channels is not None and len(vals) != channels:
-                    raise error(f"{field}.{key}", f"has {len(vals)} values for {channels} channel(s)",
-                                "give one value per channel")
+                    raise error(
+                        f"{field}.{key}",
+                        f"has {len(vals)} values for {channels} channel(s)",
+                        "give one value per channel",
+                    )
             if len(desc["mean"]) != len(desc["std"]):
                 raise error(field, "mean and std have different lengths", "give one value per channel")
             if any(s <= 0 for s in desc["std"]):
                 raise error(f"{field}.std", "must be positive")
-            return cls(kind, tuple(float(v) for v in desc["mean"]),
-                       tuple(float(v) for v in desc["std"]))
+            return cls(kind, tuple(float(v) for v in desc["mean"]), tuple(float(v) for v in desc["std"]))
         variant = desc.get("variant")
         if variant not in ZCA_VARIANTS:
-            raise error(f"{field}.variant", f"unknown ZCA variant {variant!r}",
-                        f"use one of {', '.join(ZCA_VARIANTS)}")
+            raise error(
+                f"{field}.variant",
+                f"unknown ZCA variant {variant!r}",
+                f"use one of {', '.join(ZCA_VARIANTS)}",
+            )
         transform = desc.get("transform")
         if not isinstance(transform, (Mapping, str)):
             raise error(f"{field}.transform", "must be an object or a digest string")
         then = desc.get("then")
         if isinstance(then, Mapping) and then.get("kind") not in ZCA_INNER_KINDS:
-            raise error(f"{field}.then", f"ZCA over {then.get('kind')!r} is not supported",
-                        "ZCA is applied to normalized or unit images")
+            raise error(
+                f"{field}.then",
+                f"ZCA over {then.get('kind')!r} is not supported",
+                "ZCA is applied to normalized or unit images",
+            )
         inner = cls.parse(then, channels, f"{field}.then", error)
-        return cls(kind, variant=variant,
-                   transform=dict(transform) if isinstance(transform, Mapping) else transform,
-                   then=inner)
+        return cls(
+            kind,
+            variant=variant,
+            transform=dict(transform) if isinstance(transform, Mapping) else transform,
+            then=inner,
+        )
 
     @classmethod
     def unit(cls) -> PixelSpace:
@@ -132,8 +151,12 @@ class PixelSpace:
             mean, std = self._mean_std()
             return {"kind": "normalized", "mean": list(mean), "std": list(std)}
         if self.kind == "zca":
-            return {"kind": "zca", "variant": self.variant, "transform": self.transform,
-                    "then": self._inner().to_dict()}
+            return {
+                "kind": "zca",
+                "variant": self.variant,
+                "transform": self.transform,
+                "then": self._inner().to_dict(),
+            }
         return {"kind": self.kind}
 
     # --- facts --------------------------------------------------------------------------------
@@ -173,8 +196,7 @@ class PixelSpace:
         if self.kind == "uint8":
             return "uint8: integer pixel values 0..255"
         if self.kind == "normalized":
-            return (f"normalized: (x - mean) / std with mean {_nums(self.mean)}, "
-                    f"std {_nums(self.std)}")
+            return f"normalized: (x - mean) / std with mean {_nums(self.mean)}, std {_nums(self.std)}"
         return f"ZCA-whitened ({self.variant}) after {self._inner().describe()}"
 
     # --- numpy conversions --------------------------------------------------------------------
@@ -218,20 +240,23 @@ class PixelSpace:
         c = x.shape[-3]
         mean, std = self._mean_std()
         if len(mean) != c:
-            raise ValidationError("pixel_space.mean", f"has {len(mean)} values for {c} channel(s)",
-                                  "give one value per channel")
+            raise ValidationError(
+                "pixel_space.mean", f"has {len(mean)} values for {c} channel(s)", "give one value per channel"
+            )
         shape = (c, 1, 1)
-        return (np.asarray(mean, np.float32).reshape(shape),
-                np.asarray(std, np.float32).reshape(shape))
+        return (np.asarray(mean, np.float32).reshape(shape), np.asarray(std, np.float32).reshape(shape))
 
-    def _zca_tensors(self, zca: Mapping[str, Any] | None,
-                     need: tuple[str, ...]) -> dict[str, NDArray[np.float64]]:
+    def _zca_tensors(
+        self, zca: Mapping[str, Any] | None, need: tuple[str, ...]
+    ) -> dict[str, NDArray[np.float64]]:
         have: Mapping[str, Any] = zca or {}
         missing = [n for n in need if n not in have]
         if missing:
-            raise ValidationError("pixel_space.transform",
-                                  f"the {self.variant} ZCA space needs the tensors {', '.join(missing)}",
-                                  "the artifact must carry them (zca_mean, zca_matrix, zca_inverse)")
+            raise ValidationError(
+                "pixel_space.transform",
+                f"the {self.variant} ZCA space needs the tensors {', '.join(missing)}",
+                "the artifact must carry them (zca_mean, zca_matrix, zca_inverse)",
+            )
         return {n: np.asarray(have[n], dtype=np.float64) for n in need}
 
 

@@ -40,8 +40,7 @@ def _num(d: Mapping[str, Any], key: str, where: str, optional: bool = False) -> 
 
 def _nums(d: Mapping[str, Any], key: str, where: str) -> list[float]:
     v = d.get(key, [])
-    if not isinstance(v, list) or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+    if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
         raise RecordError(f"{where}.{key}", "must be a list of numbers")
     return [float(x) for x in v]
 
@@ -65,14 +64,25 @@ class Baseline:
     kind: str = "random-real"
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "ipc": self.ipc, "accuracies": list(self.accuracies),
-                "mean": self.mean, "std": self.std, "delta": self.delta}
+        return {
+            "kind": self.kind,
+            "ipc": self.ipc,
+            "accuracies": list(self.accuracies),
+            "mean": self.mean,
+            "std": self.std,
+            "delta": self.delta,
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any], where: str = "record.baseline") -> Baseline:
-        return cls(ipc=int(d.get("ipc", 0)), accuracies=_nums(d, "accuracies", where),
-                   mean=_num(d, "mean", where), std=_num(d, "std", where),
-                   delta=_num(d, "delta", where), kind=str(d.get("kind", "random-real")))
+        return cls(
+            ipc=int(d.get("ipc", 0)),
+            accuracies=_nums(d, "accuracies", where),
+            mean=_num(d, "mean", where),
+            std=_num(d, "std", where),
+            delta=_num(d, "delta", where),
+            kind=str(d.get("kind", "random-real")),
+        )
 
 
 @dataclass(frozen=True)
@@ -103,14 +113,24 @@ class EvalRecord:
     def to_json(self) -> dict[str, Any]:
         """The JSON object stored in result files and store annotations."""
         return {
-            "kind": self.kind, "artifact": dict(self.artifact), "protocol": dict(self.protocol),
-            "harness_version": self.harness_version, "torch_version": self.torch_version,
-            "device": self.device, "strategy": dict(self.strategy), "seeds": list(self.seeds),
-            "accuracies": list(self.accuracies), "mean": self.mean, "std": self.std,
-            "final_train_loss": list(self.final_train_loss), "lr": self.lr,
+            "kind": self.kind,
+            "artifact": dict(self.artifact),
+            "protocol": dict(self.protocol),
+            "harness_version": self.harness_version,
+            "torch_version": self.torch_version,
+            "device": self.device,
+            "strategy": dict(self.strategy),
+            "seeds": list(self.seeds),
+            "accuracies": list(self.accuracies),
+            "mean": self.mean,
+            "std": self.std,
+            "final_train_loss": list(self.final_train_loss),
+            "lr": self.lr,
             "clipped": self.clipped,
             "baseline": self.baseline.to_json() if self.baseline else None,
-            "wall_time_s": self.wall_time_s, "created_at": self.created_at, "host": self.host,
+            "wall_time_s": self.wall_time_s,
+            "created_at": self.created_at,
+            "host": self.host,
         }
 
     @classmethod
@@ -131,16 +151,25 @@ class EvalRecord:
         if base is not None and not isinstance(base, Mapping):
             raise RecordError(f"{where}.baseline", "must be an object or null")
         return cls(
-            artifact=_obj(d, "artifact", where), protocol=proto, seeds=list(seeds),
-            accuracies=_nums(d, "accuracies", where), mean=_num(d, "mean", where),
-            std=_num(d, "std", where), device=str(d.get("device", "?")),
-            harness_version=d.get("harness_version"), torch_version=d.get("torch_version"),
+            artifact=_obj(d, "artifact", where),
+            protocol=proto,
+            seeds=list(seeds),
+            accuracies=_nums(d, "accuracies", where),
+            mean=_num(d, "mean", where),
+            std=_num(d, "std", where),
+            device=str(d.get("device", "?")),
+            harness_version=d.get("harness_version"),
+            torch_version=d.get("torch_version"),
             strategy=_obj(d, "strategy", where),
             final_train_loss=_nums(d, "final_train_loss", where),
-            lr=_num(d, "lr", where, optional=True), clipped=bool(d.get("clipped", False)),
+            lr=_num(d, "lr", where, optional=True),
+            clipped=bool(d.get("clipped", False)),
             baseline=Baseline.from_json(base, f"{where}.baseline") if base else None,
             wall_time_s=_num(d, "wall_time_s", where, optional=True),
-            created_at=d.get("created_at"), host=d.get("host"), kind=kind)
+            created_at=d.get("created_at"),
+            host=d.get("host"),
+            kind=kind,
+        )
 
     def __getitem__(self, key: str) -> Any:
         """JSON-field access (``record["mean"]``), the same values as :meth:`to_json`."""
@@ -170,8 +199,7 @@ class EvalRecord:
         line = f"{self.protocol_id}: {self.accuracy_text()} % over {self.runs} runs"
         if self.baseline:
             b = self.baseline
-            line += (f"; random real {100 * b.mean:.2f} ± {100 * b.std:.2f} % "
-                     f"(delta {100 * b.delta:+.2f})")
+            line += f"; random real {100 * b.mean:.2f} ± {100 * b.std:.2f} % (delta {100 * b.delta:+.2f})"
         return line
 
     def card_row(self) -> str:
@@ -179,10 +207,14 @@ class EvalRecord:
         b = self.baseline
         base = f"{100 * b.mean:.2f} ± {100 * b.std:.2f}" if b else "-"
         delta = f"{100 * b.delta:+.2f}" if b else "-"
-        return (f"| `{self.protocol_id}` | {self.protocol_field('arch')} | "
-                f"{self.protocol_field('augmentation')} | {self.protocol_field('epochs')} | "
-                f"{self.runs} | {self.accuracy_text()} | {base} | {delta} | {self.device} |")
+        return (
+            f"| `{self.protocol_id}` | {self.protocol_field('arch')} | "
+            f"{self.protocol_field('augmentation')} | {self.protocol_field('epochs')} | "
+            f"{self.runs} | {self.accuracy_text()} | {base} | {delta} | {self.device} |"
+        )
 
 
-CARD_TABLE_HEADER = ("| protocol | arch | augmentation | epochs | runs | accuracy (%) | "
-                     "random real (%) | delta | device |\n|---|---|---|---|---|---|---|---|---|")
+CARD_TABLE_HEADER = (
+    "| protocol | arch | augmentation | epochs | runs | accuracy (%) | "
+    "random real (%) | delta | device |\n|---|---|---|---|---|---|---|---|---|"
+)

@@ -36,10 +36,21 @@ LATEST = "latest"
 #: Longest reference text accepted (names are at most 193 characters, digests 71).
 MAX_REF_LEN = 4096
 
-__all__ = ["Ref", "LATEST", "parse_ref", "parse_name_ref", "is_name_ref", "validate_name",
-           "validate_tag", "version_number", "has_control_chars", "is_commit_id", "is_sha256_hex",
-           "is_artifact_file_name",
-           "text_problem"]
+__all__ = [
+    "Ref",
+    "LATEST",
+    "parse_ref",
+    "parse_name_ref",
+    "is_name_ref",
+    "validate_name",
+    "validate_tag",
+    "version_number",
+    "has_control_chars",
+    "is_commit_id",
+    "is_sha256_hex",
+    "is_artifact_file_name",
+    "text_problem",
+]
 
 
 def has_control_chars(text: str) -> bool:
@@ -68,7 +79,8 @@ def validate_name(name: str) -> str:
         raise InvalidNameError(
             f"invalid artifact name {_shown(name)}: use 'namespace/name' with lowercase letters, "
             "digits, '.', '_' or '-' (no '..', no leading '/', no spaces, uppercase or control "
-            "characters)")
+            "characters)"
+        )
     return name
 
 
@@ -77,7 +89,8 @@ def validate_tag(tag: str) -> str:
     if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag) or ".." in tag:
         raise InvalidNameError(
             f"invalid tag {_shown(tag)}: use lowercase letters, digits, '.', '_' or '-' "
-            "(at most 64, no control characters)")
+            "(at most 64, no control characters)"
+        )
     if _VERSION_RE.fullmatch(tag) or tag.startswith("sha256"):
         raise InvalidNameError(f"invalid tag {tag!r}: it would read as a version or a digest")
     return tag
@@ -120,8 +133,12 @@ class Ref:
             return str(self.path)
         if self.kind == "hub":
             return f"hf://datasets/{self.name}" + (f"@{self.value}" if self.value else "")
-        suffix = {"latest": "", "version": f"@v{self.value}", "tag": f"@{self.value}",
-                  "digest": f"@sha256:{self.value}"}[self.selector]
+        suffix = {
+            "latest": "",
+            "version": f"@v{self.value}",
+            "tag": f"@{self.value}",
+            "digest": f"@sha256:{self.value}",
+        }[self.selector]
         return f"{self.name}{suffix}"
 
 
@@ -132,8 +149,10 @@ def _check_text(text: object) -> str:
         raise InvalidReferenceError(f"reference of {len(text)} characters is too long")
     problem = text_problem(text)
     if problem:
-        raise InvalidReferenceError(f"reference {_shown(text)} {problem} (rename the directory, "
-                                    "or give a path without such characters)")
+        raise InvalidReferenceError(
+            f"reference {_shown(text)} {problem} (rename the directory, "
+            "or give a path without such characters)"
+        )
     return text
 
 
@@ -169,8 +188,8 @@ def parse_name_ref(text: str) -> Ref:
         validate_tag(sel)
     except InvalidNameError:
         raise InvalidReferenceError(
-            f"bad selector {_shown(sel)} in {_shown(text)}: use @v<N>, @<tag> or "
-            "@sha256:<hex prefix>") from None
+            f"bad selector {_shown(sel)} in {_shown(text)}: use @v<N>, @<tag> or @sha256:<hex prefix>"
+        ) from None
     return Ref("name", name, "tag", sel)
 
 
@@ -186,18 +205,20 @@ def parse_ref(text: str) -> Ref:
     if p.is_dir():
         return Ref("path", path=p)
     if p.exists():
-        raise InvalidReferenceError(f"invalid reference {text!r}: a file, not an artifact "
-                                    "directory nor a name ns/name")
+        raise InvalidReferenceError(
+            f"invalid reference {text!r}: a file, not an artifact directory nor a name ns/name"
+        )
     raise InvalidReferenceError(
         f"invalid reference {text!r}: neither a store reference (ns/name[@v3|@tag|@sha256:..]) "
-        "nor an existing directory")
+        "nor an existing directory"
+    )
 
 
 def _parse_hub(text: str) -> Ref:
-    body = text[len("hf://"):]
+    body = text[len("hf://") :]
     if not body.startswith("datasets/"):
         raise InvalidReferenceError(f"{text!r}: hub references look like hf://datasets/ORG/NAME")
-    repo, at, rev = body[len("datasets/"):].partition("@")
+    repo, at, rev = body[len("datasets/") :].partition("@")
     if not _HUB_REPO_RE.fullmatch(repo) or ".." in repo:
         raise InvalidReferenceError(f"{text!r}: hub repo must be ORG/NAME")
     if at and (not _HUB_REV_RE.fullmatch(rev) or ".." in rev):

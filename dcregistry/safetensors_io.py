@@ -28,13 +28,29 @@ MAX_HEADER_BYTES = 8 * 1024 * 1024
 #: safetensors dtype -> (numpy dtype of the stored bytes, item size). BF16 has no numpy dtype:
 #: its raw 16-bit words are read as uint16 and widened to float32 on access.
 DTYPES: dict[str, tuple[str, int]] = {
-    "F64": ("<f8", 8), "F32": ("<f4", 4), "F16": ("<f2", 2), "BF16": ("<u2", 2),
-    "I64": ("<i8", 8), "I32": ("<i4", 4), "I16": ("<i2", 2), "I8": ("i1", 1),
-    "U8": ("u1", 1), "BOOL": ("?", 1),
+    "F64": ("<f8", 8),
+    "F32": ("<f4", 4),
+    "F16": ("<f2", 2),
+    "BF16": ("<u2", 2),
+    "I64": ("<i8", 8),
+    "I32": ("<i4", 4),
+    "I16": ("<i2", 2),
+    "I8": ("i1", 1),
+    "U8": ("u1", 1),
+    "BOOL": ("?", 1),
 }
 FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
-_NUMPY_TO_ST = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64",
-                "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+_NUMPY_TO_ST = {
+    "float64": "F64",
+    "float32": "F32",
+    "float16": "F16",
+    "int64": "I64",
+    "int32": "I32",
+    "int16": "I16",
+    "int8": "I8",
+    "uint8": "U8",
+    "bool": "BOOL",
+}
 METADATA_KEY = "dcreg"
 
 
@@ -93,8 +109,10 @@ def read_header(path: str | Path, max_header_bytes: int = MAX_HEADER_BYTES) -> S
         (n,) = struct.unpack("<Q", raw)
         if n > max_header_bytes:
             raise SafetensorsFormatError(
-                field, f"header is {n} bytes, above the {max_header_bytes}-byte cap",
-                "the file is corrupt or not a dcreg artifact")
+                field,
+                f"header is {n} bytes, above the {max_header_bytes}-byte cap",
+                "the file is corrupt or not a dcreg artifact",
+            )
         if 8 + n > size:
             raise SafetensorsFormatError(field, "header length points past the end of the file")
         text = f.read(n)
@@ -124,12 +142,15 @@ def read_header(path: str | Path, max_header_bytes: int = MAX_HEADER_BYTES) -> S
     for begin, end, name in spans:
         if begin != cursor:
             raise SafetensorsFormatError(
-                f"tensor {name!r}", "data offsets overlap or leave a hole", "rewrite the file")
+                f"tensor {name!r}", "data offsets overlap or leave a hole", "rewrite the file"
+            )
         cursor = end
     if cursor != data_len:
         raise SafetensorsFormatError(
-            field, f"tensors cover {cursor} bytes but the data section has {data_len}",
-            "the file is truncated or has trailing bytes")
+            field,
+            f"tensors cover {cursor} bytes but the data section has {data_len}",
+            "the file is truncated or has trailing bytes",
+        )
     return SafetensorsHeader(tensors, metadata, 8 + n)
 
 
@@ -138,30 +159,43 @@ def _tensor_info(name: str, entry: Any, data_len: int) -> TensorInfo:
     if not isinstance(entry, dict):
         raise SafetensorsFormatError(where, "header entry is not an object")
     if set(entry) != _ENTRY_KEYS:
-        raise SafetensorsFormatError(where, "header entry must have exactly dtype, shape and "
-                                     f"data_offsets, found {sorted(entry)}")
+        raise SafetensorsFormatError(
+            where, f"header entry must have exactly dtype, shape and data_offsets, found {sorted(entry)}"
+        )
     dtype = entry["dtype"]
     if not isinstance(dtype, str) or dtype not in DTYPES:
         raise SafetensorsFormatError(where, f"unsupported dtype {dtype!r}")
     itemsize = DTYPES[dtype][1]
     shape = entry["shape"]
-    if (not isinstance(shape, list) or len(shape) > MAX_RANK
-            or not all(_exact_int(d) and d >= 0 for d in shape)):
-        raise SafetensorsFormatError(where, f"bad shape {str(shape)[:80]} (need at most "
-                                     f"{MAX_RANK} non-negative integers)")
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_RANK
+        or not all(_exact_int(d) and d >= 0 for d in shape)
+    ):
+        raise SafetensorsFormatError(
+            where, f"bad shape {str(shape)[:80]} (need at most {MAX_RANK} non-negative integers)"
+        )
     # Exact Python integers cannot wrap. Bounding the product with zeros read as ones bounds
     # every dimension and every partial product (what other readers compute in fixed width).
     bound = itemsize
     for d in shape:
         bound *= max(d, 1)
         if bound > data_len:
-            raise SafetensorsFormatError(where, f"shape {shape} x {itemsize}-byte {dtype} is "
-                                         f"larger than the {data_len}-byte data section")
+            raise SafetensorsFormatError(
+                where,
+                f"shape {shape} x {itemsize}-byte {dtype} is larger than the {data_len}-byte data section",
+            )
     offsets = entry["data_offsets"]
-    if (not isinstance(offsets, list) or len(offsets) != 2
-            or not all(_exact_int(o) and 0 <= o <= data_len for o in offsets)):
-        raise SafetensorsFormatError(where, f"bad data_offsets {str(offsets)[:80]} (need two "
-                                     f"integers within the {data_len}-byte data section)")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(_exact_int(o) and 0 <= o <= data_len for o in offsets)
+    ):
+        raise SafetensorsFormatError(
+            where,
+            f"bad data_offsets {str(offsets)[:80]} (need two "
+            f"integers within the {data_len}-byte data section)",
+        )
     begin, end = offsets
     if begin > end:
         raise SafetensorsFormatError(where, f"data_offsets begin {begin} after end {end}")
@@ -169,8 +203,11 @@ def _tensor_info(name: str, entry: Any, data_len: int) -> TensorInfo:
     for d in shape:
         numel *= d
     if end - begin != numel * itemsize:
-        raise SafetensorsFormatError(where, f"byte span {end - begin} does not match shape "
-                                     f"{shape} x {itemsize}-byte {dtype} = {numel * itemsize}")
+        raise SafetensorsFormatError(
+            where,
+            f"byte span {end - begin} does not match shape "
+            f"{shape} x {itemsize}-byte {dtype} = {numel * itemsize}",
+        )
     return TensorInfo(name, dtype, tuple(shape), begin, end)
 
 
@@ -192,9 +229,8 @@ class SafetensorsReader:
         if info.numel == 0:
             return np.zeros(info.shape, dtype=DTYPES[info.dtype][0])
         if self._mmap is None:
-            self._mmap = np.memmap(self.path, dtype=np.uint8, mode="r",
-                                   offset=self.header.data_offset)
-        buf = self._mmap[info.begin:info.end]
+            self._mmap = np.memmap(self.path, dtype=np.uint8, mode="r", offset=self.header.data_offset)
+        buf = self._mmap[info.begin : info.end]
         return buf.view(DTYPES[info.dtype][0]).reshape(info.shape)
 
     def numpy(self, name: str) -> np.ndarray:
@@ -212,7 +248,7 @@ class SafetensorsReader:
         flat = self.raw(name).reshape(-1)
         is_bf16 = self.header.tensors[name].dtype == "BF16"
         for start in range(0, flat.size, chunk_elems):
-            part = flat[start:start + chunk_elems]
+            part = flat[start : start + chunk_elems]
             if is_bf16:
                 part = (part.astype(np.uint32) << 16).view(np.float32)
             if not np.isfinite(part).all():
@@ -241,15 +277,19 @@ def write_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata_jso
         import torch
         from safetensors.torch import save_file as save_torch
 
-        as_torch = {k: (v if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v)))
-                    .detach().cpu().contiguous() for k, v in tensors.items()}
+        as_torch = {
+            k: (v if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v)))
+            .detach()
+            .cpu()
+            .contiguous()
+            for k, v in tensors.items()
+        }
         save_torch(as_torch, str(path), metadata=meta)
     else:
         from safetensors.numpy import save_file as save_numpy
 
         # np.require keeps 0-d arrays 0-d (ascontiguousarray would make a scalar lr [1]).
-        save_numpy({k: np.require(v, requirements="C") for k, v in tensors.items()}, str(path),
-                   metadata=meta)
+        save_numpy({k: np.require(v, requirements="C") for k, v in tensors.items()}, str(path), metadata=meta)
     # safetensors creates the file 0600 (its temp-file write); give it the mode any new file of
     # this process gets, so a shared store or pulled set is readable as the user's umask intends
     os.chmod(path, default_file_mode())

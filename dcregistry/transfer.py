@@ -38,7 +38,7 @@ MIN_RATE = 128 << 10
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _CONTENT_RANGE_RE = re.compile(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19}|\*)")
 _UNSATISFIED_RANGE_RE = re.compile(r"bytes \*/([0-9]{1,19})")
-_TOKEN_CHARS = re.compile(r'[\x21-\x7e]{1,200}')  # a header-safe validator value
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]{1,200}")  # a header-safe validator value
 
 
 class DownloadError(UserError):
@@ -68,8 +68,9 @@ def check_transfer_url(url: str, what: str = "download") -> None:
         return
     if parts.scheme == "http" and is_loopback(parts.hostname):
         return
-    raise DownloadError(f"{what}: refusing {url[:120]!r}: only https URLs (or http on this "
-                        "machine's loopback) are followed")
+    raise DownloadError(
+        f"{what}: refusing {url[:120]!r}: only https URLs (or http on this machine's loopback) are followed"
+    )
 
 
 def same_origin(a: str, b: str) -> bool:
@@ -82,10 +83,20 @@ def deadline_for(max_bytes: int) -> float:
     return 60.0 + max_bytes / MIN_RATE
 
 
-def download(url: str, part: Path, *, max_bytes: int, expected_size: int | None = None,
-             headers: Mapping[str, str] | None = None, retries: int = 4, read_timeout: float = 60.0,
-             total_seconds: float | None = None, backoff: float = 0.5,
-             progress: bool = False, label: str | None = None) -> Path:
+def download(
+    url: str,
+    part: Path,
+    *,
+    max_bytes: int,
+    expected_size: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    retries: int = 4,
+    read_timeout: float = 60.0,
+    total_seconds: float | None = None,
+    backoff: float = 0.5,
+    progress: bool = False,
+    label: str | None = None,
+) -> Path:
     """Download ``url`` into ``part`` (created or continued); returns ``part`` when complete.
 
     ``headers`` (e.g. a bearer token) go only to ``url``'s own origin, never to a redirect target
@@ -103,14 +114,26 @@ def download(url: str, part: Path, *, max_bytes: int, expected_size: int | None 
     with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=True) as client:
         while True:
             if time.monotonic() > deadline:
-                raise DownloadError(f"{url}: not complete within {total:.0f} s; "
-                                    f"{_kept(part)} and the next run continues it")
+                raise DownloadError(
+                    f"{url}: not complete within {total:.0f} s; {_kept(part)} and the next run continues it"
+                )
             validator = _load_validator(sidecar, url) if part.exists() else None
             if part.exists() and (validator is None or part.stat().st_size > limit):
                 part.unlink()  # no way to tell whether it is still the same file: start over
             try:
-                done = _attempt(client, url, part, sidecar, validator, limit, expected_size,
-                                dict(headers or {}), deadline, progress, label or part.name)
+                done = _attempt(
+                    client,
+                    url,
+                    part,
+                    sidecar,
+                    validator,
+                    limit,
+                    expected_size,
+                    dict(headers or {}),
+                    deadline,
+                    progress,
+                    label or part.name,
+                )
                 if done is not False:
                     sidecar.unlink(missing_ok=True)
                     return part
@@ -118,11 +141,13 @@ def download(url: str, part: Path, *, max_bytes: int, expected_size: int | None 
                 if attempt >= retries:
                     raise DownloadError(
                         f"{url}: download interrupted after {attempt + 1} attempt(s) "
-                        f"({_why(exc)}); {_kept(part)} and the next run continues it") from None
+                        f"({_why(exc)}); {_kept(part)} and the next run continues it"
+                    ) from None
             else:
                 if attempt >= retries:  # answers that made no progress count too
-                    raise DownloadError(f"{url}: no complete answer after {attempt + 1} attempt(s); "
-                                        f"{_kept(part)}")
+                    raise DownloadError(
+                        f"{url}: no complete answer after {attempt + 1} attempt(s); {_kept(part)}"
+                    )
             attempt += 1
             time.sleep(min(backoff * 2 ** (attempt - 1), 8.0, max(0.0, deadline - time.monotonic())))
 
@@ -183,9 +208,19 @@ def _send(client: Any, url: str, headers: dict[str, str], deadline: float) -> An
     raise DownloadError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
 
-def _attempt(client: Any, url: str, part: Path, sidecar: Path, validator: dict[str, Any] | None, limit: int,
-             expected: int | None, headers: dict[str, str], deadline: float, progress: bool,
-             label: str) -> dict[str, Any] | bool | None:
+def _attempt(
+    client: Any,
+    url: str,
+    part: Path,
+    sidecar: Path,
+    validator: dict[str, Any] | None,
+    limit: int,
+    expected: int | None,
+    headers: dict[str, str],
+    deadline: float,
+    progress: bool,
+    label: str,
+) -> dict[str, Any] | bool | None:
     """One request. Returns the validator record (or None) when ``part`` is complete, False to
     go round again without having failed."""
     have = part.stat().st_size if part.exists() else 0
@@ -216,11 +251,13 @@ def _attempt(client: Any, url: str, part: Path, sidecar: Path, validator: dict[s
             announced = int(length) if length.isdigit() and len(length) < 20 else None
             have, mode = 0, "wb"
         else:
-            raise DownloadError(f"{url}: HTTP {resp.status_code}"
-                                + (f" {resp.reason_phrase}" if resp.reason_phrase else ""))
+            raise DownloadError(
+                f"{url}: HTTP {resp.status_code}" + (f" {resp.reason_phrase}" if resp.reason_phrase else "")
+            )
         if announced is not None and announced > limit:
-            raise DownloadError(f"{url}: the server announces {announced} bytes, more than the "
-                                f"{limit} expected; refusing it")
+            raise DownloadError(
+                f"{url}: the server announces {announced} bytes, more than the {limit} expected; refusing it"
+            )
         if expected is not None and announced is not None and announced != expected:
             raise DownloadError(f"{url}: the server announces {announced} bytes, expected {expected}")
         value = _validator_of(resp)
@@ -232,9 +269,19 @@ def _attempt(client: Any, url: str, part: Path, sidecar: Path, validator: dict[s
                 sidecar.unlink(missing_ok=True)
         from tqdm import tqdm
 
-        with open(part, mode) as f, tqdm(total=announced if announced is not None else expected,
-                                         initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                                         desc=label, disable=not progress, leave=False) as bar:
+        with (
+            open(part, mode) as f,
+            tqdm(
+                total=announced if announced is not None else expected,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=label,
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
             for block in resp.iter_raw():
                 have += len(block)
                 if have > limit:
@@ -263,9 +310,15 @@ def _content_range(value: str | None) -> tuple[int, int, int | None] | None:
     return int(m.group(1)), int(m.group(2)), total
 
 
-def fetch_bytes(url: str, *, max_bytes: int, headers: Mapping[str, str] | None = None,
-                read_timeout: float = 60.0, retries: int = 2,
-                on_status: Callable[[int, str], None] | None = None) -> bytes:
+def fetch_bytes(
+    url: str,
+    *,
+    max_bytes: int,
+    headers: Mapping[str, str] | None = None,
+    read_timeout: float = 60.0,
+    retries: int = 2,
+    on_status: Callable[[int, str], None] | None = None,
+) -> bytes:
     """A small document (a manifest) in memory, under the same bounds as :func:`download`.
 
     ``on_status(status, body_text)`` is called for a non-2xx answer and may raise a better error."""
@@ -274,8 +327,9 @@ def fetch_bytes(url: str, *, max_bytes: int, headers: Mapping[str, str] | None =
     check_transfer_url(url)
     deadline = time.monotonic() + deadline_for(max_bytes)
     last: BaseException | None = None
-    with httpx.Client(timeout=httpx.Timeout(read_timeout, connect=min(read_timeout, 30.0)),
-                      follow_redirects=False) as client:
+    with httpx.Client(
+        timeout=httpx.Timeout(read_timeout, connect=min(read_timeout, 30.0)), follow_redirects=False
+    ) as client:
         for attempt in range(retries + 1):
             try:
                 resp = _send(client, url, dict(headers or {}), deadline)
@@ -301,5 +355,7 @@ def fetch_bytes(url: str, *, max_bytes: int, headers: Mapping[str, str] | None =
             except (_Retry, httpx.TransportError) as exc:
                 last = exc
                 if attempt < retries:
-                    time.sleep(min(0.5 * 2 ** attempt, 4.0))
-    raise DownloadError(f"{url}: failed after {retries + 1} attempt(s) ({_why(last) if last else 'no answer'})")
+                    time.sleep(min(0.5 * 2**attempt, 4.0))
+    raise DownloadError(
+        f"{url}: failed after {retries + 1} attempt(s) ({_why(last) if last else 'no answer'})"
+    )

@@ -37,8 +37,10 @@ def protocols_cmd(ctx: click.Context, as_json: bool) -> None:
         return
     width = max(len(p.id) for p in protos)
     for p in protos:
-        click.echo(f"{p.id:<{width}}  {p.arch:<8} {p.augmentation:<9} {p.optimizer:<4} "
-                   f"{p.epochs:>4}+1 ep  {p.runs} runs  lr {'learned' if p.lr_source == 'artifact' else p.lr}")
+        click.echo(
+            f"{p.id:<{width}}  {p.arch:<8} {p.augmentation:<9} {p.optimizer:<4} "
+            f"{p.epochs:>4}+1 ep  {p.runs} runs  lr {'learned' if p.lr_source == 'artifact' else p.lr}"
+        )
 
 
 @protocols_cmd.command("show")
@@ -77,8 +79,12 @@ class DeviceParam(click.ParamType):
             if not torch.cuda.is_available():
                 self.fail(f"{text}: torch sees no CUDA device; use cpu", param, ctx)
             if m.group(1) is not None and int(m.group(1)) >= torch.cuda.device_count():
-                self.fail(f"{text}: there are only {torch.cuda.device_count()} CUDA device(s) "
-                          f"(cuda:0..cuda:{torch.cuda.device_count() - 1})", param, ctx)
+                self.fail(
+                    f"{text}: there are only {torch.cuda.device_count()} CUDA device(s) "
+                    f"(cuda:0..cuda:{torch.cuda.device_count() - 1})",
+                    param,
+                    ctx,
+                )
         return text
 
 
@@ -100,8 +106,14 @@ def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
     from tqdm.auto import tqdm
 
     def make(total: int, strategy: str):
-        bar = tqdm(total=total, desc=f"{label} [{strategy}]", unit="ep", disable=disabled,
-                   leave=False, dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            desc=f"{label} [{strategy}]",
+            unit="ep",
+            disable=disabled,
+            leave=False,
+            dynamic_ncols=True,
+        )
         runs = max(1, total // epochs_per_run)
 
         def update(n: int) -> None:
@@ -115,27 +127,64 @@ def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
 
 @cli.command("eval")
 @click.argument("ref")
-@click.option("--protocol", "protocol_name", default="dsa", show_default=True,
-              help="Protocol name (see `harness protocols`) or a TOML file.")
+@click.option(
+    "--protocol",
+    "protocol_name",
+    default="dsa",
+    show_default=True,
+    help="Protocol name (see `harness protocols`) or a TOML file.",
+)
 @click.option("--arch", default=None, help="Override the architecture (derived protocol).")
 @click.option("--aug", default=None, help="Override the augmentation.")
 @click.option("--optim", type=click.Choice(["sgd", "adam"]), default=None, help="Override the optimizer.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the epochs.")
 @click.option("--runs", type=click.IntRange(min=1), default=None, help="Override the number of runs.")
 @click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N].")
-@click.option("--strategy", default="auto", show_default=True,
-              help="How the runs are executed: auto (measured) or a name from `harness strategies`.")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA",
-              help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
-              help="Write the result record to this JSON file ('-' for stdout).")
+@click.option(
+    "--strategy",
+    default="auto",
+    show_default=True,
+    help="How the runs are executed: auto (measured) or a name from `harness strategies`.",
+)
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    envvar="HARNESS_DATA",
+    help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the result record to this JSON file ('-' for stdout).",
+)
 @click.option("--record", is_flag=True, help="Attach the result to the artifact version in the store.")
-@click.option("--baseline", is_flag=True,
-              help="Also evaluate an equal-size random real subset and report the difference.")
+@click.option(
+    "--baseline",
+    is_flag=True,
+    help="Also evaluate an equal-size random real subset and report the difference.",
+)
 @click.option("--store", "store_spec", default=None, help="Store for REF (default: local).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strategy, data_root,
-             json_out, record, baseline, store_spec, quiet) -> None:
+def eval_cmd(
+    ref,
+    protocol_name,
+    arch,
+    aug,
+    optim,
+    epochs,
+    runs,
+    device,
+    strategy,
+    data_root,
+    json_out,
+    record,
+    baseline,
+    store_spec,
+    quiet,
+) -> None:
     """Evaluate artifact REF (anything `dcreg pull` accepts) under a protocol."""
     from dcregistry.errors import UserError
     from dcregistry.store import get_store, resolve_ref
@@ -144,7 +193,8 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
     from .protocols import load_protocol
 
     protocol = load_protocol(protocol_name).with_overrides(
-        arch=arch, augmentation=aug, optimizer=optim, epochs=epochs, runs=runs)
+        arch=arch, augmentation=aug, optimizer=optim, epochs=epochs, runs=runs
+    )
     # The one reference rule (dcregistry.refs): a store name means the store, a directory is
     # written as a path. Resolved once: the version evaluated is the version recorded.
     resolved = resolve_ref(ref, get_store(store_spec) if store_spec else None)
@@ -156,10 +206,17 @@ def eval_cmd(ref, protocol_name, arch, aug, optim, epochs, runs, device, strateg
     artifact = resolved.open()
     canonical_ref = resolved.label
     store = resolved.store
-    progress = _progress_factory(progress_disabled(quiet), f"eval {protocol.name}",
-                                 protocol.epochs + 1)
-    result = evaluate(artifact, protocol, ref=canonical_ref, device=device, data_root=data_root,
-                      strategy=strategy, baseline=baseline, progress=progress)
+    progress = _progress_factory(progress_disabled(quiet), f"eval {protocol.name}", protocol.epochs + 1)
+    result = evaluate(
+        artifact,
+        protocol,
+        ref=canonical_ref,
+        device=device,
+        data_root=data_root,
+        strategy=strategy,
+        baseline=baseline,
+        progress=progress,
+    )
     _print_table(result)
     data = result.to_json()
     if json_out == "-":
@@ -191,51 +248,117 @@ def _print_table(result) -> None:
         if base:
             row.append(f"{100 * base.accuracies[i]:.2f}")
         table.add_row(*row)
-    table.add_row("mean ± std", result.accuracy_text(),
-                  *([f"{100 * base.mean:.2f} ± {100 * base.std:.2f}"] if base else []))
+    table.add_row(
+        "mean ± std",
+        result.accuracy_text(),
+        *([f"{100 * base.mean:.2f} ± {100 * base.std:.2f}"] if base else []),
+    )
     console.print(table)
-    console.print(f"device {result.device}, strategy {result.strategy.get('name', '?')}, "
-                  f"{result.wall_time_s or 0:.1f} s, clipped: {result.clipped}")
+    console.print(
+        f"device {result.device}, strategy {result.strategy.get('name', '?')}, "
+        f"{result.wall_time_s or 0:.1f} s, clipped: {result.clipped}"
+    )
 
 
 @cli.command("condense")
 @click.argument("dataset")
 @click.option("--method", "-m", required=True, help="Method name (see `harness methods`).")
 @click.option("--ipc", type=click.IntRange(min=1), required=True, help="Images per class.")
-@click.option("--out", "-o", type=click.Path(file_okay=False), required=True,
-              help="Artifact directory to write.")
-@click.option("--iterations", type=click.IntRange(min=0), default=None,
-              help="Outer iterations (synthesis methods; default: the method's published value).")
+@click.option(
+    "--out", "-o", type=click.Path(file_okay=False), required=True, help="Artifact directory to write."
+)
+@click.option(
+    "--iterations",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Outer iterations (synthesis methods; default: the method's published value).",
+)
 @click.option("--model", default="convnet", show_default=True, help="Network the method uses.")
-@click.option("--init", default="real", show_default=True,
-              help="Initial images of a synthesis method: real, noise, or an artifact reference.")
+@click.option(
+    "--init",
+    default="real",
+    show_default=True,
+    help="Initial images of a synthesis method: real, noise, or an artifact reference.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N].")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA",
-              help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).")
-@click.option("--image-size", type=click.IntRange(min=1), default=None,
-              help="Resize the real images to this size (e.g. 32 for digits).")
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="A method option (see `harness methods show M`); repeatable.")
-@click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Save a checkpoint every N iterations (0: never).")
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    envvar="HARNESS_DATA",
+    help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Resize the real images to this size (e.g. 32 for digits).",
+)
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A method option (see `harness methods show M`); repeatable.",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Save a checkpoint every N iterations (0: never).",
+)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in the output directory.")
-@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Evaluate on the validation split every N iterations and keep the best set.")
-@click.option("--protocol", "protocol_name", default=None,
-              help="Protocol for --eval-every (name or TOML file).")
-@click.option("--eval-epochs", type=click.IntRange(min=1), default=None,
-              help="Override the validation protocol's epochs.")
-@click.option("--eval-runs", type=click.IntRange(min=1), default=None,
-              help="Override the validation protocol's runs.")
+@click.option(
+    "--eval-every",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Evaluate on the validation split every N iterations and keep the best set.",
+)
+@click.option(
+    "--protocol", "protocol_name", default=None, help="Protocol for --eval-every (name or TOML file)."
+)
+@click.option(
+    "--eval-epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Override the validation protocol's epochs.",
+)
+@click.option(
+    "--eval-runs", type=click.IntRange(min=1), default=None, help="Override the validation protocol's runs."
+)
 @click.option("--push", "push_name", default=None, metavar="NS/NAME", help="Push the artifact.")
 @click.option("--tag", "tags", multiple=True, help="Tag for --push; repeatable.")
 @click.option("--store", "store_spec", default=None, help="Store for --push and --init REF.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing artifact directory.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, device, data_root,
-                 image_size, options, checkpoint_every, resume, eval_every, protocol_name,
-                 eval_epochs, eval_runs, push_name, tags, store_spec, overwrite, quiet) -> None:
+def condense_cmd(
+    dataset,
+    method,
+    ipc,
+    out,
+    iterations,
+    model,
+    init,
+    seed,
+    device,
+    data_root,
+    image_size,
+    options,
+    checkpoint_every,
+    resume,
+    eval_every,
+    protocol_name,
+    eval_epochs,
+    eval_runs,
+    push_name,
+    tags,
+    store_spec,
+    overwrite,
+    quiet,
+) -> None:
     """Condense DATASET with a method into an artifact directory (optionally push it)."""
     from dcregistry.errors import UserError
     from dcregistry.refs import validate_name
@@ -249,13 +372,28 @@ def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, devic
         validate_name(push_name)
     if (eval_epochs or eval_runs) and not protocol_name:
         raise UserError("--eval-epochs/--eval-runs need --protocol")
-    spec = CondenseSpec(dataset=dataset, method=method, ipc=ipc, out=Path(out),
-                        iterations=iterations, model=model, init=init, seed=seed, device=device,
-                        data_root=data_root, image_size=image_size,
-                        options=parse_options(options), checkpoint_every=checkpoint_every,
-                        resume=resume, eval_every=eval_every, protocol=protocol_name,
-                        eval_epochs=eval_epochs, eval_runs=eval_runs, overwrite=overwrite,
-                        store=store_spec)
+    spec = CondenseSpec(
+        dataset=dataset,
+        method=method,
+        ipc=ipc,
+        out=Path(out),
+        iterations=iterations,
+        model=model,
+        init=init,
+        seed=seed,
+        device=device,
+        data_root=data_root,
+        image_size=image_size,
+        options=parse_options(options),
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        eval_every=eval_every,
+        protocol=protocol_name,
+        eval_epochs=eval_epochs,
+        eval_runs=eval_runs,
+        overwrite=overwrite,
+        store=store_spec,
+    )
     from .methods.loop import CHECKPOINT_DIR
 
     if resume and not (Path(out) / CHECKPOINT_DIR / "state.json").is_file():
@@ -287,23 +425,45 @@ def condense_cmd(dataset, method, ipc, out, iterations, model, init, seed, devic
 @click.argument("dataset")
 @click.option("--model", default="convnet", show_default=True, help="Network of the experts.")
 @click.option("--num-experts", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Epochs per expert (parameters saved after each).")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Epochs per expert (parameters saved after each).",
+)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True)
 @click.option("--augmentation", type=click.Choice(["dsa", "none"]), default="dsa", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--image-size", type=click.IntRange(min=1), default=None)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA")
 @click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N].")
-@click.option("--holdout-validation", is_flag=True,
-              help="Train on the training split minus the validation split (what `condense "
-                   "--eval-every` runs see).")
-@click.option("--zca", is_flag=True,
-              help="Train on ZCA-whitened unit images (what `condense --method mtt --option "
-                   "zca=true` uses).")
+@click.option(
+    "--holdout-validation",
+    is_flag=True,
+    help="Train on the training split minus the validation split (what `condense --eval-every` runs see).",
+)
+@click.option(
+    "--zca",
+    is_flag=True,
+    help="Train on ZCA-whitened unit images (what `condense --method mtt --option zca=true` uses).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def experts_cmd(dataset, model, num_experts, epochs, lr, augmentation, seed, image_size,
-                data_root, device, holdout_validation, zca, quiet) -> None:
+def experts_cmd(
+    dataset,
+    model,
+    num_experts,
+    epochs,
+    lr,
+    augmentation,
+    seed,
+    image_size,
+    data_root,
+    device,
+    holdout_validation,
+    zca,
+    quiet,
+) -> None:
     """Train MTT expert trajectories for DATASET into the harness cache (resumable)."""
     from .engine.evaluate import resolve_device
     from .methods.experts import spec_for, train_experts
@@ -312,12 +472,22 @@ def experts_cmd(dataset, model, num_experts, epochs, lr, augmentation, seed, ima
     from .progress import condense_progress
 
     model_factory(model)
-    spec = CondenseSpec(dataset=dataset, method="mtt", ipc=1, out=Path("."), model=model,
-                        seed=seed, device=device, data_root=data_root, image_size=image_size,
-                        options={"zca": "true"} if zca else {})
+    spec = CondenseSpec(
+        dataset=dataset,
+        method="mtt",
+        ipc=1,
+        out=Path("."),
+        model=model,
+        seed=seed,
+        device=device,
+        data_root=data_root,
+        image_size=image_size,
+        options={"zca": "true"} if zca else {},
+    )
     data = load_context(spec, resolve_device(device), holdout=holdout_validation)
-    espec = spec_for(data.ctx, num_experts=num_experts, epochs=epochs, lr=lr,
-                     augmentation=augmentation, seed=seed)
+    espec = spec_for(
+        data.ctx, num_experts=num_experts, epochs=epochs, lr=lr, augmentation=augmentation, seed=seed
+    )
     out = train_experts(data.ctx, espec, condense_progress(progress_disabled(quiet)))
     click.echo(f"{out} sha256:{espec.digest}")
 
@@ -351,9 +521,14 @@ def methods_show(name: str, as_json: bool) -> None:
     m = get_method(name)
     rows = option_rows(m)
     if as_json:
-        emit_json({"name": m.name, "kind": m.kind, "description": m.description,
-                   "options": [{"name": r[0], "type": r[1], "default": r[2], "help": r[3]}
-                               for r in rows]})
+        emit_json(
+            {
+                "name": m.name,
+                "kind": m.kind,
+                "description": m.description,
+                "options": [{"name": r[0], "type": r[1], "default": r[2], "help": r[3]} for r in rows],
+            }
+        )
         return
     click.echo(f"{m.name} ({m.kind}): {m.description}")
     if not rows:
@@ -366,8 +541,14 @@ def methods_show(name: str, as_json: bool) -> None:
 
 
 @cli.command("table")
-@click.option("--out", "-o", type=click.Path(file_okay=False), default="results", show_default=True,
-              help="Output directory (sets, cells, table.md, results.json, PNGs); reruns resume.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False),
+    default="results",
+    show_default=True,
+    help="Output directory (sets, cells, table.md, results.json, PNGs); reruns resume.",
+)
 @click.option("--dataset", default="digits", show_default=True)
 @click.option("--image-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--methods", default=None, help="Comma list (default: the seed's eight methods).")
@@ -375,44 +556,98 @@ def methods_show(name: str, as_json: bool) -> None:
 @click.option("--protocols", default=None, help="Comma list (default: dc-noaug,dsa).")
 @click.option("--skip", multiple=True, metavar="METHOD[@IPC]", help="Leave out (default: mtt@10).")
 @click.option("--runs", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--sets", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Condensed sets per method and IPC (run r uses set r mod sets).")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Evaluation epochs of every protocol (default 50).")
+@click.option(
+    "--sets",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Condensed sets per method and IPC (run r uses set r mod sets).",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Evaluation epochs of every protocol (default 50).",
+)
 @click.option("--protocol-epochs", is_flag=True, help="Evaluate with the protocols' own epochs.")
-@click.option("--iterations", multiple=True, metavar="METHOD[@IPC]=N",
-              help="Iteration budget of a synthesis method; repeatable (defaults: dc and dsa 50 "
-                   "at IPC 1, 2 at IPC 10; dm 200 / 100; mtt 100).")
-@click.option("--option", "options", multiple=True, metavar="METHOD.KEY=VALUE",
-              help="A method option; repeatable.")
+@click.option(
+    "--iterations",
+    multiple=True,
+    metavar="METHOD[@IPC]=N",
+    help="Iteration budget of a synthesis method; repeatable (defaults: dc and dsa 50 "
+    "at IPC 1, 2 at IPC 10; dm 200 / 100; mtt 100).",
+)
+@click.option(
+    "--option", "options", multiple=True, metavar="METHOD.KEY=VALUE", help="A method option; repeatable."
+)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--strategy", default="sequential", show_default=True)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA")
-@click.option("--readme", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Also fill this file's <!-- method-table:begin/end --> section.")
-@click.option("--render-only", is_flag=True,
-              help="Only rewrite the table files from the stored results (computes nothing).")
+@click.option(
+    "--readme",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Also fill this file's <!-- method-table:begin/end --> section.",
+)
+@click.option(
+    "--render-only",
+    is_flag=True,
+    help="Only rewrite the table files from the stored results (computes nothing).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def table_cmd(out, dataset, image_size, methods, ipcs, protocols, skip, runs, sets, epochs,
-              protocol_epochs, iterations, options, device, strategy, data_root, readme,
-              render_only, quiet) -> None:
+def table_cmd(
+    out,
+    dataset,
+    image_size,
+    methods,
+    ipcs,
+    protocols,
+    skip,
+    runs,
+    sets,
+    epochs,
+    protocol_epochs,
+    iterations,
+    options,
+    device,
+    strategy,
+    data_root,
+    readme,
+    render_only,
+    quiet,
+) -> None:
     """Regenerate the method comparison table (condense, evaluate, table.md, PNGs); resumable."""
     from .table import DEFAULT_EPOCHS, TableError, config_from_cli, run_table
 
     if epochs and protocol_epochs:
         raise TableError("give either an epoch count or the protocols' own epochs, not both")
 
-    cfg = config_from_cli(out, methods, ipcs, protocols, runs, sets,
-                          None if protocol_epochs else (epochs or DEFAULT_EPOCHS), iterations,
-                          options, skip or None, dataset=dataset, image_size=image_size,
-                          device=device, strategy=strategy, data_root=data_root)
+    cfg = config_from_cli(
+        out,
+        methods,
+        ipcs,
+        protocols,
+        runs,
+        sets,
+        None if protocol_epochs else (epochs or DEFAULT_EPOCHS),
+        iterations,
+        options,
+        skip or None,
+        dataset=dataset,
+        image_size=image_size,
+        device=device,
+        strategy=strategy,
+        data_root=data_root,
+    )
     stats = run_table(cfg, quiet=progress_disabled(quiet), render_only=render_only)
     if readme:
         from .table import update_readme
 
         update_readme(cfg, Path(readme))
-    click.echo(f"{out}/table.md: {stats.sets_condensed} sets condensed, {stats.cells_computed} "
-               f"cells computed, {len(stats.missing)} missing")
+    click.echo(
+        f"{out}/table.md: {stats.sets_condensed} sets condensed, {stats.cells_computed} "
+        f"cells computed, {len(stats.missing)} missing"
+    )
 
 
 #: What `pip install dcregistry[harness]` adds; the registry-only install lacks them.
@@ -438,9 +673,12 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     missing = missing_harness_modules()
     if missing:
-        click.echo(f"harness: error: {', '.join(missing)} not installed: the harness needs the "
-                   "'harness' extra: pip install 'dcregistry[harness]' (the registry-only install "
-                   "gives dcreg alone)", err=True)
+        click.echo(
+            f"harness: error: {', '.join(missing)} not installed: the harness needs the "
+            "'harness' extra: pip install 'dcregistry[harness]' (the registry-only install "
+            "gives dcreg alone)",
+            err=True,
+        )
         sys.exit(1)
     from .engine.allocator import tune_allocator
 

@@ -10,8 +10,7 @@ def condense_progress(disabled: bool) -> Callable[[int, str], Callable[..., None
     from tqdm.auto import tqdm
 
     def make(total: int, desc: str) -> Callable[..., None]:
-        bar = tqdm(total=total, desc=desc, unit="it", disable=disabled, leave=False,
-                   dynamic_ncols=True)
+        bar = tqdm(total=total, desc=desc, unit="it", disable=disabled, leave=False, dynamic_ncols=True)
 
         def update(n: int = 1, loss: float | None = None, val: float | None = None) -> None:
             if loss is not None:

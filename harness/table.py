@@ -45,12 +45,20 @@ DEFAULT_PROTOCOLS = ("dc-noaug", "dsa")
 DEFAULT_SKIP = ("mtt@10",)  # the seed's table has MTT at IPC 1 only
 #: Outer-iteration budgets used by default, chosen so that the table is feasible on a 2-core CPU
 #: (the published values are hours to days per set there; measured times in the README).
-DEFAULT_ITERATIONS = {"dc@1": 50, "dsa@1": 50, "dm@1": 200, "mtt@1": 100,
-                      "dc@10": 2, "dsa@10": 2, "dm@10": 100}
+DEFAULT_ITERATIONS = {
+    "dc@1": 50,
+    "dsa@1": 50,
+    "dm@1": 200,
+    "mtt@1": 100,
+    "dc@10": 2,
+    "dsa@10": 2,
+    "dm@10": 100,
+}
 #: Method options used by default: MTT's 100 experts x 50 epochs would take hours here, so a few
 #: short experts (matching a start epoch in [0, 4) over 2 expert epochs).
-DEFAULT_OPTIONS = {"mtt": {"num_experts": "3", "expert_train_epochs": "6", "max_start_epoch": "4",
-                           "expert_epochs": "2"}}
+DEFAULT_OPTIONS = {
+    "mtt": {"num_experts": "3", "expert_train_epochs": "6", "max_start_epoch": "4", "expert_epochs": "2"}
+}
 #: Evaluation epochs by default (the protocols' 300 / 1000 are ~1-3 s per epoch at IPC 10 here).
 DEFAULT_EPOCHS = 50
 
@@ -78,7 +86,8 @@ class TableConfig:
     epochs: int | None = DEFAULT_EPOCHS  # None: the protocols' own
     iterations: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_ITERATIONS))
     options: dict[str, dict[str, str]] = field(
-        default_factory=lambda: {m: dict(o) for m, o in DEFAULT_OPTIONS.items()})
+        default_factory=lambda: {m: dict(o) for m, o in DEFAULT_OPTIONS.items()}
+    )
     model: str = "convnet"
     device: str = "auto"
     data_root: str | None = None
@@ -123,8 +132,11 @@ class SetPlan:
 
     @property
     def budget_hash(self) -> str:
-        doc = {"iterations": self.iterations, "options": [list(o) for o in self.options],
-               "context": [list(c) for c in self.context]}
+        doc = {
+            "iterations": self.iterations,
+            "options": [list(o) for o in self.options],
+            "context": [list(c) for c in self.context],
+        }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:8]
 
     @property
@@ -210,8 +222,13 @@ def _measured_cells(res: Any) -> int:
     """How many (row, protocol) cells of a results document hold at least one run."""
     if not isinstance(res, dict) or not isinstance(res.get("rows"), list):
         return 0
-    return sum(1 for r in res["rows"] if isinstance(r, dict) and isinstance(r.get("protocols"), dict)
-               for b in r["protocols"].values() if isinstance(b, dict) and b.get("n"))
+    return sum(
+        1
+        for r in res["rows"]
+        if isinstance(r, dict) and isinstance(r.get("protocols"), dict)
+        for b in r["protocols"].values()
+        if isinstance(b, dict) and b.get("n")
+    )
 
 
 def _now() -> str:
@@ -246,11 +263,21 @@ def condense_spec(cfg: TableConfig, plan: SetPlan) -> CondenseSpec:
     from harness.methods.loop import CondenseSpec
 
     return CondenseSpec(
-        dataset=cfg.dataset, method=plan.method, ipc=plan.ipc, out=cfg.out / "sets" / plan.name,
-        seed=plan.seed, model=cfg.model, device=cfg.device, image_size=cfg.image_size or None,
-        data_root=cfg.data_root, iterations=plan.iterations,
+        dataset=cfg.dataset,
+        method=plan.method,
+        ipc=plan.ipc,
+        out=cfg.out / "sets" / plan.name,
+        seed=plan.seed,
+        model=cfg.model,
+        device=cfg.device,
+        image_size=cfg.image_size or None,
+        data_root=cfg.data_root,
+        iterations=plan.iterations,
         checkpoint_every=max(1, plan.iterations // 10) if plan.iterations is not None else 0,
-        options=dict(plan.options), overwrite=True, resume=True)
+        options=dict(plan.options),
+        overwrite=True,
+        resume=True,
+    )
 
 
 def _condense(spec: CondenseSpec, quiet: bool) -> None:
@@ -290,15 +317,23 @@ def condense_set(cfg: TableConfig, plan: SetPlan, quiet: bool = False) -> dict:
         child.join()
         if child.exitcode != 0:
             why = errors.get() if not errors.empty() else None
-            raise RuntimeError(f"condensing {plan.name} failed (exit {child.exitcode})"
-                               + (f": {why}" if why else ""))
+            raise RuntimeError(
+                f"condensing {plan.name} failed (exit {child.exitcode})" + (f": {why}" if why else "")
+            )
     else:
         _condense(spec, quiet)
-    run = {"set": plan.name, "command": "harness " + " ".join(spec.command_line()), "isolated": cfg.isolate,
-           "process_wall_s": round(time.perf_counter() - t0, 3), "loadavg_before": load_before,
-           "loadavg_after": _load(), "cpu_count": os.cpu_count(), "finished_at": _now(),
-           "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-           "host": platform.node()}
+    run = {
+        "set": plan.name,
+        "command": "harness " + " ".join(spec.command_line()),
+        "isolated": cfg.isolate,
+        "process_wall_s": round(time.perf_counter() - t0, 3),
+        "loadavg_before": load_before,
+        "loadavg_after": _load(),
+        "cpu_count": os.cpu_count(),
+        "finished_at": _now(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "host": platform.node(),
+    }
     _write_json(cfg.out / "sets" / f"{plan.name}.run.json", run)
     return run
 
@@ -314,29 +349,58 @@ def _protocol(cfg: TableConfig, name: str):
     return load_protocol(name).with_overrides(epochs=cfg.epochs)
 
 
-def evaluate_cells(cfg: TableConfig, plan: SetPlan, art, protocol_name: str, runs: list[int],
-                   tick: Callable[[int], None] | None = None) -> int:
+def evaluate_cells(
+    cfg: TableConfig,
+    plan: SetPlan,
+    art,
+    protocol_name: str,
+    runs: list[int],
+    tick: Callable[[int], None] | None = None,
+) -> int:
     """Evaluate the given runs of one set under one protocol; one cell file per run."""
     from harness.engine.evaluate import evaluate_sets, prepare, protocol_aug_factory, resolve_device
 
     proto = _protocol(cfg, protocol_name)
     prepared = prepare(art, resolve_device(cfg.device), cfg.data_root)
-    factory = protocol_aug_factory(proto, prepared.stats, prepared.dsa_strategy,
-                                   prepared.train.images.shape[-1])
+    factory = protocol_aug_factory(
+        proto, prepared.stats, prepared.dsa_strategy, prepared.train.images.shape[-1]
+    )
     done = 0
     for r in runs:
         t0, load = time.perf_counter(), _load()
-        res = evaluate_sets(prepared.train, prepared.test, proto, factory, strategy=cfg.strategy,
-                            seeds=[proto.seed + r], tick=tick)
+        res = evaluate_sets(
+            prepared.train,
+            prepared.test,
+            proto,
+            factory,
+            strategy=cfg.strategy,
+            seeds=[proto.seed + r],
+            tick=tick,
+        )
         rr = res.results[0]
-        _write_json(cell_path(cfg.out, plan.name, proto.id, r), {
-            "method": plan.method, "ipc": plan.ipc, "set": plan.name, "set_seed": plan.seed,
-            "set_digest": art.digest, "run": r, "eval_seed": proto.seed + r,
-            "protocol": proto.id, "protocol_name": protocol_name, "epochs": proto.epochs,
-            "accuracy": rr.accuracy, "final_train_loss": rr.final_train_loss,
-            "clipped": res.clipped, "strategy": res.choice.strategy,
-            "wall_s": round(time.perf_counter() - t0, 3), "loadavg_before": load,
-            "finished_at": _now(), "host": platform.node()})
+        _write_json(
+            cell_path(cfg.out, plan.name, proto.id, r),
+            {
+                "method": plan.method,
+                "ipc": plan.ipc,
+                "set": plan.name,
+                "set_seed": plan.seed,
+                "set_digest": art.digest,
+                "run": r,
+                "eval_seed": proto.seed + r,
+                "protocol": proto.id,
+                "protocol_name": protocol_name,
+                "epochs": proto.epochs,
+                "accuracy": rr.accuracy,
+                "final_train_loss": rr.final_train_loss,
+                "clipped": res.clipped,
+                "strategy": res.choice.strategy,
+                "wall_s": round(time.perf_counter() - t0, 3),
+                "loadavg_before": load,
+                "finished_at": _now(),
+                "host": platform.node(),
+            },
+        )
         done += 1
     return done
 
@@ -353,12 +417,19 @@ class RunStats:
 
 def _pending_runs(cfg: TableConfig, plan: SetPlan, protocol_name: str) -> list[int]:
     proto_id = _protocol(cfg, protocol_name).id
-    return [r for r in range(cfg.runs) if r % cfg.sets == plan.seed
-            and not cell_path(cfg.out, plan.name, proto_id, r).is_file()]
+    return [
+        r
+        for r in range(cfg.runs)
+        if r % cfg.sets == plan.seed and not cell_path(cfg.out, plan.name, proto_id, r).is_file()
+    ]
 
 
-def run_table(cfg: TableConfig, quiet: bool = False, render_only: bool = False,
-              log: Callable[[str], None] = lambda s: None) -> RunStats:
+def run_table(
+    cfg: TableConfig,
+    quiet: bool = False,
+    render_only: bool = False,
+    log: Callable[[str], None] = lambda s: None,
+) -> RunStats:
     """Condense and evaluate whatever is missing, then write the table files (``render_only``:
     just write them from what is stored)."""
     from filelock import FileLock, Timeout
@@ -374,27 +445,31 @@ def run_table(cfg: TableConfig, quiet: bool = False, render_only: bool = False,
             # rendering would replace the stored table with an empty one
             stored = _read_json(path)
             if stored is None:
-                raise TableError(f"{path} cannot be read as a results document and nothing under sets/ "
-                                 "and cells/ matches these settings; nothing was rewritten")
+                raise TableError(
+                    f"{path} cannot be read as a results document and nothing under sets/ "
+                    "and cells/ matches these settings; nothing was rewritten"
+                )
             if _measured_cells(stored):
-                raise TableError(f"{cfg.out} has a results.json with {_measured_cells(stored)} measured cells "
-                                 "but none of them under sets/ and cells/ for these settings; nothing was "
-                                 "rewritten")
+                raise TableError(
+                    f"{cfg.out} has a results.json with {_measured_cells(stored)} measured cells "
+                    "but none of them under sets/ and cells/ for these settings; nothing was "
+                    "rewritten"
+                )
         return RunStats(missing=_write_outputs(cfg))
     cfg.out.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(cfg.out / ".table.lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise TableError(f"another table run is using {cfg.out}; wait for it or use another "
-                         "output directory") from None
+        raise TableError(
+            f"another table run is using {cfg.out}; wait for it or use another output directory"
+        ) from None
     stats = RunStats()
     try:
         plans = plan_sets(cfg)
         todo = [(p, pr) for p in plans for pr in cfg.protocols]
         total_cells = sum(len(_pending_runs(cfg, p, pr)) for p, pr in todo)
-        bar = tqdm(total=total_cells, desc="table cells", unit="cell", disable=quiet,
-                   dynamic_ncols=True)
+        bar = tqdm(total=total_cells, desc="table cells", unit="cell", disable=quiet, dynamic_ncols=True)
         for plan in plans:
             pending = {pr: _pending_runs(cfg, plan, pr) for pr in cfg.protocols}
             set_dir = cfg.out / "sets" / plan.name
@@ -412,8 +487,14 @@ def run_table(cfg: TableConfig, quiet: bool = False, render_only: bool = False,
                     continue
                 bar.set_postfix_str(f"{plan.method} ipc {plan.ipc} {pr}")
                 epochs = _protocol(cfg, pr).epochs + 1
-                with tqdm(total=len(runs) * epochs, desc=f"{plan.name} {pr}", unit="ep",
-                          disable=quiet, leave=False, dynamic_ncols=True) as ep_bar:
+                with tqdm(
+                    total=len(runs) * epochs,
+                    desc=f"{plan.name} {pr}",
+                    unit="ep",
+                    disable=quiet,
+                    leave=False,
+                    dynamic_ncols=True,
+                ) as ep_bar:
                     n = evaluate_cells(cfg, plan, art, pr, runs, tick=ep_bar.update)
                 stats.cells_computed += n
                 bar.update(n)
@@ -437,17 +518,36 @@ def collect(cfg: TableConfig) -> dict:
     rows: dict[tuple[str, int], dict] = {}
     missing: list[str] = []
     for plan in plans:
-        row = rows.setdefault((plan.method, plan.ipc), {
-            "method": plan.method, "ipc": plan.ipc, "iterations": plan.iterations,
-            "options": dict(plan.options), "sets": [], "protocols": {}})
+        row = rows.setdefault(
+            (plan.method, plan.ipc),
+            {
+                "method": plan.method,
+                "ipc": plan.ipc,
+                "iterations": plan.iterations,
+                "options": dict(plan.options),
+                "sets": [],
+                "protocols": {},
+            },
+        )
         set_dir = cfg.out / "sets" / plan.name
         art = _open_set(set_dir)
         srec: dict[str, Any] = {"name": plan.name, "seed": plan.seed, "done": art is not None}
         if art is not None:
             mc = art.metadata.get("method_config", {})
-            srec.update({k: mc.get(k) for k in ("wall_time_s", "s_per_iter", "iterations",
-                                                 "peak_memory_bytes", "peak_memory_kind",
-                                                 "config_hash", "device")})
+            srec.update(
+                {
+                    k: mc.get(k)
+                    for k in (
+                        "wall_time_s",
+                        "s_per_iter",
+                        "iterations",
+                        "peak_memory_bytes",
+                        "peak_memory_kind",
+                        "config_hash",
+                        "device",
+                    )
+                }
+            )
             loss = mc.get("loss") or {}
             srec["loss_first"], srec["loss_last"] = loss.get("first"), loss.get("last")
             srec["quality_warning"] = quality_warning(mc)
@@ -460,8 +560,9 @@ def collect(cfg: TableConfig) -> dict:
         row["sets"].append(srec)
         for pr in cfg.protocols:
             proto = _protocol(cfg, pr)
-            block = row["protocols"].setdefault(pr, {"protocol": proto.id, "epochs": proto.epochs,
-                                                     "runs": {}, "loadavg": []})
+            block = row["protocols"].setdefault(
+                pr, {"protocol": proto.id, "epochs": proto.epochs, "runs": {}, "loadavg": []}
+            )
             for r in range(cfg.runs):
                 if r % cfg.sets != plan.seed:
                     continue
@@ -481,15 +582,24 @@ def collect(cfg: TableConfig) -> dict:
             loads = [x for x in block.pop("loadavg") if x is not None]
             block["max_loadavg_1min"] = max(loads) if loads else None
         done_sets = [s for s in row["sets"] if s["done"]]
-        row["wall_time_s"] = (statistics.fmean(s["wall_time_s"] for s in done_sets)
-                              if done_sets else None)
+        row["wall_time_s"] = statistics.fmean(s["wall_time_s"] for s in done_sets) if done_sets else None
         row["peak_memory_bytes"] = max((s["peak_memory_bytes"] for s in done_sets), default=None)
         row["warnings"] = [s["name"] for s in done_sets if s.get("quality_warning")]
         out_rows.append(row)
-    return {"dataset": cfg.dataset, "image_size": cfg.image_size, "model": cfg.model,
-            "runs": cfg.runs, "sets": cfg.sets, "epochs": cfg.epochs,
-            "protocols": list(cfg.protocols), "ipcs": list(cfg.ipcs), "rows": out_rows,
-            "missing": missing, "cpu_count": os.cpu_count(), "generated_at": _now()}
+    return {
+        "dataset": cfg.dataset,
+        "image_size": cfg.image_size,
+        "model": cfg.model,
+        "runs": cfg.runs,
+        "sets": cfg.sets,
+        "epochs": cfg.epochs,
+        "protocols": list(cfg.protocols),
+        "ipcs": list(cfg.ipcs),
+        "rows": out_rows,
+        "missing": missing,
+        "cpu_count": os.cpu_count(),
+        "generated_at": _now(),
+    }
 
 
 def _fmt_acc(block: dict, runs: int) -> str:
@@ -506,7 +616,7 @@ def _fmt_time(s: float | None) -> str:
 
 
 def _fmt_mem(b: int | None) -> str:
-    return "—" if b is None else f"{b / 2 ** 20:.0f} MiB"
+    return "—" if b is None else f"{b / 2**20:.0f} MiB"
 
 
 def _group_missing(missing: list[str]) -> list[str]:
@@ -516,8 +626,7 @@ def _group_missing(missing: list[str]) -> list[str]:
         head, sep, run = item.rpartition(" run ")
         key, val = (head, run) if sep else (item, "")
         groups.setdefault(key, []).append(val)
-    return [k + (f" run{'s' if len(v) > 1 else ''} {','.join(v)}" if v[0] else "")
-            for k, v in groups.items()]
+    return [k + (f" run{'s' if len(v) > 1 else ''} {','.join(v)}" if v[0] else "") for k, v in groups.items()]
 
 
 def render_markdown(res: dict) -> str:
@@ -548,8 +657,10 @@ def render_markdown(res: dict) -> str:
         f"{res['dataset']} at {res['image_size']}x{res['image_size']}, {res['model']}, accuracy % "
         f"on the test split, mean ± std over {runs} evaluation runs"
         f" ({res['sets']} condensed set{'s' if res['sets'] > 1 else ''} per cell"
-        + (", run r on set r mod sets" if res["sets"] > 1 else ", one network per run") + "); "
-        + ", ".join(f"`{p}` trained {e}+1 epochs" for p, e in epochs.items()) + ". "
+        + (", run r on set r mod sets" if res["sets"] > 1 else ", one network per run")
+        + "); "
+        + ", ".join(f"`{p}` trained {e}+1 epochs" for p, e in epochs.items())
+        + ". "
         "Time: wall time of condensing the set (data loading to written artifact; interpreter start "
         "excluded); "
         "peak mem: the condensing process's peak RSS (interpreter, torch and data included).",
@@ -559,23 +670,32 @@ def render_markdown(res: dict) -> str:
     ]
     for r in res["rows"]:
         s = next((x for x in r["sets"] if x["done"]), None)
-        its = "selection" if r["iterations"] is None and (s is None or s.get("iterations") is None) \
+        its = (
+            "selection"
+            if r["iterations"] is None and (s is None or s.get("iterations") is None)
             else str(s.get("iterations") if s else r["iterations"])
+        )
         opts = ", ".join(f"{k}={v}" for k, v in r["options"].items()) or "defaults"
         spi = f"{s['s_per_iter']:.2f}" if s and s.get("s_per_iter") else "—"
-        loss = (f"{s['loss_first']:.4g} → {s['loss_last']:.4g}"
-                if s and s.get("loss_first") is not None else "—")
+        loss = (
+            f"{s['loss_first']:.4g} → {s['loss_last']:.4g}" if s and s.get("loss_first") is not None else "—"
+        )
         load = "—"
         if s and s.get("loadavg") and s["loadavg"][0]:
             load = f"{s['loadavg'][0][0]:.1f} → {s['loadavg'][1][0]:.1f}"
         notes.append(f"| {r['method']} | {r['ipc']} | {its} | {opts} | {spi} | {loss} | {load} |")
     if warned:
-        notes += ["", "⚠ the set's run ended with a quality warning (its loss rose, or model selection "
-                  "found nothing better than the initial set); see `quality` in its method_config: "
-                  + "; ".join(f"{m} IPC {k} ({n})" for m, k, n in warned)]
+        notes += [
+            "",
+            "⚠ the set's run ended with a quality warning (its loss rose, or model selection "
+            "found nothing better than the initial set); see `quality` in its method_config: "
+            + "; ".join(f"{m} IPC {k} ({n})" for m, k, n in warned),
+        ]
     if res["missing"]:
-        notes += ["", f"**Incomplete**: {len(res['missing'])} missing: " + "; ".join(
-            _group_missing(res["missing"]))]
+        notes += [
+            "",
+            f"**Incomplete**: {len(res['missing'])} missing: " + "; ".join(_group_missing(res["missing"])),
+        ]
     return "\n".join(lines + notes) + "\n"
 
 
@@ -600,8 +720,7 @@ def render_chart(res: dict, path: Path) -> None:
             ax.bar(pos, means, width, yerr=stds, capsize=2, label=p)
             for x, b in zip(pos, blocks, strict=True):
                 if not b.get("n"):  # a cell not computed yet: say so instead of a zero bar
-                    ax.text(x, 2, "not run", rotation=90, fontsize=6, color="gray",
-                            ha="center", va="bottom")
+                    ax.text(x, 2, "not run", rotation=90, fontsize=6, color="gray", ha="center", va="bottom")
         ax.set_xticks(list(xs), [r["method"] for r in rows], rotation=30, fontsize=8)
         ax.set_title(f"{res['dataset']} IPC {k}", fontsize=10)
         ax.set_ylabel("test accuracy %")
@@ -662,12 +781,17 @@ def readme_block(cfg: TableConfig, readme: Path) -> str:
     if (cfg.out / "chart.png").is_file():
         parts += [f"![accuracy by method, IPC and protocol]({(rel / 'chart.png').as_posix()})", ""]
     for ipc in cfg.ipcs:
-        imgs = [f"![{p.method}]({(rel / 'grids' / f'{p.name}.png').as_posix()})"
-                for p in plan_sets(cfg) if p.ipc == ipc and p.seed == 0
-                and (cfg.out / "grids" / f"{p.name}.png").is_file()]
+        imgs = [
+            f"![{p.method}]({(rel / 'grids' / f'{p.name}.png').as_posix()})"
+            for p in plan_sets(cfg)
+            if p.ipc == ipc and p.seed == 0 and (cfg.out / "grids" / f"{p.name}.png").is_file()
+        ]
         if imgs:
-            names = ", ".join(p.method for p in plan_sets(cfg) if p.ipc == ipc and p.seed == 0
-                              and (cfg.out / "grids" / f"{p.name}.png").is_file())
+            names = ", ".join(
+                p.method
+                for p in plan_sets(cfg)
+                if p.ipc == ipc and p.seed == 0 and (cfg.out / "grids" / f"{p.name}.png").is_file()
+            )
             parts += [f"IPC {ipc} sets ({names}):", "", " ".join(imgs), ""]
     return "\n".join(parts).rstrip() + "\n"
 
@@ -680,13 +804,23 @@ def update_readme(cfg: TableConfig, readme: Path) -> None:
     i, j = text.find(README_BEGIN), text.find(README_END)
     if i < 0 or j < i:
         raise TableError(f"{readme} has no {README_BEGIN} ... {README_END} section to fill")
-    new = text[:i + len(README_BEGIN)] + "\n" + readme_block(cfg, readme) + text[j:]
+    new = text[: i + len(README_BEGIN)] + "\n" + readme_block(cfg, readme) + text[j:]
     atomic_write_bytes(readme, new.encode())
 
 
-def config_from_cli(out: str, methods: str | None, ipcs: str | None, protocols: str | None,
-                    runs: int, sets: int, epochs: int | None, iterations: tuple[str, ...],
-                    options: tuple[str, ...], skip: tuple[str, ...] | None, **kw: Any) -> TableConfig:
+def config_from_cli(
+    out: str,
+    methods: str | None,
+    ipcs: str | None,
+    protocols: str | None,
+    runs: int,
+    sets: int,
+    epochs: int | None,
+    iterations: tuple[str, ...],
+    options: tuple[str, ...],
+    skip: tuple[str, ...] | None,
+    **kw: Any,
+) -> TableConfig:
     """A :class:`TableConfig` from the command's strings (comma lists, KEY=VALUE pairs)."""
     cfg = TableConfig(out=Path(out), runs=runs, sets=sets, epochs=epochs, **kw)
     if methods:
@@ -716,5 +850,16 @@ def config_from_cli(out: str, methods: str | None, ipcs: str | None, protocols: 
     return cfg
 
 
-__all__ = ["TableConfig", "TableError", "run_table", "collect", "render_markdown", "render_chart",
-           "render_grids", "plan_sets", "config_from_cli", "DEFAULT_ITERATIONS", "DEFAULT_EPOCHS"]
+__all__ = [
+    "TableConfig",
+    "TableError",
+    "run_table",
+    "collect",
+    "render_markdown",
+    "render_chart",
+    "render_grids",
+    "plan_sets",
+    "config_from_cli",
+    "DEFAULT_ITERATIONS",
+    "DEFAULT_EPOCHS",
+]

@@ -18,13 +18,14 @@ def main() -> None:
     args = ap.parse_args()
     d = load_digits()
     # The harness's fixed split: only training images may be selected.
-    x_train, _, y_train, _ = train_test_split(d.images / 16.0, d.target, test_size=0.25,
-                                              stratify=d.target, random_state=0)
+    x_train, _, y_train, _ = train_test_split(
+        d.images / 16.0, d.target, test_size=0.25, stratify=d.target, random_state=0
+    )
     rng = np.random.default_rng(args.seed)
-    idx = np.concatenate([rng.choice(np.flatnonzero(y_train == c), args.ipc, replace=False)
-                          for c in range(10)])
-    np.savez(args.out, images=x_train[idx][:, None].astype(np.float32),
-             labels=y_train[idx].astype(np.int64))
+    idx = np.concatenate(
+        [rng.choice(np.flatnonzero(y_train == c), args.ipc, replace=False) for c in range(10)]
+    )
+    np.savez(args.out, images=x_train[idx][:, None].astype(np.float32), labels=y_train[idx].astype(np.int64))
     print(f"wrote {args.out}: {len(idx)} images ({args.ipc} per class)")
 
 

@@ -14,8 +14,9 @@ from dcregistry.artifact import Artifact, build_artifact
 DIGITS_PIXEL_SPACE = {"kind": "normalized", "mean": [0.3052], "std": [0.3760]}
 
 
-def artifact_tensors(ipc: int = 2, num_classes: int = 10, shape=(1, 8, 8), seed: int = 0,
-                     soft: bool = False) -> dict[str, np.ndarray]:
+def artifact_tensors(
+    ipc: int = 2, num_classes: int = 10, shape=(1, 8, 8), seed: int = 0, soft: bool = False
+) -> dict[str, np.ndarray]:
     """Random images + class-balanced labels (grouped by class)."""
     rng = np.random.default_rng(seed)
     n = ipc * num_classes
@@ -30,9 +31,18 @@ def artifact_tensors(ipc: int = 2, num_classes: int = 10, shape=(1, 8, 8), seed:
 
 def artifact_metadata(ipc: int = 2, seed: int = 0, **overrides: Any) -> dict:
     """Metadata for a digits-shaped artifact; ``overrides`` replace fields."""
-    md = {"dataset": "digits", "image_shape": [1, 8, 8], "ipc": ipc, "method": "random",
-          "method_config": {}, "pixel_space": DIGITS_PIXEL_SPACE, "label_kind": "hard",
-          "seed": seed, "license": "cc-by-4.0", "created_at": "2026-01-01T00:00:00Z"}
+    md = {
+        "dataset": "digits",
+        "image_shape": [1, 8, 8],
+        "ipc": ipc,
+        "method": "random",
+        "method_config": {},
+        "pixel_space": DIGITS_PIXEL_SPACE,
+        "label_kind": "hard",
+        "seed": seed,
+        "license": "cc-by-4.0",
+        "created_at": "2026-01-01T00:00:00Z",
+    }
     md.update(overrides)
     return md
 
@@ -67,14 +77,16 @@ def make_artifact(tmp_path: Path) -> Callable[..., Artifact]:
     """Factory: ``make_artifact(ipc=2, seed=0, soft=False, **metadata_overrides)``."""
     counter = iter(range(10_000))
 
-    def make(ipc: int = 2, seed: int = 0, soft: bool = False, out: Path | None = None,
-             **overrides: Any) -> Artifact:
+    def make(
+        ipc: int = 2, seed: int = 0, soft: bool = False, out: Path | None = None, **overrides: Any
+    ) -> Artifact:
         md = artifact_metadata(ipc=ipc, seed=seed, **overrides)
         if soft:
             md["label_kind"] = "soft"
         shape = tuple(md["image_shape"])
-        tensors = artifact_tensors(ipc=ipc, shape=shape, seed=seed, soft=soft,
-                                   num_classes=len(md.get("class_names", range(10))))
+        tensors = artifact_tensors(
+            ipc=ipc, shape=shape, seed=seed, soft=soft, num_classes=len(md.get("class_names", range(10)))
+        )
         out = out or tmp_path / f"artifact-{next(counter)}"
         return build_artifact(out, tensors, md)
 

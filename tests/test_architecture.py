@@ -97,6 +97,11 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_registry_never_imports_the_harness():
     graph = _graph(_modules())
-    bad = sorted(f"{m} -> {t}" for m, ts in graph.items() if m.startswith("dcregistry")
-                 for t in ts if t.startswith("harness"))
+    bad = sorted(
+        f"{m} -> {t}"
+        for m, ts in graph.items()
+        if m.startswith("dcregistry")
+        for t in ts
+        if t.startswith("harness")
+    )
     assert bad == []

@@ -45,36 +45,56 @@ def slim(tmp_path: Path):
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    env = dict(os.environ, PYTHONPATH=f"{site}{os.pathsep}{ROOT}",
-               DCREG_HOME=str(tmp_path / "home"), PYTHONDONTWRITEBYTECODE="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=f"{site}{os.pathsep}{ROOT}",
+        DCREG_HOME=str(tmp_path / "home"),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     env.pop("DCREG_PUBLISHED_CATALOG", None)
 
     def run(*args, prog: str = "dcreg", extra_env: dict | None = None):
-        entry = {"dcreg": "from dcregistry.cli import main",
-                 "harness": "from harness.cli import main"}[prog]
+        entry = {"dcreg": "from dcregistry.cli import main", "harness": "from harness.cli import main"}[prog]
         code = f"import sys; {entry}; sys.argv[0] = {prog!r}; main()"
-        return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=tmp_path,
-                              env=dict(env, **(extra_env or {})), capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-c", code, *map(str, args)],
+            cwd=tmp_path,
+            env=dict(env, **(extra_env or {})),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     run.env = env
     return run
 
 
 def test_the_blocker_really_blocks(slim):
-    r = subprocess.run([sys.executable, "-c", "import torch"], env=slim.env,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", "import torch"], env=slim.env, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode != 0 and "registry-only install" in r.stderr
 
 
 def test_dcreg_registry_commands_without_torch(slim, tmp_path):
     rng = np.random.default_rng(0)
     npz = tmp_path / "set.npz"
-    np.savez(npz, images=rng.uniform(0, 1, (20, 1, 8, 8)).astype(np.float32),
-             labels=np.repeat(np.arange(10), 2))
+    np.savez(
+        npz, images=rng.uniform(0, 1, (20, 1, 8, 8)).astype(np.float32), labels=np.repeat(np.arange(10), 2)
+    )
     steps = [
-        ("import", npz, "--format", "npz", "--dataset", "digits", "--method", "random",
-         "-o", tmp_path / "art"),
+        (
+            "import",
+            npz,
+            "--format",
+            "npz",
+            "--dataset",
+            "digits",
+            "--method",
+            "random",
+            "-o",
+            tmp_path / "art",
+        ),
         ("verify", tmp_path / "art"),
         ("push", tmp_path / "art", "--name", "lab/slim", "--tag", "first"),
         ("list", "--json"),
@@ -100,13 +120,25 @@ def test_dcreg_registry_commands_without_torch(slim, tmp_path):
 def test_dcreg_fetch_of_an_npz_set_without_torch(slim, tmp_path, file_server):
     kip = write_kip_npz(file_server.root)
     catalog = tmp_path / "catalog.toml"
-    catalog.write_text(catalog_text([{
-        "name": "kip-slim", "title": "kip", "method": "kip", "dataset": "cifar10", "ipc": 1,
-        "format": "kip-npz", "license": "Apache-2.0", "page": "https://github.com/x/y",
-        "source": {"kind": "https"},
-        "files": [{"url": f"{file_server.base_url}/{kip.name}", "sha256": sha256(kip)}]}]))
-    r = slim("fetch", "kip-slim", "--catalog", catalog, "-o", tmp_path / "kip",
-             "--push", "lab/kip", "-q")
+    catalog.write_text(
+        catalog_text(
+            [
+                {
+                    "name": "kip-slim",
+                    "title": "kip",
+                    "method": "kip",
+                    "dataset": "cifar10",
+                    "ipc": 1,
+                    "format": "kip-npz",
+                    "license": "Apache-2.0",
+                    "page": "https://github.com/x/y",
+                    "source": {"kind": "https"},
+                    "files": [{"url": f"{file_server.base_url}/{kip.name}", "sha256": sha256(kip)}],
+                }
+            ]
+        )
+    )
+    r = slim("fetch", "kip-slim", "--catalog", catalog, "-o", tmp_path / "kip", "--push", "lab/kip", "-q")
     assert r.returncode == 0, r.stderr
     assert "lab/kip@v1" in r.stdout
 
@@ -124,8 +156,14 @@ def test_serve_app_and_pages_without_torch(slim, tmp_path):
         assert c.get("/api/datasets/lab/slim").status_code == 404
         print("ok")
     """)
-    r = subprocess.run([sys.executable, "-c", script], env=slim.env, cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", script],
+        env=slim.env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
 
 
@@ -133,18 +171,27 @@ def test_pt_files_without_torch_are_a_clear_user_error(slim, tmp_path):
     pt = tmp_path / "res_DC_CIFAR10_ConvNet_1ipc.pt"
     import torch  # the test process has torch; the slim interpreter below does not
 
-    torch.save({"data": [[torch.zeros(10, 3, 32, 32), torch.arange(10)]], "accs_all_exps": {}},
-               pt)
+    torch.save({"data": [[torch.zeros(10, 3, 32, 32), torch.arange(10)]], "accs_all_exps": {}}, pt)
     r = slim("import", pt, "--format", "dc-pt", "--dataset", "cifar10", "-o", tmp_path / "x")
     assert r.returncode == 1, f"reading a .pt without torch should be a user error: {r.stderr}"
     assert "dcregistry[harness]" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     from dcregistry.artifact import build_artifact
 
-    art = build_artifact(tmp_path / "art", {
-        "images": np.zeros((10, 1, 8, 8), np.float32), "labels": np.arange(10)},
-        {"dataset": "digits", "image_shape": [1, 8, 8], "ipc": 1, "method": "random",
-         "method_config": {}, "pixel_space": {"kind": "unit"}, "label_kind": "hard",
-         "seed": 0, "license": "cc-by-4.0"})
+    art = build_artifact(
+        tmp_path / "art",
+        {"images": np.zeros((10, 1, 8, 8), np.float32), "labels": np.arange(10)},
+        {
+            "dataset": "digits",
+            "image_shape": [1, 8, 8],
+            "ipc": 1,
+            "method": "random",
+            "method_config": {},
+            "pixel_space": {"kind": "unit"},
+            "label_kind": "hard",
+            "seed": 0,
+            "license": "cc-by-4.0",
+        },
+    )
     r = slim("export", art.path, "--format", "pt", "-o", tmp_path / "o.pt")
     assert r.returncode == 1 and "dcregistry[harness]" in r.stderr, r.stderr
     assert not (tmp_path / "o.pt").exists()

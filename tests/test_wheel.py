@@ -34,8 +34,22 @@ def _packages_in_tree() -> set[str]:
 def installed(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("wheel")
     dist = tmp / "dist"
-    subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel",
-                    "--outdir", str(dist), str(ROOT)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--no-isolation",
+            "--sdist",
+            "--wheel",
+            "--outdir",
+            str(dist),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next(dist.glob("dcregistry-*.whl"))
     sdist = next(dist.glob("dcregistry-*.tar.gz"))
     venv = tmp / "venv"
@@ -43,31 +57,65 @@ def installed(tmp_path_factory) -> dict:
     py = venv / "bin" / "python"
     # Dependencies come from this interpreter's site-packages as a plain path (a path line in a
     # .pth is not itself scanned for .pth files, so this checkout's editable install stays out).
-    purelib = Path(subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                           text=True).strip())
+    purelib = Path(
+        subprocess.check_output(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
     (purelib / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index",
-                    "--quiet", str(wheel)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(py),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     work = tmp / "work"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(DCREG_HOME=str(tmp / "home"), HF_HUB_CACHE=str(tmp / "hf-cache"), PYTHONNOUSERSITE="1",
-               PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", OMP_NUM_THREADS="1")
+    env.update(
+        DCREG_HOME=str(tmp / "home"),
+        HF_HUB_CACHE=str(tmp / "hf-cache"),
+        PYTHONNOUSERSITE="1",
+        PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        OMP_NUM_THREADS="1",
+    )
     return {"wheel": wheel, "sdist": sdist, "venv": venv, "py": py, "work": work, "env": env}
 
 
 def _run(installed: dict, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in args], cwd=installed["work"], env=installed["env"],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(a) for a in args],
+        cwd=installed["work"],
+        env=installed["env"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_the_wheel_holds_every_package_and_the_sdist_the_tests(installed):
     names = zipfile.ZipFile(installed["wheel"]).namelist()
     shipped = {os.path.dirname(n).replace("/", ".") for n in names if n.endswith("__init__.py")}
     assert _packages_in_tree() <= shipped, _packages_in_tree() - shipped
-    for data in ("dcregistry/cards/card_template.md", "dcregistry/cards/metadata.schema.json",
-                 "dcregistry/server/templates/base.html", "harness/protocols/dsa.toml",
-                 "dcregistry/py.typed", "harness/py.typed"):
+    for data in (
+        "dcregistry/cards/card_template.md",
+        "dcregistry/cards/metadata.schema.json",
+        "dcregistry/server/templates/base.html",
+        "harness/protocols/dsa.toml",
+        "dcregistry/py.typed",
+        "harness/py.typed",
+    ):
         assert data in names, data
     members = tarfile.open(installed["sdist"]).getnames()
     assert any(m.endswith("tests/fixtures/official_matching_pins.json") for m in members)
@@ -75,8 +123,12 @@ def test_the_wheel_holds_every_package_and_the_sdist_the_tests(installed):
 
 
 def test_every_documented_command_runs_from_the_installed_wheel(installed):
-    out = _run(installed, installed["py"], "-c",
-               "import dcregistry, harness; print(dcregistry.__file__, harness.__file__)")
+    out = _run(
+        installed,
+        installed["py"],
+        "-c",
+        "import dcregistry, harness; print(dcregistry.__file__, harness.__file__)",
+    )
     assert out.returncode == 0, out.stderr
     assert all(str(installed["venv"]) in p for p in out.stdout.split()), out.stdout  # not the checkout
 
@@ -97,8 +149,19 @@ def test_every_documented_command_runs_from_the_installed_wheel(installed):
     ok("dcreg", "export", "lab/wheel", "--format", "hf-datasets", "-o", "hfds")
     ok("dcreg", "import", "set.npz", "--format", "npz", "--dataset", "digits", "-o", "imported")
     ok("dcreg", "import", "set.npz", "--format", "npz", "--dataset", "digits", "-o", "imported2")
-    ok("harness", "eval", "lab/wheel", "--protocol", "dc-noaug", "--epochs", "2", "--runs", "1",
-       "--record", "-q")
+    ok(
+        "harness",
+        "eval",
+        "lab/wheel",
+        "--protocol",
+        "dc-noaug",
+        "--epochs",
+        "2",
+        "--runs",
+        "1",
+        "--record",
+        "-q",
+    )
     ok("dcreg", "tag", "lab/wheel@v1", "best")
     ok("dcreg", "untag", "lab/wheel", "best")
     ok("dcreg", "gc", "--dry-run")
@@ -108,9 +171,13 @@ def test_every_documented_command_runs_from_the_installed_wheel(installed):
         port = s.getsockname()[1]
     token = installed["work"] / "token"
     token.write_text("wheel-token")
-    proc = subprocess.Popen(["dcreg", "serve", "--port", str(port), "--token-file", str(token),
-                             "--log-level", "warning"], cwd=installed["work"], env=installed["env"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["dcreg", "serve", "--port", str(port), "--token-file", str(token), "--log-level", "warning"],
+        cwd=installed["work"],
+        env=installed["env"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -121,7 +188,9 @@ def test_every_documented_command_runs_from_the_installed_wheel(installed):
             except httpx.HTTPError:
                 time.sleep(0.2)
         else:
-            raise AssertionError(proc.stderr.read().decode()[-2000:] if proc.stderr else "serve did not start")
+            raise AssertionError(
+                proc.stderr.read().decode()[-2000:] if proc.stderr else "serve did not start"
+            )
         installed["env"]["DCREG_TOKEN"] = "wheel-token"
         ok("dcreg", "push", "set", "--name", "lab/served", "--store", url)
         ok("dcreg", "pull", "lab/served", "-o", "from-server", "--store", url)

@@ -16,8 +16,10 @@ from .common import run_cli
 
 #: command name -> module (under dcregistry.cli) that defines it.
 COMMAND_MODULES = {
-    **{name: "store_cmds" for name in ("push", "pull", "list", "show", "tag", "untag", "tags",
-                                       "verify", "rm", "gc", "card")},
+    **{
+        name: "store_cmds"
+        for name in ("push", "pull", "list", "show", "tag", "untag", "tags", "verify", "rm", "gc", "card")
+    },
     "serve": "serve_cmd",
     "import": "io_cmds",
     "export": "io_cmds",

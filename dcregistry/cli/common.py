@@ -30,8 +30,15 @@ def printable(text: str) -> str:
 @contextmanager
 def one_line_warnings(prog: str) -> Iterator[None]:
     """Show warnings (e.g. a skipped damaged tag-log line) as ``prog: warning: ...`` lines."""
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-             file: TextIO | None = None, line: str | None = None) -> None:
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
         click.echo(f"{prog}: warning: {printable(str(message))}", err=True)
 
     with warnings.catch_warnings():
@@ -73,8 +80,11 @@ def _run(group: click.Group, prog: str, argv: list[str] | None) -> int:
             import traceback  # only for an internal error: kept off the start-up path
 
             traceback.print_exc()
-        click.echo(f"{prog}: internal error: {type(exc).__name__}: {printable(str(exc))} "
-                   "(set DCREG_DEBUG=1 for a traceback; please report it)", err=True)
+        click.echo(
+            f"{prog}: internal error: {type(exc).__name__}: {printable(str(exc))} "
+            "(set DCREG_DEBUG=1 for a traceback; please report it)",
+            err=True,
+        )
         return EXIT_INTERNAL
 
 

@@ -12,23 +12,55 @@ from . import cli
 
 
 @cli.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to bind (127.0.0.1 keeps it on this machine).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to bind (127.0.0.1 keeps it on this machine).",
+)
 @click.option("--port", default=8008, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Store to serve (default: $DCREG_HOME or ~/.cache/dcreg).")
-@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="File holding the bearer token that writes need; without it the server is read-only.")
-@click.option("--public-url", default=None, metavar="URL",
-              help="The address clients use (e.g. https://dcreg.example.org behind a TLS proxy): "
-                   "upload links are built from it, and the server answers to its host name.")
-@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
-              help="Another host name the server answers to (besides IP addresses and localhost); "
-                   "repeatable. Other Host headers are refused (DNS rebinding).")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve_cmd(host: str, port: int, home: Path | None, token_file: Path | None,
-              public_url: str | None, allowed_hosts: tuple[str, ...], log_level: str) -> None:
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Store to serve (default: $DCREG_HOME or ~/.cache/dcreg).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File holding the bearer token that writes need; without it the server is read-only.",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    metavar="URL",
+    help="The address clients use (e.g. https://dcreg.example.org behind a TLS proxy): "
+    "upload links are built from it, and the server answers to its host name.",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Another host name the server answers to (besides IP addresses and localhost); "
+    "repeatable. Other Host headers are refused (DNS rebinding).",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def serve_cmd(
+    host: str,
+    port: int,
+    home: Path | None,
+    token_file: Path | None,
+    public_url: str | None,
+    allowed_hosts: tuple[str, ...],
+    log_level: str,
+) -> None:
     """Serve a store through the Hugging Face Hub HTTP API (push/pull with huggingface_hub).
 
     Clients point HF_ENDPOINT (or `--store http://HOST:PORT`) at it; writes need
@@ -53,7 +85,13 @@ def serve_cmd(host: str, port: int, home: Path | None, token_file: Path | None,
     except ImportError as exc:
         raise UserError(f"dcreg serve needs fastapi and uvicorn ({exc.name} is not installed)") from None
     mode = "read-write (bearer token required)" if token else "read-only (no token file)"
-    click.echo(f"dcreg: serving {home or 'the default store'} on http://{host}:{port} - {mode}",
-               err=True)
-    serve(home, token, host=host, port=port, log_level=log_level, public_url=public_url,
-          allowed_hosts=allowed_hosts)
+    click.echo(f"dcreg: serving {home or 'the default store'} on http://{host}:{port} - {mode}", err=True)
+    serve(
+        home,
+        token,
+        host=host,
+        port=port,
+        log_level=log_level,
+        public_url=public_url,
+        allowed_hosts=allowed_hosts,
+    )

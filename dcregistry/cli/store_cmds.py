@@ -23,10 +23,15 @@ from .common import CmdFn, emit_json, json_option, progress_disabled, quiet_opti
 
 def store_option(f: CmdFn) -> CmdFn:
     """``--store S``: which store (default: the local one at $DCREG_HOME or ~/.cache/dcreg)."""
-    return click.option("--store", "store_spec", metavar="S", default=None,
-                        help="'local' (default: $DCREG_HOME or ~/.cache/dcreg), a store "
-                             "directory, 'hf' (the Hugging Face Hub, $HF_ENDPOINT) or the URL of "
-                             "a Hub-API server such as `dcreg serve` (default: $DCREG_STORE).")(f)
+    return click.option(
+        "--store",
+        "store_spec",
+        metavar="S",
+        default=None,
+        help="'local' (default: $DCREG_HOME or ~/.cache/dcreg), a store "
+        "directory, 'hf' (the Hugging Face Hub, $HF_ENDPOINT) or the URL of "
+        "a Hub-API server such as `dcreg serve` (default: $DCREG_STORE).",
+    )(f)
 
 
 def _store(spec: str | None, ref: object = None) -> Store:
@@ -52,8 +57,9 @@ def _pixel(md: Mapping[str, Any]) -> str:
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in [header, *rows]]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]
+    ]
     return "\n".join(lines)
 
 
@@ -61,13 +67,20 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--name", "-n", required=True, metavar="NS/NAME", help="Artifact name.")
-@click.option("--tag", "-t", "tags", multiple=True, metavar="TAG",
-              help="Tag to point at the pushed version (repeatable).")
+@click.option(
+    "--tag",
+    "-t",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Tag to point at the pushed version (repeatable).",
+)
 @store_option
 @quiet_option
 @json_option
-def push(path: Path, name: str, tags: tuple[str, ...], store_spec: str | None, quiet: bool,
-         as_json: bool) -> None:
+def push(
+    path: Path, name: str, tags: tuple[str, ...], store_spec: str | None, quiet: bool, as_json: bool
+) -> None:
     """Store the artifact directory PATH as the next version of NS/NAME.
 
     Prints `NS/NAME@vN sha256:<digest>`. Identical content already stored under NS/NAME is not
@@ -85,8 +98,14 @@ def push(path: Path, name: str, tags: tuple[str, ...], store_spec: str | None, q
 # -------------------------------------------------------------------------------------- pull
 @cli.command()
 @click.argument("ref")
-@click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Output directory (default ./<name>-v<N>); must be absent or empty.")
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output directory (default ./<name>-v<N>); must be absent or empty.",
+)
 @store_option
 @quiet_option
 @json_option
@@ -111,12 +130,25 @@ def pull(ref: str, out_dir: Path | None, store_spec: str | None, quiet: bool, as
 @click.option("--method", "-m", help="Only this method.")
 @click.option("--ipc", type=int, help="Only this many images per class.")
 @click.option("--name", "name", metavar="NS/NAME", help="Only this name (globs like 'lab/*' work).")
-@click.option("--all", "-a", "all_versions", is_flag=True,
-              help="Every live version, not only the highest matching one per name.")
+@click.option(
+    "--all",
+    "-a",
+    "all_versions",
+    is_flag=True,
+    help="Every live version, not only the highest matching one per name.",
+)
 @store_option
 @json_option
-def list_cmd(query: tuple[str, ...], dataset: str | None, method: str | None, ipc: int | None,
-             name: str | None, all_versions: bool, store_spec: str | None, as_json: bool) -> None:
+def list_cmd(
+    query: tuple[str, ...],
+    dataset: str | None,
+    method: str | None,
+    ipc: int | None,
+    name: str | None,
+    all_versions: bool,
+    store_spec: str | None,
+    as_json: bool,
+) -> None:
     """List artifacts, filtered by metadata.
 
     QUERY terms are FIELD OP VALUE with OP one of = != < <= > >=, e.g. `ipc<=10 dataset=cifar10
@@ -147,11 +179,22 @@ def list_cmd(query: tuple[str, ...], dataset: str | None, method: str | None, ip
     rows = []
     for i in infos:
         md = i.metadata
-        rows.append([i.ref, md.get("dataset", "?"), md.get("method", "?"), str(md.get("ipc", "?")),
-                     md.get("label_kind", "?"), _pixel(md), ",".join(i.tags) or "-",
-                     i.digest[7:19] or "?", i.created_at or "?"])
-    click.echo(_table(rows, ["NAME", "DATASET", "METHOD", "IPC", "LABELS", "PIXELS", "TAGS",
-                             "DIGEST", "CREATED"]))
+        rows.append(
+            [
+                i.ref,
+                md.get("dataset", "?"),
+                md.get("method", "?"),
+                str(md.get("ipc", "?")),
+                md.get("label_kind", "?"),
+                _pixel(md),
+                ",".join(i.tags) or "-",
+                i.digest[7:19] or "?",
+                i.created_at or "?",
+            ]
+        )
+    click.echo(
+        _table(rows, ["NAME", "DATASET", "METHOD", "IPC", "LABELS", "PIXELS", "TAGS", "DIGEST", "CREATED"])
+    )
 
 
 # -------------------------------------------------------------------------------------- show
@@ -173,8 +216,14 @@ def show(ref: str, store_spec: str | None, as_json: bool) -> None:
         assert store is not None
         manifest = store.manifest(info)
         anns = store.annotations(info)
-        head = {"ref": info.ref, "name": info.name, "version": info.version,
-                "digest": info.digest, "tags": list(info.tags), "created_at": info.created_at}
+        head = {
+            "ref": info.ref,
+            "name": info.name,
+            "version": info.version,
+            "digest": info.digest,
+            "tags": list(info.tags),
+            "created_at": info.created_at,
+        }
     md = manifest["metadata"]
     if as_json:
         emit_json({**head, "metadata": md, "files": manifest["files"], "annotations": anns})
@@ -185,12 +234,13 @@ def show(ref: str, store_spec: str | None, as_json: bool) -> None:
         lines += [("tags", ", ".join(head["tags"]) or "-"), ("pushed", head["created_at"])]
     n = md.get("ipc", 0) * md.get("num_classes", 0)
     lines += [
-        ("dataset", f"{md.get('dataset')} ({md.get('num_classes')} classes, images "
-                    f"{md.get('image_shape')})"),
+        ("dataset", f"{md.get('dataset')} ({md.get('num_classes')} classes, images {md.get('image_shape')})"),
         ("method", f"{md.get('method')} {json.dumps(md.get('method_config', {}), sort_keys=True)}"),
         ("ipc", f"{md.get('ipc')} ({n} images, {md.get('label_kind')} labels)"),
         ("pixel space", json.dumps(md.get("pixel_space"), sort_keys=True)),
-        ("seed", md.get("seed")), ("license", md.get("license")), ("created", md.get("created_at")),
+        ("seed", md.get("seed")),
+        ("license", md.get("license")),
+        ("created", md.get("created_at")),
         ("producer", " ".join(str(v) for v in (md.get("producer") or {}).values() if v)),
         ("source", json.dumps(md["source"], sort_keys=True) if md.get("source") else "-"),
         ("lineage", ", ".join(md.get("lineage") or []) or "-"),
@@ -212,8 +262,10 @@ def show(ref: str, store_spec: str | None, as_json: bool) -> None:
             except RecordError as exc:  # a damaged annotation must not hide the others
                 click.echo(f"  (unreadable result: {exc})")
                 continue
-            click.echo(f"  {rec.protocol_id}  {rec.accuracy_text()} %  ({rec.runs} runs, "
-                       f"{rec.device}, {a.get('created_at', '?')})")
+            click.echo(
+                f"  {rec.protocol_id}  {rec.accuracy_text()} %  ({rec.runs} runs, "
+                f"{rec.device}, {a.get('created_at', '?')})"
+            )
         other = [a for a in anns if a.get("kind") != EVAL_KIND]
         if other:
             kinds: dict[str, int] = {}
@@ -284,13 +336,14 @@ def verify(ref: str | None, all_versions: bool, store_spec: str | None, as_json:
             emit_json(report.to_json())
         else:
             for c in report.checks:
-                click.echo(f"ok {c.info.ref} {c.info.digest}" if c.ok
-                           else f"FAILED {c.info.ref}: {c.error}")
+                click.echo(f"ok {c.info.ref} {c.info.digest}" if c.ok else f"FAILED {c.info.ref}: {c.error}")
             for a in report.anomalies:
                 click.echo(f"anomaly: {a}")
         if report.failed:
-            raise VerificationFailedError(f"{len(report.failed)} of {len(report.checks)} versions failed "
-                            f"verification (first: {report.failed[0].error})")
+            raise VerificationFailedError(
+                f"{len(report.failed)} of {len(report.checks)} versions failed "
+                f"verification (first: {report.failed[0].error})"
+            )
         return
     assert ref is not None
     res = resolve_ref(ref, _store(store_spec) if store_spec else None)
@@ -311,8 +364,12 @@ def verify(ref: str | None, all_versions: bool, store_spec: str | None, as_json:
 # ---------------------------------------------------------------------------------------- rm
 @cli.command()
 @click.argument("ref")
-@click.option("--force", "-f", is_flag=True, help="Also remove a version that carries tags "
-                                                  "(its tags are removed, logged as unset).")
+@click.option(
+    "--force",
+    "-f",
+    is_flag=True,
+    help="Also remove a version that carries tags (its tags are removed, logged as unset).",
+)
 @store_option
 def rm(ref: str, force: bool, store_spec: str | None) -> None:
     """Remove one version (its number is never reused; blobs stay until `dcreg gc`)."""
@@ -325,8 +382,12 @@ def rm(ref: str, force: bool, store_spec: str | None) -> None:
 
 # ---------------------------------------------------------------------------------------- gc
 @cli.command()
-@click.option("--dry-run/--no-dry-run", default=True, show_default=True,
-              help="Only report (default); --no-dry-run deletes.")
+@click.option(
+    "--dry-run/--no-dry-run",
+    default=True,
+    show_default=True,
+    help="Only report (default); --no-dry-run deletes.",
+)
 @store_option
 @json_option
 def gc(dry_run: bool, store_spec: str | None, as_json: bool) -> None:
@@ -343,8 +404,10 @@ def gc(dry_run: bool, store_spec: str | None, as_json: bool) -> None:
         click.echo(f"tmp {t}")
     for k in report.skipped:
         click.echo(f"skipped {k} (not the store's own entry; left alone)", err=True)
-    what = (f"{len(report.blobs)} blob(s), {len(report.snapshots)} snapshot(s), "
-            f"{len(report.tmp)} temp file(s), {_size(report.bytes)}")
+    what = (
+        f"{len(report.blobs)} blob(s), {len(report.snapshots)} snapshot(s), "
+        f"{len(report.tmp)} temp file(s), {_size(report.bytes)}"
+    )
     if dry_run:
         click.echo(f"would remove {what} (dry run; `dcreg gc --no-dry-run` deletes)", err=True)
     else:
@@ -373,5 +436,17 @@ def card(ref: str, store_spec: str | None, as_json: bool) -> None:
         click.echo(text, nl=False)
 
 
-__all__ = ["push", "pull", "list_cmd", "show", "tag", "untag", "tags", "verify", "rm", "gc", "card",
-           "store_option"]
+__all__ = [
+    "push",
+    "pull",
+    "list_cmd",
+    "show",
+    "tag",
+    "untag",
+    "tags",
+    "verify",
+    "rm",
+    "gc",
+    "card",
+    "store_option",
+]

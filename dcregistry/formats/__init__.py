@@ -16,12 +16,23 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "EXPORT_FORMATS": "exporters", "EXPORTERS": "exporters", "ExportResult": "exporters",
+    "EXPORT_FORMATS": "exporters",
+    "EXPORTERS": "exporters",
+    "ExportResult": "exporters",
     "export_artifact": "exporters",
-    "grid_image": "grid", "render_grid": "grid", "save_grid_png": "grid", "to_unit_images": "grid",
-    "IMPORT_FORMATS": "importers", "IMPORTERS": "importers", "PIXEL_SPACES": "importers",
-    "LAYOUTS": "importers", "ImportedSet": "importers", "ImportOptions": "importers",
-    "ImportResult": "importers", "import_file": "importers", "read_sets": "importers",
+    "grid_image": "grid",
+    "render_grid": "grid",
+    "save_grid_png": "grid",
+    "to_unit_images": "grid",
+    "IMPORT_FORMATS": "importers",
+    "IMPORTERS": "importers",
+    "PIXEL_SPACES": "importers",
+    "LAYOUTS": "importers",
+    "ImportedSet": "importers",
+    "ImportOptions": "importers",
+    "ImportResult": "importers",
+    "import_file": "importers",
+    "read_sets": "importers",
 }
 
 __all__ = list(_LAZY)

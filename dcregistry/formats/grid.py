@@ -27,8 +27,9 @@ PAD_PX = 2
 LABEL_MAX_CHARS = 28
 
 
-def to_unit_images(images: np.ndarray, pixel_space: Mapping[str, Any],
-                   zca: Mapping[str, np.ndarray] | None = None) -> tuple[np.ndarray, list[str]]:
+def to_unit_images(
+    images: np.ndarray, pixel_space: Mapping[str, Any], zca: Mapping[str, np.ndarray] | None = None
+) -> tuple[np.ndarray, list[str]]:
     """``images`` [N, C, H, W] in ``pixel_space`` -> float32 in (about) [0, 1], plus notes.
 
     ``zca`` holds ``zca_mean`` and ``zca_inverse`` when the artifact carries them.
@@ -43,14 +44,17 @@ def to_unit_images(images: np.ndarray, pixel_space: Mapping[str, Any],
     hi = x.reshape(x.shape[0], -1).max(axis=1).reshape(-1, 1, 1, 1)
     return ((x - lo) / np.maximum(hi - lo, 1e-12)).astype(np.float32), [
         "ZCA-whitened pixels without stored zca_inverse: each image min-max rescaled for "
-        "viewing (colors are not the original ones)"]
+        "viewing (colors are not the original ones)"
+    ]
 
 
 def display_labels(art: Artifact) -> tuple[np.ndarray, list[str]]:
     """Class id per image: hard labels, or the argmax of soft labels (with a note)."""
     if art.metadata["label_kind"] == "soft":
-        return (np.asarray(art.numpy("soft_labels")).argmax(axis=1).astype(np.int64),
-                ["soft labels: images grouped by their argmax class"])
+        return (
+            np.asarray(art.numpy("soft_labels")).argmax(axis=1).astype(np.int64),
+            ["soft labels: images grouped by their argmax class"],
+        )
     return np.asarray(art.numpy("labels")).astype(np.int64), []
 
 
@@ -71,8 +75,13 @@ def to_uint8_hwc(unit_image: np.ndarray) -> np.ndarray:
     return hwc
 
 
-def render_grid(unit_images: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
-                max_per_class: int = 10, min_tile: int = MIN_TILE_PX) -> PILImage.Image:
+def render_grid(
+    unit_images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    max_per_class: int = 10,
+    min_tile: int = MIN_TILE_PX,
+) -> PILImage.Image:
     """A labelled grid: one row per class (name at the left), up to ``max_per_class`` images.
 
     Images are [N, C, H, W] in [0, 1] (C = 1 or 3); tiles are upscaled with nearest-neighbour by
@@ -100,8 +109,7 @@ def render_grid(unit_images: np.ndarray, labels: np.ndarray, class_names: Sequen
         top = PAD_PX + row * (th + PAD_PX)
         bbox = draw.textbbox((0, 0), names[row], font=font)
         text_h = bbox[3] - bbox[1]
-        draw.text((PAD_PX, top + (th - text_h) // 2 - bbox[1]), names[row], fill=(0, 0, 0),
-                  font=font)
+        draw.text((PAD_PX, top + (th - text_h) // 2 - bbox[1]), names[row], fill=(0, 0, 0), font=font)
         for col, i in enumerate(idx):
             tile = Image.fromarray(to_uint8_hwc(unit_images[i]))
             tile = tile.convert("RGB").resize((tw, th), Image.Resampling.NEAREST)
@@ -111,7 +119,7 @@ def render_grid(unit_images: np.ndarray, labels: np.ndarray, class_names: Sequen
 
 def _short(name: str, unicode_font: bool) -> str:
     if len(name) > LABEL_MAX_CHARS:
-        name = name[:LABEL_MAX_CHARS - 3] + "..."
+        name = name[: LABEL_MAX_CHARS - 3] + "..."
     # PIL's bitmap fallback font only encodes latin-1.
     return name if unicode_font else name.encode("latin-1", "replace").decode("latin-1")
 

@@ -54,7 +54,8 @@ class ByteBudget:
         if self.used + nbytes > self.total:
             raise InputTooLargeError(
                 f"{self.where}: {what} declares {nbytes} bytes, which would take the file past "
-                f"the {self.total}-byte cap (set DCREG_MAX_INPUT_BYTES to allow larger inputs)")
+                f"the {self.total}-byte cap (set DCREG_MAX_INPUT_BYTES to allow larger inputs)"
+            )
         self.used += nbytes
 
 
@@ -63,4 +64,5 @@ def check_expansion(where: str, what: str, stored: int, expanded: int) -> None:
     if expanded > SMALL_MEMBER_BYTES and expanded > MAX_EXPANSION * max(stored, 1):
         raise InputTooLargeError(
             f"{where}: {what} expands from {stored} to {expanded} bytes (more than "
-            f"{MAX_EXPANSION}x): a decompression bomb or a corrupt archive; refusing to read it")
+            f"{MAX_EXPANSION}x): a decompression bomb or a corrupt archive; refusing to read it"
+        )

@@ -21,6 +21,7 @@ def require_utf8(path: str | Path, what: str) -> Path:
     except UnicodeEncodeError:
         shown = os.fsencode(text).decode("utf-8", "backslashreplace")
         cls = OutputPathError if what == "output" else UserError
-        raise cls(f"{what} path {shown!r} is not valid UTF-8; rename it (or use a link with a "
-                  "UTF-8 name)") from None
+        raise cls(
+            f"{what} path {shown!r} is not valid UTF-8; rename it (or use a link with a UTF-8 name)"
+        ) from None
     return Path(text)

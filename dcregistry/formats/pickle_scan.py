@@ -28,10 +28,14 @@ _MEMO_PUT = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
 _MEMO_GET = {"GET", "BINGET", "LONG_BINGET"}
 # Opcodes that only push one new leaf or empty container (ints, strings, EMPTY_LIST ...): the
 # common case, handled without the generic stack bookkeeping.
-_LEAVES = {op.name for op in pickletools.opcodes
-           if not op.stack_before and len(op.stack_after) == 1
-           and op.stack_after[0] is not pickletools.markobject
-           and op.name not in _MEMO_GET}
+_LEAVES = {
+    op.name
+    for op in pickletools.opcodes
+    if not op.stack_before
+    and len(op.stack_after) == 1
+    and op.stack_after[0] is not pickletools.markobject
+    and op.name not in _MEMO_GET
+}
 
 
 def pickle_shape_problem(data: bytes, max_depth: int = MAX_DEPTH) -> str | None:
@@ -88,8 +92,7 @@ def pickle_shape_problem(data: bytes, max_depth: int = MAX_DEPTH) -> str | None:
                     result[0] = max(result[0], d + 1)
                     result[1] += n
             elif op.stack_after:
-                result = [1 + max((d for d, _ in popped), default=-1),
-                          1 + sum(n for _, n in popped)]
+                result = [1 + max((d for d, _ in popped), default=-1), 1 + sum(n for _, n in popped)]
             else:
                 result = None
             if result is not None:
@@ -97,8 +100,7 @@ def pickle_shape_problem(data: bytes, max_depth: int = MAX_DEPTH) -> str | None:
                 if result[0] > max_depth:
                     return f"objects nested more than {max_depth} levels deep"
                 if result[1] > max_nodes:
-                    return (f"objects that expand to more than {max_nodes} elements through "
-                            "shared references")
+                    return f"objects that expand to more than {max_nodes} elements through shared references"
                 for _ in op.stack_after:
                     stack.append(result)
     except Exception:  # not a (complete) pickle: the unpickler reports it

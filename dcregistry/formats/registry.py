@@ -44,8 +44,7 @@ class FormatRegistry(Mapping[str, _Fn]):
 
         def add(f: _Fn) -> _Fn:
             if name not in self._modules:
-                raise ValueError(f"{self.kind} {name!r} is not in the module table of "
-                                 f"{self.package}")
+                raise ValueError(f"{self.kind} {name!r} is not in the module table of {self.package}")
             if name in self._entries and self._entries[name] is not f:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = f
@@ -57,13 +56,13 @@ class FormatRegistry(Mapping[str, _Fn]):
         if name not in self._modules:
             close = difflib.get_close_matches(str(name), self._modules, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise UnknownNameError(f"unknown {self.kind} {name!r}{hint} (known: "
-                                   f"{', '.join(self._modules)})")
+            raise UnknownNameError(f"unknown {self.kind} {name!r}{hint} (known: {', '.join(self._modules)})")
         if name not in self._entries:
             importlib.import_module(f"{self.package}.{self._modules[name]}")
             if name not in self._entries:  # a table entry whose module forgot its line: a bug
-                raise RuntimeError(f"{self.package}.{self._modules[name]} did not register "
-                                   f"{self.kind} {name!r}")
+                raise RuntimeError(
+                    f"{self.package}.{self._modules[name]} did not register {self.kind} {name!r}"
+                )
         return self._entries[name]
 
     def __contains__(self, name: object) -> bool:

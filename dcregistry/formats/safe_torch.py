@@ -24,9 +24,15 @@ from .pickle_scan import pickle_shape_problem
 _GLOBAL_RE = re.compile(r"GLOBAL ([A-Za-z0-9_.]+)")
 _MAX_RECORDS = 100_000
 #: Globals a benign legacy torch file names (storages, tensor rebuilders, containers).
-_LEGACY_SAFE_PREFIXES = ("torch.", "collections.OrderedDict", "numpy.core.multiarray.scalar",
-                         "numpy._core.multiarray.scalar", "numpy.dtype", "builtins.set",
-                         "builtins.frozenset")
+_LEGACY_SAFE_PREFIXES = (
+    "torch.",
+    "collections.OrderedDict",
+    "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar",
+    "numpy.dtype",
+    "builtins.set",
+    "builtins.frozenset",
+)
 
 
 class TorchMissingError(UserError):
@@ -38,9 +44,11 @@ def import_torch(what: str = "reading .pt files") -> Any:
     try:
         import torch
     except ImportError:
-        raise TorchMissingError(f"{what} needs PyTorch, which this installation lacks: "
-                                "pip install 'dcregistry[harness]' (or torch); .npz files "
-                                "work without it") from None
+        raise TorchMissingError(
+            f"{what} needs PyTorch, which this installation lacks: "
+            "pip install 'dcregistry[harness]' (or torch); .npz files "
+            "work without it"
+        ) from None
     return torch
 
 
@@ -52,10 +60,21 @@ def _numpy_safe_globals() -> list[Callable[..., Any] | tuple[Callable[..., Any],
     scalar = core.multiarray.scalar
     out: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
         (scalar, "numpy.core.multiarray.scalar"),
-        (scalar, "numpy._core.multiarray.scalar"), np.dtype]
+        (scalar, "numpy._core.multiarray.scalar"),
+        np.dtype,
+    ]
     dtypes = getattr(np, "dtypes", None)
-    for name in ("Float64DType", "Float32DType", "Float16DType", "Int64DType", "Int32DType",
-                 "Int16DType", "Int8DType", "UInt8DType", "BoolDType"):
+    for name in (
+        "Float64DType",
+        "Float32DType",
+        "Float16DType",
+        "Int64DType",
+        "Int32DType",
+        "Int16DType",
+        "Int8DType",
+        "UInt8DType",
+        "BoolDType",
+    ):
         if dtypes is not None and hasattr(dtypes, name):
             out.append(getattr(dtypes, name))
     return out
@@ -65,11 +84,13 @@ def unsafe_message(path: str | Path, detail: str = "") -> str:
     """The one-line refusal for a pickle that needs arbitrary globals."""
     name = Path(path).name
     what = f" ({detail})" if detail else ""
-    return (f"{name}: refusing to load: the file contains arbitrary Python objects{what} and will "
-            "not be unpickled (unpickling can run code). If you trust it, convert it in a trusted "
-            "environment: obj = torch.load(path, weights_only=False), save its tensors with "
-            "numpy.savez('set.npz', images=..., labels=...) (or safetensors), then import "
-            "that .npz (format npz)")
+    return (
+        f"{name}: refusing to load: the file contains arbitrary Python objects{what} and will "
+        "not be unpickled (unpickling can run code). If you trust it, convert it in a trusted "
+        "environment: obj = torch.load(path, weights_only=False), save its tensors with "
+        "numpy.savez('set.npz', images=..., labels=...) (or safetensors), then import "
+        "that .npz (format npz)"
+    )
 
 
 def _check_zip_sizes(path: Path, budget: ByteBudget) -> None:
@@ -79,21 +100,25 @@ def _check_zip_sizes(path: Path, budget: ByteBudget) -> None:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
         if len(infos) > _MAX_RECORDS:
-            raise ImportFormatError(f"{path.name}: holds {len(infos)} records; refusing a file "
-                                    "with that many")
+            raise ImportFormatError(
+                f"{path.name}: holds {len(infos)} records; refusing a file with that many"
+            )
         for info in infos:
             if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
-                raise ImportFormatError(f"{path.name}: record {info.filename!r} declares "
-                                        f"{info.file_size} bytes but stores {info.compress_size}")
-            check_expansion(path.name, f"record {info.filename!r}", info.compress_size,
-                            info.file_size)
+                raise ImportFormatError(
+                    f"{path.name}: record {info.filename!r} declares "
+                    f"{info.file_size} bytes but stores {info.compress_size}"
+                )
+            check_expansion(path.name, f"record {info.filename!r}", info.compress_size, info.file_size)
             budget.take(info.file_size, f"record {info.filename!r}")
         pickles = [i for i in infos if i.filename.rsplit("/", 1)[-1] == "data.pkl"]
         for info in pickles:
             problem = pickle_shape_problem(zf.read(info))
             if problem is not None:
-                raise ImportFormatError(f"{path.name}: its pickle builds {problem}; refusing to "
-                                        "load it (the file is corrupt or hostile)")
+                raise ImportFormatError(
+                    f"{path.name}: its pickle builds {problem}; refusing to "
+                    "load it (the file is corrupt or hostile)"
+                )
 
 
 def _all_pickle_globals(path: Path, max_bytes: int = 64 << 20) -> list[str] | None:
@@ -127,8 +152,9 @@ def _all_pickle_globals(path: Path, max_bytes: int = 64 << 20) -> list[str] | No
 def _legacy_refusal(path: Path) -> UserError:
     names = _all_pickle_globals(path)
     if names is None:
-        return ImportFormatError(f"{path.name}: not a PyTorch file (neither a torch.save zip "
-                                 "archive nor a pickle)")
+        return ImportFormatError(
+            f"{path.name}: not a PyTorch file (neither a torch.save zip archive nor a pickle)"
+        )
     unsafe = [n for n in names if not n.startswith(_LEGACY_SAFE_PREFIXES)]
     if unsafe:
         return UnsafeFileError(unsafe_message(path, f"it needs {', '.join(unsafe[:3])}"))
@@ -136,7 +162,8 @@ def _legacy_refusal(path: Path) -> UserError:
         f"{path.name}: uses torch's legacy (pre-1.6, non-zip) format, whose storage sizes cannot "
         "be checked before torch allocates them; in a trusted environment re-save it with "
         "torch.save(torch.load(path, weights_only=True), path) (a current torch writes the zip "
-        "format) and import that")
+        "format) and import that"
+    )
 
 
 def safe_torch_load(path: str | Path, budget: ByteBudget | None = None) -> Any:
@@ -170,11 +197,13 @@ def safe_torch_load(path: str | Path, budget: ByteBudget | None = None) -> Any:
             found = _GLOBAL_RE.search(text)
             if found:
                 raise UnsafeFileError(unsafe_message(path, f"it needs {found.group(1)}")) from None
-            raise UnsafeFileError(unsafe_message(
-                path, "it uses pickle features outside torch's weights-only subset")) from None
+            raise UnsafeFileError(
+                unsafe_message(path, "it uses pickle features outside torch's weights-only subset")
+            ) from None
         first = text.strip().splitlines()[0][:160] if text.strip() else type(exc).__name__
-        raise ImportFormatError(f"{path.name}: not a PyTorch file that torch.load can read "
-                                f"({type(exc).__name__}: {first})") from None
+        raise ImportFormatError(
+            f"{path.name}: not a PyTorch file that torch.load can read ({type(exc).__name__}: {first})"
+        ) from None
 
 
 def tensor_bytes(t: Any, what: str, budget: ByteBudget) -> int:
@@ -184,16 +213,21 @@ def tensor_bytes(t: Any, what: str, budget: ByteBudget) -> int:
     import torch
 
     if t.layout != torch.strided:
-        raise ImportFormatError(f"{what}: is a {str(t.layout).replace('torch.', '')} tensor; "
-                                "only dense tensors can be imported (call .to_dense() first)")
+        raise ImportFormatError(
+            f"{what}: is a {str(t.layout).replace('torch.', '')} tensor; "
+            "only dense tensors can be imported (call .to_dense() first)"
+        )
     if t.is_meta or t.device.type != "cpu":
-        raise ImportFormatError(f"{what}: is a tensor on the {t.device.type!r} device, which has "
-                                "no data; save the real tensor")
+        raise ImportFormatError(
+            f"{what}: is a tensor on the {t.device.type!r} device, which has no data; save the real tensor"
+        )
     nbytes: int = t.numel() * t.element_size()
     stored = t.untyped_storage().nbytes()
     if nbytes > SMALL_MEMBER_BYTES and nbytes > MAX_EXPANSION * max(stored, 1):
-        raise InputTooLargeError(f"{what}: a view of {stored} stored bytes claims {nbytes} bytes "
-                                 "(zero or overlapping strides); save a contiguous tensor")
+        raise InputTooLargeError(
+            f"{what}: a view of {stored} stored bytes claims {nbytes} bytes "
+            "(zero or overlapping strides); save a contiguous tensor"
+        )
     budget.take(nbytes, f"the tensor {what}")
     return nbytes
 

@@ -11,8 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from .catalog import CATALOG_ENV, CatalogError, PublishedFile, PublishedSet, get_published, load_catalog
 
-__all__ = ["CATALOG_ENV", "CatalogError", "PublishedFile", "PublishedSet", "get_published",
-           "load_catalog", "fetch_published"]
+__all__ = [
+    "CATALOG_ENV",
+    "CatalogError",
+    "PublishedFile",
+    "PublishedSet",
+    "get_published",
+    "load_catalog",
+    "fetch_published",
+]
 
 if TYPE_CHECKING:
     from .fetch import fetch_published

@@ -95,16 +95,23 @@ class PublishedSet:
         from ..citations import method_citation
 
         return {
-            "name": self.name, "title": self.title, "method": self.method,
-            "dataset": self.dataset, "ipc": self.ipc, "format": self.format,
-            "license": self.license, "page": self.page, "source_kind": self.source["kind"],
+            "name": self.name,
+            "title": self.title,
+            "method": self.method,
+            "dataset": self.dataset,
+            "ipc": self.ipc,
+            "format": self.format,
+            "license": self.license,
+            "page": self.page,
+            "source_kind": self.source["kind"],
             "source_url": self.source_url,
-            "files": [{"path": f.path, "url": f.url, "sha256": f.sha256, "size": f.size}
-                      for f in self.files],
+            "files": [{"path": f.path, "url": f.url, "sha256": f.sha256, "size": f.size} for f in self.files],
             "sha256_known": all(f.sha256 for f in self.files),
             "pixel_space": self.pixel_space,
             "citation": self.citation or method_citation(self.method, None),
-            "notes": self.notes, "verified": self.verified, "needs_path": self.needs_path,
+            "notes": self.notes,
+            "verified": self.verified,
+            "needs_path": self.needs_path,
         }
 
 
@@ -134,17 +141,38 @@ def _rel_path(value: Any, where: str) -> str:
 
 
 @overload
-def _str(entry: Mapping[str, Any], key: str, where: str, *, required: Literal[True] = True,
-         pattern: re.Pattern[str] | None = None, max_len: int = 20000) -> str: ...
+def _str(
+    entry: Mapping[str, Any],
+    key: str,
+    where: str,
+    *,
+    required: Literal[True] = True,
+    pattern: re.Pattern[str] | None = None,
+    max_len: int = 20000,
+) -> str: ...
 
 
 @overload
-def _str(entry: Mapping[str, Any], key: str, where: str, *, required: bool,
-         pattern: re.Pattern[str] | None = None, max_len: int = 20000) -> str | None: ...
+def _str(
+    entry: Mapping[str, Any],
+    key: str,
+    where: str,
+    *,
+    required: bool,
+    pattern: re.Pattern[str] | None = None,
+    max_len: int = 20000,
+) -> str | None: ...
 
 
-def _str(entry: Mapping[str, Any], key: str, where: str, *, required: bool = True,
-         pattern: re.Pattern[str] | None = None, max_len: int = 20000) -> str | None:
+def _str(
+    entry: Mapping[str, Any],
+    key: str,
+    where: str,
+    *,
+    required: bool = True,
+    pattern: re.Pattern[str] | None = None,
+    max_len: int = 20000,
+) -> str | None:
     value = entry.get(key)
     if value is None:
         if required:
@@ -153,8 +181,9 @@ def _str(entry: Mapping[str, Any], key: str, where: str, *, required: bool = Tru
     if not isinstance(value, str) or not value or len(value) > max_len:
         raise CatalogError(f"{where}: {key!r} must be a non-empty string")
     if pattern is not None and not pattern.fullmatch(value):
-        raise CatalogError(f"{where}: {key!r} = {value!r} is not allowed "
-                           "(lowercase letters, digits, '.', '_', '-')")
+        raise CatalogError(
+            f"{where}: {key!r} = {value!r} is not allowed (lowercase letters, digits, '.', '_', '-')"
+        )
     return value
 
 
@@ -178,8 +207,9 @@ def _parse_file(raw: Any, kind: str, where: str) -> PublishedFile:
     if sha is not None and (not isinstance(sha, str) or not _HEX64_RE.fullmatch(sha)):
         raise CatalogError(f"{where}: sha256 must be 64 lowercase hex digits")
     size = raw.get("size")
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool)
-                             or not 0 < size <= MAX_FILE_BYTES):
+    if size is not None and (
+        not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_FILE_BYTES
+    ):
         raise CatalogError(f"{where}: size must be a positive integer of at most {MAX_FILE_BYTES}")
     f = PublishedFile(path, url, sha, size)
     if not f.file_name:
@@ -194,8 +224,23 @@ def parse_entry(raw: Any, index: int) -> PublishedSet:
         raise CatalogError(f"{where}: must be a table")
     name = _str(raw, "name", where, pattern=_NAME_RE)
     where = f"catalog entry {name!r}"
-    known = {"name", "title", "method", "dataset", "ipc", "format", "license", "page", "source",
-             "files", "pixel_space", "citation", "notes", "verified", "needs_path"}
+    known = {
+        "name",
+        "title",
+        "method",
+        "dataset",
+        "ipc",
+        "format",
+        "license",
+        "page",
+        "source",
+        "files",
+        "pixel_space",
+        "citation",
+        "notes",
+        "verified",
+        "needs_path",
+    }
     unknown = set(raw) - known
     if unknown:
         raise CatalogError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -216,8 +261,9 @@ def parse_entry(raw: Any, index: int) -> PublishedSet:
         if not isinstance(repo, str) or not _HF_REPO_RE.fullmatch(repo) or ".." in repo:
             raise CatalogError(f"{where}: source.repo must be ORG/NAME")
         rev = source.get("revision")
-        if rev is not None and (not isinstance(rev, str) or not re.fullmatch(r"[\w.\-/]{1,128}", rev)
-                                or ".." in rev):
+        if rev is not None and (
+            not isinstance(rev, str) or not re.fullmatch(r"[\w.\-/]{1,128}", rev) or ".." in rev
+        ):
             raise CatalogError(f"{where}: source.revision is malformed")
     files_raw = raw.get("files")
     if not isinstance(files_raw, list) or not files_raw or len(files_raw) > 16:
@@ -230,16 +276,22 @@ def parse_entry(raw: Any, index: int) -> PublishedSet:
         if flag in raw and not isinstance(raw[flag], bool):
             raise CatalogError(f"{where}: {flag} must be true or false")
     return PublishedSet(
-        name=name, title=_str(raw, "title", where, max_len=300),
+        name=name,
+        title=_str(raw, "title", where, max_len=300),
         method=_str(raw, "method", where, pattern=_WORD_RE),
-        dataset=_str(raw, "dataset", where, pattern=_WORD_RE), ipc=ipc, format=fmt,
-        license=_str(raw, "license", where, max_len=64), page=check_url(raw.get("page"),
-                                                                         f"{where}: page"),
-        source=dict(source), files=files,
+        dataset=_str(raw, "dataset", where, pattern=_WORD_RE),
+        ipc=ipc,
+        format=fmt,
+        license=_str(raw, "license", where, max_len=64),
+        page=check_url(raw.get("page"), f"{where}: page"),
+        source=dict(source),
+        files=files,
         pixel_space=_str(raw, "pixel_space", where, required=False),
         citation=_str(raw, "citation", where, required=False),
         notes=_str(raw, "notes", where, required=False),
-        verified=raw.get("verified", True), needs_path=raw.get("needs_path", False))
+        verified=raw.get("verified", True),
+        needs_path=raw.get("needs_path", False),
+    )
 
 
 def catalog_path(path: str | Path | None = None) -> Path | None:
@@ -261,8 +313,9 @@ def load_catalog(path: str | Path | None = None) -> list[PublishedSet]:
             data = chosen.read_bytes()
             label = str(chosen)
     except OSError as exc:
-        raise CatalogError(f"cannot read the published-sets catalog {chosen}: "
-                           f"{exc.strerror or exc}") from None
+        raise CatalogError(
+            f"cannot read the published-sets catalog {chosen}: {exc.strerror or exc}"
+        ) from None
     try:
         doc = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

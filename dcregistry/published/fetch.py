@@ -62,10 +62,11 @@ def default_download_dir(entry: PublishedSet) -> Path:
 
 def _remote_path(entry: PublishedSet, f: PublishedFile, path_in_source: str | None) -> str:
     if entry.needs_path and not path_in_source:
-        raise UserError(f"{entry.name}: the publisher's folder layout is not documented, so the "
-                        f"set's location inside {entry.source_url} must be given: pass the "
-                        "folder holding " + ", ".join(x.file_name for x in entry.files)
-                        + " (e.g. --path CIFAR10/IPC10)")
+        raise UserError(
+            f"{entry.name}: the publisher's folder layout is not documented, so the "
+            f"set's location inside {entry.source_url} must be given: pass the "
+            "folder holding " + ", ".join(x.file_name for x in entry.files) + " (e.g. --path CIFAR10/IPC10)"
+        )
     if path_in_source:
         base = path_in_source.strip("/")
         if not base or any(p in ("", ".", "..") for p in base.split("/")) or "\\" in base:
@@ -74,8 +75,9 @@ def _remote_path(entry: PublishedSet, f: PublishedFile, path_in_source: str | No
     return str(f.path)
 
 
-def download_files(entry: PublishedSet, download_dir: Path, *, path_in_source: str | None = None,
-                   progress: bool = False) -> list[FetchedFile]:
+def download_files(
+    entry: PublishedSet, download_dir: Path, *, path_in_source: str | None = None, progress: bool = False
+) -> list[FetchedFile]:
     """Download (or reuse) every file of ``entry`` into ``download_dir`` and check sha256s."""
     download_dir.mkdir(parents=True, exist_ok=True)
     kind = entry.source["kind"]
@@ -98,9 +100,14 @@ def download_files(entry: PublishedSet, download_dir: Path, *, path_in_source: s
             elif kind == "gdrive-file":
                 gdrive_download(gdrive_file_id(url), dest, progress=progress, expected_size=f.size)
             elif kind == "hf":
-                hf_download(entry.source["repo"], remote, dest,
-                            revision=entry.source.get("revision"), progress=progress,
-                            expected_size=f.size)
+                hf_download(
+                    entry.source["repo"],
+                    remote,
+                    dest,
+                    revision=entry.source.get("revision"),
+                    progress=progress,
+                    expected_size=f.size,
+                )
             else:
                 if listing is None:
                     listing = gdrive_list_folder(entry.source["url"])
@@ -109,10 +116,13 @@ def download_files(entry: PublishedSet, download_dir: Path, *, path_in_source: s
         if f.size is not None and dest.stat().st_size != f.size:
             size = dest.stat().st_size
             dest.unlink()
-            raise UserError(f"{entry.name}: {f.file_name} has {size} bytes, the catalog says "
-                            f"{f.size}; the download was deleted and nothing was imported")
-        sha = check_sha256(dest, f.sha256, f"{entry.name}: {f.file_name}",
-                           on_mismatch=lambda p: p.unlink(missing_ok=True))
+            raise UserError(
+                f"{entry.name}: {f.file_name} has {size} bytes, the catalog says "
+                f"{f.size}; the download was deleted and nothing was imported"
+            )
+        sha = check_sha256(
+            dest, f.sha256, f"{entry.name}: {f.file_name}", on_mismatch=lambda p: p.unlink(missing_ok=True)
+        )
         out.append(FetchedFile(f.file_name, url, dest, sha, bool(f.sha256)))
     return out
 
@@ -123,8 +133,14 @@ def _stale(dest: Path, sha: str) -> bool:
     return sha256_file(dest)[0] != sha
 
 
-def convert(entry: PublishedSet, files: list[FetchedFile], out_dir: Path, *,
-            exp: int | None = None, overwrite: bool = False) -> tuple[list[Artifact], list[str]]:
+def convert(
+    entry: PublishedSet,
+    files: list[FetchedFile],
+    out_dir: Path,
+    *,
+    exp: int | None = None,
+    overwrite: bool = False,
+) -> tuple[list[Artifact], list[str]]:
     """Read the downloaded files with the safe importers and write verified artifacts."""
     from ..formats import ImportOptions, read_sets
     from ..formats.importers import output_dirs
@@ -132,9 +148,16 @@ def convert(entry: PublishedSet, files: list[FetchedFile], out_dir: Path, *,
     notes: list[str] = []
     first = files[0]
     fmt = entry.format
-    options = ImportOptions(dataset=entry.dataset, pixel_space=entry.pixel_space,
-                            method=entry.method, ipc=entry.ipc, license=entry.license,
-                            url=first.url, title=entry.title, exp=exp)
+    options = ImportOptions(
+        dataset=entry.dataset,
+        pixel_space=entry.pixel_space,
+        method=entry.method,
+        ipc=entry.ipc,
+        license=entry.license,
+        url=first.url,
+        title=entry.title,
+        exp=exp,
+    )
     if exp is not None and fmt != "dc-pt":
         raise UserError("--exp only applies to sets in the dc-pt format")
     work = Path(tempfile.mkdtemp(prefix=".dcreg-fetch-", dir=first.path.parent))
@@ -151,20 +174,26 @@ def convert(entry: PublishedSet, files: list[FetchedFile], out_dir: Path, *,
         for s in sets:
             src = dict(s.metadata.get("source") or {})
             main = by_name.get(src["file_name"], first) if "file_name" in src else first
-            src.update({"file_name": main.name, "sha256": main.sha256, "url": main.url,
-                        "format": fmt, "catalog": entry.name, "page": entry.page,
-                        "files": {f.name: {"sha256": f.sha256, "url": f.url} for f in files},
-                        "sha256_checked": all(f.checked for f in files)})
+            src.update(
+                {
+                    "file_name": main.name,
+                    "sha256": main.sha256,
+                    "url": main.url,
+                    "format": fmt,
+                    "catalog": entry.name,
+                    "page": entry.page,
+                    "files": {f.name: {"sha256": f.sha256, "url": f.url} for f in files},
+                    "sha256_checked": all(f.checked for f in files),
+                }
+            )
             s.metadata["source"] = src
             if entry.citation:
                 s.metadata["citation"] = entry.citation
         targets = output_dirs(out_dir, sets)
         for t in targets:
             if t.exists() and any(t.iterdir()) and not overwrite:
-                raise UserError(f"{t} exists and is not empty; choose another -o or pass "
-                                "--overwrite")
-        staged = [build_artifact(work / f"set{i}", s.tensors, s.metadata)
-                  for i, s in enumerate(sets)]
+                raise UserError(f"{t} exists and is not empty; choose another -o or pass --overwrite")
+        staged = [build_artifact(work / f"set{i}", s.tensors, s.metadata) for i, s in enumerate(sets)]
         artifacts = []
         for art, target in zip(staged, targets, strict=True):
             if target.exists():
@@ -177,10 +206,16 @@ def convert(entry: PublishedSet, files: list[FetchedFile], out_dir: Path, *,
     return artifacts, notes
 
 
-def fetch_published(entry: PublishedSet, out_dir: str | Path, *,
-                    download_dir: str | Path | None = None, path_in_source: str | None = None,
-                    exp: int | None = None, overwrite: bool = False,
-                    progress: bool = False) -> FetchResult:
+def fetch_published(
+    entry: PublishedSet,
+    out_dir: str | Path,
+    *,
+    download_dir: str | Path | None = None,
+    path_in_source: str | None = None,
+    exp: int | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> FetchResult:
     """Download, check, convert and verify the published set ``entry`` into ``out_dir``."""
     from filelock import FileLock, Timeout
 
@@ -189,22 +224,23 @@ def fetch_published(entry: PublishedSet, out_dir: str | Path, *,
         ddir.mkdir(parents=True, exist_ok=True)
         # Two fetches of one set must not append to the same .part file.
         with FileLock(str(ddir / ".fetch.lock"), timeout=LOCK_TIMEOUT_S):
-            files = download_files(entry, ddir, path_in_source=path_in_source,
-                                   progress=progress)
+            files = download_files(entry, ddir, path_in_source=path_in_source, progress=progress)
     except Timeout:
-        raise UserError(f"another fetch of {entry.name} is downloading into {ddir}; wait for "
-                        "it to finish") from None
+        raise UserError(
+            f"another fetch of {entry.name} is downloading into {ddir}; wait for it to finish"
+        ) from None
     except OSError as exc:
         raise UserError(f"cannot write downloads to {ddir}: {exc.strerror or exc}") from None
     try:
         artifacts, notes = convert(entry, files, Path(out_dir), exp=exp, overwrite=overwrite)
     except OSError as exc:
-        raise UserError(f"cannot write the artifact(s) at {out_dir}: {exc.strerror or exc}") \
-            from None
+        raise UserError(f"cannot write the artifact(s) at {out_dir}: {exc.strerror or exc}") from None
     if not all(f.checked for f in files):
-        notes.append(f"{entry.name}: the catalog records no sha256 for "
-                     + ", ".join(f"{f.name} (got {f.sha256})" for f in files if not f.checked)
-                     + "; add it to the catalog to pin the file")
+        notes.append(
+            f"{entry.name}: the catalog records no sha256 for "
+            + ", ".join(f"{f.name} (got {f.sha256})" for f in files if not f.checked)
+            + "; add it to the catalog to pin the file"
+        )
     return FetchResult(entry, files, artifacts, notes)
 
 

@@ -18,8 +18,13 @@ if TYPE_CHECKING:
 __all__ = ["create_app", "serve"]
 
 
-def create_app(home: str | Path | None = None, token: str | None = None, *,
-               public_url: str | None = None, allowed_hosts: Iterable[str] = ()) -> Starlette:
+def create_app(
+    home: str | Path | None = None,
+    token: str | None = None,
+    *,
+    public_url: str | None = None,
+    allowed_hosts: Iterable[str] = (),
+) -> Starlette:
     """The app over the local store at ``home``; writes need ``token`` (None: read-only).
     (FastAPI is imported lazily; see :func:`dcregistry.server.app.create_app`.)"""
     from .app import create_app as _create
@@ -27,9 +32,16 @@ def create_app(home: str | Path | None = None, token: str | None = None, *,
     return _create(home, token, public_url=public_url, allowed_hosts=allowed_hosts)
 
 
-def serve(home: str | Path | None = None, token: str | None = None, *, host: str = "127.0.0.1",
-          port: int = 8008, log_level: str = "info", public_url: str | None = None,
-          allowed_hosts: Iterable[str] = ()) -> None:
+def serve(
+    home: str | Path | None = None,
+    token: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8008,
+    log_level: str = "info",
+    public_url: str | None = None,
+    allowed_hosts: Iterable[str] = (),
+) -> None:
     """Run the server until interrupted (uvicorn; access logs carry paths, never tokens)."""
     import uvicorn
 

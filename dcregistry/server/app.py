@@ -28,9 +28,14 @@ def _error(status: int, message: str, code: str | None = None) -> Response:
     return Response(body, status_code=status, headers={k.decode(): v.decode("latin-1") for k, v in headers})
 
 
-def create_app(home: str | Path | None = None, token: str | None = None, *,
-               public_url: str | None = None, allowed_hosts: Iterable[str] = (),
-               sweep_seconds: float = SWEEP_SECONDS) -> Starlette:
+def create_app(
+    home: str | Path | None = None,
+    token: str | None = None,
+    *,
+    public_url: str | None = None,
+    allowed_hosts: Iterable[str] = (),
+    sweep_seconds: float = SWEEP_SECONDS,
+) -> Starlette:
     """The ASGI app serving the local store at ``home`` (default $DCREG_HOME); writes need ``token``.
 
     ``public_url`` is the address clients reach it by (behind a TLS proxy: upload links use it);
@@ -52,9 +57,14 @@ def create_app(home: str | Path | None = None, token: str | None = None, *,
             stop()
 
     # No /docs or /redoc: they load their scripts from a CDN. The schema stays at /openapi.json.
-    app = FastAPI(title="dcregistry", version=__version__, docs_url=None, redoc_url=None,
-                  lifespan=lifespan,
-                  description="A Hugging Face Hub compatible registry of dcreg/1 artifacts.")
+    app = FastAPI(
+        title="dcregistry",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        description="A Hugging Face Hub compatible registry of dcreg/1 artifacts.",
+    )
     app.state.store = store
     app.state.backend = backend
     app.state.auth = auth
@@ -84,8 +94,9 @@ def create_app(home: str | Path | None = None, token: str | None = None, *,
         # the machine's state (disk full, read-only volume), not the request's: say so, no paths
         log.error("storage error on %s %s: %s", request.method, request.url.path, exc.strerror)
         status = 507 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 503
-        return _error(status, f"the server cannot write its store ({exc.strerror or 'I/O error'}); "
-                              "nothing was changed")
+        return _error(
+            status, f"the server cannot write its store ({exc.strerror or 'I/O error'}); nothing was changed"
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

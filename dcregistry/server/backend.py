@@ -107,8 +107,11 @@ def check_path(path: Any) -> str:
         raise HubError(400, "file path must be a non-empty string of at most 512 characters")
     parts = path.split("/")
     if len(parts) > 8 or any(not _PATH_PART.fullmatch(p) or p in (".", "..") for p in parts):
-        raise HubError(400, f"refused file path {_show(path)}: use '/'-separated parts of letters, "
-                            "digits, '.', '_' or '-' (no '..', no leading '/' or '.', at most 8 deep)")
+        raise HubError(
+            400,
+            f"refused file path {_show(path)}: use '/'-separated parts of letters, "
+            "digits, '.', '_' or '-' (no '..', no leading '/' or '.', at most 8 deep)",
+        )
     return path
 
 
@@ -153,11 +156,13 @@ class Entry:
         return git_blob_oid(self.read(MAX_INLINE_FILE))
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "file", "oid": self.git_oid, "size": self.size,
-                               "path": self.path}
+        out: dict[str, Any] = {"type": "file", "oid": self.git_oid, "size": self.size, "path": self.path}
         if self.lfs:
-            out["lfs"] = {"oid": self.sha256, "size": self.size,
-                          "pointerSize": len(lfs_pointer(self.sha256, self.size))}
+            out["lfs"] = {
+                "oid": self.sha256,
+                "size": self.size,
+                "pointerSize": len(lfs_pointer(self.sha256, self.size)),
+            }
         return out
 
 
@@ -276,8 +281,14 @@ class RepoBackend:
 
     # ------------------------------------------------------------------------------ revisions
     def _commit(self, info: Any) -> Commit:
-        return Commit(info.name, commit_oid(info.name, info.version, info.digest), info.version,
-                      info.digest, info.created_at, info.metadata)
+        return Commit(
+            info.name,
+            commit_oid(info.name, info.version, info.digest),
+            info.version,
+            info.digest,
+            info.created_at,
+            info.metadata,
+        )
 
     def head(self, name: str) -> Commit:
         """The commit ``main`` points at (the latest version, or the empty commit)."""
@@ -362,16 +373,31 @@ class RepoBackend:
         head = self.head(name)
         infos = self.versions(name)
         by_version = {i.version: i for i in infos}
-        tags = [{"name": f"v{i.version}", "ref": f"refs/tags/v{i.version}",
-                 "targetCommit": commit_oid(i.name, i.version, i.digest)} for i in infos]
+        tags = [
+            {
+                "name": f"v{i.version}",
+                "ref": f"refs/tags/v{i.version}",
+                "targetCommit": commit_oid(i.name, i.version, i.digest),
+            }
+            for i in infos
+        ]
         if infos:
             for tag, version in sorted(self.store.tags(name).items()):
                 if tag != "latest" and version in by_version:
                     i = by_version[version]
-                    tags.append({"name": tag, "ref": f"refs/tags/{tag}",
-                                 "targetCommit": commit_oid(i.name, i.version, i.digest)})
-        return {"branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": head.oid}],
-                "converts": [], "tags": tags, "pullRequests": []}
+                    tags.append(
+                        {
+                            "name": tag,
+                            "ref": f"refs/tags/{tag}",
+                            "targetCommit": commit_oid(i.name, i.version, i.digest),
+                        }
+                    )
+        return {
+            "branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": head.oid}],
+            "converts": [],
+            "tags": tags,
+            "pullRequests": [],
+        }
 
     def history(self, name: str, rev: str) -> list[dict[str, Any]]:
         """Commits reachable from ``rev``, newest first (one per live version up to it)."""
@@ -380,9 +406,15 @@ class RepoBackend:
         for info in reversed(self.versions(name)):
             if top.version is None or info.version > top.version:
                 continue
-            out.append({"id": commit_oid(info.name, info.version, info.digest),
-                        "title": f"dcreg v{info.version} {info.digest}", "message": "",
-                        "authors": [{"user": "dcreg"}], "date": info.created_at})
+            out.append(
+                {
+                    "id": commit_oid(info.name, info.version, info.digest),
+                    "title": f"dcreg v{info.version} {info.digest}",
+                    "message": "",
+                    "authors": [{"user": "dcreg"}],
+                    "date": info.created_at,
+                }
+            )
         return out
 
     # ----------------------------------------------------------------------------------- trees
@@ -425,9 +457,13 @@ class RepoBackend:
             return {}
         out = {}
         for path, e in (data.get("files") or {}).items() if isinstance(data, dict) else []:
-            if (isinstance(e, dict) and isinstance(e.get("sha256"), str)
-                    and _HEX64.fullmatch(e["sha256"]) and isinstance(e.get("size"), int)
-                    and (self.hub / "blobs" / e["sha256"]).is_file()):
+            if (
+                isinstance(e, dict)
+                and isinstance(e.get("sha256"), str)
+                and _HEX64.fullmatch(e["sha256"])
+                and isinstance(e.get("size"), int)
+                and (self.hub / "blobs" / e["sha256"]).is_file()
+            ):
                 out[path] = e
         return out
 
@@ -463,9 +499,12 @@ class RepoBackend:
         """Move a fully received upload into place if its hash and size are the declared ones."""
         if got_size != size or got_sha != oid:
             remove_tree(tmp)
-            raise HubError(400, f"upload of {oid[:12]}… is {got_size} bytes with sha256 "
-                                f"{got_sha[:12]}…, not the declared {size} bytes / {oid[:12]}…; "
-                                "nothing was stored")
+            raise HubError(
+                400,
+                f"upload of {oid[:12]}… is {got_size} bytes with sha256 "
+                f"{got_sha[:12]}…, not the declared {size} bytes / {oid[:12]}…; "
+                "nothing was stored",
+            )
         os.chmod(tmp, 0o444)
         os.replace(tmp, self.lfs_path(oid))
 
@@ -475,21 +514,25 @@ class RepoBackend:
         if rev not in ("main", "refs/heads/main"):
             raise HubError(400, f"commits go to 'main' only, not {_show(rev)}")
         if not lines or not isinstance(lines[0], dict) or lines[0].get("key") != "header":
-            raise HubError(400, "a commit body starts with a {\"key\": \"header\"} line")
+            raise HubError(400, 'a commit body starts with a {"key": "header"} line')
         header = lines[0].get("value")
         if not isinstance(header, dict):
             raise HubError(400, "the commit header's value must be an object")
         if len(lines) - 1 > MAX_COMMIT_OPS:
-            raise HubError(422, f"a commit may hold at most {MAX_COMMIT_OPS} operations, this one has "
-                                f"{len(lines) - 1}")
+            raise HubError(
+                422, f"a commit may hold at most {MAX_COMMIT_OPS} operations, this one has {len(lines) - 1}"
+            )
         parent = header.get("parentCommit")
         if parent is not None and (not isinstance(parent, str) or not _HEX40.fullmatch(parent)):
             raise HubError(400, "parentCommit must be a 40-hex commit id")
         with self._lock(name):
             head = self.head(name)
             if parent is not None and parent != head.oid:
-                raise HubError(412, f"parentCommit {parent[:12]} is not the head of main "
-                                    f"({head.oid[:12]}): a commit happened since; refresh and retry")
+                raise HubError(
+                    412,
+                    f"parentCommit {parent[:12]} is not the head of main "
+                    f"({head.oid[:12]}): a commit happened since; refresh and retry",
+                )
             tree: dict[str, Entry] = dict(self.tree(head))
             for op in lines[1:]:
                 self._apply(name, tree, op)
@@ -502,7 +545,7 @@ class RepoBackend:
 
     def _apply(self, name: str, tree: dict[str, Entry], op: Any) -> None:
         if not isinstance(op, dict) or not isinstance(op.get("value"), dict):
-            raise HubError(400, "each commit line is {\"key\": ..., \"value\": {...}}")
+            raise HubError(400, 'each commit line is {"key": ..., "value": {...}}')
         key, value = op.get("key"), op["value"]
         path = check_path(value.get("path"))
         if key == "file":
@@ -517,8 +560,13 @@ class RepoBackend:
             tree[path] = Entry(path, hashlib.sha256(data).hexdigest(), len(data), data=data)
         elif key == "lfsFile":
             oid, size = value.get("oid"), value.get("size")
-            if (value.get("algo", "sha256") != "sha256" or not isinstance(oid, str)
-                    or not _HEX64.fullmatch(oid) or type(size) is not int or size < 0):
+            if (
+                value.get("algo", "sha256") != "sha256"
+                or not isinstance(oid, str)
+                or not _HEX64.fullmatch(oid)
+                or type(size) is not int
+                or size < 0
+            ):
                 raise HubError(400, f"{path}: lfsFile needs algo sha256, a 64-hex oid and a size")
             src = self.lfs_path(oid)
             if src.is_file() and src.stat().st_size == size:
@@ -526,8 +574,11 @@ class RepoBackend:
             else:
                 same = [e for e in tree.values() if e.sha256 == oid and e.size == size]
                 if not same:
-                    raise HubError(400, f"{path}: LFS object {oid[:12]}… ({size} bytes) was not "
-                                        "uploaded; upload it through the LFS batch API first")
+                    raise HubError(
+                        400,
+                        f"{path}: LFS object {oid[:12]}… ({size} bytes) was not "
+                        "uploaded; upload it through the LFS batch API first",
+                    )
                 tree[path] = Entry(path, oid, size, source=same[0].source, data=same[0].data)
         elif key == "deletedFile":
             if tree.pop(path, None) is None:
@@ -540,8 +591,10 @@ class RepoBackend:
             for p in gone:
                 del tree[p]
         else:
-            raise HubError(400, f"unsupported commit operation {_show(str(key))} "
-                                "(file, lfsFile, deletedFile, deletedFolder)")
+            raise HubError(
+                400,
+                f"unsupported commit operation {_show(str(key))} (file, lfsFile, deletedFile, deletedFolder)",
+            )
 
     def _commit_tree(self, name: str, head: Commit, tree: dict[str, Entry]) -> Commit:
         why = "the commit does not form a valid dcreg/1 artifact"
@@ -562,14 +615,18 @@ class RepoBackend:
             if have is None:
                 raise HubError(422, f"{why}: the manifest lists {fname} but the commit has no such file")
             if have.sha256 != e["sha256"] or have.size != e["size"]:
-                raise HubError(422, f"{why}: {fname} has sha256 {have.sha256[:12]}… ({have.size} "
-                                    f"bytes), the manifest says {str(e['sha256'])[:12]}… "
-                                    f"({e['size']} bytes)")
+                raise HubError(
+                    422,
+                    f"{why}: {fname} has sha256 {have.sha256[:12]}… ({have.size} "
+                    f"bytes), the manifest says {str(e['sha256'])[:12]}… "
+                    f"({e['size']} bytes)",
+                )
         extras = {p: e for p, e in tree.items() if p not in files}
         if len(extras) > MAX_EXTRAS:
             raise HubError(422, f"{why}: {len(extras)} files beside the artifact (at most {MAX_EXTRAS})")
-        if head.digest == digest and ({p: e.sha256 for p, e in tree.items()}
-                                      == {p: e.sha256 for p, e in self.tree(head).items()}):
+        if head.digest == digest and (
+            {p: e.sha256 for p, e in tree.items()} == {p: e.sha256 for p, e in self.tree(head).items()}
+        ):
             return head  # nothing changed: the Hub skips empty commits too
         stage = self.hub / "tmp" / tmp_name(suffix=".commit")
         stage.mkdir()
@@ -584,8 +641,9 @@ class RepoBackend:
                 res = self.store.push(stage, name)
             except StorageError as exc:  # the server's disk, not the commit: no "invalid" claim
                 status = 507 if isinstance(exc, DiskFullError) else 503
-                raise HubError(status, f"the server cannot store the commit: "
-                                       f"{str(exc).replace(str(stage) + os.sep, '')}") from None
+                raise HubError(
+                    status, f"the server cannot store the commit: {str(exc).replace(str(stage) + os.sep, '')}"
+                ) from None
             except UserError as exc:
                 raise HubError(422, f"{why}: {str(exc).replace(str(stage) + os.sep, '')}") from None
         finally:
@@ -621,8 +679,9 @@ class RepoBackend:
             record[path] = {"sha256": e.sha256, "size": e.size}
         target = self._extras_file(name, digest)
         ensure_dir(target.parent)
-        atomic_write_bytes(target, json.dumps({"files": record}, sort_keys=True).encode(),
-                           tmp_dir=self.hub / "tmp")
+        atomic_write_bytes(
+            target, json.dumps({"files": record}, sort_keys=True).encode(), tmp_dir=self.hub / "tmp"
+        )
 
     # ------------------------------------------------------------------------------------ tags
     def create_tag(self, name: str, rev: str, tag: Any) -> None:

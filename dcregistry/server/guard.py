@@ -37,7 +37,8 @@ DEFAULT_LIMIT = 64 << 10
 _REPO = r"/[^/]+/[^/]+"
 #: (method, path pattern, body limit in bytes, write route: bearer token checked first).
 ROUTES: tuple[tuple[str, re.Pattern[str], int, bool], ...] = tuple(
-    (m, re.compile(p), limit, write) for m, p, limit, write in (
+    (m, re.compile(p), limit, write)
+    for m, p, limit, write in (
         ("POST", r"/api/repos/create", DEFAULT_LIMIT, True),
         ("POST", rf"/api/datasets{_REPO}/preupload/[^/]+", 1 << 20, True),
         ("POST", rf"/api/datasets{_REPO}/commit/[^/]+", MAX_COMMIT_BODY, True),
@@ -50,7 +51,8 @@ ROUTES: tuple[tuple[str, re.Pattern[str], int, bool], ...] = tuple(
         ("PUT", rf"/datasets{_REPO}\.git/info/lfs/objects/[^/]+/[^/]+", MAX_LFS_OBJECT, False),
         ("POST", rf"/api/datasets{_REPO}/paths-info/[^/]+", 1 << 20, False),
         ("POST", r"/api/validate-yaml", 2 << 20, False),
-    ))
+    )
+)
 
 LOCAL_NAMES = ("localhost",)
 
@@ -64,8 +66,11 @@ def header_safe(text: str) -> str:
 def error_body(status: int, message: str, code: str | None = None) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     """The server's error answer: ``{"error": message}`` plus the Hub's ``X-Error-*`` headers."""
     body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"x-error-message", header_safe(message).encode("latin-1"))]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-error-message", header_safe(message).encode("latin-1")),
+    ]
     if code:
         headers.append((b"x-error-code", code.encode("latin-1")))
     return body, headers
@@ -93,7 +98,7 @@ def _hostname(host_header: str) -> str | None:
     h = host_header.strip().lower()
     if h.startswith("["):
         end = h.find("]")
-        if end < 0 or (h[end + 1:] and not re.fullmatch(r":[0-9]{1,5}", h[end + 1:])):
+        if end < 0 or (h[end + 1 :] and not re.fullmatch(r":[0-9]{1,5}", h[end + 1 :])):
             return None
         return h[1:end]
     name, _, port = h.partition(":")
@@ -127,15 +132,15 @@ class HostPolicy:
         name = _hostname(host_header)
         if name is None:
             return False
-        return (_is_ip(name) or name in LOCAL_NAMES or name.endswith(".localhost")
-                or name in self.names)
+        return _is_ip(name) or name in LOCAL_NAMES or name.endswith(".localhost") or name in self.names
 
 
 class RequestGuard:
     """The ASGI middleware (see the module docstring)."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], auth: TokenAuth,
-                 hosts: HostPolicy):
+    def __init__(
+        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], auth: TokenAuth, hosts: HostPolicy
+    ):
         self.app, self.auth, self.hosts = app, auth, hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -145,8 +150,12 @@ class RequestGuard:
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         host = headers.get(b"host")
         if not self.hosts.allows(host.decode("latin-1") if host is not None else None):
-            await _answer(send, 421, "this server does not answer to that host name; start it with "
-                                     "--allowed-host NAME (or --public-url) to serve under it")
+            await _answer(
+                send,
+                421,
+                "this server does not answer to that host name; start it with "
+                "--allowed-host NAME (or --public-url) to serve under it",
+            )
             return
         limit, write = route_of(scope["method"], scope["path"])
         if write:

@@ -126,18 +126,35 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
 
     def repo_info(request: Request, name: str, commit: Commit, full: bool = True) -> dict[str, Any]:
         when = commit.created_at
-        out: dict[str, Any] = {"id": name, "_id": name, "author": name.split("/")[0],
-                               "sha": commit.oid, "private": False, "disabled": False,
-                               "gated": False, "downloads": 0, "likes": 0,
-                               "tags": backend.card_tags(commit), "createdAt": when,
-                               "lastModified": when}
+        out: dict[str, Any] = {
+            "id": name,
+            "_id": name,
+            "author": name.split("/")[0],
+            "sha": commit.oid,
+            "private": False,
+            "disabled": False,
+            "gated": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": backend.card_tags(commit),
+            "createdAt": when,
+            "lastModified": when,
+        }
         if full:
             tree = backend.tree(commit)
             out["siblings"] = [
-                {"rfilename": e.path, "size": e.size, "blobId": e.git_oid,
-                 **({"lfs": {"sha256": e.sha256, "size": e.size,
-                             "pointerSize": len(_pointer(e))}} if e.lfs else {})}
-                for e in tree.values()]
+                {
+                    "rfilename": e.path,
+                    "size": e.size,
+                    "blobId": e.git_oid,
+                    **(
+                        {"lfs": {"sha256": e.sha256, "size": e.size, "pointerSize": len(_pointer(e))}}
+                        if e.lfs
+                        else {}
+                    ),
+                }
+                for e in tree.values()
+            ]
             if commit.metadata:
                 from ..card import front_matter
 
@@ -149,8 +166,9 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
 
     # ----------------------------------------------------------------------------- repos
     @router.post("/api/repos/create")
-    def create_repo(request: Request, body: CreateRepoBody,
-                    authorization: str | None = Header(default=None)) -> JSONResponse:
+    def create_repo(
+        request: Request, body: CreateRepoBody, authorization: str | None = Header(default=None)
+    ) -> JSONResponse:
         write_guard(authorization)
         if (body.type or "model") != "dataset":
             raise HubError(400, "this server hosts dataset repos only (repo_type='dataset')")
@@ -162,15 +180,19 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
             raise HubError(400, "give the repo as ORG/NAME (organization is required here)")
         url = f"{base(request)}/datasets/{name}"
         if not backend.create(name):
-            return JSONResponse({"error": "You already created this dataset repo", "url": url},
-                                status_code=409)
+            return JSONResponse(
+                {"error": "You already created this dataset repo", "url": url}, status_code=409
+            )
         return JSONResponse({"url": url, "name": name, "id": name})
 
     @router.get("/api/datasets")
-    def list_datasets(request: Request, author: str | None = Query(default=None, max_length=200),
-                      search: str | None = Query(default=None, max_length=200),
-                      filter: list[str] | None = Query(default=None, max_length=20),
-                      limit: int | None = Query(default=None, ge=1, le=100_000)) -> list[dict[str, Any]]:
+    def list_datasets(
+        request: Request,
+        author: str | None = Query(default=None, max_length=200),
+        search: str | None = Query(default=None, max_length=200),
+        filter: list[str] | None = Query(default=None, max_length=20),
+        limit: int | None = Query(default=None, ge=1, le=100_000),
+    ) -> list[dict[str, Any]]:
         out = []
         for name in backend.names():
             if author and name.split("/")[0] != author:
@@ -215,24 +237,33 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
             raise HubError(404, f"{path} does not exist at {rev}", "EntryNotFound")
         out: dict[str, dict[str, Any]] = {}
         for e in files:
-            rest = e.path[len(prefix):].split("/")
+            rest = e.path[len(prefix) :].split("/")
             for depth in range(1, len(rest)):
                 folder = prefix + "/".join(rest[:depth])
                 if recursive or depth == 1:
-                    out.setdefault(folder, {"type": "directory", "path": folder, "size": 0,
-                                            "oid": _folder_oid(commit.oid, folder)})
+                    out.setdefault(
+                        folder,
+                        {
+                            "type": "directory",
+                            "path": folder,
+                            "size": 0,
+                            "oid": _folder_oid(commit.oid, folder),
+                        },
+                    )
             if recursive or len(rest) == 1:
                 out[e.path] = e.to_json()
         return [out[k] for k in sorted(out)]
 
     @router.get("/api/datasets/{ns}/{name}/tree/{rev}")
-    def tree_root(ns: str, name: str, rev: str, recursive: bool = False,
-                  expand: bool = False) -> list[dict[str, Any]]:
+    def tree_root(
+        ns: str, name: str, rev: str, recursive: bool = False, expand: bool = False
+    ) -> list[dict[str, Any]]:
         return _listing(check_repo(ns, name), rev, "", recursive)
 
     @router.get("/api/datasets/{ns}/{name}/tree/{rev}/{path:path}")
-    def tree_path(ns: str, name: str, rev: str, path: str, recursive: bool = False,
-                  expand: bool = False) -> list[dict[str, Any]]:
+    def tree_path(
+        ns: str, name: str, rev: str, path: str, recursive: bool = False, expand: bool = False
+    ) -> list[dict[str, Any]]:
         return _listing(check_repo(ns, name), rev, path, recursive)
 
     @router.post("/api/datasets/{ns}/{name}/paths-info/{rev}")
@@ -267,8 +298,7 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
                 if p in tree:
                     out.append(tree[p].to_json())
                 elif any(q.startswith(p + "/") for q in tree):
-                    out.append({"type": "directory", "path": p, "size": 0,
-                                "oid": _folder_oid(commit.oid, p)})
+                    out.append({"type": "directory", "path": p, "size": 0, "oid": _folder_oid(commit.oid, p)})
             return out
 
         return await run_in_threadpool(work)
@@ -292,12 +322,16 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
             st = os.stat(entry.source)
         except OSError:  # the version went away (rm/gc) while its commit was cached
             backend.forget_commit(repo, commit.oid)
-            raise HubError(404, f"{path} is no longer available at {rev} of {repo}",
-                           "EntryNotFound") from None
+            raise HubError(
+                404, f"{path} is no longer available at {rev} of {repo}", "EntryNotFound"
+            ) from None
         etag = entry.sha256 if entry.lfs else entry.git_oid
-        headers = {"etag": f'"{etag}"', "X-Repo-Commit": commit.oid, "Accept-Ranges": "bytes",
-                   "Cache-Control": "public, max-age=31536000, immutable"
-                   if rev == commit.oid else "no-cache"}
+        headers = {
+            "etag": f'"{etag}"',
+            "X-Repo-Commit": commit.oid,
+            "Accept-Ranges": "bytes",
+            "Cache-Control": "public, max-age=31536000, immutable" if rev == commit.oid else "no-cache",
+        }
         if entry.lfs:
             headers["X-Linked-Etag"] = f'"{entry.sha256}"'
             headers["X-Linked-Size"] = str(entry.size)
@@ -309,26 +343,38 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         if st.st_size <= SMALL_FILE and (range_header is None or rng is not None):
             # small files from memory: no thread hop; other range forms go to FileResponse
             data = _small_file(entry.source, st)
-            body_of: Callable[[bytes], bytes] = \
-                (lambda b: b"" if request.method == "HEAD" else b)  # noqa: E731
+            body_of: Callable[[bytes], bytes] = lambda b: b"" if request.method == "HEAD" else b  # noqa: E731
             if rng == "unsatisfiable":
                 return Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
             if isinstance(rng, tuple):
                 a, b = rng
-                return Response(body_of(data[a:b]), status_code=206, media_type=OCTETS,
-                                headers={**headers, "Content-Length": str(b - a),
-                                         "Content-Range": f"bytes {a}-{b - 1}/{len(data)}"})
-            return Response(body_of(data), media_type=OCTETS,
-                            headers={**headers, "Content-Length": str(len(data))})
-        return FileResponse(entry.source, headers=headers, stat_result=st,
-                            media_type="application/octet-stream",
-                            content_disposition_type="inline",
-                            filename=path.rsplit("/", 1)[-1])
+                return Response(
+                    body_of(data[a:b]),
+                    status_code=206,
+                    media_type=OCTETS,
+                    headers={
+                        **headers,
+                        "Content-Length": str(b - a),
+                        "Content-Range": f"bytes {a}-{b - 1}/{len(data)}",
+                    },
+                )
+            return Response(
+                body_of(data), media_type=OCTETS, headers={**headers, "Content-Length": str(len(data))}
+            )
+        return FileResponse(
+            entry.source,
+            headers=headers,
+            stat_result=st,
+            media_type="application/octet-stream",
+            content_disposition_type="inline",
+            filename=path.rsplit("/", 1)[-1],
+        )
 
     # ----------------------------------------------------------------------------- upload
     @router.post("/api/datasets/{ns}/{name}/preupload/{rev}")
-    def preupload(ns: str, name: str, rev: str, body: PreuploadBody,
-                  authorization: str | None = Header(default=None)) -> dict[str, Any]:
+    def preupload(
+        ns: str, name: str, rev: str, body: PreuploadBody, authorization: str | None = Header(default=None)
+    ) -> dict[str, Any]:
         write_guard(authorization)
         repo = check_repo(ns, name)
         commit = backend.resolve(repo, rev)
@@ -337,8 +383,11 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         for f in body.files:
             path = check_path(f.path)
             lfs = is_lfs(path, f.size)
-            item: dict[str, Any] = {"path": path, "uploadMode": "lfs" if lfs else "regular",
-                                    "shouldIgnore": False}
+            item: dict[str, Any] = {
+                "path": path,
+                "uploadMode": "lfs" if lfs else "regular",
+                "shouldIgnore": False,
+            }
             have = tree.get(path)
             if have is not None:
                 item["oid"] = have.sha256 if lfs else have.git_oid
@@ -346,8 +395,13 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         return {"files": files, "commitOid": commit.oid}
 
     @router.post("/datasets/{ns}/{name}.git/info/lfs/objects/batch")
-    def lfs_batch(request: Request, ns: str, name: str, body: LfsBatchBody,
-                  authorization: str | None = Header(default=None)) -> JSONResponse:
+    def lfs_batch(
+        request: Request,
+        ns: str,
+        name: str,
+        body: LfsBatchBody,
+        authorization: str | None = Header(default=None),
+    ) -> JSONResponse:
         write_guard(authorization)
         repo = check_repo(ns, name)
         backend.require(repo)
@@ -359,12 +413,22 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         root = f"{base(request)}/datasets/{repo}.git/info/lfs"
         for obj in body.objects:
             if not _hex64(obj.oid):
-                objects.append({"oid": obj.oid[:64], "size": obj.size,
-                                "error": {"code": 422, "message": "oid must be a 64-hex sha256"}})
+                objects.append(
+                    {
+                        "oid": obj.oid[:64],
+                        "size": obj.size,
+                        "error": {"code": 422, "message": "oid must be a 64-hex sha256"},
+                    }
+                )
                 continue
             if obj.size > MAX_LFS_OBJECT:
-                objects.append({"oid": obj.oid, "size": obj.size,
-                                "error": {"code": 422, "message": f"larger than {MAX_LFS_OBJECT} bytes"}})
+                objects.append(
+                    {
+                        "oid": obj.oid,
+                        "size": obj.size,
+                        "error": {"code": 422, "message": f"larger than {MAX_LFS_OBJECT} bytes"},
+                    }
+                )
                 continue
             item: dict[str, Any] = {"oid": obj.oid, "size": obj.size, "authenticated": True}
             if not backend.has_object(repo, obj.oid, obj.size):
@@ -373,17 +437,27 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
                 exp = int(time.time()) + UPLOAD_URL_TTL
                 sig = _sign(repo, obj.oid, obj.size, exp)
                 item["actions"] = {
-                    "upload": {"href": f"{root}/objects/{obj.oid}/{obj.size}?exp={exp}&sig={sig}",
-                               "header": {}},
-                    "verify": {"href": f"{root}/verify", "header": {}}}
+                    "upload": {
+                        "href": f"{root}/objects/{obj.oid}/{obj.size}?exp={exp}&sig={sig}",
+                        "header": {},
+                    },
+                    "verify": {"href": f"{root}/verify", "header": {}},
+                }
             objects.append(item)
-        return JSONResponse({"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
-                            media_type=LFS_JSON)
+        return JSONResponse(
+            {"transfer": "basic", "objects": objects, "hash_algo": "sha256"}, media_type=LFS_JSON
+        )
 
     @router.put("/datasets/{ns}/{name}.git/info/lfs/objects/{oid}/{size}")
-    async def lfs_upload(request: Request, ns: str, name: str, oid: str, size: int,
-                         exp: int = Query(default=0), sig: str = Query(default="", max_length=64)
-                         ) -> dict[str, Any]:
+    async def lfs_upload(
+        request: Request,
+        ns: str,
+        name: str,
+        oid: str,
+        size: int,
+        exp: int = Query(default=0),
+        sig: str = Query(default="", max_length=64),
+    ) -> dict[str, Any]:
         repo = check_repo(ns, name)
         if auth.read_only:
             auth.check_write(None)
@@ -407,8 +481,9 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
             async for chunk in request.stream():
                 got += len(chunk)
                 if got > size:
-                    raise HubError(400, f"upload is larger than the declared {size} bytes; "
-                                        "nothing was stored")
+                    raise HubError(
+                        400, f"upload is larger than the declared {size} bytes; nothing was stored"
+                    )
                 batch.append(chunk)
                 pending += len(chunk)
                 if pending >= UPLOAD_BATCH:
@@ -427,8 +502,9 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         return {"oid": oid, "size": size}
 
     @router.post("/datasets/{ns}/{name}.git/info/lfs/verify")
-    def lfs_verify(ns: str, name: str, body: LfsObject,
-                   authorization: str | None = Header(default=None)) -> dict[str, Any]:
+    def lfs_verify(
+        ns: str, name: str, body: LfsObject, authorization: str | None = Header(default=None)
+    ) -> dict[str, Any]:
         write_guard(authorization)
         repo = check_repo(ns, name)
         if not _hex64(body.oid) or not backend.has_object(repo, body.oid, body.size):
@@ -436,27 +512,33 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
         return {"oid": body.oid, "size": body.size}
 
     @router.post("/api/datasets/{ns}/{name}/commit/{rev}")
-    async def commit(request: Request, ns: str, name: str, rev: str,
-                     authorization: str | None = Header(default=None)) -> dict[str, Any]:
+    async def commit(
+        request: Request, ns: str, name: str, rev: str, authorization: str | None = Header(default=None)
+    ) -> dict[str, Any]:
         write_guard(authorization)
         repo = check_repo(ns, name)
         body = await read_capped(request, MAX_COMMIT_BODY)
         done = await run_in_threadpool(lambda: backend.commit(repo, rev, list(iter_ndjson(body))))
-        return {"success": True, "commitOid": done.oid,
-                "commitUrl": f"{base(request)}/datasets/{repo}/commit/{done.oid}",
-                "hookOutput": ""}
+        return {
+            "success": True,
+            "commitOid": done.oid,
+            "commitUrl": f"{base(request)}/datasets/{repo}/commit/{done.oid}",
+            "hookOutput": "",
+        }
 
     # ------------------------------------------------------------------------------- tags
     @router.post("/api/datasets/{ns}/{name}/tag/{rev}")
-    def create_tag(ns: str, name: str, rev: str, body: TagBody,
-                   authorization: str | None = Header(default=None)) -> dict[str, Any]:
+    def create_tag(
+        ns: str, name: str, rev: str, body: TagBody, authorization: str | None = Header(default=None)
+    ) -> dict[str, Any]:
         write_guard(authorization)
         backend.create_tag(check_repo(ns, name), rev, body.tag)
         return {"success": True}
 
     @router.delete("/api/datasets/{ns}/{name}/tag/{tag}")
-    def delete_tag(ns: str, name: str, tag: str,
-                   authorization: str | None = Header(default=None)) -> dict[str, Any]:
+    def delete_tag(
+        ns: str, name: str, tag: str, authorization: str | None = Header(default=None)
+    ) -> dict[str, Any]:
         write_guard(authorization)
         backend.delete_tag(check_repo(ns, name), tag)
         return {"success": True}

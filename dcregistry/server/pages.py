@@ -84,8 +84,9 @@ class GridCache:
         with self._lock:
             self._data[digest] = data
             self._data.move_to_end(digest)
-            while self._data and (len(self._data) > self.max_entries
-                                  or sum(map(len, self._data.values())) > self.max_bytes):
+            while self._data and (
+                len(self._data) > self.max_entries or sum(map(len, self._data.values())) > self.max_bytes
+            ):
                 self._data.popitem(last=False)
 
 
@@ -106,8 +107,9 @@ def grid_png(art: Any, per_class: int = GRID_PER_CLASS) -> bytes:
     zca = {n: art.numpy(n) for n in ("zca_mean", "zca_inverse") if n in art.tensor_names}
     unit, _ = to_unit_images(np.asarray(images[shown]), art.metadata["pixel_space"], zca)
     unit = unit[:, :, ::step, ::step]
-    image = render_grid(np.clip(unit, 0.0, 1.0), labels[shown],
-                        list(art.metadata["class_names"])[:rows], per_row)
+    image = render_grid(
+        np.clip(unit, 0.0, 1.0), labels[shown], list(art.metadata["class_names"])[:rows], per_row
+    )
     buf = io.BytesIO()
     image.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
@@ -144,17 +146,30 @@ def _result_row(ann: Mapping[str, Any]) -> dict[str, Any]:
     try:
         r = EvalRecord.from_json(ann.get("record"))
     except RecordError as exc:
-        return {"protocol": f"(unreadable result: {exc})", "arch": "-", "aug": "-", "epochs": "-",
-                "runs": "-", "acc": "-", "baseline": "-", "delta": "-", "device": "-",
-                "created_at": created}
+        return {
+            "protocol": f"(unreadable result: {exc})",
+            "arch": "-",
+            "aug": "-",
+            "epochs": "-",
+            "runs": "-",
+            "acc": "-",
+            "baseline": "-",
+            "delta": "-",
+            "device": "-",
+            "created_at": created,
+        }
     base = r.baseline
     return {
-        "protocol": r.protocol_id, "arch": r.protocol_field("arch"),
-        "aug": r.protocol_field("augmentation"), "epochs": r.protocol_field("epochs"),
-        "runs": r.runs, "acc": f"{_pct(r.mean)} ± {_pct(r.std)}",
+        "protocol": r.protocol_id,
+        "arch": r.protocol_field("arch"),
+        "aug": r.protocol_field("augmentation"),
+        "epochs": r.protocol_field("epochs"),
+        "runs": r.runs,
+        "acc": f"{_pct(r.mean)} ± {_pct(r.std)}",
         "baseline": f"{_pct(base.mean)} ± {_pct(base.std)}" if base else "-",
         "delta": f"{100 * base.delta:+.2f}" if base else "-",
-        "device": r.device, "created_at": created,
+        "device": r.device,
+        "created_at": created,
     }
 
 
@@ -162,26 +177,34 @@ def _distinct(values: Iterable[Any]) -> list[str]:
     return sorted({str(v) for v in values if v not in (None, "")})
 
 
-def pages_router(store: Any, *, per_class: int = GRID_PER_CLASS,
-                 cache: GridCache | None = None) -> "APIRouter":
+def pages_router(
+    store: Any, *, per_class: int = GRID_PER_CLASS, cache: GridCache | None = None
+) -> "APIRouter":
     """A FastAPI router with the browse pages of ``store`` (any object with the Store interface)."""
     from fastapi import APIRouter, Request
     from fastapi.responses import HTMLResponse, Response
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(loader=PackageLoader("dcregistry.server", "templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
+    env = Environment(
+        loader=PackageLoader("dcregistry.server", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
     grids = cache if cache is not None else GridCache()
     router = APIRouter()
 
     def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         root = str(request.scope.get("root_path", "")) + "/"
         html = env.get_template(template).render(root=root, **ctx)
-        return HTMLResponse(html, status_code=status,
-                            headers={"Content-Security-Policy": "default-src 'none'; "
-                                     "img-src 'self' data:; style-src 'unsafe-inline'; "
-                                     "form-action 'self'; base-uri 'none'",
-                                     "X-Content-Type-Options": "nosniff"})
+        return HTMLResponse(
+            html,
+            status_code=status,
+            headers={
+                "Content-Security-Policy": "default-src 'none'; "
+                "img-src 'self' data:; style-src 'unsafe-inline'; "
+                "form-action 'self'; base-uri 'none'",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
     def error(request: Request, status: int, message: str) -> HTMLResponse:
         title = "Not found" if status == 404 else "Bad request"
@@ -212,18 +235,26 @@ def pages_router(store: Any, *, per_class: int = GRID_PER_CLASS,
             except UserError as exc:
                 problem = str(exc)
         ctx = {
-            "title": "Artifacts", "filters": filters, "error": problem,
-            "datasets": _distinct([*(v.metadata.get("dataset") for v in everything),
-                                   filters["dataset"]]),
-            "methods": _distinct([*(v.metadata.get("method") for v in everything),
-                                  filters["method"]]),
-            "rows": [{
-                "name": v.name, "href": href(request, v.name), "version": v.version,
-                "dataset": v.metadata.get("dataset", "?"), "method": v.metadata.get("method", "?"),
-                "ipc": v.metadata.get("ipc", "?"), "label_kind": v.metadata.get("label_kind", "?"),
-                "pixel": (v.metadata.get("pixel_space") or {}).get("kind", "?"),
-                "tags": v.tags, "created_at": v.created_at or "",
-            } for v in rows],
+            "title": "Artifacts",
+            "filters": filters,
+            "error": problem,
+            "datasets": _distinct([*(v.metadata.get("dataset") for v in everything), filters["dataset"]]),
+            "methods": _distinct([*(v.metadata.get("method") for v in everything), filters["method"]]),
+            "rows": [
+                {
+                    "name": v.name,
+                    "href": href(request, v.name),
+                    "version": v.version,
+                    "dataset": v.metadata.get("dataset", "?"),
+                    "method": v.metadata.get("method", "?"),
+                    "ipc": v.metadata.get("ipc", "?"),
+                    "label_kind": v.metadata.get("label_kind", "?"),
+                    "pixel": (v.metadata.get("pixel_space") or {}).get("kind", "?"),
+                    "tags": v.tags,
+                    "created_at": v.created_at or "",
+                }
+                for v in rows
+            ],
         }
         return page(request, "index.html", 400 if problem else 200, **ctx)
 
@@ -258,23 +289,35 @@ def pages_router(store: Any, *, per_class: int = GRID_PER_CLASS,
         c, h, w = md.get("image_shape", ["?", "?", "?"])
         root = str(request.scope.get("root_path", ""))
         return page(
-            request, "artifact.html", title=f"{info.name} v{info.version}", info=info, md=md,
-            shape=f"{c}x{h}x{w}", per_class=per_class, results=results,
+            request,
+            "artifact.html",
+            title=f"{info.name} v{info.version}",
+            info=info,
+            md=md,
+            shape=f"{c}x{h}x{w}",
+            per_class=per_class,
+            results=results,
             source_url=_safe_url((md.get("source") or {}).get("url")),
             grid_href=f"{root}/{quote(info.name, safe='/')}/grid/{info.digest[7:]}.png",
-            versions=[{"version": v.version, "digest": v.digest, "tags": v.tags,
-                       "created_at": v.created_at or "",
-                       "href": href(request, info.name, f"v{v.version}")}
-                      for v in sorted(versions, key=lambda v: -v.version)],
-            card_html=_markup(render_markdown(body)))
+            versions=[
+                {
+                    "version": v.version,
+                    "digest": v.digest,
+                    "tags": v.tags,
+                    "created_at": v.created_at or "",
+                    "href": href(request, info.name, f"v{v.version}"),
+                }
+                for v in sorted(versions, key=lambda v: -v.version)
+            ],
+            card_html=_markup(render_markdown(body)),
+        )
 
     @router.get("/{ns}/{name}/grid/{hexdigest}.png", include_in_schema=False)
     def grid(request: Request, ns: str, name: str, hexdigest: str) -> Response:
         if len(hexdigest) != 64 or not all(ch in "0123456789abcdef" for ch in hexdigest):
             return Response("not a sha256 digest\n", 404, media_type="text/plain")
         digest = f"sha256:{hexdigest}"
-        headers = {"Cache-Control": "public, max-age=31536000, immutable",
-                   "ETag": f'"{hexdigest}"'}
+        headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{hexdigest}"'}
         try:  # membership is checked every time: a removed version's grid is not served
             info = lookup(ns, name, digest)
             if info.digest != digest:

@@ -24,16 +24,35 @@ from .local import LocalStore
 if TYPE_CHECKING:
     from ..artifact import Artifact
 
-__all__ = ["Store", "RefLike", "VerifyReport", "VersionCheck", "LocalStore", "VersionInfo",
-           "PushResult", "GcReport", "EVAL_KIND", "default_root", "get_store", "open_ref",
-           "resolve_ref", "Resolved", "register_store", "HUB_UNAVAILABLE", "StoreUnavailableError",
-           "store_for", "STORE_ENV"]
+__all__ = [
+    "Store",
+    "RefLike",
+    "VerifyReport",
+    "VersionCheck",
+    "LocalStore",
+    "VersionInfo",
+    "PushResult",
+    "GcReport",
+    "EVAL_KIND",
+    "default_root",
+    "get_store",
+    "open_ref",
+    "resolve_ref",
+    "Resolved",
+    "register_store",
+    "HUB_UNAVAILABLE",
+    "StoreUnavailableError",
+    "store_for",
+    "STORE_ENV",
+]
 
 #: Environment variable naming the default store (a --store value).
 STORE_ENV = "DCREG_STORE"
 
-HUB_UNAVAILABLE = ("the Hugging Face Hub store is not available in this installation; use the "
-                   "local store (ns/name references, or a store directory)")
+HUB_UNAVAILABLE = (
+    "the Hugging Face Hub store is not available in this installation; use the "
+    "local store (ns/name references, or a store directory)"
+)
 
 
 #: Store kinds other than local: (matches(spec), factory(spec)), in registration order.
@@ -70,8 +89,7 @@ def get_store(spec: str | Path | Store | None = None) -> Store:
         raise StoreUnavailableError(f"store {text}: {HUB_UNAVAILABLE}")
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
-        raise InvalidReferenceError(f"store {text}: not a directory (give 'local' or a store "
-                                    "directory)")
+        raise InvalidReferenceError(f"store {text}: not a directory (give 'local' or a store directory)")
     return LocalStore(path)
 
 
@@ -132,12 +150,13 @@ def _hub_factory(spec: str) -> Store:
     from .hub import HubStore
 
     if spec.startswith("hf://"):
-        raise InvalidReferenceError(f"store {spec!r}: name the endpoint ('hf' or an http(s) URL); "
-                                    "hf://datasets/ORG/NAME is a reference, not a store")
+        raise InvalidReferenceError(
+            f"store {spec!r}: name the endpoint ('hf' or an http(s) URL); "
+            "hf://datasets/ORG/NAME is a reference, not a store"
+        )
     return HubStore(None if spec in ("hf", "hub") else spec)
 
 
 # The Hub store (dcregistry.store.hub, imported only when used): the Hugging Face Hub or any
 # endpoint speaking its API.
-register_store(lambda s: s in ("hf", "hub") or s.startswith(("hf://", "http://", "https://")),
-               _hub_factory)
+register_store(lambda s: s in ("hf", "hub") or s.startswith(("hf://", "http://", "https://")), _hub_factory)

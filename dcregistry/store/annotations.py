@@ -34,28 +34,36 @@ class Annotations:
     def add(self, info: VersionInfo, kind: str, record: Mapping[str, Any]) -> str:
         """Store ``record`` of ``kind`` on version ``info`` (under the lock); return its id."""
         if not isinstance(kind, str) or not _KIND.fullmatch(kind):
-            raise InvalidAnnotationError(f"invalid annotation kind {str(kind)[:80]!r}: use "
-                                         "lowercase [a-z0-9._-]")
+            raise InvalidAnnotationError(
+                f"invalid annotation kind {str(kind)[:80]!r}: use lowercase [a-z0-9._-]"
+            )
         now = _dt.datetime.now(_dt.timezone.utc)
         ann_id = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{kind}-{os.urandom(4).hex()}"
-        envelope = {"id": ann_id, "kind": kind, "created_at": now.isoformat().replace("+00:00", "Z"),
-                    "name": info.name, "version": info.version, "digest": info.digest,
-                    "record": dict(record)}
+        envelope = {
+            "id": ann_id,
+            "kind": kind,
+            "created_at": now.isoformat().replace("+00:00", "Z"),
+            "name": info.name,
+            "version": info.version,
+            "digest": info.digest,
+            "record": dict(record),
+        }
         try:
             data = json.dumps(envelope, indent=2, sort_keys=True, allow_nan=False) + "\n"
         except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidAnnotationError(f"annotation record is not plain JSON: {exc}") from None
         if len(data) > MAX_ANNOTATION_BYTES:
-            raise InvalidAnnotationError(f"annotation record is larger than "
-                                         f"{MAX_ANNOTATION_BYTES} bytes")
+            raise InvalidAnnotationError(f"annotation record is larger than {MAX_ANNOTATION_BYTES} bytes")
         with self.layout.guard():
             adir = ensure_dir(self._dir(info))
-            atomic_write_bytes(adir / f"{ann_id}.json", data.encode("utf-8"),
-                               tmp_dir=self.layout.tmp, mode=0o444)
+            atomic_write_bytes(
+                adir / f"{ann_id}.json", data.encode("utf-8"), tmp_dir=self.layout.tmp, mode=0o444
+            )
         return ann_id
 
-    def read(self, info: VersionInfo, kind: str | None = None,
-             problems: list[str] | None = None) -> list[dict[str, Any]]:
+    def read(
+        self, info: VersionInfo, kind: str | None = None, problems: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         """Annotations of ``info``, oldest first (damaged files skipped, noted in ``problems``)."""
         out: list[dict[str, Any]] = []
         for e in list_dir(self._dir(info)):
@@ -63,15 +71,17 @@ class Annotations:
                 continue
             if not is_file_entry(e):
                 if problems is not None:
-                    problems.append(f"{info.ref}: annotation {e.name} is not a regular file; "
-                                    "skipped")
+                    problems.append(f"{info.ref}: annotation {e.name} is not a regular file; skipped")
                 continue
             try:
                 ann = read_small_json(e.path, MAX_ANNOTATION_BYTES)
             except (OSError, ValueError):
                 ann = None
-            if not (isinstance(ann, dict) and isinstance(ann.get("kind"), str)
-                    and isinstance(ann.get("record"), dict)):
+            if not (
+                isinstance(ann, dict)
+                and isinstance(ann.get("kind"), str)
+                and isinstance(ann.get("record"), dict)
+            ):
                 if problems is not None:
                     problems.append(f"{info.ref}: annotation {e.name} is damaged; skipped")
                 continue

@@ -30,8 +30,16 @@ if TYPE_CHECKING:
     from ..artifact import Artifact
     from ..manifest import Manifest
 
-__all__ = ["Store", "VersionInfo", "PushResult", "GcReport", "VersionCheck", "VerifyReport",
-           "RefLike", "EVAL_KIND"]
+__all__ = [
+    "Store",
+    "VersionInfo",
+    "PushResult",
+    "GcReport",
+    "VersionCheck",
+    "VerifyReport",
+    "RefLike",
+    "EVAL_KIND",
+]
 
 #: Annotation kind of evaluation results (rendered on the card).
 EVAL_KIND = "eval"
@@ -55,9 +63,15 @@ class VersionInfo:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stable keys)."""
-        return {"name": self.name, "version": self.version, "ref": self.ref,
-                "digest": self.digest, "tags": list(self.tags), "created_at": self.created_at,
-                "metadata": self.metadata}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.digest,
+            "tags": list(self.tags),
+            "created_at": self.created_at,
+            "metadata": self.metadata,
+        }
 
 
 #: What store methods accept as a version reference.
@@ -84,8 +98,14 @@ class PushResult:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stable keys)."""
-        return {"name": self.name, "version": self.version, "ref": self.ref,
-                "digest": self.digest, "created": self.created, "tags": list(self.tags)}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.digest,
+            "created": self.created,
+            "tags": list(self.tags),
+        }
 
 
 @dataclass
@@ -101,8 +121,14 @@ class GcReport:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stable keys)."""
-        return {"blobs": self.blobs, "bytes": self.bytes, "snapshots": self.snapshots,
-                "tmp": self.tmp, "dry_run": self.dry_run, "skipped": self.skipped}
+        return {
+            "blobs": self.blobs,
+            "bytes": self.bytes,
+            "snapshots": self.snapshots,
+            "tmp": self.tmp,
+            "dry_run": self.dry_run,
+            "skipped": self.skipped,
+        }
 
 
 @dataclass(frozen=True)
@@ -146,9 +172,19 @@ class VerifyReport:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {"versions": [{"ref": c.info.ref, "digest": c.info.digest, "ok": c.ok,
-                              "error": None if c.ok else str(c.error)} for c in self.checks],
-                "anomalies": list(self.anomalies), "ok": self.ok}
+        return {
+            "versions": [
+                {
+                    "ref": c.info.ref,
+                    "digest": c.info.digest,
+                    "ok": c.ok,
+                    "error": None if c.ok else str(c.error),
+                }
+                for c in self.checks
+            ],
+            "anomalies": list(self.anomalies),
+            "ok": self.ok,
+        }
 
 
 class Store(abc.ABC):
@@ -166,11 +202,14 @@ class Store(abc.ABC):
         if capability not in self.capabilities:
             from ..errors import UnsupportedOperationError
 
-            hint = {"annotate": "record results on a local store (pull the version and push it there)",
-                    "maintain": "remove or collect versions on the store itself"}.get(capability, "")
+            hint = {
+                "annotate": "record results on a local store (pull the version and push it there)",
+                "maintain": "remove or collect versions on the store itself",
+            }.get(capability, "")
             raise UnsupportedOperationError(
                 f"{what} needs a store that can {capability}, and {self.location} cannot"
-                + (f"; {hint}" if hint else ""))
+                + (f"; {hint}" if hint else "")
+            )
 
     # ---------------------------------------------------------------------------- resolving
     @abc.abstractmethod
@@ -184,8 +223,9 @@ class Store(abc.ABC):
 
     # ------------------------------------------------------------------------- content in/out
     @abc.abstractmethod
-    def push(self, path: str | Path, name: str, tags: Sequence[str] = (), *,
-             progress: bool = False) -> PushResult:
+    def push(
+        self, path: str | Path, name: str, tags: Sequence[str] = (), *, progress: bool = False
+    ) -> PushResult:
         """Validate the artifact directory ``path`` and store it as the next version of ``name``
         with ``tags``; the version and its tags become visible together or not at all.
         Identical content already live under ``name`` returns that version (created=False)."""
@@ -196,15 +236,15 @@ class Store(abc.ABC):
         re-hashes every file first). Works on a read-only store."""
 
     @abc.abstractmethod
-    def pull(self, ref: RefLike, out_dir: str | Path | None = None, *,
-             progress: bool = False) -> Path:
+    def pull(self, ref: RefLike, out_dir: str | Path | None = None, *, progress: bool = False) -> Path:
         """Copy the version to ``out_dir`` (default ``./<name>-v<N>``, which must be absent or
         empty and outside the store), verified before anything appears there; return it."""
 
     # ---------------------------------------------------------------------------- listing
     @abc.abstractmethod
-    def list(self, name: str | None = None, query: Sequence[str] | str = (),
-             all_versions: bool = False) -> list[VersionInfo]:
+    def list(
+        self, name: str | None = None, query: Sequence[str] | str = (), all_versions: bool = False
+    ) -> list[VersionInfo]:
         """Versions whose metadata match every query term (``ipc<=10``, ``dataset=cifar10``):
         the highest matching one per name, or all of them; BadQueryError for a bad term."""
 

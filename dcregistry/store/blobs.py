@@ -42,8 +42,9 @@ def progress_bar(total: int, enabled: bool, desc: str) -> Any:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                file=sys.stderr, leave=False)
+    return tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, file=sys.stderr, leave=False
+    )
 
 
 class Blobs:
@@ -62,14 +63,17 @@ class Blobs:
             with open(path, "rb") as f:
                 data = f.read(MAX_MANIFEST_BYTES + 1)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise IntegrityError(f"{where}manifest blob {digest[:19]}… is missing from the store "
-                                 "(verify the whole store to see what else is)") from None
+            raise IntegrityError(
+                f"{where}manifest blob {digest[:19]}… is missing from the store "
+                "(verify the whole store to see what else is)"
+            ) from None
         if sha256_bytes(data) != hex_of(digest):
-            raise IntegrityError(f"{where}manifest blob {digest[:19]}… was modified or corrupted "
-                                 "(its sha256 no longer matches the version digest)")
+            raise IntegrityError(
+                f"{where}manifest blob {digest[:19]}… was modified or corrupted "
+                "(its sha256 no longer matches the version digest)"
+            )
         try:
-            parsed = loads_bounded(data, f"{where}manifest blob {digest[:19]}…",
-                                   max_bytes=MAX_MANIFEST_BYTES)
+            parsed = loads_bounded(data, f"{where}manifest blob {digest[:19]}…", max_bytes=MAX_MANIFEST_BYTES)
         except JSONFormatError as exc:
             raise IntegrityError(str(exc)) from None
         manifest = as_manifest(parsed)
@@ -111,15 +115,19 @@ class Blobs:
             try:
                 with open(src, "rb") as fin, open(tmp, "xb") as fout:
                     got, size = copy_hashing(
-                        fin, fout, on_chunk=bar.update if bar is not None else None,
-                        after_first_chunk=lambda: self._pause("blob-write"))
+                        fin,
+                        fout,
+                        on_chunk=bar.update if bar is not None else None,
+                        after_first_chunk=lambda: self._pause("blob-write"),
+                    )
                     fout.flush()
                     os.fsync(fout.fileno())
                 if got != entry["sha256"] or size != entry["size"]:
                     raise IntegrityError(
                         f"{fname}: changed while being pushed (sha256 {got[:12]}… size {size}, "
                         f"the manifest says {entry['sha256'][:12]}… size {entry['size']}); "
-                        "nothing stored")
+                        "nothing stored"
+                    )
                 os.chmod(tmp, 0o444)
                 ensure_dir(path.parent)
                 if path.is_dir() and not path.is_symlink():
@@ -129,8 +137,15 @@ class Blobs:
                 remove_tree(tmp)
                 raise
 
-    def store_all(self, src_dir: Path, manifest: Manifest, *, check_hash: bool,
-                  progress: bool = False, written: list[str] | None = None) -> None:
+    def store_all(
+        self,
+        src_dir: Path,
+        manifest: Manifest,
+        *,
+        check_hash: bool,
+        progress: bool = False,
+        written: list[str] | None = None,
+    ) -> None:
         """Store every file of ``manifest`` (from ``src_dir``) and the manifest itself; the hex
         names of blobs this call creates are appended to ``written``."""
         self.put_bytes(canonical_json(manifest), written)
@@ -161,13 +176,15 @@ class Blobs:
             try:
                 got, size = sha256_file(blob)
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                raise IntegrityError(f"{info.ref}: {fname}: blob sha256:{entry['sha256'][:12]}… is "
-                                     "missing from the store") from None
+                raise IntegrityError(
+                    f"{info.ref}: {fname}: blob sha256:{entry['sha256'][:12]}… is missing from the store"
+                ) from None
             if got != entry["sha256"] or size != entry["size"]:
                 raise IntegrityError(
                     f"{info.ref}: {fname}: the stored blob hashes to sha256:{got[:12]}…, the "
                     f"manifest says sha256:{entry['sha256'][:12]}… (the store copy was modified or "
-                    "corrupted; push the original artifact again to repair it)")
+                    "corrupted; push the original artifact again to repair it)"
+                )
 
     def materialize(self, info: VersionInfo, manifest: Manifest) -> Path:
         """A directory holding the version's files (a snapshot; private if the store is read-only)."""
@@ -183,8 +200,9 @@ class Blobs:
             return self._private_snapshot(info, manifest)  # e.g. snapshots/ alone not writable
 
     def _missing(self, info: VersionInfo, fname: str, entry: FileEntry) -> IntegrityError:
-        return IntegrityError(f"{info.ref}: {fname}: blob sha256:{entry['sha256'][:12]}… is "
-                              "missing from the store")
+        return IntegrityError(
+            f"{info.ref}: {fname}: blob sha256:{entry['sha256'][:12]}… is missing from the store"
+        )
 
     def _shared_snapshot(self, info: VersionInfo, manifest: Manifest, snap: Path) -> Path:
         ensure_dir(snap.parent)
@@ -234,16 +252,16 @@ class Blobs:
         (d / MANIFEST_FILE).write_bytes(manifest_bytes(manifest))
         return d
 
-    def copy_out(self, info: VersionInfo, manifest: Manifest, dest: Path, bar: Any,
-                 out_label: Path) -> None:
+    def copy_out(self, info: VersionInfo, manifest: Manifest, dest: Path, bar: Any, out_label: Path) -> None:
         """Copy every file of a version into directory ``dest``, checking each hash as it goes."""
         for fname, entry in sorted(manifest["files"].items()):
             blob = self.layout.blob_path(entry["sha256"])
             try:
                 fin = open(blob, "rb")
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                raise IntegrityError(f"{info.ref}: {fname}: blob is missing from the store; "
-                                     f"nothing was written to {out_label}") from None
+                raise IntegrityError(
+                    f"{info.ref}: {fname}: blob is missing from the store; nothing was written to {out_label}"
+                ) from None
             with fin, open(dest / fname, "xb") as fout:
                 got, size = copy_hashing(fin, fout, on_chunk=bar.update if bar is not None else None)
                 fout.flush()
@@ -251,7 +269,8 @@ class Blobs:
                 raise IntegrityError(
                     f"{info.ref}: {fname}: the stored blob hashes to sha256:{got[:12]}…, the "
                     f"manifest says sha256:{entry['sha256'][:12]}… (the store copy was "
-                    f"modified or corrupted); nothing was written to {out_label}")
+                    f"modified or corrupted); nothing was written to {out_label}"
+                )
         (dest / MANIFEST_FILE).write_bytes(manifest_bytes(manifest))
 
 
@@ -263,5 +282,4 @@ def live_blob_names(manifests: Sequence[Mapping[str, Any]], digests: list[str]) 
     return keep
 
 
-__all__ = ["Blobs", "progress_bar", "live_blob_names", "PROGRESS_MIN_BYTES",
-           "MAX_MANIFEST_BYTES"]
+__all__ = ["Blobs", "progress_bar", "live_blob_names", "PROGRESS_MIN_BYTES", "MAX_MANIFEST_BYTES"]

@@ -55,8 +55,7 @@ if TYPE_CHECKING:
     from ..artifact import Artifact
     from .query import Term
 
-__all__ = ["HubStore", "HubError", "HubUnsupportedError", "DEFAULT_ENDPOINT", "PREVIEW_FILE",
-           "is_hub_spec"]
+__all__ = ["HubStore", "HubError", "HubUnsupportedError", "DEFAULT_ENDPOINT", "PREVIEW_FILE", "is_hub_spec"]
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 PREVIEW_FILE = "preview/train.parquet"
@@ -108,8 +107,14 @@ class HubStore(Store):
 
     capabilities = frozenset({"read", "write"})
 
-    def __init__(self, endpoint: str | None = None, token: str | None = None, *,
-                 cache_dir: str | Path | None = None, offline: bool | None = None):
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        token: str | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        offline: bool | None = None,
+    ):
         endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
         parsed = urlparse(endpoint)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -130,8 +135,10 @@ class HubStore(Store):
         self.offline = offline
         if cache_dir is None:
             cache_dir = os.environ.get("HF_HUB_CACHE") or (
-                Path(os.environ["HF_HOME"]) / "hub" if os.environ.get("HF_HOME")
-                else Path.home() / ".cache" / "huggingface" / "hub")
+                Path(os.environ["HF_HOME"]) / "hub"
+                if os.environ.get("HF_HOME")
+                else Path.home() / ".cache" / "huggingface" / "hub"
+            )
         cache_dir = Path(cache_dir).expanduser()
         # one cache per endpoint: the same repo id on two servers is two repos
         tag = hashlib.sha1(endpoint.encode()).hexdigest()[:12]
@@ -173,8 +180,12 @@ class HubStore(Store):
         if self._api_obj is None:
             from .. import __version__
 
-            self._api_obj = _hub().HfApi(endpoint=self.endpoint, token=self._auth_token,
-                                         library_name="dcregistry", library_version=__version__)
+            self._api_obj = _hub().HfApi(
+                endpoint=self.endpoint,
+                token=self._auth_token,
+                library_name="dcregistry",
+                library_version=__version__,
+            )
         return self._api_obj
 
     def _call(self, what: str, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
@@ -190,8 +201,10 @@ class HubStore(Store):
         except errors.EntryNotFoundError:
             raise NotFoundError(f"{what}: no such file on {self.endpoint}") from None
         except errors.RepositoryNotFoundError:
-            raise NotFoundError(f"{what}: no such dataset repo on {self.endpoint} (or it is "
-                                "private and the token cannot read it)") from None
+            raise NotFoundError(
+                f"{what}: no such dataset repo on {self.endpoint} (or it is "
+                "private and the token cannot read it)"
+            ) from None
         except errors.HfHubHTTPError as exc:
             raise self._http_error(what, exc) from None
         except Exception as exc:
@@ -200,8 +213,9 @@ class HubStore(Store):
             text = str(exc) or type(exc).__name__
             if self._token and self._token in text:
                 text = type(exc).__name__
-            raise HubError(f"{what}: cannot talk to {self.endpoint} ({type(exc).__name__}: "
-                           f"{text.splitlines()[0][:200]})") from None
+            raise HubError(
+                f"{what}: cannot talk to {self.endpoint} ({type(exc).__name__}: {text.splitlines()[0][:200]})"
+            ) from None
 
     def _http_error(self, what: str, exc: Any) -> UserError:
         resp = getattr(exc, "response", None)
@@ -214,13 +228,18 @@ class HubStore(Store):
         if self._token:
             detail = detail.replace(self._token, "***")
         if status == 401:
-            how = ("set HF_TOKEN to a token with write access" if self.hf_token_ok
-                   else "set DCREG_TOKEN to the server's token (HF_TOKEN goes only to the Hub "
-                        "or the HF_ENDPOINT you set)")
+            how = (
+                "set HF_TOKEN to a token with write access"
+                if self.hf_token_ok
+                else "set DCREG_TOKEN to the server's token (HF_TOKEN goes only to the Hub "
+                "or the HF_ENDPOINT you set)"
+            )
             if self.token_withheld:
                 how = "the token was not sent because the endpoint is plain http; use https"
-            return HubError(f"{what}: {self.endpoint} refused the credentials (401): "
-                            f"{_which_token(self._token, self.hf_token_ok)}; {how}")
+            return HubError(
+                f"{what}: {self.endpoint} refused the credentials (401): "
+                f"{_which_token(self._token, self.hf_token_ok)}; {how}"
+            )
         if status == 403:
             return HubError(f"{what}: {self.endpoint} forbids it (403){': ' + detail if detail else ''}")
         if status in (409, 412):
@@ -240,12 +259,19 @@ class HubStore(Store):
             if code == 404:
                 raise NotFoundError(f"{repo}@{commit[:12]}: no manifest.json on {self.endpoint}")
             if code in (401, 403):
-                raise HubError(f"{repo}@{commit[:12]}: {self.endpoint} refused the download ({code}): "
-                               f"{_which_token(self._token, self.hf_token_ok)}")
+                raise HubError(
+                    f"{repo}@{commit[:12]}: {self.endpoint} refused the download ({code}): "
+                    f"{_which_token(self._token, self.hf_token_ok)}"
+                )
 
-        return self._net(f"{repo}@{commit[:12]}: download manifest.json", fetch_bytes,
-                         self._file_url(repo, commit, MANIFEST_FILE), max_bytes=MAX_MANIFEST_BYTES,
-                         headers=self._headers(), on_status=status)
+        return self._net(
+            f"{repo}@{commit[:12]}: download manifest.json",
+            fetch_bytes,
+            self._file_url(repo, commit, MANIFEST_FILE),
+            max_bytes=MAX_MANIFEST_BYTES,
+            headers=self._headers(),
+            on_status=status,
+        )
 
     def _net(self, what: str, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Our own transfers: their failures as one HubError line (no token in it)."""
@@ -276,8 +302,11 @@ class HubStore(Store):
                 name, at, sel = ref.partition("@")
                 validate_name(name)
                 parsed = parse_ref(ref) if not Path(ref).expanduser().exists() else None
-                r = parsed if parsed is not None and parsed.kind == "name" else \
-                    _name_only_ref(name, at, sel, ref)
+                r = (
+                    parsed
+                    if parsed is not None and parsed.kind == "name"
+                    else _name_only_ref(name, at, sel, ref)
+                )
         else:
             r = ref
         if r.kind == "hub":
@@ -286,8 +315,10 @@ class HubStore(Store):
             m = _VTAG.fullmatch(str(r.value))
             return (str(r.name), "version", int(m.group(1))) if m else (str(r.name), "rev", str(r.value))
         if r.kind != "name":
-            raise InvalidReferenceError(f"{r} is a directory, not a store reference "
-                                        "(use ns/name[@v3|@tag|@sha256:..] or hf://datasets/ORG/NAME@vN)")
+            raise InvalidReferenceError(
+                f"{r} is a directory, not a store reference "
+                "(use ns/name[@v3|@tag|@sha256:..] or hf://datasets/ORG/NAME@vN)"
+            )
         return str(r.name), r.selector, r.value
 
     # ---------------------------------------------------------------------------- versions
@@ -300,11 +331,15 @@ class HubStore(Store):
         for t in refs.tags:
             name, oid = getattr(t, "name", None), getattr(t, "target_commit", None)
             if not isinstance(name, str) or has_control_chars(name) or len(name) > 256:
-                raise HubError(f"{repo}: {self.endpoint} answered a tag name that is not text without "
-                               f"control characters ({str(name)[:40]!r}); refusing its answer")
+                raise HubError(
+                    f"{repo}: {self.endpoint} answered a tag name that is not text without "
+                    f"control characters ({str(name)[:40]!r}); refusing its answer"
+                )
             if not is_commit_id(oid):
-                raise HubError(f"{repo}: {self.endpoint} answered {str(oid)[:60]!r} as the commit of "
-                               f"tag {name[:64]!r}, which is not a 40-hex commit id; refusing its answer")
+                raise HubError(
+                    f"{repo}: {self.endpoint} answered {str(oid)[:60]!r} as the commit of "
+                    f"tag {name[:64]!r}, which is not a 40-hex commit id; refusing its answer"
+                )
             m = _VTAG.fullmatch(name)
             if m:
                 versions[int(m.group(1))] = oid
@@ -312,8 +347,10 @@ class HubStore(Store):
                 tags[name] = oid  # tags that are not dcreg tags (e.g. 'release/1') are not ours
         head = next((b.target_commit for b in refs.branches if b.name == "main"), None)
         if head is not None and not is_commit_id(head):
-            raise HubError(f"{repo}: {self.endpoint} answered {str(head)[:60]!r} as the head of main, "
-                           "which is not a 40-hex commit id; refusing its answer")
+            raise HubError(
+                f"{repo}: {self.endpoint} answered {str(head)[:60]!r} as the head of main, "
+                "which is not a 40-hex commit id; refusing its answer"
+            )
         self._cache.save_refs(repo, versions, tags)
         return versions, tags, head
 
@@ -329,15 +366,19 @@ class HubStore(Store):
         else:
             versions, tags, _ = self._refs(repo)
         if not versions:
-            raise NotFoundError(f"{repo} has no dcreg version (no vN tag) on {self.endpoint}"
-                                + (" in the local Hub cache (offline)" if self.offline else ""))
+            raise NotFoundError(
+                f"{repo} has no dcreg version (no vN tag) on {self.endpoint}"
+                + (" in the local Hub cache (offline)" if self.offline else "")
+            )
         if selector == "latest":
             version = max(versions)
         elif selector == "version":
             version = int(value)
             if version not in versions:
-                raise NotFoundError(f"{repo} has no version v{version}; versions: "
-                                    + ", ".join(f"v{v}" for v in sorted(versions)))
+                raise NotFoundError(
+                    f"{repo} has no version v{version}; versions: "
+                    + ", ".join(f"v{v}" for v in sorted(versions))
+                )
         elif selector in ("tag", "rev"):
             rev = str(value)
             if rev == LATEST:
@@ -353,8 +394,7 @@ class HubStore(Store):
                 raise NotFoundError(f"{repo} has no tag {rev!r} (tags: {have})")
             hits = [v for v, o in versions.items() if o == oid]
             if not hits:
-                raise NotFoundError(f"{repo}@{rev} is not a dcreg version (no vN tag on commit "
-                                    f"{oid[:12]})")
+                raise NotFoundError(f"{repo}@{rev} is not a dcreg version (no vN tag on commit {oid[:12]})")
             version = max(hits)
         else:
             prefix = str(value)
@@ -365,20 +405,29 @@ class HubStore(Store):
             if not hits:
                 raise NotFoundError(f"no version of {repo} has a digest starting with sha256:{prefix}")
             if len(hits) > 1:
-                raise AmbiguousReferenceError(f"sha256:{prefix} matches {len(hits)} versions of "
-                                              f"{repo}; give more hex digits")
+                raise AmbiguousReferenceError(
+                    f"sha256:{prefix} matches {len(hits)} versions of {repo}; give more hex digits"
+                )
             version = hits[0]
         oid = versions[version]
         return repo, version, oid, self._manifest_at(repo, oid), tags, versions
 
-    def _info(self, repo: str, version: int, oid: str, manifest: Mapping[str, Any],
-              tags: Mapping[str, str], versions: Mapping[int, str]) -> VersionInfo:
+    def _info(
+        self,
+        repo: str,
+        version: int,
+        oid: str,
+        manifest: Mapping[str, Any],
+        tags: Mapping[str, str],
+        versions: Mapping[int, str],
+    ) -> VersionInfo:
         names = [t for t, o in tags.items() if o == oid]
         if version == max(versions):
             names.append(LATEST)
         md = manifest["metadata"] if isinstance(manifest.get("metadata"), dict) else {}
-        return VersionInfo(repo, version, manifest_digest(manifest), tuple(sorted(names)),
-                           md.get("created_at"), dict(md))
+        return VersionInfo(
+            repo, version, manifest_digest(manifest), tuple(sorted(names)), md.get("created_at"), dict(md)
+        )
 
     def resolve(self, ref: RefLike) -> VersionInfo:
         """The version ``ref`` names: ``ns/name[@vN|@tag|@sha256:..]`` or ``hf://datasets/ORG/NAME@rev``."""
@@ -394,8 +443,9 @@ class HubStore(Store):
         return self._find(ref)[2]
 
     # ------------------------------------------------------------------------- open / pull
-    def _fetch_verified(self, repo: str, version: int, oid: str, manifest: Mapping[str, Any],
-                        progress: bool = False) -> dict[str, Path]:
+    def _fetch_verified(
+        self, repo: str, version: int, oid: str, manifest: Mapping[str, Any], progress: bool = False
+    ) -> dict[str, Path]:
         """Every manifest file at ``oid``, from the cache or downloaded, sha256 and size checked."""
         from ..transfer import download
 
@@ -404,16 +454,26 @@ class HubStore(Store):
             label = f"{repo}@v{version}: {fname} from {self.endpoint}"
 
             def fetch(part: Path, fname: str = fname, entry: FileEntry = entry) -> None:
-                self._net(f"{repo}@v{version}: download {fname}", download,
-                          self._file_url(repo, oid, fname), part, max_bytes=entry["size"],
-                          expected_size=entry["size"], headers=self._headers(),
-                          progress=progress, label=fname)
-            out[fname] = self._cache.blob(entry["sha256"], entry["size"],
-                                          None if self.offline else fetch, label)
+                self._net(
+                    f"{repo}@v{version}: download {fname}",
+                    download,
+                    self._file_url(repo, oid, fname),
+                    part,
+                    max_bytes=entry["size"],
+                    expected_size=entry["size"],
+                    headers=self._headers(),
+                    progress=progress,
+                    label=fname,
+                )
+
+            out[fname] = self._cache.blob(
+                entry["sha256"], entry["size"], None if self.offline else fetch, label
+            )
         return out
 
-    def _snapshot(self, repo: str, version: int, oid: str, manifest: Mapping[str, Any],
-                  progress: bool = False) -> Path:
+    def _snapshot(
+        self, repo: str, version: int, oid: str, manifest: Mapping[str, Any], progress: bool = False
+    ) -> Path:
         return self._cache.snapshot(manifest, self._fetch_verified(repo, version, oid, manifest, progress))
 
     def open(self, ref: RefLike, verify: bool = True) -> Artifact:
@@ -421,12 +481,13 @@ class HubStore(Store):
         repo, version, oid, manifest, _, _ = self._find(ref)
         art = open_artifact(self._snapshot(repo, version, oid, manifest), verify=verify)
         if manifest_digest(art.manifest) != manifest_digest(manifest):
-            raise IntegrityError(f"{repo}@v{version}: the cached snapshot differs from the version "
-                                 f"resolved; delete {self.cache_dir} and retry")
+            raise IntegrityError(
+                f"{repo}@v{version}: the cached snapshot differs from the version "
+                f"resolved; delete {self.cache_dir} and retry"
+            )
         return art
 
-    def pull(self, ref: RefLike, out_dir: str | Path | None = None, *,
-             progress: bool = False) -> Path:
+    def pull(self, ref: RefLike, out_dir: str | Path | None = None, *, progress: bool = False) -> Path:
         """Copy the version to ``out_dir`` (default ``./<name>-v<N>``), verified before it appears."""
         from ..fsio import staged_dir
 
@@ -449,8 +510,9 @@ class HubStore(Store):
         return out
 
     # -------------------------------------------------------------------------------- push
-    def push(self, path: str | Path, name: str, tags: Sequence[str] = (), *,
-             progress: bool = False) -> PushResult:
+    def push(
+        self, path: str | Path, name: str, tags: Sequence[str] = (), *, progress: bool = False
+    ) -> PushResult:
         """Commit the artifact at ``path`` as the next version of repo ``name`` (tag vN + ``tags``)."""
         validate_name(name)
         tags = tuple(dict.fromkeys(_user_tag(t) for t in tags))
@@ -460,8 +522,7 @@ class HubStore(Store):
         digest = manifest_digest(art.manifest)
         preview = preview_parquet(art)
         hh = _hub()
-        self._call(f"{name}: create repo", self._api.create_repo, name, repo_type="dataset",
-                   exist_ok=True)
+        self._call(f"{name}: create repo", self._api.create_repo, name, repo_type="dataset", exist_ok=True)
         for attempt in range(PUSH_ATTEMPTS):
             versions, _, head = self._refs(name)
             known = self._history(name) if head else {}
@@ -471,22 +532,32 @@ class HubStore(Store):
                 version, oid, created = same[0], versions[same[0]], False
                 break
             version = max([*versions, *known, 0]) + 1
-            ops = [hh.CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(Path(art.path) / f))
-                   for f in sorted([*art.manifest["files"], MANIFEST_FILE])]
+            ops = [
+                hh.CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(Path(art.path) / f))
+                for f in sorted([*art.manifest["files"], MANIFEST_FILE])
+            ]
             ops.append(hh.CommitOperationAdd(path_in_repo=PREVIEW_FILE, path_or_fileobj=preview))
             try:
                 with _progress(progress):
-                    info = self._call(f"{name}: commit v{version}", self._api.create_commit, name,
-                                      ops, commit_message=f"dcreg v{version} {digest}",
-                                      commit_description="Pushed by dcregistry.",
-                                      repo_type="dataset", parent_commit=head)
+                    info = self._call(
+                        f"{name}: commit v{version}",
+                        self._api.create_commit,
+                        name,
+                        ops,
+                        commit_message=f"dcreg v{version} {digest}",
+                        commit_description="Pushed by dcregistry.",
+                        repo_type="dataset",
+                        parent_commit=head,
+                    )
             except _Conflict:
                 time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
                 continue
             new_oid = getattr(info, "oid", None)
             if not is_commit_id(new_oid):
-                raise HubError(f"{name}: {self.endpoint} answered {str(new_oid)[:60]!r} as the new commit, "
-                               "which is not a 40-hex commit id; refusing its answer")
+                raise HubError(
+                    f"{name}: {self.endpoint} answered {str(new_oid)[:60]!r} as the new commit, "
+                    "which is not a 40-hex commit id; refusing its answer"
+                )
             oid = new_oid
             created = True
             after, _, _ = self._refs(name)
@@ -494,20 +565,26 @@ class HubStore(Store):
             if assigned:  # dcreg serve tags versions itself (it may skip removed numbers)
                 version = assigned[0]
             else:
-                self._call(f"{name}: tag v{version}", self._api.create_tag, name,
-                           tag=f"v{version}", revision=oid, repo_type="dataset")
+                self._call(
+                    f"{name}: tag v{version}",
+                    self._api.create_tag,
+                    name,
+                    tag=f"v{version}",
+                    revision=oid,
+                    repo_type="dataset",
+                )
             break
         else:
-            raise HubError(f"{name}: {PUSH_ATTEMPTS} attempts lost the race against other pushes; "
-                           "try again")
+            raise HubError(f"{name}: {PUSH_ATTEMPTS} attempts lost the race against other pushes; try again")
         for t in tags:
             self._set_tag(name, t, oid)
         return PushResult(name, version, digest, created, tags)
 
     def _history(self, repo: str) -> dict[int, str]:
         """version -> digest for every dcreg commit on main (from commit titles)."""
-        commits = self._call(f"{repo}: list commits",
-                             lambda: list(self._api.list_repo_commits(repo, repo_type="dataset")))
+        commits = self._call(
+            f"{repo}: list commits", lambda: list(self._api.list_repo_commits(repo, repo_type="dataset"))
+        )
         out: dict[int, str] = {}
         for c in commits:
             m = _TITLE.fullmatch((c.title or "").strip())
@@ -531,10 +608,10 @@ class HubStore(Store):
         if tags.get(tag) == oid:
             return
         if tag in tags:
-            self._call(f"{repo}: move tag {tag}", self._api.delete_tag, repo, tag=tag,
-                       repo_type="dataset")
-        self._call(f"{repo}: tag {tag}", self._api.create_tag, repo, tag=tag, revision=oid,
-                   repo_type="dataset")
+            self._call(f"{repo}: move tag {tag}", self._api.delete_tag, repo, tag=tag, repo_type="dataset")
+        self._call(
+            f"{repo}: tag {tag}", self._api.create_tag, repo, tag=tag, revision=oid, repo_type="dataset"
+        )
 
     def tag(self, ref: RefLike, tag: str) -> VersionInfo:
         """Point user tag ``tag`` at the version ``ref`` names."""
@@ -549,8 +626,7 @@ class HubStore(Store):
         current = self.tags(name)
         if tag not in current:
             raise NotFoundError(f"{name} has no tag {tag!r}")
-        self._call(f"{name}: delete tag {tag}", self._api.delete_tag, name, tag=tag,
-                   repo_type="dataset")
+        self._call(f"{name}: delete tag {tag}", self._api.delete_tag, name, tag=tag, repo_type="dataset")
         return current[tag]
 
     def tag_log(self, name: str) -> builtins.list[dict[str, Any]]:
@@ -558,13 +634,13 @@ class HubStore(Store):
         out = []
         for tag, version in self.tags(name).items():
             if tag != LATEST:
-                out.append({"ts": None, "action": "set", "tag": tag, "version": version,
-                            "digest": None})
+                out.append({"ts": None, "action": "set", "tag": tag, "version": version, "digest": None})
         return out
 
     # ------------------------------------------------------------------------------- list
-    def list(self, name: str | None = None, query: Sequence[str] | str = (),
-             all_versions: bool = False) -> list[VersionInfo]:
+    def list(
+        self, name: str | None = None, query: Sequence[str] | str = (), all_versions: bool = False
+    ) -> list[VersionInfo]:
         """Artifacts on the endpoint (repos whose card carries the ``dcreg`` tag) matching ``query``."""
         from .query import parse_terms
 
@@ -572,11 +648,15 @@ class HubStore(Store):
         if name is not None:
             repos = [name]
         else:
-            card_tags = ["dcreg"] + [str(t.value) for t in terms
-                                     if t.field in ("dataset", "method") and t.op == "="
-                                     and isinstance(t.value, str) and not any(c in t.value for c in "*?[")]
-            found = self._call("list datasets",
-                               lambda: list(self._api.list_datasets(filter=card_tags)))
+            card_tags = ["dcreg"] + [
+                str(t.value)
+                for t in terms
+                if t.field in ("dataset", "method")
+                and t.op == "="
+                and isinstance(t.value, str)
+                and not any(c in t.value for c in "*?[")
+            ]
+            found = self._call("list datasets", lambda: list(self._api.list_datasets(filter=card_tags)))
             repos = sorted(d.id for d in found if isinstance(d.id, str) and _HUB_REPO.fullmatch(d.id))
         out = []
         for repo in repos:
@@ -612,16 +692,20 @@ class HubStore(Store):
 
     # ------------------------------------------------------------------ not on the Hub
     def annotate(self, ref: RefLike, kind: str, record: Mapping[str, Any]) -> str:
-        raise HubUnsupportedError("annotations (recorded evaluations) live in a local store; "
-                                  "pull the version and record the result there")
+        raise HubUnsupportedError(
+            "annotations (recorded evaluations) live in a local store; "
+            "pull the version and record the result there"
+        )
 
     def annotations(self, ref: RefLike, kind: str | None = None) -> builtins.list[dict[str, Any]]:
         """The Hub store keeps no annotations: always empty."""
         return []
 
     def rm(self, ref: RefLike, force: bool = False) -> VersionInfo:
-        raise HubUnsupportedError("versions on a Hub store are not removed by dcreg; delete the "
-                                  "vN tag or the repo on the Hub itself")
+        raise HubUnsupportedError(
+            "versions on a Hub store are not removed by dcreg; delete the "
+            "vN tag or the repo on the Hub itself"
+        )
 
     def gc(self, dry_run: bool = True) -> GcReport:
         raise HubUnsupportedError("gc applies to a local store; a Hub store has nothing to collect")
@@ -644,8 +728,10 @@ def _raise(exc: BaseException) -> None:
 
 def _is_network_error(exc: BaseException) -> bool:
     """Transport errors of the HTTP stacks huggingface_hub may use (httpx, httpx2, requests)."""
-    return any(c.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "requests", "urllib3")
-               for c in type(exc).__mro__)
+    return any(
+        c.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "requests", "urllib3")
+        for c in type(exc).__mro__
+    )
 
 
 def _is_user_tag(tag: str) -> bool:
@@ -677,12 +763,21 @@ def _name_only_ref(name: str, at: str, sel: str, text: str) -> Ref:
 
 def _matches(term: Term, info: VersionInfo) -> bool:
     md = info.metadata
-    values = {"name": info.name, "version": info.version, "digest": info.digest,
-              "dataset": md.get("dataset"), "method": md.get("method"), "ipc": md.get("ipc"),
-              "num_classes": md.get("num_classes"), "label_kind": md.get("label_kind"),
-              "pixel": (md.get("pixel_space") or {}).get("kind"), "seed": md.get("seed"),
-              "license": md.get("license"), "created_at": info.created_at,
-              "made_at": md.get("created_at")}
+    values = {
+        "name": info.name,
+        "version": info.version,
+        "digest": info.digest,
+        "dataset": md.get("dataset"),
+        "method": md.get("method"),
+        "ipc": md.get("ipc"),
+        "num_classes": md.get("num_classes"),
+        "label_kind": md.get("label_kind"),
+        "pixel": (md.get("pixel_space") or {}).get("kind"),
+        "seed": md.get("seed"),
+        "license": md.get("license"),
+        "created_at": info.created_at,
+        "made_at": md.get("created_at"),
+    }
     have = values.get(term.field)
     want = term.value
     if have is None:
@@ -741,11 +836,17 @@ def preview_parquet(art: Artifact) -> bytes:
         buf = io.BytesIO()
         Image.fromarray(to_uint8_hwc(img)).save(buf, format="PNG", optimize=False)
         pngs.append({"bytes": buf.getvalue(), "path": None})
-    features = {"image": {"_type": "Image"},
-                "label": {"_type": "ClassLabel", "names": list(art.metadata["class_names"])}}
-    schema = pa.schema([pa.field("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-                        pa.field("label", pa.int64())],
-                       metadata={"huggingface": json.dumps({"info": {"features": features}})})
+    features = {
+        "image": {"_type": "Image"},
+        "label": {"_type": "ClassLabel", "names": list(art.metadata["class_names"])},
+    }
+    schema = pa.schema(
+        [
+            pa.field("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+            pa.field("label", pa.int64()),
+        ],
+        metadata={"huggingface": json.dumps({"info": {"features": features}})},
+    )
     table = pa.table({"image": pngs, "label": [int(v) for v in labels]}, schema=schema)
     out = io.BytesIO()
     pq.write_table(table, out)

@@ -72,7 +72,10 @@ class HubCache:
     def save_refs(self, repo: str, versions: Mapping[int, str], tags: Mapping[str, str]) -> None:
         """Remember vN/tag -> commit (best effort: a read-only cache only costs offline use)."""
         path = self._repo_dir("refs", repo).with_suffix(".json")
-        doc = {"versions": {str(v): o for v, o in sorted(versions.items())}, "tags": dict(sorted(tags.items()))}
+        doc = {
+            "versions": {str(v): o for v, o in sorted(versions.items())},
+            "tags": dict(sorted(tags.items())),
+        }
         try:
             ensure_dir(path.parent)
             atomic_write_bytes(path, json.dumps(doc, sort_keys=True).encode())
@@ -111,8 +114,10 @@ class HubCache:
         fetched = raw is None
         if raw is None:
             if fetch is None:
-                raise NotFoundError(f"{repo}@{commit[:12]}: manifest.json is not in the cache "
-                                    f"({self.root}) and the store is offline")
+                raise NotFoundError(
+                    f"{repo}@{commit[:12]}: manifest.json is not in the cache "
+                    f"({self.root}) and the store is offline"
+                )
             raw = fetch()
         try:
             parsed = loads_bounded(raw, f"{repo}@{commit[:12]}: manifest.json", max_bytes=MAX_MANIFEST_BYTES)
@@ -128,8 +133,7 @@ class HubCache:
         return manifest
 
     # -------------------------------------------------------------------------------- blobs
-    def blob(self, sha256: str, size: int, fetch_into: Callable[[Path], None] | None,
-             label: str) -> Path:
+    def blob(self, sha256: str, size: int, fetch_into: Callable[[Path], None] | None, label: str) -> Path:
         """A file whose content has ``sha256`` and ``size`` (re-hashed on every call): cached, or
         downloaded into a temp file by ``fetch_into(part)`` and kept only if it matches."""
         if not is_sha256_hex(sha256):
@@ -150,7 +154,8 @@ class HubCache:
                 raise IntegrityError(
                     f"{label} hashes to sha256:{got[:12]}… ({n} bytes), the manifest says "
                     f"sha256:{sha256[:12]}… ({size} bytes): the remote copy was modified or "
-                    "corrupted; nothing was written")
+                    "corrupted; nothing was written"
+                )
             os.chmod(tmp, 0o444)
             ensure_dir(path.parent)
             os.replace(tmp, path)

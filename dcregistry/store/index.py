@@ -22,8 +22,22 @@ from urllib.parse import quote
 from .query import Term
 
 SCHEMA_VERSION = 2
-_COLUMNS = ("name", "version", "digest", "created_at", "dataset", "method", "ipc", "num_classes",
-            "label_kind", "pixel", "seed", "license", "made_at", "metadata")
+_COLUMNS = (
+    "name",
+    "version",
+    "digest",
+    "created_at",
+    "dataset",
+    "method",
+    "ipc",
+    "num_classes",
+    "label_kind",
+    "pixel",
+    "seed",
+    "license",
+    "made_at",
+    "metadata",
+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
     name TEXT NOT NULL,
@@ -65,11 +79,22 @@ class IndexRow:
     def values(self) -> tuple[Any, ...]:
         md: Mapping[str, Any] = self.metadata or {}
         ps = md.get("pixel_space")
-        return (self.name, self.version, self.digest, self.created_at, md.get("dataset"),
-                md.get("method"), _int(md.get("ipc")), _int(md.get("num_classes")),
-                md.get("label_kind"), ps.get("kind") if isinstance(ps, dict) else None,
-                _int(md.get("seed")), md.get("license"), md.get("created_at"),
-                json.dumps(md, sort_keys=True))
+        return (
+            self.name,
+            self.version,
+            self.digest,
+            self.created_at,
+            md.get("dataset"),
+            md.get("method"),
+            _int(md.get("ipc")),
+            _int(md.get("num_classes")),
+            md.get("label_kind"),
+            ps.get("kind") if isinstance(ps, dict) else None,
+            _int(md.get("seed")),
+            md.get("license"),
+            md.get("created_at"),
+            json.dumps(md, sort_keys=True),
+        )
 
 
 def _int(v: Any) -> int | None:
@@ -182,11 +207,14 @@ class Index:
         """Replace the recorded directory signatures."""
         with self.conn:
             self.conn.execute("DELETE FROM scans")
-            self.conn.executemany("INSERT INTO scans (name, sig, versions) VALUES (?, ?, ?)",
-                                  [(n, s, json.dumps(vs)) for n, (s, vs) in scans.items()])
+            self.conn.executemany(
+                "INSERT INTO scans (name, sig, versions) VALUES (?, ?, ?)",
+                [(n, s, json.dumps(vs)) for n, (s, vs) in scans.items()],
+            )
 
-    def query(self, terms: Iterable[Term] = (), name: str | None = None, *,
-              highest_only: bool = False) -> list[IndexRow]:
+    def query(
+        self, terms: Iterable[Term] = (), name: str | None = None, *, highest_only: bool = False
+    ) -> list[IndexRow]:
         """Rows matching every term (and ``name`` if given), ordered by name then version;
         ``highest_only``: only the highest matching version of each name."""
         where: list[str] = []
@@ -202,12 +230,16 @@ class Index:
         if highest_only:
             # the highest matching version per name, found in SQL so that only those rows'
             # metadata is decoded
-            sql = ("SELECT v.name, v.version, v.digest, v.created_at, v.metadata FROM versions v "
-                   f"JOIN (SELECT name AS n, max(version) AS mv FROM versions{cond} GROUP BY name)"
-                   " ON v.name = n AND v.version = mv ORDER BY v.name")
+            sql = (
+                "SELECT v.name, v.version, v.digest, v.created_at, v.metadata FROM versions v "
+                f"JOIN (SELECT name AS n, max(version) AS mv FROM versions{cond} GROUP BY name)"
+                " ON v.name = n AND v.version = mv ORDER BY v.name"
+            )
         else:
-            sql = ("SELECT name, version, digest, created_at, metadata FROM versions"
-                   f"{cond} ORDER BY name, version")
+            sql = (
+                "SELECT name, version, digest, created_at, metadata FROM versions"
+                f"{cond} ORDER BY name, version"
+            )
         with closing(self.conn.execute(sql, params)) as cur:
             return [IndexRow(n, v, d, c, json.loads(m)) for n, v, d, c, m in cur]
 
@@ -218,7 +250,8 @@ class Index:
         with self.conn:
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO versions ({','.join(_COLUMNS)}) VALUES ({marks})",
-                [r.values() for r in rows])
+                [r.values() for r in rows],
+            )
 
     def delete(self, keys: Iterable[tuple[str, int]]) -> None:
         """Delete rows by (name, version) (missing ones are ignored)."""

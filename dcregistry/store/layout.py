@@ -58,10 +58,18 @@ INDEX_FILE = "index.sqlite"
 LOCK_FILE = "lock"
 SUBDIRS = ("blobs", "repos", "tmp", "snapshots")
 #: Top-level entries a store may hold (anything else is reported as unexpected).
-TOP_LEVEL = frozenset({*SUBDIRS, LOCK_FILE, INDEX_FILE, f"{INDEX_FILE}-journal",
-                       "downloads",  # dcreg fetch's download cache (dcregistry.published)
-                       "hub",  # dcreg serve's side files: uploads, extras (dcregistry.server)
-                       f"{INDEX_FILE}-wal", f"{INDEX_FILE}-shm"})
+TOP_LEVEL = frozenset(
+    {
+        *SUBDIRS,
+        LOCK_FILE,
+        INDEX_FILE,
+        f"{INDEX_FILE}-journal",
+        "downloads",  # dcreg fetch's download cache (dcregistry.published)
+        "hub",  # dcreg serve's side files: uploads, extras (dcregistry.server)
+        f"{INDEX_FILE}-wal",
+        f"{INDEX_FILE}-shm",
+    }
+)
 HEX64 = re.compile(r"[0-9a-f]{64}")
 #: Version files are tiny; anything larger is damaged (and never read whole).
 MAX_VERSION_FILE = 64 << 10
@@ -78,8 +86,7 @@ def default_root() -> Path:
 
 def hex_of(digest: str) -> str:
     """The 64 hex digits of ``sha256:<hex>``; IntegrityError if malformed."""
-    if (not isinstance(digest, str) or not digest.startswith("sha256:")
-            or not HEX64.fullmatch(digest[7:])):
+    if not isinstance(digest, str) or not digest.startswith("sha256:") or not HEX64.fullmatch(digest[7:]):
         raise IntegrityError(f"malformed digest {str(digest)[:80]!r}")
     return digest[7:]
 
@@ -179,13 +186,15 @@ class Layout:
     def read_only_error(self) -> StoreReadOnlyError:
         return StoreReadOnlyError(
             f"the store at {self.root} is read-only; reading works, but pushing, tagging, "
-            "removing, collecting garbage and recording results need a writable store")
+            "removing, collecting garbage and recording results need a writable store"
+        )
 
     @contextmanager
     def guard(self) -> Iterator[None]:
         """Translate OS refusals during a store write into named errors about this store."""
-        with translate_os_errors(self.root, read_only_cls=StoreReadOnlyError,
-                                 subject=f"the store at {self.root}"):
+        with translate_os_errors(
+            self.root, read_only_cls=StoreReadOnlyError, subject=f"the store at {self.root}"
+        ):
             yield
 
     def ensure(self) -> None:
@@ -209,8 +218,10 @@ class Layout:
             with self.guard():
                 self._lock.acquire(timeout=wait)
         except Timeout:
-            raise StoreLockedError(f"the store at {self.root} is locked by another dcreg process "
-                                   f"(waited {wait:.0f}s on {self.root / LOCK_FILE})") from None
+            raise StoreLockedError(
+                f"the store at {self.root} is locked by another dcreg process "
+                f"(waited {wait:.0f}s on {self.root / LOCK_FILE})"
+            ) from None
         try:
             with self.guard():
                 yield
@@ -328,8 +339,14 @@ class Layout:
         if record.txn:
             body["txn"] = record.txn
         data = json.dumps(body, sort_keys=True) + "\n"
-        atomic_write_bytes(target, data.encode(), tmp_dir=self.tmp, mode=0o444,
-                           read_only_cls=StoreReadOnlyError, subject=f"the store at {self.root}")
+        atomic_write_bytes(
+            target,
+            data.encode(),
+            tmp_dir=self.tmp,
+            mode=0o444,
+            read_only_cls=StoreReadOnlyError,
+            subject=f"the store at {self.root}",
+        )
 
     def no_such_name(self, name: str) -> str:
         """The message for a name without live versions (lists the names that exist)."""
@@ -357,6 +374,19 @@ def is_regular(path: Path) -> bool:
         return False
 
 
-__all__ = ["Layout", "VersionRecord", "default_root", "hex_of", "read_small_json", "list_dir",
-           "is_file_entry", "is_dir_entry", "is_regular", "INDEX_FILE", "LOCK_FILE", "TOP_LEVEL",
-           "HEX64", "SUBDIRS"]
+__all__ = [
+    "Layout",
+    "VersionRecord",
+    "default_root",
+    "hex_of",
+    "read_small_json",
+    "list_dir",
+    "is_file_entry",
+    "is_dir_entry",
+    "is_regular",
+    "INDEX_FILE",
+    "LOCK_FILE",
+    "TOP_LEVEL",
+    "HEX64",
+    "SUBDIRS",
+]

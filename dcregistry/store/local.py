@@ -109,15 +109,18 @@ class LocalStore(Store):
             r = ref
         elif isinstance(ref, str):
             if ref.startswith("hf://"):
-                raise InvalidReferenceError(f"{ref[:200]!r}: Hugging Face Hub references are not "
-                                            "available in a local store; open them through the "
-                                            "hub store")
+                raise InvalidReferenceError(
+                    f"{ref[:200]!r}: Hugging Face Hub references are not "
+                    "available in a local store; open them through the "
+                    "hub store"
+                )
             r = parse_name_ref(ref)
         else:
             raise InvalidReferenceError(f"not a reference: {type(ref).__name__}")
         if r.kind != "name":
-            raise InvalidReferenceError(f"{r} is not a reference into a local store "
-                                        "(use ns/name[@v3|@tag|@sha256:..])")
+            raise InvalidReferenceError(
+                f"{r} is not a reference into a local store (use ns/name[@v3|@tag|@sha256:..])"
+            )
         return r
 
     def resolve(self, ref: RefLike) -> VersionInfo:
@@ -139,8 +142,10 @@ class LocalStore(Store):
             if version not in live:
                 removed = version in self.layout.version_numbers(name, "removed")
                 raise NotFoundError(
-                    f"{name} has no version v{version}" + (" (it was removed)" if removed else "")
-                    + f"; live versions: {_vlist(live)}")
+                    f"{name} has no version v{version}"
+                    + (" (it was removed)" if removed else "")
+                    + f"; live versions: {_vlist(live)}"
+                )
         elif r.selector == "tag":
             if r.value not in tags:
                 have = ", ".join(f"{t}->v{v}" for t, v in tags.items())
@@ -150,13 +155,16 @@ class LocalStore(Store):
             prefix = str(r.value)
             hits = sorted(v for v, rec in live.items() if hex_of(rec.digest).startswith(prefix))
             if not hits:
-                raise NotFoundError(f"no version of {name} has a digest starting with "
-                                    f"sha256:{prefix} (live versions: {_vlist(live)})")
+                raise NotFoundError(
+                    f"no version of {name} has a digest starting with "
+                    f"sha256:{prefix} (live versions: {_vlist(live)})"
+                )
             if len(hits) > 1:
                 raise AmbiguousReferenceError(
                     f"sha256:{prefix} matches {len(hits)} versions of {name} "
                     f"({', '.join(f'v{v}={live[v].digest[7:19]}' for v in hits)}); give more hex "
-                    "digits")
+                    "digits"
+                )
             version = hits[0]
         rec = live[version]
         try:
@@ -165,9 +173,14 @@ class LocalStore(Store):
             if strict:
                 raise
             metadata = {}
-        return VersionInfo(name, version, rec.digest,
-                           tuple(t for t, v in tags.items() if v == version), rec.created_at,
-                           metadata)
+        return VersionInfo(
+            name,
+            version,
+            rec.digest,
+            tuple(t for t, v in tags.items() if v == version),
+            rec.created_at,
+            metadata,
+        )
 
     def manifest(self, ref: RefLike) -> Manifest:
         """The manifest of the version ``ref`` names (format, metadata, files with sha256/size)."""
@@ -175,8 +188,9 @@ class LocalStore(Store):
         return self.blobs.read_manifest(info.digest, info.ref)
 
     # ----------------------------------------------------------------------------------- push
-    def push(self, path: str | Path, name: str, tags: Sequence[str] = (), *,
-             progress: bool = False) -> PushResult:
+    def push(
+        self, path: str | Path, name: str, tags: Sequence[str] = (), *, progress: bool = False
+    ) -> PushResult:
         """Store the artifact directory ``path`` as the next version of ``name``.
 
         Identical content already live under ``name`` is not stored again: its version is
@@ -195,8 +209,7 @@ class LocalStore(Store):
         self.layout.ensure()
         written: list[str] = []
         try:
-            self.blobs.store_all(art.path, manifest, check_hash=True, progress=progress,
-                                 written=written)
+            self.blobs.store_all(art.path, manifest, check_hash=True, progress=progress, written=written)
             _test_pause("blobs-written")
             with self.layout.locked():
                 # gc may have collected blobs written before we took the lock: put them back.
@@ -226,8 +239,9 @@ class LocalStore(Store):
         except (UserError, OSError):
             pass
 
-    def _commit(self, name: str, digest: str, manifest: Mapping[str, Any],
-                tags: tuple[str, ...]) -> PushResult:
+    def _commit(
+        self, name: str, digest: str, manifest: Mapping[str, Any], tags: tuple[str, ...]
+    ) -> PushResult:
         """Under the lock: the existing version with ``digest``, or a new one with its tags."""
         live = self.layout.live(name)
         same = sorted(v for v, rec in live.items() if rec.digest == digest)
@@ -248,8 +262,7 @@ class LocalStore(Store):
             _test_pause("tags-logged")
             self.layout.write_version(name, version, VersionRecord(digest, created_at, txn))
             _test_pause("version-written")
-        maintenance.index_put(self, [IndexRow(name, version, digest, created_at,
-                                              manifest["metadata"])])
+        maintenance.index_put(self, [IndexRow(name, version, digest, created_at, manifest["metadata"])])
         return PushResult(name, version, digest, created, tags)
 
     # ----------------------------------------------------------------------------- open/pull
@@ -271,8 +284,7 @@ class LocalStore(Store):
                 remove_tree(snap)  # a damaged snapshot (copies): rebuild it once from the blobs
         raise AssertionError("unreachable")
 
-    def pull(self, ref: RefLike, out_dir: str | Path | None = None, *,
-             progress: bool = False) -> Path:
+    def pull(self, ref: RefLike, out_dir: str | Path | None = None, *, progress: bool = False) -> Path:
         """Copy the version ``ref`` names to ``out_dir`` (default ``./<name>-v<N>``), verified first.
 
         ``out_dir`` must be absent or empty (or already hold exactly this version) and lie
@@ -285,13 +297,15 @@ class LocalStore(Store):
         with translate_os_errors(out):
             if out.is_symlink() or out.exists():
                 if not out.is_dir():
-                    raise OutputExistsError(f"{out} exists and is not a directory; choose another "
-                                            "output directory")
+                    raise OutputExistsError(
+                        f"{out} exists and is not a directory; choose another output directory"
+                    )
                 if any(out.iterdir()):
                     if holds_artifact(out, info.digest):
                         return out
-                    raise OutputExistsError(f"{out} exists and is not empty; choose another "
-                                            "output directory (or remove it)")
+                    raise OutputExistsError(
+                        f"{out} exists and is not empty; choose another output directory (or remove it)"
+                    )
         with staged_dir(out) as tmp:
             bar = progress_bar(sum(e["size"] for e in manifest["files"].values()), progress, "pull")
             try:
@@ -305,8 +319,9 @@ class LocalStore(Store):
         return out
 
     # ----------------------------------------------------------------------------------- list
-    def list(self, name: str | None = None, query: Sequence[str] | str = (),
-             all_versions: bool = False) -> list[VersionInfo]:
+    def list(
+        self, name: str | None = None, query: Sequence[str] | str = (), all_versions: bool = False
+    ) -> list[VersionInfo]:
         """Versions matching ``query`` terms (``ipc<=10``...): the highest matching one per name, or all."""
         if name is not None:
             validate_name(name)
@@ -317,9 +332,17 @@ class LocalStore(Store):
         with idx:
             rows = idx.query(terms, name, highest_only=not all_versions)
         tag_maps = {n: self.tag_store.current(n, by_name.get(n, [])) for n in {r.name for r in rows}}
-        return [VersionInfo(r.name, r.version, r.digest,
-                            tuple(t for t, v in tag_maps[r.name].items() if v == r.version),
-                            r.created_at, r.metadata) for r in rows]
+        return [
+            VersionInfo(
+                r.name,
+                r.version,
+                r.digest,
+                tuple(t for t, v in tag_maps[r.name].items() if v == r.version),
+                r.created_at,
+                r.metadata,
+            )
+            for r in rows
+        ]
 
     # ----------------------------------------------------------------------------------- tags
     def tags(self, name: str) -> dict[str, int]:
@@ -390,7 +413,8 @@ class LocalStore(Store):
             if user_tags and not force:
                 raise TagProtectedError(
                     f"{info.ref} carries tag(s) {', '.join(user_tags)}; untag it first "
-                    f"(untag {info.name} {user_tags[0]}) or force the removal")
+                    f"(untag {info.name} {user_tags[0]}) or force the removal"
+                )
             for t in user_tags:
                 self.tag_store.append(info.name, "unset", t, info.version, info.digest)
             repo = self.layout.repo(info.name)

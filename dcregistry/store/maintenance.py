@@ -36,6 +36,7 @@ class LocalParts(Protocol):
 
     def verify(self, ref: RefLike) -> VersionInfo: ...
 
+
 REPO_ENTRIES = {"versions": "dir", "removed": "dir", "annotations": "dir", "tags.log": "file"}
 
 
@@ -63,8 +64,9 @@ def sync_index(store: LocalParts, idx: Index, files: set[tuple[str, int]] | None
     idx.upsert([index_row(store, n, v) for n, v in sorted(files - have)])
 
 
-def live_versions(store: LocalParts, recorded: Mapping[str, tuple[str, list[int]]]
-                  ) -> tuple[dict[str, list[int]], dict[str, tuple[str, list[int]]], bool]:
+def live_versions(
+    store: LocalParts, recorded: Mapping[str, tuple[str, list[int]]]
+) -> tuple[dict[str, list[int]], dict[str, tuple[str, list[int]]], bool]:
     """Live version numbers per name, and the signatures to record, and whether every name was
     answered from ``recorded`` (the signatures the index stored with its last check). A name
     whose versions directory still has its recorded signature is taken from ``recorded``
@@ -224,8 +226,11 @@ def _repo_anomalies(store: LocalParts, name: str, repo: Path, odd: Callable[[str
     found: list[str] = []
     for e in list_dir(repo):
         want = REPO_ENTRIES.get(e.name)
-        if want is None or (want == "dir" and not is_dir_entry(e)) or \
-                (want == "file" and not is_file_entry(e)):
+        if (
+            want is None
+            or (want == "dir" and not is_dir_entry(e))
+            or (want == "file" and not is_file_entry(e))
+        ):
             odd(e.path)
     for sub in ("versions", "removed"):
         for e in list_dir(repo / sub):
@@ -321,8 +326,9 @@ def gc(store: LocalParts, dry_run: bool = True) -> GcReport:
                 report.skipped.append(rel(sub.path))
                 continue
             for entry in list_dir(Path(sub.path)):
-                if not (HEX64.fullmatch(entry.name) and entry.name.startswith(sub.name)
-                        and is_file_entry(entry)):
+                if not (
+                    HEX64.fullmatch(entry.name) and entry.name.startswith(sub.name) and is_file_entry(entry)
+                ):
                     report.skipped.append(rel(entry.path))
                     continue
                 if entry.name in keep:
@@ -364,5 +370,16 @@ def dead_tmp_entries(root: Path, tmp_dir: Path) -> list[Path]:
     return sorted(out)
 
 
-__all__ = ["open_index", "sync_index", "index_put", "index_delete", "rebuild_index",
-           "anomalies", "verify_all", "gc", "dead_tmp_entries", "live_digests", "private_bytes"]
+__all__ = [
+    "open_index",
+    "sync_index",
+    "index_put",
+    "index_delete",
+    "rebuild_index",
+    "anomalies",
+    "verify_all",
+    "gc",
+    "dead_tmp_entries",
+    "live_digests",
+    "private_bytes",
+]

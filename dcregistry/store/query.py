@@ -19,11 +19,25 @@ from ..errors import BadQueryError
 from ..refs import text_problem
 
 INT_FIELDS = ("version", "ipc", "num_classes", "seed")
-TEXT_FIELDS = ("name", "digest", "dataset", "method", "label_kind", "pixel", "license",
-               "created_at", "made_at")
+TEXT_FIELDS = (
+    "name",
+    "digest",
+    "dataset",
+    "method",
+    "label_kind",
+    "pixel",
+    "license",
+    "created_at",
+    "made_at",
+)
 FIELDS = INT_FIELDS + TEXT_FIELDS
-ALIASES = {"pixel_space": "pixel", "labels": "label_kind", "k": "ipc", "classes": "num_classes",
-           "v": "version"}
+ALIASES = {
+    "pixel_space": "pixel",
+    "labels": "label_kind",
+    "k": "ipc",
+    "classes": "num_classes",
+    "v": "version",
+}
 _OPS = ("<=", ">=", "!=", "==", "=", "<", ">")
 _TERM_RE = re.compile(r" *([a-z_]+) *(<=|>=|!=|==|=|<|>) *(.*?) *")
 _INT_RE = re.compile(r"[+-]?[0-9]{1,200}")
@@ -63,8 +77,10 @@ def parse_term(text: str) -> Term:
         raise BadQueryError(f"bad query {text!r}: {problem}")
     m = _TERM_RE.fullmatch(text)
     if not m:
-        raise BadQueryError(f"bad query {text!r}: write FIELD OP VALUE like ipc<=10 or dataset=cifar10 "
-                        f"(operators {' '.join(_OPS)})")
+        raise BadQueryError(
+            f"bad query {text!r}: write FIELD OP VALUE like ipc<=10 or dataset=cifar10 "
+            f"(operators {' '.join(_OPS)})"
+        )
     field, op, value = m.group(1), m.group(2), m.group(3)
     field = ALIASES.get(field, field)
     if field not in FIELDS:
@@ -79,8 +95,7 @@ def parse_term(text: str) -> Term:
             raise BadQueryError(f"bad query {text!r}: {field} takes an integer, got {value!r}")
         number = int(v)
         if not INT_MIN <= number <= INT_MAX:
-            raise BadQueryError(f"bad query {text!r}: {number} is out of range (integers are "
-                                "64-bit)")
+            raise BadQueryError(f"bad query {text!r}: {number} is out of range (integers are 64-bit)")
         return Term(field, op, number)
     if field == "digest":  # digest=<hex prefix> matches by prefix
         if not value.startswith(("sha256:", "*")):

@@ -39,8 +39,9 @@ def user_tag(tag: str) -> str:
     """``tag`` if a user may set or remove it (``latest`` is automatic)."""
     validate_tag(tag)
     if tag == LATEST:
-        raise InvalidNameError("'latest' is automatic (the highest version); it cannot be set or "
-                               "removed by hand")
+        raise InvalidNameError(
+            "'latest' is automatic (the highest version); it cannot be set or removed by hand"
+        )
     return tag
 
 
@@ -81,8 +82,10 @@ class TagLog:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
             return []  # no log yet, or something else in its place (verify --all says so)
         if len(data) > MAX_LOG_BYTES:
-            warnings.warn(StoreWarning(f"{name}: tags.log is larger than {MAX_LOG_BYTES} bytes; "
-                                       "its tags are ignored"), stacklevel=3)
+            warnings.warn(
+                StoreWarning(f"{name}: tags.log is larger than {MAX_LOG_BYTES} bytes; its tags are ignored"),
+                stacklevel=3,
+            )
             return []
         return data.decode("utf-8", errors="replace").splitlines()
 
@@ -97,8 +100,7 @@ class TagLog:
             try:
                 entry = json.loads(line)
             except (ValueError, RecursionError):
-                problems.append(f"{name}: tags.log line {no} is not JSON (torn by a crash?); "
-                                "skipped")
+                problems.append(f"{name}: tags.log line {no} is not JSON (torn by a crash?); skipped")
                 continue
             why = _entry_problem(entry)
             if why is not None:
@@ -144,11 +146,11 @@ class TagLog:
             tags[LATEST] = max(live_nums)
         return dict(sorted(tags.items()))
 
-    def append(self, name: str, action: str, tag: str, version: int, digest: str,
-               txn: str | None = None) -> None:
+    def append(
+        self, name: str, action: str, tag: str, version: int, digest: str, txn: str | None = None
+    ) -> None:
         """Append one entry (under the store lock)."""
-        entry = {"ts": now_precise(), "action": action, "tag": tag, "version": version,
-                 "digest": digest}
+        entry = {"ts": now_precise(), "action": action, "tag": tag, "version": version, "digest": digest}
         if txn is not None:
             entry["txn"] = txn
         with self.layout.guard():

@@ -55,7 +55,21 @@ def create_augmentation(
 
 
 __all__ = [
-    "AUGMENTATIONS", "Augmentation", "AutoAugmentation", "DCAugmentation", "DSAAugmentation",
-    "DSAParams", "DSASample", "Identity", "ImageNetAugmentation", "PixelStats", "RandAugmentation",
-    "UNIT", "apply_dsa", "create_augmentation", "dsa_augment", "parse_strategy", "sample_dsa",
+    "AUGMENTATIONS",
+    "Augmentation",
+    "AutoAugmentation",
+    "DCAugmentation",
+    "DSAAugmentation",
+    "DSAParams",
+    "DSASample",
+    "Identity",
+    "ImageNetAugmentation",
+    "PixelStats",
+    "RandAugmentation",
+    "UNIT",
+    "apply_dsa",
+    "create_augmentation",
+    "dsa_augment",
+    "parse_strategy",
+    "sample_dsa",
 ]

@@ -112,8 +112,9 @@ class Augmentation:
         self.reset_clipping()
 
     @classmethod
-    def create(cls, *, strategy: str | None = None, stats: PixelStats = UNIT,
-               image_size: int | None = None) -> Augmentation:
+    def create(
+        cls, *, strategy: str | None = None, stats: PixelStats = UNIT, image_size: int | None = None
+    ) -> Augmentation:
         """Build from the options of ``create_augmentation``; subclasses take what they use."""
         return cls()
 

@@ -33,8 +33,14 @@ class DCAugmentation(Augmentation):
     name = "dc"
     clips = False
 
-    def __init__(self, ops: tuple[str, ...] | str = DC_OPS, crop: int = 4, scale: float = 0.2,
-                 rotate: float = 45.0, fill: str = "batch"):
+    def __init__(
+        self,
+        ops: tuple[str, ...] | str = DC_OPS,
+        crop: int = 4,
+        scale: float = 0.2,
+        rotate: float = 45.0,
+        fill: str = "batch",
+    ):
         super().__init__()
         if isinstance(ops, str):
             ops = tuple(p for p in ops.split("_") if p)
@@ -47,8 +53,9 @@ class DCAugmentation(Augmentation):
         self.crop, self.scale, self.rotate, self.fill = int(crop), float(scale), float(rotate), fill
 
     @classmethod
-    def create(cls, *, strategy: str | None = None, stats: PixelStats = UNIT,
-               image_size: int | None = None) -> DCAugmentation:
+    def create(
+        cls, *, strategy: str | None = None, stats: PixelStats = UNIT, image_size: int | None = None
+    ) -> DCAugmentation:
         return cls()  # ``strategy`` is DSA's op string; it does not apply here
 
     def _apply(self, x: Tensor, generator: torch.Generator) -> Tensor:

@@ -196,6 +196,7 @@ def sample_dsa(
 
 # --- the ops (x: [N, C, H, W] on any device; values already on x.device) ---------------------
 
+
 def translate(x: Tensor, ty: Tensor, tx: Tensor, max_ty: int, max_tx: int) -> Tensor:
     """``out[n, :, i, j] = x[n, :, i + ty[n], j + tx[n]]``, zero outside; |ty| <= max_ty etc.
 
@@ -280,8 +281,9 @@ def apply_dsa(x: Tensor, sample: DSASample, *, broadcast: bool = False) -> Tenso
     return out.contiguous()
 
 
-def dsa_augment(x: Tensor, strategy: str, generator: torch.Generator,
-                params: DSAParams = DSAParams()) -> Tensor:
+def dsa_augment(
+    x: Tensor, strategy: str, generator: torch.Generator, params: DSAParams = DSAParams()
+) -> Tensor:
     """Draw and apply independent mode-"S" DSA parameters for every image of ``x``."""
     check_images(x)
     sample = sample_dsa(x.shape[0], strategy, generator, params, tuple(x.shape[1:]))
@@ -310,8 +312,9 @@ class DSAAugmentation(Augmentation):
         return cls(info.dsa_strategy, params)
 
     @classmethod
-    def create(cls, *, strategy: str | None = None, stats: PixelStats = UNIT,
-               image_size: int | None = None) -> DSAAugmentation:
+    def create(
+        cls, *, strategy: str | None = None, stats: PixelStats = UNIT, image_size: int | None = None
+    ) -> DSAAugmentation:
         return cls(strategy)
 
     def _apply(self, x: Tensor, generator: torch.Generator) -> Tensor:

@@ -56,8 +56,9 @@ CLAMPING_OPS = frozenset({"Brightness", "Color", "Contrast", "Sharpness", "Poste
 GRAY_NOOPS = frozenset({"Color"})
 
 
-def _with_clamp_hook(base_cls: type, clamp_ops: frozenset[str], clamp: Callable[[Tensor], Tensor],
-                     **kwargs: Any) -> tuple[Any, bool]:
+def _with_clamp_hook(
+    base_cls: type, clamp_ops: frozenset[str], clamp: Callable[[Tensor], Tensor], **kwargs: Any
+) -> tuple[Any, bool]:
     """Instantiate a torchvision AutoAugment-style policy that clamps before the ops that need it.
 
     Returns (transform, hooked); hooked is False where torchvision lacks the per-op method.
@@ -85,8 +86,9 @@ class _TorchvisionAugmentation(Augmentation):
         self._cache: dict[tuple[int, int, int], tuple[Any, bool]] = {}
 
     @classmethod
-    def create(cls, *, strategy: str | None = None, stats: PixelStats = UNIT,
-               image_size: int | None = None) -> _TorchvisionAugmentation:
+    def create(
+        cls, *, strategy: str | None = None, stats: PixelStats = UNIT, image_size: int | None = None
+    ) -> _TorchvisionAugmentation:
         return cls(stats=stats, image_size=image_size)  # ``strategy`` (DSA's) does not apply
 
     def _build(self, c: int, h: int, w: int) -> tuple[Any, bool]:
@@ -127,11 +129,13 @@ class ImageNetAugmentation(_TorchvisionAugmentation):
         from harness._torchvision import transforms_v2
 
         v2 = transforms_v2()
-        transform = v2.Compose([
-            v2.RandomCrop((h, w), padding=4),
-            v2.RandomHorizontalFlip(),
-            v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.2),
-        ])
+        transform = v2.Compose(
+            [
+                v2.RandomCrop((h, w), padding=4),
+                v2.RandomHorizontalFlip(),
+                v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.2),
+            ]
+        )
         return transform, False
 
 

@@ -123,7 +123,8 @@ def _check_raw(raw: RawSplit, info: DatasetInfo, split: str) -> tuple[torch.Tens
     imgs, labels = raw.images, np.asarray(raw.labels)
     if imgs.ndim != 4 or tuple(imgs.shape[1:]) != tuple(info.image_shape):
         raise DatasetFormatError(
-            where, f"images have shape {list(imgs.shape)}, expected [N, {', '.join(map(str, info.image_shape))}]"
+            where,
+            f"images have shape {list(imgs.shape)}, expected [N, {', '.join(map(str, info.image_shape))}]",
         )
     if labels.ndim != 1 or labels.shape[0] != imgs.shape[0]:
         raise DatasetFormatError(where, f"{labels.shape} labels for {imgs.shape[0]} images")
@@ -151,8 +152,11 @@ def resize_images(images: torch.Tensor, image_size: int, chunk: int = 4096) -> t
     out = torch.empty((n, c, image_size, image_size), dtype=images.dtype)
     for i in range(0, n, chunk):
         part = F.interpolate(
-            images[i : i + chunk], size=(image_size, image_size), mode="bilinear",
-            align_corners=False, antialias=True,
+            images[i : i + chunk],
+            size=(image_size, image_size),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
         )
         out[i : i + chunk] = part.clamp_(0.0, 1.0)
     return out
@@ -167,11 +171,15 @@ def hf_dir(root: Path, info: DatasetInfo) -> Path:
     return root / info.name
 
 
-def not_found(info: DatasetInfo, root: Path, layout: str, missing: Sequence[Path] = ()) -> DatasetNotFoundError:
+def not_found(
+    info: DatasetInfo, root: Path, layout: str, missing: Sequence[Path] = ()
+) -> DatasetNotFoundError:
     """The one-line error for a missing dataset: both layouts and, if partial, what is missing."""
     head = f"{info.name} not found under {root}"
     if missing:
-        shown = ", ".join(str(m) for m in missing[:3]) + (f" (+{len(missing) - 3} more)" if len(missing) > 3 else "")
+        shown = ", ".join(str(m) for m in missing[:3]) + (
+            f" (+{len(missing) - 3} more)" if len(missing) > 3 else ""
+        )
         head += f" (missing {shown})"
     return DatasetNotFoundError(
         f"{head}: put {layout} there, or a Hugging Face datasets directory at {hf_dir(root, info)} "

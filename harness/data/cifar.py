@@ -30,7 +30,9 @@ from .base import LOADERS, DatasetFormatError, RawSplit, locate
 def _latin1_encode(obj: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
     """``_codecs.encode`` as Python 3 protocol-2 pickles use it for bytes, latin-1 only."""
     if not isinstance(obj, str) or encoding.lower().replace("_", "-") not in ("latin1", "latin-1"):
-        raise UnsafeFileError(f"pickle calls _codecs.encode with encoding {encoding!r}; only latin1 is allowed")
+        raise UnsafeFileError(
+            f"pickle calls _codecs.encode with encoding {encoding!r}; only latin1 is allowed"
+        )
     return obj.encode("latin-1", errors)
 
 
@@ -88,8 +90,9 @@ def safe_unpickle(path: Path) -> Any:
     data = path.read_bytes()
     problem = pickle_shape_problem(data)  # parsed, not run: deep or exponentially shared objects
     if problem is not None:
-        raise DatasetFormatError(path, f"is a pickle that builds {problem}",
-                                 "the file is corrupt or hostile; re-download it")
+        raise DatasetFormatError(
+            path, f"is a pickle that builds {problem}", "the file is corrupt or hostile; re-download it"
+        )
     try:
         return SafeUnpickler(io.BytesIO(data), source=str(path), encoding="bytes").load()
     except UnsafeFileError:
@@ -112,14 +115,18 @@ def _flat_labels(labels: Any, n: int, label_key: str, path: Path) -> np.ndarray:
     array of length ``n``, is accepted."""
     if isinstance(labels, np.ndarray):
         if labels.ndim != 1 or labels.dtype.kind not in "iu":
-            raise DatasetFormatError(path, f"{label_key!r} is a {labels.dtype} array of shape "
-                                     f"{list(labels.shape)}, expected {n} integers")
+            raise DatasetFormatError(
+                path,
+                f"{label_key!r} is a {labels.dtype} array of shape "
+                f"{list(labels.shape)}, expected {n} integers",
+            )
     elif isinstance(labels, (list, tuple)):
         if len(labels) == n and not all(type(v) is int for v in labels):
             raise DatasetFormatError(path, f"{label_key!r} is not a flat list of integers")
     else:
-        raise DatasetFormatError(path, f"{label_key!r} is a {type(labels).__name__}, expected a "
-                                 "list of integers")
+        raise DatasetFormatError(
+            path, f"{label_key!r} is a {type(labels).__name__}, expected a list of integers"
+        )
     if len(labels) != n:
         raise DatasetFormatError(path, f"has {len(labels)} labels for {n} images")
     return np.asarray(labels, dtype=np.int64)
@@ -158,15 +165,21 @@ def _cifar(folder: str, files: dict[str, list[str]], label_key: str, layout: str
     return load
 
 
-LOADERS.register("cifar10", _cifar(
-    "cifar-10-batches-py",
-    {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]},
-    "labels",
-    "cifar-10-batches-py/ (data_batch_1..5, test_batch)",
-))
-LOADERS.register("cifar100", _cifar(
-    "cifar-100-python",
-    {"train": ["train"], "test": ["test"]},
-    "fine_labels",
-    "cifar-100-python/ (train, test)",
-))
+LOADERS.register(
+    "cifar10",
+    _cifar(
+        "cifar-10-batches-py",
+        {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]},
+        "labels",
+        "cifar-10-batches-py/ (data_batch_1..5, test_batch)",
+    ),
+)
+LOADERS.register(
+    "cifar100",
+    _cifar(
+        "cifar-100-python",
+        {"train": ["train"], "test": ["test"]},
+        "fine_labels",
+        "cifar-100-python/ (train, test)",
+    ),
+)

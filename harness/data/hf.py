@@ -96,7 +96,8 @@ def _parquet_split(hdir: Path, info: DatasetInfo, split_name: str) -> list[Path]
         if len(chosen) != 1:
             dirs = ", ".join(str(hdir / k) for k in sorted(groups))
             raise DatasetFormatError(
-                hdir, f"holds {split_name} parquet files in several directories ({dirs})",
+                hdir,
+                f"holds {split_name} parquet files in several directories ({dirs})",
                 "keep only one configuration of the dataset there",
             )
         return groups[chosen[0]]
@@ -148,8 +149,9 @@ def _find_source(hdir: Path, info: DatasetInfo, split: str) -> tuple[str, str, l
         index = _read_json(hdir / "dataset_dict.json")
         names = index.get("splits") if isinstance(index, dict) else None
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise DatasetFormatError(hdir / "dataset_dict.json",
-                                     "is not a DatasetDict index (no list of 'splits')")
+            raise DatasetFormatError(
+                hdir / "dataset_dict.json", "is not a DatasetDict index (no list of 'splits')"
+            )
         for a in aliases:
             if a in names:
                 return "dict", a, sorted(p for p in (hdir / a).rglob("*") if p.is_file())
@@ -162,8 +164,8 @@ def _find_source(hdir: Path, info: DatasetInfo, split: str) -> tuple[str, str, l
         if files:
             return "parquet", a, files
     raise DatasetFormatError(
-        hdir, f"has no {' / '.join(aliases)} split (expected save_to_disk output or "
-        f"{aliases[0]}-*.parquet files)",
+        hdir,
+        f"has no {' / '.join(aliases)} split (expected save_to_disk output or {aliases[0]}-*.parquet files)",
     )
 
 
@@ -207,7 +209,9 @@ def _first(columns: list[str], wanted: tuple[str, ...], what: str, hdir: Path) -
     for c in wanted:
         if c in columns:
             return c
-    raise DatasetFormatError(hdir, f"has no {what} column (looked for {', '.join(wanted)}; columns: {columns})")
+    raise DatasetFormatError(
+        hdir, f"has no {what} column (looked for {', '.join(wanted)}; columns: {columns})"
+    )
 
 
 def _decode_images(ds: Any, col: str, info: DatasetInfo, where: Path) -> np.ndarray:
@@ -228,13 +232,16 @@ def _decode_images(ds: Any, col: str, info: DatasetInfo, where: Path) -> np.ndar
             try:
                 with Image.open(io.BytesIO(data)) as im:
                     if im.size != (w, h):  # from the header: refuse before decoding (bombs)
-                        raise DatasetFormatError(where, f"row {i} is {im.size[0]}x{im.size[1]}, "
-                                                 f"expected {w}x{h}")
+                        raise DatasetFormatError(
+                            where, f"row {i} is {im.size[0]}x{im.size[1]}, expected {w}x{h}"
+                        )
                     arr = np.asarray(im.convert(mode))
             except DatasetFormatError:
                 raise
             except Exception as exc:
-                raise DatasetFormatError(where, f"row {i} of column {col!r} is not a decodable image: {exc}") from None
+                raise DatasetFormatError(
+                    where, f"row {i} of column {col!r} is not a decodable image: {exc}"
+                ) from None
             if arr.shape[:2] != (h, w):
                 raise DatasetFormatError(where, f"row {i} is {arr.shape[1]}x{arr.shape[0]}, expected {w}x{h}")
             out[i] = arr[None] if c == 1 else arr.transpose(2, 0, 1)
@@ -248,14 +255,18 @@ def _decode_images(ds: Any, col: str, info: DatasetInfo, where: Path) -> np.ndar
     elif arr.ndim == 4 and arr.shape[1:] == (h, w, c) and arr.shape[1:] != (c, h, w):
         arr = arr.transpose(0, 3, 1, 2)
     if arr.ndim != 4 or arr.shape[1:] != (c, h, w):
-        raise DatasetFormatError(where, f"column {col!r} has shape {list(arr.shape)}, expected images {c}x{h}x{w}")
+        raise DatasetFormatError(
+            where, f"column {col!r} has shape {list(arr.shape)}, expected images {c}x{h}x{w}"
+        )
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
     if np.issubdtype(arr.dtype, np.floating) and arr.size and arr.min() >= 0 and arr.max() <= 1:
         return np.ascontiguousarray(arr, dtype=np.float32)
     if np.issubdtype(arr.dtype, np.integer) and arr.size and arr.min() >= 0 and arr.max() <= 255:
         return arr.astype(np.uint8)
-    raise DatasetFormatError(where, f"column {col!r} holds {arr.dtype} values that are neither uint8 nor in [0, 1]")
+    raise DatasetFormatError(
+        where, f"column {col!r} holds {arr.dtype} values that are neither uint8 nor in [0, 1]"
+    )
 
 
 def _class_mapping(feat: Any, info: DatasetInfo, where: Path) -> tuple[np.ndarray | None, list[str] | None]:
@@ -275,7 +286,8 @@ def _class_mapping(feat: Any, info: DatasetInfo, where: Path) -> tuple[np.ndarra
         return np.array([want.index(g) for g in got], dtype=np.int64), None
     warnings.warn(
         f"{where}: class names {names[:3]}... do not match the catalog's {list(info.class_names[:3])}...; "
-        "labels are taken to be in the catalog's class order", stacklevel=3,
+        "labels are taken to be in the catalog's class order",
+        stacklevel=3,
     )
     return None, None
 
@@ -289,7 +301,9 @@ def _to_raw(ds: Any, info: DatasetInfo, hdir: Path, source: str) -> RawSplit:
     remap, class_names = _class_mapping(ds.features[lbl_col], info, hdir)
     if remap is not None:
         if labels.size and (labels.min() < 0 or labels.max() >= len(remap)):
-            raise DatasetFormatError(hdir, f"labels span [{labels.min()}, {labels.max()}] outside the ClassLabel range")
+            raise DatasetFormatError(
+                hdir, f"labels span [{labels.min()}, {labels.max()}] outside the ClassLabel range"
+            )
         labels = remap[labels]
     return RawSplit(images, labels, class_names, source)
 
@@ -297,8 +311,9 @@ def _to_raw(ds: Any, info: DatasetInfo, hdir: Path, source: str) -> RawSplit:
 def load_hf_split(hdir: Path, info: DatasetInfo, split: str, cache_root: Path) -> RawSplit:
     """Load ``split`` of ``info`` from the Hugging Face layout in ``hdir`` (decoded arrays cached)."""
     kind, split_name, files = _find_source(hdir, info, split)
-    key = cache_key(dataset=info.name, split=split, kind=kind, split_name=split_name,
-                    files=file_fingerprint(files, hdir))
+    key = cache_key(
+        dataset=info.name, split=split, kind=kind, split_name=split_name, files=file_fingerprint(files, hdir)
+    )
 
     def build() -> RawSplit:
         import datasets
@@ -317,14 +332,19 @@ def load_hf_split(hdir: Path, info: DatasetInfo, split: str, cache_root: Path) -
                 else:
                     with _parquet_cache_dir(cache_root) as cache_dir:
                         ds = datasets.load_dataset(
-                            "parquet", data_files={split_name: [str(f) for f in files]},
-                            split=split_name, cache_dir=cache_dir,
+                            "parquet",
+                            data_files={split_name: [str(f) for f in files]},
+                            split=split_name,
+                            cache_dir=cache_dir,
                         )
                         return _to_raw(ds, info, hdir, f"hf-parquet:{hdir}")
             except (pyarrow.ArrowException, datasets.exceptions.DatasetGenerationError) as exc:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                raise DatasetFormatError(hdir, f"holds {kind} files that cannot be read ({first})",
-                                         "re-create or re-download the dataset there") from None
+                raise DatasetFormatError(
+                    hdir,
+                    f"holds {kind} files that cannot be read ({first})",
+                    "re-create or re-download the dataset there",
+                ) from None
             return _to_raw(ds, info, hdir, f"hf-{kind}:{hdir}/{split_name}")
 
     return cached_split(cache_root, f"hf-{info.name}-{split}", key, build)

@@ -46,7 +46,7 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     gz = path.suffix == ".gz"
     try:
         file_size = path.stat().st_size
-        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
             head = f.read(4)
             expected_magic = (_UBYTE << 8) | ndim
             if len(head) < 4:
@@ -54,8 +54,10 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
             magic = struct.unpack(">I", head)[0]
             if magic != expected_magic:
                 raise DatasetFormatError(
-                    path, f"bad idx magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
-                    f"(unsigned bytes, {ndim} dimensions)", "re-download the original file",
+                    path,
+                    f"bad idx magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
+                    f"(unsigned bytes, {ndim} dimensions)",
+                    "re-download the original file",
                 )
             header = 4 + 4 * ndim
             raw_dims = f.read(4 * ndim)
@@ -67,8 +69,9 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
                 count *= d
             if not gz and header + count != file_size:
                 raise DatasetFormatError(
-                    path, f"is {file_size} bytes but its idx header {list(dims)} says "
-                    f"{header + count}", "the file is truncated or corrupt; re-download it",
+                    path,
+                    f"is {file_size} bytes but its idx header {list(dims)} says {header + count}",
+                    "the file is truncated or corrupt; re-download it",
                 )
             if gz:
                 check_expansion(str(path), f"idx data {list(dims)}", file_size, count)
@@ -76,15 +79,17 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
             data = f.read(count)
             if len(data) != count or (gz and f.read(1)):
                 raise DatasetFormatError(
-                    path, f"holds {'fewer' if len(data) != count else 'more'} bytes than its idx "
+                    path,
+                    f"holds {'fewer' if len(data) != count else 'more'} bytes than its idx "
                     f"header {list(dims)} says ({count})",
                     "the file is truncated or corrupt; re-download it",
                 )
     except (OSError, EOFError, zlib.error) as exc:
         raise DatasetFormatError(path, f"cannot be read as {'gzip' if gz else 'idx'}: {exc}") from None
     except InputTooLargeError as exc:
-        raise DatasetFormatError(path, str(exc).split(": ", 1)[-1],
-                                 "the file is corrupt or not an idx file; re-download it") from None
+        raise DatasetFormatError(
+            path, str(exc).split(": ", 1)[-1], "the file is corrupt or not an idx file; re-download it"
+        ) from None
     return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
@@ -100,11 +105,13 @@ def _mnist_like(folder: str, layout: str):
             labels = read_idx(lbl_path, 1)
             _, h, w = images.shape
             if (1, h, w) != tuple(info.image_shape):
-                raise DatasetFormatError(img_path, f"holds {h}x{w} images, expected "
-                                         f"{info.image_shape[1]}x{info.image_shape[2]}")
+                raise DatasetFormatError(
+                    img_path, f"holds {h}x{w} images, expected {info.image_shape[1]}x{info.image_shape[2]}"
+                )
             if labels.shape[0] != images.shape[0]:
-                raise DatasetFormatError(lbl_path, f"has {labels.shape[0]} labels for "
-                                         f"{images.shape[0]} images in {img_path.name}")
+                raise DatasetFormatError(
+                    lbl_path, f"has {labels.shape[0]} labels for {images.shape[0]} images in {img_path.name}"
+                )
             return RawSplit(images[:, None, :, :], labels.astype(np.int64), None, f"idx:{raw_dir}")
 
         return locate(root, info, split, [img_path, lbl_path], parse, layout)
@@ -112,8 +119,10 @@ def _mnist_like(folder: str, layout: str):
     return load
 
 
-_LAYOUT = ("{d}/raw/ (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
-           "t10k-labels-idx1-ubyte; .gz also accepted)")
+_LAYOUT = (
+    "{d}/raw/ (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+    "t10k-labels-idx1-ubyte; .gz also accepted)"
+)
 
 LOADERS.register("mnist", _mnist_like("MNIST", _LAYOUT.format(d="MNIST")))
 LOADERS.register("fashionmnist", _mnist_like("FashionMNIST", _LAYOUT.format(d="FashionMNIST")))

@@ -56,18 +56,23 @@ def _stats(space: PixelSpace, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 def _check_images(x: torch.Tensor) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.dim() < 3:
-        raise ValidationError("images", f"expected a [N, C, H, W] or [C, H, W] tensor, got {getattr(x, 'shape', type(x))}")
+        raise ValidationError(
+            "images", f"expected a [N, C, H, W] or [C, H, W] tensor, got {getattr(x, 'shape', type(x))}"
+        )
     return x if x.is_floating_point() else x.to(torch.float32)
 
 
 def _need_zca(space: PixelSpace, zca: ZCATransform | None) -> ZCATransform:
     if zca is None:
         raise ValidationError(
-            "pixel_space.transform", f"the {space.variant} ZCA space needs its fitted ZCATransform",
+            "pixel_space.transform",
+            f"the {space.variant} ZCA space needs its fitted ZCATransform",
             "load it from the artifact's zca_* tensors or fit it with fit_zca on the train split",
         )
     if zca.variant != space.variant:
-        raise ValidationError("pixel_space.variant", f"is {space.variant!r} but the given ZCA transform is {zca.variant!r}")
+        raise ValidationError(
+            "pixel_space.variant", f"is {space.variant!r} but the given ZCA transform is {zca.variant!r}"
+        )
     return zca
 
 
@@ -93,8 +98,9 @@ def _from_space(x: torch.Tensor, space: PixelSpace, zca: ZCATransform | None) ->
     return _from_space(_need_zca(space, zca).invert(x), space.then, None)
 
 
-def to_pixel_space(unit_images: torch.Tensor, descriptor: Descriptor | PixelSpace,
-                   zca: ZCATransform | None = None) -> torch.Tensor:
+def to_pixel_space(
+    unit_images: torch.Tensor, descriptor: Descriptor | PixelSpace, zca: ZCATransform | None = None
+) -> torch.Tensor:
     """Map unit-space images ``[N, C, H, W]`` (or ``[C, H, W]``) into ``descriptor``'s space.
 
     ``uint8`` returns ``round(x * 255)`` clamped to [0, 255] as a float32 tensor (the values of
@@ -105,8 +111,9 @@ def to_pixel_space(unit_images: torch.Tensor, descriptor: Descriptor | PixelSpac
     return _to_space(x, PixelSpace.parse(descriptor, x.shape[-3]), zca)
 
 
-def to_unit(images: torch.Tensor, descriptor: Descriptor | PixelSpace,
-            zca: ZCATransform | None = None) -> torch.Tensor:
+def to_unit(
+    images: torch.Tensor, descriptor: Descriptor | PixelSpace, zca: ZCATransform | None = None
+) -> torch.Tensor:
     """Inverse of :func:`to_pixel_space`: back to unit space (not clipped), e.g. for viewing.
 
     ``zca`` uses the transform's stored inverse matrix, then inverts ``then``.

@@ -30,7 +30,8 @@ def class_balanced_indices(
         idx = torch.nonzero(labels == c, as_tuple=False).reshape(-1)
         if idx.numel() < per_class:
             raise ValidationError(
-                "per_class", f"class {c} has {idx.numel()} images, fewer than the {per_class} requested",
+                "per_class",
+                f"class {c} has {idx.numel()} images, fewer than the {per_class} requested",
                 "lower the IPC",
             )
         perm = torch.randperm(idx.numel(), generator=generator)[:per_class]
@@ -43,8 +44,9 @@ def class_balanced_indices(
 RANDOM_REAL_STREAM = "random-real"
 
 
-def random_real_indices(labels: torch.Tensor, ipc: int, seed: int,
-                        num_classes: int | None = None) -> torch.Tensor:
+def random_real_indices(
+    labels: torch.Tensor, ipc: int, seed: int, num_classes: int | None = None
+) -> torch.Tensor:
     """THE class-balanced random real subset of a run seed: ``ipc`` indices per class.
 
     Both the ``random`` condensation method and the evaluation baseline call this, so the same
@@ -60,8 +62,9 @@ VALIDATION_FRACTION = 0.1
 VALIDATION_STREAM = "validation-split"
 
 
-def validation_split(labels: torch.Tensor, num_classes: int,
-                     fraction: float = VALIDATION_FRACTION) -> tuple[torch.Tensor, torch.Tensor]:
+def validation_split(
+    labels: torch.Tensor, num_classes: int, fraction: float = VALIDATION_FRACTION
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed stratified validation split of a TRAINING split: ``(train_idx, val_idx)``.
 
     Per class, ``max(1, round(fraction * n_c))`` images go to validation, chosen by one
@@ -80,8 +83,10 @@ def validation_split(labels: torch.Tensor, num_classes: int,
         idx = torch.nonzero(labels == c, as_tuple=False).reshape(-1)
         k = max(1, round(fraction * idx.numel()))
         if idx.numel() <= k:
-            raise ValidationError("labels", f"class {c} has {idx.numel()} training images, too few "
-                                  "to hold out a validation split")
+            raise ValidationError(
+                "labels",
+                f"class {c} has {idx.numel()} training images, too few to hold out a validation split",
+            )
         val.append(idx[torch.randperm(idx.numel(), generator=gen)[:k]])
     val_idx = torch.cat(val).sort().values
     keep = torch.ones(labels.numel(), dtype=torch.bool)

@@ -19,8 +19,20 @@ from .base import LOADERS, DatasetFormatError, RawSplit, locate
 _FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
 
 
-_ITEMSIZE = {"uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "uint32": 4, "int32": 4, "single": 4,
-             "uint64": 8, "int64": 8, "double": 8, "logical": 1, "char": 2}
+_ITEMSIZE = {
+    "uint8": 1,
+    "int8": 1,
+    "uint16": 2,
+    "int16": 2,
+    "uint32": 4,
+    "int32": 4,
+    "single": 4,
+    "uint64": 8,
+    "int64": 8,
+    "double": 8,
+    "logical": 1,
+    "char": 2,
+}
 
 
 def _check_declared_sizes(path: Path) -> None:
@@ -60,7 +72,9 @@ def load_svhn(root: Path, split: str, info: DatasetInfo) -> RawSplit:
         except Exception as exc:  # scipy raises several types for a bad file
             raise DatasetFormatError(path, f"cannot be read as a MATLAB file: {exc}") from None
         if "X" not in mat or "y" not in mat:
-            raise DatasetFormatError(path, f"has no 'X'/'y' arrays (keys: {sorted(k for k in mat if not k.startswith('__'))})")
+            raise DatasetFormatError(
+                path, f"has no 'X'/'y' arrays (keys: {sorted(k for k in mat if not k.startswith('__'))})"
+            )
         x, y = np.asarray(mat["X"]), np.asarray(mat["y"]).reshape(-1)
         if x.ndim != 4 or x.shape[:3] != (32, 32, 3):
             raise DatasetFormatError(path, f"X has shape {list(x.shape)}, expected [32, 32, 3, N]")

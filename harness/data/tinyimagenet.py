@@ -24,8 +24,7 @@ from .raw import cache_key, cached_split, file_fingerprint
 
 FOLDER = "tiny-imagenet-200"
 _EXTS = (".jpeg", ".jpg", ".png")
-_LAYOUT = (f"{FOLDER}/ (wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG, "
-           "val/val_annotations.txt)")
+_LAYOUT = f"{FOLDER}/ (wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG, val/val_annotations.txt)"
 
 
 def read_wnids(base: Path) -> list[str]:
@@ -97,20 +96,29 @@ def _decode(files: list[Path], shape: tuple[int, int, int]) -> np.ndarray:
 def load_tinyimagenet(root: Path, split: str, info: DatasetInfo) -> RawSplit:
     base = root / FOLDER
     needed = [base / "wnids.txt"] + (
-        [base / "train"] if split == "train" else [base / "val" / "images", base / "val" / "val_annotations.txt"]
+        [base / "train"]
+        if split == "train"
+        else [base / "val" / "images", base / "val" / "val_annotations.txt"]
     )
 
     def parse() -> RawSplit:
         wnids = read_wnids(base)
         if len(wnids) != info.num_classes:
-            raise DatasetFormatError(base / "wnids.txt", f"lists {len(wnids)} wnids, expected {info.num_classes}")
+            raise DatasetFormatError(
+                base / "wnids.txt", f"lists {len(wnids)} wnids, expected {info.num_classes}"
+            )
         files, labels = _list_split(base, split, wnids)
-        key = cache_key(dataset=info.name, split=split, wnids=wnids, labels=labels,
-                        files=file_fingerprint(files, base))
+        key = cache_key(
+            dataset=info.name, split=split, wnids=wnids, labels=labels, files=file_fingerprint(files, base)
+        )
 
         def build() -> RawSplit:
-            return RawSplit(_decode(files, info.image_shape), np.asarray(labels, dtype=np.int64),
-                            wnids, f"tiny-imagenet:{base}")
+            return RawSplit(
+                _decode(files, info.image_shape),
+                np.asarray(labels, dtype=np.int64),
+                wnids,
+                f"tiny-imagenet:{base}",
+            )
 
         return cached_split(root, f"{info.name}-{split}", key, build)
 

@@ -37,8 +37,9 @@ def read_libsvm_bz2(path: Path, num_features: int = _SIDE * _SIDE) -> tuple[np.n
             while line := f.readline(_MAX_LINE + 1):
                 lineno += 1
                 if len(line) > _MAX_LINE:
-                    raise DatasetFormatError(path, f"line {lineno} is longer than {_MAX_LINE} "
-                                             "characters; not a LIBSVM file")
+                    raise DatasetFormatError(
+                        path, f"line {lineno} is longer than {_MAX_LINE} characters; not a LIBSVM file"
+                    )
                 parts = line.split()
                 if not parts:
                     continue

@@ -51,7 +51,8 @@ def parse_variant(variant: str) -> tuple[str, float]:
             value = None
     if m is None or value is None or not value > 0:
         raise ValidationError(
-            "pixel_space.variant", f"unknown ZCA variant {variant!r}",
+            "pixel_space.variant",
+            f"unknown ZCA variant {variant!r}",
             f"use one of {', '.join(PUBLISHED_VARIANTS)}",
         )
     return (m.group(1) or m.group(3)), value
@@ -82,7 +83,8 @@ class ZCATransform:
         d = self.mean.numel()
         if self.mean.shape != (d,) or self.matrix.shape != (d, d) or self.inverse.shape != (d, d):
             raise ValidationError(
-                "zca", f"tensor shapes mean {list(self.mean.shape)}, matrix {list(self.matrix.shape)}, "
+                "zca",
+                f"tensor shapes mean {list(self.mean.shape)}, matrix {list(self.matrix.shape)}, "
                 f"inverse {list(self.inverse.shape)} do not agree (expected [D], [D, D], [D, D])",
             )
 
@@ -97,7 +99,8 @@ class ZCATransform:
     def _flat(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Size]:
         if x.dim() < 3 or x.shape[-3:].numel() != self.num_features:
             raise ValidationError(
-                "images", f"shape {list(x.shape)} does not match a ZCA transform of {self.num_features} features"
+                "images",
+                f"shape {list(x.shape)} does not match a ZCA transform of {self.num_features} features",
             )
         batch_shape = x.shape
         return x.reshape(-1, self.num_features), batch_shape
@@ -121,7 +124,9 @@ class ZCATransform:
         return (flat @ inv + m).reshape(shape)
 
     def to(self, device: torch.device | str) -> ZCATransform:
-        return ZCATransform(self.mean.to(device), self.matrix.to(device), self.inverse.to(device), self.variant)
+        return ZCATransform(
+            self.mean.to(device), self.matrix.to(device), self.inverse.to(device), self.variant
+        )
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         """``{"zca_mean", "zca_matrix", "zca_inverse"}`` as contiguous float32 CPU tensors."""
@@ -136,8 +141,15 @@ class ZCATransform:
         """Rebuild from :meth:`to_tensors` output; ``variant`` comes from the pixel-space descriptor."""
         missing = [n for n in TENSOR_NAMES if n not in tensors]
         if missing:
-            raise ValidationError("zca", f"missing tensors {missing}", "a ZCA artifact stores zca_mean, zca_matrix, zca_inverse")
-        return cls(tensors["zca_mean"].float(), tensors["zca_matrix"].float(), tensors["zca_inverse"].float(), variant)
+            raise ValidationError(
+                "zca", f"missing tensors {missing}", "a ZCA artifact stores zca_mean, zca_matrix, zca_inverse"
+            )
+        return cls(
+            tensors["zca_mean"].float(),
+            tensors["zca_matrix"].float(),
+            tensors["zca_inverse"].float(),
+            variant,
+        )
 
     def digest(self) -> str:
         """``sha256:<hex>`` of the variant and the float32 tensors: names one fitted transform."""

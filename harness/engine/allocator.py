@@ -46,7 +46,9 @@ def tune_allocator() -> bool:
             # the interpreter's own symbols include libc's (find_library would spawn ldconfig: ~12 ms)
             libc = ctypes.CDLL(None)
             # mallopt returns 1 on success, 0 on error
-            applied = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+            applied = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(
+                libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+            )
         except (OSError, AttributeError):
             applied = False
     _state["applied"] = applied

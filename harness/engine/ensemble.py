@@ -30,9 +30,14 @@ def supports_ensemble(model: nn.Module) -> bool:
     return not any(isinstance(m, _STATEFUL) for m in model.modules())
 
 
-def train_ensemble(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augmentation,
-                   seeds: list[int], on_epoch: Callable[[int], None] | None = None
-                   ) -> list[RunResult]:
+def train_ensemble(
+    protocol: Protocol,
+    train: TrainSet,
+    test: TestSet,
+    aug: Augmentation,
+    seeds: list[int],
+    on_epoch: Callable[[int], None] | None = None,
+) -> list[RunResult]:
     """Train one network per seed as a vmap ensemble; returns one RunResult per seed."""
     t0 = time.perf_counter()
     device = train.images.device
@@ -70,10 +75,12 @@ def train_ensemble(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augm
     correct = torch.zeros(len(seeds), dtype=torch.long)
     with torch.no_grad():
         for start in range(0, len(test.labels), protocol.test_batch_size):
-            x = test.images[start:start + protocol.test_batch_size]
+            x = test.images[start : start + protocol.test_batch_size]
             out = vmap(forward, in_dims=(0, 0, None))(params, buffers, x)
-            correct += (out.argmax(-1) == test.labels[start:start + len(x)]).sum(-1).cpu()
+            correct += (out.argmax(-1) == test.labels[start : start + len(x)]).sum(-1).cpu()
     seconds = (time.perf_counter() - t0) / len(seeds)
     final = losses.detach().cpu().tolist()
-    return [RunResult(s, int(c) / max(1, len(test.labels)), f, seconds)
-            for s, c, f in zip(seeds, correct, final, strict=True)]
+    return [
+        RunResult(s, int(c) / max(1, len(test.labels)), f, seconds)
+        for s, c, f in zip(seeds, correct, final, strict=True)
+    ]

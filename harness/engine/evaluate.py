@@ -68,8 +68,9 @@ def _eval_pixel_space(md: dict) -> dict:
     return (PixelSpace.of_dataset(info) if info else PixelSpace.unit()).to_dict()
 
 
-def prepare(artifact: Artifact, device: torch.device, data_root: str | None = None, *,
-            with_train_split: bool = False) -> Prepared:
+def prepare(
+    artifact: Artifact, device: torch.device, data_root: str | None = None, *, with_train_split: bool = False
+) -> Prepared:
     """Load the artifact's tensors and the real test set in the same pixel space.
 
     ``with_train_split`` also keeps the real train split (for the random-real baseline).
@@ -78,8 +79,9 @@ def prepare(artifact: Artifact, device: torch.device, data_root: str | None = No
     c, h, w = md["image_shape"]
     info = DATASETS.get(md["dataset"])
     if info is None:
-        raise UserError(f"dataset {md['dataset']!r} is not in the catalog; the harness cannot "
-                        "load its test set")
+        raise UserError(
+            f"dataset {md['dataset']!r} is not in the catalog; the harness cannot load its test set"
+        )
     ps = _eval_pixel_space(md)
     images = artifact.torch("images").float()
     if md["pixel_space"]["kind"] == "uint8":
@@ -90,8 +92,10 @@ def prepare(artifact: Artifact, device: torch.device, data_root: str | None = No
     size = None if (h, w) == info.image_shape[1:] else h
     test_unit = load_dataset(md["dataset"], "test", data_root, image_size=size)
     if test_unit.images.shape[1:] != images.shape[1:]:
-        raise UserError(f"test images {list(test_unit.images.shape[1:])} cannot be matched to the "
-                        f"artifact's image_shape {[c, h, w]}")
+        raise UserError(
+            f"test images {list(test_unit.images.shape[1:])} cannot be matched to the "
+            f"artifact's image_shape {[c, h, w]}"
+        )
     refit_zca = ps["kind"] == "zca" and ps["transform"]["source"] != "tensors"
     split = None
     if with_train_split or refit_zca:
@@ -99,15 +103,25 @@ def prepare(artifact: Artifact, device: torch.device, data_root: str | None = No
         split = (tr.images, tr.labels)
     zca = None
     if ps["kind"] == "zca":
-        zca = (ZCATransform.from_tensors(
-            {n: artifact.torch(n) for n in ("zca_mean", "zca_matrix", "zca_inverse")}, ps["variant"])
-            if not refit_zca else fit_zca(to_pixel_space(split[0], ps["then"]), ps["variant"]))
+        zca = (
+            ZCATransform.from_tensors(
+                {n: artifact.torch(n) for n in ("zca_mean", "zca_matrix", "zca_inverse")}, ps["variant"]
+            )
+            if not refit_zca
+            else fit_zca(to_pixel_space(split[0], ps["then"]), ps["variant"])
+        )
     return Prepared(
         train=TrainSet(images.to(device), targets.to(device), md["num_classes"], lr),
-        test=TestSet(to_pixel_space(test_unit.images, ps, zca).to(device),
-                     test_unit.labels.to(device)),
-        pixel_space=ps, stats=pixel_stats(ps), dsa_strategy=info.dsa_strategy, zca=zca,
-        dataset=md["dataset"], image_size=size, data_root=data_root, train_split=split)
+        test=TestSet(to_pixel_space(test_unit.images, ps, zca).to(device), test_unit.labels.to(device)),
+        pixel_space=ps,
+        stats=pixel_stats(ps),
+        dsa_strategy=info.dsa_strategy,
+        zca=zca,
+        dataset=md["dataset"],
+        image_size=size,
+        data_root=data_root,
+        train_split=split,
+    )
 
 
 def pixel_stats(ps: dict) -> PixelStats | None:
@@ -129,19 +143,22 @@ def random_real_subset(prepared: Prepared, ipc: int, seed: int) -> TrainSet:
     idx = random_real_indices(labels, ipc, seed, prepared.train.num_classes)
     x = to_pixel_space(images[idx], prepared.pixel_space, prepared.zca)
     device = prepared.train.images.device
-    return TrainSet(x.to(device), labels[idx].to(device), prepared.train.num_classes,
-                    prepared.train.lr)
+    return TrainSet(x.to(device), labels[idx].to(device), prepared.train.num_classes, prepared.train.lr)
 
 
-def protocol_aug_factory(protocol: Protocol, stats: PixelStats | None, dsa_strategy: str,
-                         image_size: int) -> AugFactory:
+def protocol_aug_factory(
+    protocol: Protocol, stats: PixelStats | None, dsa_strategy: str, image_size: int
+) -> AugFactory:
     """The protocol's augmentation for a pixel space (``stats`` None = ZCA, torchvision refused)."""
     name = protocol.augmentation
     if stats is None and name in ("imagenet", "randaug", "autoaug"):
-        raise UserError(f"augmentation {name!r} needs pixels in [0, 1], which a ZCA set cannot be "
-                        "mapped back to faithfully; use a dsa or none protocol")
-    return augmentation_factory(name, strategy=dsa_strategy, stats=stats or PixelStats(None, None),
-                                image_size=image_size)
+        raise UserError(
+            f"augmentation {name!r} needs pixels in [0, 1], which a ZCA set cannot be "
+            "mapped back to faithfully; use a dsa or none protocol"
+        )
+    return augmentation_factory(
+        name, strategy=dsa_strategy, stats=stats or PixelStats(None, None), image_size=image_size
+    )
 
 
 def _summary(accs: list[float]) -> tuple[float, float]:
@@ -163,10 +180,17 @@ class SetsResult:
         return [r.accuracy for r in self.results]
 
 
-def evaluate_sets(train: TrainSet, test: TestSet, protocol: Protocol, aug_factory: AugFactory, *,
-                  strategy: str = "auto", seeds: list[int] | None = None,
-                  tick: Callable[[int], None] | None = None,
-                  choice: Choice | None = None) -> SetsResult:
+def evaluate_sets(
+    train: TrainSet,
+    test: TestSet,
+    protocol: Protocol,
+    aug_factory: AugFactory,
+    *,
+    strategy: str = "auto",
+    seeds: list[int] | None = None,
+    tick: Callable[[int], None] | None = None,
+    choice: Choice | None = None,
+) -> SetsResult:
     """Train a fresh network per seed on ``train`` and test it on ``test`` (any held-out set).
 
     ``tick(n)`` receives finished-epoch counts; ``choice`` reuses an earlier strategy choice.
@@ -178,10 +202,17 @@ def evaluate_sets(train: TrainSet, test: TestSet, protocol: Protocol, aug_factor
     return SetsResult(results, clipped, choice)
 
 
-def evaluate(artifact: Artifact, protocol: Protocol, *, ref: str | None = None,
-             device: str = "auto", data_root: str | None = None, strategy: str = "auto",
-             baseline: bool = False,
-             progress: Callable[[int, int], Callable[[int], None]] | None = None) -> EvalRecord:
+def evaluate(
+    artifact: Artifact,
+    protocol: Protocol,
+    *,
+    ref: str | None = None,
+    device: str = "auto",
+    data_root: str | None = None,
+    strategy: str = "auto",
+    baseline: bool = False,
+    progress: Callable[[int, int], Callable[[int], None]] | None = None,
+) -> EvalRecord:
     """Evaluate ``artifact`` under ``protocol``; returns the typed result record.
 
     ``progress(total_epochs, phase)`` may return a callback receiving finished-epoch counts.
@@ -189,8 +220,9 @@ def evaluate(artifact: Artifact, protocol: Protocol, *, ref: str | None = None,
     t0 = time.perf_counter()
     dev = resolve_device(device)
     prepared = prepare(artifact, dev, data_root, with_train_split=baseline)
-    factory = protocol_aug_factory(protocol, prepared.stats, prepared.dsa_strategy,
-                                   prepared.train.images.shape[-1])
+    factory = protocol_aug_factory(
+        protocol, prepared.stats, prepared.dsa_strategy, prepared.train.images.shape[-1]
+    )
     seeds = protocol.seeds
     choice: Choice = choose_strategy(protocol, prepared.train, factory, len(seeds), strategy)
     total = len(seeds) * (protocol.epochs + 1) * (2 if baseline else 1)
@@ -205,12 +237,22 @@ def evaluate(artifact: Artifact, protocol: Protocol, *, ref: str | None = None,
         base = evaluate_sets(base_train, prepared.test, protocol, factory, tick=tick, choice=choice)
         clipped = clipped or base.clipped
         b_mean, b_std = _summary(base.accuracies)
-        base_block = Baseline(ipc=artifact.metadata["ipc"], accuracies=base.accuracies,
-                              mean=b_mean, std=b_std, delta=mean - b_mean)
+        base_block = Baseline(
+            ipc=artifact.metadata["ipc"],
+            accuracies=base.accuracies,
+            mean=b_mean,
+            std=b_std,
+            delta=mean - b_mean,
+        )
     md = artifact.metadata
     return EvalRecord(
-        artifact={"ref": ref or str(artifact.path), "digest": artifact.digest,
-                  "dataset": md["dataset"], "method": md["method"], "ipc": md["ipc"]},
+        artifact={
+            "ref": ref or str(artifact.path),
+            "digest": artifact.digest,
+            "dataset": md["dataset"],
+            "method": md["method"],
+            "ipc": md["ipc"],
+        },
         protocol=protocol.to_record(),
         harness_version=__version__,
         torch_version=torch.__version__,

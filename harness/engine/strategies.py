@@ -61,13 +61,14 @@ def _time_steps(step: Callable[[], None], steps: int = 3) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def _sequential_step_time(protocol: Protocol, train: TrainSet, aug: Augmentation,
-                          compile: bool = False) -> float:
+def _sequential_step_time(
+    protocol: Protocol, train: TrainSet, aug: Augmentation, compile: bool = False
+) -> float:
     model = build_model(protocol, train, 0, train.images.device)
     forward = compiled(model) if compile else model
     opt = make_optimizer(protocol, model.parameters(), protocol.lr)
     crit = loss_fn(protocol, train.soft)
-    x, y = train.images[:protocol.batch_size], train.targets[:protocol.batch_size]
+    x, y = train.images[: protocol.batch_size], train.targets[: protocol.batch_size]
     g = torch.Generator().manual_seed(0)
 
     def step():
@@ -83,8 +84,9 @@ def _sequential_step_time(protocol: Protocol, train: TrainSet, aug: Augmentation
 
 def _vmap_step_time(protocol: Protocol, train: TrainSet, aug: Augmentation, r: int) -> float:
     probe = dataclasses.replace(protocol, epochs=0, runs=r)
-    tiny = TrainSet(train.images[:protocol.batch_size], train.targets[:protocol.batch_size],
-                    train.num_classes, train.lr)
+    tiny = TrainSet(
+        train.images[: protocol.batch_size], train.targets[: protocol.batch_size], train.num_classes, train.lr
+    )
     empty = TestSet(train.images[:0], torch.zeros(0, dtype=torch.long, device=train.images.device))
     t0 = time.perf_counter()
     train_ensemble(probe, tiny, empty, aug, list(range(r)))  # 1 epoch = 1 step, plus set-up
@@ -98,8 +100,7 @@ def _worker_step_time(protocol: Protocol, train: TrainSet, aug_factory: AugFacto
     return _sequential_step_time(protocol, train, aug_factory())
 
 
-def _processes_step_time(protocol: Protocol, train: TrainSet, aug_factory: AugFactory,
-                         workers: int) -> float:
+def _processes_step_time(protocol: Protocol, train: TrainSet, aug_factory: AugFactory, workers: int) -> float:
     ctx = torch.multiprocessing.get_context("spawn")
     cpu_train = TrainSet(train.images.cpu(), train.targets.cpu(), train.num_classes, train.lr)
     with ctx.Pool(workers) as pool:
@@ -119,8 +120,10 @@ class Probe:
     sequential_s: float  # the sequential estimate (seconds per step of all runs)
 
 
-Runner = Callable[[Protocol, TrainSet, TestSet, AugFactory, list[int],
-                   Callable[[int], None] | None], tuple[list[RunResult], bool]]
+Runner = Callable[
+    [Protocol, TrainSet, TestSet, AugFactory, list[int], Callable[[int], None] | None],
+    tuple[list[RunResult], bool],
+]
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,9 @@ def strategy_names() -> list[str]:
     return ["sequential"] + [n for n in STRATEGIES.names() if n != "sequential"]
 
 
-def choose_strategy(protocol: Protocol, train: TrainSet, aug_factory: AugFactory,
-                    runs: int, forced: str = "auto") -> Choice:
+def choose_strategy(
+    protocol: Protocol, train: TrainSet, aug_factory: AugFactory, runs: int, forced: str = "auto"
+) -> Choice:
     """Pick the fastest strategy for this device and data by measuring a few steps of each."""
     if forced != "auto":
         STRATEGIES.get(forced)  # UnknownNameError listing the strategies
@@ -150,8 +154,11 @@ def choose_strategy(protocol: Protocol, train: TrainSet, aug_factory: AugFactory
     key = _setup_key(protocol, train, runs)
     known = autotune.recall(key)
     if known and known["strategy"] in STRATEGIES:
-        return Choice(known["strategy"], known.get("measured", {}),
-                      f"measured on first use, remembered in {autotune.cache_dir()}")
+        return Choice(
+            known["strategy"],
+            known.get("measured", {}),
+            f"measured on first use, remembered in {autotune.cache_dir()}",
+        )
     choice = _measure(protocol, train, aug_factory, runs)
     autotune.remember(key, choice.strategy, choice.measured)
     return choice
@@ -159,11 +166,21 @@ def choose_strategy(protocol: Protocol, train: TrainSet, aug_factory: AugFactory
 
 def _setup_key(protocol: Protocol, train: TrainSet, runs: int) -> str:
     dev = train.images.device
-    where = (torch.cuda.get_device_name(dev) if dev.type == "cuda"
-             else f"{platform.machine()}:{torch.get_num_threads()}threads:{cpu_workers()}cores")
-    return autotune.setup_key(device=where, torch=torch.__version__, protocol=protocol.id,
-                              shape=list(train.images.shape), dtype=str(train.images.dtype),
-                              classes=train.num_classes, soft=train.soft, runs=runs)
+    where = (
+        torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else f"{platform.machine()}:{torch.get_num_threads()}threads:{cpu_workers()}cores"
+    )
+    return autotune.setup_key(
+        device=where,
+        torch=torch.__version__,
+        protocol=protocol.id,
+        shape=list(train.images.shape),
+        dtype=str(train.images.dtype),
+        classes=train.num_classes,
+        soft=train.soft,
+        runs=runs,
+    )
 
 
 def _measure(protocol: Protocol, train: TrainSet, aug_factory: AugFactory, runs: int) -> Choice:
@@ -179,9 +196,15 @@ def _measure(protocol: Protocol, train: TrainSet, aug_factory: AugFactory, runs:
     return Choice(best, measured, "fastest measured (seconds per step of all runs)")
 
 
-def run_seeds(protocol: Protocol, train: TrainSet, test: TestSet, aug_factory: AugFactory,
-              seeds: list[int], strategy: str,
-              on_progress: Callable[[int], None] | None = None) -> tuple[list[RunResult], bool]:
+def run_seeds(
+    protocol: Protocol,
+    train: TrainSet,
+    test: TestSet,
+    aug_factory: AugFactory,
+    seeds: list[int],
+    strategy: str,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[list[RunResult], bool]:
     """Run every seed with ``strategy``; returns per-seed results (seed order) and a clip flag.
 
     ``on_progress(n)`` is called with the number of finished epochs (summed over runs).
@@ -192,8 +215,9 @@ def run_seeds(protocol: Protocol, train: TrainSet, test: TestSet, aug_factory: A
 # --- the entries ----------------------------------------------------------------------------
 
 
-def _run_chunk(protocol: Protocol, train: TrainSet, test: TestSet, aug_factory: AugFactory,
-               seeds: list[int]) -> tuple[list[RunResult], bool]:
+def _run_chunk(
+    protocol: Protocol, train: TrainSet, test: TestSet, aug_factory: AugFactory, seeds: list[int]
+) -> tuple[list[RunResult], bool]:
     """A worker process's share of the seeds (module level: spawned workers import it)."""
     torch.set_num_threads(1)
     aug = aug_factory()
@@ -205,8 +229,7 @@ def _run_sequential(compile: bool) -> Runner:
     def run(protocol, train, test, aug_factory, seeds, on_progress):
         tick = (lambda ep: on_progress(1)) if on_progress else None
         aug = aug_factory()
-        results = [train_one(protocol, train, test, aug, s, on_epoch=tick, compile=compile)
-                   for s in seeds]
+        results = [train_one(protocol, train, test, aug, s, on_epoch=tick, compile=compile) for s in seeds]
         return results, aug.clipped
 
     return run
@@ -236,8 +259,9 @@ def _measure_vmap(p: Probe) -> float | None:
 def _run_vmap(protocol, train, test, aug_factory, seeds, on_progress):
     aug = aug_factory()
     n = len(seeds)
-    results = train_ensemble(protocol, train, test, aug, seeds,
-                             on_epoch=(lambda ep: on_progress(n)) if on_progress else None)
+    results = train_ensemble(
+        protocol, train, test, aug, seeds, on_epoch=(lambda ep: on_progress(n)) if on_progress else None
+    )
     return results, aug.clipped
 
 
@@ -258,8 +282,7 @@ def _run_processes(protocol, train, test, aug_factory, seeds, on_progress):
     tr = TrainSet(cpu(train.images), cpu(train.targets), train.num_classes, train.lr)
     te = TestSet(cpu(test.images), cpu(test.labels))
     with ctx.Pool(workers) as pool:
-        pending = [pool.apply_async(_run_chunk, (protocol, tr, te, aug_factory, c))
-                   for c in chunks]
+        pending = [pool.apply_async(_run_chunk, (protocol, tr, te, aug_factory, c)) for c in chunks]
         outs = []
         for p, chunk in zip(pending, chunks, strict=True):
             outs.append(p.get())
@@ -269,16 +292,29 @@ def _run_processes(protocol, train, test, aug_factory, seeds, on_progress):
     return [by_seed[s] for s in seeds], any(c for _, c in outs)
 
 
-STRATEGIES.register("sequential", Strategy(
-    "one network after another (the reference)", lambda p: p.sequential_s, _run_sequential(False)))
-STRATEGIES.register("compiled", Strategy(
-    "one after another through torch.compile (measured only for long runs)", _measure_compiled,
-    _run_sequential(True)))
-STRATEGIES.register("vmap", Strategy(
-    "all runs as one vectorized ensemble (torch.func)", _measure_vmap, _run_vmap))
-STRATEGIES.register("processes", Strategy(
-    "runs split over CPU worker processes (measured only for long CPU runs)", _measure_processes,
-    _run_processes))
+STRATEGIES.register(
+    "sequential",
+    Strategy("one network after another (the reference)", lambda p: p.sequential_s, _run_sequential(False)),
+)
+STRATEGIES.register(
+    "compiled",
+    Strategy(
+        "one after another through torch.compile (measured only for long runs)",
+        _measure_compiled,
+        _run_sequential(True),
+    ),
+)
+STRATEGIES.register(
+    "vmap", Strategy("all runs as one vectorized ensemble (torch.func)", _measure_vmap, _run_vmap)
+)
+STRATEGIES.register(
+    "processes",
+    Strategy(
+        "runs split over CPU worker processes (measured only for long CPU runs)",
+        _measure_processes,
+        _run_processes,
+    ),
+)
 
 
 def augmentation_factory(name: str, **kwargs) -> AugFactory:

@@ -63,8 +63,10 @@ def training_lr(protocol: Protocol, train: TrainSet) -> float:
         if train.lr is None:
             from dcregistry.errors import ProtocolError
 
-            raise ProtocolError(f"protocol {protocol.name} trains with the artifact's learned lr, "
-                                "but the artifact has no 'lr' tensor; use --protocol dsa")
+            raise ProtocolError(
+                f"protocol {protocol.name} trains with the artifact's learned lr, "
+                "but the artifact has no 'lr' tensor; use --protocol dsa"
+            )
         return float(train.lr)
     return protocol.lr
 
@@ -72,8 +74,7 @@ def training_lr(protocol: Protocol, train: TrainSet) -> float:
 def make_optimizer(protocol: Protocol, params, lr: float) -> torch.optim.Optimizer:
     """SGD (momentum, weight decay) or Adam as the protocol says."""
     if protocol.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=protocol.momentum,
-                               weight_decay=protocol.weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay)
     return torch.optim.Adam(params, lr=lr, weight_decay=protocol.weight_decay)
 
 
@@ -87,8 +88,9 @@ def loss_fn(protocol: Protocol, soft: bool) -> Callable[[Tensor, Tensor], Tensor
 def build_model(protocol: Protocol, train: TrainSet, seed: int, device: torch.device) -> nn.Module:
     """The fresh network of run ``seed`` (initialised from that seed alone)."""
     _, c, h, w = train.images.shape
-    return create_model(protocol.arch, c, train.num_classes, (h, w),
-                        generator=generator(seed, "init")).to(device)
+    return create_model(protocol.arch, c, train.num_classes, (h, w), generator=generator(seed, "init")).to(
+        device
+    )
 
 
 @torch.no_grad()
@@ -97,8 +99,8 @@ def test_accuracy(model: nn.Module, test: TestSet, batch_size: int) -> float:
     model.eval()
     correct = 0
     for start in range(0, len(test.labels), batch_size):
-        out = model(test.images[start:start + batch_size])
-        correct += int((out.argmax(-1) == test.labels[start:start + batch_size]).sum())
+        out = model(test.images[start : start + batch_size])
+        correct += int((out.argmax(-1) == test.labels[start : start + batch_size]).sum())
     return correct / max(1, len(test.labels))
 
 
@@ -107,8 +109,9 @@ def epoch_batches(n: int, batch_size: int, gen: torch.Generator) -> list[Tensor]
     return list(torch.randperm(n, generator=gen).split(batch_size))
 
 
-def schedule(protocol: Protocol, params: Iterable[Tensor], lr: float,
-             on_epoch: Callable[[int], None] | None = None) -> Iterator[tuple[int, Optimizer]]:
+def schedule(
+    protocol: Protocol, params: Iterable[Tensor], lr: float, on_epoch: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, Optimizer]]:
     """The published schedule: yields (epoch, optimizer) for E+1 passes; after pass E//2+1 the
     lr is multiplied by ``decay`` and the optimizer re-created (momentum reset), then
     ``on_epoch(epoch)`` is called."""
@@ -135,7 +138,9 @@ def compiled(model: nn.Module) -> Callable[[Tensor], Tensor]:
         except Exception as exc:  # no C++ compiler, unsupported op...: eager is always correct
             if fast is model:
                 raise
-            warnings.warn(f"torch.compile failed ({type(exc).__name__}); training in eager mode", stacklevel=2)
+            warnings.warn(
+                f"torch.compile failed ({type(exc).__name__}); training in eager mode", stacklevel=2
+            )
             fast = model
             return model(x)
 
@@ -147,10 +152,16 @@ StepHook = Callable[[int, Tensor, Tensor], None]
 indices into the training set and the (detached) network outputs of that step."""
 
 
-def fit(model: nn.Module, train: TrainSet, protocol: Protocol, aug: Augmentation,
-        gen: torch.Generator, on_step: StepHook | None = None,
-        on_epoch: Callable[[int], None] | None = None,
-        forward: Callable[[Tensor], Tensor] | None = None) -> float:
+def fit(
+    model: nn.Module,
+    train: TrainSet,
+    protocol: Protocol,
+    aug: Augmentation,
+    gen: torch.Generator,
+    on_step: StepHook | None = None,
+    on_epoch: Callable[[int], None] | None = None,
+    forward: Callable[[Tensor], Tensor] | None = None,
+) -> float:
     """Train ``model`` on ``train`` with the protocol's optimizer, schedule, batches and loss.
 
     ``gen`` drives the shuffles and augmentation draws; ``forward`` (default ``model``) may be a
@@ -175,8 +186,15 @@ def fit(model: nn.Module, train: TrainSet, protocol: Protocol, aug: Augmentation
     return float(loss.detach())
 
 
-def train_one(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augmentation, seed: int,
-              on_epoch: Callable[[int], None] | None = None, compile: bool = False) -> RunResult:
+def train_one(
+    protocol: Protocol,
+    train: TrainSet,
+    test: TestSet,
+    aug: Augmentation,
+    seed: int,
+    on_epoch: Callable[[int], None] | None = None,
+    compile: bool = False,
+) -> RunResult:
     """Train and test one network for ``seed``; deterministic per seed on CPU.
 
     ``compile`` trains through ``torch.compile`` (same math, fused kernels); testing is eager.
@@ -184,7 +202,6 @@ def train_one(protocol: Protocol, train: TrainSet, test: TestSet, aug: Augmentat
     t0 = time.perf_counter()
     model = build_model(protocol, train, seed, train.images.device)
     forward = compiled(model) if compile else None
-    final_loss = fit(model, train, protocol, aug, generator(seed, "data"), on_epoch=on_epoch,
-                     forward=forward)
+    final_loss = fit(model, train, protocol, aug, generator(seed, "data"), on_epoch=on_epoch, forward=forward)
     acc = test_accuracy(model, test, protocol.test_batch_size)
     return RunResult(seed, acc, final_loss, time.perf_counter() - t0)

@@ -87,8 +87,9 @@ class CondenseContext:
         """A freshly initialised network (``name`` or the run's model) on ``device``, seeded by ``gen``."""
         from harness.models import create_model
 
-        return create_model(name or self.model, self.channels, self.num_classes, self.image_size,
-                            generator=gen).to(self.device)
+        return create_model(
+            name or self.model, self.channels, self.num_classes, self.image_size, generator=gen
+        ).to(self.device)
 
 
 class Method:
@@ -123,13 +124,15 @@ class SynthesisMethod(Method):
 
     kind: ClassVar[str] = "synthesis"
 
-    def init_state(self, ctx: CondenseContext, cfg: Any, images: torch.Tensor, labels: torch.Tensor,
-                   gen: torch.Generator) -> dict:
+    def init_state(
+        self, ctx: CondenseContext, cfg: Any, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator
+    ) -> dict:
         """The state: at least ``images`` (a leaf requiring grad) and ``labels`` (+ optimizer state)."""
         raise NotImplementedError
 
-    def step(self, ctx: CondenseContext, cfg: Any, state: dict, iteration: int,
-             gen: torch.Generator) -> float:
+    def step(
+        self, ctx: CondenseContext, cfg: Any, state: dict, iteration: int, gen: torch.Generator
+    ) -> float:
         """One outer iteration; returns the loss shown in the progress bar."""
         raise NotImplementedError
 
@@ -152,8 +155,10 @@ class SynthesisMethod(Method):
 
     def result(self, state: dict) -> dict[str, torch.Tensor]:
         """Artifact tensors: ``images`` [N,C,H,W] float32 cpu, ``labels`` [N] int64, optional 0-d ``lr``."""
-        out = {"images": state["images"].detach().float().cpu().clone(),
-               "labels": state["labels"].detach().long().cpu().clone()}
+        out = {
+            "images": state["images"].detach().float().cpu().clone(),
+            "labels": state["labels"].detach().long().cpu().clone(),
+        }
         if "lr" in state:
             out["lr"] = state["lr"].detach().float().cpu().reshape(())
         return out
@@ -238,8 +243,9 @@ def parse_options(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def build_config(method: Method, options: dict[str, str] | None = None,
-                 overrides: dict[str, Any] | None = None) -> Any:
+def build_config(
+    method: Method, options: dict[str, str] | None = None, overrides: dict[str, Any] | None = None
+) -> Any:
     """The method's ``Config`` with string ``options`` converted to the fields' types.
 
     ``overrides`` are already-typed values set by the loop (e.g. ``iterations``) for fields that
@@ -289,8 +295,13 @@ def _jsonable(v: Any) -> Any:
 
 def config_hash(method: str, record: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of ``{"method": name, "config": record}``."""
-    blob = json.dumps({"method": method, "config": record}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=True, allow_nan=False)
+    blob = json.dumps(
+        {"method": method, "config": record},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        allow_nan=False,
+    )
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -307,6 +318,12 @@ def option_rows(method: Method) -> list[tuple[str, str, str, str]]:
             default = "(required)"
         typ = types_.get(f.name, f.type)
         tname = getattr(typ, "__name__", None) or str(typ).replace("typing.", "")
-        rows.append((f.name, tname, repr(default) if isinstance(default, str) else str(default),
-                     f.metadata.get("help", "")))
+        rows.append(
+            (
+                f.name,
+                tname,
+                repr(default) if isinstance(default, str) else str(default),
+                f.metadata.get("help", ""),
+            )
+        )
     return rows

@@ -44,7 +44,14 @@ from harness.methods.matching import (
 from harness.methods.registry import METHODS
 
 # (outer_loop, inner_loop) per IPC, from the official code's get_loops.
-LOOPS: dict[int, tuple[int, int]] = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
+LOOPS: dict[int, tuple[int, int]] = {
+    1: (1, 1),
+    10: (10, 50),
+    20: (20, 25),
+    30: (30, 20),
+    40: (40, 15),
+    50: (50, 10),
+}
 
 
 @dataclass
@@ -84,7 +91,8 @@ def resolve_loops(cfg: Any, ipc: int) -> Any:
     if ipc not in LOOPS:
         raise MethodOptionError(
             f"the published loops are defined for IPC {', '.join(map(str, LOOPS))}, not {ipc}; "
-            "set both outer_loop and inner_loop")
+            "set both outer_loop and inner_loop"
+        )
     outer, inner = LOOPS[ipc]
     return replace(cfg, outer_loop=cfg.outer_loop or outer, inner_loop=cfg.inner_loop or inner)
 
@@ -97,8 +105,9 @@ def syn_class_indices(labels: Tensor, num_classes: int) -> list[Tensor]:
 class ImageMethod(SynthesisMethod):
     """Shared state handling: learnable images with an SGD-momentum buffer."""
 
-    def init_state(self, ctx: CondenseContext, cfg: Any, images: Tensor, labels: Tensor,
-                   gen: torch.Generator) -> dict:
+    def init_state(
+        self, ctx: CondenseContext, cfg: Any, images: Tensor, labels: Tensor, gen: torch.Generator
+    ) -> dict:
         img = images.detach().to(ctx.device, torch.float32).clone().requires_grad_(True)
         return {"images": img, "labels": labels.detach().to(ctx.device, torch.long).clone()}
 
@@ -130,8 +139,9 @@ class DC(ImageMethod):
     def strategy(self, ctx: CondenseContext) -> str | None:
         return ctx.dsa_strategy if self.siamese_dsa else None
 
-    def step(self, ctx: CondenseContext, cfg: DCConfig, state: dict, iteration: int,
-             gen: torch.Generator) -> float:
+    def step(
+        self, ctx: CondenseContext, cfg: DCConfig, state: dict, iteration: int, gen: torch.Generator
+    ) -> float:
         img, lab = state["images"], state["labels"]
         k = ctx.num_classes
         strategy = self.strategy(ctx)
@@ -157,7 +167,9 @@ class DC(ImageMethod):
             draws = draw_class_batches(ctx, cfg.batch_real, gen, strategy)
             real = [siamese(ctx.images[idx], sample) for idx, sample in draws]
             syn = [siamese(img[syn_idx[c]], sample) for c, (_, sample) in enumerate(draws)]
-            real_loss = (lambda x, y: loss_fn(dict(zip(names, params, strict=False)), x, y)) if loss_fn else None
+            real_loss = (
+                (lambda x, y: loss_fn(dict(zip(names, params, strict=False)), x, y)) if loss_fn else None
+            )
             loss = gradient_match_loss(net, real, syn, cfg.dis_metric, real_loss)
             (g_img,) = torch.autograd.grad(loss, img)
             self.update_images(state, g_img, cfg.lr_img, cfg.momentum_img)
@@ -167,8 +179,9 @@ class DC(ImageMethod):
             self.train_net(ctx, cfg, net, names, params, opt_net, loss_fn, img.detach().clone(), lab, gen)
         return total / (k * cfg.outer_loop)
 
-    def train_net(self, ctx, cfg, net, names, params, opt_net, loss_fn, syn: Tensor, lab: Tensor,
-                  gen: torch.Generator) -> None:
+    def train_net(
+        self, ctx, cfg, net, names, params, opt_net, loss_fn, syn: Tensor, lab: Tensor, gen: torch.Generator
+    ) -> None:
         """``inner_loop`` epochs of SGD on the synthetic set (DSA-augmented for DSA)."""
         from harness.augment.dsa import dsa_augment
 
@@ -180,7 +193,11 @@ class DC(ImageMethod):
                 x = syn[b]
                 if strategy:
                     x = dsa_augment(x, strategy, gen)
-                loss = loss_fn(dict(zip(names, params, strict=False)), x, lab[b]) if loss_fn else ce(net(x), lab[b])
+                loss = (
+                    loss_fn(dict(zip(names, params, strict=False)), x, lab[b])
+                    if loss_fn
+                    else ce(net(x), lab[b])
+                )
                 opt_net.zero_grad(set_to_none=True)
                 loss.backward()
                 opt_net.step()

@@ -55,8 +55,9 @@ class DM(ImageMethod):
     description = "distribution matching (Zhao & Bilen, WACV 2023)"
     Config = DMConfig
 
-    def step(self, ctx: CondenseContext, cfg: DMConfig, state: dict, iteration: int,
-             gen: torch.Generator) -> float:
+    def step(
+        self, ctx: CondenseContext, cfg: DMConfig, state: dict, iteration: int, gen: torch.Generator
+    ) -> float:
         img, lab = state["images"], state["labels"]
         k = ctx.num_classes
         net = ctx.make_model(gen)

@@ -115,10 +115,15 @@ def space_label(pixel_space: dict) -> str:
 
 def spec_for(ctx: CondenseContext, **kw) -> ExpertSpec:
     """The expert spec for a condensation context (its data, pixel space, model and shape)."""
-    return ExpertSpec(dataset=ctx.dataset, model=ctx.model,
-                      image_shape=(ctx.channels, *ctx.image_size), num_classes=ctx.num_classes,
-                      data_sha256=data_digest(ctx.images, ctx.labels),
-                      pixel_space=space_label(ctx.pixel_space), **kw)
+    return ExpertSpec(
+        dataset=ctx.dataset,
+        model=ctx.model,
+        image_shape=(ctx.channels, *ctx.image_size),
+        num_classes=ctx.num_classes,
+        data_sha256=data_digest(ctx.images, ctx.labels),
+        pixel_space=space_label(ctx.pixel_space),
+        **kw,
+    )
 
 
 def flat_params(model: nn.Module) -> Tensor:
@@ -157,8 +162,9 @@ def missing_experts(spec: ExpertSpec) -> list[int]:
     return [i for i in range(spec.num_experts) if not expert_path(spec, i).is_file()]
 
 
-def train_experts(ctx: CondenseContext, spec: ExpertSpec,
-                  progress: Callable[[int, str], Callable[..., None]] | None = None) -> Path:
+def train_experts(
+    ctx: CondenseContext, spec: ExpertSpec, progress: Callable[[int, str], Callable[..., None]] | None = None
+) -> Path:
     """Train (or finish training) the experts of ``spec`` on ``ctx``'s images; returns their directory."""
     import dataclasses as dc
 
@@ -176,9 +182,17 @@ def train_experts(ctx: CondenseContext, spec: ExpertSpec,
         _atomic_write_text(cfg_path, json.dumps(spec.record(), sort_keys=True, indent=1) + "\n")
     # The DC protocol's machinery with the expert recipe: `epochs` passes (the loop runs E + 1),
     # a decay of 1 (no lr change) and the given optimizer settings.
-    protocol = dc.replace(load_protocol("dc-noaug"), name="mtt-expert", epochs=spec.epochs - 1,
-                          lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay,
-                          decay=1.0, batch_size=spec.batch_size, runs=1)
+    protocol = dc.replace(
+        load_protocol("dc-noaug"),
+        name="mtt-expert",
+        epochs=spec.epochs - 1,
+        lr=spec.lr,
+        momentum=spec.momentum,
+        weight_decay=spec.weight_decay,
+        decay=1.0,
+        batch_size=spec.batch_size,
+        runs=1,
+    )
     if spec.augmentation == "dsa":
         from harness.augment.dsa import DSAAugmentation
 
@@ -201,9 +215,16 @@ def train_experts(ctx: CondenseContext, spec: ExpertSpec,
         loss = fit(model, train, protocol, aug, gen, on_epoch=on_epoch)
         names = [n for n, _ in model.named_parameters()]
         shapes = [list(p.shape) for p in model.parameters()]
-        _atomic_save(expert_path(spec, i), {"trajectory": torch.stack(traj)},
-                     {"digest": spec.digest, "names": json.dumps(names), "shapes": json.dumps(shapes),
-                      "final_loss": repr(float(loss))})
+        _atomic_save(
+            expert_path(spec, i),
+            {"trajectory": torch.stack(traj)},
+            {
+                "digest": spec.digest,
+                "names": json.dumps(names),
+                "shapes": json.dumps(shapes),
+                "final_loss": repr(float(loss)),
+            },
+        )
     return out
 
 
@@ -214,8 +235,10 @@ class Trajectories:
         self.spec = spec
         missing = missing_experts(spec)
         if missing:
-            raise ExpertsError(f"{len(missing)} of {spec.num_experts} experts for digest {spec.digest[:12]} "
-                               f"are missing in {experts_dir(spec)}; train them first")
+            raise ExpertsError(
+                f"{len(missing)} of {spec.num_experts} experts for digest {spec.digest[:12]} "
+                f"are missing in {experts_dir(spec)}; train them first"
+            )
 
     def __len__(self) -> int:
         return self.spec.num_experts
@@ -227,4 +250,3 @@ class Trajectories:
             raise ExpertsError(f"expert epoch {e} is outside 0..{self.spec.epochs}")
         with safe_open(str(expert_path(self.spec, i)), framework="pt") as f:
             return f.get_slice("trajectory")[e].clone()
-

@@ -53,8 +53,9 @@ class Forgetting(SelectionMethod):
 
     def select(self, ctx: CondenseContext, cfg: Config, gen: torch.Generator):
         counter = ForgettingCounter(len(ctx.labels), ctx.labels)
-        _, net = train_embedding_net(ctx, cfg.epochs, cfg.lr, cfg.batch_size, gen,
-                                     on_step=counter, label="forgetting: training")
+        _, net = train_embedding_net(
+            ctx, cfg.epochs, cfg.lr, cfg.batch_size, gen, on_step=counter, label="forgetting: training"
+        )
         scores = counter.scores().cpu()
         picks = []
         for c in range(ctx.num_classes):
@@ -62,11 +63,13 @@ class Forgetting(SelectionMethod):
             # Random order first, then a stable sort by score: ties fall in random order.
             perm = torch.randperm(len(idx), generator=gen)
             order = torch.sort(scores[idx][perm], descending=True, stable=True).indices
-            picks.append(idx[perm[order[:ctx.ipc]]])
+            picks.append(idx[perm[order[: ctx.ipc]]])
         learned = counter.learned.cpu()
-        info = {"network": net, "counting": "events correct -> wrong between consecutive "
-                                            "presentations (training batches)",
-                "never_learned": int((~learned).sum()),
-                "max_forgetting": int(counter.forgets.max()),
-                "mean_forgetting": round(float(counter.forgets.float().mean()), 4)}
+        info = {
+            "network": net,
+            "counting": "events correct -> wrong between consecutive presentations (training batches)",
+            "never_learned": int((~learned).sum()),
+            "max_forgetting": int(counter.forgets.max()),
+            "mean_forgetting": round(float(counter.forgets.float().mean()), 4),
+        }
         return torch.cat(picks), info

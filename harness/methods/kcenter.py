@@ -20,7 +20,9 @@ class KCenter(SelectionMethod):
     @dataclass
     class Config(EmbeddingOptions):
         max_iter: int = field(default=300, metadata={"help": "k-means iterations"})
-        n_init: int = field(default=10, metadata={"help": "k-means restarts (scikit-learn's historical default)"})
+        n_init: int = field(
+            default=10, metadata={"help": "k-means restarts (scikit-learn's historical default)"}
+        )
 
         def validate(self) -> None:
             super().validate()
@@ -30,8 +32,14 @@ class KCenter(SelectionMethod):
     def select(self, ctx: CondenseContext, cfg: Config, gen: torch.Generator):
         from sklearn.cluster import KMeans
 
-        info: dict = {"clustering": {"algorithm": "sklearn.cluster.KMeans", "n_clusters": ctx.ipc,
-                                     "max_iter": cfg.max_iter, "n_init": cfg.n_init}}
+        info: dict = {
+            "clustering": {
+                "algorithm": "sklearn.cluster.KMeans",
+                "n_clusters": ctx.ipc,
+                "max_iter": cfg.max_iter,
+                "n_init": cfg.n_init,
+            }
+        }
         feats, info["embedding"] = selection_features(ctx, cfg, gen, "kcenter embedding net")
         feats = feats.cpu().double().numpy()
         picks = []

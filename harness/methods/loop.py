@@ -92,23 +92,44 @@ class CondenseSpec:
 
     def command_line(self) -> list[str]:
         """The ``harness condense`` arguments that ask for this spec (for records and people)."""
-        args = ["condense", self.dataset, "--method", self.method, "--ipc", str(self.ipc),
-                "-o", str(self.out), "--seed", str(self.seed), "--model", self.model,
-                "--device", self.device]
+        args = [
+            "condense",
+            self.dataset,
+            "--method",
+            self.method,
+            "--ipc",
+            str(self.ipc),
+            "-o",
+            str(self.out),
+            "--seed",
+            str(self.seed),
+            "--model",
+            self.model,
+            "--device",
+            self.device,
+        ]
         if self.init != "real":
             args += ["--init", self.init]
-        for flag, value in (("--iterations", self.iterations), ("--image-size", self.image_size),
-                            ("--data-root", self.data_root), ("--protocol", self.protocol),
-                            ("--eval-epochs", self.eval_epochs), ("--eval-runs", self.eval_runs),
-                            ("--store", self.store)):
+        for flag, value in (
+            ("--iterations", self.iterations),
+            ("--image-size", self.image_size),
+            ("--data-root", self.data_root),
+            ("--protocol", self.protocol),
+            ("--eval-epochs", self.eval_epochs),
+            ("--eval-runs", self.eval_runs),
+            ("--store", self.store),
+        ):
             if value is not None:
                 args += [flag, str(value)]
-        for flag, value in (("--checkpoint-every", self.checkpoint_every),
-                            ("--eval-every", self.eval_every)):
+        for flag, value in (("--checkpoint-every", self.checkpoint_every), ("--eval-every", self.eval_every)):
             if value:
                 args += [flag, str(value)]
-        args += [a for flag, on in (("--overwrite", self.overwrite), ("--resume", self.resume)) if on
-                 for a in (flag,)]
+        args += [
+            a
+            for flag, on in (("--overwrite", self.overwrite), ("--resume", self.resume))
+            if on
+            for a in (flag,)
+        ]
         for k, v in self.options.items():
             args += ["--option", f"{k}={v}"]
         return args
@@ -128,8 +149,10 @@ Progress = Callable[[int, str], Callable[..., None]]
 
 def _peak_memory(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
-        return {"peak_memory_bytes": int(torch.cuda.max_memory_allocated(device)),
-                "peak_memory_kind": "torch.cuda.max_memory_allocated"}
+        return {
+            "peak_memory_bytes": int(torch.cuda.max_memory_allocated(device)),
+            "peak_memory_kind": "torch.cuda.max_memory_allocated",
+        }
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss = rss if sys.platform == "darwin" else rss * 1024  # Linux reports KiB
     return {"peak_memory_bytes": int(rss), "peak_memory_kind": "ru_maxrss (whole process)"}
@@ -172,8 +195,9 @@ def load_context(spec: CondenseSpec, device: torch.device, holdout: bool | None 
     return _load(spec, device, holdout, method.data_space(build_config(method, spec.options)))
 
 
-def _load(spec: CondenseSpec, device: torch.device, holdout: bool | None = None,
-          space: str = "normalized") -> _Data:
+def _load(
+    spec: CondenseSpec, device: torch.device, holdout: bool | None = None, space: str = "normalized"
+) -> _Data:
     from harness.data import load_dataset, normalized_space, validation_split
     from harness.data.sampling import VALIDATION_FRACTION, VALIDATION_STREAM
 
@@ -189,32 +213,48 @@ def _load(spec: CondenseSpec, device: torch.device, holdout: bool | None = None,
         tr_idx, val_idx = validation_split(labels, info.num_classes)
         val_x, val_y = images[val_idx], labels[val_idx]
         images, labels = images[tr_idx], labels[tr_idx]
-        split_info = {"split": "train minus validation", "images": int(len(tr_idx)),
-                      "validation": {"images": int(len(val_idx)), "fraction": VALIDATION_FRACTION,
-                                     "stratified": True,
-                                     "stream": f"(0, {VALIDATION_STREAM!r})",
-                                     "indices_sha256": hashlib.sha256(
-                                         val_idx.numpy().astype("<i8").tobytes()).hexdigest()}}
+        split_info = {
+            "split": "train minus validation",
+            "images": int(len(tr_idx)),
+            "validation": {
+                "images": int(len(val_idx)),
+                "fraction": VALIDATION_FRACTION,
+                "stratified": True,
+                "stream": f"(0, {VALIDATION_STREAM!r})",
+                "indices_sha256": hashlib.sha256(val_idx.numpy().astype("<i8").tobytes()).hexdigest(),
+            },
+        }
     counts = torch.bincount(labels, minlength=info.num_classes)
     if int(counts.min()) < spec.ipc:
-        raise UserError(f"{info.name} has only {int(counts.min())} training images in class "
-                        f"{int(counts.argmin())}" + (" (after the validation split)" if val_x is not None
-                                                     else "") + f", fewer than ipc {spec.ipc}")
+        raise UserError(
+            f"{info.name} has only {int(counts.min())} training images in class "
+            f"{int(counts.argmin())}"
+            + (" (after the validation split)" if val_x is not None else "")
+            + f", fewer than ipc {spec.ipc}"
+        )
     zca = None
     if space == "zca":
         ps, zca = _fit_zca_space(images)  # on what the method trains on, never the validation split
-        split_info["zca"] = {"variant": ZCA_VARIANT, "fitted_on": split_info["split"],
-                             "digest": zca.digest()}
+        split_info["zca"] = {"variant": ZCA_VARIANT, "fitted_on": split_info["split"], "digest": zca.digest()}
         images = zca.to(device).apply(images.to(device))
         val_x = zca.to(device).apply(val_x.to(device)) if val_x is not None else None
     else:
         ps = normalized_space(info)
         images = _unit_to_space(images, ps)
         val_x = _unit_to_space(val_x, ps) if val_x is not None else None
-    ctx = CondenseContext(dataset=info.name, images=images.to(device), labels=labels.to(device),
-                          num_classes=info.num_classes, ipc=spec.ipc, model=spec.model,
-                          device=device, pixel_space=ps, seed=spec.seed,
-                          dsa_strategy=info.dsa_strategy, zca=zca)
+    ctx = CondenseContext(
+        dataset=info.name,
+        images=images.to(device),
+        labels=labels.to(device),
+        num_classes=info.num_classes,
+        ipc=spec.ipc,
+        model=spec.model,
+        device=device,
+        pixel_space=ps,
+        seed=spec.seed,
+        dsa_strategy=info.dsa_strategy,
+        zca=zca,
+    )
     if val_x is not None:
         val_x, val_y = val_x.to(device), val_y.to(device)
     return _Data(ctx, val_x, val_y, list(train.class_names), split_info)
@@ -229,8 +269,9 @@ def _fit_zca_space(unit_images: torch.Tensor):
     return zca_space(ZCA_VARIANT, {"source": "tensors"}, {"kind": "unit"}), zca
 
 
-def _init_images(spec: CondenseSpec, ctx: CondenseContext, gen: torch.Generator
-                 ) -> tuple[torch.Tensor, torch.Tensor, list[str], dict]:
+def _init_images(
+    spec: CondenseSpec, ctx: CondenseContext, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, list[str], dict]:
     """(images, labels, lineage, init record) for a synthesis method."""
     from harness.data import random_real_indices
 
@@ -271,24 +312,34 @@ def _init_from_ref(spec: CondenseSpec, ctx: CondenseContext):
         # its tensors stored (KIP's per-image standardisation cannot be undone).
         space = PixelSpace.parse(ps)
         if space.zca_standardizes or ps["transform"].get("source") != "tensors":
-            problems.append(f"its pixel space ({space.describe()}) cannot be mapped back to "
-                            "unit range exactly; start from a set in this run's pixel space")
+            problems.append(
+                f"its pixel space ({space.describe()}) cannot be mapped back to "
+                "unit range exactly; start from a set in this run's pixel space"
+            )
         else:
-            ref_zca = ZCATransform.from_tensors({n: art.torch(n) for n in space.tensor_names},
-                                                ps["variant"])
+            ref_zca = ZCATransform.from_tensors({n: art.torch(n) for n in space.tensor_names}, ps["variant"])
     if problems:
         raise UserError(f"init set {spec.init} cannot start this run: {'; '.join(problems)}")
     x = art.torch("images").float()
     # ZCA descriptors do not name the fitted transform: the same space is the same tensors.
-    same = ps == ctx.pixel_space and (ref_zca is None or ctx.zca is None
-                                      or ref_zca.digest() == ctx.zca.digest())
+    same = ps == ctx.pixel_space and (
+        ref_zca is None or ctx.zca is None or ref_zca.digest() == ctx.zca.digest()
+    )
     if not same:
         x = to_unit(x, ps, ref_zca)
         x = ctx.zca.apply(x) if ctx.zca is not None else _unit_to_space(x, ctx.pixel_space)
     y = art.torch("labels").long()
-    return (x.to(ctx.device), y.to(ctx.device), [art.digest],
-            {"init": "artifact", "ref": spec.init, "digest": art.digest,
-             **({} if same else {"converted_from": ps})})
+    return (
+        x.to(ctx.device),
+        y.to(ctx.device),
+        [art.digest],
+        {
+            "init": "artifact",
+            "ref": spec.init,
+            "digest": art.digest,
+            **({} if same else {"converted_from": ps}),
+        },
+    )
 
 
 def _protocol(spec: CondenseSpec):
@@ -308,8 +359,9 @@ class _Validator:
 
         self.protocol = protocol
         ctx = data.ctx
-        self.factory = protocol_aug_factory(protocol, pixel_stats(ctx.pixel_space),
-                                            ctx.dsa_strategy, ctx.image_size[1])
+        self.factory = protocol_aug_factory(
+            protocol, pixel_stats(ctx.pixel_space), ctx.dsa_strategy, ctx.image_size[1]
+        )
         self.val = TestSet(data.val_images, data.val_labels)
         self.num_classes = ctx.num_classes
         self.device = ctx.device
@@ -322,11 +374,13 @@ class _Validator:
         from harness.engine.trainer import TrainSet
 
         lr = float(tensors["lr"]) if "lr" in tensors else None
-        train = TrainSet(tensors["images"].to(self.device), tensors["labels"].to(self.device),
-                         self.num_classes, lr)
+        train = TrainSet(
+            tensors["images"].to(self.device), tensors["labels"].to(self.device), self.num_classes, lr
+        )
         p = self.protocol
-        tick = (self.progress(p.runs * (p.epochs + 1), f"validation at iteration {at}")
-                if self.progress else None)
+        tick = (
+            self.progress(p.runs * (p.epochs + 1), f"validation at iteration {at}") if self.progress else None
+        )
         res = evaluate_sets(train, self.val, p, self.factory, strategy=self.strategy, tick=tick)
         accs = res.accuracies
         return sum(accs) / len(accs), accs
@@ -342,12 +396,17 @@ def _flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
         tensors[key] = obj.detach().cpu().contiguous().clone()
         return {"__tensor__": key}
     if isinstance(obj, dict):
-        return {"__dict__": [[_flatten(k, tensors, f"{prefix}.k{i}"),
-                              _flatten(v, tensors, f"{prefix}.{i}")]
-                             for i, (k, v) in enumerate(obj.items())]}
+        return {
+            "__dict__": [
+                [_flatten(k, tensors, f"{prefix}.k{i}"), _flatten(v, tensors, f"{prefix}.{i}")]
+                for i, (k, v) in enumerate(obj.items())
+            ]
+        }
     if isinstance(obj, (list, tuple)):
-        return {"__list__": [_flatten(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)],
-                "tuple": isinstance(obj, tuple)}
+        return {
+            "__list__": [_flatten(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)],
+            "tuple": isinstance(obj, tuple),
+        }
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise TypeError(f"checkpoint state holds an unsupported {type(obj).__name__} at {prefix}")
@@ -430,11 +489,13 @@ def _prepare_out(spec: CondenseSpec) -> None:
     if out.is_dir():
         others = [p.name for p in out.iterdir() if p.name != CHECKPOINT_DIR]
         if others and not spec.overwrite:
-            raise UserError(f"{out} exists and is not empty; choose another output directory or "
-                            "allow overwriting")
+            raise UserError(
+                f"{out} exists and is not empty; choose another output directory or allow overwriting"
+            )
         if (out / CHECKPOINT_DIR).exists() and not spec.resume:
-            raise UserError(f"{out} holds a checkpoint of an unfinished run; resume it or delete "
-                            f"{out / CHECKPOINT_DIR}")
+            raise UserError(
+                f"{out} holds a checkpoint of an unfinished run; resume it or delete {out / CHECKPOINT_DIR}"
+            )
 
 
 def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
@@ -445,8 +506,9 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
     spec.out = Path(spec.out)
     method = get_method(spec.method)
     _check_request(spec, method)
-    cfg = build_config(method, spec.options,
-                       {"iterations": spec.iterations} if spec.iterations is not None else None)
+    cfg = build_config(
+        method, spec.options, {"iterations": spec.iterations} if spec.iterations is not None else None
+    )
     if spec.iterations is not None and "iterations" not in {f.name for f in dataclasses.fields(cfg)}:
         raise MethodOptionError(f"method {method.name} has no iterations setting")
     from harness.models import model_factory
@@ -469,25 +531,42 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
     if isinstance(method, SelectionMethod):
         tensors, extra, lineage, run = _run_selection(method, cfg, ctx, validator)
     else:
-        tensors, extra, lineage, run = _run_synthesis(method, cfg, ctx, spec, chash, validator,
-                                                     progress)
+        tensors, extra, lineage, run = _run_synthesis(method, cfg, ctx, spec, chash, validator, progress)
     wall = run.pop("wall_before_s", 0.0) + (time.perf_counter() - t_start)
     peak = _peak_memory(device)
     peak["peak_memory_bytes"] = max(peak["peak_memory_bytes"], run.pop("peak_before", 0))
     method_config = {
-        "method": method.name, "kind": method.kind, "config": record, "config_hash": chash,
-        "model": spec.model, "device": device.type, "data": data.split_info,
-        "wall_time_s": round(wall, 3), **peak, **run, **({"info": extra} if extra else {}),
-        "threads": torch.get_num_threads(), "allocator": "heap" if allocator_tuned() else "system",
+        "method": method.name,
+        "kind": method.kind,
+        "config": record,
+        "config_hash": chash,
+        "model": spec.model,
+        "device": device.type,
+        "data": data.split_info,
+        "wall_time_s": round(wall, 3),
+        **peak,
+        **run,
+        **({"info": extra} if extra else {}),
+        "threads": torch.get_num_threads(),
+        "allocator": "heap" if allocator_tuned() else "system",
     }
     if protocol is not None:
         method_config.setdefault("validation", {})["protocol"] = protocol.id
     if ctx.zca is not None:  # the artifact carries the ZCA its pixels (and the test set) need
         tensors = {**tensors, **ctx.zca.to_tensors()}
-    md = {"dataset": ctx.dataset, "num_classes": ctx.num_classes, "class_names": data.class_names,
-          "image_shape": [ctx.channels, *ctx.image_size], "ipc": ctx.ipc, "method": method.name,
-          "method_config": method_config, "pixel_space": ctx.pixel_space, "label_kind": "hard",
-          "seed": spec.seed, "lineage": lineage}
+    md = {
+        "dataset": ctx.dataset,
+        "num_classes": ctx.num_classes,
+        "class_names": data.class_names,
+        "image_shape": [ctx.channels, *ctx.image_size],
+        "ipc": ctx.ipc,
+        "method": method.name,
+        "method_config": method_config,
+        "pixel_space": ctx.pixel_space,
+        "label_kind": "hard",
+        "seed": spec.seed,
+        "lineage": lineage,
+    }
     # The finished set replaces the output directory, checkpoint included, in one rename.
     art = build_artifact(spec.out, tensors, md, overwrite=True, replace_ok=_replaceable_out)
     return Outcome(art, method_config)
@@ -511,23 +590,41 @@ def _run_selection(method: SelectionMethod, cfg, ctx: CondenseContext, validator
     if idx.unique().numel() != idx.numel():
         raise RuntimeError(f"{method.name} selected an image twice")
     seconds = time.perf_counter() - t0
-    tensors = {"images": ctx.images[idx].detach().float().cpu().clone(),
-               "labels": labels.cpu().clone()}
+    tensors = {"images": ctx.images[idx].detach().float().cpu().clone(), "labels": labels.cpu().clone()}
     run: dict[str, Any] = {"selection_s": round(seconds, 3)}
     if validator is not None:
         acc, accs = validator(tensors)
-        run["validation"] = {"curve": [[0, acc]], "best_iteration": 0, "best_accuracy": acc,
-                             "accuracies": accs}
+        run["validation"] = {
+            "curve": [[0, acc]],
+            "best_iteration": 0,
+            "best_accuracy": acc,
+            "accuracies": accs,
+        }
     return tensors, extra, [], run
 
 
-def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: CondenseSpec,
-                   chash: str, validator, progress: Progress | None):
+def _run_synthesis(
+    method: SynthesisMethod,
+    cfg,
+    ctx: CondenseContext,
+    spec: CondenseSpec,
+    chash: str,
+    validator,
+    progress: Progress | None,
+):
     iterations = int(cfg.iterations)
-    identity = {"method": method.name, "config_hash": chash, "dataset": ctx.dataset,
-                "ipc": ctx.ipc, "seed": spec.seed, "init": spec.init, "model": spec.model,
-                "image_shape": [ctx.channels, *ctx.image_size], "eval_every": spec.eval_every,
-                "protocol": validator.protocol.id if validator else None}
+    identity = {
+        "method": method.name,
+        "config_hash": chash,
+        "dataset": ctx.dataset,
+        "ipc": ctx.ipc,
+        "seed": spec.seed,
+        "init": spec.init,
+        "model": spec.model,
+        "image_shape": [ctx.channels, *ctx.image_size],
+        "eval_every": spec.eval_every,
+        "protocol": validator.protocol.id if validator else None,
+    }
     resumed = load_checkpoint(spec.out) if spec.resume else None
     init_gen = generator(spec.seed, f"{method.name}/init")
     best: dict[str, torch.Tensor] | None = None
@@ -535,8 +632,10 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
         doc, flat = resumed
         diff = [k for k in identity if doc["identity"].get(k) != identity[k]]
         if diff:
-            raise CheckpointError(f"the checkpoint in {spec.out} was made with different "
-                                  f"{', '.join(diff)}; resume with the same settings")
+            raise CheckpointError(
+                f"the checkpoint in {spec.out} was made with different "
+                f"{', '.join(diff)}; resume with the same settings"
+            )
         sd = _unflatten(doc["state"], flat)
         state = method.load_state_dict(ctx, cfg, sd)
         start = doc["iteration"]
@@ -577,7 +676,8 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
             kept = f"; the checkpoint {ck} is kept" if ck.is_file() else ""
             raise DivergedError(
                 f"{method.name} diverged at iteration {done}: {problem}; no artifact was written{kept}. "
-                "Lower the method's learning rates (see its options) and run again")
+                "Lower the method's learning rates (see its options) and run again"
+            )
         if validator is not None and (done % spec.eval_every == 0 or done == iterations):
             cand = method.result(state)
             acc, _ = validator(cand, done)
@@ -589,12 +689,19 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
         if spec.checkpoint_every and done % spec.checkpoint_every == 0 and done < iterations:
             flat: dict[str, torch.Tensor] = {}
             payload = {
-                "identity": identity, "iteration": done,
+                "identity": identity,
+                "iteration": done,
                 "state": _flatten(method.state_dict(state), flat, "state"),
                 "best": _flatten(best, flat, "best") if best is not None else None,
-                "losses": losses, "curve": curve, "lineage": lineage, "init_record": init_rec,
-                "best_iteration": best_it, "best_accuracy": best_acc, "init_accuracy": init_acc,
-                "step_s": step_s, "first_iteration_s": first_s,
+                "losses": losses,
+                "curve": curve,
+                "lineage": lineage,
+                "init_record": init_rec,
+                "best_iteration": best_it,
+                "best_accuracy": best_acc,
+                "init_accuracy": init_acc,
+                "step_s": step_s,
+                "first_iteration_s": first_s,
                 "wall_s": wall_before + (time.perf_counter() - t_session),
                 "peak_bytes": max(peak_before, _peak_memory(ctx.device)["peak_memory_bytes"]),
             }
@@ -603,15 +710,26 @@ def _run_synthesis(method: SynthesisMethod, cfg, ctx: CondenseContext, spec: Con
     tensors = best if best is not None else final
     _check_balanced(tensors["labels"], ctx.num_classes, ctx.ipc, method.name)
     run: dict[str, Any] = {
-        "iterations": iterations, "s_per_iter": round(step_s / max(1, iterations), 6),
+        "iterations": iterations,
+        "s_per_iter": round(step_s / max(1, iterations), 6),
         "first_iteration_s": round(first_s, 6) if first_s is not None else None,
-        "init": init_rec, "resumed": resumed is not None,
-        "loss": {"first": losses[0][1] if losses else None,
-                 "last": losses[-1][1] if losses else None, "curve": _downsample(losses)},
-        "wall_before_s": wall_before, "peak_before": peak_before,
+        "init": init_rec,
+        "resumed": resumed is not None,
+        "loss": {
+            "first": losses[0][1] if losses else None,
+            "last": losses[-1][1] if losses else None,
+            "curve": _downsample(losses),
+        },
+        "wall_before_s": wall_before,
+        "peak_before": peak_before,
     }
     if validator is not None:
-        run["validation"] = {"curve": curve, "best_iteration": best_it, "best_accuracy": best_acc,
-                             "initial_accuracy": init_acc, "every": spec.eval_every}
+        run["validation"] = {
+            "curve": curve,
+            "best_iteration": best_it,
+            "best_accuracy": best_acc,
+            "initial_accuracy": init_acc,
+            "every": spec.eval_every,
+        }
     run["quality"] = QualityCheck(LossTrend.of([v for _, v in losses]), init_acc, best_acc).to_json()
     return tensors, None, lineage, run

@@ -45,6 +45,7 @@ def check_positive(name: str, value: float | int) -> None:
 
 # --- distances ---------------------------------------------------------------------------------
 
+
 def _rows(g: Tensor) -> Tensor | None:
     """A gradient as the ``(out, -1)`` matrix "ours" compares row by row (None for 1-D)."""
     if g.dim() <= 1:
@@ -60,8 +61,9 @@ def match_distance(gw_syn: Sequence[Tensor], gw_real: Sequence[Tensor], metric: 
             rs, rr = _rows(gs), _rows(gr)
             if rs is None:
                 continue
-            dis = dis + torch.sum(1 - torch.sum(rr * rs, dim=-1)
-                                  / (torch.norm(rr, dim=-1) * torch.norm(rs, dim=-1) + EPS))
+            dis = dis + torch.sum(
+                1 - torch.sum(rr * rs, dim=-1) / (torch.norm(rr, dim=-1) * torch.norm(rs, dim=-1) + EPS)
+            )
         return dis
     vs = torch.cat([g.reshape(-1) for g in gw_syn])
     vr = torch.cat([g.reshape(-1) for g in gw_real])
@@ -72,8 +74,13 @@ def match_distance(gw_syn: Sequence[Tensor], gw_real: Sequence[Tensor], metric: 
     raise MethodOptionError(f"unknown distance {metric!r} (known: {', '.join(DIS_METRICS)})")
 
 
-def gradient_match_loss(net: nn.Module, real: Sequence[Tensor], syn: Sequence[Tensor], metric: str = "ours",
-                        real_loss: Callable[[Tensor, Tensor], Tensor] | None = None) -> Tensor:
+def gradient_match_loss(
+    net: nn.Module,
+    real: Sequence[Tensor],
+    syn: Sequence[Tensor],
+    metric: str = "ours",
+    real_loss: Callable[[Tensor, Tensor], Tensor] | None = None,
+) -> Tensor:
     """DC's objective: the sum over classes ``c`` of :func:`match_distance` between the gradients
     (w.r.t. ``net``'s parameters) of the cross-entropy on ``syn[c]`` and on ``real[c]``, both
     labelled ``c`` (batches already augmented). Differentiable in ``syn``; ``real_loss(x, y)``
@@ -90,7 +97,9 @@ def gradient_match_loss(net: nn.Module, real: Sequence[Tensor], syn: Sequence[Te
     return dis
 
 
-def distribution_match_loss(embed: Callable[[Tensor], Tensor], real: Sequence[Tensor], syn: Sequence[Tensor]) -> Tensor:
+def distribution_match_loss(
+    embed: Callable[[Tensor], Tensor], real: Sequence[Tensor], syn: Sequence[Tensor]
+) -> Tensor:
     """DM's objective: the sum over classes of ``||mean embed(real[c]) - mean embed(syn[c])||^2``
     (batches already augmented; no gradient through the real side). All classes go through
     ``embed`` in one batch each, which equals the per-class calls for per-sample-normalised nets."""
@@ -104,13 +113,16 @@ def distribution_match_loss(embed: Callable[[Tensor], Tensor], real: Sequence[Te
 
 # --- data draws --------------------------------------------------------------------------------
 
+
 def draw_real(ctx: Any, c: int, n: int, gen: torch.Generator) -> Tensor:
     """Indices of ``min(n, |class c|)`` random images of class ``c`` (DC's ``get_images``)."""
     idx = ctx.class_indices(c)
     return idx[torch.randperm(len(idx), generator=gen)[:n].to(idx.device)]
 
 
-def draw_class_batches(ctx: Any, n: int, gen: torch.Generator, dsa_strategy: str | None) -> list[tuple[Tensor, Any]]:
+def draw_class_batches(
+    ctx: Any, n: int, gen: torch.Generator, dsa_strategy: str | None
+) -> list[tuple[Tensor, Any]]:
     """Per class, in class order: (real indices, Siamese DSA sample for n=1 or None).
 
     The one place the per-class draws are made, so the batched implementations and the
@@ -137,6 +149,7 @@ def siamese(x: Tensor, sample: Any) -> Tensor:
 
 
 # --- networks ----------------------------------------------------------------------------------
+
 
 def has_batchnorm(net: nn.Module) -> bool:
     """Whether ``net`` has BatchNorm layers (DC then freezes their statistics)."""
@@ -169,6 +182,7 @@ def ce(logits: Tensor, y: Tensor) -> Tensor:
 
 
 # --- configs and states ------------------------------------------------------------------------
+
 
 def config_dict(cfg: Any) -> dict:
     """A config dataclass as a plain dict (what goes into method_config)."""
@@ -228,6 +242,7 @@ def compiled_loss(net: nn.Module, key: tuple):
 
         def loss(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
             return F.cross_entropy(torch.func.functional_call(template, params, (x,)), y)
+
         fn = _with_fallback(torch.compile(loss), loss)
         _COMPILED[("loss",) + key] = fn
     return fn
@@ -241,6 +256,7 @@ def compiled_embed(net: nn.Module, key: tuple):
 
         def embed(params: dict[str, Tensor], x: Tensor) -> Tensor:
             return torch.func.functional_call(view, {f"net.{k}": v for k, v in params.items()}, (x,))
+
         fn = _with_fallback(torch.compile(embed), embed)
         _COMPILED[("embed",) + key] = fn
     return fn
@@ -259,8 +275,9 @@ def _with_fallback(fast, eager):
                 raise
             import warnings
 
-            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); continuing in eager mode",
-                          stacklevel=2)
+            warnings.warn(
+                f"torch.compile failed ({type(exc).__name__}: {exc}); continuing in eager mode", stacklevel=2
+            )
             state["fn"] = eager
             return eager(*args)
 

@@ -61,21 +61,38 @@ class MTTConfig:
     momentum: float = field(default=0.5, metadata={"help": "SGD momentum on pixels and lr"})
     batch_syn: int = field(default=0, metadata={"help": "student minibatch (0: the whole set)"})
     dsa: bool = field(default=True, metadata={"help": "DSA on the student's minibatches"})
-    gradient: str = field(default="stepwise", metadata={"help": "stepwise (memory flat in syn_steps) | unrolled"})
+    gradient: str = field(
+        default="stepwise", metadata={"help": "stepwise (memory flat in syn_steps) | unrolled"}
+    )
     num_experts: int = field(default=100, metadata={"help": "expert trajectories"})
     expert_train_epochs: int = field(default=50, metadata={"help": "epochs each expert is trained"})
     expert_lr: float = field(default=0.01, metadata={"help": "the experts' SGD lr"})
     expert_seed: int = field(default=0, metadata={"help": "seed of the expert trajectories"})
     experts_digest: str = field(default="", metadata={"help": "(resolved) digest of the experts used"})
     # Last, and out of the record while false: configs (and hashes) of runs without it are unchanged.
-    zca: bool = field(default=False, metadata={
-        "help": "distil (and train experts) on ZCA-whitened unit images, as the official --zca "
-                "(lr_img 1000 is tuned for ZCA data; off by default: the published settings "
-                "cover CIFAR-10/100 and TinyImageNet, not digits)", "omit_default": True})
+    zca: bool = field(
+        default=False,
+        metadata={
+            "help": "distil (and train experts) on ZCA-whitened unit images, as the official --zca "
+            "(lr_img 1000 is tuned for ZCA data; off by default: the published settings "
+            "cover CIFAR-10/100 and TinyImageNet, not digits)",
+            "omit_default": True,
+        },
+    )
 
     def validate(self) -> None:
-        for name in ("iterations", "syn_steps", "expert_epochs", "max_start_epoch", "lr_img",
-                     "lr_lr", "lr_init", "num_experts", "expert_train_epochs", "expert_lr"):
+        for name in (
+            "iterations",
+            "syn_steps",
+            "expert_epochs",
+            "max_start_epoch",
+            "lr_img",
+            "lr_lr",
+            "lr_init",
+            "num_experts",
+            "expert_train_epochs",
+            "expert_lr",
+        ):
             check_positive(name, getattr(self, name))
         if self.batch_syn < 0:
             raise MethodOptionError(f"option batch_syn must be >= 0, got {self.batch_syn}")
@@ -86,10 +103,12 @@ class MTTConfig:
             raise MethodOptionError(
                 f"max_start_epoch {self.max_start_epoch} + expert_epochs {self.expert_epochs} needs "
                 f"experts trained for at least {self.max_start_epoch - 1 + self.expert_epochs} epochs "
-                f"(expert_train_epochs is {self.expert_train_epochs})")
+                f"(expert_train_epochs is {self.expert_train_epochs})"
+            )
 
 
 # --- the student as a function of a flat parameter vector ----------------------------------------
+
 
 class FlatModel:
     """``logits(theta, x)``: a network evaluated with its parameters taken from a flat vector."""
@@ -102,7 +121,10 @@ class FlatModel:
         self.size = sum(self.numels)
 
     def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
-        return {n: t.view(s) for n, t, s in zip(self.names, torch.split(theta, self.numels), self.shapes, strict=False)}
+        return {
+            n: t.view(s)
+            for n, t, s in zip(self.names, torch.split(theta, self.numels), self.shapes, strict=False)
+        }
 
     def logits(self, theta: Tensor, x: Tensor) -> Tensor:
         return torch.func.functional_call(self.net, self.unflatten(theta), (x,))
@@ -119,8 +141,9 @@ def _match(theta_n: Tensor, theta0: Tensor, target: Tensor) -> tuple[Tensor, Ten
     return torch.sum((theta_n - target) ** 2) / den, den
 
 
-def unrolled_gradient(step_loss: StepLoss, steps: int, theta0: Tensor, target: Tensor, images: Tensor,
-                      lr: Tensor) -> tuple[float, Tensor, Tensor]:
+def unrolled_gradient(
+    step_loss: StepLoss, steps: int, theta0: Tensor, target: Tensor, images: Tensor, lr: Tensor
+) -> tuple[float, Tensor, Tensor]:
     """(loss, dL/dimages, dL/dlr) by backpropagating through the whole unrolled student (official)."""
     x = images.detach().requires_grad_(True)
     a = lr.detach().requires_grad_(True)
@@ -133,8 +156,9 @@ def unrolled_gradient(step_loss: StepLoss, steps: int, theta0: Tensor, target: T
     return float(loss.detach()), gx, ga
 
 
-def stepwise_gradient(step_loss: StepLoss, steps: int, theta0: Tensor, target: Tensor, images: Tensor,
-                      lr: Tensor) -> tuple[float, Tensor, Tensor]:
+def stepwise_gradient(
+    step_loss: StepLoss, steps: int, theta0: Tensor, target: Tensor, images: Tensor, lr: Tensor
+) -> tuple[float, Tensor, Tensor]:
     """The same gradient as :func:`unrolled_gradient`, holding one step's graph at a time."""
     alpha = lr.detach()
     x0 = images.detach()
@@ -165,6 +189,7 @@ def stepwise_gradient(step_loss: StepLoss, steps: int, theta0: Tensor, target: T
 
 # --- the method ------------------------------------------------------------------------------------
 
+
 @METHODS.register("mtt")
 class MTT(ImageMethod):
     description = "matching training trajectories with a learned lr (Cazenavette et al., CVPR 2022)"
@@ -173,8 +198,14 @@ class MTT(ImageMethod):
     def expert_spec(self, ctx: CondenseContext, cfg: MTTConfig):
         from harness.methods.experts import spec_for
 
-        return spec_for(ctx, num_experts=cfg.num_experts, epochs=cfg.expert_train_epochs,
-                        lr=cfg.expert_lr, augmentation="dsa" if cfg.dsa else "none", seed=cfg.expert_seed)
+        return spec_for(
+            ctx,
+            num_experts=cfg.num_experts,
+            epochs=cfg.expert_train_epochs,
+            lr=cfg.expert_lr,
+            augmentation="dsa" if cfg.dsa else "none",
+            seed=cfg.expert_seed,
+        )
 
     def data_space(self, cfg: MTTConfig) -> str:
         return "zca" if cfg.zca else "normalized"
@@ -194,8 +225,9 @@ class MTT(ImageMethod):
         self._traj = Trajectories(spec)
         return self._traj
 
-    def init_state(self, ctx: CondenseContext, cfg: MTTConfig, images: Tensor, labels: Tensor,
-                   gen: torch.Generator) -> dict:
+    def init_state(
+        self, ctx: CondenseContext, cfg: MTTConfig, images: Tensor, labels: Tensor, gen: torch.Generator
+    ) -> dict:
         state = super().init_state(ctx, cfg, images, labels, gen)
         state["lr"] = torch.tensor(float(cfg.lr_init), device=ctx.device)
         return state
@@ -220,7 +252,9 @@ class MTT(ImageMethod):
             fm = self._flat = FlatModel(ctx.make_model(torch.Generator().manual_seed(0)))
         return fm
 
-    def plan(self, ctx: CondenseContext, cfg: MTTConfig, n: int, gen: torch.Generator) -> list[tuple[Tensor, Any]]:
+    def plan(
+        self, ctx: CondenseContext, cfg: MTTConfig, n: int, gen: torch.Generator
+    ) -> list[tuple[Tensor, Any]]:
         """Per student step: (minibatch indices, DSA sample or None), drawn like the official loop."""
         from harness.augment.dsa import sample_dsa
 
@@ -236,8 +270,9 @@ class MTT(ImageMethod):
             out.append((idx.to(ctx.device), s))
         return out
 
-    def step(self, ctx: CondenseContext, cfg: MTTConfig, state: dict, iteration: int,
-             gen: torch.Generator) -> float:
+    def step(
+        self, ctx: CondenseContext, cfg: MTTConfig, state: dict, iteration: int, gen: torch.Generator
+    ) -> float:
         from harness.augment.dsa import apply_dsa
 
         traj = self._trajectories(ctx, cfg)
@@ -259,6 +294,7 @@ class MTT(ImageMethod):
         fn = stepwise_gradient if cfg.gradient == "stepwise" else unrolled_gradient
         loss, g_img, g_lr = fn(step_loss, cfg.syn_steps, theta0, target, img, state["lr"])
         self.update_images(state, g_img, cfg.lr_img, cfg.momentum)
-        state["lr_momentum"] = sgd_momentum_step(state["lr"], g_lr, state.get("lr_momentum"), cfg.lr_lr,
-                                                 cfg.momentum)
+        state["lr_momentum"] = sgd_momentum_step(
+            state["lr"], g_lr, state.get("lr_momentum"), cfg.lr_lr, cfg.momentum
+        )
         return loss

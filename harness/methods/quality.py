@@ -44,8 +44,12 @@ class LossTrend:
         return cls(w, sum(losses[:w]) / w, sum(losses[-w:]) / w)
 
     def to_json(self) -> dict[str, Any]:
-        return {"window": self.window, "first_mean": self.first_mean, "last_mean": self.last_mean,
-                "rising": self.rising}
+        return {
+            "window": self.window,
+            "first_mean": self.first_mean,
+            "last_mean": self.last_mean,
+            "rising": self.rising,
+        }
 
 
 @dataclass(frozen=True)
@@ -63,20 +67,31 @@ class QualityCheck:
         t = self.loss_trend
         if t is not None and t.rising:
             span = "iteration" if t.window == 1 else f"{t.window} iterations"
-            problems.append(f"the loss rose (first {span}: {t.first_mean:.4g}, "
-                            f"last {span}: {t.last_mean:.4g})")
-        if (self.initial_accuracy is not None and self.best_accuracy is not None
-                and self.best_accuracy < self.initial_accuracy):
-            problems.append(f"the best validation accuracy {100 * self.best_accuracy:.2f} % is below the "
-                            f"initial set's {100 * self.initial_accuracy:.2f} %")
+            problems.append(
+                f"the loss rose (first {span}: {t.first_mean:.4g}, last {span}: {t.last_mean:.4g})"
+            )
+        if (
+            self.initial_accuracy is not None
+            and self.best_accuracy is not None
+            and self.best_accuracy < self.initial_accuracy
+        ):
+            problems.append(
+                f"the best validation accuracy {100 * self.best_accuracy:.2f} % is below the "
+                f"initial set's {100 * self.initial_accuracy:.2f} %"
+            )
         if not problems:
             return None
-        return ("this set may be worse than the one it started from: " + "; ".join(problems)
-                + "; compare it with `harness eval --baseline` before using it")
+        return (
+            "this set may be worse than the one it started from: "
+            + "; ".join(problems)
+            + "; compare it with `harness eval --baseline` before using it"
+        )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"loss_trend": self.loss_trend.to_json() if self.loss_trend else None,
-                               "warning": self.warning}
+        out: dict[str, Any] = {
+            "loss_trend": self.loss_trend.to_json() if self.loss_trend else None,
+            "warning": self.warning,
+        }
         if self.initial_accuracy is not None:
             out["initial_accuracy"] = self.initial_accuracy
             out["best_accuracy"] = self.best_accuracy

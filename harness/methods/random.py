@@ -34,14 +34,25 @@ class RandomSelection(SelectionMethod):
 
         # The shared per-seed stream (not the loop's gen): the baseline draws the very same images.
         idx = random_real_indices(ctx.labels, ctx.ipc, ctx.seed, ctx.num_classes)
-        return idx.to(ctx.labels.device), {"selection": "class-balanced uniform",
-                                           "stream": f"(seed, {RANDOM_REAL_STREAM!r})"}
+        return idx.to(ctx.labels.device), {
+            "selection": "class-balanced uniform",
+            "stream": f"(seed, {RANDOM_REAL_STREAM!r})",
+        }
 
 
-def random_subset_artifact(out: str | Path, dataset: str = "digits", ipc: int = 10, seed: int = 0,
-                           *, image_size: int | None = None, data_root: str | None = None,
-                           pixel: str = "normalized", soft: bool = False,
-                           lr: float | None = None, overwrite: bool = False) -> Artifact:
+def random_subset_artifact(
+    out: str | Path,
+    dataset: str = "digits",
+    ipc: int = 10,
+    seed: int = 0,
+    *,
+    image_size: int | None = None,
+    data_root: str | None = None,
+    pixel: str = "normalized",
+    soft: bool = False,
+    lr: float | None = None,
+    overwrite: bool = False,
+) -> Artifact:
     """Write ``ipc`` random train images per class as a dcreg artifact (normalized or unit).
 
     A lightweight builder for tests and benchmarks (soft labels, a fake learned lr); the same
@@ -62,9 +73,19 @@ def random_subset_artifact(out: str | Path, dataset: str = "digits", ipc: int = 
         tensors["labels"] = labels
     if lr is not None:
         tensors["lr"] = torch.tensor(float(lr))
-    md = {"dataset": info.name, "image_shape": list(images.shape[1:]), "ipc": ipc,
-          "method": "random", "pixel_space": ps, "label_kind": "soft" if soft else "hard",
-          "seed": seed, "class_names": list(train.class_names),
-          "method_config": {"selection": "class-balanced uniform", "split": "train",
-                            **({"learned_lr": True} if lr is not None else {})}}
+    md = {
+        "dataset": info.name,
+        "image_shape": list(images.shape[1:]),
+        "ipc": ipc,
+        "method": "random",
+        "pixel_space": ps,
+        "label_kind": "soft" if soft else "hard",
+        "seed": seed,
+        "class_names": list(train.class_names),
+        "method_config": {
+            "selection": "class-balanced uniform",
+            "split": "train",
+            **({"learned_lr": True} if lr is not None else {}),
+        },
+    }
     return build_artifact(out, tensors, md, overwrite=overwrite)

@@ -80,8 +80,13 @@ class ConvNetConfig:
 class ConvNet(EmbedNet):
     """``features`` (conv/norm/act/pool blocks) -> flatten (= ``embed``) -> ``classifier``."""
 
-    def __init__(self, channels: int, num_classes: int, image_size: tuple[int, int],
-                 config: ConvNetConfig = ConvNetConfig()):
+    def __init__(
+        self,
+        channels: int,
+        num_classes: int,
+        image_size: tuple[int, int],
+        config: ConvNetConfig = ConvNetConfig(),
+    ):
         super().__init__()
         self.config = config
         depth = config.depth_for(image_size)

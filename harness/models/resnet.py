@@ -69,9 +69,15 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(EmbedNet):
-    def __init__(self, channels: int, num_classes: int, image_size: tuple[int, int],
-                 block: type[BasicBlock] | type[Bottleneck] = BasicBlock,
-                 blocks: tuple[int, int, int, int] = (2, 2, 2, 2), norm: str = "instancenorm"):
+    def __init__(
+        self,
+        channels: int,
+        num_classes: int,
+        image_size: tuple[int, int],
+        block: type[BasicBlock] | type[Bottleneck] = BasicBlock,
+        blocks: tuple[int, int, int, int] = (2, 2, 2, 2),
+        norm: str = "instancenorm",
+    ):
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(channels, 64, 3, stride=1, padding=1, bias=False), _norm(norm, 64), nn.ReLU()
@@ -93,15 +99,21 @@ class ResNet(EmbedNet):
 
 
 @MODELS.register("resnet18")
-def resnet18(channels: int, num_classes: int, image_size: tuple[int, int], norm: str = "instancenorm") -> ResNet:
+def resnet18(
+    channels: int, num_classes: int, image_size: tuple[int, int], norm: str = "instancenorm"
+) -> ResNet:
     return ResNet(channels, num_classes, image_size, BasicBlock, (2, 2, 2, 2), norm)
 
 
 @MODELS.register("resnet18-bn")
-def resnet18_bn(channels: int, num_classes: int, image_size: tuple[int, int], norm: str = "batchnorm") -> ResNet:
+def resnet18_bn(
+    channels: int, num_classes: int, image_size: tuple[int, int], norm: str = "batchnorm"
+) -> ResNet:
     return ResNet(channels, num_classes, image_size, BasicBlock, (2, 2, 2, 2), norm)
 
 
 @MODELS.register("resnet152")
-def resnet152(channels: int, num_classes: int, image_size: tuple[int, int], norm: str = "batchnorm") -> ResNet:
+def resnet152(
+    channels: int, num_classes: int, image_size: tuple[int, int], norm: str = "batchnorm"
+) -> ResNet:
     return ResNet(channels, num_classes, image_size, Bottleneck, (3, 8, 36, 3), norm)

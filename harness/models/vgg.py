@@ -17,8 +17,14 @@ VGG11_CFG: tuple[int | str, ...] = (64, "M", 128, "M", 256, 256, "M", 512, 512, 
 
 
 class VGG(EmbedNet):
-    def __init__(self, channels: int, num_classes: int, image_size: tuple[int, int],
-                 cfg: tuple[int | str, ...] = VGG11_CFG, norm: str = "instancenorm"):
+    def __init__(
+        self,
+        channels: int,
+        num_classes: int,
+        image_size: tuple[int, int],
+        cfg: tuple[int | str, ...] = VGG11_CFG,
+        norm: str = "instancenorm",
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         hw = image_size

@@ -41,7 +41,11 @@ class Block(nn.Module):
         self.attn = Attention(dim, heads, dropout)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(
-            nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim), nn.Dropout(dropout)
+            nn.Linear(dim, mlp_dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(mlp_dim, dim),
+            nn.Dropout(dropout),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -50,9 +54,19 @@ class Block(nn.Module):
 
 
 class ViT(EmbedNet):
-    def __init__(self, channels: int, num_classes: int, image_size: tuple[int, int], patch_size: int = 4,
-                 dim: int = 512, depth: int = 6, heads: int = 8, mlp_dim: int = 512,
-                 dropout: float = 0.1, emb_dropout: float = 0.1):
+    def __init__(
+        self,
+        channels: int,
+        num_classes: int,
+        image_size: tuple[int, int],
+        patch_size: int = 4,
+        dim: int = 512,
+        depth: int = 6,
+        heads: int = 8,
+        mlp_dim: int = 512,
+        dropout: float = 0.1,
+        emb_dropout: float = 0.1,
+    ):
         super().__init__()
         h, w = image_size
         if h % patch_size or w % patch_size:

@@ -89,8 +89,13 @@ class Protocol:
 
     def to_record(self) -> dict:
         """What a result records about its protocol."""
-        return {"id": self.id, "name": self.name, "hash": self.hash, "content": self.content(),
-                "overrides": dict(self.overrides)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "hash": self.hash,
+            "content": self.content(),
+            "overrides": dict(self.overrides),
+        }
 
     def with_overrides(self, **changes: Any) -> Protocol:
         """A derived protocol, e.g. ``p.with_overrides(arch="resnet18", epochs=50)``."""
@@ -104,8 +109,7 @@ class Protocol:
         base = self.name.split("+", 1)[0]
         merged = dict(self.overrides) | changes
         name = f"{base}+" + ",".join(f"{k}={merged[k]}" for k in sorted(merged))
-        return dataclasses.replace(self, name=name, overrides=tuple(sorted(merged.items())),
-                                   **changes)
+        return dataclasses.replace(self, name=name, overrides=tuple(sorted(merged.items())), **changes)
 
 
 #: (TOML table, key) -> Protocol attribute: the one mapping between the file and the dataclass.
@@ -127,8 +131,17 @@ TOML_LAYOUT: dict[tuple[str, str], str] = {
     ("evaluation", "runs"): "runs",
     ("evaluation", "seed"): "seed",
 }
-_CONVERT = {"lr": float, "momentum": float, "weight_decay": float, "decay": float, "epochs": int,
-            "batch_size": int, "test_batch_size": int, "runs": int, "seed": int}
+_CONVERT = {
+    "lr": float,
+    "momentum": float,
+    "weight_decay": float,
+    "decay": float,
+    "epochs": int,
+    "batch_size": int,
+    "test_batch_size": int,
+    "runs": int,
+    "seed": int,
+}
 
 
 def _positive_int(v: Any) -> None:
@@ -158,20 +171,34 @@ def _positive_float(v: Any) -> None:
         raise ProtocolError(f"expected a positive number, got {v!r}")
 
 
-_OVERRIDABLE = {"arch": _check_arch, "augmentation": _check_aug, "optimizer": _check_optim,
-                "epochs": _positive_int, "runs": _positive_int, "seed": lambda v: None,
-                "lr": _positive_float, "batch_size": _positive_int}
+_OVERRIDABLE = {
+    "arch": _check_arch,
+    "augmentation": _check_aug,
+    "optimizer": _check_optim,
+    "epochs": _positive_int,
+    "runs": _positive_int,
+    "seed": lambda v: None,
+    "lr": _positive_float,
+    "batch_size": _positive_int,
+}
 
 
 def _from_toml(data: dict, source: str) -> Protocol:
     try:
-        fields = {attr: _CONVERT.get(attr, lambda v: v)(data[table][key])
-                  for (table, key), attr in TOML_LAYOUT.items()}
+        fields = {
+            attr: _CONVERT.get(attr, lambda v: v)(data[table][key])
+            for (table, key), attr in TOML_LAYOUT.items()
+        }
         p = Protocol(name=data["name"], description=data["description"], **fields)
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(f"{source}: malformed protocol ({type(exc).__name__}: {exc})") from None
-    extra = sorted(f"{t}.{k}" for t, tab in data.items() if isinstance(tab, dict)
-                   for k in tab if (t, k) not in TOML_LAYOUT)
+    extra = sorted(
+        f"{t}.{k}"
+        for t, tab in data.items()
+        if isinstance(tab, dict)
+        for k in tab
+        if (t, k) not in TOML_LAYOUT
+    )
     if extra:  # an unknown key would be silently ignored, yet look like part of the recipe
         raise ProtocolError(f"{source}: unknown protocol keys {', '.join(extra)}")
     if p.schedule != "dc-step" or p.selection != "final-epoch":

@@ -33,10 +33,18 @@ BIN = Path(sys.executable).parent
 # Where a run takes about a minute, five seeds: at IPC 1 the runs are chaotic (a 1e-6
 # difference in a gradient changes the trajectory after ~10 iterations), so one set says little.
 CELLS = [
-    ("dc", 1, 8, 100, 5), ("dsa", 1, 8, 100, 5), ("dm", 1, 8, 500, 5),
-    ("dc", 10, 8, 20, 1), ("dsa", 10, 8, 20, 1), ("dm", 10, 8, 500, 1),
-    ("dc", 1, 32, 50, 1), ("dsa", 1, 32, 50, 1), ("dm", 1, 32, 200, 1),
-    ("dc", 10, 32, 2, 1), ("dsa", 10, 32, 2, 1), ("dm", 10, 32, 200, 1),
+    ("dc", 1, 8, 100, 5),
+    ("dsa", 1, 8, 100, 5),
+    ("dm", 1, 8, 500, 5),
+    ("dc", 10, 8, 20, 1),
+    ("dsa", 10, 8, 20, 1),
+    ("dm", 10, 8, 500, 1),
+    ("dc", 1, 32, 50, 1),
+    ("dsa", 1, 32, 50, 1),
+    ("dm", 1, 32, 200, 1),
+    ("dc", 10, 32, 2, 1),
+    ("dsa", 10, 32, 2, 1),
+    ("dm", 10, 32, 200, 1),
 ]
 PROTOCOL = {"dc": "dc-noaug", "dsa": "dsa", "dm": "dsa"}
 
@@ -58,10 +66,32 @@ def _metadata(art: Path) -> dict:
 
 def _eval(art: Path, protocol: str, epochs: int, runs: int, out: Path, log: Path) -> dict:
     if not out.is_file():
-        _run([str(BIN / "harness"), "eval", str(art), "--protocol", protocol, "--epochs", str(epochs),
-              "--runs", str(runs), "--strategy", "sequential", "--json", str(out), "-q"], log)
+        _run(
+            [
+                str(BIN / "harness"),
+                "eval",
+                str(art),
+                "--protocol",
+                protocol,
+                "--epochs",
+                str(epochs),
+                "--runs",
+                str(runs),
+                "--strategy",
+                "sequential",
+                "--json",
+                str(out),
+                "-q",
+            ],
+            log,
+        )
     d = json.loads(out.read_text())
-    return {"mean": d["mean"], "std": d["std"], "accuracies": d["accuracies"], "protocol": d["protocol"]["id"]}
+    return {
+        "mean": d["mean"],
+        "std": d["std"],
+        "accuracies": d["accuracies"],
+        "protocol": d["protocol"]["id"],
+    }
 
 
 def cell_key(method: str, ipc: int, size: int, seed: int) -> str:
@@ -71,46 +101,113 @@ def cell_key(method: str, ipc: int, size: int, seed: int) -> str:
 def run_cell(cell, seed: int, a, results: dict) -> None:
     method, ipc, size, its, _ = cell
     key = cell_key(method, ipc, size, seed)
-    rec = results.setdefault(key, {"method": method, "ipc": ipc, "image_size": size, "iterations": its,
-                                   "seed": seed})
+    rec = results.setdefault(
+        key, {"method": method, "ipc": ipc, "image_size": size, "iterations": its, "seed": seed}
+    )
     d = a.out / "runs" / key
     d.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()[0]
     if "ours" not in rec:
-        cmd = [str(BIN / "harness"), "condense", "digits", "--method", method, "--ipc", str(ipc),
-               "--iterations", str(its), "--seed", str(seed), "-o", str(d / "ours"), "--overwrite", "-q"]
+        cmd = [
+            str(BIN / "harness"),
+            "condense",
+            "digits",
+            "--method",
+            method,
+            "--ipc",
+            str(ipc),
+            "--iterations",
+            str(its),
+            "--seed",
+            str(seed),
+            "-o",
+            str(d / "ours"),
+            "--overwrite",
+            "-q",
+        ]
         if size != 8:
             cmd += ["--image-size", str(size)]
         wall = _run(cmd, d / "ours.log")
         mc = _metadata(d / "ours")["method_config"]
-        rec["ours"] = {"process_wall_s": wall, "wall_time_s": mc["wall_time_s"], "s_per_iter": mc["s_per_iter"],
-                       "loss_curve": mc["loss"]["curve"], "quality": mc.get("quality"),
-                       "load_before": load}
+        rec["ours"] = {
+            "process_wall_s": wall,
+            "wall_time_s": mc["wall_time_s"],
+            "s_per_iter": mc["s_per_iter"],
+            "loss_curve": mc["loss"]["curve"],
+            "quality": mc.get("quality"),
+            "load_before": load,
+        }
         _save(a, results)
     if "official" not in rec:
         wall = None
         if not (d / "official" / "run.json").is_file():  # a finished official run is not redone
-            wall = _run([sys.executable, str(ROOT / "scripts/fidelity/official_run.py"), "--official",
-                         str(a.official), "--method", method.upper(), "--ipc", str(ipc), "--iterations",
-                         str(its), "--image-size", str(size), "--seed", str(seed), "--same-init", "--out",
-                         str(d / "official")], d / "official.log")
+            wall = _run(
+                [
+                    sys.executable,
+                    str(ROOT / "scripts/fidelity/official_run.py"),
+                    "--official",
+                    str(a.official),
+                    "--method",
+                    method.upper(),
+                    "--ipc",
+                    str(ipc),
+                    "--iterations",
+                    str(its),
+                    "--image-size",
+                    str(size),
+                    "--seed",
+                    str(seed),
+                    "--same-init",
+                    "--out",
+                    str(d / "official"),
+                ],
+                d / "official.log",
+            )
         run = json.loads((d / "official" / "run.json").read_text())
         pt = d / "official" / f"res_{method.upper()}_digits_ConvNet_{ipc}ipc.pt"
-        _run([str(BIN / "dcreg"), "import", str(pt), "--format", "dc-pt", "--dataset", "digits", "--exp", "0",
-              "--layout", "nchw", "--method", method, "-o", str(d / "official-set"), "--overwrite"], d / "import.log")
-        rec["official"] = {"process_wall_s": wall or run["wall_s"], "synthesis_s": run["synthesis_s"],
-                           "s_per_iter": run["synthesis_s"] / its, "loss_curve": run["loss_curve"],
-                           "loss_curve_every": run["loss_curve_every"], "load_before": load}
+        _run(
+            [
+                str(BIN / "dcreg"),
+                "import",
+                str(pt),
+                "--format",
+                "dc-pt",
+                "--dataset",
+                "digits",
+                "--exp",
+                "0",
+                "--layout",
+                "nchw",
+                "--method",
+                method,
+                "-o",
+                str(d / "official-set"),
+                "--overwrite",
+            ],
+            d / "import.log",
+        )
+        rec["official"] = {
+            "process_wall_s": wall or run["wall_s"],
+            "synthesis_s": run["synthesis_s"],
+            "s_per_iter": run["synthesis_s"] / its,
+            "loss_curve": run["loss_curve"],
+            "loss_curve_every": run["loss_curve_every"],
+            "load_before": load,
+        }
         _save(a, results)
     proto = PROTOCOL[method]
     for side, art in (("ours", d / "ours"), ("official", d / "official-set")):
         if "eval" not in rec[side]:
-            rec[side]["eval"] = _eval(art, proto, a.epochs, a.runs, d / f"{side}-eval.json", d / f"{side}-eval.log")
+            rec[side]["eval"] = _eval(
+                art, proto, a.epochs, a.runs, d / f"{side}-eval.json", d / f"{side}-eval.log"
+            )
             _save(a, results)
     o, f = rec["ours"]["eval"], rec["official"]["eval"]
-    print(f"{key}: ours {100 * o['mean']:.1f} ± {100 * o['std']:.1f}  official {100 * f['mean']:.1f} ± "
-          f"{100 * f['std']:.1f}  s/iter {rec['ours']['s_per_iter']:.3g} vs {rec['official']['s_per_iter']:.3g}",
-          flush=True)
+    print(
+        f"{key}: ours {100 * o['mean']:.1f} ± {100 * o['std']:.1f}  official {100 * f['mean']:.1f} ± "
+        f"{100 * f['std']:.1f}  s/iter {rec['ours']['s_per_iter']:.3g} vs {rec['official']['s_per_iter']:.3g}",
+        flush=True,
+    )
 
 
 #: Iterations of the timing pass per method (s/iter settles within these).
@@ -129,32 +226,77 @@ def time_cell(cell, a, results: dict) -> None:
     d = a.out / "runs" / "timing" / cell_key(method, ipc, size, 0)
     d.mkdir(parents=True, exist_ok=True)
     if "timing" not in rec["ours"]:
-        cmd = [str(BIN / "harness"), "condense", "digits", "--method", method, "--ipc", str(ipc),
-               "--iterations", str(n), "-o", str(d / "ours"), "--overwrite", "-q"]
+        cmd = [
+            str(BIN / "harness"),
+            "condense",
+            "digits",
+            "--method",
+            method,
+            "--ipc",
+            str(ipc),
+            "--iterations",
+            str(n),
+            "-o",
+            str(d / "ours"),
+            "--overwrite",
+            "-q",
+        ]
         if size != 8:
             cmd += ["--image-size", str(size)]
         _run(cmd, d / "ours.log")
         mc = _metadata(d / "ours")["method_config"]
         first = mc.get("first_iteration_s") or 0.0
         steady = (mc["s_per_iter"] * n - first) / (n - 1) if n > 1 else mc["s_per_iter"]
-        rec["ours"]["timing"] = {"iterations": n, "s_per_iter": steady, "first_iteration_s": first,
-                                 "load_before": os.getloadavg()[0]}
+        rec["ours"]["timing"] = {
+            "iterations": n,
+            "s_per_iter": steady,
+            "first_iteration_s": first,
+            "load_before": os.getloadavg()[0],
+        }
         _save(a, results)
     if "timing" not in rec["official"]:
-        _run([sys.executable, str(ROOT / "scripts/fidelity/official_run.py"), "--official", str(a.official),
-              "--method", method.upper(), "--ipc", str(ipc), "--iterations", str(n), "--image-size", str(size),
-              "--same-init", "--out", str(d / "official")], d / "official.log")
+        _run(
+            [
+                sys.executable,
+                str(ROOT / "scripts/fidelity/official_run.py"),
+                "--official",
+                str(a.official),
+                "--method",
+                method.upper(),
+                "--ipc",
+                str(ipc),
+                "--iterations",
+                str(n),
+                "--image-size",
+                str(size),
+                "--same-init",
+                "--out",
+                str(d / "official"),
+            ],
+            d / "official.log",
+        )
         run = json.loads((d / "official" / "run.json").read_text())
-        rec["official"]["timing"] = {"iterations": n, "s_per_iter": run.get("s_per_iter_after_first")
-                                     or run["synthesis_s"] / n, "load_before": os.getloadavg()[0]}
+        rec["official"]["timing"] = {
+            "iterations": n,
+            "s_per_iter": run.get("s_per_iter_after_first") or run["synthesis_s"] / n,
+            "load_before": os.getloadavg()[0],
+        }
         _save(a, results)
-    print(f"timing {cell_key(method, ipc, size, 0)}: ours {rec['ours']['timing']['s_per_iter']:.3g} s/iter, "
-          f"official {rec['official']['timing']['s_per_iter']:.3g}", flush=True)
+    print(
+        f"timing {cell_key(method, ipc, size, 0)}: ours {rec['ours']['timing']['s_per_iter']:.3g} s/iter, "
+        f"official {rec['official']['timing']['s_per_iter']:.3g}",
+        flush=True,
+    )
 
 
 def _save(a, results: dict) -> None:
-    doc = {"what": "ours vs the official DC/DSA/DM code (VICO-UoE/DatasetCondensation@53f63a67) on digits",
-           "epochs": a.epochs, "runs": a.runs, "cpu_count": os.cpu_count(), "cells": results}
+    doc = {
+        "what": "ours vs the official DC/DSA/DM code (VICO-UoE/DatasetCondensation@53f63a67) on digits",
+        "epochs": a.epochs,
+        "runs": a.runs,
+        "cpu_count": os.cpu_count(),
+        "cells": results,
+    }
     tmp = a.out / "results.json.tmp"
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     os.replace(tmp, a.out / "results.json")
@@ -173,9 +315,15 @@ def _group(cells: dict) -> list[dict]:
     for rec in cells.values():
         if "eval" not in rec.get("official", {}) or "eval" not in rec.get("ours", {}):
             continue
-        g = groups.setdefault((rec["method"], rec["ipc"], rec["image_size"]),
-                              {**{k: rec[k] for k in ("method", "ipc", "image_size", "iterations")},
-                               "sets": [], "ours": rec["ours"], "official": rec["official"]})
+        g = groups.setdefault(
+            (rec["method"], rec["ipc"], rec["image_size"]),
+            {
+                **{k: rec[k] for k in ("method", "ipc", "image_size", "iterations")},
+                "sets": [],
+                "ours": rec["ours"],
+                "official": rec["official"],
+            },
+        )
         g["sets"].append(rec)
     return list(groups.values())
 
@@ -195,9 +343,13 @@ def _side(sets: list[dict], side: str) -> tuple[float, float, float]:
 
 def render(out: Path) -> None:
     doc = json.loads((out / "results.json").read_text())
-    lines = [("| method | IPC | size | iterations | sets | loss ours (first → last tenth) | loss official | "
-              "accuracy ours | accuracy official | Δ | within max(1, σ) | s/iter ours | s/iter official | ratio |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        (
+            "| method | IPC | size | iterations | sets | loss ours (first → last tenth) | loss official | "
+            "accuracy ours | accuracy official | Δ | within max(1, σ) | s/iter ours | s/iter official | ratio |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for g in _group(doc["cells"]):
         o, f = g["ours"], g["official"]  # the seed-0 curves
         lo, lf = _first_last(o["loss_curve"], 1), _first_last(f["loss_curve"], f["loss_curve_every"])
@@ -209,18 +361,21 @@ def render(out: Path) -> None:
         lines.append(
             f"| {g['method']} | {g['ipc']} | {g['image_size']} | {g['iterations']} | {len(g['sets'])} | "
             f"{lo[0]:.4g} → {lo[1]:.4g}{warn} | {lf[0]:.4g} → {lf[1]:.4g} | {mo:.1f} ± {so:.1f} | "
-            f"{mf:.1f} ± {sf:.1f} | {delta:+.1f} | {ok} | {to:.3g} | {tf:.3g} | {tf / to:.2f}x |")
+            f"{mf:.1f} ± {sf:.1f} | {delta:+.1f} | {ok} | {to:.3g} | {tf:.3g} | {tf / to:.2f}x |"
+        )
     notes = [
         "",
-        (f"digits (the fixed stratified split), ConvNet, both sides started from the same real images "
-        f"(per seed). Accuracy: `harness eval`, {doc['runs']} runs per set, {doc['epochs']}+1 epochs, "
-        "`dc-noaug` for DC and `dsa` for DSA/DM, % on the test split; with several sets, mean ± std "
-        "of the set means, else mean ± std over the runs. Loss: mean per class (and outer step) of "
-        "the seed-0 run, first and last tenth (the official DM curve is its print every 10 "
-        "iterations). s/iter: synthesis time per iteration on this machine, both sides back to back "
-        "in one run (ratio = official / ours). Within: |Δ| <= max(1 point, the official σ), or ours "
-        "higher. 32 px DC/DSA at IPC 10 are timed by their full runs (minutes per iteration; "
-        "run back to back with nothing else running), not retimed."),
+        (
+            f"digits (the fixed stratified split), ConvNet, both sides started from the same real images "
+            f"(per seed). Accuracy: `harness eval`, {doc['runs']} runs per set, {doc['epochs']}+1 epochs, "
+            "`dc-noaug` for DC and `dsa` for DSA/DM, % on the test split; with several sets, mean ± std "
+            "of the set means, else mean ± std over the runs. Loss: mean per class (and outer step) of "
+            "the seed-0 run, first and last tenth (the official DM curve is its print every 10 "
+            "iterations). s/iter: synthesis time per iteration on this machine, both sides back to back "
+            "in one run (ratio = official / ours). Within: |Δ| <= max(1 point, the official σ), or ours "
+            "higher. 32 px DC/DSA at IPC 10 are timed by their full runs (minutes per iteration; "
+            "run back to back with nothing else running), not retimed."
+        ),
     ]
     (out / "table.md").write_text("\n".join(lines + notes) + "\n")
     _chart(doc, out / "curves.png")
@@ -237,13 +392,20 @@ def _chart(doc: dict, path: Path) -> None:
     cols = 6
     rows = (len(cells) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.6 * rows), squeeze=False)
-    for ax in axes.flat[len(cells):]:
+    for ax in axes.flat[len(cells) :]:
         ax.axis("off")
     for ax, r in zip(axes.flat, cells, strict=False):
         for side, style in (("ours", "-"), ("official", "--")):
             c = r[side]["loss_curve"]
-            ax.plot([p[0] for p in c], [p[1] for p in c], style, label=side, lw=1.2,
-                    marker="o" if len(c) < 12 else None, ms=3)
+            ax.plot(
+                [p[0] for p in c],
+                [p[1] for p in c],
+                style,
+                label=side,
+                lw=1.2,
+                marker="o" if len(c) < 12 else None,
+                ms=3,
+            )
         ax.set_title(f"{r['method']} IPC {r['ipc']} {r['image_size']}px", fontsize=9)
         ax.set_xlabel("iteration", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -262,10 +424,13 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", default=None, help="comma-separated cell keys, e.g. dc-ipc1-8px")
     ap.add_argument("--render-only", action="store_true")
-    ap.add_argument("--timing", action="store_true",
-                    help="afterwards, time every cell again, ours then official, with nothing else "
-                         "running (TIMING_ITERATIONS iterations each; ours without its first, "
-                         "torch.compile, iteration); the table reports these")
+    ap.add_argument(
+        "--timing",
+        action="store_true",
+        help="afterwards, time every cell again, ours then official, with nothing else "
+        "running (TIMING_ITERATIONS iterations each; ours without its first, "
+        "torch.compile, iteration); the table reports these",
+    )
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     if not a.render_only:

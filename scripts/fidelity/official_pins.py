@@ -139,13 +139,17 @@ def main() -> int:
     for size, ch, ipc in CASES:
         torch.set_grad_enabled(True)
         ours = case_net(size, ch)
-        off = networks.ConvNet(ch, NUM_CLASSES, 128, 3, "relu", "instancenorm", "avgpooling", im_size=(size, size))
+        off = networks.ConvNet(
+            ch, NUM_CLASSES, 128, 3, "relu", "instancenorm", "avgpooling", im_size=(size, size)
+        )
         note = None
         with torch.no_grad():
             feat = off.embed(torch.zeros(1, ch, size, size)).shape[1]
         if feat != off.classifier.in_features:
-            note = (f"the official ConvNet sizes its classifier for {off.classifier.in_features} features "
-                    f"but its layers give {feat} at {ch}x{size}x{size}; rebuilt for {feat}")
+            note = (
+                f"the official ConvNet sizes its classifier for {off.classifier.in_features} features "
+                f"but its layers give {feat} at {ch}x{size}x{size}; rebuilt for {feat}"
+            )
             off.classifier = nn.Linear(feat, NUM_CLASSES)
         off.load_state_dict(ours.state_dict())
         real, syn0 = case_batches(size, ch, ipc)
@@ -159,7 +163,7 @@ def main() -> int:
             total = torch.zeros(())
             layers = torch.zeros(len(params), dtype=torch.float64)
             for c in range(NUM_CLASSES):
-                xr, xs = real[c], syn[c * ipc:(c + 1) * ipc]
+                xr, xs = real[c], syn[c * ipc : (c + 1) * ipc]
                 if method != "dc":
                     xr, xs = augment(xr, family), augment(xs, family)
                 if method == "dm":
@@ -184,9 +188,9 @@ def main() -> int:
 
     doc = {
         "what": "iteration-0 matching losses and synthetic-pixel gradients of the official DC/DSA/DM "
-                "formulas on the fixed inputs of tests/harness/official_cases.py",
+        "formulas on the fixed inputs of tests/harness/official_cases.py",
         "official": "VICO-UoE/DatasetCondensation@53f63a67 (networks.ConvNet, utils.match_loss, "
-                    "utils.distance_wb, utils.DiffAugment; main_DM.py's ConvNet objective)",
+        "utils.distance_wb, utils.DiffAugment; main_DM.py's ConvNet objective)",
         "command": "python scripts/fidelity/official_pins.py --official /path/to/DatasetCondensation",
         "torch": torch.__version__,
         "real_per_class": REAL_PER_CLASS,

@@ -54,8 +54,12 @@ def _stub_torchvision() -> None:
     tv.transforms = types.ModuleType("torchvision.transforms")
     tv.utils = types.ModuleType("torchvision.utils")
     tv.utils.save_image = lambda *a, **k: None
-    for name, mod in (("torchvision", tv), ("torchvision.datasets", tv.datasets),
-                      ("torchvision.transforms", tv.transforms), ("torchvision.utils", tv.utils)):
+    for name, mod in (
+        ("torchvision", tv),
+        ("torchvision.datasets", tv.datasets),
+        ("torchvision.transforms", tv.transforms),
+        ("torchvision.utils", tv.utils),
+    ):
         sys.modules[name] = mod
 
 
@@ -125,10 +129,13 @@ def main() -> int:
     ap.add_argument("--same-init", action="store_true")
     ap.add_argument("--dsa-strategy", default=None, help="default: the catalog's digits strategy")
     ap.add_argument("--official-eval", action="store_true", help="keep the official evaluations")
-    ap.add_argument("--our-nets", action="store_true",
-                    help="give the official loop the networks our run draws (iteration i: the weights "
-                         "harness.models makes from generator(seed, 'METHOD/iter{i}')), so DC at IPC 1, "
-                         "which has no other randomness, can be compared step by step")
+    ap.add_argument(
+        "--our-nets",
+        action="store_true",
+        help="give the official loop the networks our run draws (iteration i: the weights "
+        "harness.models makes from generator(seed, 'METHOD/iter{i}')), so DC at IPC 1, "
+        "which has no other randomness, can be compared step by step",
+    )
     ap.add_argument("--out", required=True, type=Path)
     a = ap.parse_args()
     if a.iterations < 1:
@@ -145,8 +152,17 @@ def main() -> int:
     def get_dataset(dataset, data_path):
         test = _Split(xte, yte)
         loader = torch.utils.data.DataLoader(test, batch_size=256, shuffle=False, num_workers=0)
-        return (int(xtr.shape[1]), (h, h), info.num_classes, list(info.class_names),
-                list(ps["mean"]), list(ps["std"]), _Split(xtr, ytr), test, loader)
+        return (
+            int(xtr.shape[1]),
+            (h, h),
+            info.num_classes,
+            list(info.class_names),
+            list(ps["mean"]),
+            list(ps["std"]),
+            _Split(xtr, ytr),
+            test,
+            loader,
+        )
 
     eval_seconds = [0.0]
     real_evaluate = utils.evaluate_synset
@@ -192,8 +208,13 @@ def main() -> int:
             from harness.engine.seeding import generator
             from harness.models import create_model
 
-            ours = create_model("convnet", int(xtr.shape[1]), info.num_classes, h,
-                                generator=generator(a.seed, f"{a.method.lower()}/iter{len(starts) - 1}"))
+            ours = create_model(
+                "convnet",
+                int(xtr.shape[1]),
+                info.num_classes,
+                h,
+                generator=generator(a.seed, f"{a.method.lower()}/iter{len(starts) - 1}"),
+            )
             net.load_state_dict(ours.state_dict())
         return net
 
@@ -209,9 +230,25 @@ def main() -> int:
 
     a.out.mkdir(parents=True, exist_ok=True)
     strategy = a.dsa_strategy or info.dsa_strategy
-    argv = ["official", "--dataset", "digits", "--ipc", str(a.ipc), "--Iteration", str(a.iterations - 1),
-            "--init", "real", "--num_exp", "1", "--num_eval", "1", "--save_path", str(a.out),
-            "--data_path", str(a.out / "data")]
+    argv = [
+        "official",
+        "--dataset",
+        "digits",
+        "--ipc",
+        str(a.ipc),
+        "--Iteration",
+        str(a.iterations - 1),
+        "--init",
+        "real",
+        "--num_exp",
+        "1",
+        "--num_eval",
+        "1",
+        "--save_path",
+        str(a.out),
+        "--data_path",
+        str(a.out / "data"),
+    ]
     if a.method == "DM":
         argv += ["--dsa_strategy", strategy]
     else:
@@ -224,28 +261,47 @@ def main() -> int:
     t_end = time.perf_counter()
     wall = t_end - t0
     text = buf.getvalue()
-    curve = [[int(m.group(1)), float(m.group(2))]
-             for m in re.finditer(r"iter = (\d+), loss = ([-+0-9.eE]+)", text)]
+    curve = [
+        [int(m.group(1)), float(m.group(2))] for m in re.finditer(r"iter = (\d+), loss = ([-+0-9.eE]+)", text)
+    ]
     if distances:  # DC/DSA: every iteration, from the recorded match_loss calls
         per_it = info.num_classes * utils.get_loops(a.ipc)[0]
         if len(distances) != per_it * a.iterations:
             raise SystemExit(f"recorded {len(distances)} match_loss calls, expected {per_it * a.iterations}")
-        curve = [[i, sum(distances[i * per_it:(i + 1) * per_it]) / per_it] for i in range(a.iterations)]
-    record = {"method": a.method, "ipc": a.ipc, "iterations": a.iterations, "image_size": h,
-              "seed": a.seed, "same_init": a.same_init,
-              "dsa_strategy": strategy if a.method != "DC" else None,
-              "official_commit": "53f63a67", "loss_curve": curve, "our_nets": a.our_nets,
-              "loss_curve_every": 1 if distances else 10,
-              "wall_s": wall, "official_eval_s": eval_seconds[0], "synthesis_s": wall - eval_seconds[0],
-              # from the second iteration's start to the end: steady state, as ours is reported
-              # (the last N networks are the iterations'; an evaluation network comes before them)
-              "s_per_iter_after_first": ((t_end - starts[-a.iterations + 1]) / (a.iterations - 1)
-                                         if len(starts) >= a.iterations > 1 and not a.official_eval else None),
-              "torch_threads": torch.get_num_threads()}
+        curve = [[i, sum(distances[i * per_it : (i + 1) * per_it]) / per_it] for i in range(a.iterations)]
+    record = {
+        "method": a.method,
+        "ipc": a.ipc,
+        "iterations": a.iterations,
+        "image_size": h,
+        "seed": a.seed,
+        "same_init": a.same_init,
+        "dsa_strategy": strategy if a.method != "DC" else None,
+        "official_commit": "53f63a67",
+        "loss_curve": curve,
+        "our_nets": a.our_nets,
+        "loss_curve_every": 1 if distances else 10,
+        "wall_s": wall,
+        "official_eval_s": eval_seconds[0],
+        "synthesis_s": wall - eval_seconds[0],
+        # from the second iteration's start to the end: steady state, as ours is reported
+        # (the last N networks are the iterations'; an evaluation network comes before them)
+        "s_per_iter_after_first": (
+            (t_end - starts[-a.iterations + 1]) / (a.iterations - 1)
+            if len(starts) >= a.iterations > 1 and not a.official_eval
+            else None
+        ),
+        "torch_threads": torch.get_num_threads(),
+    }
     (a.out / "run.json").write_text(json.dumps(record, indent=1))
     (a.out / "stdout.txt").write_text(text)
-    print(json.dumps({k: record[k] for k in ("method", "ipc", "image_size", "synthesis_s")}),
-          "loss", curve[:1], "->", curve[-1:])
+    print(
+        json.dumps({k: record[k] for k in ("method", "ipc", "image_size", "synthesis_s")}),
+        "loss",
+        curve[:1],
+        "->",
+        curve[-1:],
+    )
     return 0
 
 

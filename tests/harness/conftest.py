@@ -6,13 +6,21 @@ import pytest
 import torch
 
 
-def digits_artifact(path, ipc: int = 5, seed: int = 0, image_size: int | None = None,
-                    soft: bool = False, lr: float | None = None, pixel: str = "normalized"):
+def digits_artifact(
+    path,
+    ipc: int = 5,
+    seed: int = 0,
+    image_size: int | None = None,
+    soft: bool = False,
+    lr: float | None = None,
+    pixel: str = "normalized",
+):
     """A class-balanced random subset of digits' train split as an artifact."""
     from harness.methods.random import random_subset_artifact
 
-    return random_subset_artifact(path, "digits", ipc, seed, image_size=image_size, pixel=pixel,
-                                  soft=soft, lr=lr)
+    return random_subset_artifact(
+        path, "digits", ipc, seed, image_size=image_size, pixel=pixel, soft=soft, lr=lr
+    )
 
 
 @pytest.fixture(autouse=True)

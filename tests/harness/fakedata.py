@@ -30,8 +30,9 @@ def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
     return path
 
 
-def write_mnist(root: Path, folder: str = "MNIST", n_train: int = 6, n_test: int = 4, gz: bool = False,
-                seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def write_mnist(
+    root: Path, folder: str = "MNIST", n_train: int = 6, n_test: int = 4, gz: bool = False, seed: int = 0
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
     out = {}
     for split, prefix, n in (("train", "train", n_train), ("test", "t10k", n_test)):
@@ -43,21 +44,28 @@ def write_mnist(root: Path, folder: str = "MNIST", n_train: int = 6, n_test: int
     return out
 
 
-def write_usps(root: Path, n_train: int = 5, n_test: int = 3, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def write_usps(
+    root: Path, n_train: int = 5, n_test: int = 3, seed: int = 0
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """LIBSVM lines ``<1..10> 1:v ... 256:v`` with v in [-1, 1], bzip2-compressed."""
     rng = np.random.default_rng(seed)
     out = {}
     for split, name, n in (("train", "usps.bz2", n_train), ("test", "usps.t.bz2", n_test)):
         vals = np.round(rng.uniform(-1, 1, (n, 256)), 6)
         labels = np.arange(n) % 10 + 1
-        lines = [f"{lab} " + " ".join(f"{j + 1}:{v:.6f}" for j, v in enumerate(row)) for lab, row in zip(labels, vals, strict=True)]
+        lines = [
+            f"{lab} " + " ".join(f"{j + 1}:{v:.6f}" for j, v in enumerate(row))
+            for lab, row in zip(labels, vals, strict=True)
+        ]
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(bz2.compress(("\n".join(lines) + "\n").encode()))
         out[split] = (vals, labels)
     return out
 
 
-def write_svhn(root: Path, n_train: int = 5, n_test: int = 3, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def write_svhn(
+    root: Path, n_train: int = 5, n_test: int = 3, seed: int = 0
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``X`` uint8 [32, 32, 3, N] and ``y`` [N, 1] in 1..10 (10 = digit 0), via scipy.io.savemat."""
     import scipy.io
 
@@ -72,10 +80,16 @@ def write_svhn(root: Path, n_train: int = 5, n_test: int = 3, seed: int = 0) -> 
     return out
 
 
-def cifar_batch_bytes(data: np.ndarray, labels: list[int], label_key: bytes = b"labels", protocol: int = 2) -> bytes:
+def cifar_batch_bytes(
+    data: np.ndarray, labels: list[int], label_key: bytes = b"labels", protocol: int = 2
+) -> bytes:
     """A CIFAR batch as the real files hold it: a pickled dict with bytes keys."""
-    obj = {b"batch_label": b"fake batch", label_key: list(labels), b"data": data,
-           b"filenames": [f"img_{i}.png".encode() for i in range(len(labels))]}
+    obj = {
+        b"batch_label": b"fake batch",
+        label_key: list(labels),
+        b"data": data,
+        b"filenames": [f"img_{i}.png".encode() for i in range(len(labels))],
+    }
     if label_key == b"fine_labels":
         obj[b"coarse_labels"] = [lab // 5 for lab in labels]
     return pickle.dumps(obj, protocol=protocol)
@@ -145,7 +159,9 @@ def write_tinyimagenet(root: Path, n_classes: int = 200, n_val: int = 5) -> dict
         k = order.index(w)
         (d / f"{w}_0.JPEG").write_bytes(_jpeg_bytes(class_color(k)))
         (d / f"{w}_0.txt").write_text("box")  # the real tree has these non-image files too
-    (base / "train" / wnids[0] / "images" / f"{wnids[0]}_1.JPEG").write_bytes(_jpeg_bytes((128, 128, 128), mode="L"))
+    (base / "train" / wnids[0] / "images" / f"{wnids[0]}_1.JPEG").write_bytes(
+        _jpeg_bytes((128, 128, 128), mode="L")
+    )
     vdir = base / "val" / "images"
     vdir.mkdir(parents=True, exist_ok=True)
     ann = []
@@ -160,8 +176,9 @@ def write_tinyimagenet(root: Path, n_classes: int = 200, n_val: int = 5) -> dict
     return {"wnids": wnids, "sorted": order, "val_labels": val_labels}
 
 
-def hf_image_dataset(images: list, labels: list[int], names: list[str], image_col: str = "img",
-                     label_col: str = "label"):
+def hf_image_dataset(
+    images: list, labels: list[int], names: list[str], image_col: str = "img", label_col: str = "label"
+):
     """A ``datasets.Dataset`` with an Image column and a ClassLabel column."""
     import datasets
 

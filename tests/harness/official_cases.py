@@ -24,7 +24,9 @@ REAL_PER_CLASS = 32
 NET_SEED = 0
 NOISE_SEED = 1234
 NUM_CLASSES = 10
-CASES: list[tuple[int, int, int]] = [(size, ch, ipc) for size in (8, 28, 32) for ch in (1, 3) for ipc in (1, 10)]
+CASES: list[tuple[int, int, int]] = [
+    (size, ch, ipc) for size in (8, 28, 32) for ch in (1, 3) for ipc in (1, 10)
+]
 FAMILIES = ("scale", "rotate", "crop", "cutout", "flip", "color")
 # Per family: the per-image values of our DSASample (harness.augment.dsa), all within the
 # published ranges at every case size (crop shift <= int(0.125 H + 0.5), cutout centre <= H - 1).
@@ -67,7 +69,7 @@ def case_batches(size: int, channels: int, ipc: int) -> tuple[list[torch.Tensor]
     for c in range(NUM_CLASSES):
         idx = torch.nonzero(y == c).reshape(-1)
         real.append(x[idx[:REAL_PER_CLASS]].clone())
-        syn.append(x[idx[REAL_PER_CLASS:REAL_PER_CLASS + ipc]])
+        syn.append(x[idx[REAL_PER_CLASS : REAL_PER_CLASS + ipc]])
     return real, torch.cat(syn).clone()
 
 
@@ -75,7 +77,9 @@ def case_net(size: int, channels: int) -> torch.nn.Module:
     """Our ConvNet for the case, initialised from ``NET_SEED``."""
     from harness.models import create_model
 
-    return create_model("convnet", channels, NUM_CLASSES, size, generator=torch.Generator().manual_seed(NET_SEED))
+    return create_model(
+        "convnet", channels, NUM_CLASSES, size, generator=torch.Generator().manual_seed(NET_SEED)
+    )
 
 
 def case_dsa_sample(size: int, channels: int, ipc: int):
@@ -95,5 +99,10 @@ def grad_stats(g: torch.Tensor) -> dict:
     flat = g.detach().reshape(-1).double()
     n = flat.numel()
     probes = [round(i * (n - 1) / 7) for i in range(8)]
-    return {"norm": float(flat.norm()), "abs_sum": float(flat.abs().sum()), "sum": float(flat.sum()),
-            "probe_index": probes, "probe": [float(flat[i]) for i in probes]}
+    return {
+        "norm": float(flat.norm()),
+        "abs_sum": float(flat.abs().sum()),
+        "sum": float(flat.sum()),
+        "probe_index": probes,
+        "probe": [float(flat[i]) for i in probes],
+    }

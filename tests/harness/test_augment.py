@@ -37,13 +37,20 @@ def images(n=6, shape=(3, 32, 32), seed=0) -> torch.Tensor:
 
 # --- registry, none, PixelStats ---------------------------------------------------------------
 
+
 def test_registry_names_and_unknown():
     assert AUGMENTATIONS.names() == sorted(["none", "dsa", "dc", "imagenet", "randaug", "autoaug"])
     with pytest.raises(UnknownNameError, match="randaug"):
         create_augmentation("randaugment")
     clips = {n: create_augmentation(n).clips for n in AUGMENTATIONS.names()}
-    assert clips == {"none": False, "dsa": False, "dc": False, "imagenet": True, "randaug": True,
-                     "autoaug": True}
+    assert clips == {
+        "none": False,
+        "dsa": False,
+        "dc": False,
+        "imagenet": True,
+        "randaug": True,
+        "autoaug": True,
+    }
 
 
 def test_import_does_not_import_torchvision():
@@ -84,6 +91,7 @@ def test_bad_generator_and_input_rejected():
 
 
 # --- DSA -----------------------------------------------------------------------------------------
+
 
 def forced(family: str, x: torch.Tensor, seed: int = 0) -> DSASample:
     return sample_dsa(x.shape[0], "", gen(seed), shape=tuple(x.shape[1:]), family=family)
@@ -205,13 +213,18 @@ def test_dsa_color_statistics():
     assert sat.min() >= 0 and sat.max() <= 2 and con.min() >= 0.5 and con.max() <= 1.5
     # brightness alone (saturation = contrast = 1) is a per-image constant shift within +-0.5
     x = images(4)
-    s = DSASample("color", 4, (3, 32, 32), {"brightness": b[:4], "saturation": torch.ones(4),
-                                            "contrast": torch.ones(4)})
+    s = DSASample(
+        "color", 4, (3, 32, 32), {"brightness": b[:4], "saturation": torch.ones(4), "contrast": torch.ones(4)}
+    )
     d = apply_dsa(x, s) - x
     assert torch.allclose(d, b[:4].view(-1, 1, 1, 1).expand_as(d), atol=1e-5)
     # saturation 0 makes every channel equal to the channel mean; contrast keeps the image mean
-    s = DSASample("color", 4, (3, 32, 32), {"brightness": torch.zeros(4), "saturation": torch.zeros(4),
-                                            "contrast": torch.full((4,), 1.3)})
+    s = DSASample(
+        "color",
+        4,
+        (3, 32, 32),
+        {"brightness": torch.zeros(4), "saturation": torch.zeros(4), "contrast": torch.full((4,), 1.3)},
+    )
     out = apply_dsa(x, s)
     assert torch.allclose(out[:, 0], out[:, 1], atol=1e-5)
     assert torch.allclose(out.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), atol=1e-5)
@@ -225,6 +238,7 @@ def test_dsa_align_corners_option():
 
 
 # --- global RNG, DC -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["none", "dsa", "dc", "imagenet", "randaug", "autoaug"])
 def test_global_rng_state_and_input_untouched(name):
@@ -250,14 +264,19 @@ def test_dc_shapes_determinism_and_crop_fill():
     fill = x.mean()
     for i in range(8):
         shifted = [
-            (dy, dx) for dy in range(-4, 5) for dx in range(-4, 5)
-            if torch.allclose(out[i, 0, max(0, -dy):16 - max(0, dy), max(0, -dx):16 - max(0, dx)],
-                              x[i, 0, max(0, dy):16 + min(0, dy), max(0, dx):16 + min(0, dx)], atol=1e-6)
+            (dy, dx)
+            for dy in range(-4, 5)
+            for dx in range(-4, 5)
+            if torch.allclose(
+                out[i, 0, max(0, -dy) : 16 - max(0, dy), max(0, -dx) : 16 - max(0, dx)],
+                x[i, 0, max(0, dy) : 16 + min(0, dy), max(0, dx) : 16 + min(0, dx)],
+                atol=1e-6,
+            )
         ]
         assert shifted, i
         dy, dx = shifted[0]
         if dy > 0:
-            assert torch.allclose(out[i, 0, 16 - dy:], fill, atol=1e-6)
+            assert torch.allclose(out[i, 0, 16 - dy :], fill, atol=1e-6)
     # rotate/scale fill with the channel mean: a constant image stays constant
     const = torch.full((4, 3, 12, 12), 0.7)
     assert torch.allclose(aug(const, gen(1)), const, atol=1e-5)
@@ -266,6 +285,7 @@ def test_dc_shapes_determinism_and_crop_fill():
 
 
 # --- torchvision policies ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", TV_AUGS)
 def test_tv_shapes_and_determinism(name):

@@ -42,12 +42,15 @@ def test_eval_user_errors_exit_1_with_one_line(digits_art, capsys, tmp_path, mon
         (["eval", "me/missing"], "me/missing"),
         (["eval", "Bad Name"], "invalid"),
         (["eval", str(digits_art.path), "--record"], "--record needs a store reference"),
-    ] + ([] if torch.cuda.is_available() else [
-        # Only where torch sees no CUDA; tiny epochs/runs so that a CUDA machine would not
-        # run a full protocol even if this case were reached there.
-        (["eval", str(digits_art.path), "--device", "cuda", "--epochs", "1", "--runs", "1"],
-         "CUDA"),
-    ]):
+    ] + (
+        []
+        if torch.cuda.is_available()
+        else [
+            # Only where torch sees no CUDA; tiny epochs/runs so that a CUDA machine would not
+            # run a full protocol even if this case were reached there.
+            (["eval", str(digits_art.path), "--device", "cuda", "--epochs", "1", "--runs", "1"], "CUDA"),
+        ]
+    ):
         code, err = _exit(argv, capsys)
         assert code == 1, (argv, err)
         assert expect in err and err.count("\n") == 1, (argv, err)
@@ -59,17 +62,42 @@ def test_eval_missing_dataset_says_where_to_put_files(tmp_path, capsys, monkeypa
     from dcregistry.artifact import build_artifact
 
     monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "empty"))
-    art = build_artifact(tmp_path / "c10", {
-        "images": np.zeros((10, 3, 32, 32), np.float32),
-        "labels": np.arange(10, dtype=np.int64)}, {
-        "dataset": "cifar10", "image_shape": [3, 32, 32], "ipc": 1, "method": "dc",
-        "pixel_space": {"kind": "normalized", "mean": [0.4914, 0.4822, 0.4465],
-                        "std": [0.2023, 0.1994, 0.2010]}, "label_kind": "hard", "seed": 0})
+    art = build_artifact(
+        tmp_path / "c10",
+        {"images": np.zeros((10, 3, 32, 32), np.float32), "labels": np.arange(10, dtype=np.int64)},
+        {
+            "dataset": "cifar10",
+            "image_shape": [3, 32, 32],
+            "ipc": 1,
+            "method": "dc",
+            "pixel_space": {
+                "kind": "normalized",
+                "mean": [0.4914, 0.4822, 0.4465],
+                "std": [0.2023, 0.1994, 0.2010],
+            },
+            "label_kind": "hard",
+            "seed": 0,
+        },
+    )
     code, err = _exit(["eval", str(art.path), "--epochs", "1", "--runs", "1"], capsys)
     assert code == 1 and "cifar-10-batches-py" in err and err.count("\n") == 1
 
 
 def test_eval_json_to_stdout(digits_art, capsys):
-    code, _ = _exit(["eval", str(digits_art.path), "--protocol", "dc-noaug", "--epochs", "1",
-                     "--runs", "1", "--json", "-", "--quiet"], capsys)
+    code, _ = _exit(
+        [
+            "eval",
+            str(digits_art.path),
+            "--protocol",
+            "dc-noaug",
+            "--epochs",
+            "1",
+            "--runs",
+            "1",
+            "--json",
+            "-",
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0

@@ -35,12 +35,29 @@ FAST_OPTIONS = {"forgetting": ["--option", "epochs=3"]}
 
 
 @pytest.mark.parametrize("method", ["random", "herding", "kcenter", "forgetting"])
-def test_selection_method_makes_a_pushed_verified_evaluable_artifact(method, tmp_path, capsys,
-                                                                     dcreg_home):
+def test_selection_method_makes_a_pushed_verified_evaluable_artifact(method, tmp_path, capsys, dcreg_home):
     out = tmp_path / method
-    code, stdout, err = run_harness(["condense", "digits", "--method", method, "--ipc", "2", "-o", str(out),
-                               "--seed", "3", "--push", f"test/{method}", "--tag", "t1", "-q",
-                               *FAST_OPTIONS.get(method, [])], capsys)
+    code, stdout, err = run_harness(
+        [
+            "condense",
+            "digits",
+            "--method",
+            method,
+            "--ipc",
+            "2",
+            "-o",
+            str(out),
+            "--seed",
+            "3",
+            "--push",
+            f"test/{method}",
+            "--tag",
+            "t1",
+            "-q",
+            *FAST_OPTIONS.get(method, []),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert f"test/{method}@v1 sha256:" in stdout
     code, text = _dcreg(["verify", f"test/{method}@t1"], capsys)
@@ -66,8 +83,22 @@ def test_selection_method_makes_a_pushed_verified_evaluable_artifact(method, tmp
     assert all(bool((real == im).all(dim=(1, 2, 3)).any()) for im in imgs)
     card = (out / "README.md").read_text()
     assert f"`{mc['config_hash']}`" in card and "harness condense" in card
-    code, stdout, err = run_harness(["eval", f"test/{method}", "--protocol", "dc-noaug", "--epochs", "2",
-                               "--runs", "1", "-q", "--json", "-"], capsys)
+    code, stdout, err = run_harness(
+        [
+            "eval",
+            f"test/{method}",
+            "--protocol",
+            "dc-noaug",
+            "--epochs",
+            "2",
+            "--runs",
+            "1",
+            "-q",
+            "--json",
+            "-",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert json.loads(stdout)["artifact"]["method"] == method
 
@@ -82,35 +113,41 @@ def test_methods_listing_and_options(capsys):
     assert opts["max_iter"]["default"] == "300" and opts["embed"]["default"] == "'convnet'"
 
 
-@pytest.mark.parametrize("argv,expect", [
-    (["--option", "nope=1"], "options: embed, embed_epochs, embed_lr, embed_batch, max_iter, n_init"),
-    (["--option", "max_iter=three"], "must be an integer"),
-    (["--option", "embed=pca"], "must be convnet or raw"),
-    (["--option", "max_iter"], "key=value"),
-    (["--option", "n_init=1", "--option", "n_init=2"], "twice"),
-    (["--option", "max_iter=300\n"], "control character"),
-    (["--option", "embed=raw\x1b"], "control character"),
-    (["--iterations", "5"], "no iterations"),
-    (["--model", "convnet-q9"], "convnet"),
-    (["--eval-every", "2"], "protocol"),
-])
+@pytest.mark.parametrize(
+    "argv,expect",
+    [
+        (["--option", "nope=1"], "options: embed, embed_epochs, embed_lr, embed_batch, max_iter, n_init"),
+        (["--option", "max_iter=three"], "must be an integer"),
+        (["--option", "embed=pca"], "must be convnet or raw"),
+        (["--option", "max_iter"], "key=value"),
+        (["--option", "n_init=1", "--option", "n_init=2"], "twice"),
+        (["--option", "max_iter=300\n"], "control character"),
+        (["--option", "embed=raw\x1b"], "control character"),
+        (["--iterations", "5"], "no iterations"),
+        (["--model", "convnet-q9"], "convnet"),
+        (["--eval-every", "2"], "protocol"),
+    ],
+)
 def test_bad_options_exit_1_one_line_and_write_nothing(argv, expect, tmp_path, capsys):
     out = tmp_path / "k"
-    code, _, err = run_harness(["condense", "digits", "-m", "kcenter", "--ipc", "1", "-o", str(out), "-q",
-                          *argv], capsys)
+    code, _, err = run_harness(
+        ["condense", "digits", "-m", "kcenter", "--ipc", "1", "-o", str(out), "-q", *argv], capsys
+    )
     assert code == 1, err
     assert expect in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
 
 
 def test_unknown_method_and_existing_output(tmp_path, capsys):
-    code, _, err = run_harness(["condense", "digits", "-m", "kcentre", "--ipc", "1", "-o",
-                          str(tmp_path / "x")], capsys)
+    code, _, err = run_harness(
+        ["condense", "digits", "-m", "kcentre", "--ipc", "1", "-o", str(tmp_path / "x")], capsys
+    )
     assert code == 1 and "kcenter" in err
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
-    code, _, err = run_harness(["condense", "digits", "-m", "random", "--ipc", "1", "-o",
-                          str(tmp_path / "full"), "-q"], capsys)
+    code, _, err = run_harness(
+        ["condense", "digits", "-m", "random", "--ipc", "1", "-o", str(tmp_path / "full"), "-q"], capsys
+    )
     assert code == 1 and "not empty" in err
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
 
@@ -142,7 +179,8 @@ def test_kcenter_beats_random_on_average_over_seeds(tmp_path):
     for m in ("random", "kcenter"):
         means[m] = statistics.fmean(
             _mean_acc(condense(CondenseSpec("digits", m, 1, tmp_path / f"{m}{s}", seed=s)).artifact, p)
-            for s in range(3))
+            for s in range(3)
+        )
     assert means["kcenter"] > means["random"] + 0.05, means
 
 
@@ -172,8 +210,12 @@ class _Toy(SynthesisMethod):
         if _Toy.fail_at is not None and iteration == _Toy.fail_at:
             raise KeyboardInterrupt  # a killed run
         x, y = state["images"], state["labels"]
-        pick = torch.stack([ctx.class_indices(int(c))[torch.randint(len(ctx.class_indices(int(c))), (), generator=gen)]
-                            for c in y])
+        pick = torch.stack(
+            [
+                ctx.class_indices(int(c))[torch.randint(len(ctx.class_indices(int(c))), (), generator=gen)]
+                for c in y
+            ]
+        )
         noise = torch.randn(x.shape, generator=gen) * 0.1
         loss = ((x - ctx.images[pick] - noise) ** 2).mean()
         state["opt"].zero_grad()
@@ -182,8 +224,11 @@ class _Toy(SynthesisMethod):
         return float(loss.detach())
 
     def state_dict(self, state):
-        return {"images": state["images"].detach(), "labels": state["labels"],
-                "opt": state["opt"].state_dict()}
+        return {
+            "images": state["images"].detach(),
+            "labels": state["labels"],
+            "opt": state["opt"].state_dict(),
+        }
 
     def load_state_dict(self, ctx, cfg, sd):
         images = sd["images"].clone().requires_grad_(True)
@@ -201,8 +246,17 @@ def toy(monkeypatch):
 
 
 def _spec(out: Path, **kw) -> CondenseSpec:
-    base = dict(dataset="digits", method="toy", ipc=2, out=out, seed=1, eval_every=2,
-                protocol="dc-noaug", eval_epochs=2, eval_runs=1)
+    base = dict(
+        dataset="digits",
+        method="toy",
+        ipc=2,
+        out=out,
+        seed=1,
+        eval_every=2,
+        protocol="dc-noaug",
+        eval_epochs=2,
+        eval_runs=1,
+    )
     return CondenseSpec(**(base | kw))
 
 
@@ -254,8 +308,18 @@ def test_model_selection_never_loads_the_test_split(toy, tmp_path, monkeypatch):
     data = art.metadata["method_config"]["data"]
     assert data["split"] == "train minus validation"
     assert data["images"] + data["validation"]["images"] == len(real_load("digits", "train"))
-    condense(CondenseSpec("digits", "random", 1, tmp_path / "r", eval_every=1, protocol="dc-noaug",
-                          eval_epochs=1, eval_runs=1))
+    condense(
+        CondenseSpec(
+            "digits",
+            "random",
+            1,
+            tmp_path / "r",
+            eval_every=1,
+            protocol="dc-noaug",
+            eval_epochs=1,
+            eval_runs=1,
+        )
+    )
 
 
 def test_validation_split_is_fixed_stratified_and_disjoint():
@@ -273,12 +337,12 @@ def test_validation_split_is_fixed_stratified_and_disjoint():
 
 def test_init_from_an_artifact_records_lineage_and_noise_init(toy, tmp_path):
     parent = condense(CondenseSpec("digits", "random", 2, tmp_path / "p", seed=4)).artifact
-    child = condense(CondenseSpec("digits", "toy", 2, tmp_path / "c", init=str(parent.path),
-                                  iterations=1)).artifact
+    child = condense(
+        CondenseSpec("digits", "toy", 2, tmp_path / "c", init=str(parent.path), iterations=1)
+    ).artifact
     assert child.metadata["lineage"] == [parent.digest]
     assert child.metadata["method_config"]["init"]["digest"] == parent.digest
-    noise = condense(CondenseSpec("digits", "toy", 2, tmp_path / "n", init="noise",
-                                  iterations=0)).artifact
+    noise = condense(CondenseSpec("digits", "toy", 2, tmp_path / "n", init="noise", iterations=0)).artifact
     assert noise.metadata["lineage"] == [] and noise.metadata["method_config"]["init"]["init"] == "noise"
     from dcregistry.errors import UserError
 
@@ -288,8 +352,7 @@ def test_init_from_an_artifact_records_lineage_and_noise_init(toy, tmp_path):
 
 def test_experts_command_trains_resumable_trajectories_matching_mtt(tmp_path, capsys):
     experts = pytest.importorskip("harness.methods.experts")  # i7-synth's module
-    argv = ["experts", "digits", "--num-experts", "2", "--epochs", "1", "--augmentation", "none",
-            "-q"]
+    argv = ["experts", "digits", "--num-experts", "2", "--epochs", "1", "--augmentation", "none", "-q"]
     code, out, err = run_harness(argv, capsys)
     assert code == 0, err
     path, digest = out.split()

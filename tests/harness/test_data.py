@@ -151,7 +151,9 @@ def test_cifar10_batches(tmp_path, protocol):
     assert train.images.shape == (15, 3, 32, 32)
     assert torch.equal(train.labels, torch.from_numpy(y))
     assert torch.allclose(train.images, torch.from_numpy(x.reshape(-1, 3, 32, 32)).float() / 255)
-    assert train.images[4, 1, 2, 3].item() == pytest.approx(x[4, 1024 + 2 * 32 + 3] / 255)  # channel-major rows
+    assert train.images[4, 1, 2, 3].item() == pytest.approx(
+        x[4, 1024 + 2 * 32 + 3] / 255
+    )  # channel-major rows
     test = load_dataset("cifar10", "test", tmp_path)
     assert test.labels.tolist() == written["test"][1].tolist()
     assert test.class_names[0] == "airplane" and test.class_names[9] == "truck"
@@ -243,7 +245,9 @@ def test_tinyimagenet_tree_class_order_and_cache(tmp_path):
     names = sorted(meta["val_labels"])
     assert test.labels.tolist() == [meta["val_labels"][n] for n in names]
     # changing a file invalidates the cache (new key, old file removed)
-    first = tmp_path / "tiny-imagenet-200" / "train" / meta["wnids"][5] / "images" / f"{meta['wnids'][5]}_0.JPEG"
+    first = (
+        tmp_path / "tiny-imagenet-200" / "train" / meta["wnids"][5] / "images" / f"{meta['wnids'][5]}_0.JPEG"
+    )
     first.write_bytes(fakedata._jpeg_bytes((0, 0, 0)))
     changed = load_dataset("tinyimagenet", "train", tmp_path)
     k = meta["sorted"].index(meta["wnids"][5])
@@ -267,9 +271,9 @@ def test_hf_save_to_disk_cifar10(tmp_path):
     names = list(get_dataset_info("cifar10").class_names)
     arrays = {s: rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8) for s, n in (("train", 6), ("test", 3))}
     labels = {"train": [0, 1, 2, 9, 8, 7], "test": [5, 4, 3]}
-    dd = datasets.DatasetDict({
-        s: fakedata.hf_image_dataset([_pil(a) for a in arrays[s]], labels[s], names) for s in arrays
-    })
+    dd = datasets.DatasetDict(
+        {s: fakedata.hf_image_dataset([_pil(a) for a in arrays[s]], labels[s], names) for s in arrays}
+    )
     dd.save_to_disk(str(tmp_path / "cifar10"))
     s = load_dataset("cifar10", "train", tmp_path)
     assert s.labels.tolist() == labels["train"]
@@ -327,11 +331,18 @@ def test_hf_tinyimagenet_valid_split_sorted_wnids(tmp_path):
 # ------------------------------------------------------------------------------------ not found
 
 
-@pytest.mark.parametrize("name,expect", [
-    ("mnist", "MNIST/raw/"), ("fashionmnist", "FashionMNIST/raw/"), ("usps", "usps.bz2"),
-    ("svhn", "train_32x32.mat"), ("cifar10", "cifar-10-batches-py/ (data_batch_1..5, test_batch)"),
-    ("cifar100", "cifar-100-python/"), ("tinyimagenet", "tiny-imagenet-200/"),
-])
+@pytest.mark.parametrize(
+    "name,expect",
+    [
+        ("mnist", "MNIST/raw/"),
+        ("fashionmnist", "FashionMNIST/raw/"),
+        ("usps", "usps.bz2"),
+        ("svhn", "train_32x32.mat"),
+        ("cifar10", "cifar-10-batches-py/ (data_batch_1..5, test_batch)"),
+        ("cifar100", "cifar-100-python/"),
+        ("tinyimagenet", "tiny-imagenet-200/"),
+    ],
+)
 def test_missing_dataset_message(tmp_path, name, expect):
     with pytest.raises(DatasetNotFoundError) as info:
         load_dataset(name, "train", tmp_path)

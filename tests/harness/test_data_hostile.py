@@ -42,8 +42,14 @@ def load_limited(name: str, split: str, root: Path, limit: int = 3 << 30) -> sub
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-c", _SCRIPT, name, split, str(root)], env=env,
-                          capture_output=True, text=True, preexec_fn=cap, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", _SCRIPT, name, split, str(root)],
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=cap,
+        timeout=120,
+    )
 
 
 def assert_refused(proc: subprocess.CompletedProcess, *needles: str) -> None:
@@ -118,9 +124,11 @@ def test_svhn_compressed_variable_bomb_is_refused(tmp_path):
 
     fakedata.write_svhn(tmp_path)
     n = 20_000  # X is 61 MB of zeros, ~60 KB compressed
-    scipy.io.savemat(tmp_path / "test_32x32.mat",
-                     {"X": np.zeros((32, 32, 3, n), np.uint8),
-                      "y": np.ones((n, 1), np.uint8)}, do_compression=True)
+    scipy.io.savemat(
+        tmp_path / "test_32x32.mat",
+        {"X": np.zeros((32, 32, 3, n), np.uint8), "y": np.ones((n, 1), np.uint8)},
+        do_compression=True,
+    )
     assert (tmp_path / "test_32x32.mat").stat().st_size < 2 << 20
     with pytest.raises(DatasetFormatError, match="expands"):
         load_dataset("svhn", "test", tmp_path)
@@ -153,10 +161,10 @@ def test_hf_image_larger_than_the_dataset_is_refused_before_decoding(tmp_path):
     Image.new("L", (4000, 4000)).save(buf, format="PNG")
     import datasets
 
-    ds = datasets.Dataset.from_dict({"image": [{"bytes": buf.getvalue(), "path": None}],
-                                     "label": [0]},
-                                    features=datasets.Features({"image": datasets.Image(),
-                                                                "label": datasets.Value("int64")}))
+    ds = datasets.Dataset.from_dict(
+        {"image": [{"bytes": buf.getvalue(), "path": None}], "label": [0]},
+        features=datasets.Features({"image": datasets.Image(), "label": datasets.Value("int64")}),
+    )
     datasets.DatasetDict({"test": ds, "train": ds}).save_to_disk(str(tmp_path / "mnist"))
     with pytest.raises(DatasetFormatError, match="4000x4000"):
         load_dataset("mnist", "test", tmp_path)
@@ -169,8 +177,12 @@ def test_hostile_dataset_cache_is_rebuilt_without_allocating(tmp_path):
 
     cache = tmp_path / CACHE_DIRNAME
     cache.mkdir()
-    np.savez_compressed(cache / "x-k.npz", images=np.zeros((20_000, 1, 32, 32), np.uint8),
-                        labels=np.zeros(20_000, np.int64), source=np.array("s"))
+    np.savez_compressed(
+        cache / "x-k.npz",
+        images=np.zeros((20_000, 1, 32, 32), np.uint8),
+        labels=np.zeros(20_000, np.int64),
+        source=np.array("s"),
+    )
     built = []
 
     def build() -> RawSplit:

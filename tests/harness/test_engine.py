@@ -70,8 +70,17 @@ def test_sensible_accuracy_on_digits(tmp_path):
     assert rec["protocol"]["id"].startswith("dc-noaug+epochs=100,runs=2@")
     assert len(rec["accuracies"]) == 2 and rec["seeds"] == [0, 1]
     data = rec.to_json()
-    for key in ("artifact", "harness_version", "torch_version", "device", "wall_time_s",
-                "clipped", "baseline", "std", "strategy"):
+    for key in (
+        "artifact",
+        "harness_version",
+        "torch_version",
+        "device",
+        "wall_time_s",
+        "clipped",
+        "baseline",
+        "std",
+        "strategy",
+    ):
         assert key in data
     assert rec.artifact["digest"] == art.digest
     # The typed record survives its JSON form (what stores and cards read back).
@@ -173,8 +182,9 @@ def test_strategies_are_registry_entries(capsys):
 
     assert strategy_names()[0] == "sequential"
     assert set(strategy_names()) == {"sequential", "compiled", "vmap", "processes"}
-    assert all(callable(STRATEGIES.get(n).run) and callable(STRATEGIES.get(n).measure)
-               for n in strategy_names())
+    assert all(
+        callable(STRATEGIES.get(n).run) and callable(STRATEGIES.get(n).measure) for n in strategy_names()
+    )
     with pytest.raises(SystemExit) as exc:
         main(["strategies"])
     assert exc.value.code == 0

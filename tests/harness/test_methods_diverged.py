@@ -13,20 +13,54 @@ from .cli_helpers import run_harness
 
 
 def test_an_option_beyond_float32_is_refused(tmp_path, capsys):
-    code, _, err = run_harness(["condense", "digits", "--method", "dm", "--ipc", "1", "--option", "lr_img=1e39",
-                                "-o", tmp_path / "x", "-q"], capsys)
+    code, _, err = run_harness(
+        [
+            "condense",
+            "digits",
+            "--method",
+            "dm",
+            "--ipc",
+            "1",
+            "--option",
+            "lr_img=1e39",
+            "-o",
+            tmp_path / "x",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 1 and "lr_img='1e39': must be within" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_dm_with_an_overflowing_lr_stops_at_the_first_iteration(tmp_path, capsys):
     out = tmp_path / "dm"
-    code, _, err = run_harness(["condense", "digits", "--method", "dm", "--ipc", "1", "--iterations", "50",
-                                "--image-size", "8", "--option", "lr_img=3e38", "--option", "compile=false",
-                                "-o", out, "-q"], capsys)
+    code, _, err = run_harness(
+        [
+            "condense",
+            "digits",
+            "--method",
+            "dm",
+            "--ipc",
+            "1",
+            "--iterations",
+            "50",
+            "--image-size",
+            "8",
+            "--option",
+            "lr_img=3e38",
+            "--option",
+            "compile=false",
+            "-o",
+            out,
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 1, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and re.search(r"dm diverged at iteration [12]: the (loss is nan|synthetic images hold NaN or inf)",
-                                         lines[0]), err
+    assert len(lines) == 1 and re.search(
+        r"dm diverged at iteration [12]: the (loss is nan|synthetic images hold NaN or inf)", lines[0]
+    ), err
     assert "no artifact was written" in lines[0]
     assert not (out / "metadata.json").exists()
 

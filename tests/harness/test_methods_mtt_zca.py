@@ -22,12 +22,23 @@ from .cli_helpers import run_harness
 from .condense_helpers import kill_then_resume
 from .conftest import digits_artifact
 
-SMALL = {"num_experts": "2", "expert_train_epochs": "2", "max_start_epoch": "2", "expert_epochs": "1",
-         "syn_steps": "4", "lr_img": "100", "lr_lr": "1e-7"}
+SMALL = {
+    "num_experts": "2",
+    "expert_train_epochs": "2",
+    "max_start_epoch": "2",
+    "expert_epochs": "1",
+    "syn_steps": "4",
+    "lr_img": "100",
+    "lr_lr": "1e-7",
+}
 # A step that leaves the images where they started: iteration-0 pixels in the artifact.
 FROZEN = dict(SMALL, lr_img="1e-12", lr_lr="1e-12")
-ZCA_SPACE = {"kind": "zca", "variant": "kornia-eps0.1", "transform": {"source": "tensors"},
-             "then": {"kind": "unit"}}
+ZCA_SPACE = {
+    "kind": "zca",
+    "variant": "kornia-eps0.1",
+    "transform": {"source": "tensors"},
+    "then": {"kind": "unit"},
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,8 +51,20 @@ def experts_cache(tmp_path_factory):
 
 
 def _argv(out, opts, *extra):
-    argv = ["condense", "digits", "--method", "mtt", "--ipc", "1", "--iterations", "2", "-o", str(out),
-            "-q", *extra]
+    argv = [
+        "condense",
+        "digits",
+        "--method",
+        "mtt",
+        "--ipc",
+        "1",
+        "--iterations",
+        "2",
+        "-o",
+        str(out),
+        "-q",
+        *extra,
+    ]
     for k, v in opts.items():
         argv += ["--option", f"{k}={v}"]
     return argv
@@ -77,8 +100,9 @@ def test_zca_mtt_condenses_verifies_and_evaluates_from_the_cli(tmp_path, capsys)
     assert torch.equal(art.torch("zca_matrix"), zca.matrix) and torch.equal(art.torch("zca_mean"), zca.mean)
     # ZCA experts were used: the digest of experts trained on the whitened images, not the normalized ones.
     kw = dict(num_experts=2, epochs=2, lr=0.01, augmentation="dsa", seed=0)
-    z_ctx = load_context(CondenseSpec("digits", "mtt", 1, out, options={"zca": "true"}),
-                         torch.device("cpu")).ctx
+    z_ctx = load_context(
+        CondenseSpec("digits", "mtt", 1, out, options={"zca": "true"}), torch.device("cpu")
+    ).ctx
     n_ctx = load_context(CondenseSpec("digits", "mtt", 1, out), torch.device("cpu")).ctx
     assert mc["config"]["experts_digest"] == spec_for(z_ctx, **kw).digest != spec_for(n_ctx, **kw).digest
     with pytest.raises(SystemExit) as exc:
@@ -89,17 +113,64 @@ def test_zca_mtt_condenses_verifies_and_evaluates_from_the_cli(tmp_path, capsys)
     test_unit = load_dataset("digits", "test").images
     assert torch.allclose(prep.test.images, zca.apply(test_unit), atol=1e-5)
 
-    code, _, err = run_harness(["eval", out, "--protocol", "mtt", "--epochs", "2", "--runs", "1",
-                                "--device", "cpu", "--strategy", "sequential", "-q",
-                                "--json", tmp_path / "mtt.json"], capsys)
+    code, _, err = run_harness(
+        [
+            "eval",
+            out,
+            "--protocol",
+            "mtt",
+            "--epochs",
+            "2",
+            "--runs",
+            "1",
+            "--device",
+            "cpu",
+            "--strategy",
+            "sequential",
+            "-q",
+            "--json",
+            tmp_path / "mtt.json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     rec = json.loads((tmp_path / "mtt.json").read_text())
     assert rec["lr"] == pytest.approx(float(art.torch("lr")))  # the learned lr trains the student
-    code, _, err = run_harness(["eval", out, "--protocol", "dc-noaug", "--epochs", "2", "--runs", "1",
-                                "--device", "cpu", "--strategy", "sequential", "-q"], capsys)
+    code, _, err = run_harness(
+        [
+            "eval",
+            out,
+            "--protocol",
+            "dc-noaug",
+            "--epochs",
+            "2",
+            "--runs",
+            "1",
+            "--device",
+            "cpu",
+            "--strategy",
+            "sequential",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
-    code, _, err = run_harness(["eval", out, "--protocol", "dcbench-imagenet", "--epochs", "1",
-                                "--runs", "1", "--device", "cpu", "-q"], capsys)
+    code, _, err = run_harness(
+        [
+            "eval",
+            out,
+            "--protocol",
+            "dcbench-imagenet",
+            "--epochs",
+            "1",
+            "--runs",
+            "1",
+            "--device",
+            "cpu",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 1 and "ZCA" in err and len(err.strip().splitlines()) == 1
 
 
@@ -121,16 +192,21 @@ def test_with_model_selection_the_zca_is_fitted_without_the_validation_images(tm
     unit, labels = _unit_train()
     tr, val = validation_split(labels, 10)
     zca = fit_zca(unit[tr], "kornia-eps0.1")
-    data = load_context(CondenseSpec("digits", "mtt", 1, tmp_path, options={"zca": "true"}),
-                        torch.device("cpu"), holdout=True)
+    data = load_context(
+        CondenseSpec("digits", "mtt", 1, tmp_path, options={"zca": "true"}), torch.device("cpu"), holdout=True
+    )
     assert data.ctx.pixel_space == ZCA_SPACE and data.ctx.zca.digest() == zca.digest()
     assert torch.allclose(data.ctx.images, zca.apply(unit[tr]), atol=1e-6)
     assert torch.allclose(data.val_images, zca.apply(unit[val]), atol=1e-6)  # the validator's images
-    art = condense(_zca_spec(tmp_path / "v", eval_every=1, protocol="dc-noaug", eval_epochs=1,
-                             eval_runs=1)).artifact
+    art = condense(
+        _zca_spec(tmp_path / "v", eval_every=1, protocol="dc-noaug", eval_epochs=1, eval_runs=1)
+    ).artifact
     mc = art.metadata["method_config"]
-    assert mc["data"]["zca"] == {"variant": "kornia-eps0.1", "fitted_on": "train minus validation",
-                                 "digest": zca.digest()}
+    assert mc["data"]["zca"] == {
+        "variant": "kornia-eps0.1",
+        "fitted_on": "train minus validation",
+        "digest": zca.digest(),
+    }
     assert torch.equal(art.torch("zca_inverse"), zca.inverse)
     assert mc["validation"]["best_iteration"] == 1 and 0 < mc["validation"]["best_accuracy"] <= 1
 
@@ -144,12 +220,17 @@ def test_zca_is_off_by_default_and_old_hashes_stay():
     off, on = build_config(m), build_config(m, {"zca": "true"})
     assert m.data_space(off) == "normalized" and m.data_space(on) == "zca"
     assert "zca" not in config_record(off) and config_record(on)["zca"] is True
-    assert config_hash("mtt", config_record(off)) == \
-        "sha256:8ac9feb5395d9fe392b8ba602a2c4c415cbad467bf1384ca8b01c07591839eb6"
-    assert config_hash("mtt", config_record(build_config(m, {"zca": "false"}))) == \
+    assert (
         config_hash("mtt", config_record(off))
-    assert ExpertSpec("digits", "convnet", (1, 8, 8), 10, "0" * 64).digest == \
-        "5690903296a9d9c7f31c522cb0a26109dc50fb7e4aa90dc3828dab5dc7a26d7d"
+        == "sha256:8ac9feb5395d9fe392b8ba602a2c4c415cbad467bf1384ca8b01c07591839eb6"
+    )
+    assert config_hash("mtt", config_record(build_config(m, {"zca": "false"}))) == config_hash(
+        "mtt", config_record(off)
+    )
+    assert (
+        ExpertSpec("digits", "convnet", (1, 8, 8), 10, "0" * 64).digest
+        == "5690903296a9d9c7f31c522cb0a26109dc50fb7e4aa90dc3828dab5dc7a26d7d"
+    )
 
 
 def test_experts_cli_zca_trains_the_experts_a_zca_run_uses(tmp_path, capsys):
@@ -164,8 +245,9 @@ def test_experts_cli_zca_trains_the_experts_a_zca_run_uses(tmp_path, capsys):
     assert out_n.split()[1] != digest
     assert json.loads((Path(path) / "config.json").read_text())["pixel_space"] == "zca:kornia-eps0.1:unit"
     assert "pixel_space" not in json.loads((Path(out_n.split()[0]) / "config.json").read_text())
-    ctx = load_context(CondenseSpec("digits", "mtt", 1, tmp_path, options={"zca": "true"}),
-                       torch.device("cpu")).ctx
+    ctx = load_context(
+        CondenseSpec("digits", "mtt", 1, tmp_path, options={"zca": "true"}), torch.device("cpu")
+    ).ctx
     spec = spec_for(ctx, num_experts=1, epochs=1, lr=0.01, augmentation="none", seed=0)
     assert digest == f"sha256:{spec.digest}"
 
@@ -184,8 +266,9 @@ def test_init_from_artifacts_in_other_pixel_spaces(tmp_path):
     want = zca.apply(to_unit(ref.torch("images"), ref.metadata["pixel_space"]))
     assert torch.allclose(art.torch("images"), want, atol=1e-4)
 
-    back = condense(CondenseSpec("digits", "mtt", 1, tmp_path / "n", iterations=1, options=FROZEN,
-                                 init=str(art.path))).artifact
+    back = condense(
+        CondenseSpec("digits", "mtt", 1, tmp_path / "n", iterations=1, options=FROZEN, init=str(art.path))
+    ).artifact
     assert back.metadata["pixel_space"] == normalized_space(get_dataset_info("digits"))
     assert back.metadata["method_config"]["init"]["converted_from"] == ZCA_SPACE
     assert torch.allclose(back.torch("images"), ref.torch("images"), atol=1e-3)  # whitened and back
@@ -198,16 +281,41 @@ def test_init_from_artifacts_in_other_pixel_spaces(tmp_path):
 def test_bad_zca_combinations_exit_1_with_one_line(tmp_path, capsys):
     # A ZCA that must be refit (no tensors) cannot be mapped back exactly: refused.
     src = digits_artifact(tmp_path / "src", ipc=1, pixel="unit")
-    md = {k: src.metadata[k] for k in ("dataset", "image_shape", "ipc", "method", "label_kind", "seed",
-                                       "class_names", "method_config")}
+    md = {
+        k: src.metadata[k]
+        for k in (
+            "dataset",
+            "image_shape",
+            "ipc",
+            "method",
+            "label_kind",
+            "seed",
+            "class_names",
+            "method_config",
+        )
+    }
     md["pixel_space"] = dict(ZCA_SPACE, transform={"source": "fit", "split": "train"})
-    fit_ref = build_artifact(tmp_path / "fitref", {"images": src.torch("images"),
-                                                   "labels": src.torch("labels")}, md)
+    fit_ref = build_artifact(
+        tmp_path / "fitref", {"images": src.torch("images"), "labels": src.torch("labels")}, md
+    )
     cases = [
         (["--option", "zca=maybe"], "must be true or false"),
         (["--init", str(fit_ref.path), "--option", "zca=true"], "cannot be mapped back"),
-        (["--option", "zca=true", "--eval-every", "1", "--protocol", "dcbench-imagenet",
-          "--eval-epochs", "1", "--eval-runs", "1"], "ZCA"),
+        (
+            [
+                "--option",
+                "zca=true",
+                "--eval-every",
+                "1",
+                "--protocol",
+                "dcbench-imagenet",
+                "--eval-epochs",
+                "1",
+                "--eval-runs",
+                "1",
+            ],
+            "ZCA",
+        ),
     ]
     for i, (extra, expect) in enumerate(cases):
         out = tmp_path / f"out{i}"
@@ -215,8 +323,11 @@ def test_bad_zca_combinations_exit_1_with_one_line(tmp_path, capsys):
         assert code == 1 and expect in err and len(err.strip().splitlines()) == 1, (extra, err)
         assert not out.exists() or not any(p.name != ".checkpoint" for p in out.iterdir())
     with pytest.raises(UserError, match="cannot be mapped back"):
-        condense(CondenseSpec("digits", "mtt", 1, tmp_path / "api", iterations=1, options=FROZEN,
-                              init=str(fit_ref.path)))
+        condense(
+            CondenseSpec(
+                "digits", "mtt", 1, tmp_path / "api", iterations=1, options=FROZEN, init=str(fit_ref.path)
+            )
+        )
 
 
 def test_a_killed_zca_run_resumes_to_the_same_artifact(tmp_path, monkeypatch):

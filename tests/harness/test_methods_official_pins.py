@@ -48,7 +48,7 @@ def _ours(size: int, ch: int, ipc: int, method: str):
     syn = syn0.clone().requires_grad_(True)
     sample = case_dsa_sample(size, ch, ipc) if method != "dc" else None
     real_b = [siamese(x, sample) for x in real]
-    syn_b = [siamese(syn[c * ipc:(c + 1) * ipc], sample) for c in range(NUM_CLASSES)]
+    syn_b = [siamese(syn[c * ipc : (c + 1) * ipc], sample) for c in range(NUM_CLASSES)]
     if method == "dm":
         for p in net.parameters():
             p.requires_grad_(False)
@@ -81,7 +81,7 @@ def test_per_layer_distances_equal_the_official_code(size, ch, ipc):
     layers = [0.0] * len(params)
     for c in range(NUM_CLASSES):
         yr = torch.full((len(real[c]),), c)
-        xs = syn[c * ipc:(c + 1) * ipc]
+        xs = syn[c * ipc : (c + 1) * ipc]
         gr = torch.autograd.grad(ce(net(real[c]), yr), params)
         gs = torch.autograd.grad(ce(net(xs), torch.full((ipc,), c)), params)
         for i, (a, b) in enumerate(zip(gs, gr, strict=True)):
@@ -102,13 +102,17 @@ def test_the_reference_loops_share_the_pinned_objective():
     params = list(net.parameters())
     total = 0.0
     for c in range(NUM_CLASSES):
-        gr = [g.detach() for g in torch.autograd.grad(ce(net(real[c]), torch.full((len(real[c]),), c)), params)]
-        gs = torch.autograd.grad(ce(net(syn[c * ipc:(c + 1) * ipc]), torch.full((ipc,), c)), params)
+        gr = [
+            g.detach() for g in torch.autograd.grad(ce(net(real[c]), torch.full((len(real[c]),), c)), params)
+        ]
+        gs = torch.autograd.grad(ce(net(syn[c * ipc : (c + 1) * ipc]), torch.full((ipc,), c)), params)
         total += float(match_distance(gs, gr))
     assert _close(total, want["dc"]["loss"], 0.0)
-    syn_c = [syn[c * ipc:(c + 1) * ipc] for c in range(NUM_CLASSES)]
+    syn_c = [syn[c * ipc : (c + 1) * ipc] for c in range(NUM_CLASSES)]
     with torch.no_grad():
-        per_class = sum(float(torch.sum((net.embed(real[c]).mean(0) - net.embed(syn_c[c]).mean(0)) ** 2))
-                        for c in range(NUM_CLASSES))
+        per_class = sum(
+            float(torch.sum((net.embed(real[c]).mean(0) - net.embed(syn_c[c]).mean(0)) ** 2))
+            for c in range(NUM_CLASSES)
+        )
     ours = float(distribution_match_loss(net.embed, real, syn_c))
     assert ours == pytest.approx(per_class, rel=1e-5)

@@ -38,8 +38,9 @@ def test_model_selection_below_the_initial_set_warns():
     assert QualityCheck(None).to_json() == {"loss_trend": None, "warning": None}
 
 
-@pytest.mark.parametrize("mc", [None, [], {}, {"quality": "x"}, {"quality": {"warning": 3}},
-                                {"quality": {"warning": ""}}])
+@pytest.mark.parametrize(
+    "mc", [None, [], {}, {"quality": "x"}, {"quality": {"warning": 3}}, {"quality": {"warning": ""}}]
+)
 def test_a_record_without_a_warning_reads_as_none(mc):
     assert quality_warning(mc) is None
 
@@ -54,9 +55,32 @@ def test_a_run_that_made_its_set_worse_warns_and_records_it(tmp_path, capsys):
 
     out = tmp_path / "bad"
     code, stdout, err = run_harness(
-        ["condense", "digits", "--method", "dc", "--ipc", "1", "--iterations", "10", *BAD, "-o", str(out),
-         "--eval-every", "5", "--protocol", "dc-noaug", "--eval-epochs", "20", "--eval-runs", "1",
-         "--device", "cpu", "-q"], capsys)
+        [
+            "condense",
+            "digits",
+            "--method",
+            "dc",
+            "--ipc",
+            "1",
+            "--iterations",
+            "10",
+            *BAD,
+            "-o",
+            str(out),
+            "--eval-every",
+            "5",
+            "--protocol",
+            "dc-noaug",
+            "--eval-epochs",
+            "20",
+            "--eval-runs",
+            "1",
+            "--device",
+            "cpu",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err  # the set is written: a warning never loses work
     lines = [ln for ln in err.splitlines() if ln.startswith("warning:")]
     assert len(lines) == 1 and "the loss rose" in lines[0], err
@@ -73,8 +97,26 @@ def test_a_good_run_has_no_warning(tmp_path, capsys):
     from dcregistry.artifact import open_artifact
 
     out = tmp_path / "good"
-    code, _, err = run_harness(["condense", "digits", "--method", "dm", "--ipc", "1", "--iterations", "20",
-                                "--option", "compile=false", "-o", str(out), "--device", "cpu", "-q"], capsys)
+    code, _, err = run_harness(
+        [
+            "condense",
+            "digits",
+            "--method",
+            "dm",
+            "--ipc",
+            "1",
+            "--iterations",
+            "20",
+            "--option",
+            "compile=false",
+            "-o",
+            str(out),
+            "--device",
+            "cpu",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0 and "warning" not in err, err
     q = open_artifact(out).metadata["method_config"]["quality"]
     assert q["warning"] is None and q["loss_trend"]["rising"] is False
@@ -82,11 +124,38 @@ def test_a_good_run_has_no_warning(tmp_path, capsys):
 
 def test_table_marks_a_set_with_a_warning(tmp_path, capsys):
     out = tmp_path / "results"
-    opts = [x.replace("lr_img", "dc.lr_img").replace("batch_real", "dc.batch_real").replace("compile", "dc.compile")
-            for x in BAD]
-    code, stdout, err = run_harness(["table", "--methods", "random,dc", "--ipcs", "1", "--protocols", "dc-noaug",
-                                     "--image-size", "8", "--epochs", "2", "--iterations", "dc=10", *opts,
-                                     "--device", "cpu", "-q", "-o", str(out), "--runs", "1"], capsys)
+    opts = [
+        x.replace("lr_img", "dc.lr_img")
+        .replace("batch_real", "dc.batch_real")
+        .replace("compile", "dc.compile")
+        for x in BAD
+    ]
+    code, stdout, err = run_harness(
+        [
+            "table",
+            "--methods",
+            "random,dc",
+            "--ipcs",
+            "1",
+            "--protocols",
+            "dc-noaug",
+            "--image-size",
+            "8",
+            "--epochs",
+            "2",
+            "--iterations",
+            "dc=10",
+            *opts,
+            "--device",
+            "cpu",
+            "-q",
+            "-o",
+            str(out),
+            "--runs",
+            "1",
+        ],
+        capsys,
+    )
     assert code == 0, err
     table = (out / "table.md").read_text()
     dc_row = next(ln for ln in table.splitlines() if ln.startswith("| dc |"))

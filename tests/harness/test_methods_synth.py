@@ -33,6 +33,7 @@ def _setup(name, ipc=1, image_size=8, **options):
 
 # --- distances ---------------------------------------------------------------------------------
 
+
 def _hand_grads():
     conv_s = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).reshape(2, 1, 1, 2)
     conv_r = torch.tensor([[1.0, 0.0], [1.0, 0.0]]).reshape(2, 1, 1, 2)
@@ -57,12 +58,16 @@ def test_distances_on_hand_made_gradients():
 
 # --- equivalence with the official-style per-class loops ------------------------------------------
 
-@pytest.mark.parametrize("name,ipc,opts", [
-    ("dc", 1, {}),
-    ("dsa", 1, {}),  # Siamese DSA on a synthetic batch of one image per class
-    ("dc", 2, {"outer_loop": 2, "inner_loop": 2, "dis_metric": "mse"}),
-    ("dsa", 2, {"outer_loop": 2, "inner_loop": 1, "dis_metric": "cos"}),
-])
+
+@pytest.mark.parametrize(
+    "name,ipc,opts",
+    [
+        ("dc", 1, {}),
+        ("dsa", 1, {}),  # Siamese DSA on a synthetic batch of one image per class
+        ("dc", 2, {"outer_loop": 2, "inner_loop": 2, "dis_metric": "mse"}),
+        ("dsa", 2, {"outer_loop": 2, "inner_loop": 1, "dis_metric": "cos"}),
+    ],
+)
 def test_dc_and_dsa_follow_the_reference_loop(name, ipc, opts):
     ctx, m, cfg, images, labels = _setup(name, ipc, batch_real=32, compile="false", **opts)
     state = m.init_state(ctx, cfg, images, labels, generator(0, "i"))
@@ -109,6 +114,7 @@ def test_compiled_path_follows_the_reference_loop(name):
 
 # --- descent and checkpoints -----------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def experts_cache(tmp_path_factory):
     """One harness cache per module: the small experts are trained once and shared."""
@@ -126,17 +132,27 @@ def _mtt_ready(ctx, m, cfg):
 
 # lr_lr 1e-7: with experts this small the published 1e-5 drives the learned lr below 0 within
 # 2 iterations (the loop then stops with DivergedError)
-SMALL_MTT = {"num_experts": 2, "expert_train_epochs": 2, "max_start_epoch": 2, "expert_epochs": 1,
-             "syn_steps": 4, "lr_img": 100, "lr_lr": 1e-7}
+SMALL_MTT = {
+    "num_experts": 2,
+    "expert_train_epochs": 2,
+    "max_start_epoch": 2,
+    "expert_epochs": 1,
+    "syn_steps": 4,
+    "lr_img": 100,
+    "lr_lr": 1e-7,
+}
 
 
-@pytest.mark.parametrize("name,size,opts", [
-    # gradient matching at 8x8 (1x1 final feature maps) is too rough for one SGD step to descend
-    ("dc", 16, {"batch_real": 16, "compile": "false"}),
-    ("dsa", 16, {"batch_real": 16, "compile": "false"}),
-    ("dm", 8, {"batch_real": 32, "compile": "false"}),
-    ("mtt", 8, dict(SMALL_MTT, lr_lr=1e-5)),  # one step of pixels and lr (the published lr_lr)
-])
+@pytest.mark.parametrize(
+    "name,size,opts",
+    [
+        # gradient matching at 8x8 (1x1 final feature maps) is too rough for one SGD step to descend
+        ("dc", 16, {"batch_real": 16, "compile": "false"}),
+        ("dsa", 16, {"batch_real": 16, "compile": "false"}),
+        ("dm", 8, {"batch_real": 32, "compile": "false"}),
+        ("mtt", 8, dict(SMALL_MTT, lr_lr=1e-5)),  # one step of pixels and lr (the published lr_lr)
+    ],
+)
 def test_a_step_lowers_its_own_objective_on_average(name, size, opts, experts_cache):
     """Re-running a step with the same draws (same net, batches, expert) after the update gives a
     lower loss, averaged over seeds (a single draw can go either way)."""
@@ -152,11 +168,14 @@ def test_a_step_lowers_its_own_objective_on_average(name, size, opts, experts_ca
     assert statistics.fmean(drops) > 0, drops
 
 
-@pytest.mark.parametrize("name,opts", [
-    ("dc", {"batch_real": 16, "compile": "false"}),
-    ("dm", {"batch_real": 16, "compile": "false"}),
-    ("mtt", SMALL_MTT),
-])
+@pytest.mark.parametrize(
+    "name,opts",
+    [
+        ("dc", {"batch_real": 16, "compile": "false"}),
+        ("dm", {"batch_real": 16, "compile": "false"}),
+        ("mtt", SMALL_MTT),
+    ],
+)
 def test_state_dict_round_trip_continues_identically(name, opts, experts_cache):
     ctx, m, cfg, images, labels = _setup(name, 1, **opts)
     if name == "mtt":
@@ -176,6 +195,7 @@ def test_state_dict_round_trip_continues_identically(name, opts, experts_cache):
 
 
 # --- configuration ---------------------------------------------------------------------------
+
 
 def test_dc_loops_follow_the_published_table_and_reject_other_ipcs():
     m = get_method("dc")
@@ -212,6 +232,7 @@ def test_batchnorm_nets_freeze_statistics_from_real_images():
 
 # --- MTT -------------------------------------------------------------------------------------
 
+
 def _tiny_problem(dsa: bool):
     from harness.augment.dsa import apply_dsa, sample_dsa
     from harness.methods.mtt import FlatModel
@@ -226,8 +247,10 @@ def _tiny_problem(dsa: bool):
     target = theta0 + 0.05 * torch.randn(theta0.shape, generator=g, dtype=torch.float64)
     steps = 5
     batches = [torch.randperm(6, generator=g)[:4] for _ in range(steps)]
-    samples = [sample_dsa(4, "color_crop_cutout_scale_rotate", g, shape=(1, 8, 8)) if dsa else None
-               for _ in range(steps)]
+    samples = [
+        sample_dsa(4, "color_crop_cutout_scale_rotate", g, shape=(1, 8, 8)) if dsa else None
+        for _ in range(steps)
+    ]
 
     def step_loss(theta, i, images):
         xb = images[batches[i]]
@@ -304,11 +327,14 @@ def test_experts_are_cached_by_digest_and_resume(tmp_path, monkeypatch):
 # --- CLI end to end --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,opts", [
-    ("dc", ["batch_real=16", "compile=false"]),
-    ("dm", ["batch_real=16", "compile=false"]),
-    ("mtt", [f"{k}={v}" for k, v in SMALL_MTT.items()]),
-])
+@pytest.mark.parametrize(
+    "name,opts",
+    [
+        ("dc", ["batch_real=16", "compile=false"]),
+        ("dm", ["batch_real=16", "compile=false"]),
+        ("mtt", [f"{k}={v}" for k, v in SMALL_MTT.items()]),
+    ],
+)
 def test_condense_cli_makes_a_verifiable_artifact(name, opts, tmp_path, capsys, experts_cache):
     from dcregistry.artifact import open_artifact
     from dcregistry.cli import main as dmain
@@ -343,6 +369,7 @@ def test_experts_cli(tmp_path, capsys, monkeypatch):
 
 # --- quality (slow) --------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_dc_and_dm_beat_random_at_ipc1_on_digits(tmp_path):
     """Digits at its native 8x8, ConvNet, IPC 1, real init, seed 0; DC 20 and DM 100 iterations
@@ -358,8 +385,11 @@ def test_dc_and_dm_beat_random_at_ipc1_on_digits(tmp_path):
     opts = {"batch_real": "32", "compile": "false"}
     acc, quality = {}, {}
     for key, method, iters in (("random", "random", None), ("dc", "dc", 20), ("dm", "dm", 100)):
-        out = condense(CondenseSpec("digits", method, 1, tmp_path / key, seed=0, iterations=iters,
-                                    options=opts if iters else {}))
+        out = condense(
+            CondenseSpec(
+                "digits", method, 1, tmp_path / key, seed=0, iterations=iters, options=opts if iters else {}
+            )
+        )
         acc[key] = evaluate(out.artifact, p, device="cpu", strategy="sequential")["mean"]
         quality[key] = out.method_config.get("quality")
     print("quality", acc)
@@ -368,18 +398,23 @@ def test_dc_and_dm_beat_random_at_ipc1_on_digits(tmp_path):
     assert quality["dc"]["warning"] is None and quality["dm"]["warning"] is None, quality
 
 
-@pytest.mark.parametrize("name,opts", [
-    ("dsa", {"batch_real": "16", "compile": "false"}),
-    ("mtt", {k: str(v) for k, v in SMALL_MTT.items()}),
-])
-def test_resume_of_a_killed_synthesis_run_gives_the_same_artifact(name, opts, tmp_path, monkeypatch,
-                                                                 experts_cache):
+@pytest.mark.parametrize(
+    "name,opts",
+    [
+        ("dsa", {"batch_real": "16", "compile": "false"}),
+        ("mtt", {k: str(v) for k, v in SMALL_MTT.items()}),
+    ],
+)
+def test_resume_of_a_killed_synthesis_run_gives_the_same_artifact(
+    name, opts, tmp_path, monkeypatch, experts_cache
+):
     from harness.methods import METHODS
     from harness.methods.loop import CondenseSpec
 
     def spec(out, **kw):
-        return CondenseSpec("digits", name, 1, tmp_path / out, iterations=4, seed=1, options=opts,
-                            checkpoint_every=2, **kw)
+        return CondenseSpec(
+            "digits", name, 1, tmp_path / out, iterations=4, seed=1, options=opts, checkpoint_every=2, **kw
+        )
 
     # killed at iteration 3, after the checkpoint at 2
     ref, res = kill_then_resume(monkeypatch, METHODS.get(name), spec, kill_at=3)

@@ -37,14 +37,25 @@ def _digits(image_size: int):
     return info, to_pixel_space(train.images, normalized_space(info)), train.labels
 
 
-def digits_context(ipc: int = 1, image_size: int = 32, model: str = "convnet", seed: int = 0) -> CondenseContext:
+def digits_context(
+    ipc: int = 1, image_size: int = 32, model: str = "convnet", seed: int = 0
+) -> CondenseContext:
     """A CondenseContext over digits' whole train split (normalized) on the CPU."""
     from harness.data import normalized_space
 
     info, images, labels = _digits(image_size)
-    return CondenseContext(dataset="digits", images=images, labels=labels, num_classes=info.num_classes,
-                           ipc=ipc, model=model, device=torch.device("cpu"),
-                           pixel_space=normalized_space(info), seed=seed, dsa_strategy=info.dsa_strategy)
+    return CondenseContext(
+        dataset="digits",
+        images=images,
+        labels=labels,
+        num_classes=info.num_classes,
+        ipc=ipc,
+        model=model,
+        device=torch.device("cpu"),
+        pixel_space=normalized_space(info),
+        seed=seed,
+        dsa_strategy=info.dsa_strategy,
+    )
 
 
 def real_init(ctx: CondenseContext, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +67,9 @@ def real_init(ctx: CondenseContext, gen: torch.Generator) -> tuple[torch.Tensor,
 class ReferenceDC:
     """DC (``dsa=False``) / DSA (``dsa=True``) as a per-class loop with torch.optim optimizers."""
 
-    def __init__(self, ctx: CondenseContext, cfg, images: torch.Tensor, labels: torch.Tensor, dsa: bool = False):
+    def __init__(
+        self, ctx: CondenseContext, cfg, images: torch.Tensor, labels: torch.Tensor, dsa: bool = False
+    ):
         self.ctx, self.cfg, self.dsa = ctx, cfg, dsa
         self.image_syn = images.clone().requires_grad_(True)
         self.label_syn = labels.clone()
@@ -87,8 +100,9 @@ class ReferenceDC:
                 gw_real = [g.detach().clone() for g in gw_real]
                 sel = self.label_syn == c
                 img_syn = siamese(self.image_syn[sel], sample)
-                gw_syn = torch.autograd.grad(ce(net(img_syn), self.label_syn[sel]), net_parameters,
-                                             create_graph=True)
+                gw_syn = torch.autograd.grad(
+                    ce(net(img_syn), self.label_syn[sel]), net_parameters, create_graph=True
+                )
                 loss = loss + match_distance(gw_syn, gw_real, cfg.dis_metric)
             self.optimizer_img.zero_grad()
             loss.backward()

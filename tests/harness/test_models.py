@@ -39,11 +39,7 @@ def affine(c: int) -> int:  # GroupNorm(C, C) / BatchNorm2d(C): weight + bias
 
 def test_convnet_default_cifar_is_320010():
     m = create_model("convnet", 3, 10, 32)
-    expected = (
-        conv(3, 128, 3) + affine(128)
-        + 2 * (conv(128, 128, 3) + affine(128))
-        + linear(128 * 4 * 4, 10)
-    )
+    expected = conv(3, 128, 3) + affine(128) + 2 * (conv(128, 128, 3) + affine(128)) + linear(128 * 4 * 4, 10)
     assert expected == 320_010
     assert n_params(m) == 320_010
 
@@ -75,9 +71,12 @@ def test_convnet_bn_and_ln_and_nn():
     assert not any(isinstance(mod, nn.GroupNorm) for mod in m.modules())
     ln = create_model("convnet-ln", 3, 10, 32)  # LayerNorm([C, H, W]) before each pool
     expected = (
-        conv(3, 128, 3) + 2 * 128 * 32 * 32
-        + conv(128, 128, 3) + 2 * 128 * 16 * 16
-        + conv(128, 128, 3) + 2 * 128 * 8 * 8
+        conv(3, 128, 3)
+        + 2 * 128 * 32 * 32
+        + conv(128, 128, 3)
+        + 2 * 128 * 16 * 16
+        + conv(128, 128, 3)
+        + 2 * 128 * 8 * 8
         + linear(2048, 10)
     )
     assert n_params(ln) == expected
@@ -93,8 +92,12 @@ def test_convnet_instancenorm_is_groupnorm_c_c():
 
 
 def test_mlp():
-    assert n_params(create_model("mlp", 3, 10, 32)) == linear(3 * 32 * 32, 128) + linear(128, 128) + linear(128, 10)
-    assert n_params(create_model("mlp", 1, 10, 28)) == linear(28 * 28, 128) + linear(128, 128) + linear(128, 10)
+    assert n_params(create_model("mlp", 3, 10, 32)) == linear(3 * 32 * 32, 128) + linear(128, 128) + linear(
+        128, 10
+    )
+    assert n_params(create_model("mlp", 1, 10, 28)) == linear(28 * 28, 128) + linear(128, 128) + linear(
+        128, 10
+    )
 
 
 def test_lenet():
@@ -105,7 +108,11 @@ def test_lenet():
 
 def test_alexnet():
     expected = (
-        conv(3, 128, 5) + conv(128, 192, 5) + conv(192, 256, 3) + conv(256, 192, 3) + conv(192, 192, 3)
+        conv(3, 128, 5)
+        + conv(128, 192, 5)
+        + conv(192, 256, 3)
+        + conv(256, 192, 3)
+        + conv(192, 192, 3)
         + linear(192 * 4 * 4, 10)
     )
     assert n_params(create_model("alexnet", 3, 10, 32)) == expected == 1_872_202
@@ -155,11 +162,23 @@ def test_forward_shapes(name, shape):
 
 
 def test_registered_names_match_listing():
-    expected = {"convnet", "mlp", "lenet", "alexnet", "vgg11", "vgg11-bn", "resnet18", "resnet18-bn",
-                "resnet152", "vit"}
+    expected = {
+        "convnet",
+        "mlp",
+        "lenet",
+        "alexnet",
+        "vgg11",
+        "vgg11-bn",
+        "resnet18",
+        "resnet18-bn",
+        "resnet152",
+        "vit",
+    }
     expected |= {f"convnet-d{d}" for d in range(1, 6)} | {f"convnet-w{w}" for w in (32, 64, 128, 256)}
-    expected |= {f"convnet-{o}" for o in ("relu", "sigmoid", "leakyrelu", "swish", "nn", "bn", "ln", "in",
-                                          "gn", "np", "mp", "ap")}
+    expected |= {
+        f"convnet-{o}"
+        for o in ("relu", "sigmoid", "leakyrelu", "swish", "nn", "bn", "ln", "in", "gn", "np", "mp", "ap")
+    }
     assert set(list_models()) == expected
 
 
@@ -204,9 +223,16 @@ def test_combined_suffix_parsing():
     assert parse_convnet_name("convnet-sigmoid-np-d2") == ConvNetConfig(depth=2, act="sigmoid", pool="none")
 
 
-@pytest.mark.parametrize(("name", "bad"), [("convnet-d4-xx", "xx"), ("convnet-d0", "d0"),
-                                           ("convnet-w64-tanh", "tanh"), ("convnet-bn-in", "in"),
-                                           ("convnet-d3-d4", "d4")])
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("convnet-d4-xx", "xx"),
+        ("convnet-d0", "d0"),
+        ("convnet-w64-tanh", "tanh"),
+        ("convnet-bn-in", "in"),
+        ("convnet-d3-d4", "d4"),
+    ],
+)
 def test_bad_convnet_option(name, bad):
     with pytest.raises(UnknownNameError, match=f"'{bad}'"):
         create_model(name, 3, 10, 32)
@@ -223,7 +249,9 @@ def test_activations_are_used():
         return {type(mod) for mod in create_model(name, 3, 10, 32).features}
 
     assert nn.Sigmoid in acts("convnet-sigmoid") and nn.ReLU not in acts("convnet-sigmoid")
-    leaky = [mod for mod in create_model("convnet-leakyrelu", 3, 10, 32).modules() if isinstance(mod, nn.LeakyReLU)]
+    leaky = [
+        mod for mod in create_model("convnet-leakyrelu", 3, 10, 32).modules() if isinstance(mod, nn.LeakyReLU)
+    ]
     assert len(leaky) == 3 and all(mod.negative_slope == 0.01 for mod in leaky)
     assert nn.SiLU in acts("convnet-swish")
     assert nn.ReLU in acts("convnet")
@@ -234,7 +262,10 @@ def test_activations_are_used():
 def test_overrides():
     m = create_model("convnet", 3, 10, 32, width=32, act="swish")
     assert m.config == ConvNetConfig(width=32, act="swish")
-    assert any(isinstance(mod, nn.BatchNorm2d) for mod in create_model("vgg11", 3, 10, 32, norm="batchnorm").modules())
+    assert any(
+        isinstance(mod, nn.BatchNorm2d)
+        for mod in create_model("vgg11", 3, 10, 32, norm="batchnorm").modules()
+    )
     with pytest.raises(UnknownNameError, match="tanh"):
         create_model("convnet", 3, 10, 32, act="tanh")
     with pytest.raises(TypeError):

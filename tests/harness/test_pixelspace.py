@@ -110,7 +110,11 @@ def test_descriptor_validation_errors():
     with pytest.raises(ValidationError, match="pixel_space.variant"):
         zca_space("kornia-eps0.5", {}, unit_space())
     with pytest.raises(ValidationError, match="pixel_space.then"):
-        zca_space("kornia-eps0.1", {}, {"kind": "zca", "variant": "kip-reg0.1", "transform": {}, "then": unit_space()})
+        zca_space(
+            "kornia-eps0.1",
+            {},
+            {"kind": "zca", "variant": "kip-reg0.1", "transform": {}, "then": unit_space()},
+        )
     desc = zca_space("kip-reg0.1", {}, unit_space())
     with pytest.raises(ValidationError, match="needs its fitted ZCATransform"):
         to_pixel_space(x, desc)
@@ -165,7 +169,7 @@ def test_kip_matches_the_published_formula_and_whitens():
     cov = flat.T @ flat / 300
     reg = 0.1 * np.trace(cov) / 9
     u, s, _ = np.linalg.svd(cov + reg * np.eye(9))
-    w = u @ np.diag(s ** -0.5) @ u.T
+    w = u @ np.diag(s**-0.5) @ u.T
     assert np.allclose(zca.matrix.numpy(), w, atol=1e-4)
     assert torch.count_nonzero(zca.mean) == 0
     assert np.allclose(zca.apply(x).reshape(300, -1).numpy(), flat @ w, atol=1e-4)
@@ -183,7 +187,9 @@ def test_kip_rank_control_when_fewer_images_than_features():
     evals = torch.linalg.eigvalsh(zca.matrix.double())
     assert (evals > 0).all()
     assert (torch.isclose(evals, torch.ones_like(evals), atol=1e-4)).sum() >= 16 - 5
-    assert torch.allclose(zca.matrix.double() @ zca.inverse.double(), torch.eye(16, dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(
+        zca.matrix.double() @ zca.inverse.double(), torch.eye(16, dtype=torch.float64), atol=1e-4
+    )
 
 
 def test_tensors_round_trip_and_digest():
@@ -230,8 +236,10 @@ def test_numpy_pixelspace_agrees_with_the_torch_wrapper_and_metadata():
         assert sp.to_dict() == desc and sp.describe() == describe(desc)
     # metadata validation uses the same parser: one mean per channel, ZCA only on normalized/unit
     with pytest.raises(MetadataError, match="metadata.pixel_space.mean"):
-        validate_metadata(artifact_metadata(pixel_space={"kind": "normalized", "mean": [0.1, 0.2],
-                                                         "std": [0.3, 0.3]}) | _filled())
+        validate_metadata(
+            artifact_metadata(pixel_space={"kind": "normalized", "mean": [0.1, 0.2], "std": [0.3, 0.3]})
+            | _filled()
+        )
     bad_zca = {"kind": "zca", "variant": "kip-reg0.1", "transform": {}, "then": {"kind": "uint8"}}
     with pytest.raises(MetadataError, match="metadata.pixel_space"):
         validate_metadata(artifact_metadata(pixel_space=bad_zca) | _filled())

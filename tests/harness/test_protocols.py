@@ -8,7 +8,8 @@ from dcregistry.errors import ProtocolError, UnknownNameError
 from harness.protocols import list_protocols, load_protocol
 
 EXPECTED = {"dc-noaug", "dc-mnist", "dsa", "mtt"} | {
-    f"dcbench-{a}{o}" for a in ("none", "dsa", "imagenet", "randaug", "autoaug") for o in ("", "-adam")}
+    f"dcbench-{a}{o}" for a in ("none", "dsa", "imagenet", "randaug", "autoaug") for o in ("", "-adam")
+}
 
 
 def test_every_listed_protocol_ships():
@@ -18,7 +19,13 @@ def test_every_listed_protocol_ships():
 def test_dc_recipe_values():
     p = load_protocol("dc-noaug")
     assert (p.arch, p.augmentation, p.optimizer, p.lr, p.momentum, p.weight_decay) == (
-        "convnet", "none", "sgd", 0.01, 0.9, 0.0005)
+        "convnet",
+        "none",
+        "sgd",
+        0.01,
+        0.9,
+        0.0005,
+    )
     assert (p.epochs, p.decay_epoch, p.decay, p.batch_size, p.test_batch_size) == (300, 151, 0.1, 256, 256)
     assert p.selection == "final-epoch"
     assert load_protocol("dsa").epochs == 1000 and load_protocol("dsa").augmentation == "dsa"

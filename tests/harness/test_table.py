@@ -12,9 +12,26 @@ from PIL import Image
 from .cli_helpers import run_harness
 
 # Tiny budgets: 8x8 digits, 2 DM iterations without compilation, 2+1 evaluation epochs.
-BASE = ["table", "--methods", "random,dm", "--ipcs", "1", "--protocols", "dc-noaug,dsa",
-        "--image-size", "8", "--epochs", "2", "--iterations", "dm=2",
-        "--option", "dm.compile=false", "--device", "cpu", "-q"]
+BASE = [
+    "table",
+    "--methods",
+    "random,dm",
+    "--ipcs",
+    "1",
+    "--protocols",
+    "dc-noaug,dsa",
+    "--image-size",
+    "8",
+    "--epochs",
+    "2",
+    "--iterations",
+    "dm=2",
+    "--option",
+    "dm.compile=false",
+    "--device",
+    "cpu",
+    "-q",
+]
 
 
 def _counts(stdout: str) -> tuple[int, int, int]:
@@ -60,8 +77,9 @@ def test_table_runs_renders_and_resumes_without_recomputing(tmp_path, capsys):
     # --render-only fills a README's marked section from the stored results, computing nothing.
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- method-table:begin -->\nold\n<!-- method-table:end -->\nafter\n")
-    code, stdout, err = run_harness([*BASE, "-o", str(out), "--runs", "1", "--render-only",
-                              "--readme", str(readme)], capsys)
+    code, stdout, err = run_harness(
+        [*BASE, "-o", str(out), "--runs", "1", "--render-only", "--readme", str(readme)], capsys
+    )
     assert code == 0, err
     text = readme.read_text()
     assert "old" not in text and text.endswith("<!-- method-table:end -->\nafter\n")
@@ -82,7 +100,9 @@ def test_table_runs_renders_and_resumes_without_recomputing(tmp_path, capsys):
     hostile = b"[" * 200_000 + b"]" * 200_000  # json.loads would die of RecursionError (exit 2)
     (kept / "results.json").write_bytes(hostile)
     code, stdout, err = run_harness([*BASE, "-o", str(kept), "--runs", "1", "--render-only"], capsys)
-    assert code == 1 and "cannot be read as a results document" in err and len(err.strip().splitlines()) == 1, err
+    assert (
+        code == 1 and "cannot be read as a results document" in err and len(err.strip().splitlines()) == 1
+    ), err
     assert (kept / "results.json").read_bytes() == hostile
 
     # One more run: only the new cells are computed, on the sets already condensed.
@@ -96,8 +116,9 @@ def test_table_runs_renders_and_resumes_without_recomputing(tmp_path, capsys):
 def test_partial_table_lists_the_missing_cells(tmp_path, capsys):
     from harness.table import collect, config_from_cli, render_markdown
 
-    cfg = config_from_cli(str(tmp_path / "empty"), "random,dc", "1,10", "dc-noaug", 2, 1, 2, (),
-                          (), None, image_size=8)
+    cfg = config_from_cli(
+        str(tmp_path / "empty"), "random,dc", "1,10", "dc-noaug", 2, 1, 2, (), (), None, image_size=8
+    )
     res = collect(cfg)
     md = render_markdown(res)
     assert "set random-ipc1-s0-" in " ".join(res["missing"])
@@ -105,16 +126,19 @@ def test_partial_table_lists_the_missing_cells(tmp_path, capsys):
     assert "**Incomplete**" in md and "| random | — |" in md
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--iterations", "random=5"], "random is a selection method"),
-    (["--iterations", "dc@x=5"], "METHOD or METHOD@IPC"),
-    (["--iterations", "dc=0"], "positive integer"),
-    (["--option", "dm.no_such_option=1"], "no_such_option"),
-    (["--option", "compile=false"], "METHOD.KEY=VALUE"),
-    (["--methods", "random,nosuchmethod"], "nosuchmethod"),
-    (["--sets", "3", "--runs", "2"], "3 sets but only 2 runs"),
-    (["--epochs", "3", "--protocol-epochs"], "not both"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--iterations", "random=5"], "random is a selection method"),
+        (["--iterations", "dc@x=5"], "METHOD or METHOD@IPC"),
+        (["--iterations", "dc=0"], "positive integer"),
+        (["--option", "dm.no_such_option=1"], "no_such_option"),
+        (["--option", "compile=false"], "METHOD.KEY=VALUE"),
+        (["--methods", "random,nosuchmethod"], "nosuchmethod"),
+        (["--sets", "3", "--runs", "2"], "3 sets but only 2 runs"),
+        (["--epochs", "3", "--protocol-epochs"], "not both"),
+    ],
+)
 def test_bad_budgets_fail_before_any_work(argv, message, tmp_path, capsys):
     out = tmp_path / "results"
     code, _, err = run_harness(["table", "-o", str(out), "--methods", "random,dc,dm", "-q", *argv], capsys)
@@ -127,8 +151,14 @@ def test_a_failing_condensation_reports_the_childs_error(tmp_path):
     """The set is condensed by a spawned process calling condense(); its error reaches the parent."""
     from harness.table import TableConfig, condense_set, plan_sets
 
-    cfg = TableConfig(out=tmp_path / "t", dataset="mnist", data_root=str(tmp_path / "no-data"),
-                      methods=("random",), ipcs=(1,), device="cpu")
+    cfg = TableConfig(
+        out=tmp_path / "t",
+        dataset="mnist",
+        data_root=str(tmp_path / "no-data"),
+        methods=("random",),
+        ipcs=(1,),
+        device="cpu",
+    )
     plan = plan_sets(cfg)[0]
     with pytest.raises(RuntimeError, match=r"condensing random-ipc1-s0-\w+ failed \(exit 1\): .*mnist"):
         condense_set(cfg, plan, quiet=True)
@@ -141,15 +171,27 @@ def test_the_recorded_command_asks_for_the_same_spec(tmp_path):
     from harness.cli import cli
     from harness.table import TableConfig, condense_spec, plan_sets
 
-    cfg = TableConfig(out=tmp_path / "t", methods=("dm",), ipcs=(10,), image_size=16, device="cpu",
-                      options={"dm": {"compile": "false"}}, iterations={"dm@10": 30})
+    cfg = TableConfig(
+        out=tmp_path / "t",
+        methods=("dm",),
+        ipcs=(10,),
+        image_size=16,
+        device="cpu",
+        options={"dm": {"compile": "false"}},
+        iterations={"dm@10": 30},
+    )
     spec = condense_spec(cfg, plan_sets(cfg)[0])
     args = spec.command_line()
     ctx = cli.make_context("harness", list(args), resilient_parsing=True)
     sub = cli.get_command(ctx, args[0])
     params = sub.make_context(args[0], args[1:], resilient_parsing=True).params
     assert isinstance(sub, click.Command)
-    assert (params["dataset"], params["method"], params["ipc"], params["iterations"]) == ("digits", "dm", 10, 30)
+    assert (params["dataset"], params["method"], params["ipc"], params["iterations"]) == (
+        "digits",
+        "dm",
+        10,
+        30,
+    )
     assert params["image_size"] == 16 and params["resume"] and params["overwrite"]
     assert params["checkpoint_every"] == 3 and params["options"] == ("compile=false",)
     assert params["out"] == str(spec.out)

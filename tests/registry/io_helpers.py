@@ -54,9 +54,14 @@ def nothing_written(parent: Path, name: str) -> bool:
     """No output ``name`` (or ``name-eN``) and no hidden staging leftovers in ``parent``."""
     if not parent.exists():
         return True
-    return not [p for p in parent.iterdir()
-                if p.name == name or p.name.startswith(name + "-e") or ".dcreg" in p.name
-                or p.name.startswith(f".{name}.")]
+    return not [
+        p
+        for p in parent.iterdir()
+        if p.name == name
+        or p.name.startswith(name + "-e")
+        or ".dcreg" in p.name
+        or p.name.startswith(f".{name}.")
+    ]
 
 
 def balanced_labels(k: int, ipc: int) -> np.ndarray:
@@ -67,8 +72,9 @@ def normalized_images(n: int, shape=(3, 32, 32), seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
 
 
-def write_dc_pt(path: Path, experiments: list[tuple[np.ndarray, np.ndarray]],
-                accs: dict | None = None, label_dtype=None) -> Path:
+def write_dc_pt(
+    path: Path, experiments: list[tuple[np.ndarray, np.ndarray]], accs: dict | None = None, label_dtype=None
+) -> Path:
     """A DC/DSA/DM ``res_*.pt``: {'data': [[images, labels], ...], 'accs_all_exps': ...}, with
     the reported accuracies as numpy float64 scalars the way the DC code stores them."""
     import torch
@@ -85,8 +91,9 @@ def write_dc_pt(path: Path, experiments: list[tuple[np.ndarray, np.ndarray]],
     return path
 
 
-def write_mtt_dir(folder: Path, images: np.ndarray, labels: np.ndarray | None,
-                  lr: float | None, tag: str = "best") -> Path:
+def write_mtt_dir(
+    folder: Path, images: np.ndarray, labels: np.ndarray | None, lr: float | None, tag: str = "best"
+) -> Path:
     """MTT/DATM outputs: images_{tag}.pt (+ labels_{tag}.pt, lr_{tag}.pt as saved by MTT)."""
     import torch
 

@@ -57,18 +57,21 @@ def test_safetensors_metadata_has_one_key(make_artifact):
 
 
 def test_registry_paths_do_not_import_torch(tmp_path):
-    code = ("import sys, numpy as np; from dcregistry.artifact import build_artifact, open_artifact;"
-            "from tests.conftest import artifact_tensors, artifact_metadata;"
-            f"a = build_artifact(r'{tmp_path / 'x'}', artifact_tensors(), artifact_metadata());"
-            "open_artifact(a.path).numpy('images'); assert 'torch' not in sys.modules, 'torch'")
+    code = (
+        "import sys, numpy as np; from dcregistry.artifact import build_artifact, open_artifact;"
+        "from tests.conftest import artifact_tensors, artifact_metadata;"
+        f"a = build_artifact(r'{tmp_path / 'x'}', artifact_tensors(), artifact_metadata());"
+        "open_artifact(a.path).numpy('images'); assert 'torch' not in sys.modules, 'torch'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_soft_labels_and_lr(tmp_path):
     t = artifact_tensors(soft=True)
     t["lr"] = np.array(0.02, dtype=np.float32)
-    art = build_artifact(tmp_path / "s", t, artifact_metadata(label_kind="soft",
-                                                             method_config={"learned_lr": True}))
+    art = build_artifact(
+        tmp_path / "s", t, artifact_metadata(label_kind="soft", method_config={"learned_lr": True})
+    )
     assert open_artifact(art.path).label_key == "soft_labels"
 
 
@@ -84,35 +87,41 @@ def test_bfloat16_images_via_torch(tmp_path):
     np.testing.assert_array_equal(again.numpy("images"), t["images"].float().numpy())
 
 
-@pytest.mark.parametrize("change, error, field", [
-    (lambda t, m: m.pop("dataset"), MetadataError, "metadata.dataset"),
-    (lambda t, m: m.update(ipc="ten"), MetadataError, "metadata.ipc"),
-    (lambda t, m: m.update(class_names=["a"] * 10), MetadataError, "metadata.class_names"),
-    (lambda t, m: m.update(num_classes=7), MetadataError, "metadata.class_names"),
-    (lambda t, m: m.update(pixel_space={"kind": "normalized", "mean": [0.1, 0.2], "std": [1, 1]}),
-     MetadataError, "metadata.pixel_space.mean"),
-    (lambda t, m: m.update(pixel_space={"kind": "weird"}), MetadataError, "metadata.pixel_space"),
-    (lambda t, m: m.update(lineage=["not-a-digest"]), MetadataError, "metadata.lineage"),
-    (lambda t, m: m.update(created_at="yesterday"), MetadataError, "metadata.created_at"),
-    (lambda t, m: m.update(dataset="CIFAR 10"), MetadataError, "metadata.dataset"),
-    (lambda t, m: t.update(images=t["images"][:, :, :4]), TensorError, "images"),
-    (lambda t, m: t.update(images=t["images"][0]), TensorError, "images"),
-    (lambda t, m: t.update(images=t["images"].astype(np.float64)), TensorError, "images"),
-    (lambda t, m: t["images"].__setitem__((0, 0, 0, 0), np.nan), TensorError, "images"),
-    (lambda t, m: t["images"].__setitem__((1, 0, 2, 2), np.inf), TensorError, "images"),
-    (lambda t, m: t["labels"].__setitem__(0, 10), TensorError, "labels"),
-    (lambda t, m: t["labels"].__setitem__(0, -1), TensorError, "labels"),
-    (lambda t, m: t["labels"].__setitem__(0, 5), TensorError, "labels"),  # unbalanced
-    (lambda t, m: t.update(labels=t["labels"].astype(np.int32)), TensorError, "labels"),
-    (lambda t, m: t.pop("labels"), TensorError, "labels"),
-    (lambda t, m: t.update(soft_labels=np.zeros((20, 10), np.float32)), TensorError, "labels"),
-    (lambda t, m: m.update(label_kind="soft"), MetadataError, "metadata.label_kind"),
-    (lambda t, m: t.update(lr=np.array([1.0, 2.0], np.float32)), TensorError, "lr"),
-    (lambda t, m: t.update(lr=np.array(-1.0, np.float32)), TensorError, "lr"),
-    (lambda t, m: t.update(images=(t["images"] * 0).astype(np.uint8)), TensorError, "images"),
-    (lambda t, m: m.update(ipc=3), TensorError, "images"),
-    (lambda t, m: t.update(BadName=t["labels"]), TensorError, "tensor 'BadName'"),
-])
+@pytest.mark.parametrize(
+    "change, error, field",
+    [
+        (lambda t, m: m.pop("dataset"), MetadataError, "metadata.dataset"),
+        (lambda t, m: m.update(ipc="ten"), MetadataError, "metadata.ipc"),
+        (lambda t, m: m.update(class_names=["a"] * 10), MetadataError, "metadata.class_names"),
+        (lambda t, m: m.update(num_classes=7), MetadataError, "metadata.class_names"),
+        (
+            lambda t, m: m.update(pixel_space={"kind": "normalized", "mean": [0.1, 0.2], "std": [1, 1]}),
+            MetadataError,
+            "metadata.pixel_space.mean",
+        ),
+        (lambda t, m: m.update(pixel_space={"kind": "weird"}), MetadataError, "metadata.pixel_space"),
+        (lambda t, m: m.update(lineage=["not-a-digest"]), MetadataError, "metadata.lineage"),
+        (lambda t, m: m.update(created_at="yesterday"), MetadataError, "metadata.created_at"),
+        (lambda t, m: m.update(dataset="CIFAR 10"), MetadataError, "metadata.dataset"),
+        (lambda t, m: t.update(images=t["images"][:, :, :4]), TensorError, "images"),
+        (lambda t, m: t.update(images=t["images"][0]), TensorError, "images"),
+        (lambda t, m: t.update(images=t["images"].astype(np.float64)), TensorError, "images"),
+        (lambda t, m: t["images"].__setitem__((0, 0, 0, 0), np.nan), TensorError, "images"),
+        (lambda t, m: t["images"].__setitem__((1, 0, 2, 2), np.inf), TensorError, "images"),
+        (lambda t, m: t["labels"].__setitem__(0, 10), TensorError, "labels"),
+        (lambda t, m: t["labels"].__setitem__(0, -1), TensorError, "labels"),
+        (lambda t, m: t["labels"].__setitem__(0, 5), TensorError, "labels"),  # unbalanced
+        (lambda t, m: t.update(labels=t["labels"].astype(np.int32)), TensorError, "labels"),
+        (lambda t, m: t.pop("labels"), TensorError, "labels"),
+        (lambda t, m: t.update(soft_labels=np.zeros((20, 10), np.float32)), TensorError, "labels"),
+        (lambda t, m: m.update(label_kind="soft"), MetadataError, "metadata.label_kind"),
+        (lambda t, m: t.update(lr=np.array([1.0, 2.0], np.float32)), TensorError, "lr"),
+        (lambda t, m: t.update(lr=np.array(-1.0, np.float32)), TensorError, "lr"),
+        (lambda t, m: t.update(images=(t["images"] * 0).astype(np.uint8)), TensorError, "images"),
+        (lambda t, m: m.update(ipc=3), TensorError, "images"),
+        (lambda t, m: t.update(BadName=t["labels"]), TensorError, "tensor 'BadName'"),
+    ],
+)
 def test_invalid_artifacts_are_refused_with_named_field(tmp_path, change, error, field):
     t, m = artifact_tensors(), artifact_metadata()
     change(t, m)
@@ -162,8 +171,14 @@ def test_hostile_safetensors_headers(tmp_path):
     p.write_bytes(struct.pack("<Q", 100) + b"{}")
     with pytest.raises(SafetensorsFormatError, match="past the end"):
         read_header(p)
-    _rewrite_header(p, {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-                        "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12)
+    _rewrite_header(
+        p,
+        {
+            "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+            "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+        },
+        b"\0" * 12,
+    )
     with pytest.raises(SafetensorsFormatError, match="overlap"):
         read_header(p)
     _rewrite_header(p, {"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 12)

@@ -28,8 +28,15 @@ def test_card_round_trips_through_huggingface_datasetcard(make_artifact):
 def test_card_body_sections(make_artifact):
     art = make_artifact(method="dsa")
     fm, body = parse_card(art.card_text())
-    for section in ("## What this is", "## How it was made", "## Pixel space and loading",
-                    "## How to evaluate", "## Evaluation results", "## Lineage", "## Citation"):
+    for section in (
+        "## What this is",
+        "## How it was made",
+        "## Pixel space and loading",
+        "## How to evaluate",
+        "## Evaluation results",
+        "## Lineage",
+        "## Citation",
+    ):
         assert section in body
     assert "zhao2021dsa" in body
     assert "load_file" in body
@@ -38,26 +45,37 @@ def test_card_body_sections(make_artifact):
 
 def test_card_results_table_renders_records(make_artifact):
     md = make_artifact().metadata
-    record = {"protocol": {"id": "dsa@abc", "content": {"arch": "convnet", "augmentation": "dsa",
-                                                        "epochs": 1000}},
-              "accuracies": [0.5, 0.6], "mean": 0.55, "std": 0.05, "device": "cpu",
-              "baseline": {"mean": 0.4, "std": 0.01, "delta": 0.15}}
+    record = {
+        "protocol": {"id": "dsa@abc", "content": {"arch": "convnet", "augmentation": "dsa", "epochs": 1000}},
+        "accuracies": [0.5, 0.6],
+        "mean": 0.55,
+        "std": 0.05,
+        "device": "cpu",
+        "baseline": {"mean": 0.4, "std": 0.01, "delta": 0.15},
+    }
     text = render_card(md, [record], ref="me/set@v1")
     assert "| `dsa@abc` | convnet | dsa | 1000 | 2 | 55.00 ± 5.00 | 40.00 ± 1.00 | +15.00 |" in text
     assert "harness eval me/set@v1" in text
 
 
-@pytest.mark.parametrize("name", ["../x", "/abs/name", "Upper/case", "a b/c", "noslash",
-                                  "a/b/c", "a/..", "a/.hidden", "", "a/b@"])
+@pytest.mark.parametrize(
+    "name", ["../x", "/abs/name", "Upper/case", "a b/c", "noslash", "a/b/c", "a/..", "a/.hidden", "", "a/b@"]
+)
 def test_bad_names_refused(name):
     with pytest.raises((InvalidNameError, InvalidReferenceError)):
         validate_name(name) if "@" not in name else parse_ref(name)
 
 
-@pytest.mark.parametrize("text, selector, value", [
-    ("me/set", "latest", None), ("me/set@latest", "latest", None), ("me/set@v3", "version", 3),
-    ("me/set@best", "tag", "best"), ("me/set@sha256:abcd12", "digest", "abcd12"),
-])
+@pytest.mark.parametrize(
+    "text, selector, value",
+    [
+        ("me/set", "latest", None),
+        ("me/set@latest", "latest", None),
+        ("me/set@v3", "version", 3),
+        ("me/set@best", "tag", "best"),
+        ("me/set@sha256:abcd12", "digest", "abcd12"),
+    ],
+)
 def test_refs_parse(text, selector, value):
     ref = parse_ref(text)
     assert (ref.kind, ref.name, ref.selector, ref.value) == ("name", "me/set", selector, value)

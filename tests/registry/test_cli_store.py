@@ -38,8 +38,9 @@ def dcreg_proc(*args: str, home: Path, cwd: Path | None = None) -> subprocess.Co
     """Run the installed console script."""
     env = {**os.environ, "DCREG_HOME": str(home)}
     env.pop("DCREG_TEST_PAUSE_AT", None)
-    return subprocess.run([str(DCREG), *map(str, args)], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [str(DCREG), *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def one_line_error(err: str) -> None:
@@ -68,8 +69,9 @@ def test_push_prints_ref_and_digest_and_dedupes(dcreg_home, make_artifact):
     assert code == 0 and json.loads(out)["version"] == 2 and json.loads(out)["created"] is True
 
 
-@pytest.mark.parametrize("name", ["../x", "/lab/x", "Lab/x", "lab/my set", "lab/..", "lab",
-                                  "lab/x/y", " lab/x"])
+@pytest.mark.parametrize(
+    "name", ["../x", "/lab/x", "Lab/x", "lab/my set", "lab/..", "lab", "lab/x/y", " lab/x"]
+)
 def test_push_refuses_bad_names(dcreg_home, make_artifact, name):
     art = make_artifact()
     code, out, err = dcreg("push", art.path, "--name", name)
@@ -90,8 +92,7 @@ def test_bad_names_refused_by_the_console_script(dcreg_home, make_artifact):
     assert tree_state(dcreg_home) == before
 
 
-def test_push_bad_artifact_is_one_line_and_store_unchanged(pushed, dcreg_home, tmp_path,
-                                                           make_artifact):
+def test_push_bad_artifact_is_one_line_and_store_unchanged(pushed, dcreg_home, tmp_path, make_artifact):
     before = tree_state(dcreg_home)
     for path in (tmp_path / "missing", tmp_path):
         code, _, err = dcreg("push", path, "--name", "lab/digits")
@@ -111,14 +112,26 @@ def test_list_table_filters_and_json(pushed, make_artifact):
     code, out, _ = dcreg("list")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "DATASET", "METHOD", "IPC", "LABELS", "PIXELS", "TAGS",
-                                "DIGEST", "CREATED"]
+    assert lines[0].split() == [
+        "NAME",
+        "DATASET",
+        "METHOD",
+        "IPC",
+        "LABELS",
+        "PIXELS",
+        "TAGS",
+        "DIGEST",
+        "CREATED",
+    ]
     assert [ln.split()[0] for ln in lines[1:]] == ["lab/digits@v2", "other/mtt@v1"]
     assert lines[1].index("dc ") == lines[0].index("METHOD")  # aligned columns
     row = lines[1].split()
     assert row[1:6] == ["digits", "dc", "3", "hard", "normalized"] and row[6] == "latest"
     assert [ln.split()[0] for ln in dcreg("list", "--all")[1].splitlines()[1:]] == [
-        "lab/digits@v1", "lab/digits@v2", "other/mtt@v1"]
+        "lab/digits@v1",
+        "lab/digits@v2",
+        "other/mtt@v1",
+    ]
     assert "latest,stable" not in dcreg("list", "--all")[1]  # v1: stable only
     assert "stable" in dcreg("list", "--all")[1]
 
@@ -147,8 +160,11 @@ def test_list_table_filters_and_json(pushed, make_artifact):
 
 def test_show_text_and_json(pushed, dcreg_home):
     a, _ = pushed
-    LocalStore().annotate("lab/digits@v1", "eval", {"protocol": {"id": "dsa@1234"}, "mean": 0.5,
-                                                    "std": 0.02, "accuracies": [0.5]})
+    LocalStore().annotate(
+        "lab/digits@v1",
+        "eval",
+        {"protocol": {"id": "dsa@1234"}, "mean": 0.5, "std": 0.02, "accuracies": [0.5]},
+    )
     code, out, _ = dcreg("show", "lab/digits@stable")
     assert code == 0
     assert out.splitlines()[0] == f"lab/digits@v1  {a.digest}"
@@ -162,12 +178,22 @@ def test_show_text_and_json(pushed, dcreg_home):
     assert code == 0 and json.loads(out)["digest"] == a.digest
 
 
-@pytest.mark.parametrize("ref", ["lab/nope", "lab/digits@v99", "lab/digits@nightly",
-                                 "Bad Ref", "lab/digits@sha256:zz", "./missing-dir",
-                                 "lab/digits@sha256:0000000000", "hf://datasets/org/x", "/abs"])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "lab/nope",
+        "lab/digits@v99",
+        "lab/digits@nightly",
+        "Bad Ref",
+        "lab/digits@sha256:zz",
+        "./missing-dir",
+        "lab/digits@sha256:0000000000",
+        "hf://datasets/org/x",
+        "/abs",
+    ],
+)
 def test_bad_ref_is_exit_1_and_one_line(pushed, ref):
-    for cmd in (["show", ref], ["pull", ref], ["verify", ref], ["card", ref], ["rm", ref],
-                ["tag", ref, "x"]):
+    for cmd in (["show", ref], ["pull", ref], ["verify", ref], ["card", ref], ["rm", ref], ["tag", ref, "x"]):
         code, out, err = dcreg(*cmd)
         assert code == 1 and out == "", (cmd, out, err)
         one_line_error(err)
@@ -179,14 +205,20 @@ def test_tag_untag_tags(pushed):
     code, out, _ = dcreg("tags", "lab/digits", "--json")
     assert json.loads(out) == {"latest": 2, "paper": 2, "stable": 1}
     assert dcreg("tags", "lab/digits")[1].splitlines() == [
-        "latest  lab/digits@v2", "paper  lab/digits@v2", "stable  lab/digits@v1"]
+        "latest  lab/digits@v2",
+        "paper  lab/digits@v2",
+        "stable  lab/digits@v1",
+    ]
     assert dcreg("untag", "lab/digits", "paper")[0] == 0
     log = json.loads(dcreg("tags", "lab/digits", "--log", "--json")[1])
-    assert [(e["action"], e["tag"]) for e in log] == [("set", "stable"), ("set", "paper"),
-                                                       ("unset", "paper")]
-    for cmd in (["tag", "lab/digits", "latest"], ["untag", "lab/digits", "latest"],
-                ["untag", "lab/digits", "nope"], ["tag", "lab/digits", "v3"],
-                ["tags", "lab/nope"]):
+    assert [(e["action"], e["tag"]) for e in log] == [("set", "stable"), ("set", "paper"), ("unset", "paper")]
+    for cmd in (
+        ["tag", "lab/digits", "latest"],
+        ["untag", "lab/digits", "latest"],
+        ["untag", "lab/digits", "nope"],
+        ["tag", "lab/digits", "v3"],
+        ["tags", "lab/nope"],
+    ):
         code, _, err = dcreg(*cmd)
         assert code == 1
         one_line_error(err)
@@ -246,8 +278,7 @@ def test_pull_default_dir_and_output(pushed, tmp_path, monkeypatch):
     assert code == 0 and out == "digits-v1\n"
     assert open_artifact(tmp_path / "digits-v1").digest == a.digest
     code, out, _ = dcreg("pull", "lab/digits@v1", "-o", tmp_path / "x", "--json")
-    assert json.loads(out) == {"ref": "lab/digits@v1", "digest": a.digest,
-                               "path": str(tmp_path / "x")}
+    assert json.loads(out) == {"ref": "lab/digits@v1", "digest": a.digest, "path": str(tmp_path / "x")}
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "f").write_text("mine")
     code, _, err = dcreg("pull", "lab/digits", "-o", tmp_path / "busy")
@@ -255,8 +286,7 @@ def test_pull_default_dir_and_output(pushed, tmp_path, monkeypatch):
     assert [p.name for p in (tmp_path / "busy").iterdir()] == ["f"]
 
 
-def test_tampered_blob_reported_by_verify_and_pull_console_script(dcreg_home, make_artifact,
-                                                                  tmp_path):
+def test_tampered_blob_reported_by_verify_and_pull_console_script(dcreg_home, make_artifact, tmp_path):
     art = make_artifact()
     assert dcreg_proc("push", art.path, "--name", "lab/digits", home=dcreg_home).returncode == 0
     tamper(blob_of(LocalStore(dcreg_home), "lab/digits@v1"))
@@ -278,8 +308,11 @@ def test_tampered_blob_reported_by_verify_and_pull_console_script(dcreg_home, ma
 
 # ------------------------------------------------------------------------------ card / misc
 def test_card_includes_recorded_results(pushed):
-    LocalStore().annotate("lab/digits@v2", "eval", {"protocol": {"id": "dc-noaug@ff00"},
-                                                    "mean": 0.8, "std": 0.0, "accuracies": [0.8]})
+    LocalStore().annotate(
+        "lab/digits@v2",
+        "eval",
+        {"protocol": {"id": "dc-noaug@ff00"}, "mean": 0.8, "std": 0.0, "accuracies": [0.8]},
+    )
     code, out, _ = dcreg("card", "lab/digits")
     assert code == 0 and out.startswith("---\n") and "`dc-noaug@ff00`" in out
     assert "80.00 ± 0.00" in out and "lab/digits@v2" in out
@@ -302,6 +335,5 @@ def test_store_option_selects_another_store(dcreg_home, make_artifact, tmp_path,
 def test_help_lists_the_store_commands(dcreg_home):
     proc = dcreg_proc("--help", home=dcreg_home)
     assert proc.returncode == 0
-    for cmd in ("push", "pull", "list", "show", "tag", "untag", "tags", "verify", "rm", "gc",
-                "card"):
+    for cmd in ("push", "pull", "list", "show", "tag", "untag", "tags", "verify", "rm", "gc", "card"):
         assert re.search(rf"^\s+{cmd}\s", proc.stdout, re.M), cmd

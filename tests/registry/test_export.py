@@ -14,19 +14,38 @@ from dcregistry.formats.safe_torch import safe_torch_load
 
 from .io_helpers import assert_one_line_error, dcreg  # noqa: F401  (dcreg is a fixture)
 
-ROUND_TRIP_FIELDS = ("dataset", "num_classes", "class_names", "image_shape", "ipc", "method",
-                     "method_config", "pixel_space", "label_kind", "seed", "license", "lineage")
+ROUND_TRIP_FIELDS = (
+    "dataset",
+    "num_classes",
+    "class_names",
+    "image_shape",
+    "ipc",
+    "method",
+    "method_config",
+    "pixel_space",
+    "label_kind",
+    "seed",
+    "license",
+    "lineage",
+)
 
 
 def lr_artifact(tmp_path: Path, soft: bool = True):
     """An MTT/DATM-like artifact: soft labels (or hard) + a learned lr scalar."""
     rng = np.random.default_rng(1)
-    tensors = {"images": rng.standard_normal((20, 1, 8, 8)).astype(np.float32),
-               "lr": np.float32(0.02)}
-    md = {"dataset": "digits", "image_shape": [1, 8, 8], "ipc": 2, "method": "datm",
-          "method_config": {"learned_lr": True}, "label_kind": "soft" if soft else "hard",
-          "pixel_space": {"kind": "normalized", "mean": [0.3052], "std": [0.3760]}, "seed": 4,
-          "license": "cc-by-4.0", "title": "DATM digits"}
+    tensors = {"images": rng.standard_normal((20, 1, 8, 8)).astype(np.float32), "lr": np.float32(0.02)}
+    md = {
+        "dataset": "digits",
+        "image_shape": [1, 8, 8],
+        "ipc": 2,
+        "method": "datm",
+        "method_config": {"learned_lr": True},
+        "label_kind": "soft" if soft else "hard",
+        "pixel_space": {"kind": "normalized", "mean": [0.3052], "std": [0.3760]},
+        "seed": 4,
+        "license": "cc-by-4.0",
+        "title": "DATM digits",
+    }
     if soft:
         tensors["soft_labels"] = rng.standard_normal((20, 10)).astype(np.float32)
         md["method_config"]["soft_labels"] = "logits"
@@ -80,7 +99,7 @@ def test_pt_is_the_dc_list_format(make_artifact, tmp_path):
     out = export_artifact(art, "pt", tmp_path / "res_RANDOM_digits_ConvNet_2ipc.pt").path
     obj = torch.load(out, map_location="cpu", weights_only=True)  # loads like any DC file
     assert set(obj) >= {"data", "accs_all_exps"} and obj["accs_all_exps"] == {}
-    (images, labels), = obj["data"]
+    ((images, labels),) = obj["data"]
     assert images.dtype == torch.float32 and list(images.shape) == [20, 1, 8, 8]
     assert labels.dtype == torch.int64 and np.array_equal(labels.numpy(), art.numpy("labels"))
     assert json.loads(obj["dcreg_metadata"])["digest"] == art.digest
@@ -123,11 +142,21 @@ def test_png_grid_rgb_and_soft(dcreg, tmp_path):
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    art = build_artifact(tmp_path / "rgb", {
-        "images": rng.random((10, 3, 16, 16), dtype=np.float32),
-        "soft_labels": np.eye(10, dtype=np.float32)}, {
-        "dataset": "cifar10", "image_shape": [3, 16, 16], "ipc": 1, "method": "datm",
-        "pixel_space": {"kind": "unit"}, "label_kind": "soft"})
+    art = build_artifact(
+        tmp_path / "rgb",
+        {
+            "images": rng.random((10, 3, 16, 16), dtype=np.float32),
+            "soft_labels": np.eye(10, dtype=np.float32),
+        },
+        {
+            "dataset": "cifar10",
+            "image_shape": [3, 16, 16],
+            "ipc": 1,
+            "method": "datm",
+            "pixel_space": {"kind": "unit"},
+            "label_kind": "soft",
+        },
+    )
     r = dcreg("export", art.path, "--format", "png", "-o", tmp_path / "rgb.png")
     assert r.code == 0, r.err
     assert "argmax" in r.err
@@ -136,7 +165,7 @@ def test_png_grid_rgb_and_soft(dcreg, tmp_path):
         px = np.asarray(im)
     # class 0's only tile (rightmost column, top row) is image 0 upscaled x2 with nearest
     width = px.shape[1]
-    tile = px[2:34, width - 36:width - 4]
+    tile = px[2:34, width - 36 : width - 4]
     want = np.rint(art.numpy("images")[0] * 255).astype(np.uint8).transpose(1, 2, 0)
     assert np.array_equal(tile, want.repeat(2, axis=0).repeat(2, axis=1))
 
@@ -156,10 +185,15 @@ def test_to_unit_images_per_pixel_space():
     mean = rng.random(d).astype(np.float32)
     orig = rng.random((2, d)).astype(np.float32)
     white = (orig - mean) @ w
-    zca_ps = {"kind": "zca", "variant": "kornia-eps0.1", "transform": {"source": "tensors"},
-              "then": {"kind": "unit"}}
-    out, notes = to_unit_images(white.reshape(2, 3, 2, 2), zca_ps,
-                                {"zca_mean": mean, "zca_inverse": np.linalg.inv(w)})
+    zca_ps = {
+        "kind": "zca",
+        "variant": "kornia-eps0.1",
+        "transform": {"source": "tensors"},
+        "then": {"kind": "unit"},
+    }
+    out, notes = to_unit_images(
+        white.reshape(2, 3, 2, 2), zca_ps, {"zca_mean": mean, "zca_inverse": np.linalg.inv(w)}
+    )
     assert np.allclose(out.reshape(2, d), orig, atol=1e-4) and "inverted" in notes[0]
     fit_ps = dict(zca_ps, transform={"source": "fit", "split": "train"})
     out, notes = to_unit_images(white.reshape(2, 3, 2, 2), fit_ps)
@@ -167,8 +201,12 @@ def test_to_unit_images_per_pixel_space():
 
 
 def test_png_zca_without_tensors_says_so(dcreg, make_artifact, tmp_path):
-    ps = {"kind": "zca", "variant": "kip-reg0.1", "transform": {"source": "fit", "split": "train"},
-          "then": {"kind": "normalized", "mean": [0.3052], "std": [0.376]}}
+    ps = {
+        "kind": "zca",
+        "variant": "kip-reg0.1",
+        "transform": {"source": "fit", "split": "train"},
+        "then": {"kind": "normalized", "mean": [0.3052], "std": [0.376]},
+    }
     art = make_artifact(ipc=1, pixel_space=ps, method="kip")
     r = dcreg("export", art.path, "--format", "png", "-o", tmp_path / "z.png")
     assert r.code == 0 and "min-max" in r.err
@@ -247,8 +285,7 @@ def test_export_by_store_reference(dcreg, dcreg_home, make_artifact, tmp_path):
     assert r.code == 0, r.err
     with np.load(out, allow_pickle=False) as z:
         assert json.loads(str(z["metadata_json"]))["digest"] == art.digest
-    assert_one_line_error(dcreg("export", "test/missing", "--format", "npz", "-o",
-                                tmp_path / "m.npz"))
+    assert_one_line_error(dcreg("export", "test/missing", "--format", "npz", "-o", tmp_path / "m.npz"))
 
 
 def test_zca_tensors_round_trip_and_view(dcreg, tmp_path):
@@ -259,19 +296,36 @@ def test_zca_tensors_round_trip_and_view(dcreg, tmp_path):
     w = (a @ a.T / d + np.eye(d)).astype(np.float32)
     zmean = rng.random(d).astype(np.float32)
     unit = rng.random((10, d)).astype(np.float32)
-    ps = {"kind": "zca", "variant": "kornia-eps0.1", "transform": {"source": "tensors"},
-          "then": {"kind": "unit"}}
-    art = build_artifact(tmp_path / "zca", {
-        "images": ((unit - zmean) @ w).reshape(10, 1, 8, 8).astype(np.float32),
-        "labels": np.arange(10), "zca_mean": zmean, "zca_matrix": w,
-        "zca_inverse": np.linalg.inv(w).astype(np.float32)},
-        {"dataset": "digits", "image_shape": [1, 8, 8], "ipc": 1, "method": "mtt",
-         "pixel_space": ps, "label_kind": "hard"})
+    ps = {
+        "kind": "zca",
+        "variant": "kornia-eps0.1",
+        "transform": {"source": "tensors"},
+        "then": {"kind": "unit"},
+    }
+    art = build_artifact(
+        tmp_path / "zca",
+        {
+            "images": ((unit - zmean) @ w).reshape(10, 1, 8, 8).astype(np.float32),
+            "labels": np.arange(10),
+            "zca_mean": zmean,
+            "zca_matrix": w,
+            "zca_inverse": np.linalg.inv(w).astype(np.float32),
+        },
+        {
+            "dataset": "digits",
+            "image_shape": [1, 8, 8],
+            "ipc": 1,
+            "method": "mtt",
+            "pixel_space": ps,
+            "label_kind": "hard",
+        },
+    )
     for fmt, import_fmt in (("npz", "npz"), ("pt", "dc-pt")):
         out = tmp_path / f"z.{fmt}"
         assert dcreg("export", art.path, "--format", fmt, "-o", out).code == 0
-        r = dcreg("import", out, "--format", import_fmt, "--dataset", "digits",
-                  "-o", tmp_path / f"back-{fmt}")
+        r = dcreg(
+            "import", out, "--format", import_fmt, "--dataset", "digits", "-o", tmp_path / f"back-{fmt}"
+        )
         assert r.code == 0, r.err
         assert_same(art, open_artifact(tmp_path / f"back-{fmt}"))
     r = dcreg("export", art.path, "--format", "png", "-o", tmp_path / "z.png")

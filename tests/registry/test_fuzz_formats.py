@@ -26,9 +26,11 @@ from tests.conftest import artifact_metadata, artifact_tensors
 from tests.registry.io_helpers import assert_one_line_error, dcreg  # noqa: F401  (fixture)
 
 #: FUZZ_EXAMPLES=2000 for a longer local hunt; CI runs the default.
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def write_raw(path: Path, header: bytes | dict, data: bytes) -> Path:
@@ -71,9 +73,16 @@ DTYPE_NAMES = sorted(DTYPES)
 def valid_files(draw, min_dim: int = 1):
     """A well-formed header + data: tensors tiling the data section in a random order."""
     n = draw(st.integers(1, 4))
-    names = draw(st.lists(st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]),
-                                  min_size=1, max_size=6).filter(lambda s: s != "__metadata__"),
-                          min_size=n, max_size=n, unique=True))
+    names = draw(
+        st.lists(
+            st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=6).filter(
+                lambda s: s != "__metadata__"
+            ),
+            min_size=n,
+            max_size=n,
+            unique=True,
+        )
+    )
     entries = []
     for name in names:
         dtype = draw(st.sampled_from(DTYPE_NAMES))
@@ -95,36 +104,66 @@ def valid_files(draw, min_dim: int = 1):
     return header, data
 
 
-HUGE = st.sampled_from([2**31, 2**32, 2**32 + 1, 2**62, 2**63, 2**63 - 1, 2**64 - 1, 2**64,
-                        2**70])
-JUNK_INT = st.one_of(HUGE, st.integers(-5, -1), st.just(True), st.just(False), st.just(1.0),
-                     st.just(2.5), st.just("4"), st.none())
+HUGE = st.sampled_from([2**31, 2**32, 2**32 + 1, 2**62, 2**63, 2**63 - 1, 2**64 - 1, 2**64, 2**70])
+JUNK_INT = st.one_of(
+    HUGE,
+    st.integers(-5, -1),
+    st.just(True),
+    st.just(False),
+    st.just(1.0),
+    st.just(2.5),
+    st.just("4"),
+    st.none(),
+)
 
 
 @st.composite
 def mutated_files(draw):
     header, data = draw(valid_files(min_dim=0))
     names = [k for k in header if k != "__metadata__"]
-    kind = draw(st.sampled_from(["dim", "offset", "swap", "extra", "extra-huge", "dtype",
-                                 "truncate", "append", "metadata", "rank", "keys", "shift"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "dim",
+                "offset",
+                "swap",
+                "extra",
+                "extra-huge",
+                "dtype",
+                "truncate",
+                "append",
+                "metadata",
+                "rank",
+                "keys",
+                "shift",
+            ]
+        )
+    )
     target = header[draw(st.sampled_from(names))]
     if kind == "dim":
         shape = target["shape"] or [1]
         shape[draw(st.integers(0, len(shape) - 1))] = draw(JUNK_INT)
         target["shape"] = shape
     elif kind == "offset":
-        target["data_offsets"][draw(st.integers(0, 1))] = draw(st.one_of(JUNK_INT, st.integers(
-            0, len(data) + 8)))
+        target["data_offsets"][draw(st.integers(0, 1))] = draw(
+            st.one_of(JUNK_INT, st.integers(0, len(data) + 8))
+        )
     elif kind == "swap":
         target["data_offsets"].reverse()
     elif kind in ("extra", "extra-huge"):
         # An extra tensor whose size product wraps a 64-bit integer to 0 or a small number.
-        shape = ([2**32, 2**32] if kind == "extra-huge" else
-                 draw(st.lists(st.one_of(HUGE, st.integers(0, 3)), min_size=1, max_size=3)))
+        shape = (
+            [2**32, 2**32]
+            if kind == "extra-huge"
+            else draw(st.lists(st.one_of(HUGE, st.integers(0, 3)), min_size=1, max_size=3))
+        )
         at = draw(st.integers(0, len(data)))
         end = draw(st.sampled_from([at, len(data), max(at - 4, 0)]))
-        header["pad"] = {"dtype": draw(st.sampled_from(DTYPE_NAMES)), "shape": shape,
-                         "data_offsets": [at, end]}
+        header["pad"] = {
+            "dtype": draw(st.sampled_from(DTYPE_NAMES)),
+            "shape": shape,
+            "data_offsets": [at, end],
+        }
     elif kind == "dtype":
         target["dtype"] = draw(st.sampled_from(DTYPE_NAMES + ["F8_E4M3", "U64", "bf16", 4, None]))
     elif kind == "truncate":
@@ -132,8 +171,9 @@ def mutated_files(draw):
     elif kind == "append":
         data = data + bytes(draw(st.integers(1, 9)))
     elif kind == "metadata":
-        header["__metadata__"] = draw(st.sampled_from([None, [], "", 0, False, {"a": 1}, {"a": None},
-                                                       [["a", "b"]], {"a": {"b": "c"}}]))
+        header["__metadata__"] = draw(
+            st.sampled_from([None, [], "", 0, False, {"a": 1}, {"a": None}, [["a", "b"]], {"a": {"b": "c"}}])
+        )
     elif kind == "rank":
         target["shape"] = [1] * draw(st.integers(17, 70))
     elif kind == "keys":
@@ -178,14 +218,19 @@ def test_every_fixture_artifact_opens_with_safetensors(tmp_path):
 
     cases = {
         "hard": (tens(), artifact_metadata()),
-        "soft": ({**{k: v for k, v in tens().items() if k != "labels"},
-                  "soft_labels": np.eye(10, dtype=np.float32)[np.repeat(np.arange(10), 2)]},
-                 artifact_metadata(label_kind="soft")),
+        "soft": (
+            {
+                **{k: v for k, v in tens().items() if k != "labels"},
+                "soft_labels": np.eye(10, dtype=np.float32)[np.repeat(np.arange(10), 2)],
+            },
+            artifact_metadata(label_kind="soft"),
+        ),
         "lr": ({**tens(), "lr": np.array(0.01, np.float32)}, artifact_metadata()),
-        "uint8": ({**tens(), "images": (tens()["images"] * 255).clip(0, 255).astype(np.uint8)},
-                  artifact_metadata(pixel_space={"kind": "uint8"})),
-        "bf16": ({**tens(), "images": torch.from_numpy(tens()["images"]).bfloat16()},
-                 artifact_metadata()),
+        "uint8": (
+            {**tens(), "images": (tens()["images"] * 255).clip(0, 255).astype(np.uint8)},
+            artifact_metadata(pixel_space={"kind": "uint8"}),
+        ),
+        "bf16": ({**tens(), "images": torch.from_numpy(tens()["images"]).bfloat16()}, artifact_metadata()),
     }
     for name, (tensors, md) in cases.items():
         art = build_artifact(tmp_path / name, tensors, md)
@@ -209,7 +254,7 @@ def _forge(art_dir: Path, header: dict, data: bytes) -> None:
 def _header_of(art_dir: Path) -> tuple[dict, bytes]:
     raw = (art_dir / DATA_FILE).read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8:8 + n]), raw[8 + n:]
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
 
 
 def test_wrapping_extra_tensor_is_refused(make_artifact):
@@ -224,18 +269,23 @@ def test_wrapping_extra_tensor_is_refused(make_artifact):
 
 def test_begin_after_end_is_refused(tmp_path):
     """begin > end whose negative span equals a wrapped size, with a tensor reaching past the file."""
-    p = write_raw(tmp_path / "x.safetensors",
-                  {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-                   "b": {"dtype": "U8", "shape": [2**62 - 1, 4], "data_offsets": [8, 4]}},
-                  b"\0" * 4)
+    p = write_raw(
+        tmp_path / "x.safetensors",
+        {
+            "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+            "b": {"dtype": "U8", "shape": [2**62 - 1, 4], "data_offsets": [8, 4]},
+        },
+        b"\0" * 4,
+    )
     with pytest.raises(SafetensorsFormatError):
         read_header(p)
 
 
 @pytest.mark.parametrize("value", [True, 2.0, -1, 2**64])
 def test_non_integer_dims_are_refused(tmp_path, value):
-    p = write_raw(tmp_path / "x.safetensors",
-                  {"a": {"dtype": "U8", "shape": [value], "data_offsets": [0, 1]}}, b"\0")
+    p = write_raw(
+        tmp_path / "x.safetensors", {"a": {"dtype": "U8", "shape": [value], "data_offsets": [0, 1]}}, b"\0"
+    )
     with pytest.raises(SafetensorsFormatError, match="shape"):
         read_header(p)
 
@@ -256,12 +306,16 @@ def test_store_verify_refuses_a_forged_version(make_artifact, dcreg_home):
 # ------------------------------------------------------------------------------ JSON nesting
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**30, 10**30) | st.floats(allow_nan=False,
-                                                                        allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4),
-                                                                      children, max_size=4),
-    max_leaves=30)
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4)
+    ),
+    max_leaves=30,
+)
 
 
 @FUZZ
@@ -272,8 +326,7 @@ def test_loads_bounded_agrees_with_json_on_ordinary_documents(value):
 
 
 @FUZZ
-@given(st.integers(MAX_DEPTH + 1, 200_000), st.sampled_from(["[", "{\"a\":", "[{\"k\":"]),
-       st.booleans())
+@given(st.integers(MAX_DEPTH + 1, 200_000), st.sampled_from(["[", '{"a":', '[{"k":']), st.booleans())
 def test_deep_nesting_is_a_user_error(depth, opener, closed):
     text = opener * depth
     if closed:
@@ -318,13 +371,35 @@ def test_deep_json_in_an_artifact_is_exit_1(make_artifact, dcreg, where):
 # ------------------------------------------------------------------------------ manifests
 
 manifest_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-3, 2**65) | st.floats(allow_nan=False,
-                                                                  allow_infinity=False)
-    | st.text(max_size=12) | st.sampled_from(["dcreg/1", "sha256", "data.safetensors"]),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(
-        st.sampled_from(["format", "metadata", "files", "sha256", "size", "data.safetensors",
-                         "README.md", "dataset", "ipc", "x"]), children, max_size=4),
-    max_leaves=20)
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 2**65)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["dcreg/1", "sha256", "data.safetensors"]),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "format",
+                    "metadata",
+                    "files",
+                    "sha256",
+                    "size",
+                    "data.safetensors",
+                    "README.md",
+                    "dataset",
+                    "ipc",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=20,
+)
 
 
 @st.composite
@@ -332,10 +407,28 @@ def mutated_manifests(draw, base: dict):
     """The valid manifest with one field replaced by arbitrary JSON (at any depth)."""
     manifest = json.loads(json.dumps(base))
     node = manifest
-    path = draw(st.lists(st.sampled_from(["metadata", "files", "data.safetensors", "README.md",
-                                          "dataset", "ipc", "image_shape", "pixel_space",
-                                          "size", "sha256", "format", "class_names"]),
-                         min_size=1, max_size=3))
+    path = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "metadata",
+                    "files",
+                    "data.safetensors",
+                    "README.md",
+                    "dataset",
+                    "ipc",
+                    "image_shape",
+                    "pixel_space",
+                    "size",
+                    "sha256",
+                    "format",
+                    "class_names",
+                ]
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
     for key in path[:-1]:
         if isinstance(node, dict) and isinstance(node.get(key), dict):
             node = node[key]
@@ -367,8 +460,12 @@ def test_fuzzed_manifests_are_ok_or_user_errors(make_artifact):
 def _valid_npz_bytes(tmp: Path) -> bytes:
     path = tmp / "seed.npz"
     rng = np.random.default_rng(0)
-    np.savez(path, images=rng.random((10, 1, 8, 8), dtype=np.float32),
-             labels=np.arange(10, dtype=np.int64), lr=np.array(0.01, np.float32))
+    np.savez(
+        path,
+        images=rng.random((10, 1, 8, 8), dtype=np.float32),
+        labels=np.arange(10, dtype=np.int64),
+        lr=np.array(0.01, np.float32),
+    )
     return path.read_bytes()
 
 
@@ -387,7 +484,7 @@ def test_fuzzed_npz_imports_succeed_or_are_user_errors(tmp_path_factory, data):
             i = data.draw(st.integers(0, len(raw) - 1))
             raw[i] = data.draw(st.integers(0, 255))
         elif kind == "truncate":
-            del raw[data.draw(st.integers(0, len(raw))):]
+            del raw[data.draw(st.integers(0, len(raw))) :]
         elif kind == "insert":
             i = data.draw(st.integers(0, len(raw)))
             raw[i:i] = data.draw(st.binary(min_size=1, max_size=8))
@@ -395,10 +492,19 @@ def test_fuzzed_npz_imports_succeed_or_are_user_errors(tmp_path_factory, data):
             at = raw.find(b"'shape': (")
             if at >= 0:
                 end = raw.find(b")", at)
-                shape = data.draw(st.sampled_from([b"10, 1, 8, 8", b"4294967296, 4294967296",
-                                                   b"-1, 8", b"10, 1, 8, 8, 0", b"True,",
-                                                   b"10, 1, 8, 80000000000"]))
-                raw[at + 10:end] = shape
+                shape = data.draw(
+                    st.sampled_from(
+                        [
+                            b"10, 1, 8, 8",
+                            b"4294967296, 4294967296",
+                            b"-1, 8",
+                            b"10, 1, 8, 8, 0",
+                            b"True,",
+                            b"10, 1, 8, 80000000000",
+                        ]
+                    )
+                )
+                raw[at + 10 : end] = shape
     path = tmp / "set.npz"
     path.write_bytes(bytes(raw))
     try:

@@ -19,22 +19,49 @@ from dcregistry.store import LocalStore, resolve_ref
 from tests.registry.test_cli_store import dcreg
 from tests.registry.test_store import tree_state
 
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 # Characters that matter: name syntax, separators, control characters (incl. the trailing
 # newline of issue 6), non-ASCII look-alikes, lone surrogates (non-UTF-8 file names).
-_ALPHABET = st.sampled_from(list("ab09._-/@:~ \\") + ["\n", "\r", "\t", "\x00", "\x1b", "\x85",
-                                                     "\u2028", "é", "А", "\udce9", "sha256:",
-                                                     "v1", "latest", "lab/d", "..", "*", "?"])
+_ALPHABET = st.sampled_from(
+    list("ab09._-/@:~ \\")
+    + [
+        "\n",
+        "\r",
+        "\t",
+        "\x00",
+        "\x1b",
+        "\x85",
+        "\u2028",
+        "é",
+        "А",
+        "\udce9",
+        "sha256:",
+        "v1",
+        "latest",
+        "lab/d",
+        "..",
+        "*",
+        "?",
+    ]
+)
 texts = st.lists(_ALPHABET, max_size=12).map("".join)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
-    | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6),
-                                                                       children, max_size=4),
-    max_leaves=12)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +71,9 @@ def fuzz_store(tmp_path_factory):
     from tests.conftest import artifact_metadata, artifact_tensors
 
     root = tmp_path_factory.mktemp("fuzz")
-    arts = [build_artifact(root / f"a{i}", artifact_tensors(seed=i), artifact_metadata(seed=i))
-            for i in range(2)]
+    arts = [
+        build_artifact(root / f"a{i}", artifact_tensors(seed=i), artifact_metadata(seed=i)) for i in range(2)
+    ]
     store = LocalStore(root / "home")
     store.push(arts[0].path, "lab/d", tags=["first"])
     store.push(arts[1].path, "lab/d")
@@ -85,8 +113,12 @@ def test_names_and_tags_push_tag_or_refuse(fuzz_store, name, tag):
     else:  # accepted: exactly the documented shapes (full match, no control characters)
         assert re.fullmatch(r"[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*", name) and ".." not in name
         assert re.fullmatch(r"[a-z0-9][a-z0-9._-]*", tag) and tag in store.tags(name)
-    for fn, args in ((store.tag, ("lab/d@v1", tag)), (store.untag, (name, tag)),
-                     (store.tags, (name,)), (store.list, (name,))):
+    for fn, args in (
+        (store.tag, ("lab/d@v1", tag)),
+        (store.untag, (name, tag)),
+        (store.tags, (name,)),
+        (store.list, (name,)),
+    ):
         _user_error_or_ok(fn, *args)
     code, _, err = dcreg("tag", "lab/d@v2", tag, "--store", store.root)
     assert code in (0, 1), err
@@ -94,11 +126,13 @@ def test_names_and_tags_push_tag_or_refuse(fuzz_store, name, tag):
     assert store.verify_all().ok
 
 
-terms = st.tuples(st.sampled_from(["ipc", "seed", "version", "name", "dataset", "digest",
-                                   "created_at", "bogus", "v", "k", ""]),
-                  st.sampled_from(["=", "==", "!=", "<", "<=", ">", ">=", "=<", ""]),
-                  st.one_of(texts, st.integers(min_value=-10**25, max_value=10**25).map(str))
-                  ).map("".join)
+terms = st.tuples(
+    st.sampled_from(
+        ["ipc", "seed", "version", "name", "dataset", "digest", "created_at", "bogus", "v", "k", ""]
+    ),
+    st.sampled_from(["=", "==", "!=", "<", "<=", ">", ">=", "=<", ""]),
+    st.one_of(texts, st.integers(min_value=-(10**25), max_value=10**25).map(str)),
+).map("".join)
 
 
 @FUZZ
@@ -112,6 +146,7 @@ def test_list_queries_answer_or_refuse(fuzz_store, query, all_versions):
 
 def _manifest_variants(valid: dict):
     """Mutations of a valid manifest plus arbitrary JSON."""
+
     def mutate(pair):
         path, value = pair
         m = json.loads(json.dumps(valid))
@@ -122,16 +157,31 @@ def _manifest_variants(valid: dict):
             node[path[-1]] = value
         return m
 
-    paths = st.sampled_from([("format",), ("metadata",), ("files",), ("metadata", "ipc"),
-                             ("metadata", "pixel_space"), ("metadata", "dataset"),
-                             ("files", "data.safetensors"), ("files", "README.md", "size"),
-                             ("files", "README.md", "sha256"), ("files", "../x"),
-                             ("metadata", "image_shape"), ("metadata", "num_classes")])
+    paths = st.sampled_from(
+        [
+            ("format",),
+            ("metadata",),
+            ("files",),
+            ("metadata", "ipc"),
+            ("metadata", "pixel_space"),
+            ("metadata", "dataset"),
+            ("files", "data.safetensors"),
+            ("files", "README.md", "size"),
+            ("files", "README.md", "sha256"),
+            ("files", "../x"),
+            ("metadata", "image_shape"),
+            ("metadata", "num_classes"),
+        ]
+    )
     return st.tuples(paths, json_values).map(mutate) | json_values
 
 
-@settings(max_examples=50, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_manifests_verify_and_push_or_refuse(fuzz_store, tmp_path, data):
     store, arts = fuzz_store
@@ -143,8 +193,11 @@ def test_manifests_verify_and_push_or_refuse(fuzz_store, tmp_path, data):
     shutil.copytree(arts[0].path, d)
     mpath = d / MANIFEST_FILE
     mpath.chmod(0o644)
-    text = {"json": json.dumps(manifest), "deep": "[" * 100_000 + "]" * 100_000,
-            "garbage": "\xff\x00{" + json.dumps(manifest)[:20]}[raw]
+    text = {
+        "json": json.dumps(manifest),
+        "deep": "[" * 100_000 + "]" * 100_000,
+        "garbage": "\xff\x00{" + json.dumps(manifest)[:20],
+    }[raw]
     mpath.write_bytes(text.encode("utf-8", "surrogatepass"))
     before = tree_state(store.root)
     code, _, err = dcreg("verify", d)

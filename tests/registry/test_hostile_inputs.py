@@ -29,13 +29,24 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_limited(args: list[str], limit_bytes: int, tmp_path: Path) -> subprocess.CompletedProcess:
     """Run ``dcreg ARGS`` in a process whose address space is capped at ``limit_bytes``: a reader
     that trusts a declared size dies with MemoryError (exit 2) instead of exhausting the machine."""
+
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
-           "DCREG_HOME": str(tmp_path / "home")}
-    return subprocess.run([sys.executable, "-c", "from dcregistry.cli import main; main()", *args],
-                          capture_output=True, text=True, env=env, preexec_fn=limit, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OMP_NUM_THREADS": "1",
+        "DCREG_HOME": str(tmp_path / "home"),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "from dcregistry.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=limit,
+        timeout=120,
+    )
 
 
 def assert_subprocess_refused(proc: subprocess.CompletedProcess, *needles: str) -> None:
@@ -47,8 +58,7 @@ def assert_subprocess_refused(proc: subprocess.CompletedProcess, *needles: str) 
 
 
 def imp(dcreg, path, out, *extra, fmt="npz"):
-    return dcreg("import", path, "--format", fmt, "--dataset", "cifar10", "--method", "dc",
-                 "-o", out, *extra)
+    return dcreg("import", path, "--format", fmt, "--dataset", "cifar10", "--method", "dc", "-o", out, *extra)
 
 
 # ------------------------------------------------------------------------------ .npz bombs
@@ -57,8 +67,9 @@ def imp(dcreg, path, out, *extra, fmt="npz"):
 def test_npz_decompression_bomb_is_refused_before_decompressing(dcreg, tmp_path):
     n = 21_850  # 21,850 x 3x32x32 uint8 = 64 MB of zeros, ~65 KB compressed
     path = tmp_path / "bomb.npz"
-    np.savez_compressed(path, images=np.zeros((n, 3, 32, 32), np.uint8),
-                        labels=np.repeat(np.arange(10), n // 10))
+    np.savez_compressed(
+        path, images=np.zeros((n, 3, 32, 32), np.uint8), labels=np.repeat(np.arange(10), n // 10)
+    )
     assert path.stat().st_size < 1 << 20
     out = tmp_path / "o"
     assert_one_line_error(imp(dcreg, path, out), "bomb.npz", "images", "expands")
@@ -76,14 +87,15 @@ def test_npz_total_size_is_capped(dcreg, tmp_path, monkeypatch):
 def test_npz_unused_arrays_are_never_decompressed(dcreg, tmp_path):
     """An array the importer ignores is not even inflated (here it is a corrupt deflate stream)."""
     path = tmp_path / "set.npz"
-    np.savez_compressed(path, images=normalized_images(10) * 0 + 0.5,
-                        labels=balanced_labels(10, 1), junk=np.zeros(1 << 16))
+    np.savez_compressed(
+        path, images=normalized_images(10) * 0 + 0.5, labels=balanced_labels(10, 1), junk=np.zeros(1 << 16)
+    )
     raw = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo("junk.npy")
     # Corrupt the compressed bytes well past the .npy header (local header + name + 30).
     start = info.header_offset + 30 + len(info.filename) + 200
-    raw[start:start + 64] = b"\xff" * 64
+    raw[start : start + 64] = b"\xff" * 64
     path.write_bytes(bytes(raw))
     r = imp(dcreg, path, tmp_path / "o")
     assert r.code == 0, r.err
@@ -96,8 +108,7 @@ def test_npz_header_larger_than_member_is_refused(dcreg, tmp_path):
     from numpy.lib import format as npy
 
     buf = io.BytesIO()
-    npy.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False,
-                                     "shape": (100_000, 3, 32, 32)})
+    npy.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (100_000, 3, 32, 32)})
     path = tmp_path / "lie.npz"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("images.npy", buf.getvalue() + b"\0" * 64)
@@ -108,8 +119,9 @@ def test_npz_header_larger_than_member_is_refused(dcreg, tmp_path):
 def test_single_npy_says_what_is_expected(dcreg, tmp_path):
     path = tmp_path / "images.npy"
     np.save(path, normalized_images(10))
-    assert_one_line_error(imp(dcreg, path, tmp_path / "o"), "single NumPy array", "images",
-                          "labels", "numpy.savez")
+    assert_one_line_error(
+        imp(dcreg, path, tmp_path / "o"), "single NumPy array", "images", "labels", "numpy.savez"
+    )
     assert nothing_written(tmp_path, "o")
 
 
@@ -120,11 +132,13 @@ def test_pt_zero_stride_bomb_is_refused_without_allocating(tmp_path):
     """1.7 KB on disk, 5 GB once made contiguous: refused inside a 3 GB address space."""
     path = tmp_path / "res_DC_cifar10_ConvNet_1ipc.pt"
     images = torch.zeros(1).expand(10 * 3 * 32 * 32 * 41_000 // 10)  # > 5e9 bytes as float32
-    torch.save({"data": [[images.reshape(-1, 3, 32, 32), torch.arange(10)]],
-                "accs_all_exps": {}}, path)
+    torch.save({"data": [[images.reshape(-1, 3, 32, 32), torch.arange(10)]], "accs_all_exps": {}}, path)
     assert path.stat().st_size < 4096
-    proc = run_limited(["import", str(path), "--format", "dc-pt", "--dataset", "cifar10", "-o",
-                        str(tmp_path / "o")], 3 << 30, tmp_path)
+    proc = run_limited(
+        ["import", str(path), "--format", "dc-pt", "--dataset", "cifar10", "-o", str(tmp_path / "o")],
+        3 << 30,
+        tmp_path,
+    )
     assert_subprocess_refused(proc, "strides")
     assert nothing_written(tmp_path, "o")
 
@@ -134,8 +148,22 @@ def test_pt_zero_stride_bomb_in_datadam_layout_is_refused_too(tmp_path):
     path = tmp_path / "syn_data_cifar10_ipc_1.pt"
     images = torch.zeros(1).expand(10 * 3 * 32 * 32 * 41_000 // 10)
     torch.save({"data": [images.reshape(-1, 3, 32, 32), torch.arange(10)]}, path)
-    proc = run_limited(["import", str(path), "--format", "dc-pt", "--dataset", "cifar10",
-                        "--method", "datadam", "-o", str(tmp_path / "o")], 3 << 30, tmp_path)
+    proc = run_limited(
+        [
+            "import",
+            str(path),
+            "--format",
+            "dc-pt",
+            "--dataset",
+            "cifar10",
+            "--method",
+            "datadam",
+            "-o",
+            str(tmp_path / "o"),
+        ],
+        3 << 30,
+        tmp_path,
+    )
     assert_subprocess_refused(proc, "strides")
     assert nothing_written(tmp_path, "o")
 
@@ -153,15 +181,19 @@ def test_pt_sparse_or_meta_tensors_are_exit_1(dcreg, tmp_path, kind):
 
 def test_pt_legacy_format_is_refused_with_a_way_out(dcreg, tmp_path):
     path = tmp_path / "res_DC_cifar10_ConvNet_1ipc.pt"
-    torch.save({"data": [[torch.from_numpy(normalized_images(10)), torch.arange(10)]],
-                "accs_all_exps": {}}, path, _use_new_zipfile_serialization=False)
+    torch.save(
+        {"data": [[torch.from_numpy(normalized_images(10)), torch.arange(10)]], "accs_all_exps": {}},
+        path,
+        _use_new_zipfile_serialization=False,
+    )
     r = dcreg("import", path, "--format", "dc-pt", "--dataset", "cifar10", "-o", tmp_path / "o")
     assert_one_line_error(r, "legacy", "torch.save")
 
 
 def test_pt_records_are_capped_before_torch_load(dcreg, tmp_path, monkeypatch):
-    path = write_dc_pt(tmp_path / "res_DC_cifar10_ConvNet_1ipc.pt",
-                       [(normalized_images(10), balanced_labels(10, 1))])
+    path = write_dc_pt(
+        tmp_path / "res_DC_cifar10_ConvNet_1ipc.pt", [(normalized_images(10), balanced_labels(10, 1))]
+    )
     monkeypatch.setenv("DCREG_MAX_INPUT_BYTES", "50000")
     r = dcreg("import", path, "--format", "dc-pt", "--dataset", "cifar10", "-o", tmp_path / "o")
     assert_one_line_error(r, "record", "cap")
@@ -186,11 +218,15 @@ def test_pt_pickle_shape_bombs_are_refused_before_unpickling(tmp_path, kind):
         key = b"K\x01" + b"\x85" * 200_000  # TUPLE1 applied 200,000 times
     else:
         key = b"K\x01\x85q\x00" + b"".join(  # t_i = (t_{i-1}, t_{i-1}), memoized
-            b"h" + bytes([i]) + b"h" + bytes([i]) + b"\x86q" + bytes([i + 1]) for i in range(60))
+            b"h" + bytes([i]) + b"h" + bytes([i]) + b"\x86q" + bytes([i + 1]) for i in range(60)
+        )
     pk = b"\x80\x02}X\x01\x00\x00\x00kK\x01s" + key + b"K\x01s."
     path = _torch_zip_with_pickle(tmp_path / "res_DC_cifar10_ConvNet_1ipc.pt", pk)
-    proc = run_limited(["import", str(path), "--format", "dc-pt", "--dataset", "cifar10", "-o",
-                        str(tmp_path / "o")], 3 << 30, tmp_path)
+    proc = run_limited(
+        ["import", str(path), "--format", "dc-pt", "--dataset", "cifar10", "-o", str(tmp_path / "o")],
+        3 << 30,
+        tmp_path,
+    )
     assert_subprocess_refused(proc, "pickle")
     assert nothing_written(tmp_path, "o")
 
@@ -244,20 +280,23 @@ def test_export_overwrite_never_replaces_special_files(dcreg, art, tmp_path):
     target.write_text("keep")
     link = tmp_path / "link.npz"
     link.symlink_to(target)
-    assert_one_line_error(dcreg("export", art.path, "--format", "npz", "-o", link, "--overwrite"),
-                          "symbolic link")
+    assert_one_line_error(
+        dcreg("export", art.path, "--format", "npz", "-o", link, "--overwrite"), "symbolic link"
+    )
     assert link.is_symlink() and target.read_text() == "keep"
     folder = tmp_path / "dir.npz"
     folder.mkdir()
     (folder / "mine").write_text("keep")
-    assert_one_line_error(dcreg("export", art.path, "--format", "npz", "-o", folder,
-                                "--overwrite"), "directory")
+    assert_one_line_error(
+        dcreg("export", art.path, "--format", "npz", "-o", folder, "--overwrite"), "directory"
+    )
     assert (folder / "mine").read_text() == "keep"
     other = tmp_path / "hf"
     other.mkdir()
     (other / "mine").write_text("keep")
-    assert_one_line_error(dcreg("export", art.path, "--format", "hf-datasets", "-o", other,
-                                "--overwrite"), "hf-datasets")
+    assert_one_line_error(
+        dcreg("export", art.path, "--format", "hf-datasets", "-o", other, "--overwrite"), "hf-datasets"
+    )
     assert (other / "mine").read_text() == "keep"
 
 
@@ -292,8 +331,9 @@ def test_bad_export_paths_are_exit_1(dcreg, art, tmp_path, case):
     r = dcreg("export", art.path, "--format", "npz", "-o", out)
     assert_one_line_error(r)
     assert (tmp_path / "file").read_text() == "x"
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("a")) == \
-        sorted(["file"] + (["dangling.npz"] if case == "dangling" else []))
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("a")) == sorted(
+        ["file"] + (["dangling.npz"] if case == "dangling" else [])
+    )
 
 
 def test_non_utf8_output_name_is_exit_1(dcreg, art, tmp_path):
@@ -306,14 +346,20 @@ def test_non_utf8_output_name_is_exit_1(dcreg, art, tmp_path):
 
 
 def test_format_registries_list_names_without_heavy_imports():
-    code = ("import sys; from dcregistry.cli import io_cmds; "
-            "from dcregistry.formats import IMPORT_FORMATS, EXPORT_FORMATS; "
-            "print(sorted(m for m in ('numpy', 'torch', 'PIL', 'datasets', 'safetensors') "
-            "if m in sys.modules), IMPORT_FORMATS, EXPORT_FORMATS)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout
-    assert out.startswith("[] ('dc-pt', 'mtt', 'kip-npz', 'npz') ('pt', 'npz', 'png', "
-                          "'hf-datasets')"), out
+    code = (
+        "import sys; from dcregistry.cli import io_cmds; "
+        "from dcregistry.formats import IMPORT_FORMATS, EXPORT_FORMATS; "
+        "print(sorted(m for m in ('numpy', 'torch', 'PIL', 'datasets', 'safetensors') "
+        "if m in sys.modules), IMPORT_FORMATS, EXPORT_FORMATS)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+    ).stdout
+    assert out.startswith("[] ('dc-pt', 'mtt', 'kip-npz', 'npz') ('pt', 'npz', 'png', 'hf-datasets')"), out
 
 
 def test_every_listed_format_registers_itself():
@@ -355,8 +401,10 @@ def _rewrite_manifest(art_dir: Path, change) -> None:
     p.write_text(json.dumps(m))
 
 
-@pytest.mark.parametrize("case", ["long-name", "nul-name", "bool-size", "negative-size",
-                                  "huge-size", "short-sha", "too-many-files"])
+@pytest.mark.parametrize(
+    "case",
+    ["long-name", "nul-name", "bool-size", "negative-size", "huge-size", "short-sha", "too-many-files"],
+)
 def test_a_hostile_manifest_is_exit_1_for_every_command(dcreg, make_artifact, tmp_path, case):
     import shutil
 
@@ -384,16 +432,29 @@ def test_a_hostile_manifest_is_exit_1_for_every_command(dcreg, make_artifact, tm
                 files[f"f{i}"] = entry
 
     _rewrite_manifest(d, change)
-    for args in (["verify", d], ["push", d, "--name", "lab/hostile"], ["show", d],
-                 ["export", d, "--format", "npz", "-o", tmp_path / "x.npz"]):
+    for args in (
+        ["verify", d],
+        ["push", d, "--name", "lab/hostile"],
+        ["show", d],
+        ["export", d, "--format", "npz", "-o", tmp_path / "x.npz"],
+    ):
         r = dcreg(*args)
         assert_one_line_error(r, "manifest.files")
     assert not (tmp_path / "x.npz").exists()
 
 
-@pytest.mark.parametrize("field,value", [("method_config", [1, 2]), ("pixel_space", "unit"),
-                                         ("class_names", {"a": 1}), ("seed", "zero"), ("seed", True),
-                                         ("lineage", [1]), ("dataset", 10)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("method_config", [1, 2]),
+        ("pixel_space", "unit"),
+        ("class_names", {"a": 1}),
+        ("seed", "zero"),
+        ("seed", True),
+        ("lineage", [1]),
+        ("dataset", 10),
+    ],
+)
 def test_embedded_metadata_of_the_wrong_type_is_exit_1(dcreg, art, tmp_path, field, value):
     import json
 

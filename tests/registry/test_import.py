@@ -48,8 +48,20 @@ def dsa_file(tmp_path: Path) -> tuple[Path, list]:
 
 def test_dc_pt_every_experiment_becomes_an_artifact(dcreg, dsa_file, tmp_path):
     path, exps = dsa_file
-    r = dcreg("import", path, "--format", "dc-pt", "--dataset", "cifar10", "-o", tmp_path / "dsa",
-              "--url", "https://example.org/res.pt", "--license", "mit")
+    r = dcreg(
+        "import",
+        path,
+        "--format",
+        "dc-pt",
+        "--dataset",
+        "cifar10",
+        "-o",
+        tmp_path / "dsa",
+        "--url",
+        "https://example.org/res.pt",
+        "--license",
+        "mit",
+    )
     assert r.code == 0, r.err
     lines = r.out.strip().splitlines()
     assert [ln.split()[0] for ln in lines] == [str(tmp_path / "dsa-e0"), str(tmp_path / "dsa-e1")]
@@ -67,22 +79,38 @@ def test_dc_pt_every_experiment_becomes_an_artifact(dcreg, dsa_file, tmp_path):
         assert md["method_config"]["experiment"] == i
         assert md["method_config"]["reported_accs"] == {"ConvNet": [0.3, 0.31]}
         assert md["license"] == "mit"
-        assert md["source"] == {"file_name": path.name, "sha256": sha256(path),
-                                "url": "https://example.org/res.pt", "format": "dc-pt",
-                                "experiment": i}
+        assert md["source"] == {
+            "file_name": path.name,
+            "sha256": sha256(path),
+            "url": "https://example.org/res.pt",
+            "format": "dc-pt",
+            "experiment": i,
+        }
     assert not (tmp_path / "dsa").exists()
 
 
 def test_dc_pt_exp_selects_one(dcreg, dsa_file, tmp_path):
     path, exps = dsa_file
-    r = dcreg("import", path, "--format", "dc-pt", "--dataset", "cifar10", "--exp", "1",
-              "-o", tmp_path / "one", "--json")
+    r = dcreg(
+        "import",
+        path,
+        "--format",
+        "dc-pt",
+        "--dataset",
+        "cifar10",
+        "--exp",
+        "1",
+        "-o",
+        tmp_path / "one",
+        "--json",
+    )
     assert r.code == 0, r.err
     art = open_artifact(tmp_path / "one")
     assert np.array_equal(art.numpy("images"), exps[1][0])
     assert art.metadata["source"]["experiment"] == 1
     assert not (tmp_path / "one-e0").exists() and not (tmp_path / "one-e1").exists()
     import json
+
     payload = json.loads(r.out)
     assert payload["artifacts"][0]["digest"] == art.digest
     assert payload["artifacts"][0]["experiment"] == 1
@@ -90,8 +118,9 @@ def test_dc_pt_exp_selects_one(dcreg, dsa_file, tmp_path):
 
 def test_dc_pt_casts_int_labels_and_checks_file_name(tmp_path):
     images = normalized_images(20, shape=(1, 28, 28))
-    path = write_dc_pt(tmp_path / "res_DC_MNIST_ConvNet_2ipc.pt",
-                       [(images, balanced_labels(10, 2))], label_dtype=torch.int32)
+    path = write_dc_pt(
+        tmp_path / "res_DC_MNIST_ConvNet_2ipc.pt", [(images, balanced_labels(10, 2))], label_dtype=torch.int32
+    )
     res = import_file(path, "dc-pt", tmp_path / "dc", dataset="mnist", seed=7)
     (art,) = res.artifacts
     assert art.path == tmp_path / "dc"  # one experiment: no suffix
@@ -99,8 +128,7 @@ def test_dc_pt_casts_int_labels_and_checks_file_name(tmp_path):
     assert art.metadata["method"] == "dc" and art.metadata["seed"] == 7
     with pytest.raises(ImportFormatError, match="file name says dataset MNIST"):
         read_sets(path, "dc-pt", ImportOptions(dataset="fashionmnist"))
-    wrong = write_dc_pt(tmp_path / "res_DC_MNIST_ConvNet_10ipc.pt",
-                        [(images, balanced_labels(10, 2))])
+    wrong = write_dc_pt(tmp_path / "res_DC_MNIST_ConvNet_10ipc.pt", [(images, balanced_labels(10, 2))])
     with pytest.raises(ImportFormatError, match="says 10 ipc"):
         read_sets(wrong, "dc-pt", ImportOptions(dataset="mnist"))
 
@@ -110,8 +138,20 @@ def test_dc_pt_method_needed_when_name_is_not_dc_style(dcreg, tmp_path):
     r = dcreg("import", path, "--format", "dc-pt", "--dataset", "cifar10", "-o", tmp_path / "x")
     assert_one_line_error(r, "--method")
     assert nothing_written(tmp_path, "x")
-    r = dcreg("import", path, "--format", "dc-pt", "--dataset", "cifar10", "--method", "dm",
-              "--ipc", "1", "-o", tmp_path / "x")
+    r = dcreg(
+        "import",
+        path,
+        "--format",
+        "dc-pt",
+        "--dataset",
+        "cifar10",
+        "--method",
+        "dm",
+        "--ipc",
+        "1",
+        "-o",
+        tmp_path / "x",
+    )
     assert r.code == 0, r.err
     assert open_artifact(tmp_path / "x").metadata["method"] == "dm"
 
@@ -124,8 +164,7 @@ def test_mtt_dir_with_hard_labels_and_lr(dcreg, tmp_path):
     labels = balanced_labels(10, 2)
     folder = write_mtt_dir(tmp_path / "mtt_run", images, labels, lr=0.0123)
     for i, given in enumerate([folder, folder / "images_best.pt"]):
-        r = dcreg("import", given, "--format", "mtt", "--dataset", "cifar10",
-                  "-o", tmp_path / f"m{i}")
+        r = dcreg("import", given, "--format", "mtt", "--dataset", "cifar10", "-o", tmp_path / f"m{i}")
         assert r.code == 0, r.err
         art = open_artifact(tmp_path / f"m{i}")
         assert np.array_equal(art.numpy("images"), images)
@@ -146,23 +185,42 @@ def test_datm_soft_labels_and_zca_kornia(dcreg, tmp_path):
     images = normalized_images(10)
     logits = np.random.default_rng(3).standard_normal((10, 10)).astype(np.float32)
     folder = write_mtt_dir(tmp_path / "datm", images, logits, lr=0.01)
-    r = dcreg("import", folder, "--format", "mtt", "--dataset", "cifar10",
-              "--pixel-space", "zca-kornia", "-o", tmp_path / "d")
+    r = dcreg(
+        "import",
+        folder,
+        "--format",
+        "mtt",
+        "--dataset",
+        "cifar10",
+        "--pixel-space",
+        "zca-kornia",
+        "-o",
+        tmp_path / "d",
+    )
     assert r.code == 0, r.err
     art = open_artifact(tmp_path / "d")
     assert art.metadata["label_kind"] == "soft" and art.label_key == "soft_labels"
     assert np.array_equal(art.numpy("soft_labels"), logits)
     assert art.metadata["method"] == "datm"
-    assert art.metadata["pixel_space"] == {"kind": "zca", "variant": "kornia-eps0.1",
-                                           "transform": {"source": "fit", "split": "train"},
-                                           "then": {"kind": "unit"}}
+    assert art.metadata["pixel_space"] == {
+        "kind": "zca",
+        "variant": "kornia-eps0.1",
+        "transform": {"source": "fit", "split": "train"},
+        "then": {"kind": "unit"},
+    }
 
 
 def test_mtt_without_labels_file_uses_class_major_order(tmp_path):
     images = normalized_images(30)
     folder = write_mtt_dir(tmp_path / "m", images, None, lr=None, tag="5000")
-    res = import_file(folder / "images_5000.pt", "mtt", tmp_path / "out", dataset="cifar10",
-                      zca_over="normalized", pixel_space="zca-kornia")
+    res = import_file(
+        folder / "images_5000.pt",
+        "mtt",
+        tmp_path / "out",
+        dataset="cifar10",
+        zca_over="normalized",
+        pixel_space="zca-kornia",
+    )
     art = res.artifacts[0]
     assert np.array_equal(art.numpy("labels"), np.repeat(np.arange(10), 3))
     assert "class-major" in art.metadata["method_config"]["labels"]
@@ -189,19 +247,22 @@ def test_kip_npz_nhwc_centered_one_hot(dcreg, tmp_path):
     md = art.metadata
     mean, std = cifar_stats()
     assert md["method"] == "kip" and md["label_kind"] == "hard"
-    assert md["method_config"]["label_encoding"] == {"on": pytest.approx(0.9),
-                                                     "off": pytest.approx(-0.1)}
-    assert md["pixel_space"] == {"kind": "zca", "variant": "kip-reg0.1",
-                                 "transform": {"source": "fit", "split": "train"},
-                                 "then": {"kind": "normalized", "mean": mean, "std": std}}
+    assert md["method_config"]["label_encoding"] == {"on": pytest.approx(0.9), "off": pytest.approx(-0.1)}
+    assert md["pixel_space"] == {
+        "kind": "zca",
+        "variant": "kip-reg0.1",
+        "transform": {"source": "fit", "split": "train"},
+        "then": {"kind": "normalized", "mean": mean, "std": std},
+    }
 
 
 def test_kip_npz_learned_labels_are_soft(tmp_path):
     learned = np.random.default_rng(0).standard_normal((10, 10)).astype(np.float32)
     path = tmp_path / "kip.npz"
     np.savez(path, images=normalized_images(10).transpose(0, 2, 3, 1), labels=learned)
-    art = import_file(path, "kip-npz", tmp_path / "k", dataset="cifar10",
-                      pixel_space="normalized").artifacts[0]
+    art = import_file(path, "kip-npz", tmp_path / "k", dataset="cifar10", pixel_space="normalized").artifacts[
+        0
+    ]
     assert art.metadata["label_kind"] == "soft"
     assert np.array_equal(art.numpy("soft_labels"), learned)
     assert art.metadata["pixel_space"]["kind"] == "normalized"
@@ -214,8 +275,22 @@ def test_plain_npz_layouts(dcreg, tmp_path, layout):
     stored = nchw if layout == "nchw" else nchw.transpose(0, 2, 3, 1)
     path = tmp_path / "set.npz"
     np.savez(path, images=stored, labels=labels.astype(np.int32))
-    r = dcreg("import", path, "--format", "npz", "--dataset", "svhn", "--method", "random",
-              "--seed", "3", "--title", "Random SVHN", "-o", tmp_path / "n")
+    r = dcreg(
+        "import",
+        path,
+        "--format",
+        "npz",
+        "--dataset",
+        "svhn",
+        "--method",
+        "random",
+        "--seed",
+        "3",
+        "--title",
+        "Random SVHN",
+        "-o",
+        tmp_path / "n",
+    )
     assert r.code == 0, r.err
     art = open_artifact(tmp_path / "n")
     assert np.array_equal(art.numpy("images"), nchw)
@@ -249,8 +324,11 @@ def _assert_refused(r, marker: Path, out: Path) -> None:
 def test_malicious_pt_does_not_execute(dcreg, tmp_path, kind):
     marker = tmp_path / "pwned"
     path = tmp_path / "res_DC_cifar10_ConvNet_1ipc.pt"
-    obj = {"data": [[torch.zeros(10, 3, 32, 32), torch.arange(10)]], "accs_all_exps": {},
-           "x": Payload(marker)}
+    obj = {
+        "data": [[torch.zeros(10, 3, 32, 32), torch.arange(10)]],
+        "accs_all_exps": {},
+        "x": Payload(marker),
+    }
     if kind == "zip":
         torch.save(obj, path)
     elif kind == "legacy":
@@ -283,13 +361,13 @@ def test_npz_object_array_and_pickle_refused(dcreg, tmp_path):
     np.savez(path, images=obj, labels=np.arange(10))
     for fmt in ("npz", "kip-npz"):
         out = tmp_path / f"o-{fmt}"
-        r = dcreg("import", path, "--format", fmt, "--dataset", "cifar10", "--method", "x",
-                  "-o", out)
+        r = dcreg("import", path, "--format", fmt, "--dataset", "cifar10", "--method", "x", "-o", out)
         _assert_refused(r, marker, out)
     fake = tmp_path / "fake.npz"
     fake.write_bytes(pickle.dumps(Payload(marker)))
-    r = dcreg("import", fake, "--format", "npz", "--dataset", "cifar10", "--method", "x",
-              "-o", tmp_path / "f")
+    r = dcreg(
+        "import", fake, "--format", "npz", "--dataset", "cifar10", "--method", "x", "-o", tmp_path / "f"
+    )
     _assert_refused(r, marker, tmp_path / "f")
 
 
@@ -302,12 +380,19 @@ def test_console_script_refuses_malicious_pickle(tmp_path):
     if script.exists() and importlib.util.find_spec("dcregistry.cli.store_cmds"):
         cmd = [str(script)]
     else:  # the store commands are not there yet: run the same entry code with io_cmds only
-        cmd = [sys.executable, "-c", "import sys; from dcregistry.cli import cli, io_cmds; "
-               "from dcregistry.cli.common import run_cli; "
-               "sys.exit(run_cli(cli, 'dcreg', sys.argv[1:]))"]
-    proc = subprocess.run([*cmd, "import", str(path), "--format", "dc-pt",
-                           "--dataset", "cifar10", "-o", str(tmp_path / "o")],
-                          capture_output=True, text=True, timeout=120)
+        cmd = [
+            sys.executable,
+            "-c",
+            "import sys; from dcregistry.cli import cli, io_cmds; "
+            "from dcregistry.cli.common import run_cli; "
+            "sys.exit(run_cli(cli, 'dcreg', sys.argv[1:]))",
+        ]
+    proc = subprocess.run(
+        [*cmd, "import", str(path), "--format", "dc-pt", "--dataset", "cifar10", "-o", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.count("\n") == 1 and "will not be unpickled" in proc.stderr
     assert not marker.exists() and not (tmp_path / "o").exists()
@@ -322,16 +407,19 @@ def _npz(tmp_path: Path, name: str, **arrays) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case,needle", [
-    ("nan", "NaN"),
-    ("missing-labels", "has no 'labels'"),
-    ("wrong-channels", "channel"),
-    ("unbalanced", "not class-balanced"),
-    ("out-of-range", "classes 0..9"),
-    ("ipc-mismatch", "ipc 3 was given"),
-    ("label-count", "labels for"),
-    ("rank", "expected [N, C, H, W]"),
-])
+@pytest.mark.parametrize(
+    "case,needle",
+    [
+        ("nan", "NaN"),
+        ("missing-labels", "has no 'labels'"),
+        ("wrong-channels", "channel"),
+        ("unbalanced", "not class-balanced"),
+        ("out-of-range", "classes 0..9"),
+        ("ipc-mismatch", "ipc 3 was given"),
+        ("label-count", "labels for"),
+        ("rank", "expected [N, C, H, W]"),
+    ],
+)
 def test_bad_npz_inputs(dcreg, tmp_path, case, needle):
     images = normalized_images(20)
     labels = balanced_labels(10, 2)
@@ -358,8 +446,9 @@ def test_bad_npz_inputs(dcreg, tmp_path, case, needle):
         arrays = dict(images=images[:, 0, 0], labels=labels)
     path = _npz(tmp_path, "bad.npz", **arrays)
     out = tmp_path / "out"
-    r = dcreg("import", path, "--format", "npz", "--dataset", "cifar10", "--method", "random",
-              *extra, "-o", out)
+    r = dcreg(
+        "import", path, "--format", "npz", "--dataset", "cifar10", "--method", "random", *extra, "-o", out
+    )
     assert_one_line_error(r, needle)
     assert nothing_written(tmp_path, "out")
 
@@ -367,23 +456,24 @@ def test_bad_npz_inputs(dcreg, tmp_path, case, needle):
 def test_bad_dc_pt_and_options(dcreg, tmp_path):
     mtt_like = tmp_path / "res_DC_cifar10_ConvNet_1ipc.pt"
     torch.save(torch.zeros(10, 3, 32, 32), mtt_like)
-    r = dcreg("import", mtt_like, "--format", "dc-pt", "--dataset", "cifar10", "-o",
-              tmp_path / "a")
+    r = dcreg("import", mtt_like, "--format", "dc-pt", "--dataset", "cifar10", "-o", tmp_path / "a")
     assert_one_line_error(r, "expected the DC layout")
-    two = write_dc_pt(tmp_path / "res_DM_cifar10_ConvNet_1ipc.pt",
-                      [(normalized_images(10), balanced_labels(10, 1))] * 2)
-    r = dcreg("import", two, "--format", "dc-pt", "--dataset", "cifar10", "--exp", "5", "-o",
-              tmp_path / "b")
+    two = write_dc_pt(
+        tmp_path / "res_DM_cifar10_ConvNet_1ipc.pt", [(normalized_images(10), balanced_labels(10, 1))] * 2
+    )
+    r = dcreg("import", two, "--format", "dc-pt", "--dataset", "cifar10", "--exp", "5", "-o", tmp_path / "b")
     assert_one_line_error(r, "experiment 5 is out of range", "(--exp)")
     r = dcreg("import", two, "--format", "dc-pt", "--dataset", "imagenet-x", "-o", tmp_path / "c")
     assert_one_line_error(r, "unknown dataset")
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a torch file at all")
-    r = dcreg("import", garbage, "--format", "dc-pt", "--dataset", "cifar10", "--method", "dc",
-              "-o", tmp_path / "d")
+    r = dcreg(
+        "import", garbage, "--format", "dc-pt", "--dataset", "cifar10", "--method", "dc", "-o", tmp_path / "d"
+    )
     assert_one_line_error(r, "not a PyTorch file")
-    r = dcreg("import", tmp_path / "missing.pt", "--format", "dc-pt", "--dataset", "cifar10",
-              "-o", tmp_path / "e")
+    r = dcreg(
+        "import", tmp_path / "missing.pt", "--format", "dc-pt", "--dataset", "cifar10", "-o", tmp_path / "e"
+    )
     assert r.code == 1
     for name in "abcde":
         assert nothing_written(tmp_path, name)
@@ -393,8 +483,7 @@ def test_nan_in_second_experiment_writes_nothing(dcreg, tmp_path):
     bad = normalized_images(10, seed=5)
     bad[0, 0, 0, 0] = np.inf
     good = (normalized_images(10), balanced_labels(10, 1))
-    path = write_dc_pt(tmp_path / "res_DSA_cifar10_ConvNet_1ipc.pt",
-                       [good, (bad, balanced_labels(10, 1))])
+    path = write_dc_pt(tmp_path / "res_DSA_cifar10_ConvNet_1ipc.pt", [good, (bad, balanced_labels(10, 1))])
     r = dcreg("import", path, "--format", "dc-pt", "--dataset", "cifar10", "-o", tmp_path / "o")
     assert_one_line_error(r, "experiment 1", "NaN or Inf")
     assert nothing_written(tmp_path, "o")
@@ -402,8 +491,18 @@ def test_nan_in_second_experiment_writes_nothing(dcreg, tmp_path):
 
 def test_existing_output_needs_overwrite(dcreg, tmp_path):
     path = _npz(tmp_path, "s.npz", images=normalized_images(10), labels=balanced_labels(10, 1))
-    args = ["import", path, "--format", "npz", "--dataset", "cifar10", "--method", "random",
-            "-o", tmp_path / "o"]
+    args = [
+        "import",
+        path,
+        "--format",
+        "npz",
+        "--dataset",
+        "cifar10",
+        "--method",
+        "random",
+        "-o",
+        tmp_path / "o",
+    ]
     assert dcreg(*args).code == 0
     first = open_artifact(tmp_path / "o").digest
     assert_one_line_error(dcreg(*args), "--overwrite")
@@ -415,10 +514,10 @@ def test_existing_output_needs_overwrite(dcreg, tmp_path):
 
 
 def test_dataset_info_fills_class_names(tmp_path):
-    path = _npz(tmp_path, "f.npz", images=normalized_images(10, shape=(1, 28, 28)),
-                labels=np.arange(10))
-    art = import_file(path, "npz", tmp_path / "f", dataset="FashionMNIST", method="random",
-                      pixel_space="normalized").artifacts[0]
+    path = _npz(tmp_path, "f.npz", images=normalized_images(10, shape=(1, 28, 28)), labels=np.arange(10))
+    art = import_file(
+        path, "npz", tmp_path / "f", dataset="FashionMNIST", method="random", pixel_space="normalized"
+    ).artifacts[0]
     info = get_dataset_info("fashionmnist")
     assert art.metadata["class_names"] == list(info.class_names)
     assert art.metadata["pixel_space"]["mean"] == list(info.mean)

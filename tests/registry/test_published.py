@@ -29,9 +29,19 @@ def dcreg(_dcreg):
 
 
 def entry(name, fmt, files, *, method="dc", ipc=2, **extra):
-    return {"name": name, "title": f"test {name}", "method": method, "dataset": "cifar10",
-            "ipc": ipc, "format": fmt, "license": "MIT", "page": PAGE,
-            "source": {"kind": "https"}, "files": files, **extra}
+    return {
+        "name": name,
+        "title": f"test {name}",
+        "method": method,
+        "dataset": "cifar10",
+        "ipc": ipc,
+        "format": fmt,
+        "license": "MIT",
+        "page": PAGE,
+        "source": {"kind": "https"},
+        "files": files,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -46,10 +56,16 @@ def catalog(tmp_path, file_server, monkeypatch):
         entry("dc-test", "dc-pt", [{"url": f"{url}/{dc.name}", "sha256": sha256(dc)}]),
         entry("dc-unpinned", "dc-pt", [{"url": f"{url}/{dc.name}"}]),
         entry("dc-tampered", "dc-pt", [{"url": f"{url}/{dc.name}", "sha256": "ab" * 32}]),
-        entry("mtt-test", "mtt", [{"url": f"{url}/mtt/{p.name}", "sha256": sha256(p)}
-                                  for p in mtt], method="datm", ipc=1),
-        entry("kip-test", "kip-npz", [{"url": f"{url}/{kip.name}", "sha256": sha256(kip)}],
-              method="kip", ipc=1),
+        entry(
+            "mtt-test",
+            "mtt",
+            [{"url": f"{url}/mtt/{p.name}", "sha256": sha256(p)} for p in mtt],
+            method="datm",
+            ipc=1,
+        ),
+        entry(
+            "kip-test", "kip-npz", [{"url": f"{url}/{kip.name}", "sha256": sha256(kip)}], method="kip", ipc=1
+        ),
     ]
     path = tmp_path / "catalog.toml"
     path.write_text(catalog_text(entries))
@@ -69,8 +85,9 @@ def test_packaged_catalog_covers_the_published_methods(monkeypatch):
     formats = {e.format for e in entries}
     assert {"dc-pt", "mtt", "kip-npz"} <= formats
     official = [e for e in entries if e.page == "https://github.com/VICO-UoE/DatasetCondensation"]
-    assert official and all(e.source["url"].startswith("https://drive.google.com/drive/folders/")
-                            for e in official)
+    assert official and all(
+        e.source["url"].startswith("https://drive.google.com/drive/folders/") for e in official
+    )
     # links are the publishers' own; no sha256 was invented for files never downloaded here
     for e in entries:
         assert e.page.startswith("https://") and e.source_url.startswith("https://")
@@ -84,24 +101,31 @@ def test_published_cli_lists_and_filters(dcreg, monkeypatch):
     assert r.code == 0, r.err
     rows = json.loads(r.out)
     assert rows and all(x["method"] == "mtt" for x in rows)
-    assert {"name", "dataset", "ipc", "source_url", "format", "license", "citation",
-            "files"} <= set(rows[0])
+    assert {"name", "dataset", "ipc", "source_url", "format", "license", "citation", "files"} <= set(rows[0])
     text = dcreg("published", "--dataset", "cifar10", "--ipc", "10")
     assert text.code == 0 and "dc-cifar10-ipc10" in text.out and "mnist" not in text.out
 
 
-@pytest.mark.parametrize("bad,needle", [
-    ({"page": "http://example.org/x"}, "must be https"),
-    ({"name": "Bad Name"}, "'name'"),
-    ({"format": "pickle"}, "format 'pickle'"),
-    ({"files": [{"url": "https://e.org/a.pt", "sha256": "XYZ"}]}, "sha256 must be 64"),
-    ({"files": [{"url": "ftp://e.org/a.pt"}]}, "must be https"),
-    ({"source": {"kind": "gdrive-folder", "url": "https://drive.google.com/x"},
-      "files": [{"path": "../etc/passwd"}]}, "without '.' or '..'"),
-    ({"source": {"kind": "hf", "repo": "../x"}, "files": [{"path": "a.pt"}]}, "ORG/NAME"),
-    ({"ipc": 0}, "ipc must be"),
-    ({"extra_key": "1"}, "unknown key"),
-])
+@pytest.mark.parametrize(
+    "bad,needle",
+    [
+        ({"page": "http://example.org/x"}, "must be https"),
+        ({"name": "Bad Name"}, "'name'"),
+        ({"format": "pickle"}, "format 'pickle'"),
+        ({"files": [{"url": "https://e.org/a.pt", "sha256": "XYZ"}]}, "sha256 must be 64"),
+        ({"files": [{"url": "ftp://e.org/a.pt"}]}, "must be https"),
+        (
+            {
+                "source": {"kind": "gdrive-folder", "url": "https://drive.google.com/x"},
+                "files": [{"path": "../etc/passwd"}],
+            },
+            "without '.' or '..'",
+        ),
+        ({"source": {"kind": "hf", "repo": "../x"}, "files": [{"path": "a.pt"}]}, "ORG/NAME"),
+        ({"ipc": 0}, "ipc must be"),
+        ({"extra_key": "1"}, "unknown key"),
+    ],
+)
 def test_malformed_catalog_entries_are_refused(tmp_path, bad, needle):
     e = entry("x", "dc-pt", [{"url": "https://e.org/res.pt"}])
     e.update(bad)
@@ -119,8 +143,7 @@ def test_catalog_that_is_not_toml_is_a_user_error(tmp_path, dcreg):
 
 
 # ---------------------------------------------------------------------------------- fetching
-def test_fetch_dc_pt_one_artifact_per_experiment_with_source_recorded(catalog, dcreg, tmp_path,
-                                                                      file_server):
+def test_fetch_dc_pt_one_artifact_per_experiment_with_source_recorded(catalog, dcreg, tmp_path, file_server):
     out = tmp_path / "out" / "dc"
     r = dcreg("fetch", "dc-test", "-o", out, "--push", "lab/dc-cifar10", "--json", "-q")
     assert r.code == 0, r.err
@@ -146,8 +169,7 @@ def test_fetch_mtt_trio_and_kip_npz(catalog, dcreg, tmp_path):
     art = open_artifact(tmp_path / "mtt")
     assert art.metadata["method"] == "datm" and "lr" in art.tensor_names
     assert float(art.numpy("lr")) == pytest.approx(0.0123)
-    assert set(art.metadata["source"]["files"]) == {"images_best.pt", "labels_best.pt",
-                                                    "lr_best.pt"}
+    assert set(art.metadata["source"]["files"]) == {"images_best.pt", "labels_best.pt", "lr_best.pt"}
     r = dcreg("fetch", "kip-test", "-o", tmp_path / "kip", "-q")
     assert r.code == 0, r.err
     kip = open_artifact(tmp_path / "kip")
@@ -158,8 +180,7 @@ def test_fetch_mtt_trio_and_kip_npz(catalog, dcreg, tmp_path):
 def test_sha256_mismatch_is_refused_and_nothing_is_imported(catalog, dcreg, tmp_path):
     out = tmp_path / "out" / "bad"
     ddir = tmp_path / "downloads"
-    r = dcreg("fetch", "dc-tampered", "-o", out, "--download-dir", ddir, "--push", "lab/bad",
-              "-q")
+    r = dcreg("fetch", "dc-tampered", "-o", out, "--download-dir", ddir, "--push", "lab/bad", "-q")
     assert_one_line_error(r, "does not match the catalog", "nothing was imported")
     assert not out.parent.exists() or not any(out.parent.iterdir())
     assert [p.name for p in ddir.iterdir()] == [".fetch.lock"]  # the bad download is gone
@@ -234,15 +255,18 @@ class FakeGdown:
         from collections import namedtuple
 
         item = namedtuple("GoogleDriveFileToDownload", "id path local_path")
-        return [item(str(p), str(p.relative_to(self.root)), None)
-                for p in sorted(self.root.rglob("*")) if p.is_file()]
+        return [
+            item(str(p), str(p.relative_to(self.root)), None)
+            for p in sorted(self.root.rglob("*"))
+            if p.is_file()
+        ]
 
     def download(self, id, output, quiet, resume, progress=None, cancel=None, timeout=None, retries=0):
         self.downloads.append(id)
         data = Path(id).read_bytes()
         with open(output, "wb") as f:
             for i in range(0, len(data), 4096):  # gdown reports progress per chunk
-                f.write(data[i:i + 4096])
+                f.write(data[i : i + 4096])
                 if progress is not None:
                     progress(min(i + 4096, len(data)), len(data))
         return output
@@ -273,25 +297,45 @@ FOLDER = {"kind": "gdrive-folder", "url": "https://drive.google.com/drive/folder
 
 
 def test_gdrive_folder_by_path_by_name_and_needs_path(fake_drive, tmp_path, monkeypatch, dcreg):
-    drive_catalog(tmp_path, monkeypatch, [
-        entry("by-path", "dc-pt", [{"path": "DC/CIFAR10/IPC2/res_DC_CIFAR10_ConvNet_2ipc.pt"}],
-              source=FOLDER),
-        entry("by-name", "dc-pt", [{"path": "res_DC_CIFAR10_ConvNet_2ipc.pt"}], source=FOLDER),
-        entry("ambiguous", "mtt", [{"path": "images_best.pt"}, {"path": "labels_best.pt"}],
-              source=FOLDER, method="mtt", ipc=1),
-        entry("needs", "mtt", [{"path": "images_best.pt"}, {"path": "labels_best.pt"},
-                               {"path": "lr_best.pt"}],
-              source=FOLDER, method="datm", ipc=1, needs_path=True),
-    ])
+    drive_catalog(
+        tmp_path,
+        monkeypatch,
+        [
+            entry(
+                "by-path",
+                "dc-pt",
+                [{"path": "DC/CIFAR10/IPC2/res_DC_CIFAR10_ConvNet_2ipc.pt"}],
+                source=FOLDER,
+            ),
+            entry("by-name", "dc-pt", [{"path": "res_DC_CIFAR10_ConvNet_2ipc.pt"}], source=FOLDER),
+            entry(
+                "ambiguous",
+                "mtt",
+                [{"path": "images_best.pt"}, {"path": "labels_best.pt"}],
+                source=FOLDER,
+                method="mtt",
+                ipc=1,
+            ),
+            entry(
+                "needs",
+                "mtt",
+                [{"path": "images_best.pt"}, {"path": "labels_best.pt"}, {"path": "lr_best.pt"}],
+                source=FOLDER,
+                method="datm",
+                ipc=1,
+                needs_path=True,
+            ),
+        ],
+    )
     assert dcreg("fetch", "by-path", "--exp", "0", "-o", tmp_path / "p", "-q").code == 0
     assert dcreg("fetch", "by-name", "--exp", "1", "-o", tmp_path / "n", "-q").code == 0
     src = open_artifact(tmp_path / "n").metadata["source"]
     assert src["url"] == FOLDER["url"] + "#res_DC_CIFAR10_ConvNet_2ipc.pt"
-    assert_one_line_error(dcreg("fetch", "ambiguous", "-o", tmp_path / "a"),
-                          "2 files are named images_best.pt")
+    assert_one_line_error(
+        dcreg("fetch", "ambiguous", "-o", tmp_path / "a"), "2 files are named images_best.pt"
+    )
     assert_one_line_error(dcreg("fetch", "needs", "-o", tmp_path / "x"), "--path")
-    assert_one_line_error(dcreg("fetch", "needs", "--path", "../up", "-o", tmp_path / "x"),
-                          "without '..'")
+    assert_one_line_error(dcreg("fetch", "needs", "--path", "../up", "-o", tmp_path / "x"), "without '..'")
     r = dcreg("fetch", "needs", "--path", "runs/b", "-o", tmp_path / "b", "-q")
     assert r.code == 0, r.err
     assert fake_drive.downloads[-1].endswith("runs/b/lr_best.pt")
@@ -304,8 +348,9 @@ def test_hub_source_and_datadam_layout(tmp_path, monkeypatch, dcreg):
     served = tmp_path / "hub" / "cifar10"
     served.mkdir(parents=True)
     images = torch.randn(20, 3, 32, 32)
-    torch.save({"data": [images, torch.arange(10).repeat_interleave(2)]},
-               served / "syn_data_cifar10_ipc_2.pt")
+    torch.save(
+        {"data": [images, torch.arange(10).repeat_interleave(2)]}, served / "syn_data_cifar10_ipc_2.pt"
+    )
     import http.server
     import threading
 
@@ -318,7 +363,7 @@ def test_hub_source_and_datadam_layout(tmp_path, monkeypatch, dcreg):
         def do_GET(self):
             calls.append(self.path)
             prefix = "/datasets/uoft-dsp-lab/DataDAM/resolve/main/"
-            f = tmp_path / "hub" / self.path[len(prefix):]
+            f = tmp_path / "hub" / self.path[len(prefix) :]
             if not self.path.startswith(prefix) or not f.is_file():
                 self.send_error(404)
                 return
@@ -332,10 +377,20 @@ def test_hub_source_and_datadam_layout(tmp_path, monkeypatch, dcreg):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{httpd.server_address[1]}")
     monkeypatch.setenv("DCREG_HOME", str(tmp_path / "home"))
-    drive_catalog(tmp_path, monkeypatch, [
-        entry("dam", "dc-pt", [{"path": "cifar10/syn_data_cifar10_ipc_2.pt"}],
-              source={"kind": "hf", "repo": "uoft-dsp-lab/DataDAM"}, method="datadam",
-              citation="@misc{x, title={y}}")])
+    drive_catalog(
+        tmp_path,
+        monkeypatch,
+        [
+            entry(
+                "dam",
+                "dc-pt",
+                [{"path": "cifar10/syn_data_cifar10_ipc_2.pt"}],
+                source={"kind": "hf", "repo": "uoft-dsp-lab/DataDAM"},
+                method="datadam",
+                citation="@misc{x, title={y}}",
+            )
+        ],
+    )
     r = dcreg("fetch", "dam", "-o", tmp_path / "dam", "-q")
     assert r.code == 0, r.err
     httpd.shutdown()
@@ -411,16 +466,26 @@ def test_a_server_that_never_advances_is_given_up(tmp_path):
             with conn:
                 req = conn.recv(65536).decode("latin-1")
                 hits.append(req.split("\r\n", 1)[0])
-                rng = next((ln.split(":", 1)[1].strip() for ln in req.split("\r\n")
-                            if ln.lower().startswith("range:")), None)
+                rng = next(
+                    (
+                        ln.split(":", 1)[1].strip()
+                        for ln in req.split("\r\n")
+                        if ln.lower().startswith("range:")
+                    ),
+                    None,
+                )
                 start = int(rng[6:].split("-")[0]) if rng else 0
                 if rng:
-                    head = (f"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{start}/1000\r\n"
-                            f'ETag: "x"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+                    head = (
+                        f"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{start}/1000\r\n"
+                        f'ETag: "x"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'
+                    )
                     conn.sendall(head.encode())
                 else:
-                    conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: "x"\r\n'
-                                 b"Connection: close\r\n\r\n" + b"a" * 10)
+                    conn.sendall(
+                        b'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: "x"\r\n'
+                        b"Connection: close\r\n\r\n" + b"a" * 10
+                    )
 
     threading.Thread(target=serve, daemon=True).start()
     try:
@@ -476,8 +541,10 @@ def test_redirects_go_only_to_https_and_credentials_stay_home(tmp_path):
 def test_unwritable_download_dir_is_a_user_error(catalog, dcreg, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    assert_one_line_error(dcreg("fetch", "kip-test", "--download-dir", blocker / "sub",
-                                "-o", tmp_path / "k"), "cannot write downloads")
+    assert_one_line_error(
+        dcreg("fetch", "kip-test", "--download-dir", blocker / "sub", "-o", tmp_path / "k"),
+        "cannot write downloads",
+    )
 
 
 def test_a_concurrent_fetch_of_the_same_set_waits_for_the_lock(catalog, tmp_path, monkeypatch):
@@ -492,8 +559,7 @@ def test_a_concurrent_fetch_of_the_same_set_waits_for_the_lock(catalog, tmp_path
     monkeypatch.setattr(fetch_mod, "LOCK_TIMEOUT_S", 0.2)
     with FileLock(str(ddir / ".fetch.lock")):
         with pytest.raises(UserError, match="another fetch"):
-            fetch_mod.fetch_published(get_published("kip-test"), tmp_path / "k",
-                                      download_dir=ddir)
+            fetch_mod.fetch_published(get_published("kip-test"), tmp_path / "k", download_dir=ddir)
     assert not (tmp_path / "k").exists()
 
 

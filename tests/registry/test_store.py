@@ -36,8 +36,9 @@ def tree_state(root: Path) -> dict[str, bytes] | None:
     """Every file under ``root`` with its bytes (None if root is absent): 'store unchanged'."""
     if not root.exists():
         return None
-    return {str(p.relative_to(root)): (b"" if p.is_dir() else p.read_bytes())
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): (b"" if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))
+    }
 
 
 def blob_of(store: LocalStore, ref: str, fname: str = DATA_FILE) -> Path:
@@ -79,7 +80,10 @@ def test_push_numbers_versions_and_dedupes(store, make_artifact):
     # the same content under another name is another name's v1, sharing the blobs
     assert store.push(a.path, "lab/other").version == 1
     assert [i.ref for i in store.list(all_versions=True)] == [
-        "lab/digits@v1", "lab/digits@v2", "lab/other@v1"]
+        "lab/digits@v1",
+        "lab/digits@v2",
+        "lab/other@v1",
+    ]
 
 
 def test_layout_blobs_are_content_addressed_and_read_only(store, make_artifact):
@@ -182,7 +186,11 @@ def test_tags_move_log_and_latest_is_automatic(store, make_artifact):
     assert store.tags("lab/digits") == {"latest": 2, "stable": 2}
     log = store.tag_log("lab/digits")
     assert [(e["action"], e["tag"], e["version"]) for e in log] == [
-        ("set", "stable", 1), ("set", "paper", 1), ("set", "stable", 2), ("unset", "paper", 1)]
+        ("set", "stable", 1),
+        ("set", "paper", 1),
+        ("set", "stable", 2),
+        ("unset", "paper", 1),
+    ]
     assert all(e["ts"].endswith("Z") and e["digest"].startswith("sha256:") for e in log)
     # re-pushing identical content still applies new tags
     assert store.push(a.path, "lab/digits", tags=["old"]).created is False
@@ -225,8 +233,7 @@ def test_open_returns_verified_read_only_snapshot(store, make_artifact):
             open_ref("hf://datasets/org/name")
 
 
-def test_pull_copies_identical_bytes_and_is_idempotent(store, make_artifact, tmp_path,
-                                                      monkeypatch):
+def test_pull_copies_identical_bytes_and_is_idempotent(store, make_artifact, tmp_path, monkeypatch):
     art = make_artifact()
     store.push(art.path, "lab/digits", tags=["stable"])
     out = store.pull("lab/digits@stable", tmp_path / "out" / "deep")
@@ -367,9 +374,16 @@ def test_gc_keeps_live_temp_files(store, make_artifact):
 def test_annotations_and_card(store, make_artifact):
     art = make_artifact()
     store.push(art.path, "lab/digits")
-    result = {"protocol": {"id": "dsa@abc123", "content": {"arch": "convnet", "augmentation": "dsa",
-                                                          "epochs": 1000}},
-              "accuracies": [0.9, 0.92], "mean": 0.91, "std": 0.01, "device": "cpu"}
+    result = {
+        "protocol": {
+            "id": "dsa@abc123",
+            "content": {"arch": "convnet", "augmentation": "dsa", "epochs": 1000},
+        },
+        "accuracies": [0.9, 0.92],
+        "mean": 0.91,
+        "std": 0.01,
+        "device": "cpu",
+    }
     first = store.annotate("lab/digits", "eval", result)
     second = store.annotate("lab/digits@v1", "note", {"text": "looks fine"})
     third = store.annotate("lab/digits", "eval", {**result, "mean": 0.5})
@@ -404,8 +418,7 @@ def test_list_filters(store, make_artifact):
         return [i.ref for i in store.list(query=q, **kw)]
 
     assert refs() == ["lab/dc2@v2", "lab/random1@v1", "other/mtt2@v1"]
-    assert refs(all_versions=True) == ["lab/dc2@v1", "lab/dc2@v2", "lab/random1@v1",
-                                       "other/mtt2@v1"]
+    assert refs(all_versions=True) == ["lab/dc2@v1", "lab/dc2@v2", "lab/random1@v1", "other/mtt2@v1"]
     assert refs("method=dc") == ["lab/dc2@v2"]
     assert refs("method=dc", "ipc<=2") == ["lab/dc2@v1"]  # highest *matching* version per name
     assert refs("ipc>1", "ipc<3") == ["lab/dc2@v1", "other/mtt2@v1"]
@@ -419,8 +432,7 @@ def test_list_filters(store, make_artifact):
     assert refs(f"digest={digest[7:15]}") == ["other/mtt2@v1"]
     assert refs("created_at>=2000-01-01") == refs()
     assert refs("made_at=2026-01-01T00:00:00Z") == refs()
-    assert [i.ref for i in store.list(name="lab/dc2", all_versions=True)] == ["lab/dc2@v1",
-                                                                              "lab/dc2@v2"]
+    assert [i.ref for i in store.list(name="lab/dc2", all_versions=True)] == ["lab/dc2@v1", "lab/dc2@v2"]
     assert store.list(query="ipc=1 method=random")[0].ref == "lab/random1@v1"
     info = store.list(name="lab/dc2")[0]
     assert info.tags == ("latest",) and info.metadata["method"] == "dc"
@@ -489,13 +501,14 @@ def test_get_store(tmp_path, dcreg_home):
 
 
 def test_store_modules_do_not_import_torch():
-    code = ("import sys, dcregistry.store.local, dcregistry.store, dcregistry.cli.store_cmds;"
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys, dcregistry.store.local, dcregistry.store, dcregistry.cli.store_cmds;"
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_progress_bar_on_stderr_for_large_transfers(store, make_artifact, tmp_path, monkeypatch,
-                                                    capsys):
+def test_progress_bar_on_stderr_for_large_transfers(store, make_artifact, tmp_path, monkeypatch, capsys):
     import dcregistry.store.blobs as local
 
     monkeypatch.setattr(local, "PROGRESS_MIN_BYTES", 1)

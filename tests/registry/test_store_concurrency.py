@@ -57,9 +57,16 @@ def _check_consistent(store: LocalStore, name: str) -> list[int]:
 
 def test_eight_concurrent_pushes_get_eight_versions(dcreg_home, make_artifact):
     arts = [make_artifact(seed=100 + i) for i in range(8)]
-    procs = [subprocess.Popen([str(DCREG), "push", str(a.path), "--name", "lab/conc"],
-                              env=_env(dcreg_home), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for a in arts]
+    procs = [
+        subprocess.Popen(
+            [str(DCREG), "push", str(a.path), "--name", "lab/conc"],
+            env=_env(dcreg_home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for a in arts
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 8, [e for _, e in outs]
     by_digest = {}
@@ -72,16 +79,24 @@ def test_eight_concurrent_pushes_get_eight_versions(dcreg_home, make_artifact):
     assert _check_consistent(store, "lab/conc") == list(range(1, 9))
     for digest, version in by_digest.items():
         assert store.resolve(f"lab/conc@v{version}").digest == digest
-    proc = subprocess.run([str(DCREG), "verify", "--all"], env=_env(dcreg_home),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(DCREG), "verify", "--all"], env=_env(dcreg_home), capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0 and proc.stdout.count("ok lab/conc@v") == 8
 
 
 def test_concurrent_pushes_of_identical_content_make_one_version(dcreg_home, make_artifact):
     art = make_artifact(seed=7)
-    procs = [subprocess.Popen([str(DCREG), "push", str(art.path), "--name", "lab/same"],
-                              env=_env(dcreg_home), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [str(DCREG), "push", str(art.path), "--name", "lab/same"],
+            env=_env(dcreg_home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4
     assert set(outs) == {f"lab/same@v1 {art.digest}\n"}
@@ -93,8 +108,13 @@ def _push_killed_at(dcreg_home, stage: str, path, name: str, *tags: str) -> None
     argv = [str(DCREG), "push", str(path), "--name", name]
     for t in tags:
         argv += ["--tag", t]
-    proc = subprocess.Popen(argv, env=_env(dcreg_home, **{TEST_PAUSE_ENV: stage}),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv,
+        env=_env(dcreg_home, **{TEST_PAUSE_ENV: stage}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert stage in _wait_for_line(proc, "DCREG_TEST_PAUSED")
     finally:

@@ -56,8 +56,10 @@ def _exit1(*args) -> str:
 
 
 # ------------------------------------------------------------------ 2: outputs inside the store
-@pytest.mark.parametrize("where", ["", "repos/lab/d/versions/v9", "repos/lab/d/versions",
-                                   "blobs/sha256/zz", "snapshots/x", "tmp/y"])
+@pytest.mark.parametrize(
+    "where",
+    ["", "repos/lab/d/versions/v9", "repos/lab/d/versions", "blobs/sha256/zz", "snapshots/x", "tmp/y"],
+)
 def test_pull_into_the_store_is_refused_and_store_unchanged(store, two, where):
     before = tree_state(store.root)
     err = _exit1("pull", "lab/d", "-o", store.root / where)
@@ -74,10 +76,19 @@ def test_pull_into_the_store_through_a_symlink_is_refused(store, two, tmp_path):
 
 def test_no_output_of_any_command_lands_inside_the_store(store, two, make_artifact):
     before = {k: v for k, v in tree_state(store.root).items() if not k.startswith("snapshots")}
-    assert "inside the store" in _exit1("export", "lab/d", "--format", "npz", "-o",
-                                        store.root / "repos" / "x.npz")
-    assert "inside the store" in _exit1("import", two[0].path / "data.safetensors", "--format",
-                                        "npz", "--dataset", "digits", "-o", store.root / "imp")
+    assert "inside the store" in _exit1(
+        "export", "lab/d", "--format", "npz", "-o", store.root / "repos" / "x.npz"
+    )
+    assert "inside the store" in _exit1(
+        "import",
+        two[0].path / "data.safetensors",
+        "--format",
+        "npz",
+        "--dataset",
+        "digits",
+        "-o",
+        store.root / "imp",
+    )
     with pytest.raises(OutputPathError, match="inside the store"):
         make_artifact(out=store.root / "repos" / "lab" / "d" / "versions" / "v9")
     after = {k: v for k, v in tree_state(store.root).items() if not k.startswith("snapshots")}
@@ -87,10 +98,10 @@ def test_no_output_of_any_command_lands_inside_the_store(store, two, make_artifa
 def _litter(root: Path) -> None:
     """Put unexpected entries everywhere in a store's tree."""
     (root / "stray.txt").write_text("x")
-    (root / "repos" / "lab" / "d" / "versions" / "v7").mkdir()        # a dir shaped like a version
+    (root / "repos" / "lab" / "d" / "versions" / "v7").mkdir()  # a dir shaped like a version
     (root / "repos" / "lab" / "d" / "versions" / "notes").write_text("x")
-    (root / "repos" / "lab" / "stray").write_text("x")                 # a file where a repo goes
-    (root / "repos" / "UPPER").mkdir()                                 # not a valid namespace
+    (root / "repos" / "lab" / "stray").write_text("x")  # a file where a repo goes
+    (root / "repos" / "UPPER").mkdir()  # not a valid namespace
     (root / "repos" / "lab" / "d" / "annotations" / "v1").mkdir(parents=True)
     (root / "repos" / "lab" / "d" / "annotations" / "v1" / "bad.json").write_text("{")
     (root / "blobs" / "sha256" / "zz").mkdir()
@@ -109,8 +120,18 @@ def test_every_operation_tolerates_unexpected_entries(store, two, make_artifact,
     report = store.verify_all()
     assert report.ok and len(report.checks) == 2
     text = "\n".join(report.anomalies)
-    for odd in ("stray.txt", "versions/v7", "versions/v3", "versions/notes", "repos/lab/stray",
-                "repos/UPPER", "blobs/sha256/zz", "not-a-digest", "bad.json", "blobs/odd"):
+    for odd in (
+        "stray.txt",
+        "versions/v7",
+        "versions/v3",
+        "versions/notes",
+        "repos/lab/stray",
+        "repos/UPPER",
+        "blobs/sha256/zz",
+        "not-a-digest",
+        "bad.json",
+        "blobs/odd",
+    ):
         assert odd in text, (odd, text)
     assert store.push(make_artifact(seed=5).path, "lab/d").version == 8  # v3, v7 in the way
     gc = store.gc(dry_run=False)
@@ -123,8 +144,9 @@ def test_every_operation_tolerates_unexpected_entries(store, two, make_artifact,
 
 
 # --------------------------------------------------------------- 3: control characters in names
-@pytest.mark.parametrize("bad", ["lab/d\n", "lab/d\r", "lab\n/d", "lab/d\x00", "lab/d\t",
-                                 "lab/d\x1b[31m", "lab/d\u0085"])
+@pytest.mark.parametrize(
+    "bad", ["lab/d\n", "lab/d\r", "lab\n/d", "lab/d\x00", "lab/d\t", "lab/d\x1b[31m", "lab/d\u0085"]
+)
 def test_names_with_control_characters_are_refused(store, make_artifact, bad):
     art = make_artifact()
     with pytest.raises(InvalidNameError):
@@ -143,8 +165,9 @@ def test_tags_with_control_characters_are_refused(store, two, bad):
     assert store.tags("lab/d") == {"first": 1, "latest": 2}
 
 
-@pytest.mark.parametrize("bad", ["lab/d\n", "lab/d@v1\n", "lab/d@first\n", "lab/d@sha256:ab\n",
-                                 "./x\n", "hf://datasets/o/n\n"])
+@pytest.mark.parametrize(
+    "bad", ["lab/d\n", "lab/d@v1\n", "lab/d@first\n", "lab/d@sha256:ab\n", "./x\n", "hf://datasets/o/n\n"]
+)
 def test_refs_with_control_characters_are_refused(two, bad):
     with pytest.raises(InvalidReferenceError):
         parse_ref(bad)
@@ -152,8 +175,9 @@ def test_refs_with_control_characters_are_refused(two, bad):
 
 
 # ------------------------------------------------------------------ 4: directories vs names
-def test_a_directory_named_like_a_store_entry_never_shadows_it(store, two, make_artifact,
-                                                               tmp_path, monkeypatch):
+def test_a_directory_named_like_a_store_entry_never_shadows_it(
+    store, two, make_artifact, tmp_path, monkeypatch
+):
     a, b = two
     other = make_artifact(seed=9, out=tmp_path / "me-d")
     monkeypatch.chdir(tmp_path)
@@ -166,8 +190,7 @@ def test_a_directory_named_like_a_store_entry_never_shadows_it(store, two, make_
         assert code == 0 and (other.digest in out or "lab/d" in out), (cmd, out)
     code, out, err = dcreg("export", "lab/d", "--format", "npz", "-o", tmp_path / "o.npz", "--json")
     assert code == 0 and json.loads(out)["digest"] == b.digest, err
-    code, out, err = dcreg("export", "./lab/d", "--format", "npz", "-o", tmp_path / "p.npz",
-                           "--json")
+    code, out, err = dcreg("export", "./lab/d", "--format", "npz", "-o", tmp_path / "p.npz", "--json")
     assert code == 0 and json.loads(out)["digest"] == other.digest, err
     res = resolve_ref("lab/d")
     assert res.info is not None and res.info.digest == b.digest
@@ -214,12 +237,14 @@ def test_pull_output_paths_that_cannot_be_written(store, two, tmp_path):
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     before = tree_state(store.root)
     entries = sorted(p.name for p in tmp_path.iterdir())
-    for out, needle in [(tmp_path / ("n" * 300), "longer than"),
-                        (tmp_path / "file", "not a directory"),
-                        (tmp_path / "file" / "sub", "regular file"),
-                        (tmp_path / "file" / "a" / "b", "regular file"),
-                        (tmp_path / "dangling", "dangling"),
-                        (tmp_path / "x\ny", "control characters")]:
+    for out, needle in [
+        (tmp_path / ("n" * 300), "longer than"),
+        (tmp_path / "file", "not a directory"),
+        (tmp_path / "file" / "sub", "regular file"),
+        (tmp_path / "file" / "a" / "b", "regular file"),
+        (tmp_path / "dangling", "dangling"),
+        (tmp_path / "x\ny", "control characters"),
+    ]:
         err = _exit1("pull", "lab/d", "-o", out)
         assert needle in err, (out, err)
     assert tree_state(store.root) == before
@@ -234,9 +259,19 @@ def test_pull_output_exists_is_a_named_error(store, two, tmp_path):
     assert (tmp_path / "busy" / "f").read_text() == "mine"
 
 
-@pytest.mark.parametrize("term", ["ipc<=99999999999999999999999", "ipc=-99999999999999999999",
-                                  "seed>9223372036854775808", "ipc=1_0", "ipc=١٢",
-                                  "ipc=1\n", "dataset=x\x00", "dataset\n=x"])
+@pytest.mark.parametrize(
+    "term",
+    [
+        "ipc<=99999999999999999999999",
+        "ipc=-99999999999999999999",
+        "seed>9223372036854775808",
+        "ipc=1_0",
+        "ipc=١٢",
+        "ipc=1\n",
+        "dataset=x\x00",
+        "dataset\n=x",
+    ],
+)
 def test_bad_query_numbers_and_characters_exit_1(store, two, term):
     assert "bad query" in _exit1("list", term)
 
@@ -263,9 +298,9 @@ def test_non_utf8_names_exit_1_not_2(store, two, make_artifact, tmp_path):
 def test_tag_log_line_missing_fields_is_skipped_with_a_warning(store, two):
     log = store.root / "repos" / "lab" / "d" / "tags.log"
     with open(log, "a") as f:
-        f.write('{"action": "set", "version": 1}\n')            # no tag
+        f.write('{"action": "set", "version": 1}\n')  # no tag
         f.write('{"action": "set", "tag": "x", "version": "1"}\n')  # version not an int
-        f.write('[1, 2]\n')
+        f.write("[1, 2]\n")
         f.write('{"action": "set", "tag": "ok", "version": 2, "digest": "d", "ts": "t"}\n')
     code, out, err = dcreg("tags", "lab/d")
     assert code == 0 and "ok  lab/d@v2" in out and "first  lab/d@v1" in out
@@ -299,8 +334,12 @@ def read_only(store, two, tmp_path):
 def tmpfs(mnt: Path, size: str):
     """A tmpfs of ``size`` mounted at ``mnt`` (needs root; skips the test if mounting fails)."""
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs")
     try:
         yield mnt
@@ -313,17 +352,30 @@ def test_read_only_store_reads_work_and_writes_say_read_only(read_only, two, tmp
     spec = ["--store", store.root]
     assert not os.access(store.root, os.W_OK)
     assert store.read_only
-    for args in (["list"], ["list", "ipc<=2"], ["show", "lab/d"], ["tags", "lab/d"],
-                 ["card", "lab/d"], ["verify", "lab/d@first"], ["verify", "--all"],
-                 ["tags", "lab/d", "--log"], ["gc"]):
+    for args in (
+        ["list"],
+        ["list", "ipc<=2"],
+        ["show", "lab/d"],
+        ["tags", "lab/d"],
+        ["card", "lab/d"],
+        ["verify", "lab/d@first"],
+        ["verify", "--all"],
+        ["tags", "lab/d", "--log"],
+        ["gc"],
+    ):
         code, out, err = dcreg(*args, *spec)
         assert code == 0, (args, err)
     code, out, _ = dcreg("pull", "lab/d@first", "-o", tmp_path / "out", *spec)
     assert code == 0 and (tmp_path / "out" / "manifest.json").is_file()
     assert store.open("lab/d").digest == two[1].digest
     before = tree_state(store.root)
-    for args in (["push", two[0].path, "--name", "lab/e"], ["tag", "lab/d@v2", "new"],
-                 ["untag", "lab/d", "first"], ["rm", "lab/d@v2"], ["gc", "--no-dry-run"]):
+    for args in (
+        ["push", two[0].path, "--name", "lab/e"],
+        ["tag", "lab/d@v2", "new"],
+        ["untag", "lab/d", "first"],
+        ["rm", "lab/d@v2"],
+        ["gc", "--no-dry-run"],
+    ):
         assert "read-only" in _exit1(*args, *spec), args
     with pytest.raises(StoreReadOnlyError):
         store.annotate("lab/d", "eval", {"x": 1})
@@ -365,8 +417,7 @@ def _enospc_after(monkeypatch, budget: int) -> None:
     monkeypatch.setattr(builtins, "open", fake_open)
 
 
-def test_full_disk_during_push_names_the_path_and_leaves_nothing(store, two, make_artifact,
-                                                                 monkeypatch):
+def test_full_disk_during_push_names_the_path_and_leaves_nothing(store, two, make_artifact, monkeypatch):
     big = make_artifact(seed=4, ipc=20)
     before = tree_state(store.root)
     _enospc_after(monkeypatch, 1000)
@@ -434,10 +485,17 @@ def test_staged_file_overwrites_only_regular_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f"]
 
 
-@pytest.mark.parametrize("code, cls", [(errno.ENOSPC, DiskFullError), (errno.EDQUOT, DiskFullError),
-                                       (errno.EROFS, ReadOnlyError), (errno.EACCES, ReadOnlyError),
-                                       (errno.ENAMETOOLONG, OutputPathError),
-                                       (errno.ENOTDIR, OutputPathError)])
+@pytest.mark.parametrize(
+    "code, cls",
+    [
+        (errno.ENOSPC, DiskFullError),
+        (errno.EDQUOT, DiskFullError),
+        (errno.EROFS, ReadOnlyError),
+        (errno.EACCES, ReadOnlyError),
+        (errno.ENAMETOOLONG, OutputPathError),
+        (errno.ENOTDIR, OutputPathError),
+    ],
+)
 def test_os_errors_become_named_user_errors(code, cls):
     err = fsio.os_error_to_user(OSError(code, os.strerror(code), "/some/path"))
     assert isinstance(err, cls) and "/some/path" in str(err) and "\n" not in str(err)
@@ -446,14 +504,21 @@ def test_os_errors_become_named_user_errors(code, cls):
 
 # ------------------------------------------------------------------- 12: lazy CLI imports
 def test_dcreg_list_show_tag_do_not_import_numpy_or_torch(store, two):
-    code = ("import sys; from dcregistry.cli import cli; from dcregistry.cli.common import run_cli;"
-            "rcs = [run_cli(cli, 'dcreg', a) for a in (['list', 'ipc<=9'], ['show', 'lab/d'],"
-            " ['tag', 'lab/d@v2', 'x'], ['tags', 'lab/d'])];"
-            "heavy = sorted(m for m in ('numpy', 'torch', 'PIL', 'safetensors', 'jsonschema',"
-            " 'dcregistry.formats', 'dcregistry.card', 'dcregistry.artifact') if m in sys.modules);"
-            "print(rcs, heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "DCREG_HOME": str(store.root)}, check=True).stdout
+    code = (
+        "import sys; from dcregistry.cli import cli; from dcregistry.cli.common import run_cli;"
+        "rcs = [run_cli(cli, 'dcreg', a) for a in (['list', 'ipc<=9'], ['show', 'lab/d'],"
+        " ['tag', 'lab/d@v2', 'x'], ['tags', 'lab/d'])];"
+        "heavy = sorted(m for m in ('numpy', 'torch', 'PIL', 'safetensors', 'jsonschema',"
+        " 'dcregistry.formats', 'dcregistry.card', 'dcregistry.artifact') if m in sys.modules);"
+        "print(rcs, heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DCREG_HOME": str(store.root)},
+        check=True,
+    ).stdout
     assert out.strip().splitlines()[-1] == "[0, 0, 0, 0] []"
 
 

@@ -45,8 +45,18 @@ def start_server(home: Path, token_file: Path | None, log: Path, extra: list[str
     /api/dcreg/health answers."""
     for _ in range(3):
         port = free_port()
-        args = [sys.executable, "-c", "from dcregistry.cli import main; main()", "serve",
-                "--port", str(port), "--home", str(home), "--log-level", "warning"]
+        args = [
+            sys.executable,
+            "-c",
+            "from dcregistry.cli import main; main()",
+            "serve",
+            "--port",
+            str(port),
+            "--home",
+            str(home),
+            "--log-level",
+            "warning",
+        ]
         if token_file is not None:
             args += ["--token-file", str(token_file)]
         args += list(extra)

@@ -20,7 +20,7 @@ from dcregistry.catalog import get_dataset_info
 from dcregistry.records import Baseline, EvalRecord
 from dcregistry.store import LocalStore
 
-HOSTILE = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned=2\">"
+HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2">'
 
 
 def cifar_like(tmp: Path, name: str, *, ipc: int, seed: int, method: str, **extra) -> Path:
@@ -33,27 +33,44 @@ def cifar_like(tmp: Path, name: str, *, ipc: int, seed: int, method: str, **extr
     images = []
     for c in range(k):
         for _ in range(ipc):
-            unit = np.clip(base[c] * (0.6 + 0.4 * xx) + 0.2 * yy
-                           + 0.05 * rng.standard_normal((3, 32, 32)), 0, 1)
+            unit = np.clip(
+                base[c] * (0.6 + 0.4 * xx) + 0.2 * yy + 0.05 * rng.standard_normal((3, 32, 32)), 0, 1
+            )
             images.append(unit)
     unit = np.stack(images).astype(np.float32)
     mean = np.asarray(info.mean, np.float32).reshape(1, 3, 1, 1)
     std = np.asarray(info.std, np.float32).reshape(1, 3, 1, 1)
-    md = {"dataset": "cifar10", "image_shape": [3, 32, 32], "ipc": ipc, "method": method,
-          "method_config": {}, "label_kind": "hard", "seed": seed, "license": "mit",
-          "pixel_space": {"kind": "normalized", "mean": list(info.mean), "std": list(info.std)},
-          "created_at": "2026-01-01T00:00:00Z", **extra}
+    md = {
+        "dataset": "cifar10",
+        "image_shape": [3, 32, 32],
+        "ipc": ipc,
+        "method": method,
+        "method_config": {},
+        "label_kind": "hard",
+        "seed": seed,
+        "license": "mit",
+        "pixel_space": {"kind": "normalized", "mean": list(info.mean), "std": list(info.std)},
+        "created_at": "2026-01-01T00:00:00Z",
+        **extra,
+    }
     out = tmp / name
-    build_artifact(out, {"images": (unit - mean) / std,
-                         "labels": np.repeat(np.arange(k), ipc).astype(np.int64)}, md)
+    build_artifact(
+        out, {"images": (unit - mean) / std, "labels": np.repeat(np.arange(k), ipc).astype(np.int64)}, md
+    )
     return out
 
 
 EVAL_RECORD = EvalRecord(
     artifact={"ref": "lab/cifar-dc@v2", "dataset": "cifar10", "method": "dc", "ipc": 2},
-    protocol={"id": "dc-noaug@0123456789ab", "name": "dc-noaug",
-              "content": {"arch": "convnet", "augmentation": "none", "epochs": 300}},
-    seeds=[0, 1, 2], accuracies=[0.441, 0.452, 0.447], mean=0.4467, std=0.0045,
+    protocol={
+        "id": "dc-noaug@0123456789ab",
+        "name": "dc-noaug",
+        "content": {"arch": "convnet", "augmentation": "none", "epochs": 300},
+    },
+    seeds=[0, 1, 2],
+    accuracies=[0.441, 0.452, 0.447],
+    mean=0.4467,
+    std=0.0045,
     baseline=Baseline(ipc=2, accuracies=[0.25, 0.27], mean=0.26, std=0.01, delta=0.1867),
     device="cpu:2threads",
 ).to_json()
@@ -67,22 +84,44 @@ def page_store(tmp_path: Path) -> LocalStore:
     src = tmp_path / "src"
     src.mkdir()
     store.push(cifar_like(src, "a", ipc=2, seed=1, method="dc"), "lab/cifar-dc")
-    v2 = cifar_like(src, "b", ipc=2, seed=2, method="dc",
-                    title="DC on CIFAR-10 " + HOSTILE,
-                    description=f"Made for the page test. {HOSTILE} "
-                                "[click me](javascript:window.__pwned=3) "
-                                "[the paper](https://openreview.net/forum?id=mSAKhLYLSsl)",
-                    source={"file_name": "res_DC_CIFAR10_ConvNet_2ipc.pt", "sha256": "0" * 64,
-                            "url": "https://example.org/res.pt"})
+    v2 = cifar_like(
+        src,
+        "b",
+        ipc=2,
+        seed=2,
+        method="dc",
+        title="DC on CIFAR-10 " + HOSTILE,
+        description=f"Made for the page test. {HOSTILE} "
+        "[click me](javascript:window.__pwned=3) "
+        "[the paper](https://openreview.net/forum?id=mSAKhLYLSsl)",
+        source={
+            "file_name": "res_DC_CIFAR10_ConvNet_2ipc.pt",
+            "sha256": "0" * 64,
+            "url": "https://example.org/res.pt",
+        },
+    )
     store.push(v2, "lab/cifar-dc", tags=["paper"])
     store.annotate("lab/cifar-dc@v2", "eval", EVAL_RECORD)
     rng = np.random.default_rng(0)
-    digits = build_artifact(src / "d", {
-        "images": rng.uniform(0, 1, (10, 1, 8, 8)).astype(np.float32),
-        "labels": np.arange(10, dtype=np.int64)},
-        {"dataset": "digits", "image_shape": [1, 8, 8], "ipc": 1, "method": "random",
-         "method_config": {}, "pixel_space": {"kind": "unit"}, "label_kind": "hard",
-         "seed": 0, "license": "cc-by-4.0", "created_at": "2026-01-01T00:00:00Z"})
+    digits = build_artifact(
+        src / "d",
+        {
+            "images": rng.uniform(0, 1, (10, 1, 8, 8)).astype(np.float32),
+            "labels": np.arange(10, dtype=np.int64),
+        },
+        {
+            "dataset": "digits",
+            "image_shape": [1, 8, 8],
+            "ipc": 1,
+            "method": "random",
+            "method_config": {},
+            "pixel_space": {"kind": "unit"},
+            "label_kind": "hard",
+            "seed": 0,
+            "license": "cc-by-4.0",
+            "created_at": "2026-01-01T00:00:00Z",
+        },
+    )
     store.push(digits.path, "lab/digits-random")
     return store
 

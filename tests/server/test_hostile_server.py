@@ -37,8 +37,9 @@ def _handler(state: Hostile):
         def log_message(self, *a):
             pass
 
-        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
-                  length: int | None = None) -> None:
+        def _send(
+            self, status: int, body: bytes, headers: dict[str, str] | None = None, length: int | None = None
+        ) -> None:
             self.send_response(status)
             for k, v in {**state.headers, **(headers or {})}.items():
                 self.send_header(k, v)
@@ -52,9 +53,12 @@ def _handler(state: Hostile):
         def do_GET(self):
             state.seen.append((self.path, self.headers.get("Authorization")))
             if self.path.endswith("/refs"):
-                doc = {"branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": state.head}],
-                       "tags": [{"name": n, "ref": f"refs/tags/{n}", "targetCommit": c} for n, c in state.tags],
-                       "converts": [], "pullRequests": []}
+                doc = {
+                    "branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": state.head}],
+                    "tags": [{"name": n, "ref": f"refs/tags/{n}", "targetCommit": c} for n, c in state.tags],
+                    "converts": [],
+                    "pullRequests": [],
+                }
                 self._send(200, json.dumps(doc).encode(), {"Content-Type": "application/json"})
                 return
             if "/resolve/" in self.path:
@@ -67,8 +71,12 @@ def _handler(state: Hostile):
                 if name in state.short:
                     if rng:  # a 206 that starts where asked and carries nothing
                         start = int(rng[6:].split("-")[0])
-                        self._send(206, b"", {"Content-Range": f"bytes {start}-{start}/{len(data)}",
-                                              "ETag": '"same"'}, length=0)
+                        self._send(
+                            206,
+                            b"",
+                            {"Content-Range": f"bytes {start}-{start}/{len(data)}", "ETag": '"same"'},
+                            length=0,
+                        )
                     else:
                         self._send(200, data[:10], {"ETag": '"same"'}, length=len(data))
                         self.close_connection = True
@@ -103,8 +111,11 @@ def hostile(tmp_path, monkeypatch, make_artifact):
 
 
 def _files_outside_cache(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*")
-            if not str(p.relative_to(root)).startswith(("cache", "served", "make_artifact"))}
+    return {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if not str(p.relative_to(root)).startswith(("cache", "served", "make_artifact"))
+    }
 
 
 def _one_line_error(code: int, err: str, *needles: str) -> None:
@@ -115,8 +126,10 @@ def _one_line_error(code: int, err: str, *needles: str) -> None:
         assert n in lines[0], err
 
 
-@pytest.mark.parametrize("commit", ["{root}/pwned-by-commit", "../../../../pwned-by-commit",
-                                    "refs/../../x", "C0FFEE" + "0" * 34, "abc"])
+@pytest.mark.parametrize(
+    "commit",
+    ["{root}/pwned-by-commit", "../../../../pwned-by-commit", "refs/../../x", "C0FFEE" + "0" * 34, "abc"],
+)
 def test_a_commit_id_that_is_not_40_hex_is_refused(hostile, tmp_path, commit):
     bad = commit.format(root=tmp_path)
     hostile.tags = [("v1", bad)]
@@ -130,8 +143,11 @@ def test_a_commit_id_that_is_not_40_hex_is_refused(hostile, tmp_path, commit):
 
 
 def test_path_shaped_etags_and_commit_headers_never_become_paths(hostile, tmp_path):
-    hostile.headers = {"ETag": f'"{tmp_path}/pwned-by-etag"', "X-Repo-Commit": "../../../../pwned",
-                       "X-Linked-Etag": '"../../pwned-linked"'}
+    hostile.headers = {
+        "ETag": f'"{tmp_path}/pwned-by-etag"',
+        "X-Repo-Commit": "../../../../pwned",
+        "X-Linked-Etag": '"../../pwned-linked"',
+    }
     before = _files_outside_cache(tmp_path)
     code, out, err = dcreg("pull", "lab/x", "-o", tmp_path / "out", "--store", hostile.url)
     assert code == 0, err
@@ -204,6 +220,19 @@ def test_eval_record_on_a_hub_store_is_refused_before_any_training(hostile, monk
         raise AssertionError("trained before refusing")
 
     monkeypatch.setattr(evaluate_mod, "evaluate", no_training)
-    code, _, err = run_harness(["eval", "lab/x", "--store", hostile.url, "--record", "--protocol",
-                                "dc-noaug", "--device", "cpu", "-q"], capsys)
+    code, _, err = run_harness(
+        [
+            "eval",
+            "lab/x",
+            "--store",
+            hostile.url,
+            "--record",
+            "--protocol",
+            "dc-noaug",
+            "--device",
+            "cpu",
+            "-q",
+        ],
+        capsys,
+    )
     _one_line_error(code, err, "--record", "annotate")

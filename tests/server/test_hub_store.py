@@ -15,8 +15,7 @@ from .conftest import Server, dcreg
 
 def test_tags_digest_refs_and_listing(server: Server, client_env: Path, make_artifact) -> None:
     a = make_artifact(seed=40)
-    b = make_artifact(seed=41, dataset="mnist", image_shape=[1, 28, 28],
-                      pixel_space={"kind": "unit"})
+    b = make_artifact(seed=41, dataset="mnist", image_shape=[1, 28, 28], pixel_space={"kind": "unit"})
     store = HubStore(server.url)
     assert store.push(a.path, "lab/hs", tags=["paper"]).version == 1
     assert store.push(b.path, "lab/hs").version == 2
@@ -38,13 +37,15 @@ def test_tags_digest_refs_and_listing(server: Server, client_env: Path, make_art
     assert report.ok and {c.info.ref for c in report.checks} >= {"lab/hs@v1", "lab/hs@v2"}
 
 
-def test_local_only_operations_are_clear_errors(server: Server, client_env: Path,
-                                                make_artifact) -> None:
+def test_local_only_operations_are_clear_errors(server: Server, client_env: Path, make_artifact) -> None:
     art = make_artifact(seed=42)
     store = HubStore(server.url)
     store.push(art.path, "lab/hs-ops")
-    for call in (lambda: store.rm("lab/hs-ops@v1"), lambda: store.gc(),
-                 lambda: store.annotate("lab/hs-ops@v1", "eval", {"mean": 0.5})):
+    for call in (
+        lambda: store.rm("lab/hs-ops@v1"),
+        lambda: store.gc(),
+        lambda: store.annotate("lab/hs-ops@v1", "eval", {"mean": 0.5}),
+    ):
         with pytest.raises(HubUnsupportedError):
             call()
     code, out, err = dcreg("rm", "lab/hs-ops@v1", "--store", server.url)

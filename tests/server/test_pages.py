@@ -24,13 +24,16 @@ def test_index_lists_latest_version_of_every_name(pages_server):
     assert "default-src 'none'" in r.headers["content-security-policy"]
 
 
-@pytest.mark.parametrize("params,expect", [
-    ({"dataset": "cifar10"}, ["lab/cifar-dc"]),
-    ({"method": "random"}, ["lab/digits-random"]),
-    ({"ipc": "1"}, ["lab/digits-random"]),
-    ({"dataset": "cifar10", "ipc": "2", "method": "dc"}, ["lab/cifar-dc"]),
-    ({"dataset": "svhn"}, []),
-])
+@pytest.mark.parametrize(
+    "params,expect",
+    [
+        ({"dataset": "cifar10"}, ["lab/cifar-dc"]),
+        ({"method": "random"}, ["lab/digits-random"]),
+        ({"ipc": "1"}, ["lab/digits-random"]),
+        ({"dataset": "cifar10", "ipc": "2", "method": "dc"}, ["lab/cifar-dc"]),
+        ({"dataset": "svhn"}, []),
+    ],
+)
 def test_index_filters(pages_server, params, expect):
     r = get(pages_server, "/", **params)
     assert r.status_code == 200
@@ -70,7 +73,7 @@ def test_artifact_page_shows_facts_versions_tags_results_and_card(pages_server):
 def test_artifact_page_escapes_hostile_metadata(pages_server):
     text = get(pages_server, "/lab/cifar-dc").text
     assert HOSTILE not in text
-    assert "<script>window.__pwned" not in text and "onerror=\"window" not in text
+    assert "<script>window.__pwned" not in text and 'onerror="window' not in text
     assert "&lt;script&gt;window.__pwned" in text
     assert 'href="javascript:' not in text
     assert 'href="https://openreview.net/forum?id=mSAKhLYLSsl"' in text
@@ -84,14 +87,17 @@ def test_older_version_and_tag_selection(pages_server):
     assert '<span class="muted">v2</span>' in tagged.text
 
 
-@pytest.mark.parametrize("path,params,status", [
-    ("/lab/nothing", {}, 404),
-    ("/lab/cifar-dc", {"rev": "v9"}, 404),
-    ("/lab/cifar-dc", {"rev": "no-such-tag"}, 404),
-    ("/Lab/UPPER", {}, 400),
-    ("/lab/cifar-dc", {"rev": "../../etc"}, 400),
-    ("/api/datasets", {}, 404),
-])
+@pytest.mark.parametrize(
+    "path,params,status",
+    [
+        ("/lab/nothing", {}, 404),
+        ("/lab/cifar-dc", {"rev": "v9"}, 404),
+        ("/lab/cifar-dc", {"rev": "no-such-tag"}, 404),
+        ("/Lab/UPPER", {}, 400),
+        ("/lab/cifar-dc", {"rev": "../../etc"}, 400),
+        ("/api/datasets", {}, 404),
+    ],
+)
 def test_missing_or_malformed_refs_get_error_pages(pages_server, path, params, status):
     r = get(pages_server, path, **params)
     assert r.status_code == status, r.text
@@ -113,8 +119,9 @@ def test_grid_png_is_generated_once_and_cached_by_digest(pages_server, page_stor
     second = get(pages_server, path)
     assert second.content == first.content
     assert pages_server.cache.misses == misses and pages_server.cache.hits >= 1
-    not_modified = httpx.get(pages_server.base_url + path, timeout=30,
-                             headers={"If-None-Match": first.headers["etag"]})
+    not_modified = httpx.get(
+        pages_server.base_url + path, timeout=30, headers={"If-None-Match": first.headers["etag"]}
+    )
     assert not_modified.status_code == 304
 
 
@@ -149,15 +156,26 @@ def test_grid_png_for_soft_labels_and_zca_without_tensors(tmp_path):
     info = get_dataset_info("cifar10")
     rng = np.random.default_rng(0)
     soft = np.eye(10, dtype=np.float32)[np.repeat(np.arange(10), 3)] * 5
-    art = build_artifact(tmp_path / "zca", {
-        "images": rng.standard_normal((30, 3, 32, 32)).astype(np.float32),
-        "soft_labels": soft}, {
-        "dataset": "cifar10", "image_shape": [3, 32, 32], "ipc": 3, "method": "datm",
-        "method_config": {"soft_labels": "logits"}, "label_kind": "soft", "seed": 0,
-        "license": "mit", "pixel_space": {
-            "kind": "zca", "variant": "kornia-eps0.1",
-            "transform": {"source": "fit", "split": "train"},
-            "then": {"kind": "normalized", "mean": list(info.mean), "std": list(info.std)}}})
+    art = build_artifact(
+        tmp_path / "zca",
+        {"images": rng.standard_normal((30, 3, 32, 32)).astype(np.float32), "soft_labels": soft},
+        {
+            "dataset": "cifar10",
+            "image_shape": [3, 32, 32],
+            "ipc": 3,
+            "method": "datm",
+            "method_config": {"soft_labels": "logits"},
+            "label_kind": "soft",
+            "seed": 0,
+            "license": "mit",
+            "pixel_space": {
+                "kind": "zca",
+                "variant": "kornia-eps0.1",
+                "transform": {"source": "fit", "split": "train"},
+                "then": {"kind": "normalized", "mean": list(info.mean), "std": list(info.std)},
+            },
+        },
+    )
     png = grid_png(art, per_class=2)
     img = Image.open(io.BytesIO(png))
     assert img.height == 10 * (32 + 2) + 2

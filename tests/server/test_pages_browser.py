@@ -15,16 +15,19 @@ CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="no Chromium/Chrome executable found (install Debian's `chromium`, or set "
-           "DCREG_CHROMIUM to a browser binary); the HTTP-level page tests still ran")
+    "DCREG_CHROMIUM to a browser binary); the HTTP-level page tests still ran",
+)
 
 
 @pytest.fixture
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="the playwright package is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
         try:
             yield b
         finally:
@@ -65,8 +68,9 @@ def test_pages_render_filter_and_navigate_in_a_browser(browser, pages_server, tm
 
     # the image grid really loaded and decoded (not a broken image)
     page.wait_for_function("document.getElementById('grid').complete")
-    size = page.evaluate("[document.getElementById('grid').naturalWidth,"
-                         " document.getElementById('grid').naturalHeight]")
+    size = page.evaluate(
+        "[document.getElementById('grid').naturalWidth, document.getElementById('grid').naturalHeight]"
+    )
     assert size[0] > 64 and size[1] == 10 * 34 + 2, size
 
     assert page.locator("#results tbody tr").count() == 1

@@ -17,24 +17,35 @@ schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode  # noqa: E402
 
 EXAMPLES = 6
-TAG_OPS = ("POST /api/datasets/{ns}/{name}/tag/{rev}", "DELETE /api/datasets/{ns}/{name}/tag/{tag}",
-           "POST /api/repos/create")
+TAG_OPS = (
+    "POST /api/datasets/{ns}/{name}/tag/{rev}",
+    "DELETE /api/datasets/{ns}/{name}/tag/{tag}",
+    "POST /api/repos/create",
+)
 
 
 def _fuzz(op, base_url: str, headers: dict, fixed: dict, failures: list) -> None:
-    strategies = [op.as_strategy(generation_mode=mode) for mode in
-                  (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
+    strategies = [
+        op.as_strategy(generation_mode=mode) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    ]
     if "{ns}" in op.path:  # half the cases aim at the real repo, so handlers get past lookups
         strategies += [op.as_strategy(generation_mode=GenerationMode.POSITIVE, path_parameters=fixed)]
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=st.one_of(strategies))
     def run(case) -> None:
         response = case.call(base_url=base_url, headers=headers, timeout=10)
         if response.status_code >= 500:
-            failures.append(f"{op.label}: {response.status_code} for {case.path_parameters} "
-                            f"{case.query} {str(case.body)[:200]}: {response.text[:300]}")
+            failures.append(
+                f"{op.label}: {response.status_code} for {case.path_parameters} "
+                f"{case.query} {str(case.body)[:200]}: {response.text[:300]}"
+            )
 
     run()
 
@@ -75,8 +86,15 @@ def _oversized(op, base_url: str, headers: dict, failures: list) -> None:
 
     from dcregistry.server.guard import route_of
 
-    values = {"ns": "lab", "name": "fz", "rev": "main", "tag": "keep", "oid": "ab" * 32, "size": "10",
-              "path": "README.md"}
+    values = {
+        "ns": "lab",
+        "name": "fz",
+        "rev": "main",
+        "tag": "keep",
+        "oid": "ab" * 32,
+        "size": "10",
+        "path": "README.md",
+    }
     path = op.path
     for k, v in values.items():
         path = path.replace("{" + k + "}", v).replace("{" + k + ":path}", v)
@@ -84,13 +102,19 @@ def _oversized(op, base_url: str, headers: dict, failures: list) -> None:
     size = min(limit, 64 << 20) + 1
     body = b'{"pad": "' + b"x" * size + b'"}'
     for chunked in (False, True):
-        content = (body[i:i + (1 << 20)] for i in range(0, len(body), 1 << 20)) if chunked else body
+        content = (body[i : i + (1 << 20)] for i in range(0, len(body), 1 << 20)) if chunked else body
         try:
-            r = httpx.request(op.method.upper(), base_url + path, content=content, timeout=30,
-                              headers={**headers, "Content-Type": "application/json"})
+            r = httpx.request(
+                op.method.upper(),
+                base_url + path,
+                content=content,
+                timeout=30,
+                headers={**headers, "Content-Type": "application/json"},
+            )
         except httpx.TransportError:
             continue  # the server answered and closed while the client was still sending: fine
         if r.status_code >= 500 or r.status_code < 400:
-            failures.append(f"{op.label} oversized ({'chunked' if chunked else 'declared'}): "
-                            f"{r.status_code} {r.text[:200]}")
-
+            failures.append(
+                f"{op.label} oversized ({'chunked' if chunked else 'declared'}): "
+                f"{r.status_code} {r.text[:200]}"
+            )

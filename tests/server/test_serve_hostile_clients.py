@@ -47,8 +47,9 @@ def _peak_rss(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-def _stream_body(url: str, method: str, path: str, chunked: bool, total: int = GIB,
-                 deadline_s: float = 20.0) -> tuple[int | None, int]:
+def _stream_body(
+    url: str, method: str, path: str, chunked: bool, total: int = GIB, deadline_s: float = 20.0
+) -> tuple[int | None, int]:
     """Send up to ``total`` bytes of zeros as a request body until the server answers or closes;
     (status or None, bytes sent)."""
     host, port = url.removeprefix("http://").split(":")
@@ -96,42 +97,68 @@ def test_a_gib_anonymous_body_to_any_route_costs_no_memory(server: Server, chunk
 
 
 def test_write_routes_answer_before_reading_a_body(server: Server) -> None:
-    for path in ("/api/repos/create", "/api/datasets/lab/x/commit/main",
-                 "/datasets/lab/x.git/info/lfs/objects/batch"):
+    for path in (
+        "/api/repos/create",
+        "/api/datasets/lab/x/commit/main",
+        "/datasets/lab/x.git/info/lfs/objects/batch",
+    ):
         status, sent = _stream_body(server.url, "POST", path, chunked=True, total=256 << 20)
         assert status == 401 and sent <= 16 << 20, (path, status, sent)  # socket buffers only
     r = httpx.post(f"{server.url}/api/repos/create", content=b"{" * 10, headers=AUTH)
     assert r.status_code == 422  # with the token the body is read (and refused as invalid)
-    big = httpx.post(f"{server.url}/api/validate-yaml", content=b"x" * (3 << 20),
-                     headers={"Content-Type": "application/json"})
+    big = httpx.post(
+        f"{server.url}/api/validate-yaml",
+        content=b"x" * (3 << 20),
+        headers={"Content-Type": "application/json"},
+    )
     assert big.status_code == 413 and "larger than" in big.headers["x-error-message"]
 
 
-@pytest.mark.parametrize("host,ok", [("127.0.0.1:{port}", True), ("localhost:{port}", True),
-                                     ("[::1]:{port}", True), ("evil.example:{port}", False),
-                                     ("127.0.0.1.nip.io:{port}", False), ("", False),
-                                     ("a b", False)])
+@pytest.mark.parametrize(
+    "host,ok",
+    [
+        ("127.0.0.1:{port}", True),
+        ("localhost:{port}", True),
+        ("[::1]:{port}", True),
+        ("evil.example:{port}", False),
+        ("127.0.0.1.nip.io:{port}", False),
+        ("", False),
+        ("a b", False),
+    ],
+)
 def test_foreign_host_headers_are_refused(server: Server, host: str, ok: bool) -> None:
     port = server.url.rsplit(":", 1)[1]
     r = httpx.get(f"{server.url}/api/dcreg/health", headers={"Host": host.format(port=port)})
     if ok:
         assert r.status_code == 200
     else:
-        assert r.status_code in (400, 421) and "--allowed-host" in r.headers.get("x-error-message", "--allowed-host")
+        assert r.status_code in (400, 421) and "--allowed-host" in r.headers.get(
+            "x-error-message", "--allowed-host"
+        )
 
 
 def test_allowed_hosts_and_public_url(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text(TOKEN)
-    srv = start_server(tmp_path / "home", token, tmp_path / "log",
-                       extra=["--allowed-host", "registry.lab", "--public-url", "https://dcreg.example.org"])
+    srv = start_server(
+        tmp_path / "home",
+        token,
+        tmp_path / "log",
+        extra=["--allowed-host", "registry.lab", "--public-url", "https://dcreg.example.org"],
+    )
     try:
         for host, status in (("registry.lab", 200), ("dcreg.example.org", 200), ("other.lab", 421)):
             assert httpx.get(f"{srv.url}/api/dcreg/health", headers={"Host": host}).status_code == status
-        httpx.post(f"{srv.url}/api/repos/create", headers=AUTH,
-                   json={"name": "x", "organization": "lab", "type": "dataset"}).raise_for_status()
-        r = httpx.post(f"{srv.url}/datasets/lab/x.git/info/lfs/objects/batch", headers=AUTH,
-                       json={"operation": "upload", "objects": [{"oid": OID, "size": 10}]})
+        httpx.post(
+            f"{srv.url}/api/repos/create",
+            headers=AUTH,
+            json={"name": "x", "organization": "lab", "type": "dataset"},
+        ).raise_for_status()
+        r = httpx.post(
+            f"{srv.url}/datasets/lab/x.git/info/lfs/objects/batch",
+            headers=AUTH,
+            json={"operation": "upload", "objects": [{"oid": OID, "size": 10}]},
+        )
         href = r.json()["objects"][0]["actions"]["upload"]["href"]
         assert href.startswith("https://dcreg.example.org/datasets/lab/x.git/"), href
     finally:
@@ -140,16 +167,22 @@ def test_allowed_hosts_and_public_url(tmp_path: Path) -> None:
 
 
 def test_health_answers_fast_during_a_gib_upload(server: Server) -> None:
-    httpx.post(f"{server.url}/api/repos/create", headers=AUTH,
-               json={"name": "big", "organization": "lab", "type": "dataset"})
+    httpx.post(
+        f"{server.url}/api/repos/create",
+        headers=AUTH,
+        json={"name": "big", "organization": "lab", "type": "dataset"},
+    )
     size = GIB
     block = os.urandom(1 << 20)
     h = hashlib.sha256()
     for _ in range(size // len(block)):
         h.update(block)
     oid = h.hexdigest()
-    r = httpx.post(f"{server.url}/datasets/lab/big.git/info/lfs/objects/batch", headers=AUTH,
-                   json={"operation": "upload", "objects": [{"oid": oid, "size": size}]})
+    r = httpx.post(
+        f"{server.url}/datasets/lab/big.git/info/lfs/objects/batch",
+        headers=AUTH,
+        json={"operation": "upload", "objects": [{"oid": oid, "size": size}]},
+    )
     href = r.json()["objects"][0]["actions"]["upload"]["href"]
     result: dict = {}
 
@@ -157,6 +190,7 @@ def test_health_answers_fast_during_a_gib_upload(server: Server) -> None:
         def body():
             for _ in range(size // len(block)):
                 yield block
+
         result["r"] = httpx.put(href, content=body(), headers={"Content-Length": str(size)}, timeout=120)
 
     t = threading.Thread(target=upload)
@@ -172,7 +206,9 @@ def test_health_answers_fast_during_a_gib_upload(server: Server) -> None:
             worst = max(worst, lat[-1])
             polls += 1
             time.sleep(0.02)
-    print("health latency ms: max", round(worst * 1000), "p95", round(sorted(lat)[int(0.95 * len(lat))] * 1000))
+    print(
+        "health latency ms: max", round(worst * 1000), "p95", round(sorted(lat)[int(0.95 * len(lat))] * 1000)
+    )
     t.join()
     assert result["r"].status_code == 200, result["r"].text
     assert polls > 5 and worst < 0.1, f"slowest health answer {worst * 1000:.0f} ms over {polls} polls"
@@ -211,8 +247,9 @@ def test_tag_creation_does_not_race(server: Server, make_artifact) -> None:
 
     def tag(version: int) -> None:
         barrier.wait()
-        r = httpx.post(f"{server.url}/api/datasets/lab/race/tag/v{version}", headers=AUTH,
-                       json={"tag": "best"})
+        r = httpx.post(
+            f"{server.url}/api/datasets/lab/race/tag/v{version}", headers=AUTH, json={"tag": "best"}
+        )
         statuses.append(r.status_code)
 
     threads = [threading.Thread(target=tag, args=(v,)) for v in (1, 2, 3, 4)]
@@ -224,8 +261,11 @@ def test_tag_creation_does_not_race(server: Server, make_artifact) -> None:
 def test_a_commit_with_too_many_operations_is_refused_before_the_work(server: Server) -> None:
     from dcregistry.server.backend import MAX_COMMIT_OPS
 
-    httpx.post(f"{server.url}/api/repos/create", headers=AUTH,
-               json={"name": "ops", "organization": "lab", "type": "dataset"})
+    httpx.post(
+        f"{server.url}/api/repos/create",
+        headers=AUTH,
+        json={"name": "ops", "organization": "lab", "type": "dataset"},
+    )
     import json as _json
 
     lines = [{"key": "header", "value": {"summary": "x"}}]
@@ -278,14 +318,21 @@ def test_a_grid_is_rendered_once_and_capped(tmp_path: Path) -> None:
         return b"png"
 
     cache = GridCache()
-    threads = [threading.Thread(target=cache.get_or_render, args=("sha256:x", slow_render)) for _ in range(24)]
+    threads = [
+        threading.Thread(target=cache.get_or_render, args=("sha256:x", slow_render)) for _ in range(24)
+    ]
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert len(renders) == 1 and cache.get("sha256:x") == b"png"
 
     class Art:  # a 1000-image, 100-class set of 128x128 images (what grid_png reads)
-        metadata = {"num_classes": 100, "image_shape": [3, 128, 128], "class_names": [f"c{i}" for i in range(100)],
-                    "pixel_space": {"kind": "unit"}, "label_kind": "hard"}
+        metadata = {
+            "num_classes": 100,
+            "image_shape": [3, 128, 128],
+            "class_names": [f"c{i}" for i in range(100)],
+            "pixel_space": {"kind": "unit"},
+            "label_kind": "hard",
+        }
         tensor_names = ["images", "labels"]
 
         def numpy(self, name):
@@ -305,8 +352,14 @@ def test_24_concurrent_grid_requests_of_a_1000_image_set_cost_little(server: Ser
     from PIL import Image
 
     names = [f"class{i}" for i in range(100)]
-    art = make_artifact(ipc=10, seed=3, dataset="cifar100", image_shape=[3, 32, 32], class_names=names,
-                        pixel_space={"kind": "unit"})
+    art = make_artifact(
+        ipc=10,
+        seed=3,
+        dataset="cifar100",
+        image_shape=[3, 32, 32],
+        class_names=names,
+        pixel_space={"kind": "unit"},
+    )
     info = server.store().push(art.path, "lab/hundred")
     url = f"{server.url}/lab/hundred/grid/{info.digest[7:]}.png"
     httpx.get(f"{server.url}/api/dcreg/health")

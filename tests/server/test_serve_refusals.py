@@ -21,36 +21,46 @@ from .conftest import Server, start_server, store_state
 AUTH = {"Authorization": "Bearer test-token-5f2c9a"}
 
 
-def _commit(server: Server, repo: str, lines: list[dict], headers: dict | None = None,
-            parent: str | None = None) -> httpx.Response:
+def _commit(
+    server: Server, repo: str, lines: list[dict], headers: dict | None = None, parent: str | None = None
+) -> httpx.Response:
     header = {"summary": "test", "description": ""}
     if parent:
         header["parentCommit"] = parent
-    body = b"".join(json.dumps(x).encode() + b"\n" for x in [{"key": "header", "value": header},
-                                                             *lines])
-    return httpx.post(f"{server.url}/api/datasets/{repo}/commit/main", content=body,
-                      headers={"Content-Type": "application/x-ndjson", **(AUTH if headers is None else headers)})
+    body = b"".join(json.dumps(x).encode() + b"\n" for x in [{"key": "header", "value": header}, *lines])
+    return httpx.post(
+        f"{server.url}/api/datasets/{repo}/commit/main",
+        content=body,
+        headers={"Content-Type": "application/x-ndjson", **(AUTH if headers is None else headers)},
+    )
 
 
 def _inline(path: str, data: bytes) -> dict:
-    return {"key": "file", "value": {"path": path, "encoding": "base64",
-                                     "content": base64.b64encode(data).decode()}}
+    return {
+        "key": "file",
+        "value": {"path": path, "encoding": "base64", "content": base64.b64encode(data).decode()},
+    }
 
 
 def _create(server: Server, repo: str) -> None:
     ns, name = repo.split("/")
-    r = httpx.post(f"{server.url}/api/repos/create", headers=AUTH,
-                   json={"name": name, "organization": ns, "type": "dataset"})
+    r = httpx.post(
+        f"{server.url}/api/repos/create",
+        headers=AUTH,
+        json={"name": name, "organization": ns, "type": "dataset"},
+    )
     assert r.status_code in (200, 409), r.text
 
 
 def _artifact_lines(art) -> list[dict]:
-    return [_inline(f, (art.path / f).read_bytes())
-            for f in ("manifest.json", "README.md", "data.safetensors")]
+    return [
+        _inline(f, (art.path / f).read_bytes()) for f in ("manifest.json", "README.md", "data.safetensors")
+    ]
 
 
-@pytest.mark.parametrize("bad", ["../evil.txt", "a/../../evil", "/abs.txt", "a\\b.txt", ".hidden",
-                                 "a//b", "x\n.txt", "ok/./x"])
+@pytest.mark.parametrize(
+    "bad", ["../evil.txt", "a/../../evil", "/abs.txt", "a\\b.txt", ".hidden", "a//b", "x\n.txt", "ok/./x"]
+)
 def test_traversal_file_names_are_refused(server: Server, make_artifact, bad: str) -> None:
     _create(server, "lab/paths")
     before = store_state(server.home)
@@ -79,8 +89,7 @@ def test_commit_that_is_not_a_valid_artifact_changes_nothing(server: Server, mak
     # a manifest that matches its files but whose tensors break the contract: the store's checks
     manifest = json.loads((art.path / "manifest.json").read_text())
     manifest["metadata"]["ipc"] = 3
-    r = _commit(server, "lab/invalid", [_inline("manifest.json", json.dumps(manifest).encode()),
-                                        *good[1:]])
+    r = _commit(server, "lab/invalid", [_inline("manifest.json", json.dumps(manifest).encode()), *good[1:]])
     assert r.status_code == 422 and "metadata" in r.json()["error"]
     assert store_state(server.home) == before
     # the same commit, valid, is accepted
@@ -99,8 +108,9 @@ def test_stale_parent_commit_gets_412(server: Server, make_artifact) -> None:
     assert store_state(server.home) == before
 
 
-def test_hub_store_retries_when_another_push_wins(server: Server, client_env: Path, make_artifact,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_store_retries_when_another_push_wins(
+    server: Server, client_env: Path, make_artifact, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first, second = make_artifact(seed=24), make_artifact(seed=25)
     store = HubStore(server.url)
     store.push(first.path, "lab/retry")
@@ -123,8 +133,11 @@ def test_hub_store_retries_when_another_push_wins(server: Server, client_env: Pa
 def test_writes_need_the_token_and_reads_do_not(server: Server, make_artifact) -> None:
     before = store_state(server.home)
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic dGVzdA=="}):
-        r = httpx.post(f"{server.url}/api/repos/create", headers=headers,
-                       json={"name": "x", "organization": "lab", "type": "dataset"})
+        r = httpx.post(
+            f"{server.url}/api/repos/create",
+            headers=headers,
+            json={"name": "x", "organization": "lab", "type": "dataset"},
+        )
         assert r.status_code == 401 and "nope" not in r.text
         r = _commit(server, "lab/invalid", [], headers=headers)
         assert r.status_code == 401
@@ -135,8 +148,11 @@ def test_writes_need_the_token_and_reads_do_not(server: Server, make_artifact) -
 def test_read_only_server_refuses_every_write(tmp_path: Path) -> None:
     srv = start_server(tmp_path / "home", None, tmp_path / "log")
     try:
-        r = httpx.post(f"{srv.url}/api/repos/create", headers=AUTH,
-                       json={"name": "x", "organization": "lab", "type": "dataset"})
+        r = httpx.post(
+            f"{srv.url}/api/repos/create",
+            headers=AUTH,
+            json={"name": "x", "organization": "lab", "type": "dataset"},
+        )
         assert r.status_code == 403 and "read-only" in r.json()["error"]
         assert httpx.get(f"{srv.url}/api/datasets").json() == []
     finally:
@@ -149,28 +165,45 @@ def test_client_killed_mid_upload_leaves_nothing_visible(server: Server, make_ar
     art = make_artifact(seed=26)
     data = (art.path / "data.safetensors").read_bytes()
     oid = hashlib.sha256(data).hexdigest()
-    batch = httpx.post(f"{server.url}/datasets/lab/killed.git/info/lfs/objects/batch",
-                       headers={**AUTH, "Content-Type": "application/vnd.git-lfs+json"},
-                       json={"operation": "upload", "transfers": ["basic"], "hash_algo": "sha256",
-                             "objects": [{"oid": oid, "size": len(data)}]}).json()
+    batch = httpx.post(
+        f"{server.url}/datasets/lab/killed.git/info/lfs/objects/batch",
+        headers={**AUTH, "Content-Type": "application/vnd.git-lfs+json"},
+        json={
+            "operation": "upload",
+            "transfers": ["basic"],
+            "hash_algo": "sha256",
+            "objects": [{"oid": oid, "size": len(data)}],
+        },
+    ).json()
     href = batch["objects"][0]["actions"]["upload"]["href"]
     before = store_state(server.home)
     # a raw socket: send the headers and half of the body, then vanish (as a SIGKILL would)
     target = httpx.URL(href)
     with socket.create_connection((target.host, target.port)) as sock:
         path = target.raw_path.decode()
-        sock.sendall(f"PUT {path} HTTP/1.1\r\nHost: {target.host}\r\nContent-Length: {len(data)}\r\n"
-                     f"Content-Type: application/octet-stream\r\n\r\n".encode() + data[: len(data) // 2])
+        sock.sendall(
+            f"PUT {path} HTTP/1.1\r\nHost: {target.host}\r\nContent-Length: {len(data)}\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n".encode()
+            + data[: len(data) // 2]
+        )
         time.sleep(0.3)
     time.sleep(0.5)
     tmp = server.home / "hub" / "tmp"
     assert not [p for p in tmp.iterdir() if p.name.endswith(".upload")]
     assert not (server.home / "hub" / "lfs" / oid).exists()
     # committing the object that never finished is refused; nothing appeared
-    r = _commit(server, "lab/killed", [_inline("manifest.json", (art.path / "manifest.json").read_bytes()),
-                                       _inline("README.md", (art.path / "README.md").read_bytes()),
-                                       {"key": "lfsFile", "value": {"path": "data.safetensors", "algo": "sha256",
-                                                                    "oid": oid, "size": len(data)}}])
+    r = _commit(
+        server,
+        "lab/killed",
+        [
+            _inline("manifest.json", (art.path / "manifest.json").read_bytes()),
+            _inline("README.md", (art.path / "README.md").read_bytes()),
+            {
+                "key": "lfsFile",
+                "value": {"path": "data.safetensors", "algo": "sha256", "oid": oid, "size": len(data)},
+            },
+        ],
+    )
     assert r.status_code == 400 and "was not uploaded" in r.json()["error"]
     assert store_state(server.home) == before
     assert server.store().list(name="lab/killed") == []

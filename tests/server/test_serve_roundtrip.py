@@ -22,11 +22,13 @@ from .conftest import Server, dcreg, store_state
 ARTIFACT_FILES = ("data.safetensors", "README.md", "manifest.json")
 
 
-def test_push_then_pull_into_another_home(server: Server, client_env: Path, make_artifact,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_push_then_pull_into_another_home(
+    server: Server, client_env: Path, make_artifact, monkeypatch: pytest.MonkeyPatch
+) -> None:
     art = make_artifact(seed=1)
-    code, out, err = dcreg("push", art.path, "--name", "lab/roundtrip", "--tag", "paper",
-                           "--store", server.url)
+    code, out, err = dcreg(
+        "push", art.path, "--name", "lab/roundtrip", "--tag", "paper", "--store", server.url
+    )
     assert code == 0, err
     assert out.strip() == f"lab/roundtrip@v1 {art.digest}"
     # the same content gives the same digest in a local store
@@ -56,26 +58,43 @@ def test_push_then_pull_into_another_home(server: Server, client_env: Path, make
     assert open_ref("hf://datasets/lab/roundtrip@v1").digest == art.digest
 
 
-def test_plain_hub_clients_read_what_dcreg_pushed(server: Server, client_env: Path,
-                                                   make_artifact) -> None:
+def test_plain_hub_clients_read_what_dcreg_pushed(server: Server, client_env: Path, make_artifact) -> None:
     from huggingface_hub import snapshot_download
 
     art = make_artifact(seed=2)
     res = HubStore(server.url).push(art.path, "lab/plain")
     assert (res.version, res.created) == (1, True)
-    snap = Path(snapshot_download("lab/plain", repo_type="dataset", revision="v1",
-                                  endpoint=server.url, cache_dir=client_env / "plain-cache"))
+    snap = Path(
+        snapshot_download(
+            "lab/plain",
+            repo_type="dataset",
+            revision="v1",
+            endpoint=server.url,
+            cache_dir=client_env / "plain-cache",
+        )
+    )
     for f in ARTIFACT_FILES:
         assert filecmp.cmp(snap / f, art.path / f, shallow=False), f
     assert (snap / "preview" / "train.parquet").is_file()
 
-    code = ("import datasets, sys\n"
-            "ds = datasets.load_dataset('lab/plain', revision='v1', split='train', cache_dir=sys.argv[1])\n"
-            "print(len(ds), ds.features['label'].names[:2], ds[0]['image'].size, ds[0]['label'])\n")
-    env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HUB_DISABLE_XET": "1",
-           "HF_HOME": str(client_env / "hf-home")}
-    proc = subprocess.run([sys.executable, "-c", code, str(client_env / "ds-cache")], env=env,
-                          capture_output=True, text=True, timeout=120)
+    code = (
+        "import datasets, sys\n"
+        "ds = datasets.load_dataset('lab/plain', revision='v1', split='train', cache_dir=sys.argv[1])\n"
+        "print(len(ds), ds.features['label'].names[:2], ds[0]['image'].size, ds[0]['label'])\n"
+    )
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": server.url,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HOME": str(client_env / "hf-home"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(client_env / "ds-cache")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "20 ['0', '1'] (8, 8) 0"
 
@@ -95,14 +114,17 @@ def test_resolve_headers_and_range(server: Server, client_env: Path, make_artifa
     assert len(commit) == 40
     part = httpx.get(url.replace("/v1/", f"/{commit}/"), headers={"Range": "bytes=10-19"})
     assert part.status_code == 206 and part.content == data[10:20]
-    assert httpx.get(f"{server.url}/datasets/lab/headers/resolve/v9/README.md").headers[
-        "x-error-code"] == "RevisionNotFound"
-    assert httpx.get(f"{server.url}/datasets/lab/headers/resolve/v1/nope.txt").headers[
-        "x-error-code"] == "EntryNotFound"
+    assert (
+        httpx.get(f"{server.url}/datasets/lab/headers/resolve/v9/README.md").headers["x-error-code"]
+        == "RevisionNotFound"
+    )
+    assert (
+        httpx.get(f"{server.url}/datasets/lab/headers/resolve/v1/nope.txt").headers["x-error-code"]
+        == "EntryNotFound"
+    )
 
 
-def test_tampered_blob_on_the_server_is_caught(server: Server, client_env: Path,
-                                               make_artifact) -> None:
+def test_tampered_blob_on_the_server_is_caught(server: Server, client_env: Path, make_artifact) -> None:
     art = make_artifact(seed=4)
     HubStore(server.url).push(art.path, "lab/tamper")
     served = server.store().open("lab/tamper@v1", verify=False).path / "data.safetensors"
@@ -120,9 +142,9 @@ def test_tampered_blob_on_the_server_is_caught(server: Server, client_env: Path,
     assert not out.exists()
 
 
-def test_push_without_or_with_wrong_token_is_refused(server: Server, client_env: Path,
-                                                      make_artifact,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_push_without_or_with_wrong_token_is_refused(
+    server: Server, client_env: Path, make_artifact, monkeypatch: pytest.MonkeyPatch
+) -> None:
     art = make_artifact(seed=5)
     before = store_state(server.home)
     for token in (None, "wrong-token-123"):
@@ -138,14 +160,29 @@ def test_push_without_or_with_wrong_token_is_refused(server: Server, client_env:
     assert not server.store().list(name="lab/notoken")
 
 
-def test_two_concurrent_pushes_land_as_two_versions(server: Server, client_env: Path,
-                                                    make_artifact) -> None:
+def test_two_concurrent_pushes_land_as_two_versions(server: Server, client_env: Path, make_artifact) -> None:
     arts = [make_artifact(seed=10 + i) for i in range(2)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    procs = [subprocess.Popen([sys.executable, "-c", "from dcregistry.cli import main; main()",
-                               "push", str(a.path), "--name", "lab/race", "--store", server.url],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for a in arts]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from dcregistry.cli import main; main()",
+                "push",
+                str(a.path),
+                "--name",
+                "lab/race",
+                "--store",
+                server.url,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for a in arts
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     refs = sorted(o.split()[0] for o, _ in outs)
@@ -154,8 +191,9 @@ def test_two_concurrent_pushes_land_as_two_versions(server: Server, client_env: 
     assert sorted(stored.values()) == sorted(a.digest for a in arts)
 
 
-def test_offline_pull_of_a_cached_version(server: Server, client_env: Path, make_artifact,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_pull_of_a_cached_version(
+    server: Server, client_env: Path, make_artifact, monkeypatch: pytest.MonkeyPatch
+) -> None:
     art = make_artifact(seed=6)
     HubStore(server.url).push(art.path, "lab/offline")
     HubStore(server.url).pull("lab/offline@v1", client_env / "first")
@@ -178,8 +216,10 @@ def test_pages_and_hub_api_share_one_server(server: Server, client_env: Path, ma
     page = httpx.get(f"{server.url}/lab/pages")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert any(d["id"] == "lab/pages" for d in httpx.get(f"{server.url}/api/datasets").json())
-    assert httpx.get(f"{server.url}/api/datasets/lab/pages").json()["sha"] == httpx.head(
-        f"{server.url}/datasets/lab/pages/resolve/main/README.md").headers["x-repo-commit"]
+    assert (
+        httpx.get(f"{server.url}/api/datasets/lab/pages").json()["sha"]
+        == httpx.head(f"{server.url}/datasets/lab/pages/resolve/main/README.md").headers["x-repo-commit"]
+    )
     # the server's side files are part of the store's layout: verify --all sees no anomaly
     report = server.store().verify_all()
     assert not report.anomalies, report.anomalies

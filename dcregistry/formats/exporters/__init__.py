@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 #: Format name -> module of this package that registers its writer (imported on first use).
 EXPORT_MODULES = {"pt": "pt", "npz": "npz", "png": "png", "hf-datasets": "hf_datasets"}
 #: Format name -> writer(artifact, out_path, **options) -> notes (the options differ by format).
-EXPORTERS: FormatRegistry[Callable[..., list[str]]] = FormatRegistry("export format", __name__,
-                                                                     EXPORT_MODULES)
+EXPORTERS: FormatRegistry[Callable[..., list[str]]] = FormatRegistry(
+    "export format", __name__, EXPORT_MODULES
+)
 EXPORT_FORMATS = EXPORTERS.names
 #: Formats whose output is a directory (the others write one file).
 DIRECTORY_FORMATS = ("hf-datasets",)
@@ -75,11 +76,17 @@ def check_export_target(out: Path, fmt: str, overwrite: bool) -> None:
         st = out.lstat()
     except FileNotFoundError:
         return
-    kind = ("symbolic link" if stat.S_ISLNK(st.st_mode) else "directory" if stat.S_ISDIR(st.st_mode)
-            else "regular file" if stat.S_ISREG(st.st_mode) else "special file (device, socket or fifo)")
+    kind = (
+        "symbolic link"
+        if stat.S_ISLNK(st.st_mode)
+        else "directory"
+        if stat.S_ISDIR(st.st_mode)
+        else "regular file"
+        if stat.S_ISREG(st.st_mode)
+        else "special file (device, socket or fifo)"
+    )
     if not overwrite:
-        raise OutputExistsError(f"{out} already exists ({kind}); choose another output or allow "
-                                "overwriting")
+        raise OutputExistsError(f"{out} already exists ({kind}); choose another output or allow overwriting")
     wants_dir = fmt in DIRECTORY_FORMATS
     ok = is_export_dir(out) if wants_dir else stat.S_ISREG(st.st_mode)
     if not ok:
@@ -87,8 +94,15 @@ def check_export_target(out: Path, fmt: str, overwrite: bool) -> None:
         raise OutputExistsError(f"{out} is a {kind}; overwriting replaces only {want}")
 
 
-def export_artifact(art: Artifact, fmt: str, out: str | Path, *, overwrite: bool = False,
-                    max_per_class: int = 10, progress: bool = False) -> ExportResult:
+def export_artifact(
+    art: Artifact,
+    fmt: str,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    max_per_class: int = 10,
+    progress: bool = False,
+) -> ExportResult:
     """Export ``art`` as ``fmt`` to ``out`` (a file, or a directory for hf-datasets).
 
     Refuses an existing ``out`` unless ``overwrite``, and even then replaces only a regular file
@@ -99,8 +113,13 @@ def export_artifact(art: Artifact, fmt: str, out: str | Path, *, overwrite: bool
         raise UserError(f"max_per_class must be at least 1, got {max_per_class}")
     out = Path(out)
     check_export_target(out, fmt, overwrite)
-    kwargs: dict[str, Any] = ({"max_per_class": max_per_class} if fmt == "png" else
-                              {"progress": progress} if fmt == "hf-datasets" else {})
+    kwargs: dict[str, Any] = (
+        {"max_per_class": max_per_class}
+        if fmt == "png"
+        else {"progress": progress}
+        if fmt == "hf-datasets"
+        else {}
+    )
     if fmt in DIRECTORY_FORMATS:
         with staged_dir(out, overwrite=overwrite, replace_ok=is_export_dir) as tmp:
             tmp.rmdir()  # the writer creates its own directory

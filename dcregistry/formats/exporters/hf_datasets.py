@@ -27,8 +27,10 @@ def write_hf_datasets(art: Artifact, out: Path, progress: bool = False) -> list[
         "image": [Image.fromarray(to_uint8_hwc(img)) for img in unit],
         "label": [int(v) for v in labels],
     }
-    features: dict[str, Any] = {"image": datasets.Image(),
-                                "label": datasets.ClassLabel(names=list(md["class_names"]))}
+    features: dict[str, Any] = {
+        "image": datasets.Image(),
+        "label": datasets.ClassLabel(names=list(md["class_names"])),
+    }
     if md["label_kind"] == "soft":
         columns["soft_label"] = np.asarray(art.numpy("soft_labels"), dtype=np.float32).tolist()
         list_type = getattr(datasets, "List", None) or datasets.Sequence
@@ -49,10 +51,14 @@ def write_hf_datasets(art: Artifact, out: Path, progress: bool = False) -> list[
     finally:
         if was_enabled and not progress:
             datasets.enable_progress_bars()
-    (out / HF_METADATA_FILE).write_text(json.dumps(block, indent=2, sort_keys=True,
-                                                   ensure_ascii=False) + "\n", encoding="utf-8")
-    return notes + label_notes + ["images stored as uint8 for viewing; the exact float pixels "
-                                  "stay in the dcreg artifact"]
+    (out / HF_METADATA_FILE).write_text(
+        json.dumps(block, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return (
+        notes
+        + label_notes
+        + ["images stored as uint8 for viewing; the exact float pixels stay in the dcreg artifact"]
+    )
 
 
 EXPORTERS.register("hf-datasets", write_hf_datasets)

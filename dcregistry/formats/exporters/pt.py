@@ -19,11 +19,12 @@ def write_pt(art: Artifact, out: Path) -> list[str]:
 
     notes = []
     names = art.tensor_names
-    obj: dict[str, Any] = {"data": [[art.torch("images"), art.torch(art.label_key)]],
-                           "accs_all_exps": {}}
+    obj: dict[str, Any] = {"data": [[art.torch("images"), art.torch(art.label_key)]], "accs_all_exps": {}}
     if art.label_key == "soft_labels":
-        notes.append("soft labels saved as the [N, K] float labels of data[0] (DC code expects "
-                     "int labels; the dc-pt importer reads them back as soft labels)")
+        notes.append(
+            "soft labels saved as the [N, K] float labels of data[0] (DC code expects "
+            "int labels; the dc-pt importer reads them back as soft labels)"
+        )
     if "lr" in names:
         obj["lr"] = art.torch("lr")
     extras = {n: art.torch(n) for n in names if n not in LABEL_KEYS and n != "lr"}

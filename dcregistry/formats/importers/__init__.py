@@ -49,8 +49,9 @@ if TYPE_CHECKING:
 #: A new format is one module here plus one line in this table.
 IMPORT_MODULES = {"dc-pt": "dc_pt", "mtt": "mtt", "kip-npz": "kip_npz", "npz": "npz"}
 #: Format name -> reader(path, options, notes) -> [ImportedSet].
-IMPORTERS: FormatRegistry[Callable[[Path, ImportOptions, list[str]], list[ImportedSet]]] = \
-    FormatRegistry("import format", __name__, IMPORT_MODULES)
+IMPORTERS: FormatRegistry[Callable[[Path, ImportOptions, list[str]], list[ImportedSet]]] = FormatRegistry(
+    "import format", __name__, IMPORT_MODULES
+)
 IMPORT_FORMATS = IMPORTERS.names
 PIXEL_SPACES = ("normalized", "unit", "uint8", "zca-kornia", "zca-kip")
 ZCA_INNER = ("unit", "normalized")
@@ -114,14 +115,14 @@ class ImportResult:
 # public entry points
 
 
-def read_sets(path: str | Path, fmt: str, options: ImportOptions,
-              notes: list[str] | None = None) -> list[ImportedSet]:
+def read_sets(
+    path: str | Path, fmt: str, options: ImportOptions, notes: list[str] | None = None
+) -> list[ImportedSet]:
     """Parse ``path`` in format ``fmt`` into checked sets (nothing is written)."""
     if fmt not in IMPORTERS:
         raise UserError(f"unknown import format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
     if options.pixel_space is not None and options.pixel_space not in PIXEL_SPACES:
-        raise UserError(f"unknown pixel space {options.pixel_space!r}; use one of "
-                        f"{', '.join(PIXEL_SPACES)}")
+        raise UserError(f"unknown pixel space {options.pixel_space!r}; use one of {', '.join(PIXEL_SPACES)}")
     if options.zca_over is not None and options.zca_over not in ZCA_INNER:
         raise ImportOptionError(f"zca_over must be one of {', '.join(ZCA_INNER)}", "zca_over")
     if options.layout is not None and options.layout not in LAYOUTS:
@@ -151,19 +152,31 @@ def check_import_target(target: Path, overwrite: bool) -> None:
     if stat.S_ISDIR(st.st_mode) and not any(os.scandir(target)):
         return  # an empty directory is free to take
     if not overwrite:
-        raise OutputExistsError(f"{target} exists and is not empty; choose another output or "
-                                "allow overwriting")
+        raise OutputExistsError(
+            f"{target} exists and is not empty; choose another output or allow overwriting"
+        )
     if not is_artifact_dir(target):
-        kind = ("a symbolic link" if stat.S_ISLNK(st.st_mode) else
-                "a directory that is not a dcreg artifact" if stat.S_ISDIR(st.st_mode) else
-                "a regular file" if stat.S_ISREG(st.st_mode) else "a special file")
-        raise OutputExistsError(f"{target} is {kind}; overwriting replaces only an artifact "
-                                "directory")
+        kind = (
+            "a symbolic link"
+            if stat.S_ISLNK(st.st_mode)
+            else "a directory that is not a dcreg artifact"
+            if stat.S_ISDIR(st.st_mode)
+            else "a regular file"
+            if stat.S_ISREG(st.st_mode)
+            else "a special file"
+        )
+        raise OutputExistsError(f"{target} is {kind}; overwriting replaces only an artifact directory")
 
 
-def import_file(path: str | Path, fmt: str, out_dir: str | Path,
-                options: ImportOptions | None = None, *, overwrite: bool = False,
-                **option_kwargs: Any) -> ImportResult:
+def import_file(
+    path: str | Path,
+    fmt: str,
+    out_dir: str | Path,
+    options: ImportOptions | None = None,
+    *,
+    overwrite: bool = False,
+    **option_kwargs: Any,
+) -> ImportResult:
     """Import ``path`` (format ``fmt``) into artifact directories at ``out_dir`` (all or nothing).
 
     ``options`` or keyword arguments of :class:`ImportOptions` (``dataset=...`` is required).
@@ -187,8 +200,11 @@ def import_file(path: str | Path, fmt: str, out_dir: str | Path,
     # One staged directory per target, all entered before any is filled: a failure while
     # building any set removes every staged directory, so nothing is written.
     with ExitStack() as stack:
-        staged = [stack.enter_context(staged_dir(t, overwrite=overwrite, replace_ok=is_artifact_dir))
-                  for t in targets]
-        manifests = [build_artifact(tmp, s.tensors, s.metadata).manifest
-                     for tmp, s in zip(staged, sets, strict=True)]
+        staged = [
+            stack.enter_context(staged_dir(t, overwrite=overwrite, replace_ok=is_artifact_dir))
+            for t in targets
+        ]
+        manifests = [
+            build_artifact(tmp, s.tensors, s.metadata).manifest for tmp, s in zip(staged, sets, strict=True)
+        ]
     return ImportResult([Artifact(t, m) for t, m in zip(targets, manifests, strict=True)], notes)

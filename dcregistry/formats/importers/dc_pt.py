@@ -33,7 +33,8 @@ from .common import (
 
 _DC_NAME_RE = re.compile(
     r"res_(?P<method>[A-Za-z0-9]+)_(?P<dataset>[A-Za-z0-9]+)_(?P<model>.+)_(?P<ipc>\d+)ipc"
-    r"(?:[._-].*)?\.pt")
+    r"(?:[._-].*)?\.pt"
+)
 
 
 def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[ImportedSet]:
@@ -48,10 +49,11 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
     where = path.name
     budget = ByteBudget(where)  # what all experiments may materialise together
     if not isinstance(obj, dict) or "data" not in obj:
-        found = (f"keys {sorted(map(str, obj))}" if isinstance(obj, dict)
-                 else type(obj).__name__)
-        raise ImportFormatError(f"{where}: expected the DC layout {{'data': [[images, labels], "
-                                f"...], 'accs_all_exps': ...}}, found {found}")
+        found = f"keys {sorted(map(str, obj))}" if isinstance(obj, dict) else type(obj).__name__
+        raise ImportFormatError(
+            f"{where}: expected the DC layout {{'data': [[images, labels], "
+            f"...], 'accs_all_exps': ...}}, found {found}"
+        )
     data = obj["data"]
     if not isinstance(data, (list, tuple)) or not data:
         raise ImportFormatError(f"{where}: 'data' must be a non-empty list of [images, labels]")
@@ -72,8 +74,11 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
         except UserError:
             named = None
         if named is not None and named != info.name:
-            raise ImportOptionError(f"{where}: the file name says dataset {parsed['dataset']} "
-                                    f"but the dataset given is {info.name}", "dataset")
+            raise ImportOptionError(
+                f"{where}: the file name says dataset {parsed['dataset']} "
+                f"but the dataset given is {info.name}",
+                "dataset",
+            )
     embedded = parse_embedded(obj.get(EMBEDDED_PT_KEY), f"{where}: {EMBEDDED_PT_KEY}", notes)
     accs = _plain_accs(obj.get("accs_all_exps"))
 
@@ -88,22 +93,28 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
 
     if options.exp is not None:
         if not 0 <= options.exp < len(data):
-            raise ImportOptionError(f"experiment {options.exp} is out of range: {where} holds "
-                                    f"{len(data)} experiment(s) (0..{len(data) - 1})", "exp")
+            raise ImportOptionError(
+                f"experiment {options.exp} is out of range: {where} holds "
+                f"{len(data)} experiment(s) (0..{len(data) - 1})",
+                "exp",
+            )
         chosen = [options.exp]
     else:
         chosen = list(range(len(data)))
     multi = len(chosen) > 1
     if multi:
-        notes.append(f"{where}: {len(data)} experiments -> one artifact each (-e0..-e"
-                     f"{len(data) - 1}); choose one experiment to import only it")
+        notes.append(
+            f"{where}: {len(data)} experiments -> one artifact each (-e0..-e"
+            f"{len(data) - 1}); choose one experiment to import only it"
+        )
     sets = []
     for i in chosen:
         w = f"{where} experiment {i}"
         images = to_numpy(data[i][0], f"{w}: images", notes, budget)
         raw_labels = to_numpy(data[i][1], f"{w}: labels", notes, budget)
-        images = images_nchw(images, info, options.layout, w, notes,
-                             image_shape=(embedded or {}).get("image_shape"))
+        images = images_nchw(
+            images, info, options.layout, w, notes, image_shape=(embedded or {}).get("image_shape")
+        )
         labels = soft = None
         if raw_labels.ndim == 2 and raw_labels.dtype.kind == "f":
             soft = raw_labels
@@ -118,14 +129,29 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
             mc["soft_labels"] = "logits"
         if "lr" in extras:
             mc["learned_lr"] = True
-        sets.append(assemble(
-            images=images, labels=labels, soft=soft, extras=extras, info=info, options=options,
-            where=w, default_pixel_space="normalized", method=method,
-            method_config=mc, source=source_record(path, "dc-pt", options, experiment=i),
-            embedded=embedded, notes=notes, suffix=f"-e{i}" if multi else ""))
+        sets.append(
+            assemble(
+                images=images,
+                labels=labels,
+                soft=soft,
+                extras=extras,
+                info=info,
+                options=options,
+                where=w,
+                default_pixel_space="normalized",
+                method=method,
+                method_config=mc,
+                source=source_record(path, "dc-pt", options, experiment=i),
+                embedded=embedded,
+                notes=notes,
+                suffix=f"-e{i}" if multi else "",
+            )
+        )
         if parsed and int(parsed["ipc"]) != sets[-1].metadata["ipc"]:
-            raise ImportFormatError(f"{w}: the file name says {parsed['ipc']} ipc but the data "
-                                    f"holds {sets[-1].metadata['ipc']} images per class")
+            raise ImportFormatError(
+                f"{w}: the file name says {parsed['ipc']} ipc but the data "
+                f"holds {sets[-1].metadata['ipc']} images per class"
+            )
     return sets
 
 

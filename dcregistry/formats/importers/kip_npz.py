@@ -46,8 +46,10 @@ def read_kip_npz(path: Path, options: ImportOptions, notes: list[str]) -> list[I
             labels, on, off = hot
             mc["label_encoding"] = {"on": on, "off": off}
             if (on, off) != (1.0, 0.0):
-                notes.append(f"{where}: one-hot labels with centering on={on:g} off={off:g} "
-                             "-> hard labels (the encoding is kept in method_config)")
+                notes.append(
+                    f"{where}: one-hot labels with centering on={on:g} off={off:g} "
+                    "-> hard labels (the encoding is kept in method_config)"
+                )
         else:
             soft = raw
             mc["soft_labels"] = "kip-regression-targets"
@@ -60,10 +62,23 @@ def read_kip_npz(path: Path, options: ImportOptions, notes: list[str]) -> list[I
     ignored = sorted(set(arrays) - {"images", "labels", "lr"})
     if ignored:
         notes.append(f"{where}: ignored arrays {', '.join(ignored)}")
-    return [assemble(
-        images=images, labels=labels, soft=soft, extras=extras, info=info, options=options,
-        where=where, default_pixel_space="zca-kip", method="kip",
-        method_config=mc, source=source_record(path, "kip-npz", options), embedded=None, notes=notes)]
+    return [
+        assemble(
+            images=images,
+            labels=labels,
+            soft=soft,
+            extras=extras,
+            info=info,
+            options=options,
+            where=where,
+            default_pixel_space="zca-kip",
+            method="kip",
+            method_config=mc,
+            source=source_record(path, "kip-npz", options),
+            embedded=None,
+            notes=notes,
+        )
+    ]
 
 
 IMPORTERS.register("kip-npz", read_kip_npz)

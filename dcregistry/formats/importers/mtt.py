@@ -29,8 +29,12 @@ def read_mtt(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
             found = sorted(p.name for p in path.glob("images_*.pt"))
             raise ImportFormatError(
                 f"{path}: no images_best.pt in this directory"
-                + (f" (found {', '.join(found[:5])}; pass the one you want as FILE)" if found
-                   else "; MTT saves images_best.pt, labels_best.pt and lr_best.pt"))
+                + (
+                    f" (found {', '.join(found[:5])}; pass the one you want as FILE)"
+                    if found
+                    else "; MTT saves images_best.pt, labels_best.pt and lr_best.pt"
+                )
+            )
     else:
         images_file = path
     tag_match = _MTT_NAME_RE.fullmatch(images_file.name)
@@ -52,36 +56,50 @@ def read_mtt(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
         if raw.ndim == 2 and raw.dtype.kind == "f":
             soft = raw
             mc["soft_labels"] = "logits"
-            notes.append(f"{labels_file.name}: float [N, K] labels imported as soft labels "
-                         "(DATM logits)")
+            notes.append(f"{labels_file.name}: float [N, K] labels imported as soft labels (DATM logits)")
         else:
             labels = hard_labels(raw, labels_file.name, notes)
         mc["labels"] = labels_file.name
     else:
         if n % k:
-            raise ImportFormatError(f"{where}: no labels file and {n} images are not a multiple "
-                                    f"of {k} classes")
+            raise ImportFormatError(
+                f"{where}: no labels file and {n} images are not a multiple of {k} classes"
+            )
         labels = np.repeat(np.arange(k, dtype=np.int64), n // k)
         mc["labels"] = "class-major (MTT layout: arange(K).repeat_interleave(ipc)); no labels file"
-        notes.append(f"{where}: no labels file; assumed MTT's class-major order "
-                     f"({n // k} images per class)")
+        notes.append(f"{where}: no labels file; assumed MTT's class-major order ({n // k} images per class)")
     extras: dict[str, np.ndarray] = {}
     if lr_file is not None and lr_file.is_file():
         files[lr_file.name] = sha256_file(lr_file)[0]
-        extras["lr"] = lr_tensor(to_numpy(safe_torch_load(lr_file), lr_file.name, notes, budget),
-                                  lr_file.name)
+        extras["lr"] = lr_tensor(
+            to_numpy(safe_torch_load(lr_file), lr_file.name, notes, budget), lr_file.name
+        )
         mc["learned_lr"] = True
     else:
         mc["learned_lr"] = False
         notes.append(f"{where}: no lr file; the set carries no learned learning rate")
     if (options.pixel_space or "normalized") == "normalized":
-        notes.append("MTT sets distilled with MTT's --zca are ZCA-whitened: import them with "
-                     "the zca-kornia pixel space")
-    return [assemble(
-        images=images, labels=labels, soft=soft, extras=extras, info=info, options=options,
-        where=where, default_pixel_space="normalized",
-        method="datm" if soft is not None else "mtt", method_config=mc,
-        source=source_record(images_file, "mtt", options, files=files), embedded=None, notes=notes)]
+        notes.append(
+            "MTT sets distilled with MTT's --zca are ZCA-whitened: import them with "
+            "the zca-kornia pixel space"
+        )
+    return [
+        assemble(
+            images=images,
+            labels=labels,
+            soft=soft,
+            extras=extras,
+            info=info,
+            options=options,
+            where=where,
+            default_pixel_space="normalized",
+            method="datm" if soft is not None else "mtt",
+            method_config=mc,
+            source=source_record(images_file, "mtt", options, files=files),
+            embedded=None,
+            notes=notes,
+        )
+    ]
 
 
 IMPORTERS.register("mtt", read_mtt)

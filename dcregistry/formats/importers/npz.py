@@ -19,11 +19,11 @@ def read_npz(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
     info = dataset_info(options)
     arrays = load_npz(path)
     where = path.name
-    embedded = parse_embedded(arrays.get(EMBEDDED_NPZ_KEY), f"{where}: {EMBEDDED_NPZ_KEY}",
-                               notes)
+    embedded = parse_embedded(arrays.get(EMBEDDED_NPZ_KEY), f"{where}: {EMBEDDED_NPZ_KEY}", notes)
     images = require_array(arrays, "images", where, "npz")
-    images = images_nchw(images, info, options.layout, where, notes,
-                         image_shape=(embedded or {}).get("image_shape"))
+    images = images_nchw(
+        images, info, options.layout, where, notes, image_shape=(embedded or {}).get("image_shape")
+    )
     if "labels" in arrays and "soft_labels" in arrays:
         raise ImportFormatError(f"{where}: has both 'labels' and 'soft_labels'; keep one")
     labels = soft = None
@@ -45,16 +45,31 @@ def read_npz(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
         if name == "lr":
             extras["lr"] = lr_tensor(arrays["lr"], where)
             mc["learned_lr"] = True
-        elif (name in ZCA_TENSOR_NAMES or embedded is not None) and TENSOR_NAME_RE.fullmatch(name) \
-                and arrays.dtype_kind(name) in "fiub":
+        elif (
+            (name in ZCA_TENSOR_NAMES or embedded is not None)
+            and TENSOR_NAME_RE.fullmatch(name)
+            and arrays.dtype_kind(name) in "fiub"
+        ):
             extras[name] = arrays[name]
         else:
             notes.append(f"{where}: ignored array {name!r}")
-    return [assemble(
-        images=images, labels=labels, soft=soft, extras=extras, info=info, options=options,
-        where=where, default_pixel_space="uint8" if images.dtype == np.uint8
-        else "unit", method=None, method_config=mc, source=source_record(path, "npz", options),
-        embedded=embedded, notes=notes)]
+    return [
+        assemble(
+            images=images,
+            labels=labels,
+            soft=soft,
+            extras=extras,
+            info=info,
+            options=options,
+            where=where,
+            default_pixel_space="uint8" if images.dtype == np.uint8 else "unit",
+            method=None,
+            method_config=mc,
+            source=source_record(path, "npz", options),
+            embedded=embedded,
+            notes=notes,
+        )
+    ]
 
 
 IMPORTERS.register("npz", read_npz)

@@ -31,7 +31,8 @@ def _pickle_refusal(name: str) -> UnsafeFileError:
     return UnsafeFileError(
         f"{name}: is a pickle, not an .npz archive, and will not be unpickled (unpickling can run "
         "code); in a trusted environment load it and save its arrays with numpy.savez, then "
-        "import the .npz")
+        "import the .npz"
+    )
 
 
 class NpzArchive(Mapping[str, np.ndarray]):
@@ -48,18 +49,21 @@ class NpzArchive(Mapping[str, np.ndarray]):
             raise ImportFormatError(
                 f"{self.where}: is a single NumPy array (.npy); this importer expects an .npz "
                 "archive holding an 'images' array and a 'labels' (or 'soft_labels') array: "
-                "numpy.savez('set.npz', images=images, labels=labels)")
+                "numpy.savez('set.npz', images=images, labels=labels)"
+            )
         if head[:1] == b"\x80":
             raise _pickle_refusal(self.where)
         try:
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise ImportFormatError(f"{self.where}: not a readable .npz file (not a zip archive: "
-                                    f"{exc})") from None
+            raise ImportFormatError(
+                f"{self.where}: not a readable .npz file (not a zip archive: {exc})"
+            ) from None
         infos = self._zip.infolist()
         if len(infos) > _MAX_MEMBERS:
-            raise ImportFormatError(f"{self.where}: has {len(infos)} members; an .npz set holds "
-                                    "a handful of arrays")
+            raise ImportFormatError(
+                f"{self.where}: has {len(infos)} members; an .npz set holds a handful of arrays"
+            )
         self._members: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             if info.is_dir():
@@ -94,8 +98,9 @@ class NpzArchive(Mapping[str, np.ndarray]):
             with self._open(info) as f:
                 return self._read_header(f, name)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise ImportFormatError(f"{self.where}: array {name!r} is unreadable "
-                                    f"({type(exc).__name__}: {exc})") from None
+            raise ImportFormatError(
+                f"{self.where}: array {name!r} is unreadable ({type(exc).__name__}: {exc})"
+            ) from None
 
     def dtype_kind(self, name: str) -> str:
         """numpy dtype kind of array ``name`` (from its header; no data is read)."""
@@ -113,7 +118,8 @@ class NpzArchive(Mapping[str, np.ndarray]):
             if magic[:1] == b"\x80":
                 raise UnsafeFileError(
                     f"{self.where}: array {name!r} is a pickle and will not be unpickled; save "
-                    "plain numeric arrays (numpy.savez) and import again")
+                    "plain numeric arrays (numpy.savez) and import again"
+                )
             raise ImportFormatError(f"{self.where}: member {name!r} is not a .npy array")
         version = tuple(f.read(2))
         if version == (1, 0):
@@ -121,13 +127,16 @@ class NpzArchive(Mapping[str, np.ndarray]):
         elif version == (2, 0):
             shape, fortran, dtype = npy.read_array_header_2_0(f, max_header_size=_MAX_NPY_HEADER)
         else:
-            raise ImportFormatError(f"{self.where}: array {name!r} uses .npy format version "
-                                    f"{version}; save it with numpy.savez (version 1.0)")
+            raise ImportFormatError(
+                f"{self.where}: array {name!r} uses .npy format version "
+                f"{version}; save it with numpy.savez (version 1.0)"
+            )
         if dtype.hasobject:
             raise UnsafeFileError(
                 f"{self.where}: array {name!r} is an object array (pickled Python objects) and "
                 "will not be unpickled; save plain numeric arrays (numpy.savez with float/int "
-                "arrays) and import again")
+                "arrays) and import again"
+            )
         if not all(type(d) is int and d >= 0 for d in shape):
             raise ImportFormatError(f"{self.where}: array {name!r} has a bad shape {shape}")
         return tuple(shape), dtype, bool(fortran), f.tell()
@@ -144,7 +153,8 @@ class NpzArchive(Mapping[str, np.ndarray]):
                 if header_len + nbytes != info.file_size:
                     raise ImportFormatError(
                         f"{self.where}: array {name!r} declares {list(shape)} {dtype} "
-                        f"({nbytes} bytes) but its member holds {info.file_size - header_len}")
+                        f"({nbytes} bytes) but its member holds {info.file_size - header_len}"
+                    )
                 check_expansion(self.where, f"array {name!r}", info.compress_size, info.file_size)
                 self.budget.take(nbytes, f"array {name!r}")
                 buf = bytearray(nbytes)
@@ -157,8 +167,9 @@ class NpzArchive(Mapping[str, np.ndarray]):
         except (ImportFormatError, UnsafeFileError, InputTooLargeError):
             raise
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise ImportFormatError(f"{self.where}: array {name!r} is unreadable "
-                                    f"({type(exc).__name__}: {exc})") from None
+            raise ImportFormatError(
+                f"{self.where}: array {name!r} is unreadable ({type(exc).__name__}: {exc})"
+            ) from None
         arr = np.frombuffer(buf, dtype=dtype)
         return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
 
@@ -172,7 +183,9 @@ def load_npz(path: Path) -> NpzArchive:
 
 def require_array(arrays: Mapping[str, np.ndarray], key: str, where: str, fmt: str) -> np.ndarray:
     if key not in arrays:
-        raise ImportFormatError(f"{where}: has no {key!r} array (found: "
-                                f"{', '.join(sorted(arrays)) or 'nothing'}); {fmt} needs "
-                                "'images' and 'labels'")
+        raise ImportFormatError(
+            f"{where}: has no {key!r} array (found: "
+            f"{', '.join(sorted(arrays)) or 'nothing'}); {fmt} needs "
+            "'images' and 'labels'"
+        )
     return arrays[key]
