@@ -84,6 +84,13 @@ class ImportFormatError(UserError):
     """A file given to ``dcreg import`` does not have the layout of the format named."""
 
 
+class ExportFormatError(UserError):
+    """An artifact cannot be written in the export format asked for (the message says why)."""
+
+    def __init__(self, what: str, problem: str, fix: str | None = None) -> None:
+        super().__init__(f"{what}: {problem}" + (f"; {fix}" if fix else ""))
+
+
 class DatasetNotFoundError(UserError):
     """A dataset's files are not where they are looked for; the message says where to put them."""
 

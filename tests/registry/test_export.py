@@ -115,6 +115,26 @@ def test_npz_loads_without_pickle(make_artifact, tmp_path):
         assert json.loads(str(z["metadata_json"]))["metadata"]["label_kind"] == "soft"
 
 
+def test_npz_keeps_tensors_named_like_savez_arguments(dcreg, make_artifact, tmp_path):
+    """numpy.savez takes arrays as keyword arguments: tensors named file/allow_pickle are kept."""
+    base = make_artifact(ipc=1)
+    extra = {"file": np.arange(3, dtype=np.float32), "allow_pickle": np.ones((2, 2), dtype=np.int64)}
+    tensors = {n: base.numpy(n) for n in base.tensor_names} | extra
+    art = build_artifact(tmp_path / "odd", tensors, base.metadata)
+    out = export_artifact(art, "npz", tmp_path / "odd.npz").path
+    with np.load(out, allow_pickle=False) as z:
+        assert set(z.files) == {*base.tensor_names, "file", "allow_pickle", "metadata_json"}
+        assert np.array_equal(z["file"], extra["file"]) and z["allow_pickle"].dtype == np.int64
+        assert np.array_equal(z["images"], base.numpy("images"))
+    # The metadata member's name is taken: such a tensor is refused, in one line, writing nothing.
+    clash = build_artifact(
+        tmp_path / "clash", tensors | {"metadata_json": np.zeros(1, np.float32)}, base.metadata
+    )
+    r = dcreg("export", clash.path, "--format", "npz", "-o", tmp_path / "clash.npz")
+    assert_one_line_error(r, "metadata_json")
+    assert not (tmp_path / "clash.npz").exists()
+
+
 def test_png_grid(dcreg, make_artifact, tmp_path):
     from PIL import Image
 
