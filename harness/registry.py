@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, overload
 
 from dcregistry.errors import UnknownNameError
 
@@ -21,7 +21,11 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, T] = {}
 
-    def register(self, name: str, obj: T | None = None):
+    @overload
+    def register(self, name: str) -> Callable[[T], T]: ...
+    @overload
+    def register(self, name: str, obj: T) -> T: ...
+    def register(self, name: str, obj: T | None = None) -> T | Callable[[T], T]:
         """Register ``obj`` under ``name``; without ``obj``, return a decorator."""
 
         def add(o: T) -> T:

@@ -41,7 +41,8 @@ class AlexNet(EmbedNet):
         self.classifier = nn.Linear(192 * hw[0] * hw[1], num_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x).flatten(1)
+        features: torch.Tensor = self.features(x)
+        return features.flatten(1)
 
 
 MODELS.register("alexnet", AlexNet)

@@ -113,7 +113,8 @@ class ConvNet(EmbedNet):
         self.classifier = nn.Linear(config.width * hw[0] * hw[1], num_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x).flatten(1)
+        features: torch.Tensor = self.features(x)
+        return features.flatten(1)
 
 
 def parse_convnet_name(name: str) -> ConvNetConfig:

@@ -73,7 +73,8 @@ def make_pool(name: str) -> nn.Module | None:
 def to_hw(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     """``32`` -> ``(32, 32)``; ``(H, W)`` unchanged; anything else or non-positive -> error."""
     try:
-        side = operator.index(image_size)  # int-like (also numpy integers)
+        # int-like (also numpy integers); a sequence raises TypeError, handled below
+        side = operator.index(image_size)  # type: ignore[arg-type]
         hw: tuple[int, ...] = (side, side)
     except TypeError:
         try:
@@ -110,7 +111,8 @@ class EmbedNet(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.embed(x))
+        logits: torch.Tensor = self.classifier(self.embed(x))
+        return logits
 
     @property
     def embed_dim(self) -> int:

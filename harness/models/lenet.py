@@ -40,7 +40,8 @@ class LeNet(EmbedNet):
         self.classifier = nn.Linear(84, num_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x).flatten(1))
+        out: torch.Tensor = self.fc(self.features(x).flatten(1))
+        return out
 
 
 MODELS.register("lenet", LeNet)

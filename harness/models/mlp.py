@@ -25,7 +25,8 @@ class MLP(EmbedNet):
         self.classifier = nn.Linear(width, num_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        out: torch.Tensor = self.body(x)
+        return out
 
 
 MODELS.register("mlp", MLP)

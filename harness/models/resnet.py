@@ -43,7 +43,8 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.norm1(self.conv1(x)))
         out = self.norm2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
+        y: torch.Tensor = self.relu(out + self.shortcut(x))
+        return y
 
 
 class Bottleneck(nn.Module):
@@ -65,7 +66,8 @@ class Bottleneck(nn.Module):
         out = self.relu(self.norm1(self.conv1(x)))
         out = self.relu(self.norm2(self.conv2(out)))
         out = self.norm3(self.conv3(out))
-        return self.relu(out + self.shortcut(x))
+        y: torch.Tensor = self.relu(out + self.shortcut(x))
+        return y
 
 
 class ResNet(EmbedNet):
@@ -95,7 +97,8 @@ class ResNet(EmbedNet):
         self.classifier = nn.Linear(cin, num_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.stages(self.stem(x))).flatten(1)
+        pooled: torch.Tensor = self.pool(self.stages(self.stem(x)))
+        return pooled.flatten(1)
 
 
 @MODELS.register("resnet18")

@@ -49,7 +49,8 @@ class VGG(EmbedNet):
         self.classifier = nn.Linear(cin * hw[0] * hw[1], num_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x).flatten(1)
+        features: torch.Tensor = self.features(x)
+        return features.flatten(1)
 
 
 @MODELS.register("vgg11")

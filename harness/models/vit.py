@@ -31,7 +31,8 @@ class Attention(nn.Module):
         b, n, d = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, d)))
+        proj: torch.Tensor = self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, d)))
+        return proj
 
 
 class Block(nn.Module):
@@ -50,7 +51,8 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        y: torch.Tensor = x + self.mlp(self.norm2(x))
+        return y
 
 
 class ViT(EmbedNet):
@@ -86,7 +88,8 @@ class ViT(EmbedNet):
         x = self.patch_embed(x).flatten(2).transpose(1, 2)  # [N, patches, dim]
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embedding
         x = self.blocks(self.emb_drop(x))
-        return self.norm(x[:, 0])
+        cls: torch.Tensor = self.norm(x[:, 0])
+        return cls
 
 
 MODELS.register("vit", ViT)
