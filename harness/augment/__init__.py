@@ -8,6 +8,8 @@ torchvision is imported lazily, on first use of a torchvision-based augmentation
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness.registry import Registry
 
 from .base import UNIT, Augmentation, Identity, PixelStats
@@ -23,7 +25,8 @@ from .dsa import (
 )
 from .torchvision_policies import AutoAugmentation, ImageNetAugmentation, RandAugmentation
 
-AUGMENTATIONS: Registry = Registry("augmentation")
+#: name -> ``factory(*, strategy, stats, image_size) -> Augmentation`` (a ``create`` classmethod).
+AUGMENTATIONS: Registry[Callable[..., Augmentation]] = Registry("augmentation")
 AUGMENTATIONS.register("none", Identity.create)
 AUGMENTATIONS.register("dsa", DSAAugmentation.create)
 AUGMENTATIONS.register("dc", DCAugmentation.create)

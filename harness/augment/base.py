@@ -108,6 +108,12 @@ class Augmentation:
     name: str = "augmentation"
     clips: bool = False
 
+    # clipping bookkeeping, set by reset_clipping() and __call__
+    _clipped_pixels: Tensor
+    _clipped_calls: Tensor
+    _last_clipped: Tensor | None
+    _call_clipped: Tensor | None
+
     def __init__(self) -> None:
         self.reset_clipping()
 
@@ -121,7 +127,7 @@ class Augmentation:
     def __call__(self, x: Tensor, generator: torch.Generator) -> Tensor:
         check_images(x)
         check_generator(generator)
-        self._call_clipped: Tensor | None = None
+        self._call_clipped = None
         out = self._apply(x, generator)
         call = self._call_clipped
         if call is not None:
@@ -137,9 +143,9 @@ class Augmentation:
     # --- clipping bookkeeping -------------------------------------------------------------
     def reset_clipping(self) -> None:
         """Zero the clipping counters."""
-        self._clipped_pixels: Tensor = torch.zeros((), dtype=torch.long)
-        self._clipped_calls: Tensor = torch.zeros((), dtype=torch.long)
-        self._last_clipped: Tensor | None = None
+        self._clipped_pixels = torch.zeros((), dtype=torch.long)
+        self._clipped_calls = torch.zeros((), dtype=torch.long)
+        self._last_clipped = None
         self._call_clipped = None
 
     def _count_and_clamp(self, u: Tensor) -> Tensor:

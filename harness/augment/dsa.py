@@ -144,7 +144,7 @@ def sample_dsa(
     strategy: str,
     generator: torch.Generator,
     params: DSAParams = DSAParams(),
-    shape: tuple[int, int, int] | None = None,
+    shape: tuple[int, ...] | None = None,
     *,
     family: str | None = None,
 ) -> DSASample:

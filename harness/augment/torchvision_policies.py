@@ -66,7 +66,7 @@ def _with_clamp_hook(
     if not hasattr(base_cls, "_apply_image_or_video_transform"):
         return base_cls(**kwargs), False
 
-    class _Clamping(base_cls):  # type: ignore[misc, valid-type]
+    class _Clamping(base_cls):  # type: ignore[misc]  # a dynamic base (torchvision policy class)
         def _apply_image_or_video_transform(self, image, transform_id, *args, **kw):
             if transform_id in clamp_ops:
                 image = clamp(image)

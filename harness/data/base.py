@@ -28,7 +28,8 @@ from dcregistry.errors import DatasetNotFoundError, UnknownNameError
 from harness.registry import Registry
 
 from . import hf
-from .raw import DatasetFormatError, RawSplit
+from .raw import DatasetFormatError as DatasetFormatError  # re-exported
+from .raw import RawSplit as RawSplit  # re-exported
 
 SPLITS = ("train", "test")
 DATA_ROOT_ENV = "HARNESS_DATA"
@@ -79,14 +80,14 @@ def default_data_root() -> Path:
     return Path("~/.cache/harness/data").expanduser()
 
 
-def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
+def resolve_data_root(data_root: str | os.PathLike[str] | None) -> Path:
     return Path(data_root).expanduser() if data_root is not None else default_data_root()
 
 
 def load_dataset(
     name: str,
     split: str,
-    data_root: str | os.PathLike | None = None,
+    data_root: str | os.PathLike[str] | None = None,
     image_size: int | None = None,
 ) -> ImageSet:
     """Load split ``"train"`` or ``"test"`` of catalog dataset ``name`` from local disk.

@@ -101,7 +101,7 @@ def safe_unpickle(path: Path) -> Any:
         raise DatasetFormatError(path, f"is not a readable pickle: {type(exc).__name__}: {exc}") from None
 
 
-def _get(d: dict, key: str) -> Any:
+def _get(d: dict[Any, Any], key: str) -> Any:
     for k in (key.encode(), key):
         if k in d:
             return d[k]

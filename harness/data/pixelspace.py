@@ -12,7 +12,7 @@ clips.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -25,27 +25,27 @@ from .zca import ZCATransform
 Descriptor = Mapping[str, Any]
 
 
-def unit_space() -> dict:
+def unit_space() -> dict[str, Any]:
     return PixelSpace.unit().to_dict()
 
 
-def uint8_space() -> dict:
+def uint8_space() -> dict[str, Any]:
     return PixelSpace.uint8().to_dict()
 
 
-def normalized_space(info: DatasetInfo) -> dict:
+def normalized_space(info: DatasetInfo) -> dict[str, Any]:
     """The canonical normalized space of a catalog dataset (its mean/std)."""
     return PixelSpace.of_dataset(info).to_dict()
 
 
-def zca_space(variant: str, transform: Any, then: Descriptor) -> dict:
+def zca_space(variant: str, transform: Any, then: Descriptor) -> dict[str, Any]:
     return PixelSpace.zca(variant, transform, then).to_dict()
 
 
 def validate_descriptor(desc: Any, channels: int | None = None, field: str = "pixel_space") -> Descriptor:
     """Check ``desc`` is a well-formed descriptor; raise :class:`ValidationError` naming the field."""
     PixelSpace.parse(desc, channels, field)
-    return desc
+    return cast(Descriptor, desc)
 
 
 def _stats(space: PixelSpace, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,6 +84,7 @@ def _to_space(x: torch.Tensor, space: PixelSpace, zca: ZCATransform | None) -> t
     if space.kind == "normalized":
         mean, std = _stats(space, x)
         return (x - mean) / std
+    assert space.then is not None  # PixelSpace.parse gives every zca space its inner space
     return _need_zca(space, zca).apply(_to_space(x, space.then, None))
 
 
@@ -95,6 +96,7 @@ def _from_space(x: torch.Tensor, space: PixelSpace, zca: ZCATransform | None) ->
     if space.kind == "normalized":
         mean, std = _stats(space, x)
         return x * std + mean
+    assert space.then is not None  # PixelSpace.parse gives every zca space its inner space
     return _from_space(_need_zca(space, zca).invert(x), space.then, None)
 
 

@@ -26,7 +26,7 @@ _CACHE_FORMAT = 1
 class DatasetFormatError(ValidationError):
     """A dataset file on disk exists but is malformed (bad magic number, wrong size, bad keys)."""
 
-    def __init__(self, path: str | os.PathLike, problem: str, fix: str | None = None):
+    def __init__(self, path: str | os.PathLike[str], problem: str, fix: str | None = None):
         super().__init__(str(path), problem, fix)
 
 
@@ -44,9 +44,9 @@ class RawSplit:
 # Decoded-array cache under <root>/.harness-cache/ (JPEG/PNG decoding is the slow part).
 
 
-def file_fingerprint(paths: Iterable[Path], base: Path) -> list[list]:
+def file_fingerprint(paths: Iterable[Path], base: Path) -> list[list[str | int]]:
     """``[relative path, size, mtime_ns]`` per file: the cache key material."""
-    out = []
+    out: list[list[str | int]] = []
     for p in paths:
         st = p.stat()
         out.append([p.relative_to(base).as_posix(), st.st_size, st.st_mtime_ns])
@@ -85,7 +85,7 @@ def cached_split(root: Path, stem: str, key: str, build: Callable[[], RawSplit])
             if raw.class_names is not None:
                 arrays["class_names"] = np.array(raw.class_names, dtype=str)
             with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
+                np.savez(f, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays to allow_pickle: bool
         for old in cache_dir.glob(f"{stem}-*.npz"):
             if old != path:
                 old.unlink(missing_ok=True)

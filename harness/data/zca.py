@@ -61,7 +61,7 @@ def parse_variant(variant: str) -> tuple[str, float]:
 def _standardize_per_image(flat: torch.Tensor) -> torch.Tensor:
     """KIP's per-image centring and L2 normalisation of ``[N, D]`` rows."""
     flat = flat - flat.mean(dim=1, keepdim=True)
-    norms = flat.norm(dim=1, keepdim=True)
+    norms: torch.Tensor = flat.norm(dim=1, keepdim=True)
     return flat / norms.clamp_min(torch.finfo(flat.dtype).tiny)
 
 
