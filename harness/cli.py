@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -61,7 +62,13 @@ def protocols_show(name: str, as_json: bool) -> None:
         click.echo("\n# frozen TOML:\n" + protocol_toml(name))
 
 
-class DeviceParam(click.ParamType):
+if TYPE_CHECKING:
+    _StrParamType = click.ParamType[str]
+else:  # older click (pyproject allows >= 8.1): ParamType is not subscriptable at runtime
+    _StrParamType = click.ParamType
+
+
+class DeviceParam(_StrParamType):
     """``--device``: auto, cpu, cuda or cuda:N (N an existing CUDA device), checked up front."""
 
     name = "device"

@@ -299,7 +299,7 @@ def _condense_child(spec: CondenseSpec, quiet: bool, errors: Any) -> None:
         raise SystemExit(1) from None
 
 
-def condense_set(cfg: TableConfig, plan: SetPlan, quiet: bool = False) -> dict:
+def condense_set(cfg: TableConfig, plan: SetPlan, quiet: bool = False) -> dict[str, Any]:
     """Condense one set into ``sets/NAME`` (resuming a killed run) and record how it ran.
 
     With ``cfg.isolate`` the set is condensed in a spawned process, so the peak memory recorded
@@ -355,7 +355,7 @@ def evaluate_cells(
     art,
     protocol_name: str,
     runs: list[int],
-    tick: Callable[[int], None] | None = None,
+    tick: Callable[[int], object] | None = None,
 ) -> int:
     """Evaluate the given runs of one set under one protocol; one cell file per run."""
     from harness.engine.evaluate import evaluate_sets, prepare, protocol_aug_factory, resolve_device
@@ -509,13 +509,13 @@ def run_table(
 # --- aggregation and outputs ------------------------------------------------------------------------------
 
 
-def collect(cfg: TableConfig) -> dict:
+def collect(cfg: TableConfig) -> dict[str, Any]:
     """Everything stored for the current configuration: per (method, ipc) the sets' records and per
     protocol the runs' accuracies; plus the list of missing cells."""
     from harness.methods.quality import quality_warning
 
     plans = plan_sets(cfg)
-    rows: dict[tuple[str, int], dict] = {}
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
     missing: list[str] = []
     for plan in plans:
         row = rows.setdefault(
@@ -602,7 +602,7 @@ def collect(cfg: TableConfig) -> dict:
     }
 
 
-def _fmt_acc(block: dict, runs: int) -> str:
+def _fmt_acc(block: dict[str, Any], runs: int) -> str:
     if not block or block.get("n", 0) == 0:
         return "—"
     s = f"{100 * block['mean']:.1f} ± {100 * block['std']:.1f}"
@@ -629,7 +629,7 @@ def _group_missing(missing: list[str]) -> list[str]:
     return [k + (f" run{'s' if len(v) > 1 else ''} {','.join(v)}" if v[0] else "") for k, v in groups.items()]
 
 
-def render_markdown(res: dict) -> str:
+def render_markdown(res: dict[str, Any]) -> str:
     """The comparison table (accuracy %, mean ± std over the runs) and its budgets, as Markdown."""
     rows = {(r["method"], r["ipc"]): r for r in res["rows"]}
     methods = list(dict.fromkeys(r["method"] for r in res["rows"]))
@@ -699,7 +699,7 @@ def render_markdown(res: dict) -> str:
     return "\n".join(lines + notes) + "\n"
 
 
-def render_chart(res: dict, path: Path) -> None:
+def render_chart(res: dict[str, Any], path: Path) -> None:
     """A grouped bar chart of the table (one panel per IPC, one bar per protocol, std as error bars)."""
     import matplotlib
 
@@ -767,7 +767,8 @@ def _write_outputs(cfg: TableConfig) -> list[str]:
     render_grids(cfg)
     if any(b.get("n") for r in res["rows"] for b in r["protocols"].values()):
         render_chart(res, cfg.out / "chart.png")
-    return res["missing"]
+    missing: list[str] = res["missing"]
+    return missing
 
 
 README_BEGIN = "<!-- method-table:begin -->"

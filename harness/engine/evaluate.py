@@ -38,7 +38,7 @@ class Prepared:
 
     train: TrainSet
     test: TestSet
-    pixel_space: dict
+    pixel_space: dict[str, Any]
     stats: PixelStats | None  # None: ZCA space (torchvision augmentations unavailable)
     dsa_strategy: str
     zca: ZCATransform | None
@@ -59,9 +59,9 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _eval_pixel_space(md: dict) -> dict:
+def _eval_pixel_space(md: dict[str, Any]) -> dict[str, Any]:
     """uint8 sets are trained in the dataset's canonical normalized space (else unit)."""
-    ps = md["pixel_space"]
+    ps: dict[str, Any] = md["pixel_space"]
     if ps["kind"] != "uint8":
         return ps
     info = DATASETS.get(md["dataset"])
@@ -101,15 +101,15 @@ def prepare(
     if with_train_split or refit_zca:
         tr = load_dataset(md["dataset"], "train", data_root, image_size=size)
         split = (tr.images, tr.labels)
-    zca = None
+    zca: ZCATransform | None = None
     if ps["kind"] == "zca":
-        zca = (
-            ZCATransform.from_tensors(
+        if not refit_zca:
+            zca = ZCATransform.from_tensors(
                 {n: artifact.torch(n) for n in ("zca_mean", "zca_matrix", "zca_inverse")}, ps["variant"]
             )
-            if not refit_zca
-            else fit_zca(to_pixel_space(split[0], ps["then"]), ps["variant"])
-        )
+        else:
+            assert split is not None  # loaded above whenever the ZCA is refitted
+            zca = fit_zca(to_pixel_space(split[0], ps["then"]), ps["variant"])
     return Prepared(
         train=TrainSet(images.to(device), targets.to(device), md["num_classes"], lr),
         test=TestSet(to_pixel_space(test_unit.images, ps, zca).to(device), test_unit.labels.to(device)),
@@ -124,7 +124,7 @@ def prepare(
     )
 
 
-def pixel_stats(ps: dict) -> PixelStats | None:
+def pixel_stats(ps: dict[str, Any]) -> PixelStats | None:
     """What augmentations need to know about a pixel space (None for ZCA)."""
     space = PixelSpace.parse(ps)
     if space.kind == "normalized":
@@ -188,7 +188,7 @@ def evaluate_sets(
     *,
     strategy: str = "auto",
     seeds: list[int] | None = None,
-    tick: Callable[[int], None] | None = None,
+    tick: Callable[[int], object] | None = None,
     choice: Choice | None = None,
 ) -> SetsResult:
     """Train a fresh network per seed on ``train`` and test it on ``test`` (any held-out set).
@@ -211,7 +211,7 @@ def evaluate(
     data_root: str | None = None,
     strategy: str = "auto",
     baseline: bool = False,
-    progress: Callable[[int, int], Callable[[int], None]] | None = None,
+    progress: Callable[[int, str], Callable[[int], None]] | None = None,
 ) -> EvalRecord:
     """Evaluate ``artifact`` under ``protocol``; returns the typed result record.
 

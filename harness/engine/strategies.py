@@ -121,7 +121,7 @@ class Probe:
 
 
 Runner = Callable[
-    [Protocol, TrainSet, TestSet, AugFactory, list[int], Callable[[int], None] | None],
+    [Protocol, TrainSet, TestSet, AugFactory, list[int], Callable[[int], object] | None],
     tuple[list[RunResult], bool],
 ]
 
@@ -192,7 +192,7 @@ def _measure(protocol: Protocol, train: TrainSet, aug_factory: AugFactory, runs:
         t = STRATEGIES.get(name).measure(probe)
         if t is not None:
             measured[name] = t
-    best = min(measured, key=measured.get)
+    best = min(measured, key=measured.__getitem__)
     return Choice(best, measured, "fastest measured (seconds per step of all runs)")
 
 
@@ -203,7 +203,7 @@ def run_seeds(
     aug_factory: AugFactory,
     seeds: list[int],
     strategy: str,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], object] | None = None,
 ) -> tuple[list[RunResult], bool]:
     """Run every seed with ``strategy``; returns per-seed results (seed order) and a clip flag.
 

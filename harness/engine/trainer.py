@@ -134,7 +134,8 @@ def compiled(model: nn.Module) -> Callable[[Tensor], Tensor]:
     def forward(x: Tensor) -> Tensor:
         nonlocal fast
         try:
-            return fast(x)
+            out: Tensor = fast(x)
+            return out
         except Exception as exc:  # no C++ compiler, unsupported op...: eager is always correct
             if fast is model:
                 raise
@@ -142,7 +143,8 @@ def compiled(model: nn.Module) -> Callable[[Tensor], Tensor]:
                 f"torch.compile failed ({type(exc).__name__}); training in eager mode", stacklevel=2
             )
             fast = model
-            return model(x)
+            eager: Tensor = model(x)
+            return eager
 
     return forward
 

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dcregistry.canonical import canonical_json, sha256_bytes
 from dcregistry.errors import ProtocolError, UnknownNameError
@@ -22,6 +22,9 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 HASH_CHARS = 12
 
@@ -60,14 +63,14 @@ class Protocol:
         """The epoch after which the lr is multiplied by ``decay`` (DC: ``E//2 + 1``)."""
         return self.epochs // 2 + 1
 
-    def content(self) -> dict:
+    def content(self) -> dict[str, Any]:
         """Every semantic field, flat (not name, description or overrides), for records."""
         d = dataclasses.asdict(self)
         for k in ("name", "description", "overrides"):
             d.pop(k)
         return d
 
-    def toml_content(self) -> dict:
+    def toml_content(self) -> dict[str, dict[str, Any]]:
         """The hashed content: the protocol's TOML tables without name and description.
 
         Keyed by the TOML file's table/key names (:data:`TOML_LAYOUT`), not by this dataclass's
@@ -87,7 +90,7 @@ class Protocol:
     def id(self) -> str:
         return f"{self.name}@{self.hash}"
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         """What a result records about its protocol."""
         return {
             "id": self.id,
@@ -183,7 +186,7 @@ _OVERRIDABLE = {
 }
 
 
-def _from_toml(data: dict, source: str) -> Protocol:
+def _from_toml(data: dict[str, Any], source: str) -> Protocol:
     try:
         fields = {
             attr: _CONVERT.get(attr, lambda v: v)(data[table][key])
@@ -209,7 +212,7 @@ def _from_toml(data: dict, source: str) -> Protocol:
     return p
 
 
-def _builtin_files() -> dict[str, Any]:
+def _builtin_files() -> dict[str, Traversable]:
     root = resources.files("harness.protocols")
     return {p.name[:-5]: p for p in root.iterdir() if p.name.endswith(".toml")}
 
