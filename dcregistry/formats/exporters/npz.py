@@ -12,7 +12,6 @@ from ...artifact import Artifact
 from ...errors import ExportFormatError
 from . import EXPORTERS, embedded_json
 
-
 #: The member that holds the artifact's metadata (JSON text).
 METADATA_KEY = "metadata_json"
 
@@ -35,11 +34,12 @@ def write_npz(art: Artifact, out: Path) -> list[str]:
     arrays[METADATA_KEY] = np.array(embedded_json(art))
     # Written as numpy.savez writes (stored members NAME.npy, zip64), but by name: savez takes its
     # arrays as keyword arguments, so a tensor named "file" or "allow_pickle" would not be saved.
-    with open(out, "wb") as f, zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for key, array in arrays.items():
-            with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-    with open(out, "rb+") as f:
+    with open(out, "wb") as f:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for key, array in arrays.items():
+                with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+        f.flush()
         os.fsync(f.fileno())
     return notes
 
