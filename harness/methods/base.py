@@ -55,7 +55,7 @@ class CondenseContext:
     ipc: int
     model: str  # harness.models name, e.g. "convnet"
     device: torch.device
-    pixel_space: dict  # dcreg/1 pixel_space descriptor of `images`
+    pixel_space: dict[str, Any]  # dcreg/1 pixel_space descriptor of `images`
     seed: int
     dsa_strategy: str  # DSA strategy string for this dataset (MNIST-like sets drop flip)
     # The fitted ZCA (harness.data.ZCATransform) when `pixel_space` is a ZCA space, else None.
@@ -114,7 +114,9 @@ class SelectionMethod(Method):
 
     kind: ClassVar[str] = "selection"
 
-    def select(self, ctx: CondenseContext, cfg: Any, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+    def select(
+        self, ctx: CondenseContext, cfg: Any, gen: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
         """``(indices into ctx.images, info recorded in method_config)`` (e.g. the embedding net)."""
         raise NotImplementedError
 
@@ -126,25 +128,25 @@ class SynthesisMethod(Method):
 
     def init_state(
         self, ctx: CondenseContext, cfg: Any, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator
-    ) -> dict:
+    ) -> dict[str, Any]:
         """The state: at least ``images`` (a leaf requiring grad) and ``labels`` (+ optimizer state)."""
         raise NotImplementedError
 
     def step(
-        self, ctx: CondenseContext, cfg: Any, state: dict, iteration: int, gen: torch.Generator
+        self, ctx: CondenseContext, cfg: Any, state: dict[str, Any], iteration: int, gen: torch.Generator
     ) -> float:
         """One outer iteration; returns the loss shown in the progress bar."""
         raise NotImplementedError
 
-    def state_dict(self, state: dict) -> dict[str, Any]:
+    def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
         """Checkpointable state: tensors (saved as safetensors) and JSON-able scalars/lists/dicts."""
         raise NotImplementedError
 
-    def load_state_dict(self, ctx: CondenseContext, cfg: Any, sd: dict[str, Any]) -> dict:
+    def load_state_dict(self, ctx: CondenseContext, cfg: Any, sd: dict[str, Any]) -> dict[str, Any]:
         """Inverse of :meth:`state_dict`; a resumed run must equal an uninterrupted one."""
         raise NotImplementedError
 
-    def diverged(self, state: dict) -> str | None:
+    def diverged(self, state: dict[str, Any]) -> str | None:
         """What makes the state unusable (non-finite pixels, a learned lr <= 0), or None."""
         if not bool(torch.isfinite(state["images"]).all()):
             return "the synthetic images hold NaN or inf"
@@ -153,7 +155,7 @@ class SynthesisMethod(Method):
             return f"the learned lr is {lr:.4g} (it must stay positive)"
         return None
 
-    def result(self, state: dict) -> dict[str, torch.Tensor]:
+    def result(self, state: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Artifact tensors: ``images`` [N,C,H,W] float32 cpu, ``labels`` [N] int64, optional 0-d ``lr``."""
         out = {
             "images": state["images"].detach().float().cpu().clone(),
@@ -168,7 +170,7 @@ class SynthesisMethod(Method):
 # Config dataclasses: options from strings, canonical records, hashes
 
 
-def config_fields(config_cls: type) -> list[dataclasses.Field]:
+def config_fields(config_cls: type) -> list[dataclasses.Field[Any]]:
     """The public option fields of a method's ``Config`` dataclass."""
     return [f for f in dataclasses.fields(config_cls) if not f.name.startswith("_")]
 
@@ -312,8 +314,8 @@ def option_rows(method: Method) -> list[tuple[str, str, str, str]]:
     for f in config_fields(method.Config):
         if f.default is not dataclasses.MISSING:
             default = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = f.default_factory()  # type: ignore[misc]
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
         else:
             default = "(required)"
         typ = types_.get(f.name, f.type)

@@ -84,7 +84,7 @@ class DCConfig:
         check_choice("dis_metric", self.dis_metric, DIS_METRICS)
 
 
-def resolve_loops(cfg: Any, ipc: int) -> Any:
+def resolve_loops(cfg: DCConfig, ipc: int) -> DCConfig:
     """Fill outer_loop/inner_loop from the per-IPC table (MethodOptionError for an IPC not in it)."""
     if cfg.outer_loop is not None and cfg.inner_loop is not None:
         return cfg
@@ -107,23 +107,23 @@ class ImageMethod(SynthesisMethod):
 
     def init_state(
         self, ctx: CondenseContext, cfg: Any, images: Tensor, labels: Tensor, gen: torch.Generator
-    ) -> dict:
+    ) -> dict[str, Any]:
         img = images.detach().to(ctx.device, torch.float32).clone().requires_grad_(True)
         return {"images": img, "labels": labels.detach().to(ctx.device, torch.long).clone()}
 
-    def state_dict(self, state: dict) -> dict[str, Any]:
+    def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
         sd = {"images": state["images"].detach().cpu().clone(), "labels": state["labels"].cpu().clone()}
         if state.get("momentum") is not None:
             sd["momentum"] = state["momentum"].detach().cpu().clone()
         return sd
 
-    def load_state_dict(self, ctx: CondenseContext, cfg: Any, sd: dict[str, Any]) -> dict:
+    def load_state_dict(self, ctx: CondenseContext, cfg: Any, sd: dict[str, Any]) -> dict[str, Any]:
         state = self.init_state(ctx, cfg, sd["images"], sd["labels"], torch.Generator())
         if sd.get("momentum") is not None:
             state["momentum"] = torch.as_tensor(sd["momentum"]).to(ctx.device, torch.float32).clone()
         return state
 
-    def update_images(self, state: dict, grad: Tensor, lr: float, momentum: float) -> None:
+    def update_images(self, state: dict[str, Any], grad: Tensor, lr: float, momentum: float) -> None:
         state["momentum"] = sgd_momentum_step(state["images"], grad, state.get("momentum"), lr, momentum)
 
 
@@ -140,8 +140,9 @@ class DC(ImageMethod):
         return ctx.dsa_strategy if self.siamese_dsa else None
 
     def step(
-        self, ctx: CondenseContext, cfg: DCConfig, state: dict, iteration: int, gen: torch.Generator
+        self, ctx: CondenseContext, cfg: DCConfig, state: dict[str, Any], iteration: int, gen: torch.Generator
     ) -> float:
+        assert cfg.outer_loop is not None  # configure() resolved it (resolve_loops)
         img, lab = state["images"], state["labels"]
         k = ctx.num_classes
         strategy = self.strategy(ctx)

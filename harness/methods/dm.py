@@ -15,6 +15,7 @@ nets; for the default per-sample-normalised ConvNet both are the same computatio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -56,7 +57,7 @@ class DM(ImageMethod):
     Config = DMConfig
 
     def step(
-        self, ctx: CondenseContext, cfg: DMConfig, state: dict, iteration: int, gen: torch.Generator
+        self, ctx: CondenseContext, cfg: DMConfig, state: dict[str, Any], iteration: int, gen: torch.Generator
     ) -> float:
         img, lab = state["images"], state["labels"]
         k = ctx.num_classes
@@ -71,7 +72,7 @@ class DM(ImageMethod):
             def embed(x):
                 return fn(params, x)
         else:
-            embed = net.embed
+            embed = net.embed  # type: ignore[assignment]  # nn.Module attributes are typed Tensor | Module
         draws = draw_class_batches(ctx, cfg.batch_real, gen, ctx.dsa_strategy if cfg.dsa else None)
         syn_idx = syn_class_indices(lab, k)
         real = [siamese(ctx.images[idx], s) for idx, s in draws]

@@ -82,7 +82,10 @@ def embed_images(model: nn.Module, images: Tensor, batch_size: int = EMBED_BATCH
     """``model.embed`` of every image (eval mode), float32 ``[N, D]``."""
     model.eval()
     return torch.cat(
-        [model.embed(images[s : s + batch_size]).float() for s in range(0, len(images), batch_size)]
+        [
+            model.embed(images[s : s + batch_size]).float()  # type: ignore[operator]  # Module attrs: Tensor | Module
+            for s in range(0, len(images), batch_size)
+        ]
     )
 
 

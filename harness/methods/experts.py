@@ -105,9 +105,9 @@ def data_digest(images: Tensor, labels: Tensor) -> str:
     return h.hexdigest()
 
 
-def space_label(pixel_space: dict) -> str:
+def space_label(pixel_space: dict[str, Any]) -> str:
     """``"normalized"`` or ``"zca:<variant>:<inner kind>"`` for a context's pixel-space descriptor."""
-    kind = pixel_space["kind"]
+    kind: str = pixel_space["kind"]
     if kind == "zca":
         return f"zca:{pixel_space['variant']}:{pixel_space['then']['kind']}"
     return kind
@@ -168,7 +168,7 @@ def train_experts(
     """Train (or finish training) the experts of ``spec`` on ``ctx``'s images; returns their directory."""
     import dataclasses as dc
 
-    from harness.augment import create_augmentation
+    from harness.augment import Augmentation, create_augmentation
     from harness.engine.seeding import generator
     from harness.engine.trainer import TrainSet, fit
     from harness.protocols import load_protocol
@@ -193,6 +193,7 @@ def train_experts(
         batch_size=spec.batch_size,
         runs=1,
     )
+    aug: Augmentation
     if spec.augmentation == "dsa":
         from harness.augment.dsa import DSAAugmentation
 
@@ -249,4 +250,5 @@ class Trajectories:
         if not 0 <= e <= self.spec.epochs:
             raise ExpertsError(f"expert epoch {e} is outside 0..{self.spec.epochs}")
         with safe_open(str(expert_path(self.spec, i)), framework="pt") as f:
-            return f.get_slice("trajectory")[e].clone()
+            theta: Tensor = f.get_slice("trajectory")[e].clone()
+            return theta

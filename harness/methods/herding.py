@@ -5,6 +5,7 @@ embeddings come from a ConvNet trained on the whole training set (``embed=raw``:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -38,7 +39,7 @@ class Herding(SelectionMethod):
         pass
 
     def select(self, ctx: CondenseContext, cfg: Config, gen: torch.Generator):
-        info: dict = {"selection": "greedy herding per class (float64)"}
+        info: dict[str, Any] = {"selection": "greedy herding per class (float64)"}
         feats, info["embedding"] = selection_features(ctx, cfg, gen, "herding embedding net")
         feats = feats.cpu().double()
         picks = []

@@ -5,6 +5,7 @@ iterations); the real image nearest each center is kept. ``embed=raw`` clusters 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -32,7 +33,7 @@ class KCenter(SelectionMethod):
     def select(self, ctx: CondenseContext, cfg: Config, gen: torch.Generator):
         from sklearn.cluster import KMeans
 
-        info: dict = {
+        info: dict[str, Any] = {
             "clustering": {
                 "algorithm": "sklearn.cluster.KMeans",
                 "n_clusters": ctx.ipc,
@@ -41,11 +42,11 @@ class KCenter(SelectionMethod):
             }
         }
         feats, info["embedding"] = selection_features(ctx, cfg, gen, "kcenter embedding net")
-        feats = feats.cpu().double().numpy()
+        feats_np = feats.cpu().double().numpy()
         picks = []
         for c in range(ctx.num_classes):
             idx = ctx.class_indices(c).cpu()
-            x = feats[idx.numpy()]
+            x = feats_np[idx.numpy()]
             seed = int(torch.randint(0, 2**31 - 1, (), generator=gen))
             km = KMeans(n_clusters=ctx.ipc, max_iter=cfg.max_iter, n_init=cfg.n_init, random_state=seed)
             km.fit(x)

@@ -138,7 +138,7 @@ class CondenseSpec:
 @dataclass
 class Outcome:
     artifact: Artifact
-    method_config: dict
+    method_config: dict[str, Any]
 
 
 Progress = Callable[[int, str], Callable[..., None]]
@@ -172,7 +172,7 @@ def _check_request(spec: CondenseSpec, method: Method) -> None:
             raise UserError(f"{method.name} selects real images; an init set does not apply")
 
 
-def _unit_to_space(images: torch.Tensor, ps: dict) -> torch.Tensor:
+def _unit_to_space(images: torch.Tensor, ps: dict[str, Any]) -> torch.Tensor:
     from harness.data import to_pixel_space
 
     return to_pixel_space(images, ps)
@@ -184,7 +184,7 @@ class _Data:
     val_images: torch.Tensor | None
     val_labels: torch.Tensor | None
     class_names: list[str]
-    split_info: dict
+    split_info: dict[str, Any]
 
 
 def load_context(spec: CondenseSpec, device: torch.device, holdout: bool | None = None) -> _Data:
@@ -256,6 +256,7 @@ def _load(
         zca=zca,
     )
     if val_x is not None:
+        assert val_y is not None  # split together with val_x
         val_x, val_y = val_x.to(device), val_y.to(device)
     return _Data(ctx, val_x, val_y, list(train.class_names), split_info)
 
@@ -271,7 +272,7 @@ def _fit_zca_space(unit_images: torch.Tensor):
 
 def _init_images(
     spec: CondenseSpec, ctx: CondenseContext, gen: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, list[str], dict]:
+) -> tuple[torch.Tensor, torch.Tensor, list[str], dict[str, Any]]:
     """(images, labels, lineage, init record) for a synthesis method."""
     from harness.data import random_real_indices
 
@@ -288,7 +289,9 @@ def _init_images(
     return _init_from_ref(spec, ctx)
 
 
-def _init_from_ref(spec: CondenseSpec, ctx: CondenseContext):
+def _init_from_ref(
+    spec: CondenseSpec, ctx: CondenseContext
+) -> tuple[torch.Tensor, torch.Tensor, list[str], dict[str, Any]]:
     from dcregistry.pixelspace import PixelSpace
     from dcregistry.store import open_ref
     from harness.data import ZCATransform, to_unit
@@ -362,6 +365,8 @@ class _Validator:
         self.factory = protocol_aug_factory(
             protocol, pixel_stats(ctx.pixel_space), ctx.dsa_strategy, ctx.image_size[1]
         )
+        # eval_every loads the context with its validation split (see _load)
+        assert data.val_images is not None and data.val_labels is not None
         self.val = TestSet(data.val_images, data.val_labels)
         self.num_classes = ctx.num_classes
         self.device = ctx.device
@@ -424,7 +429,7 @@ def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def save_checkpoint(out: Path, payload: dict, tensors: dict[str, torch.Tensor]) -> None:
+def save_checkpoint(out: Path, payload: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
     """Atomically write a checkpoint (tensor file first, then the json that names it)."""
     from safetensors.torch import save_file
 
@@ -441,7 +446,7 @@ def save_checkpoint(out: Path, payload: dict, tensors: dict[str, torch.Tensor]) 
             old.unlink(missing_ok=True)
 
 
-def load_checkpoint(out: Path) -> tuple[dict, dict[str, torch.Tensor]] | None:
+def load_checkpoint(out: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
     """The last committed checkpoint under ``out`` (None when there is none)."""
     from safetensors.torch import load_file
 
@@ -687,7 +692,7 @@ def _run_synthesis(
         if tick:
             tick(1, loss=loss, val=curve[-1][1] if curve else None)
         if spec.checkpoint_every and done % spec.checkpoint_every == 0 and done < iterations:
-            flat: dict[str, torch.Tensor] = {}
+            flat = {}
             payload = {
                 "identity": identity,
                 "iteration": done,

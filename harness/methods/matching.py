@@ -61,6 +61,7 @@ def match_distance(gw_syn: Sequence[Tensor], gw_real: Sequence[Tensor], metric: 
             rs, rr = _rows(gs), _rows(gr)
             if rs is None:
                 continue
+            assert rr is not None  # the same parameter's gradient: as many dims as gs
             dis = dis + torch.sum(
                 1 - torch.sum(rr * rs, dim=-1) / (torch.norm(rr, dim=-1) * torch.norm(rs, dim=-1) + EPS)
             )
@@ -70,7 +71,8 @@ def match_distance(gw_syn: Sequence[Tensor], gw_real: Sequence[Tensor], metric: 
     if metric == "mse":
         return torch.sum((vs - vr) ** 2)
     if metric == "cos":
-        return 1 - torch.sum(vr * vs) / (torch.norm(vr) * torch.norm(vs) + EPS)
+        cos: Tensor = 1 - torch.sum(vr * vs) / (torch.norm(vr) * torch.norm(vs) + EPS)
+        return cos
     raise MethodOptionError(f"unknown distance {metric!r} (known: {', '.join(DIS_METRICS)})")
 
 
@@ -116,7 +118,7 @@ def distribution_match_loss(
 
 def draw_real(ctx: Any, c: int, n: int, gen: torch.Generator) -> Tensor:
     """Indices of ``min(n, |class c|)`` random images of class ``c`` (DC's ``get_images``)."""
-    idx = ctx.class_indices(c)
+    idx: Tensor = ctx.class_indices(c)
     return idx[torch.randperm(len(idx), generator=gen)[:n].to(idx.device)]
 
 
@@ -174,7 +176,8 @@ def buffers_of(net: nn.Module) -> dict[str, Tensor]:
 
 def functional_logits(net: nn.Module, params: dict[str, Tensor], x: Tensor) -> Tensor:
     """``net(x)`` with ``params`` in place of its parameters (buffers are the module's own)."""
-    return torch.func.functional_call(net, params, (x,))
+    logits: Tensor = torch.func.functional_call(net, params, (x,))
+    return logits
 
 
 def ce(logits: Tensor, y: Tensor) -> Tensor:
@@ -184,12 +187,14 @@ def ce(logits: Tensor, y: Tensor) -> Tensor:
 # --- configs and states ------------------------------------------------------------------------
 
 
-def config_dict(cfg: Any) -> dict:
+def config_dict(cfg: Any) -> dict[str, Any]:
     """A config dataclass as a plain dict (what goes into method_config)."""
     return dataclasses.asdict(cfg)
 
 
-def sgd_momentum_step(x: Tensor, grad: Tensor, buf: Tensor | None, lr: float, momentum: float) -> Tensor:
+def sgd_momentum_step(
+    x: Tensor, grad: Tensor, buf: Tensor | None, lr: float, momentum: float
+) -> Tensor | None:
     """torch.optim.SGD's update (no dampening, no Nesterov, no decay), in place on ``x``; returns the buffer."""
     with torch.no_grad():
         if momentum:
@@ -210,7 +215,7 @@ def optimizer_state(opt: torch.optim.Optimizer, prefix: str) -> dict[str, Tensor
     return out
 
 
-def load_optimizer_state(opt: torch.optim.Optimizer, sd: dict, prefix: str) -> None:
+def load_optimizer_state(opt: torch.optim.Optimizer, sd: dict[str, Any], prefix: str) -> None:
     """Inverse of :func:`optimizer_state`."""
     for i, p in enumerate(opt.param_groups[0]["params"]):
         key = f"{prefix}.{i}.momentum_buffer"
@@ -225,10 +230,10 @@ def shuffled_batches(n: int, batch: int, gen: torch.Generator) -> list[Tensor]:
 
 # --- compiled single-backward passes -----------------------------------------------------------
 
-_COMPILED: dict[tuple, Any] = {}
+_COMPILED: dict[tuple[Any, ...], Any] = {}
 
 
-def compiled_loss(net: nn.Module, key: tuple):
+def compiled_loss(net: nn.Module, key: tuple[Any, ...]):
     """``f(params, x, y) -> CE(template(x; params), y)`` compiled with torch.compile, cached by ``key``.
 
     A copy of ``net`` (the template) only provides the architecture; the parameters are inputs, so one compiled graph
@@ -248,14 +253,15 @@ def compiled_loss(net: nn.Module, key: tuple):
     return fn
 
 
-def compiled_embed(net: nn.Module, key: tuple):
+def compiled_embed(net: nn.Module, key: tuple[Any, ...]):
     """``f(params, x) -> template.embed(x; params)`` compiled, cached by ``key`` (see :func:`compiled_loss`)."""
     fn = _COMPILED.get(("embed",) + key)
     if fn is None:
         view = EmbedView(copy.deepcopy(net))
 
         def embed(params: dict[str, Tensor], x: Tensor) -> Tensor:
-            return torch.func.functional_call(view, {f"net.{k}": v for k, v in params.items()}, (x,))
+            emb: Tensor = torch.func.functional_call(view, {f"net.{k}": v for k, v in params.items()}, (x,))
+            return emb
 
         fn = _with_fallback(torch.compile(embed), embed)
         _COMPILED[("embed",) + key] = fn
@@ -292,9 +298,10 @@ class EmbedView(nn.Module):
         self.net = net
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net.embed(x)
+        emb: Tensor = self.net.embed(x)  # type: ignore[operator]  # nn.Module attributes are typed Tensor | Module
+        return emb
 
 
-def arch_key(ctx: Any) -> tuple:
+def arch_key(ctx: Any) -> tuple[Any, ...]:
     """What determines a network's architecture in a context (cache key for compiled graphs)."""
     return (ctx.model, tuple(ctx.images.shape[1:]), ctx.num_classes, str(ctx.device))

@@ -127,7 +127,8 @@ class FlatModel:
         }
 
     def logits(self, theta: Tensor, x: Tensor) -> Tensor:
-        return torch.func.functional_call(self.net, self.unflatten(theta), (x,))
+        out: Tensor = torch.func.functional_call(self.net, self.unflatten(theta), (x,))
+        return out
 
 
 StepLoss = Callable[[Tensor, int, Tensor], Tensor]
@@ -227,19 +228,19 @@ class MTT(ImageMethod):
 
     def init_state(
         self, ctx: CondenseContext, cfg: MTTConfig, images: Tensor, labels: Tensor, gen: torch.Generator
-    ) -> dict:
+    ) -> dict[str, Any]:
         state = super().init_state(ctx, cfg, images, labels, gen)
         state["lr"] = torch.tensor(float(cfg.lr_init), device=ctx.device)
         return state
 
-    def state_dict(self, state: dict) -> dict[str, Any]:
+    def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
         sd = super().state_dict(state)
         sd["lr"] = state["lr"].detach().cpu().clone()
         if state.get("lr_momentum") is not None:
             sd["lr_momentum"] = state["lr_momentum"].detach().cpu().clone()
         return sd
 
-    def load_state_dict(self, ctx: CondenseContext, cfg: MTTConfig, sd: dict[str, Any]) -> dict:
+    def load_state_dict(self, ctx: CondenseContext, cfg: MTTConfig, sd: dict[str, Any]) -> dict[str, Any]:
         state = super().load_state_dict(ctx, cfg, sd)
         state["lr"] = torch.as_tensor(sd["lr"]).to(ctx.device, torch.float32).reshape(()).clone()
         if sd.get("lr_momentum") is not None:
@@ -271,7 +272,12 @@ class MTT(ImageMethod):
         return out
 
     def step(
-        self, ctx: CondenseContext, cfg: MTTConfig, state: dict, iteration: int, gen: torch.Generator
+        self,
+        ctx: CondenseContext,
+        cfg: MTTConfig,
+        state: dict[str, Any],
+        iteration: int,
+        gen: torch.Generator,
     ) -> float:
         from harness.augment.dsa import apply_dsa
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,7 +29,9 @@ class RandomSelection(SelectionMethod):
     class Config:
         pass
 
-    def select(self, ctx: CondenseContext, cfg: Config, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+    def select(
+        self, ctx: CondenseContext, cfg: Config, gen: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
         from harness.data import random_real_indices
         from harness.data.sampling import RANDOM_REAL_STREAM
 
