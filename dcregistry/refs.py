@@ -48,6 +48,7 @@ __all__ = [
     "has_control_chars",
     "is_commit_id",
     "is_sha256_hex",
+    "is_hub_repo",
     "is_artifact_file_name",
     "text_problem",
 ]
@@ -110,6 +111,11 @@ def is_artifact_file_name(text: object) -> bool:
     """Whether ``text`` may name a file of an artifact: one component of at most 128 letters,
     digits, '.', '_' or '-', not starting with '.' or '-'."""
     return isinstance(text, str) and _FILE_NAME_RE.fullmatch(text) is not None and text not in (".", "..")
+
+
+def is_hub_repo(text: object) -> TypeGuard[str]:
+    """Whether ``text`` is a Hub repository id ``ORG/NAME`` (letters, digits, '.', '_', '-')."""
+    return isinstance(text, str) and _HUB_REPO_RE.fullmatch(text) is not None and ".." not in text
 
 
 def version_number(text: str) -> int | None:
@@ -219,7 +225,7 @@ def _parse_hub(text: str) -> Ref:
     if not body.startswith("datasets/"):
         raise InvalidReferenceError(f"{text!r}: hub references look like hf://datasets/ORG/NAME")
     repo, at, rev = body[len("datasets/") :].partition("@")
-    if not _HUB_REPO_RE.fullmatch(repo) or ".." in repo:
+    if not is_hub_repo(repo):
         raise InvalidReferenceError(f"{text!r}: hub repo must be ORG/NAME")
     if at and (not _HUB_REV_RE.fullmatch(rev) or ".." in rev):
         raise InvalidReferenceError(f"{text!r}: bad hub revision {rev!r}")

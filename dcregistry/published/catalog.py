@@ -23,6 +23,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from ..errors import NotFoundError, UserError
+from ..refs import is_sha256_hex
 
 CATALOG_ENV = "DCREG_PUBLISHED_CATALOG"
 #: Import formats of ``dcreg import`` plus the layouts only ``fetch`` converts.
@@ -34,7 +35,6 @@ MAX_FILE_BYTES = 16 << 30
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 _WORD_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-_HEX64_RE = re.compile(r"[0-9a-f]{64}")
 _HF_REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
@@ -204,7 +204,7 @@ def _parse_file(raw: Any, kind: str, where: str) -> PublishedFile:
     if path is not None:
         path = _rel_path(path, where)
     sha = raw.get("sha256")
-    if sha is not None and (not isinstance(sha, str) or not _HEX64_RE.fullmatch(sha)):
+    if sha is not None and (not is_sha256_hex(sha)):
         raise CatalogError(f"{where}: sha256 must be 64 lowercase hex digits")
     size = raw.get("size")
     if size is not None and (

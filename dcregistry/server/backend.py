@@ -37,9 +37,10 @@ from typing import Any
 from ..artifact import MANIFEST_FILE, check_manifest_shape, manifest_digest
 from ..errors import DiskFullError, JSONFormatError, NotFoundError, StorageError, UserError
 from ..fsio import atomic_write_bytes, ensure_dir, remove_tree, tmp_name
+from ..hubformat import BRANCH, commit_title, version_tag
 from ..jsonsafe import loads_bounded
 from ..manifest import manifest_bytes
-from ..refs import validate_name, validate_tag
+from ..refs import is_commit_id, is_sha256_hex, validate_name, validate_tag
 
 #: Largest regular (non-LFS) file a commit may carry inline, and largest commit body.
 MAX_INLINE_FILE = 10 << 20
@@ -60,8 +61,6 @@ MAX_COMMIT_OPS = 4 * MAX_EXTRAS
 LFS_MIN_SIZE = 1 << 20
 LFS_SUFFIXES = (".safetensors", ".parquet", ".npz", ".npy", ".pt", ".bin", ".png", ".jpg")
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEX40 = re.compile(r"[0-9a-f]{40}")
 _VTAG = re.compile(r"v([1-9][0-9]{0,8})")
 _PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
@@ -310,7 +309,7 @@ class RepoBackend:
         Commit ids are immutable and cached for good; branch and tag names for REF_TTL seconds
         (writes through this server invalidate them at once), so a hot ``resolve`` download does
         not re-read the store on every request."""
-        if _HEX40.fullmatch(rev):
+        if is_commit_id(rev):
             hit = self._commits.get((name, rev))
             if hit is not None:
                 return hit
@@ -324,7 +323,7 @@ class RepoBackend:
                 if len(self._commits) > 65536:
                     self._commits.clear()
                 self._commits[(name, commit.oid)] = commit
-            if not _HEX40.fullmatch(rev):
+            if not is_commit_id(rev):
                 if len(self._refcache) > 65536:
                     self._refcache.clear()
                 self._refcache[(name, rev)] = (time.monotonic() + REF_TTL, commit)
@@ -332,7 +331,7 @@ class RepoBackend:
 
     def cached(self, name: str, rev: str) -> tuple[Commit, dict[str, Entry]] | None:
         """(commit, tree) of ``rev`` if both are in memory (no file I/O), else None."""
-        if _HEX40.fullmatch(rev):
+        if is_commit_id(rev):
             commit = self._commits.get((name, rev))
         else:
             hit = self._refcache.get((name, rev))
@@ -350,9 +349,9 @@ class RepoBackend:
 
     def _resolve(self, name: str, rev: str) -> Commit:
         self.require(name)
-        if rev in ("main", "refs/heads/main", "HEAD"):
+        if rev in (BRANCH, f"refs/heads/{BRANCH}", "HEAD"):
             return self.head(name)
-        if _HEX40.fullmatch(rev):
+        if is_commit_id(rev):
             if rev == empty_oid(name):
                 return Commit(name, rev)
             for info in self.versions(name):
@@ -375,8 +374,8 @@ class RepoBackend:
         by_version = {i.version: i for i in infos}
         tags = [
             {
-                "name": f"v{i.version}",
-                "ref": f"refs/tags/v{i.version}",
+                "name": version_tag(i.version),
+                "ref": f"refs/tags/{version_tag(i.version)}",
                 "targetCommit": commit_oid(i.name, i.version, i.digest),
             }
             for i in infos
@@ -393,7 +392,7 @@ class RepoBackend:
                         }
                     )
         return {
-            "branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": head.oid}],
+            "branches": [{"name": BRANCH, "ref": f"refs/heads/{BRANCH}", "targetCommit": head.oid}],
             "converts": [],
             "tags": tags,
             "pullRequests": [],
@@ -409,7 +408,7 @@ class RepoBackend:
             out.append(
                 {
                     "id": commit_oid(info.name, info.version, info.digest),
-                    "title": f"dcreg v{info.version} {info.digest}",
+                    "title": commit_title(info.version, info.digest),
                     "message": "",
                     "authors": [{"user": "dcreg"}],
                     "date": info.created_at,
@@ -460,7 +459,7 @@ class RepoBackend:
             if (
                 isinstance(e, dict)
                 and isinstance(e.get("sha256"), str)
-                and _HEX64.fullmatch(e["sha256"])
+                and is_sha256_hex(e["sha256"])
                 and isinstance(e.get("size"), int)
                 and (self.hub / "blobs" / e["sha256"]).is_file()
             ):
@@ -511,7 +510,7 @@ class RepoBackend:
     # ---------------------------------------------------------------------------------- commits
     def commit(self, name: str, rev: str, lines: list[dict[str, Any]]) -> Commit:
         """Apply an NDJSON commit to ``main``; the result must be a valid dcreg/1 artifact."""
-        if rev not in ("main", "refs/heads/main"):
+        if rev not in (BRANCH, f"refs/heads/{BRANCH}"):
             raise HubError(400, f"commits go to 'main' only, not {_show(rev)}")
         if not lines or not isinstance(lines[0], dict) or lines[0].get("key") != "header":
             raise HubError(400, 'a commit body starts with a {"key": "header"} line')
@@ -523,7 +522,7 @@ class RepoBackend:
                 422, f"a commit may hold at most {MAX_COMMIT_OPS} operations, this one has {len(lines) - 1}"
             )
         parent = header.get("parentCommit")
-        if parent is not None and (not isinstance(parent, str) or not _HEX40.fullmatch(parent)):
+        if parent is not None and (not isinstance(parent, str) or not is_commit_id(parent)):
             raise HubError(400, "parentCommit must be a 40-hex commit id")
         with self._lock(name):
             head = self.head(name)
@@ -563,7 +562,7 @@ class RepoBackend:
             if (
                 value.get("algo", "sha256") != "sha256"
                 or not isinstance(oid, str)
-                or not _HEX64.fullmatch(oid)
+                or not is_sha256_hex(oid)
                 or type(size) is not int
                 or size < 0
             ):

@@ -20,8 +20,9 @@ from ..errors import IntegrityError, JSONFormatError, StorageError
 from ..fsio import atomic_write_bytes, copy_hashing, ensure_dir, remove_tree, tmp_name
 from ..jsonsafe import loads_bounded
 from ..manifest import MANIFEST_FILE, FileEntry, Manifest, as_manifest, manifest_bytes
+from ..refs import is_sha256_hex
 from .base import VersionInfo
-from .layout import HEX64, Layout, hex_of
+from .layout import Layout, hex_of
 
 #: Transfers at least this large get a byte progress bar (when progress is on).
 PROGRESS_MIN_BYTES = 4 << 20
@@ -78,7 +79,7 @@ class Blobs:
             raise IntegrityError(str(exc)) from None
         manifest = as_manifest(parsed)
         for fname, entry in manifest["files"].items():
-            if not HEX64.fullmatch(entry["sha256"]):
+            if not is_sha256_hex(entry["sha256"]):
                 raise IntegrityError(f"{where}manifest lists {fname} with a malformed sha256")
         return manifest
 

@@ -27,7 +27,6 @@ import io
 import json
 import os
 import random
-import re
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,8 +44,27 @@ from ..errors import (
     UnsupportedOperationError,
     UserError,
 )
+from ..hubformat import (
+    BRANCH,
+    PREVIEW_FILE,
+    REPO_TYPE,
+    commit_title,
+    parse_commit_title,
+    tag_version,
+    version_tag,
+)
 from ..manifest import FileEntry, Manifest, holds_artifact, manifest_bytes
-from ..refs import LATEST, Ref, has_control_chars, is_commit_id, parse_ref, validate_name, validate_tag
+from ..refs import (
+    LATEST,
+    Ref,
+    has_control_chars,
+    is_commit_id,
+    is_hub_repo,
+    parse_name_ref,
+    parse_ref,
+    validate_name,
+    validate_tag,
+)
 from ..transfer import is_loopback
 from .base import GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck, VersionInfo
 from .hubcache import HubCache
@@ -58,13 +76,8 @@ if TYPE_CHECKING:
 __all__ = ["HubStore", "HubError", "HubUnsupportedError", "DEFAULT_ENDPOINT", "PREVIEW_FILE", "is_hub_spec"]
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-PREVIEW_FILE = "preview/train.parquet"
 #: Commit attempts when other pushes keep moving the head.
 PUSH_ATTEMPTS = 12
-_VTAG = re.compile(r"v([1-9][0-9]{0,8})")
-_TITLE = re.compile(r"dcreg v([1-9][0-9]{0,8}) (sha256:[0-9a-f]{64})")
-_HEX40 = re.compile(r"[0-9a-f]{40}")
-_HUB_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -298,22 +311,15 @@ class HubStore(Store):
         if isinstance(ref, str):
             if ref.startswith("hf://"):
                 r = parse_ref(ref)
-            else:
-                name, at, sel = ref.partition("@")
-                validate_name(name)
-                parsed = parse_ref(ref) if not Path(ref).expanduser().exists() else None
-                r = (
-                    parsed
-                    if parsed is not None and parsed.kind == "name"
-                    else _name_only_ref(name, at, sel, ref)
-                )
+            else:  # a Hub store's references are always names (a same-named directory is not asked)
+                r = parse_name_ref(ref)
         else:
             r = ref
         if r.kind == "hub":
             if r.value is None:
                 return str(r.name), "latest", None
-            m = _VTAG.fullmatch(str(r.value))
-            return (str(r.name), "version", int(m.group(1))) if m else (str(r.name), "rev", str(r.value))
+            v = tag_version(str(r.value))
+            return (str(r.name), "version", v) if v is not None else (str(r.name), "rev", str(r.value))
         if r.kind != "name":
             raise InvalidReferenceError(
                 f"{r} is a directory, not a store reference "
@@ -325,7 +331,7 @@ class HubStore(Store):
     def _refs(self, repo: str) -> tuple[dict[int, str], dict[str, str], str | None]:
         """(version -> commit, user tag -> commit, head of main) from the Hub, every commit id
         and tag name checked before use (a hostile server's answer is refused, exit 1)."""
-        refs = self._call(f"{repo}: list refs", self._api.list_repo_refs, repo, repo_type="dataset")
+        refs = self._call(f"{repo}: list refs", self._api.list_repo_refs, repo, repo_type=REPO_TYPE)
         versions: dict[int, str] = {}
         tags: dict[str, str] = {}
         for t in refs.tags:
@@ -340,12 +346,12 @@ class HubStore(Store):
                     f"{repo}: {self.endpoint} answered {str(oid)[:60]!r} as the commit of "
                     f"tag {name[:64]!r}, which is not a 40-hex commit id; refusing its answer"
                 )
-            m = _VTAG.fullmatch(name)
-            if m:
-                versions[int(m.group(1))] = oid
+            v = tag_version(name)
+            if v is not None:
+                versions[v] = oid
             elif _is_user_tag(name):
                 tags[name] = oid  # tags that are not dcreg tags (e.g. 'release/1') are not ours
-        head = next((b.target_commit for b in refs.branches if b.name == "main"), None)
+        head = next((b.target_commit for b in refs.branches if b.name == BRANCH), None)
         if head is not None and not is_commit_id(head):
             raise HubError(
                 f"{repo}: {self.endpoint} answered {str(head)[:60]!r} as the head of main, "
@@ -385,7 +391,7 @@ class HubStore(Store):
                 oid = versions[max(versions)]
             elif rev in tags:
                 oid = tags[rev]
-            elif _HEX40.fullmatch(rev):
+            elif is_commit_id(rev):
                 oid = rev
             elif rev == "main" and not self.offline:
                 oid = self._refs(repo)[2] or ""
@@ -522,7 +528,7 @@ class HubStore(Store):
         digest = manifest_digest(art.manifest)
         preview = preview_parquet(art)
         hh = _hub()
-        self._call(f"{name}: create repo", self._api.create_repo, name, repo_type="dataset", exist_ok=True)
+        self._call(f"{name}: create repo", self._api.create_repo, name, repo_type=REPO_TYPE, exist_ok=True)
         for attempt in range(PUSH_ATTEMPTS):
             versions, _, head = self._refs(name)
             known = self._history(name) if head else {}
@@ -544,9 +550,9 @@ class HubStore(Store):
                         self._api.create_commit,
                         name,
                         ops,
-                        commit_message=f"dcreg v{version} {digest}",
+                        commit_message=commit_title(version, digest),
                         commit_description="Pushed by dcregistry.",
-                        repo_type="dataset",
+                        repo_type=REPO_TYPE,
                         parent_commit=head,
                     )
             except _Conflict:
@@ -569,9 +575,9 @@ class HubStore(Store):
                     f"{name}: tag v{version}",
                     self._api.create_tag,
                     name,
-                    tag=f"v{version}",
+                    tag=version_tag(version),
                     revision=oid,
-                    repo_type="dataset",
+                    repo_type=REPO_TYPE,
                 )
             break
         else:
@@ -583,13 +589,13 @@ class HubStore(Store):
     def _history(self, repo: str) -> dict[int, str]:
         """version -> digest for every dcreg commit on main (from commit titles)."""
         commits = self._call(
-            f"{repo}: list commits", lambda: list(self._api.list_repo_commits(repo, repo_type="dataset"))
+            f"{repo}: list commits", lambda: list(self._api.list_repo_commits(repo, repo_type=REPO_TYPE))
         )
         out: dict[int, str] = {}
         for c in commits:
-            m = _TITLE.fullmatch((c.title or "").strip())
-            if m:
-                out.setdefault(int(m.group(1)), m.group(2))
+            parsed = parse_commit_title(c.title)
+            if parsed:
+                out.setdefault(*parsed)
         return out
 
     # -------------------------------------------------------------------------------- tags
@@ -608,9 +614,9 @@ class HubStore(Store):
         if tags.get(tag) == oid:
             return
         if tag in tags:
-            self._call(f"{repo}: move tag {tag}", self._api.delete_tag, repo, tag=tag, repo_type="dataset")
+            self._call(f"{repo}: move tag {tag}", self._api.delete_tag, repo, tag=tag, repo_type=REPO_TYPE)
         self._call(
-            f"{repo}: tag {tag}", self._api.create_tag, repo, tag=tag, revision=oid, repo_type="dataset"
+            f"{repo}: tag {tag}", self._api.create_tag, repo, tag=tag, revision=oid, repo_type=REPO_TYPE
         )
 
     def tag(self, ref: RefLike, tag: str) -> VersionInfo:
@@ -618,7 +624,7 @@ class HubStore(Store):
         _user_tag(tag)
         repo, version, oid, _, _, _ = self._find(ref)
         self._set_tag(repo, tag, oid)
-        return self.resolve(Ref("hub", repo, "tag", f"v{version}"))
+        return self.resolve(Ref("hub", repo, "tag", version_tag(version)))
 
     def untag(self, name: str, tag: str) -> int:
         """Remove user tag ``tag``; return the version it pointed at."""
@@ -626,7 +632,7 @@ class HubStore(Store):
         current = self.tags(name)
         if tag not in current:
             raise NotFoundError(f"{name} has no tag {tag!r}")
-        self._call(f"{name}: delete tag {tag}", self._api.delete_tag, name, tag=tag, repo_type="dataset")
+        self._call(f"{name}: delete tag {tag}", self._api.delete_tag, name, tag=tag, repo_type=REPO_TYPE)
         return current[tag]
 
     def tag_log(self, name: str) -> builtins.list[dict[str, Any]]:
@@ -657,7 +663,7 @@ class HubStore(Store):
                 and not any(c in t.value for c in "*?[")
             ]
             found = self._call("list datasets", lambda: list(self._api.list_datasets(filter=card_tags)))
-            repos = sorted(d.id for d in found if isinstance(d.id, str) and _HUB_REPO.fullmatch(d.id))
+            repos = sorted(d.id for d in found if isinstance(d.id, str) and is_hub_repo(d.id))
         out = []
         for repo in repos:
             try:
@@ -747,18 +753,6 @@ def _user_tag(tag: str) -> str:
     if tag == LATEST:
         raise UserError("'latest' is automatic (the highest version); it cannot be set or removed by hand")
     return tag
-
-
-def _name_only_ref(name: str, at: str, sel: str, text: str) -> Ref:
-    if not at or sel == LATEST:
-        return Ref("name", name)
-    m = _VTAG.fullmatch(sel)
-    if m:
-        return Ref("name", name, "version", int(m.group(1)))
-    if sel.startswith("sha256:") and re.fullmatch(r"[0-9a-f]{4,64}", sel[7:]):
-        return Ref("name", name, "digest", sel[7:])
-    validate_tag(sel)
-    return Ref("name", name, "tag", sel)
 
 
 def _matches(term: Term, info: VersionInfo) -> bool:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 import time
 from collections.abc import Iterator
@@ -49,7 +48,7 @@ from ..errors import (
     UserError,
 )
 from ..fsio import atomic_write_bytes, ensure_dir, is_writable_dir, translate_os_errors
-from ..refs import VERSION_RE, validate_name, version_number
+from ..refs import VERSION_RE, is_sha256_hex, validate_name, version_number
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -70,7 +69,6 @@ TOP_LEVEL = frozenset(
         f"{INDEX_FILE}-shm",
     }
 )
-HEX64 = re.compile(r"[0-9a-f]{64}")
 #: Version files are tiny; anything larger is damaged (and never read whole).
 MAX_VERSION_FILE = 64 << 10
 #: A versions directory whose mtime is older than this is summarized by its signature (2 s
@@ -86,7 +84,7 @@ def default_root() -> Path:
 
 def hex_of(digest: str) -> str:
     """The 64 hex digits of ``sha256:<hex>``; IntegrityError if malformed."""
-    if not isinstance(digest, str) or not digest.startswith("sha256:") or not HEX64.fullmatch(digest[7:]):
+    if not isinstance(digest, str) or not digest.startswith("sha256:") or not is_sha256_hex(digest[7:]):
         raise IntegrityError(f"malformed digest {str(digest)[:80]!r}")
     return digest[7:]
 
@@ -162,7 +160,7 @@ class Layout:
         return self.root / INDEX_FILE
 
     def blob_path(self, hexdigest: str) -> Path:
-        if not isinstance(hexdigest, str) or not HEX64.fullmatch(hexdigest):
+        if not isinstance(hexdigest, str) or not is_sha256_hex(hexdigest):
             raise IntegrityError(f"not a sha256 digest: {str(hexdigest)[:80]!r}")
         return self.root / "blobs" / "sha256" / hexdigest[:2] / hexdigest
 
@@ -387,6 +385,5 @@ __all__ = [
     "INDEX_FILE",
     "LOCK_FILE",
     "TOP_LEVEL",
-    "HEX64",
     "SUBDIRS",
 ]

@@ -48,13 +48,13 @@ from ..fsio import (
     translate_os_errors,
 )
 from ..manifest import Manifest, holds_artifact, manifest_digest
-from ..refs import LATEST, Ref, parse_name_ref, validate_name
+from ..refs import LATEST, Ref, is_sha256_hex, parse_name_ref, validate_name
 from . import maintenance
 from .annotations import Annotations
 from .base import EVAL_KIND, GcReport, PushResult, RefLike, Store, VerifyReport, VersionInfo
 from .blobs import Blobs, live_blob_names, progress_bar
 from .index import IndexRow
-from .layout import HEX64, Layout, VersionRecord, default_root, hex_of
+from .layout import Layout, VersionRecord, default_root, hex_of
 from .query import parse_terms
 from .tags import TagLog, user_tag
 
@@ -203,7 +203,7 @@ class LocalStore(Store):
         art = open_artifact(path, verify=True)  # full validation before the store is touched
         manifest = art.manifest
         for fname, entry in manifest["files"].items():
-            if not HEX64.fullmatch(entry["sha256"]):
+            if not is_sha256_hex(entry["sha256"]):
                 raise IntegrityError(f"manifest lists {fname} with a malformed sha256")
         digest = manifest_digest(manifest)
         self.layout.ensure()

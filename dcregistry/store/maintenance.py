@@ -15,12 +15,12 @@ from typing import Protocol
 from ..errors import UserError
 from ..fsio import is_tmp_name, remove_tree, tmp_owner_alive
 from ..manifest import Manifest
-from ..refs import Ref, validate_name, version_number
+from ..refs import Ref, is_sha256_hex, validate_name, version_number
 from .annotations import Annotations
 from .base import GcReport, RefLike, VerifyReport, VersionCheck, VersionInfo
 from .blobs import Blobs, live_blob_names
 from .index import Index, IndexRow
-from .layout import HEX64, TOP_LEVEL, Layout, hex_of, is_dir_entry, is_file_entry, list_dir
+from .layout import TOP_LEVEL, Layout, hex_of, is_dir_entry, is_file_entry, list_dir
 from .tags import TagLog
 
 
@@ -191,14 +191,14 @@ def anomalies(store: LocalParts) -> list[str]:
         if e.name != "sha256" or not is_dir_entry(e):
             odd(e.path)
     for sub in list_dir(blobs / "sha256"):
-        if not (is_dir_entry(sub) and len(sub.name) == 2 and HEX64.fullmatch(sub.name * 32)):
+        if not (is_dir_entry(sub) and len(sub.name) == 2 and is_sha256_hex(sub.name * 32)):
             odd(sub.path)
             continue
         for e in list_dir(Path(sub.path)):
-            if not (HEX64.fullmatch(e.name) and e.name.startswith(sub.name) and is_file_entry(e)):
+            if not (is_sha256_hex(e.name) and e.name.startswith(sub.name) and is_file_entry(e)):
                 odd(e.path)
     for e in list_dir(root / "snapshots"):
-        if not (HEX64.fullmatch(e.name) and is_dir_entry(e)):
+        if not (is_sha256_hex(e.name) and is_dir_entry(e)):
             odd(e.path)
     for ns in list_dir(root / "repos"):
         if not is_dir_entry(ns):
@@ -322,12 +322,12 @@ def gc(store: LocalParts, dry_run: bool = True) -> GcReport:
         live_hex = {hex_of(d) for d in digests}
         rel: Callable[[str | Path], str] = lambda p: os.path.relpath(p, layout.root)  # noqa: E731
         for sub in list_dir(layout.root / "blobs" / "sha256"):
-            if not (is_dir_entry(sub) and len(sub.name) == 2 and HEX64.fullmatch(sub.name * 32)):
+            if not (is_dir_entry(sub) and len(sub.name) == 2 and is_sha256_hex(sub.name * 32)):
                 report.skipped.append(rel(sub.path))
                 continue
             for entry in list_dir(Path(sub.path)):
                 if not (
-                    HEX64.fullmatch(entry.name) and entry.name.startswith(sub.name) and is_file_entry(entry)
+                    is_sha256_hex(entry.name) and entry.name.startswith(sub.name) and is_file_entry(entry)
                 ):
                     report.skipped.append(rel(entry.path))
                     continue
@@ -338,7 +338,7 @@ def gc(store: LocalParts, dry_run: bool = True) -> GcReport:
                 if not dry_run:
                     remove_tree(Path(entry.path))
         for entry in list_dir(layout.root / "snapshots"):
-            if not (HEX64.fullmatch(entry.name) and is_dir_entry(entry)):
+            if not (is_sha256_hex(entry.name) and is_dir_entry(entry)):
                 report.skipped.append(rel(entry.path))
                 continue
             if entry.name not in live_hex:
