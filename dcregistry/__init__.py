@@ -6,7 +6,15 @@ Importing this package is cheap (no torch); names are loaded on first use.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what editors and type checkers see; at run time the names load lazily
+    from .artifact import Artifact, build_artifact, load_artifact, open_artifact
+    from .card import render_card
+    from .catalog import get_dataset_info
+    from .refs import parse_ref
+    from .store import open_ref
+    from .store.local import LocalStore
 
 __version__ = "0.1.0"
 
@@ -22,7 +30,18 @@ _LAZY = {
     "get_dataset_info": "dcregistry.catalog",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "__version__",
+    "Artifact",
+    "build_artifact",
+    "open_artifact",
+    "load_artifact",
+    "render_card",
+    "parse_ref",
+    "LocalStore",
+    "open_ref",
+    "get_dataset_info",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,6 @@
 """The layering, read from the source: no import cycles between modules (module-level and
-function-level imports alike), and the registry never imports the harness."""
+function-level imports alike; type-only imports under TYPE_CHECKING excepted), the registry
+never imports the harness, and the lazy public API is visible to type checkers."""
 
 from __future__ import annotations
 
@@ -21,12 +22,25 @@ def _modules() -> dict[str, Path]:
     return mods
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node, except inside ``if TYPE_CHECKING:`` blocks (never imported at run time)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and getattr(child.test, "id", None) == "TYPE_CHECKING":
+                todo.extend(child.orelse)
+                continue
+            todo.append(child)
+
+
 def _graph(mods: dict[str, Path]) -> dict[str, set[str]]:
     """module -> the project modules it imports anywhere in its file (``from p import m`` -> p.m)."""
     graph: dict[str, set[str]] = {m: set() for m in mods}
     for mod, path in mods.items():
         package = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 graph[mod].update(a.name for a in node.names if a.name in mods)
             elif isinstance(node, ast.ImportFrom):
@@ -105,3 +119,25 @@ def test_the_registry_never_imports_the_harness():
         if t.startswith("harness")
     )
     assert bad == []
+
+
+def test_the_lazy_public_api_is_visible_to_type_checkers_and_loads():
+    """Every lazily loaded name of ``dcregistry`` has a static import under TYPE_CHECKING
+    (editors and mypy see it) and resolves at run time to that module's object."""
+    import importlib
+
+    import dcregistry
+
+    tree = ast.parse((ROOT / "dcregistry" / "__init__.py").read_text())
+    static = {
+        a.asname or a.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+        for imp in node.body
+        if isinstance(imp, ast.ImportFrom)
+        for a in imp.names
+    }
+    lazy = dcregistry._LAZY
+    assert static == set(lazy) == set(dcregistry.__all__) - {"__version__"}
+    for name, module in lazy.items():
+        assert getattr(dcregistry, name) is getattr(importlib.import_module(module), name)
