@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import OutputExistsError, UserError
 from ...fsio import check_output_path, staged_dir, staged_file
+from ...registry import Registry
 from ..paths import require_utf8
-from ..registry import FormatRegistry
 
 if TYPE_CHECKING:
     from ...artifact import Artifact
@@ -28,10 +28,10 @@ if TYPE_CHECKING:
 #: Format name -> module of this package that registers its writer (imported on first use).
 EXPORT_MODULES = {"pt": "pt", "npz": "npz", "png": "png", "hf-datasets": "hf_datasets"}
 #: Format name -> writer(artifact, out_path, **options) -> notes (the options differ by format).
-EXPORTERS: FormatRegistry[Callable[..., list[str]]] = FormatRegistry(
-    "export format", __name__, EXPORT_MODULES
+EXPORTERS: Registry[Callable[..., list[str]]] = Registry(
+    "export format", lazy=EXPORT_MODULES, package=__name__
 )
-EXPORT_FORMATS = EXPORTERS.names
+EXPORT_FORMATS = tuple(EXPORTERS.names())
 #: Formats whose output is a directory (the others write one file).
 DIRECTORY_FORMATS = ("hf-datasets",)
 HF_METADATA_FILE = "dcreg_metadata.json"

@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 from ...errors import ImportFormatError, OutputExistsError, UserError
 from ...fsio import check_output_path, staged_dir
 from ...manifest import is_artifact_dir
+from ...registry import Registry
 from ..paths import require_utf8
-from ..registry import FormatRegistry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,10 +49,10 @@ if TYPE_CHECKING:
 #: A new format is one module here plus one line in this table.
 IMPORT_MODULES = {"dc-pt": "dc_pt", "mtt": "mtt", "kip-npz": "kip_npz", "npz": "npz"}
 #: Format name -> reader(path, options, notes) -> [ImportedSet].
-IMPORTERS: FormatRegistry[Callable[[Path, ImportOptions, list[str]], list[ImportedSet]]] = FormatRegistry(
-    "import format", __name__, IMPORT_MODULES
+IMPORTERS: Registry[Callable[[Path, ImportOptions, list[str]], list[ImportedSet]]] = Registry(
+    "import format", lazy=IMPORT_MODULES, package=__name__
 )
-IMPORT_FORMATS = IMPORTERS.names
+IMPORT_FORMATS = tuple(IMPORTERS.names())
 PIXEL_SPACES = ("normalized", "unit", "uint8", "zca-kornia", "zca-kip")
 ZCA_INNER = ("unit", "normalized")
 LAYOUTS = ("nchw", "nhwc")
