@@ -3,14 +3,12 @@
 ``aug = create_augmentation(name, strategy=..., stats=..., image_size=...)`` then
 ``aug(x, generator)`` on a float batch ``[N, C, H, W]`` in the artifact's pixel space; the
 result is in the same space and depends only on ``x`` and the (CPU) generator's state.
-torchvision is imported lazily, on first use of a torchvision-based augmentation.
+torchvision is imported lazily, on first use of a torchvision-based augmentation. Each
+augmentation registers itself in :data:`~harness.augment.registry.AUGMENTATIONS` with one line
+in its own file; this package imports each file once.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-
-from harness.registry import Registry
 
 from .base import UNIT, Augmentation, Identity, PixelStats
 from .dc import DCAugmentation
@@ -23,17 +21,8 @@ from .dsa import (
     parse_strategy,
     sample_dsa,
 )
+from .registry import AUGMENTATIONS
 from .torchvision_policies import AutoAugmentation, ImageNetAugmentation, RandAugmentation
-
-#: name -> ``factory(*, strategy, stats, image_size) -> Augmentation`` (a ``create`` classmethod).
-AUGMENTATIONS: Registry[Callable[..., Augmentation]] = Registry("augmentation")
-AUGMENTATIONS.register("none", Identity.create)
-AUGMENTATIONS.register("dsa", DSAAugmentation.create)
-AUGMENTATIONS.register("dc", DCAugmentation.create)
-AUGMENTATIONS.register("imagenet", ImageNetAugmentation.create)
-AUGMENTATIONS.register("randaug", RandAugmentation.create)
-AUGMENTATIONS.register("autoaug", AutoAugmentation.create)
-
 
 #: No normalization statistics known (what an augmentation gets when none are given).
 UNKNOWN_STATS = PixelStats(None, None)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .registry import AUGMENTATIONS
+
 
 @dataclass(frozen=True)
 class PixelStats:
@@ -181,3 +183,6 @@ class Identity(Augmentation):
 
     def _apply(self, x: Tensor, generator: torch.Generator) -> Tensor:
         return x
+
+
+AUGMENTATIONS.register("none", Identity.create)

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from .base import UNIT, Augmentation, PixelStats
 from .dsa import affine, translate
+from .registry import AUGMENTATIONS
 
 DC_OPS = ("crop", "scale", "rotate")
 
@@ -92,3 +93,6 @@ class DCAugmentation(Augmentation):
                 y = affine(xs, cos, -sin * (h / w), sin * (w / h), cos, align_corners=False)
             out = out.index_copy(0, sel, y)
         return out + fill
+
+
+AUGMENTATIONS.register("dc", DCAugmentation.create)

@@ -46,6 +46,7 @@ from dcregistry.catalog import DSA_STRATEGY_DEFAULT, DatasetInfo, get_dataset_in
 from dcregistry.errors import UnknownNameError
 
 from .base import UNIT, Augmentation, PixelStats, check_generator, check_images
+from .registry import AUGMENTATIONS
 
 FAMILIES: tuple[str, ...] = ("color", "crop", "cutout", "flip", "scale", "rotate")
 
@@ -322,3 +323,6 @@ class DSAAugmentation(Augmentation):
 
     def __repr__(self) -> str:
         return f"DSAAugmentation(strategy={self.strategy!r})"
+
+
+AUGMENTATIONS.register("dsa", DSAAugmentation.create)

@@ -49,6 +49,7 @@ import torch
 from torch import Tensor
 
 from .base import UNIT, Augmentation, PixelStats
+from .registry import AUGMENTATIONS
 
 #: Policy ops that need [0, 1] input (see the module docstring).
 CLAMPING_OPS = frozenset({"Brightness", "Color", "Contrast", "Sharpness", "Posterize", "Equalize"})
@@ -169,3 +170,8 @@ class AutoAugmentation(_TorchvisionAugmentation):
     def policy_name(self, image_size: int) -> str:
         size = self.image_size if self.image_size is not None else image_size
         return "imagenet" if size == 64 else "cifar10"
+
+
+AUGMENTATIONS.register("imagenet", ImageNetAugmentation.create)
+AUGMENTATIONS.register("randaug", RandAugmentation.create)
+AUGMENTATIONS.register("autoaug", AutoAugmentation.create)
