@@ -32,12 +32,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 from urllib.parse import urlparse
 
 from ..artifact import MANIFEST_FILE, manifest_digest, open_artifact
 from ..errors import (
-    AmbiguousReferenceError,
     IntegrityError,
     InvalidReferenceError,
     NotFoundError,
@@ -68,6 +67,7 @@ from ..refs import (
 from ..transfer import is_loopback
 from .base import GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck, VersionInfo
 from .hubcache import HubCache
+from .select import select_version
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
@@ -304,7 +304,7 @@ class HubStore(Store):
 
     # ------------------------------------------------------------------------------ parsing
     @staticmethod
-    def _parse(ref: RefLike) -> tuple[str, str, Any]:
+    def _parse(ref: RefLike) -> tuple[str, Literal["latest", "version", "tag", "digest", "rev"], Any]:
         """(repo id, selector, value) with selector latest|version|tag|digest|rev."""
         if isinstance(ref, VersionInfo):
             return ref.name, "version", ref.version
@@ -376,47 +376,35 @@ class HubStore(Store):
                 f"{repo} has no dcreg version (no vN tag) on {self.endpoint}"
                 + (" in the local Hub cache (offline)" if self.offline else "")
             )
-        if selector == "latest":
-            version = max(versions)
-        elif selector == "version":
-            version = int(value)
-            if version not in versions:
-                raise NotFoundError(
-                    f"{repo} has no version v{version}; versions: "
-                    + ", ".join(f"v{v}" for v in sorted(versions))
-                )
-        elif selector in ("tag", "rev"):
-            rev = str(value)
-            if rev == LATEST:
-                oid = versions[max(versions)]
-            elif rev in tags:
-                oid = tags[rev]
-            elif is_commit_id(rev):
-                oid = rev
-            elif rev == "main" and not self.offline:
-                oid = self._refs(repo)[2] or ""
-            else:
-                have = ", ".join(sorted(tags)) or "none"
-                raise NotFoundError(f"{repo} has no tag {rev!r} (tags: {have})")
-            hits = [v for v, o in versions.items() if o == oid]
-            if not hits:
-                raise NotFoundError(f"{repo}@{rev} is not a dcreg version (no vN tag on commit {oid[:12]})")
-            version = max(hits)
-        else:
-            prefix = str(value)
-            hits = []
-            for v, oid in sorted(versions.items()):
-                if manifest_digest(self._manifest_at(repo, oid))[7:].startswith(prefix):
-                    hits.append(v)
-            if not hits:
-                raise NotFoundError(f"no version of {repo} has a digest starting with sha256:{prefix}")
-            if len(hits) > 1:
-                raise AmbiguousReferenceError(
-                    f"sha256:{prefix} matches {len(hits)} versions of {repo}; give more hex digits"
-                )
-            version = hits[0]
+        version = self._revision(repo, str(value), versions, tags) if selector in ("tag", "rev") else None
+        if version is None:
+            version = select_version(
+                (_HubVersion(self, repo, v, o, tags, versions) for v, o in versions.items()),
+                Ref("name", repo, "tag" if selector == "rev" else selector, value),
+            ).version
         oid = versions[version]
         return repo, version, oid, self._manifest_at(repo, oid), tags, versions
+
+    def _revision(
+        self, repo: str, rev: str, versions: Mapping[int, str], tags: Mapping[str, str]
+    ) -> int | None:
+        """The version a Hub revision names when it is a commit id or ``main`` (the highest
+        version on that commit); None where it is a tag, which :func:`select_version` picks
+        (NotFoundError for a tag or commit that carries no version)."""
+        if rev == LATEST:
+            return None
+        if rev in tags:
+            oid = tags[rev]
+        elif is_commit_id(rev):
+            oid = rev
+        elif rev == "main" and not self.offline:
+            oid = self._refs(repo)[2] or ""
+        else:
+            return None  # no such revision: selection reports the missing tag
+        hits = [v for v, o in versions.items() if o == oid]
+        if not hits:
+            raise NotFoundError(f"{repo}@{rev} is not a dcreg version (no vN tag on commit {oid[:12]})")
+        return None if rev in tags else max(hits)
 
     def _info(
         self,
@@ -427,12 +415,14 @@ class HubStore(Store):
         tags: Mapping[str, str],
         versions: Mapping[int, str],
     ) -> VersionInfo:
-        names = [t for t, o in tags.items() if o == oid]
-        if version == max(versions):
-            names.append(LATEST)
         md = manifest["metadata"] if isinstance(manifest.get("metadata"), dict) else {}
         return VersionInfo(
-            repo, version, manifest_digest(manifest), tuple(sorted(names)), md.get("created_at"), dict(md)
+            repo,
+            version,
+            manifest_digest(manifest),
+            _tags_on(version, oid, tags, versions),
+            md.get("created_at"),
+            dict(md),
         )
 
     def resolve(self, ref: RefLike) -> VersionInfo:
@@ -718,6 +708,42 @@ class HubStore(Store):
 
 
 # ------------------------------------------------------------------------------------ helpers
+def _tags_on(version: int, oid: str, tags: Mapping[str, str], versions: Mapping[int, str]) -> tuple[str, ...]:
+    """The tags version ``version`` (commit ``oid``) carries: user tags on its commit, and
+    ``latest`` on the highest version."""
+    names = [t for t, o in tags.items() if o == oid]
+    if version == max(versions):
+        names.append(LATEST)
+    return tuple(sorted(names))
+
+
+class _HubVersion:
+    """A version on the Hub as :func:`~.select.select_version` sees it; its digest is read
+    (from its manifest, through the cache) only when a digest prefix asks for it."""
+
+    def __init__(
+        self,
+        store: HubStore,
+        repo: str,
+        version: int,
+        oid: str,
+        tags: Mapping[str, str],
+        versions: Mapping[int, str],
+    ):
+        self.version = version
+        self.oid = oid
+        self.tags = _tags_on(version, oid, tags, versions)
+        self._store = store
+        self._repo = repo
+        self._digest: str | None = None
+
+    @property
+    def digest(self) -> str:
+        if self._digest is None:
+            self._digest = manifest_digest(self._store._manifest_at(self._repo, self.oid))
+        return self._digest
+
+
 class _Conflict(HubError):
     """The head moved (409/412): another push won the race."""
 

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
-    AmbiguousReferenceError,
     IntegrityError,
     InvalidReferenceError,
     NotFoundError,
@@ -54,8 +53,9 @@ from .annotations import Annotations
 from .base import EVAL_KIND, GcReport, PushResult, RefLike, Store, VerifyReport, VersionInfo
 from .blobs import Blobs, live_blob_names, progress_bar
 from .index import IndexRow
-from .layout import Layout, VersionRecord, default_root, hex_of
+from .layout import Layout, VersionRecord, default_root
 from .query import parse_terms
+from .select import Candidate, select_version
 from .tags import TagLog, user_tag
 
 if TYPE_CHECKING:
@@ -72,10 +72,6 @@ def _test_pause(stage: str) -> None:
         sys.stderr.write(f"DCREG_TEST_PAUSED {stage}\n")
         sys.stderr.flush()
         time.sleep(float(os.environ.get("DCREG_TEST_PAUSE_SECONDS", "3600")))
-
-
-def _vlist(live: Mapping[int, Any]) -> str:
-    return ", ".join(f"v{v}" for v in sorted(live)) or "none"
 
 
 class LocalStore(Store):
@@ -135,37 +131,15 @@ class LocalStore(Store):
         if not live:
             raise NotFoundError(self.layout.no_such_name(name))
         tags = self.tag_store.current(name, live)
-        if r.selector == "latest":
-            version = max(live)
-        elif r.selector == "version":
-            version = int(r.value)  # type: ignore[arg-type]
-            if version not in live:
-                removed = version in self.layout.version_numbers(name, "removed")
-                raise NotFoundError(
-                    f"{name} has no version v{version}"
-                    + (" (it was removed)" if removed else "")
-                    + f"; live versions: {_vlist(live)}"
-                )
-        elif r.selector == "tag":
-            if r.value not in tags:
-                have = ", ".join(f"{t}->v{v}" for t, v in tags.items())
-                raise NotFoundError(f"{name} has no tag {r.value!r} (tags: {have})")
-            version = tags[str(r.value)]
-        else:
-            prefix = str(r.value)
-            hits = sorted(v for v, rec in live.items() if hex_of(rec.digest).startswith(prefix))
-            if not hits:
-                raise NotFoundError(
-                    f"no version of {name} has a digest starting with "
-                    f"sha256:{prefix} (live versions: {_vlist(live)})"
-                )
-            if len(hits) > 1:
-                raise AmbiguousReferenceError(
-                    f"sha256:{prefix} matches {len(hits)} versions of {name} "
-                    f"({', '.join(f'v{v}={live[v].digest[7:19]}' for v in hits)}); give more hex "
-                    "digits"
-                )
-            version = hits[0]
+        chosen = select_version(
+            (
+                Candidate(v, rec.digest, tuple(t for t, tv in tags.items() if tv == v))
+                for v, rec in live.items()
+            ),
+            r,
+            was_removed=lambda v: v in self.layout.version_numbers(name, "removed"),
+        )
+        version = chosen.version
         rec = live[version]
         try:
             metadata = self.blobs.read_manifest(rec.digest, f"{name}@v{version}")["metadata"]
@@ -173,14 +147,7 @@ class LocalStore(Store):
             if strict:
                 raise
             metadata = {}
-        return VersionInfo(
-            name,
-            version,
-            rec.digest,
-            tuple(t for t, v in tags.items() if v == version),
-            rec.created_at,
-            metadata,
-        )
+        return VersionInfo(name, version, rec.digest, chosen.tags, rec.created_at, metadata)
 
     def manifest(self, ref: RefLike) -> Manifest:
         """The manifest of the version ``ref`` names (format, metadata, files with sha256/size)."""
