@@ -71,7 +71,6 @@ from .select import select_version
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
-    from .query import Term
 
 __all__ = ["HubStore", "HubError", "HubUnsupportedError", "DEFAULT_ENDPOINT", "PREVIEW_FILE", "is_hub_spec"]
 
@@ -664,7 +663,7 @@ class HubStore(Store):
             for v in reversed(chosen) if not all_versions else chosen:
                 manifest = self._manifest_at(repo, versions[v])
                 info = self._info(repo, v, versions[v], manifest, tags, versions)
-                if all(_matches(t, info) for t in terms):
+                if all(t.matches(info) for t in terms):
                     out.append(info)
         return out
 
@@ -779,48 +778,6 @@ def _user_tag(tag: str) -> str:
     if tag == LATEST:
         raise UserError("'latest' is automatic (the highest version); it cannot be set or removed by hand")
     return tag
-
-
-def _matches(term: Term, info: VersionInfo) -> bool:
-    md = info.metadata
-    values = {
-        "name": info.name,
-        "version": info.version,
-        "digest": info.digest,
-        "dataset": md.get("dataset"),
-        "method": md.get("method"),
-        "ipc": md.get("ipc"),
-        "num_classes": md.get("num_classes"),
-        "label_kind": md.get("label_kind"),
-        "pixel": (md.get("pixel_space") or {}).get("kind"),
-        "seed": md.get("seed"),
-        "license": md.get("license"),
-        "created_at": info.created_at,
-        "made_at": md.get("created_at"),
-    }
-    have = values.get(term.field)
-    want = term.value
-    if have is None:
-        return term.op == "!="
-    if isinstance(want, str) and term.op in ("=", "!=") and any(c in want for c in "*?["):
-        import fnmatch
-
-        hit = fnmatch.fnmatchcase(str(have), want)
-        return hit if term.op == "=" else not hit
-    try:
-        if isinstance(want, int):
-            return _compare(term.op, int(have), int(want))
-        return _compare(term.op, str(have), str(want))
-    except (TypeError, ValueError):
-        return False
-
-
-_Ordered = TypeVar("_Ordered", int, str)
-
-
-def _compare(op: str, a: _Ordered, b: _Ordered) -> bool:
-    """``a OP b`` (KeyError for an operator parse_term never makes)."""
-    return {"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
 class _progress:

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .query import Term
+from .query import QUERY_FIELDS, Term
 
 SCHEMA_VERSION = 2
+#: The columns of the versions table, in their order: a column per query field
+#: (:data:`~.query.QUERY_FIELDS`, which says its type and value) and the metadata as JSON.
 _COLUMNS = (
     "name",
     "version",
@@ -38,21 +40,17 @@ _COLUMNS = (
     "made_at",
     "metadata",
 )
-_SCHEMA = """
+_FIELD_COLUMNS = _COLUMNS[:-1]  # (a test checks that these are exactly the query fields)
+
+
+def _column(name: str) -> str:
+    field = QUERY_FIELDS[name]
+    return f"{name} {'INTEGER' if field.kind == 'int' else 'TEXT'}{' NOT NULL' if field.required else ''}"
+
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS versions (
-    name TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    digest TEXT NOT NULL,
-    created_at TEXT,
-    dataset TEXT,
-    method TEXT,
-    ipc INTEGER,
-    num_classes INTEGER,
-    label_kind TEXT,
-    pixel TEXT,
-    seed INTEGER,
-    license TEXT,
-    made_at TEXT,
+    {", ".join(_column(c) for c in _FIELD_COLUMNS)},
     metadata TEXT NOT NULL,
     PRIMARY KEY (name, version)
 );
@@ -77,28 +75,11 @@ class IndexRow:
     metadata: dict[str, Any]  # {} when the version's manifest could not be read (a damaged version)
 
     def values(self) -> tuple[Any, ...]:
-        md: Mapping[str, Any] = self.metadata or {}
-        ps = md.get("pixel_space")
+        """The row's column values, in :data:`_COLUMNS` order."""
         return (
-            self.name,
-            self.version,
-            self.digest,
-            self.created_at,
-            md.get("dataset"),
-            md.get("method"),
-            _int(md.get("ipc")),
-            _int(md.get("num_classes")),
-            md.get("label_kind"),
-            ps.get("kind") if isinstance(ps, dict) else None,
-            _int(md.get("seed")),
-            md.get("license"),
-            md.get("created_at"),
-            json.dumps(md, sort_keys=True),
+            *(QUERY_FIELDS[c].value(self) for c in _FIELD_COLUMNS),
+            json.dumps(self.metadata or {}, sort_keys=True),
         )
-
-
-def _int(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 class Index:

@@ -1,14 +1,19 @@
-"""Version selection, defined once (:mod:`dcregistry.store.select`): the selection function
-on a table of selectors."""
+"""Version selection and query matching, each defined once (:mod:`dcregistry.store.select`,
+:mod:`dcregistry.store.query`): the selection function on a table of selectors, and the Python
+query matcher against the SQL the local index runs."""
 
 from __future__ import annotations
 
-from typing import NoReturn
+import sqlite3
+from typing import Any, NoReturn
 
 import pytest
 
 from dcregistry.errors import AmbiguousReferenceError, NotFoundError
 from dcregistry.refs import Ref, parse_name_ref
+from dcregistry.store import VersionInfo
+from dcregistry.store.index import _FIELD_COLUMNS, Index, IndexRow
+from dcregistry.store.query import QUERY_FIELDS, glob_match, parse_term
 from dcregistry.store.select import Candidate, select_version
 
 D1 = "sha256:" + "ab12" + "0" * 60
@@ -94,3 +99,100 @@ def test_digests_are_read_only_for_a_digest_prefix() -> None:
     assert select_version(lazy, Ref("name", "lab/x")).version == 2
     assert select_version(lazy, Ref("name", "lab/x", "version", 1)).version == 1
     assert select_version(lazy, Ref("name", "lab/x", "tag", "paper")).version == 1
+
+
+# ------------------------------------------------------------------------------------- queries
+def _row(name: str, version: int, **md: Any) -> IndexRow:
+    created = md.pop("pushed", None)
+    return IndexRow(name, version, f"sha256:{version:064x}", created, md)
+
+
+ROWS = [
+    _row("lab/a", 1, dataset="cifar10", method="dc", ipc=10, num_classes=10, seed=0, license="mit"),
+    _row("lab/a", 2, dataset="cifar10", method="dm", ipc=50, seed=1, pixel_space={"kind": "unit"}),
+    _row("lab/b-x", 1, dataset="mnist", ipc=1, label_kind="soft", created_at="2026-02-01T00:00:00Z"),
+    _row("lab/B", 3, dataset="mnist", ipc=True, method=7, pixel_space="unit", pushed="2026-03-01T00:00:00Z"),
+    _row("zz/c", 1),  # a damaged version: no metadata at all
+]
+TERMS = [
+    "dataset=cifar10",
+    "dataset!=cifar10",
+    "method!=dc",
+    "ipc>=10",
+    "ipc<10",
+    "ipc!=1",
+    "k=1",
+    "seed=0",
+    "num_classes!=10",
+    "name=lab/*",
+    "name!=lab/*",
+    "name=lab/[ab]*",
+    "name=lab/[^a]*",
+    "name=lab/[!a]*",
+    "name=lab/[a-c]",
+    "name=lab/[]a]",
+    "name=lab/?",
+    "name=lab/[",
+    "name!=lab/[",
+    "name=*-*",
+    "license!=m*",
+    "license!=mit",
+    "pixel=unit",
+    "pixel!=unit",
+    "label_kind=soft",
+    "made_at>=2026-01",
+    "created_at<2026-04",
+    "created_at!=2026-03-01T00:00:00Z",
+    "digest=0000",
+    "digest!=0000",
+    "version>=2",
+    "v=v1",
+    "method=7",
+]
+
+
+@pytest.mark.parametrize("text", TERMS)
+def test_python_matcher_selects_what_the_index_selects(text: str) -> None:
+    term = parse_term(text)
+    with Index(None) as idx:
+        idx.upsert(ROWS)
+        by_sql = [(r.name, r.version) for r in idx.query([term])]
+    by_python = sorted((r.name, r.version) for r in ROWS if term.matches(r))
+    assert by_python == by_sql
+    # a VersionInfo (what the Hub store matches) reads the same fields as an index row
+    infos = [VersionInfo(r.name, r.version, r.digest, (), r.created_at, r.metadata) for r in ROWS]
+    assert sorted((i.name, i.version) for i in infos if term.matches(i)) == by_sql
+
+
+def test_the_index_has_a_column_per_query_field() -> None:
+    assert set(_FIELD_COLUMNS) == set(QUERY_FIELDS)
+    with Index(None) as idx:
+        columns = {row[1]: row[2] for row in idx.conn.execute("PRAGMA table_info(versions)")}
+    assert columns.pop("metadata") == "TEXT"
+    assert columns == {f: "INTEGER" if q.kind == "int" else "TEXT" for f, q in QUERY_FIELDS.items()}
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "*",
+        "a*",
+        "*c",
+        "a?c",
+        "[ab]*",
+        "[^a]*",
+        "[!a]*",
+        "[]a]*",
+        "[a-]*",
+        "[-a]*",
+        "[c-a]*",
+        "a[",
+        "**a*",
+        "?",
+    ],
+)
+def test_glob_is_sqlite_glob(pattern: str) -> None:
+    conn = sqlite3.connect(":memory:")
+    for text in ["", "a", "abc", "ABC", "bac", "]x", "-a", "!a", "a[", "ca", "a*c", "été"]:
+        (want,) = conn.execute("SELECT ? GLOB ?", (text, pattern)).fetchone()
+        assert glob_match(pattern, text) == bool(want), (pattern, text)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dcregistry.errors import NotFoundError, UserError
+from dcregistry.store import LocalStore, Store
 from dcregistry.store.hub import HubStore, HubUnsupportedError
 
 from .conftest import Server, dcreg
@@ -35,6 +36,54 @@ def test_tags_digest_refs_and_listing(server: Server, client_env: Path, make_art
     assert not [i for i in store.list(query=["dataset=digits", "ipc>=99"]) if i.name == "lab/hs"]
     report = store.verify_all()
     assert report.ok and {c.info.ref for c in report.checks} >= {"lab/hs@v1", "lab/hs@v2"}
+
+
+SELECTORS = ["", "@latest", "@v1", "@v2", "@v3", "@v9", "@paper", "@stable", "@nightly", "@sha256:0000"]
+QUERIES = [
+    [],
+    ["dataset=mnist"],
+    ["dataset!=mnist"],
+    ["ipc>=3"],
+    ["seed<41"],
+    ["pixel!=unit"],
+    ["name=lab/*"],
+]
+
+
+def test_local_and_hub_stores_select_and_query_alike(
+    server: Server, client_env: Path, make_artifact, tmp_path: Path
+) -> None:
+    """One selection function and one query field map: the same versions, tags and selectors
+    give the same answers (and the same messages) on a local store and on a Hub store."""
+    arts = [
+        make_artifact(seed=40),
+        make_artifact(seed=41, ipc=3, dataset="mnist", image_shape=[1, 28, 28], pixel_space={"kind": "unit"}),
+        make_artifact(seed=42, ipc=4),
+    ]
+    local, hub = LocalStore(tmp_path / "agree-local"), HubStore(server.url)
+    for store in (local, hub):
+        for art, tags in zip(arts, (["paper"], [], ["stable"]), strict=True):
+            store.push(art.path, "lab/agree", tags=tags)
+        store.tag("lab/agree@v2", "paper")  # a tag moves
+    refs = [f"lab/agree{s}" for s in SELECTORS]
+    refs += [f"lab/agree@sha256:{a.digest[7:15]}" for a in arts] + [f"lab/agree@{arts[2].digest}"]
+
+    def answer(store: Store, ref: str) -> tuple[object, ...]:
+        try:
+            info = store.resolve(ref)
+        except UserError as exc:
+            return (type(exc), str(exc))
+        return (info.version, info.digest, info.tags)
+
+    for ref in refs:
+        assert answer(local, ref) == answer(hub, ref), ref
+    assert answer(local, "lab/agree@nightly")[0] is NotFoundError
+    for query in QUERIES:
+        got = [
+            [(i.version, i.digest) for i in s.list(name="lab/agree", query=query, all_versions=True)]
+            for s in (local, hub)
+        ]
+        assert got[0] == got[1], query
 
 
 def test_local_only_operations_are_clear_errors(server: Server, client_env: Path, make_artifact) -> None:
