@@ -233,7 +233,7 @@ def eval_cmd(
         click.echo(f"result written to {json_out}", err=True)
     if record:
         assert store is not None and resolved.info is not None
-        ann = store.annotate(resolved.info, "eval", data)
+        ann = store.require("annotate", "--record").annotate(resolved.info, "eval", data)
         click.echo(f"recorded on {canonical_ref} ({ann})", err=True)
     click.echo(result.summary(), err=json_out == "-")
 
@@ -424,7 +424,7 @@ def condense_cmd(
     if push_name:
         from dcregistry.store import get_store
 
-        res = get_store(store_spec).push(outcome.artifact.path, push_name, tags)
+        res = get_store(store_spec).require("write", "--push").push(outcome.artifact.path, push_name, tags)
         click.echo(str(res))
 
 

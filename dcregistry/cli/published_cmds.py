@@ -127,8 +127,12 @@ def fetch_cmd(
     from ..refs import validate_name
 
     entry = get_published(name, catalog)
+    store = None
     if push_name is not None:
-        validate_name(push_name)  # refuse a bad name before downloading anything
+        from ..store import get_store
+
+        validate_name(push_name)  # refuse a bad name (or a store that cannot take it) before downloading
+        store = get_store(store_spec).require("write", "--push")
     result = fetch_published(
         entry,
         out if out is not None else Path(entry.name),
@@ -140,9 +144,7 @@ def fetch_cmd(
     )
     pushed = []
     if push_name is not None:
-        from ..store import get_store
-
-        pushed = push_fetched(result, push_name, get_store(store_spec))
+        pushed = push_fetched(result, push_name, store)
     if as_json:
         emit_json(
             {

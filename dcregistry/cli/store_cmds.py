@@ -86,7 +86,8 @@ def push(
     Prints `NS/NAME@vN sha256:<digest>`. Identical content already stored under NS/NAME is not
     stored again: the existing version is printed (and `unchanged` said on stderr).
     """
-    res = _store(store_spec).push(path, name, tags, progress=not progress_disabled(quiet))
+    store = _store(store_spec).require("write", "push")
+    res = store.push(path, name, tags, progress=not progress_disabled(quiet))
     if as_json:
         emit_json(res.to_json())
     else:
@@ -281,7 +282,7 @@ def show(ref: str, store_spec: str | None, as_json: bool) -> None:
 @store_option
 def tag(ref: str, tag: str, store_spec: str | None) -> None:
     """Point TAG at the version REF names (moving it if it was elsewhere)."""
-    info = _store(store_spec, ref).tag(ref, tag)
+    info = _store(store_spec, ref).require("write", "tag").tag(ref, tag)
     click.echo(f"{info.ref} tagged {tag}")
 
 
@@ -291,7 +292,7 @@ def tag(ref: str, tag: str, store_spec: str | None) -> None:
 @store_option
 def untag(name: str, tag: str, store_spec: str | None) -> None:
     """Remove TAG from NAME (`latest` is automatic and cannot be removed)."""
-    version = _store(store_spec).untag(name, tag)
+    version = _store(store_spec).require("write", "untag").untag(name, tag)
     click.echo(f"{name}: removed tag {tag} (it pointed at v{version})")
 
 
@@ -373,8 +374,9 @@ def verify(ref: str | None, all_versions: bool, store_spec: str | None, as_json:
 @store_option
 def rm(ref: str, force: bool, store_spec: str | None) -> None:
     """Remove one version (its number is never reused; blobs stay until `dcreg gc`)."""
+    store = _store(store_spec).require("maintain", "rm")
     try:
-        info = _store(store_spec).rm(ref, force=force)
+        info = store.rm(ref, force=force)
     except TagProtectedError as exc:
         raise TagProtectedError(f"{exc} (--force removes it with its tags)") from None
     click.echo(f"removed {info.ref} (its blobs stay until `dcreg gc --no-dry-run`)")
@@ -392,7 +394,7 @@ def rm(ref: str, force: bool, store_spec: str | None) -> None:
 @json_option
 def gc(dry_run: bool, store_spec: str | None, as_json: bool) -> None:
     """Find blobs no version references, stale snapshots and dead temp files; delete with --no-dry-run."""
-    report = _store(store_spec).gc(dry_run=dry_run)
+    report = _store(store_spec).require("maintain", "gc").gc(dry_run=dry_run)
     if as_json:
         emit_json(report.to_json())
         return

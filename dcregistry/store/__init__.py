@@ -1,7 +1,9 @@
 """Stores of versioned artifacts and reference resolution.
 
-Every store implements :class:`~dcregistry.store.base.Store`; the CLI and the harness reach
-stores only through :func:`get_store` (a ``--store`` value -> a store) and :func:`open_ref` /
+Every store implements :class:`~dcregistry.store.base.Store` (reading) and the capability
+interfaces it has (:class:`~.base.WritableStore`, :class:`~.base.AnnotatingStore`,
+:class:`~.base.MaintainableStore`; a command asks with ``store.require(...)``). The CLI and the
+harness reach stores only through :func:`get_store` (a ``--store`` value -> a store) and :func:`open_ref` /
 :func:`resolve_ref` (a reference string -> an artifact / a version). The embedded local store is
 :class:`~dcregistry.store.local.LocalStore`; other kinds (the Hugging Face Hub, a served store)
 register a factory with :func:`register_store`.
@@ -17,7 +19,20 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidReferenceError, StoreUnavailableError
 from ..refs import Ref, parse_ref
-from .base import EVAL_KIND, GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck, VersionInfo
+from .base import (
+    EVAL_KIND,
+    AnnotatingStore,
+    GcReport,
+    MaintainableStore,
+    PushResult,
+    ReadableStore,
+    RefLike,
+    Store,
+    VerifyReport,
+    VersionCheck,
+    VersionInfo,
+    WritableStore,
+)
 from .layout import default_root
 from .local import LocalStore
 
@@ -26,6 +41,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Store",
+    "ReadableStore",
+    "WritableStore",
+    "AnnotatingStore",
+    "MaintainableStore",
     "RefLike",
     "VerifyReport",
     "VersionCheck",

@@ -21,9 +21,9 @@ import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
-from ..errors import UserError
+from ..errors import UnsupportedOperationError, UserError
 from ..refs import Ref
 
 if TYPE_CHECKING:
@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Store",
+    "ReadableStore",
+    "WritableStore",
+    "AnnotatingStore",
+    "MaintainableStore",
+    "CAPABILITIES",
     "VersionInfo",
     "PushResult",
     "GcReport",
@@ -188,48 +193,63 @@ class VerifyReport:
 
 
 class Store(abc.ABC):
-    """A versioned artifact store. Implementations: :class:`~dcregistry.store.local.LocalStore`
-    (and the Hub/served stores). Only :meth:`card` has a default implementation."""
+    """A versioned artifact store, split by capability so that a command knows before it starts
+    whether a store can do what it asks. Every store can ``read`` (this class: resolve, open,
+    pull, list, tags, annotations, card, verify); one that can also ``write`` (push, tag, untag)
+    is a :class:`WritableStore`, ``annotate`` (record results) an :class:`AnnotatingStore`,
+    ``maintain`` (rm, gc) a :class:`MaintainableStore`. A command calls :meth:`require` first:
+    it refuses a store without the capability (one line, exit 1) and returns the store typed
+    for it. Implementations: :class:`~dcregistry.store.local.LocalStore` (all four),
+    :class:`~dcregistry.store.hub.HubStore` (read and write). Only :meth:`card` has a default."""
 
     #: Human-readable location (a directory, a URL) used in messages.
     location: str = "?"
-    #: What the store can do, so a command can refuse before any work: ``read`` (resolve, open,
-    #: pull, list), ``write`` (push, tag), ``annotate`` (record results), ``maintain`` (rm, gc).
-    capabilities: frozenset[str] = frozenset({"read", "write", "annotate", "maintain"})
+    #: What to do instead, per capability the store lacks (the end of :meth:`require`'s message).
+    refusal_hints: Mapping[str, str] = {
+        "annotate": "record results on a local store (pull the version and push it there)",
+        "maintain": "remove or collect versions on the store itself",
+    }
+    #: The error :meth:`require` raises.
+    unsupported_error: type[UnsupportedOperationError] = UnsupportedOperationError
 
-    def require(self, capability: str, what: str) -> None:
-        """UnsupportedOperationError (exit 1) unless the store has ``capability``."""
-        if capability not in self.capabilities:
-            from ..errors import UnsupportedOperationError
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the store can do: ``read``, and ``write``, ``annotate``, ``maintain`` where it is a
+        :class:`WritableStore`, :class:`AnnotatingStore`, :class:`MaintainableStore`."""
+        return frozenset(c for c, cls in CAPABILITIES.items() if isinstance(self, cls))
 
-            hint = {
-                "annotate": "record results on a local store (pull the version and push it there)",
-                "maintain": "remove or collect versions on the store itself",
-            }.get(capability, "")
-            raise UnsupportedOperationError(
+    @overload
+    def require(self, capability: Literal["write"], what: str) -> WritableStore: ...
+    @overload
+    def require(self, capability: Literal["annotate"], what: str) -> AnnotatingStore: ...
+    @overload
+    def require(self, capability: Literal["maintain"], what: str) -> MaintainableStore: ...
+    @overload
+    def require(self, capability: str, what: str) -> Store: ...
+    def require(self, capability: str, what: str) -> Store:
+        """This store, if it has ``capability``; else UnsupportedOperationError (exit 1) saying
+        that ``what`` (the command or option) needs it. Call it before any work."""
+        cls = CAPABILITIES.get(capability)
+        if cls is None or not isinstance(self, cls):
+            hint = self.refusal_hints.get(capability, "")
+            raise self.unsupported_error(
                 f"{what} needs a store that can {capability}, and {self.location} cannot"
                 + (f"; {hint}" if hint else "")
             )
+        return self
 
     # ---------------------------------------------------------------------------- resolving
     @abc.abstractmethod
     def resolve(self, ref: RefLike) -> VersionInfo:
         """The live version ``ref`` names (``ns/name``, ``@vN``, ``@tag``, ``@latest``,
-        ``@sha256:<prefix>``); NotFoundError / AmbiguousReferenceError otherwise."""
+        ``@sha256:<prefix>``, chosen by :func:`~dcregistry.store.select.select_version`);
+        NotFoundError / AmbiguousReferenceError otherwise."""
 
     @abc.abstractmethod
     def manifest(self, ref: RefLike) -> Manifest:
         """The manifest of the version ``ref`` names, checked against its digest."""
 
-    # ------------------------------------------------------------------------- content in/out
-    @abc.abstractmethod
-    def push(
-        self, path: str | Path, name: str, tags: Sequence[str] = (), *, progress: bool = False
-    ) -> PushResult:
-        """Validate the artifact directory ``path`` and store it as the next version of ``name``
-        with ``tags``; the version and its tags become visible together or not at all.
-        Identical content already live under ``name`` returns that version (created=False)."""
-
+    # ------------------------------------------------------------------------- content out
     @abc.abstractmethod
     def open(self, ref: RefLike, verify: bool = True) -> Artifact:
         """The version as a read-only :class:`~dcregistry.artifact.Artifact` (``verify``
@@ -245,8 +265,9 @@ class Store(abc.ABC):
     def list(
         self, name: str | None = None, query: Sequence[str] | str = (), all_versions: bool = False
     ) -> list[VersionInfo]:
-        """Versions whose metadata match every query term (``ipc<=10``, ``dataset=cifar10``):
-        the highest matching one per name, or all of them; BadQueryError for a bad term."""
+        """Versions whose metadata match every query term (``ipc<=10``, ``dataset=cifar10``;
+        fields and matching: :mod:`~dcregistry.store.query`): the highest matching one per name,
+        or all of them; BadQueryError for a bad term."""
 
     # ------------------------------------------------------------------------------- tags
     @abc.abstractmethod
@@ -254,26 +275,14 @@ class Store(abc.ABC):
         """Current tags of ``name`` -> version number, ``latest`` included."""
 
     @abc.abstractmethod
-    def tag(self, ref: RefLike, tag: str) -> VersionInfo:
-        """Point ``tag`` at the version ``ref`` names (moving it if it pointed elsewhere)."""
-
-    @abc.abstractmethod
-    def untag(self, name: str, tag: str) -> int:
-        """Remove ``tag`` from ``name``; return the version it pointed at."""
-
-    @abc.abstractmethod
     def tag_log(self, name: str) -> builtins.list[dict[str, Any]]:  # (`list` is a method here)
         """``name``'s tag history, oldest first: ``{ts, action: set|unset, tag, version, digest}``."""
 
     # ------------------------------------------------------------------------- annotations
     @abc.abstractmethod
-    def annotate(self, ref: RefLike, kind: str, record: Mapping[str, Any]) -> str:
-        """Attach the JSON ``record`` of ``kind`` (e.g. "eval") to a version; return its id."""
-
-    @abc.abstractmethod
     def annotations(self, ref: RefLike, kind: str | None = None) -> builtins.list[dict[str, Any]]:
         """A version's annotations, oldest first: ``{id, kind, created_at, name, version,
-        digest, record}``."""
+        digest, record}`` (none on a store that keeps none)."""
 
     def card(self, ref: RefLike) -> str:
         """The version's card re-rendered with its recorded evaluation results."""
@@ -283,7 +292,7 @@ class Store(abc.ABC):
         results = [a["record"] for a in self.annotations(info, EVAL_KIND)]
         return render_card(info.metadata, results, ref=info.ref)
 
-    # ------------------------------------------------------------------------- maintenance
+    # ------------------------------------------------------------------------------ verify
     @abc.abstractmethod
     def verify(self, ref: RefLike) -> VersionInfo:
         """Re-hash every file of the version and validate it; IntegrityError names the file."""
@@ -291,6 +300,42 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def verify_all(self) -> VerifyReport:
         """Verify every live version and report anomalies in the store."""
+
+
+#: Every store can read: :class:`Store` is the reading interface.
+ReadableStore = Store
+
+
+class WritableStore(Store):
+    """A store that can ``write``: push versions, set and remove tags."""
+
+    @abc.abstractmethod
+    def push(
+        self, path: str | Path, name: str, tags: Sequence[str] = (), *, progress: bool = False
+    ) -> PushResult:
+        """Validate the artifact directory ``path`` and store it as the next version of ``name``
+        with ``tags``; the version and its tags become visible together or not at all.
+        Identical content already live under ``name`` returns that version (created=False)."""
+
+    @abc.abstractmethod
+    def tag(self, ref: RefLike, tag: str) -> VersionInfo:
+        """Point ``tag`` at the version ``ref`` names (moving it if it pointed elsewhere)."""
+
+    @abc.abstractmethod
+    def untag(self, name: str, tag: str) -> int:
+        """Remove ``tag`` from ``name``; return the version it pointed at."""
+
+
+class AnnotatingStore(Store):
+    """A store that can ``annotate``: record results (e.g. evaluations) on a version."""
+
+    @abc.abstractmethod
+    def annotate(self, ref: RefLike, kind: str, record: Mapping[str, Any]) -> str:
+        """Attach the JSON ``record`` of ``kind`` (e.g. "eval") to a version; return its id."""
+
+
+class MaintainableStore(Store):
+    """A store that can ``maintain``: remove versions and collect garbage."""
 
     @abc.abstractmethod
     def rm(self, ref: RefLike, force: bool = False) -> VersionInfo:
@@ -300,3 +345,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def gc(self, dry_run: bool = True) -> GcReport:
         """Find (and unless ``dry_run`` delete) data no live version needs."""
+
+
+#: Capability name -> the interface a store implements to have it.
+CAPABILITIES: dict[str, type[object]] = {
+    "read": Store,
+    "write": WritableStore,
+    "annotate": AnnotatingStore,
+    "maintain": MaintainableStore,
+}

@@ -65,7 +65,7 @@ from ..refs import (
     validate_tag,
 )
 from ..transfer import is_loopback
-from .base import GcReport, PushResult, RefLike, Store, VerifyReport, VersionCheck, VersionInfo
+from .base import PushResult, RefLike, VerifyReport, VersionCheck, VersionInfo, WritableStore
 from .hubcache import HubCache
 from .select import select_version
 
@@ -114,10 +114,17 @@ def _hub() -> ModuleType:
     return huggingface_hub
 
 
-class HubStore(Store):
-    """Artifacts as dataset repos on a Hub endpoint (see the module docstring)."""
+class HubStore(WritableStore):
+    """Artifacts as dataset repos on a Hub endpoint (see the module docstring). It can read and
+    write; annotations and maintenance (rm, gc) are a local store's (:meth:`require` says so)."""
 
-    capabilities = frozenset({"read", "write"})
+    refusal_hints = {
+        "annotate": "annotations (recorded evaluations) live in a local store; "
+        "pull the version and record the result there",
+        "maintain": "versions on a Hub store are not removed by dcreg (delete the vN tag or the "
+        "repo on the Hub itself), and it has nothing to collect",
+    }
+    unsupported_error = HubUnsupportedError
 
     def __init__(
         self,
@@ -685,25 +692,10 @@ class HubStore(Store):
                 report.checks.append(VersionCheck(info, exc))
         return report
 
-    # ------------------------------------------------------------------ not on the Hub
-    def annotate(self, ref: RefLike, kind: str, record: Mapping[str, Any]) -> str:
-        raise HubUnsupportedError(
-            "annotations (recorded evaluations) live in a local store; "
-            "pull the version and record the result there"
-        )
-
+    # ------------------------------------------------------------------------- annotations
     def annotations(self, ref: RefLike, kind: str | None = None) -> builtins.list[dict[str, Any]]:
         """The Hub store keeps no annotations: always empty."""
         return []
-
-    def rm(self, ref: RefLike, force: bool = False) -> VersionInfo:
-        raise HubUnsupportedError(
-            "versions on a Hub store are not removed by dcreg; delete the "
-            "vN tag or the repo on the Hub itself"
-        )
-
-    def gc(self, dry_run: bool = True) -> GcReport:
-        raise HubUnsupportedError("gc applies to a local store; a Hub store has nothing to collect")
 
 
 # ------------------------------------------------------------------------------------ helpers

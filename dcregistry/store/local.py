@@ -50,7 +50,17 @@ from ..manifest import Manifest, holds_artifact, manifest_digest
 from ..refs import LATEST, Ref, is_sha256_hex, parse_name_ref, validate_name
 from . import maintenance
 from .annotations import Annotations
-from .base import EVAL_KIND, GcReport, PushResult, RefLike, Store, VerifyReport, VersionInfo
+from .base import (
+    EVAL_KIND,
+    AnnotatingStore,
+    GcReport,
+    MaintainableStore,
+    PushResult,
+    RefLike,
+    VerifyReport,
+    VersionInfo,
+    WritableStore,
+)
 from .blobs import Blobs, live_blob_names, progress_bar
 from .index import IndexRow
 from .layout import Layout, VersionRecord, default_root
@@ -74,7 +84,7 @@ def _test_pause(stage: str) -> None:
         time.sleep(float(os.environ.get("DCREG_TEST_PAUSE_SECONDS", "3600")))
 
 
-class LocalStore(Store):
+class LocalStore(WritableStore, AnnotatingStore, MaintainableStore):
     """The embedded versioned store at ``root`` (default ``$DCREG_HOME`` or ``~/.cache/dcreg``)."""
 
     def __init__(self, root: str | Path | None = None, *, lock_timeout: float = 300.0):

@@ -1,6 +1,7 @@
-"""Version selection and query matching, each defined once (:mod:`dcregistry.store.select`,
-:mod:`dcregistry.store.query`): the selection function on a table of selectors, and the Python
-query matcher against the SQL the local index runs."""
+"""Version selection, query matching and store capabilities, each defined once
+(:mod:`dcregistry.store.select`, :mod:`dcregistry.store.query`, :mod:`dcregistry.store.base`):
+the selection function on a table of selectors, the Python query matcher against the SQL the
+local index runs, and commands that refuse a store lacking a capability before any work."""
 
 from __future__ import annotations
 
@@ -9,12 +10,22 @@ from typing import Any, NoReturn
 
 import pytest
 
-from dcregistry.errors import AmbiguousReferenceError, NotFoundError
+from dcregistry import store as store_pkg
+from dcregistry.errors import AmbiguousReferenceError, NotFoundError, UnsupportedOperationError
 from dcregistry.refs import Ref, parse_name_ref
-from dcregistry.store import VersionInfo
+from dcregistry.store import (
+    AnnotatingStore,
+    LocalStore,
+    MaintainableStore,
+    Store,
+    VersionInfo,
+    WritableStore,
+)
 from dcregistry.store.index import _FIELD_COLUMNS, Index, IndexRow
 from dcregistry.store.query import QUERY_FIELDS, glob_match, parse_term
 from dcregistry.store.select import Candidate, select_version
+
+from .test_cli_store import dcreg, one_line_error
 
 D1 = "sha256:" + "ab12" + "0" * 60
 D2 = "sha256:" + "ab34" + "1" * 60
@@ -196,3 +207,49 @@ def test_glob_is_sqlite_glob(pattern: str) -> None:
     for text in ["", "a", "abc", "ABC", "bac", "]x", "-a", "!a", "a[", "ca", "a*c", "été"]:
         (want,) = conn.execute("SELECT ? GLOB ?", (text, pattern)).fetchone()
         assert glob_match(pattern, text) == bool(want), (pattern, text)
+
+
+# --------------------------------------------------------------------------------- capabilities
+def test_local_store_has_every_capability(tmp_path) -> None:
+    store = LocalStore(tmp_path / "s")
+    assert store.capabilities == {"read", "write", "annotate", "maintain"}
+    assert store.require("annotate", "--record") is store
+
+
+class _ReadOnlyStore(Store):
+    """A store that can only read, and must not be asked anything by a refusing command."""
+
+    location = "readonly-test:"
+
+    def _no_work(self, *args: object, **kwargs: object) -> NoReturn:
+        raise AssertionError("a command did work on a store it should have refused")
+
+    resolve = manifest = open = pull = list = tags = tag_log = annotations = verify = verify_all = _no_work
+
+
+def test_commands_refuse_a_store_without_the_capability_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, make_artifact, dcreg_home
+) -> None:
+    monkeypatch.setattr(
+        store_pkg, "_FACTORIES", [(lambda s: s == "readonly-test:", lambda s: _ReadOnlyStore())]
+    )
+    store = store_pkg.get_store("readonly-test:")
+    assert store.capabilities == {"read"}
+    assert not isinstance(store, (WritableStore, AnnotatingStore, MaintainableStore))
+    with pytest.raises(
+        UnsupportedOperationError, match="push needs a store that can write, and readonly-test: cannot$"
+    ):
+        store.require("write", "push")
+    art = make_artifact()
+    for args, capability in [
+        (["push", art.path, "--name", "lab/x"], "write"),
+        (["tag", "lab/x@v1", "paper"], "write"),
+        (["untag", "lab/x", "paper"], "write"),
+        (["rm", "lab/x@v1"], "maintain"),
+        (["gc", "--no-dry-run"], "maintain"),
+    ]:
+        code, out, err = dcreg(*args, "--store", "readonly-test:")
+        assert code == 1 and out == "", (args, err)
+        one_line_error(err)
+        assert f"{args[0]} needs a store that can {capability}, and readonly-test: cannot" in err
+    assert not dcreg_home.exists()

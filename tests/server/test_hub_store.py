@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from dcregistry.errors import NotFoundError, UserError
-from dcregistry.store import LocalStore, Store
+from dcregistry.store import AnnotatingStore, LocalStore, MaintainableStore, Store
 from dcregistry.store.hub import HubStore, HubUnsupportedError
 
-from .conftest import Server, dcreg
+from .conftest import Server, dcreg, store_state
 
 
 def test_tags_digest_refs_and_listing(server: Server, client_env: Path, make_artifact) -> None:
@@ -90,15 +90,24 @@ def test_local_only_operations_are_clear_errors(server: Server, client_env: Path
     art = make_artifact(seed=42)
     store = HubStore(server.url)
     store.push(art.path, "lab/hs-ops")
-    for call in (
-        lambda: store.rm("lab/hs-ops@v1"),
-        lambda: store.gc(),
-        lambda: store.annotate("lab/hs-ops@v1", "eval", {"mean": 0.5}),
+    # a Hub store reads and writes; annotating and maintenance are not part of its interface
+    assert store.capabilities == {"read", "write"}
+    assert not isinstance(store, (AnnotatingStore, MaintainableStore))
+    assert not hasattr(store, "rm") and not hasattr(store, "gc") and not hasattr(store, "annotate")
+    for capability, what, hint in (
+        ("maintain", "rm", "not removed by dcreg"),
+        ("maintain", "gc", "nothing to collect"),
+        ("annotate", "--record", "live in a local store"),
     ):
-        with pytest.raises(HubUnsupportedError):
-            call()
-    code, out, err = dcreg("rm", "lab/hs-ops@v1", "--store", server.url)
-    assert code == 1 and len(err.strip().splitlines()) == 1
+        with pytest.raises(HubUnsupportedError, match=f"{what} needs a store that can {capability}.*{hint}"):
+            store.require(capability, what)
+    assert store.require("write", "push") is store
+    before = store_state(server.home)
+    for args in (["rm", "lab/hs-ops@v1"], ["gc", "--no-dry-run"]):
+        code, out, err = dcreg(*args, "--store", server.url)
+        assert code == 1 and len(err.strip().splitlines()) == 1
+        assert f"{args[0]} needs a store that can maintain, and {server.url} cannot" in err
+    assert store_state(server.home) == before
     code, out, err = dcreg("show", "lab/hs-ops@v9", "--store", server.url)
     assert code == 1 and "v9" in err
 
