@@ -79,8 +79,14 @@ def read_manifest(path: str | Path) -> Manifest:
             f"{mpath}: is {mpath.stat().st_size} bytes, above the "
             f"{MAX_MANIFEST_BYTES}-byte cap for a manifest (corrupt or hostile)"
         )
+    return parse_manifest(mpath.read_bytes(), str(mpath))
+
+
+def parse_manifest(raw: bytes, what: str) -> Manifest:
+    """``manifest.json`` bytes from anywhere (a directory, a blob, a Hub server, an upload) as a
+    checked manifest: bounded JSON parse (IntegrityError naming ``what``), then the shape check."""
     try:
-        manifest = loads_bounded(mpath.read_bytes(), str(mpath), max_bytes=MAX_MANIFEST_BYTES)
+        manifest = loads_bounded(raw, what, max_bytes=MAX_MANIFEST_BYTES)
     except JSONFormatError as exc:
         raise IntegrityError(str(exc)) from None
     return as_manifest(manifest)

@@ -34,12 +34,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..artifact import MANIFEST_FILE, check_manifest_shape, manifest_digest
+from ..artifact import MANIFEST_FILE, manifest_digest
 from ..errors import DiskFullError, JSONFormatError, NotFoundError, StorageError, UserError
 from ..fsio import atomic_write_bytes, ensure_dir, remove_tree, tmp_name
 from ..hubformat import BRANCH, commit_title, version_tag
 from ..jsonsafe import loads_bounded
-from ..manifest import manifest_bytes
+from ..manifest import manifest_bytes, parse_manifest
 from ..refs import is_commit_id, is_sha256_hex, validate_name, validate_tag
 
 #: Largest regular (non-LFS) file a commit may carry inline, and largest commit body.
@@ -601,11 +601,8 @@ class RepoBackend:
             raise HubError(422, f"{why}: it has no {MANIFEST_FILE}")
         raw = tree[MANIFEST_FILE].read(MAX_MANIFEST)
         try:
-            manifest = json.loads(raw.decode("utf-8"))
-            check_manifest_shape(manifest)
+            manifest = parse_manifest(raw, MANIFEST_FILE)
             digest = manifest_digest(manifest)
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise HubError(422, f"{why}: {MANIFEST_FILE} is not valid JSON") from None
         except UserError as exc:
             raise HubError(422, f"{why}: {exc}") from None
         files = manifest["files"]

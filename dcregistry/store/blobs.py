@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..canonical import canonical_json, sha256_bytes, sha256_file
-from ..errors import IntegrityError, JSONFormatError, StorageError
+from ..errors import IntegrityError, StorageError
 from ..fsio import atomic_write_bytes, copy_hashing, ensure_dir, remove_tree, tmp_name
-from ..jsonsafe import loads_bounded
-from ..manifest import MANIFEST_FILE, FileEntry, Manifest, as_manifest, manifest_bytes
+from ..manifest import MANIFEST_FILE, FileEntry, Manifest, manifest_bytes, parse_manifest
 from ..refs import is_sha256_hex
 from .base import VersionInfo
 from .layout import Layout, hex_of
@@ -73,11 +72,7 @@ class Blobs:
                 f"{where}manifest blob {digest[:19]}… was modified or corrupted "
                 "(its sha256 no longer matches the version digest)"
             )
-        try:
-            parsed = loads_bounded(data, f"{where}manifest blob {digest[:19]}…", max_bytes=MAX_MANIFEST_BYTES)
-        except JSONFormatError as exc:
-            raise IntegrityError(str(exc)) from None
-        manifest = as_manifest(parsed)
+        manifest = parse_manifest(data, f"{where}manifest blob {digest[:19]}…")
         for fname, entry in manifest["files"].items():
             if not is_sha256_hex(entry["sha256"]):
                 raise IntegrityError(f"{where}manifest lists {fname} with a malformed sha256")

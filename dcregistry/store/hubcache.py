@@ -32,9 +32,9 @@ from ..manifest import (
     MANIFEST_FILE,
     MAX_MANIFEST_BYTES,
     Manifest,
-    as_manifest,
     manifest_bytes,
     manifest_digest,
+    parse_manifest,
 )
 from ..refs import is_commit_id, is_sha256_hex
 
@@ -119,11 +119,7 @@ class HubCache:
                     f"({self.root}) and the store is offline"
                 )
             raw = fetch()
-        try:
-            parsed = loads_bounded(raw, f"{repo}@{commit[:12]}: manifest.json", max_bytes=MAX_MANIFEST_BYTES)
-        except JSONFormatError as exc:
-            raise IntegrityError(str(exc)) from None
-        manifest = as_manifest(parsed)
+        manifest = parse_manifest(raw, f"{repo}@{commit[:12]}: manifest.json")
         if fetched:
             try:
                 ensure_dir(path.parent)
