@@ -41,6 +41,7 @@ from ..hubformat import BRANCH, commit_title, version_tag
 from ..jsonsafe import loads_bounded
 from ..manifest import manifest_bytes, parse_manifest
 from ..refs import is_commit_id, is_sha256_hex, validate_name, validate_tag
+from ..store.local import LocalStore
 
 #: Largest regular (non-LFS) file a commit may carry inline, and largest commit body.
 MAX_INLINE_FILE = 10 << 20
@@ -180,7 +181,7 @@ class Commit:
 class RepoBackend:
     """Hub semantics over a :class:`~dcregistry.store.local.LocalStore` rooted at ``home``."""
 
-    def __init__(self, store: Any, home: Path):
+    def __init__(self, store: LocalStore, home: Path):
         self.store = store
         self.hub = Path(home) / "hub"
         self._locks: dict[str, threading.Lock] = {}
@@ -431,9 +432,11 @@ class RepoBackend:
         for fname, e in manifest["files"].items():
             files[fname] = Entry(fname, e["sha256"], e["size"], source=Path(art.path) / fname)
         extras = self._read_extras(commit.name, commit.digest)
-        for path, e in extras.items():
+        for path, extra in extras.items():
             if path not in files:
-                files[path] = Entry(path, e["sha256"], e["size"], source=self.hub / "blobs" / e["sha256"])
+                files[path] = Entry(
+                    path, extra["sha256"], extra["size"], source=self.hub / "blobs" / extra["sha256"]
+                )
         if MANIFEST_FILE not in files:
             # manifest.json as build_artifact writes it, kept as a file so it is served like the rest
             data = manifest_bytes(manifest)

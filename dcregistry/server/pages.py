@@ -31,7 +31,7 @@ from ..refs import parse_ref, validate_name
 if TYPE_CHECKING:  # pragma: no cover
     from fastapi import APIRouter
 
-    from ..store.base import VersionInfo
+    from ..store.base import Store, VersionInfo
 
 #: Images per class shown on an artifact page.
 GRID_PER_CLASS = 10
@@ -178,7 +178,7 @@ def _distinct(values: Iterable[Any]) -> list[str]:
 
 
 def pages_router(
-    store: Any, *, per_class: int = GRID_PER_CLASS, cache: GridCache | None = None
+    store: "Store", *, per_class: int = GRID_PER_CLASS, cache: GridCache | None = None
 ) -> "APIRouter":
     """A FastAPI router with the browse pages of ``store`` (any object with the Store interface)."""
     from fastapi import APIRouter, Request
@@ -335,7 +335,7 @@ def pages_router(
     return router
 
 
-def _card_text(store: Any, info: "VersionInfo", annotations: list[dict[str, Any]]) -> str:
+def _card_text(store: "Store", info: "VersionInfo", annotations: list[dict[str, Any]]) -> str:
     """The store's card (with its recorded results), or one rendered from the metadata."""
     if hasattr(store, "card"):
         card: str = store.card(info)
