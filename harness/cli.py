@@ -97,6 +97,18 @@ class DeviceParam(_StrParamType):
 
 DEVICE = DeviceParam()
 
+#: The options several commands share, defined once.
+device_option = click.option(
+    "--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N]."
+)
+data_root_option = click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    envvar="HARNESS_DATA",
+    help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).",
+)
+
 
 @cli.command("strategies")
 def strategies_cmd() -> None:
@@ -146,20 +158,14 @@ def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
 @click.option("--optim", type=click.Choice(["sgd", "adam"]), default=None, help="Override the optimizer.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the epochs.")
 @click.option("--runs", type=click.IntRange(min=1), default=None, help="Override the number of runs.")
-@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N].")
+@device_option
 @click.option(
     "--strategy",
     default="auto",
     show_default=True,
     help="How the runs are executed: auto (measured) or a name from `harness strategies`.",
 )
-@click.option(
-    "--data-root",
-    type=click.Path(file_okay=False),
-    default=None,
-    envvar="HARNESS_DATA",
-    help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).",
-)
+@data_root_option
 @click.option(
     "--json",
     "json_out",
@@ -288,14 +294,8 @@ def _print_table(result) -> None:
     help="Initial images of a synthesis method: real, noise, or an artifact reference.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N].")
-@click.option(
-    "--data-root",
-    type=click.Path(file_okay=False),
-    default=None,
-    envvar="HARNESS_DATA",
-    help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).",
-)
+@device_option
+@data_root_option
 @click.option(
     "--image-size",
     type=click.IntRange(min=1),
@@ -443,8 +443,8 @@ def condense_cmd(
 @click.option("--augmentation", type=click.Choice(["dsa", "none"]), default="dsa", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--image-size", type=click.IntRange(min=1), default=None)
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA")
-@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N].")
+@data_root_option
+@device_option
 @click.option(
     "--holdout-validation",
     is_flag=True,
@@ -587,9 +587,9 @@ def methods_show(name: str, as_json: bool) -> None:
 @click.option(
     "--option", "options", multiple=True, metavar="METHOD.KEY=VALUE", help="A method option; repeatable."
 )
-@click.option("--device", default="auto", show_default=True)
+@device_option
 @click.option("--strategy", default="sequential", show_default=True)
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, envvar="HARNESS_DATA")
+@data_root_option
 @click.option(
     "--readme",
     type=click.Path(dir_okay=False, exists=True),
