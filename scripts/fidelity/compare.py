@@ -99,6 +99,51 @@ def cell_key(method: str, ipc: int, size: int, seed: int) -> str:
     return f"{method}-ipc{ipc}-{size}px" + (f"-s{seed}" if seed else "")
 
 
+def _ours_cmd(method: str, ipc: int, size: int, its: int, seed: int, out: Path) -> list[str]:
+    """``harness condense`` of one cell (digits' native 8 px unless ``size`` says otherwise)."""
+    cmd = [
+        str(BIN / "harness"),
+        "condense",
+        "digits",
+        "--method",
+        method,
+        "--ipc",
+        str(ipc),
+        "--iterations",
+        str(its),
+        "--seed",
+        str(seed),
+        "-o",
+        str(out),
+        "--overwrite",
+        "-q",
+    ]
+    return cmd + (["--image-size", str(size)] if size != 8 else [])
+
+
+def _official_cmd(a, method: str, ipc: int, size: int, its: int, seed: int, out: Path) -> list[str]:
+    """The official code on the same cell, from the same initial images (official_run.py)."""
+    return [
+        sys.executable,
+        str(ROOT / "scripts/fidelity/official_run.py"),
+        "--official",
+        str(a.official),
+        "--method",
+        method.upper(),
+        "--ipc",
+        str(ipc),
+        "--iterations",
+        str(its),
+        "--image-size",
+        str(size),
+        "--seed",
+        str(seed),
+        "--same-init",
+        "--out",
+        str(out),
+    ]
+
+
 def run_cell(cell, seed: int, a, results: dict) -> None:
     method, ipc, size, its, _ = cell
     key = cell_key(method, ipc, size, seed)
@@ -109,25 +154,7 @@ def run_cell(cell, seed: int, a, results: dict) -> None:
     d.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()[0]
     if "ours" not in rec:
-        cmd = [
-            str(BIN / "harness"),
-            "condense",
-            "digits",
-            "--method",
-            method,
-            "--ipc",
-            str(ipc),
-            "--iterations",
-            str(its),
-            "--seed",
-            str(seed),
-            "-o",
-            str(d / "ours"),
-            "--overwrite",
-            "-q",
-        ]
-        if size != 8:
-            cmd += ["--image-size", str(size)]
+        cmd = _ours_cmd(method, ipc, size, its, seed, d / "ours")
         wall = _run(cmd, d / "ours.log")
         mc = _metadata(d / "ours")["method_config"]
         rec["ours"] = {
@@ -142,28 +169,7 @@ def run_cell(cell, seed: int, a, results: dict) -> None:
     if "official" not in rec:
         wall = None
         if not (d / "official" / "run.json").is_file():  # a finished official run is not redone
-            wall = _run(
-                [
-                    sys.executable,
-                    str(ROOT / "scripts/fidelity/official_run.py"),
-                    "--official",
-                    str(a.official),
-                    "--method",
-                    method.upper(),
-                    "--ipc",
-                    str(ipc),
-                    "--iterations",
-                    str(its),
-                    "--image-size",
-                    str(size),
-                    "--seed",
-                    str(seed),
-                    "--same-init",
-                    "--out",
-                    str(d / "official"),
-                ],
-                d / "official.log",
-            )
+            wall = _run(_official_cmd(a, method, ipc, size, its, seed, d / "official"), d / "official.log")
         run = json.loads((d / "official" / "run.json").read_text())
         pt = d / "official" / f"res_{method.upper()}_digits_ConvNet_{ipc}ipc.pt"
         _run(
@@ -227,23 +233,7 @@ def time_cell(cell, a, results: dict) -> None:
     d = a.out / "runs" / "timing" / cell_key(method, ipc, size, 0)
     d.mkdir(parents=True, exist_ok=True)
     if "timing" not in rec["ours"]:
-        cmd = [
-            str(BIN / "harness"),
-            "condense",
-            "digits",
-            "--method",
-            method,
-            "--ipc",
-            str(ipc),
-            "--iterations",
-            str(n),
-            "-o",
-            str(d / "ours"),
-            "--overwrite",
-            "-q",
-        ]
-        if size != 8:
-            cmd += ["--image-size", str(size)]
+        cmd = _ours_cmd(method, ipc, size, n, 0, d / "ours")
         _run(cmd, d / "ours.log")
         mc = _metadata(d / "ours")["method_config"]
         first = mc.get("first_iteration_s") or 0.0
@@ -256,26 +246,7 @@ def time_cell(cell, a, results: dict) -> None:
         }
         _save(a, results)
     if "timing" not in rec["official"]:
-        _run(
-            [
-                sys.executable,
-                str(ROOT / "scripts/fidelity/official_run.py"),
-                "--official",
-                str(a.official),
-                "--method",
-                method.upper(),
-                "--ipc",
-                str(ipc),
-                "--iterations",
-                str(n),
-                "--image-size",
-                str(size),
-                "--same-init",
-                "--out",
-                str(d / "official"),
-            ],
-            d / "official.log",
-        )
+        _run(_official_cmd(a, method, ipc, size, n, 0, d / "official"), d / "official.log")
         run = json.loads((d / "official" / "run.json").read_text())
         rec["official"]["timing"] = {
             "iterations": n,
