@@ -50,7 +50,6 @@ from .metadata import validate_metadata, with_defaults
 from .safetensors_io import FLOAT_DTYPES, METADATA_KEY, SafetensorsReader, write_safetensors
 
 IMAGE_DTYPES = {"F32", "F16", "BF16", "U8"}
-ZCA_TENSORS = ("zca_mean", "zca_matrix", "zca_inverse")
 _TENSOR_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from ..errors import TagProtectedError, VerificationFailedError
+from ..errors import TagProtectedError, ValidationError, VerificationFailedError
+from ..pixelspace import PixelSpace
 from ..refs import validate_name
 from ..store import EVAL_KIND, Store, resolve_ref, store_for
 from . import cli
@@ -48,11 +49,10 @@ def _size(n: float) -> str:
 
 
 def _pixel(md: Mapping[str, Any]) -> str:
-    ps = md.get("pixel_space") or {}
-    kind: str = ps.get("kind", "?")
-    if kind == "zca":
-        return f"zca({ps.get('variant')})/{(ps.get('then') or {}).get('kind', '?')}"
-    return kind
+    try:
+        return PixelSpace.parse(md.get("pixel_space")).key
+    except ValidationError:
+        return "?"
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 from ...errors import ImportFormatError, OutputExistsError, UserError
 from ...fsio import check_output_path, staged_dir
 from ...manifest import is_artifact_dir
+from ...pixelspace import SPACE_NAMES, ZCA_INNER_KINDS
+from ...pixelspace import ZCA_TENSOR_NAMES as ZCA_TENSOR_NAMES  # re-exported
 from ...registry import Registry
 from ..paths import require_utf8
 
@@ -53,10 +55,9 @@ IMPORTERS: Registry[Callable[[Path, ImportOptions, list[str]], list[ImportedSet]
     "import format", lazy=IMPORT_MODULES, package=__name__
 )
 IMPORT_FORMATS = tuple(IMPORTERS.names())
-PIXEL_SPACES = ("normalized", "unit", "uint8", "zca-kornia", "zca-kip")
-ZCA_INNER = ("unit", "normalized")
+PIXEL_SPACES = SPACE_NAMES
+ZCA_INNER = ZCA_INNER_KINDS
 LAYOUTS = ("nchw", "nhwc")
-ZCA_TENSOR_NAMES = ("zca_mean", "zca_matrix", "zca_inverse")
 #: Key of the embedded dcreg metadata in files written by ``dcreg export`` (npz / pt).
 EMBEDDED_NPZ_KEY = "metadata_json"
 EMBEDDED_PT_KEY = "dcreg_metadata"

@@ -13,6 +13,7 @@ from ...canonical import sha256_file
 from ...catalog import DatasetInfo, get_dataset_info
 from ...errors import ImportFormatError, UserError
 from ...jsonsafe import loads_bounded
+from ...pixelspace import PixelSpace
 from ..limits import ByteBudget
 from . import ZCA_TENSOR_NAMES, ImportedSet, ImportOptionError, ImportOptions
 
@@ -46,19 +47,8 @@ def to_numpy(x: Any, what: str, notes: list[str], budget: ByteBudget | None = No
 def resolve_pixel_space(
     name: str, info: DatasetInfo, zca_over: str | None, has_zca_tensors: bool
 ) -> dict[str, Any]:
-    norm: dict[str, Any] = {"kind": "normalized", "mean": list(info.mean), "std": list(info.std)}
-    if name == "normalized":
-        return norm
-    if name in ("unit", "uint8"):
-        return {"kind": name}
-    kornia = name == "zca-kornia"
-    over = zca_over or ("unit" if kornia else "normalized")
-    return {
-        "kind": "zca",
-        "variant": "kornia-eps0.1" if kornia else "kip-reg0.1",
-        "transform": {"source": "tensors"} if has_zca_tensors else {"source": "fit", "split": "train"},
-        "then": norm if over == "normalized" else {"kind": "unit"},
-    }
+    """The descriptor a ``--pixel-space`` name means (see :meth:`PixelSpace.named`)."""
+    return PixelSpace.named(name, info, zca_over=zca_over, zca_stored=has_zca_tensors).to_dict()
 
 
 def parse_embedded(text: Any, where: str, notes: list[str]) -> dict[str, Any] | None:
