@@ -18,6 +18,7 @@ import yaml
 from .catalog import DATASETS
 from .citations import method_citation, method_title
 from .errors import ValidationError
+from .method_config import condense_record
 from .records import CARD_TABLE_HEADER, EvalRecord, RecordError
 
 TEMPLATE_NAME = "card_template.md"
@@ -102,27 +103,29 @@ def _cell(text: str) -> str:
 
 def _method_rows(mc: Mapping[str, Any]) -> list[tuple[str, str]]:
     """How the set was made, compactly (curves stay in the front matter's metadata)."""
-    if "config_hash" not in mc:  # imported or hand-made: show the recorded config as is
-        return [("method config", f"`{json.dumps(mc, sort_keys=True)}`")]
+    raw = [("method config", f"`{json.dumps(mc, sort_keys=True)}`")]
+    try:
+        rec = condense_record(mc)
+    except RecordError as exc:  # a damaged condense record: show it as recorded, and say why
+        return [*raw, ("method record", f"unreadable: {_cell(str(exc))}")]
+    if rec is None:  # imported or hand-made: show the recorded config as is
+        return raw
     rows = [
-        ("made by", f"`harness condense` ({mc.get('kind', '?')} method)"),
-        ("method config", f"`{json.dumps(mc.get('config', {}), sort_keys=True)}`"),
-        ("config hash", f"`{mc['config_hash']}`"),
-        ("network", f"`{mc.get('model', '?')}` on {mc.get('device', '?')}"),
+        ("made by", f"`harness condense` ({rec.kind} method)"),
+        ("method config", f"`{json.dumps(rec.config, sort_keys=True)}`"),
+        ("config hash", f"`{rec.config_hash}`"),
+        ("network", f"`{rec.model}` on {rec.device}"),
     ]
-    if isinstance(mc.get("init"), Mapping):
-        rows.append(("init", mc["init"].get("init", "?")))
-    timing = f"{mc.get('wall_time_s', 0):.1f} s"
-    if "s_per_iter" in mc:
-        timing += f", {mc['s_per_iter']:.4g} s/iteration over {mc.get('iterations', '?')} iterations"
+    if rec.init is not None:
+        rows.append(("init", rec.init_kind or "?"))
+    timing = f"{rec.wall_time_s:.1f} s"
+    if rec.s_per_iter is not None:
+        its = rec.iterations if rec.iterations is not None else "?"
+        timing += f", {rec.s_per_iter:.4g} s/iteration over {its} iterations"
     rows.append(("time", timing))
-    if "peak_memory_bytes" in mc:
-        rows.append(
-            ("peak memory", f"{mc['peak_memory_bytes'] / 2**20:.0f} MiB ({mc.get('peak_memory_kind', '?')})")
-        )
-    info = mc.get("info") or {}
-    net = info.get("embedding") or info.get("network")
-    if isinstance(net, Mapping):
+    rows.append(("peak memory", f"{rec.peak_memory_bytes / 2**20:.0f} MiB ({rec.peak_memory_kind})"))
+    net = rec.network
+    if net is not None:
         tr = net.get("training") or {}
         rows.append(
             (
@@ -136,19 +139,18 @@ def _method_rows(mc: Mapping[str, Any]) -> list[tuple[str, str]]:
                 ),
             )
         )
-    val = mc.get("validation")
-    if isinstance(val, Mapping) and val.get("best_accuracy") is not None:
+    val = rec.validation
+    if val is not None and val.best_accuracy is not None:
         rows.append(
             (
                 "model selection",
                 f"validation split of the training data under "
-                f"`{val.get('protocol', '?')}`: best {100 * val['best_accuracy']:.2f} % at "
-                f"iteration {val.get('best_iteration')} (never the test set)",
+                f"`{val.protocol or '?'}`: best {100 * val.best_accuracy:.2f} % at "
+                f"iteration {val.best_iteration} (never the test set)",
             )
         )
-    quality = mc.get("quality")
-    if isinstance(quality, Mapping) and isinstance(quality.get("warning"), str):
-        rows.append(("**quality warning**", quality["warning"]))
+    if rec.quality is not None and rec.quality.warning is not None:
+        rows.append(("**quality warning**", rec.quality.warning))
     return rows
 
 

@@ -408,19 +408,16 @@ def condense_cmd(
     from .progress import condense_progress
 
     outcome = condense(spec, progress=condense_progress(progress_disabled(quiet)))
-    mc = outcome.method_config
-    line = f"wrote {out} ({mc['method']}, ipc {ipc}, {mc['wall_time_s']:.1f} s"
-    if "s_per_iter" in mc:
-        line += f", {mc['s_per_iter']:.3g} s/iter"
-    val = mc.get("validation")
-    if val and val.get("best_accuracy") is not None:
-        line += f", best validation {100 * val['best_accuracy']:.2f} % at iteration {val['best_iteration']}"
+    rec = outcome.record
+    line = f"wrote {out} ({rec.method}, ipc {ipc}, {rec.wall_time_s:.1f} s"
+    if rec.s_per_iter is not None:
+        line += f", {rec.s_per_iter:.3g} s/iter"
+    best = rec.best_validation
+    if best is not None:
+        line += f", best validation {100 * best[0]:.2f} % at iteration {best[1]}"
     click.echo(line + ")")
-    from .methods.quality import quality_warning
-
-    warning = quality_warning(mc)
-    if warning:
-        click.echo(f"warning: {mc['method']}: {warning}", err=True)
+    if rec.quality_warning:
+        click.echo(f"warning: {rec.method}: {rec.quality_warning}", err=True)
     if push_name:
         from dcregistry.store import get_store
 

@@ -38,6 +38,7 @@ from dcregistry.errors import JSONFormatError, UserError
 from dcregistry.fsio import atomic_write_text, staged_file
 from dcregistry.jsonsafe import loads_bounded
 from dcregistry.manifest import is_artifact_dir
+from dcregistry.method_config import LossSummary, MethodConfig, ValidationSummary
 from harness.engine.allocator import allocator_tuned
 from harness.engine.seeding import generator
 from harness.methods import get_method
@@ -138,7 +139,12 @@ class CondenseSpec:
 @dataclass
 class Outcome:
     artifact: Artifact
-    method_config: dict[str, Any]
+    record: MethodConfig  # the artifact's method_config, typed
+
+    @property
+    def method_config(self) -> dict[str, Any]:
+        """The ``method_config`` JSON stored in the artifact's metadata."""
+        return self.record.to_json()
 
 
 Progress = Callable[[int, str], Callable[..., None]]
@@ -539,24 +545,26 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
         tensors, extra, lineage, run = _run_synthesis(method, cfg, ctx, spec, chash, validator, progress)
     wall = run.pop("wall_before_s", 0.0) + (time.perf_counter() - t_start)
     peak = _peak_memory(device)
-    peak["peak_memory_bytes"] = max(peak["peak_memory_bytes"], run.pop("peak_before", 0))
-    method_config = {
-        "method": method.name,
-        "kind": method.kind,
-        "config": record,
-        "config_hash": chash,
-        "model": spec.model,
-        "device": device.type,
-        "data": data.split_info,
-        "wall_time_s": round(wall, 3),
-        **peak,
-        **run,
-        **({"info": extra} if extra else {}),
-        "threads": torch.get_num_threads(),
-        "allocator": "heap" if allocator_tuned() else "system",
-    }
     if protocol is not None:
-        method_config.setdefault("validation", {})["protocol"] = protocol.id
+        assert isinstance(run.get("validation"), ValidationSummary)  # a protocol comes with eval_every
+        run["validation"] = dataclasses.replace(run["validation"], protocol=protocol.id)
+    mc = MethodConfig(
+        method=method.name,
+        kind=method.kind,
+        config=record,
+        config_hash=chash,
+        model=spec.model,
+        device=device.type,
+        data=data.split_info,
+        wall_time_s=round(wall, 3),
+        peak_memory_bytes=max(peak["peak_memory_bytes"], run.pop("peak_before", 0)),
+        peak_memory_kind=peak["peak_memory_kind"],
+        info=extra or None,
+        threads=torch.get_num_threads(),
+        allocator="heap" if allocator_tuned() else "system",
+        **run,
+    )
+    method_config = mc.to_json()
     if ctx.zca is not None:  # the artifact carries the ZCA its pixels (and the test set) need
         tensors = {**tensors, **ctx.zca.to_tensors()}
     md = {
@@ -574,7 +582,7 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
     }
     # The finished set replaces the output directory, checkpoint included, in one rename.
     art = build_artifact(spec.out, tensors, md, overwrite=True, replace_ok=_replaceable_out)
-    return Outcome(art, method_config)
+    return Outcome(art, mc)
 
 
 def _check_balanced(labels: torch.Tensor, k: int, ipc: int, who: str) -> None:
@@ -596,15 +604,12 @@ def _run_selection(method: SelectionMethod, cfg, ctx: CondenseContext, validator
         raise RuntimeError(f"{method.name} selected an image twice")
     seconds = time.perf_counter() - t0
     tensors = {"images": ctx.images[idx].detach().float().cpu().clone(), "labels": labels.cpu().clone()}
-    run: dict[str, Any] = {"selection_s": round(seconds, 3)}
+    run: dict[str, Any] = {"selection_s": round(seconds, 3)}  # MethodConfig fields
     if validator is not None:
         acc, accs = validator(tensors)
-        run["validation"] = {
-            "curve": [[0, acc]],
-            "best_iteration": 0,
-            "best_accuracy": acc,
-            "accuracies": accs,
-        }
+        run["validation"] = ValidationSummary(
+            curve=[[0, acc]], best_iteration=0, best_accuracy=acc, accuracies=accs
+        )
     return tensors, extra, [], run
 
 
@@ -714,27 +719,27 @@ def _run_synthesis(
     final = method.result(state)
     tensors = best if best is not None else final
     _check_balanced(tensors["labels"], ctx.num_classes, ctx.ipc, method.name)
-    run: dict[str, Any] = {
+    run: dict[str, Any] = {  # MethodConfig fields, and what the loop adds to its totals
         "iterations": iterations,
         "s_per_iter": round(step_s / max(1, iterations), 6),
         "first_iteration_s": round(first_s, 6) if first_s is not None else None,
         "init": init_rec,
         "resumed": resumed is not None,
-        "loss": {
-            "first": losses[0][1] if losses else None,
-            "last": losses[-1][1] if losses else None,
-            "curve": _downsample(losses),
-        },
+        "loss": LossSummary(
+            first=losses[0][1] if losses else None,
+            last=losses[-1][1] if losses else None,
+            curve=_downsample(losses),
+        ),
         "wall_before_s": wall_before,
         "peak_before": peak_before,
     }
     if validator is not None:
-        run["validation"] = {
-            "curve": curve,
-            "best_iteration": best_it,
-            "best_accuracy": best_acc,
-            "initial_accuracy": init_acc,
-            "every": spec.eval_every,
-        }
-    run["quality"] = QualityCheck(LossTrend.of([v for _, v in losses]), init_acc, best_acc).to_json()
+        run["validation"] = ValidationSummary(
+            curve=curve,
+            best_iteration=best_it,
+            best_accuracy=best_acc,
+            initial_accuracy=init_acc,
+            every=spec.eval_every,
+        )
+    run["quality"] = QualityCheck(LossTrend.of([v for _, v in losses]), init_acc, best_acc).record()
     return tensors, None, lineage, run

@@ -20,6 +20,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from dcregistry.method_config import LossTrendRecord, QualityRecord, condense_record
+from dcregistry.records import RecordError
+
 MIN_TREND_ITERATIONS = 10
 
 
@@ -43,13 +46,11 @@ class LossTrend:
         w = max(1, len(losses) // 10)
         return cls(w, sum(losses[:w]) / w, sum(losses[-w:]) / w)
 
+    def record(self) -> LossTrendRecord:
+        return LossTrendRecord(self.window, self.first_mean, self.last_mean, self.rising)
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "window": self.window,
-            "first_mean": self.first_mean,
-            "last_mean": self.last_mean,
-            "rising": self.rising,
-        }
+        return self.record().to_json()
 
 
 @dataclass(frozen=True)
@@ -87,21 +88,24 @@ class QualityCheck:
             + "; compare it with `harness eval --baseline` before using it"
         )
 
+    def record(self) -> QualityRecord:
+        """What ``method_config.quality`` stores (:class:`dcregistry.method_config.QualityRecord`)."""
+        return QualityRecord(
+            loss_trend=self.loss_trend.record() if self.loss_trend else None,
+            warning=self.warning,
+            initial_accuracy=self.initial_accuracy,
+            best_accuracy=self.best_accuracy,
+        )
+
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "loss_trend": self.loss_trend.to_json() if self.loss_trend else None,
-            "warning": self.warning,
-        }
-        if self.initial_accuracy is not None:
-            out["initial_accuracy"] = self.initial_accuracy
-            out["best_accuracy"] = self.best_accuracy
-        return out
+        return self.record().to_json()
 
 
 def quality_warning(method_config: Any) -> str | None:
-    """The warning recorded in an artifact's ``method_config`` (None when there is none)."""
-    if not isinstance(method_config, dict):
+    """The warning recorded in an artifact's ``method_config`` (None when there is none, and for
+    a record that does not parse)."""
+    try:
+        rec = condense_record(method_config)
+    except RecordError:
         return None
-    q = method_config.get("quality")
-    w = q.get("warning") if isinstance(q, dict) else None
-    return w if isinstance(w, str) and w else None
+    return rec.quality_warning if rec is not None else None

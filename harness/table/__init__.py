@@ -3,7 +3,8 @@ call and resumable.
 
 The package: :mod:`.plan` (config, budgets, planned sets), :mod:`.run` (condense and
 evaluate, resumably), :mod:`.render` (results document, ``table.md``, chart, grids, README
-section), :mod:`.files` (the directory's files).
+section), :mod:`.results` (the typed results document, ``results.json``), :mod:`.files` (the
+directory's files).
 
 Plan: every ``(method, ipc)`` pair (minus skipped ones, MTT only at IPC 1 by default) is condensed
 into ``sets`` sets (set seed ``0..sets-1``), each in its own process so that the recorded peak
@@ -42,6 +43,7 @@ from .plan import (
     validate,
 )
 from .render import collect, readme_block, render_chart, render_grids, render_markdown, update_readme
+from .results import ProtocolResult, RowResult, SetResult, TableResults
 from .run import RunStats, condense_set, condense_spec, evaluate_cells, run_table
 
 __all__ = [
@@ -52,10 +54,14 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "DEFAULT_PROTOCOLS",
     "DEFAULT_SKIP",
+    "ProtocolResult",
+    "RowResult",
     "RunStats",
     "SetPlan",
+    "SetResult",
     "TableConfig",
     "TableError",
+    "TableResults",
     "collect",
     "condense_set",
     "condense_spec",

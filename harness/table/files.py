@@ -38,19 +38,6 @@ def _read_json(path: Path) -> Any | None:
         return None
 
 
-def _measured_cells(res: Any) -> int:
-    """How many (row, protocol) cells of a results document hold at least one run."""
-    if not isinstance(res, dict) or not isinstance(res.get("rows"), list):
-        return 0
-    return sum(
-        1
-        for r in res["rows"]
-        if isinstance(r, dict) and isinstance(r.get("protocols"), dict)
-        for b in r["protocols"].values()
-        if isinstance(b, dict) and b.get("n")
-    )
-
-
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dcregistry.errors import UserError
+from dcregistry.records import RecordError
 
-from .files import _load, _measured_cells, _now, _open_set, _read_json, _write_json, cell_path
+from .files import _load, _now, _open_set, _read_json, _write_json, cell_path
 from .plan import (
     SetPlan,
     TableConfig,
@@ -25,6 +26,7 @@ from .render import (
     _write_outputs,
     collect,
 )
+from .results import TableResults
 
 if TYPE_CHECKING:
     from harness.methods.loop import CondenseSpec
@@ -198,18 +200,25 @@ def run_table(
         if not cfg.out.is_dir():
             raise TableError(f"{cfg.out} does not exist: nothing to render")
         path = cfg.out / "results.json"
-        if path.exists() and not _measured_cells(collect(cfg)):
+        if path.exists() and not collect(cfg).measured_cells:
             # results.json without its sets/ and cells/ (e.g. only the rendered files were kept):
             # rendering would replace the stored table with an empty one
-            stored = _read_json(path)
+            doc = _read_json(path)
+            try:
+                stored = TableResults.from_json(doc) if doc is not None else None
+            except RecordError as exc:
+                raise TableError(
+                    f"{path} is not a results document ({exc}) and nothing under sets/ and cells/ "
+                    "matches these settings; nothing was rewritten (delete it to render anew)"
+                ) from None
             if stored is None:
                 raise TableError(
                     f"{path} cannot be read as a results document and nothing under sets/ "
                     "and cells/ matches these settings; nothing was rewritten"
                 )
-            if _measured_cells(stored):
+            if stored.measured_cells:
                 raise TableError(
-                    f"{cfg.out} has a results.json with {_measured_cells(stored)} measured cells "
+                    f"{cfg.out} has a results.json with {stored.measured_cells} measured cells "
                     "but none of them under sets/ and cells/ for these settings; nothing was "
                     "rewritten"
                 )

@@ -121,8 +121,8 @@ def test_partial_table_lists_the_missing_cells(tmp_path, capsys):
     )
     res = collect(cfg)
     md = render_markdown(res)
-    assert "set random-ipc1-s0-" in " ".join(res["missing"])
-    assert "random ipc 10 dc-noaug run 1" in res["missing"]
+    assert "set random-ipc1-s0-" in " ".join(res.missing)
+    assert "random ipc 10 dc-noaug run 1" in res.missing
     assert "**Incomplete**" in md and "| random | — |" in md
 
 
