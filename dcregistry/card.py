@@ -16,9 +16,10 @@ from typing import Any
 import yaml
 
 from .catalog import DATASETS
-from .citations import method_citation, method_title
+from .citations import method_citation, method_info, method_title
 from .errors import ValidationError
 from .method_config import condense_record
+from .pixelspace import PixelSpace
 from .records import CARD_TABLE_HEADER, EvalRecord, RecordError
 
 TEMPLATE_NAME = "card_template.md"
@@ -63,26 +64,7 @@ def front_matter(md: Mapping[str, Any]) -> dict[str, Any]:
 
 def describe_pixel_space(ps: Mapping[str, Any]) -> str:
     """One sentence that says how pixel values relate to the original images."""
-    kind = ps["kind"]
-    if kind == "normalized":
-        return (
-            f"Normalized: `x = (pixel01 - mean) / std` with mean {ps['mean']} and std "
-            f"{ps['std']}. De-normalize with `x * std + mean` to view."
-        )
-    if kind == "unit":
-        return "Unit range: float pixels in [0, 1] (synthetic pixels may leave it slightly)."
-    if kind == "uint8":
-        return "uint8: integer pixels in [0, 255]."
-    src = ps["transform"]["source"]
-    how = (
-        "the whitening tensors `zca_mean`, `zca_matrix`, `zca_inverse` are stored in this artifact"
-        if src == "tensors"
-        else "refit it on the training split to evaluate"
-    )
-    return (
-        f"ZCA-whitened ({ps['variant']}) after this inner space: "
-        f"{describe_pixel_space(ps['then'])} The test set must get the same ZCA: {how}."
-    )
+    return PixelSpace.parse(ps).card_text()
 
 
 def _results_table(results: Sequence[Mapping[str, Any] | EvalRecord]) -> str:
@@ -207,9 +189,7 @@ def render_card(
                 else ""
             ),
             ref=ref or "NS/NAME",
-            protocol_hint="mtt"
-            if md["method"] in ("mtt", "datm")
-            else ("dc-noaug" if md["method"] == "dc" else "dsa"),
+            protocol_hint=method_info(md["method"]).protocol,
             results_table=_results_table(results),
             lineage_text="\n".join(f"- parent `{d}`" for d in lineage) if lineage else "No parent artifacts.",
             citation=method_citation(md["method"], md.get("citation")),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidReferenceError, StoreUnavailableError
 from ..refs import Ref, parse_ref
+from ..registry import Registry
 from .base import (
     EVAL_KIND,
     AnnotatingStore,
@@ -58,6 +59,8 @@ __all__ = [
     "open_ref",
     "resolve_ref",
     "Resolved",
+    "STORE_KINDS",
+    "StoreKind",
     "register_store",
     "HUB_UNAVAILABLE",
     "StoreUnavailableError",
@@ -74,14 +77,22 @@ HUB_UNAVAILABLE = (
 )
 
 
-#: Store kinds other than local: (matches(spec), factory(spec)), in registration order.
-_FACTORIES: list[tuple[Callable[[str], bool], Callable[[str], Store]]] = []
+@dataclass(frozen=True)
+class StoreKind:
+    """A kind of store other than local: which ``--store`` values it takes and how to open one."""
+
+    matches: Callable[[str], bool]
+    factory: Callable[[str], Store]
 
 
-def register_store(matches: Callable[[str], bool], factory: Callable[[str], Store]) -> None:
+#: Store kinds other than local, by name (one registration line each, beside the factory).
+STORE_KINDS: Registry[StoreKind] = Registry("store kind")
+
+
+def register_store(name: str, matches: Callable[[str], bool], factory: Callable[[str], Store]) -> None:
     """Make :func:`get_store` build ``factory(spec)`` for every store spec ``matches`` accepts
     (e.g. ``lambda s: s == "hub" or s.startswith("hf://")``)."""
-    _FACTORIES.append((matches, factory))
+    STORE_KINDS.register(name, StoreKind(matches, factory))
 
 
 def _hub_spec(text: str) -> bool:
@@ -101,9 +112,9 @@ def get_store(spec: str | Path | Store | None = None) -> Store:
     if spec is None or str(spec) == "local":
         return LocalStore()
     text = str(spec)
-    for matches, factory in _FACTORIES:
-        if matches(text):
-            return factory(text)
+    for kind in STORE_KINDS.values():
+        if kind.matches(text):
+            return kind.factory(text)
     if _hub_spec(text):
         raise StoreUnavailableError(f"store {text}: {HUB_UNAVAILABLE}")
     path = Path(text).expanduser()
@@ -178,4 +189,6 @@ def _hub_factory(spec: str) -> Store:
 
 # The Hub store (dcregistry.store.hub, imported only when used): the Hugging Face Hub or any
 # endpoint speaking its API.
-register_store(lambda s: s in ("hf", "hub") or s.startswith(("hf://", "http://", "https://")), _hub_factory)
+register_store(
+    "hub", lambda s: s in ("hf", "hub") or s.startswith(("hf://", "http://", "https://")), _hub_factory
+)

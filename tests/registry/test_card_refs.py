@@ -96,3 +96,15 @@ def test_directory_and_hub_refs(tmp_path):
 def test_bad_tags(tag):
     with pytest.raises(InvalidNameError):
         validate_tag(tag)
+
+
+@pytest.mark.parametrize(
+    ("method", "protocol"),
+    [("dc", "dc-noaug"), ("mtt", "mtt"), ("datm", "mtt"), ("dm", "dsa"), ("mine", "dsa")],
+)
+def test_card_suggests_the_methods_protocol(make_artifact, method, protocol):
+    """The suggested protocol is a fact of the method's entry (dcregistry.citations.METHODS)."""
+    from dcregistry.citations import method_info
+
+    assert method_info(method).protocol == protocol
+    assert f"--protocol {protocol}" in make_artifact(method=method).card_text()

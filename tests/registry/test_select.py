@@ -13,6 +13,7 @@ import pytest
 from dcregistry import store as store_pkg
 from dcregistry.errors import AmbiguousReferenceError, NotFoundError, UnsupportedOperationError
 from dcregistry.refs import Ref, parse_name_ref
+from dcregistry.registry import Registry
 from dcregistry.store import (
     AnnotatingStore,
     LocalStore,
@@ -230,9 +231,9 @@ class _ReadOnlyStore(Store):
 def test_commands_refuse_a_store_without_the_capability_before_any_work(
     monkeypatch: pytest.MonkeyPatch, make_artifact, dcreg_home
 ) -> None:
-    monkeypatch.setattr(
-        store_pkg, "_FACTORIES", [(lambda s: s == "readonly-test:", lambda s: _ReadOnlyStore())]
-    )
+    kinds: Registry[store_pkg.StoreKind] = Registry("store kind")
+    monkeypatch.setattr(store_pkg, "STORE_KINDS", kinds)
+    store_pkg.register_store("readonly-test", lambda s: s == "readonly-test:", lambda s: _ReadOnlyStore())
     store = store_pkg.get_store("readonly-test:")
     assert store.capabilities == {"read"}
     assert not isinstance(store, (WritableStore, AnnotatingStore, MaintainableStore))
