@@ -61,7 +61,10 @@ def _run(group: click.Group, prog: str, argv: list[str] | None) -> int:
         return EXIT_OK
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.echo(f"{prog}: interrupted", err=True)
+            return 130
         click.echo(f"{prog}: aborted", err=True)
         return EXIT_USER
     except click.ClickException as exc:  # usage errors, bad options: the user's to fix
