@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from dcregistry.cli.common import emit_json, progress_disabled, run_cli
 
 from . import __version__
+from .cli_options import DEVICE, DeviceParam, data_root_option, device_option  # noqa: F401  (re-exported)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,54 +60,6 @@ def protocols_show(name: str, as_json: bool) -> None:
     click.echo(json.dumps(p.content(), indent=2, sort_keys=True))
     if not name.endswith(".toml"):
         click.echo("\n# frozen TOML:\n" + protocol_toml(name))
-
-
-if TYPE_CHECKING:
-    _StrParamType = click.ParamType[str]
-else:  # older click (pyproject allows >= 8.1): ParamType is not subscriptable at runtime
-    _StrParamType = click.ParamType
-
-
-class DeviceParam(_StrParamType):
-    """``--device``: auto, cpu, cuda or cuda:N (N an existing CUDA device), checked up front."""
-
-    name = "device"
-
-    def convert(self, value, param, ctx):
-        import re
-
-        text = str(value)
-        m = re.fullmatch(r"auto|cpu|cuda(?::([0-9]{1,4}))?", text)
-        if not m:
-            self.fail(f"{text!r} is not a device: use auto, cpu, cuda or cuda:N", param, ctx)
-        if text.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                self.fail(f"{text}: torch sees no CUDA device; use cpu", param, ctx)
-            if m.group(1) is not None and int(m.group(1)) >= torch.cuda.device_count():
-                self.fail(
-                    f"{text}: there are only {torch.cuda.device_count()} CUDA device(s) "
-                    f"(cuda:0..cuda:{torch.cuda.device_count() - 1})",
-                    param,
-                    ctx,
-                )
-        return text
-
-
-DEVICE = DeviceParam()
-
-#: The options several commands share, defined once.
-device_option = click.option(
-    "--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N]."
-)
-data_root_option = click.option(
-    "--data-root",
-    type=click.Path(file_okay=False),
-    default=None,
-    envvar="HARNESS_DATA",
-    help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).",
-)
 
 
 @cli.command("strategies")
