@@ -353,7 +353,7 @@ def condense_cmd(
         overwrite=overwrite,
         store=store_spec,
     )
-    from .methods.loop import CHECKPOINT_DIR
+    from .methods.checkpoint import CHECKPOINT_DIR
 
     if resume and not (Path(out) / CHECKPOINT_DIR / "state.json").is_file():
         click.echo(f"no checkpoint in {out}: starting from the beginning", err=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 import resource
 import sys
@@ -34,9 +33,7 @@ import torch
 
 from dcregistry.artifact import Artifact, build_artifact
 from dcregistry.catalog import get_dataset_info
-from dcregistry.errors import JSONFormatError, UserError
-from dcregistry.fsio import atomic_write_text, staged_file
-from dcregistry.jsonsafe import loads_bounded
+from dcregistry.errors import UserError
 from dcregistry.manifest import is_artifact_dir
 from dcregistry.method_config import LossSummary, MethodConfig, ValidationSummary
 from harness.engine.allocator import allocator_tuned
@@ -54,16 +51,19 @@ from harness.methods.base import (
     config_hash,
     config_record,
 )
+from harness.methods.checkpoint import (
+    CHECKPOINT_DIR,
+    Checkpoint,
+    CheckpointError,
+    flatten,
+    load_checkpoint,
+    save_checkpoint,
+    unflatten,
+)
 from harness.methods.quality import LossTrend, QualityCheck
 
-CHECKPOINT_DIR = ".checkpoint"
-CHECKPOINT_FORMAT = "harness-condense-checkpoint/1"
 MAX_CURVE_POINTS = 200
 ZCA_VARIANT = "kornia-eps0.1"  # the ZCA of MTT's official code (kornia ZCAWhitening, eps 0.1)
-
-
-class CheckpointError(UserError):
-    """A checkpoint cannot be resumed (different settings, or damaged files)."""
 
 
 @dataclass
@@ -397,84 +397,6 @@ class _Validator:
         return sum(accs) / len(accs), accs
 
 
-# --- checkpoints --------------------------------------------------------------------------------
-
-
-def _flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
-    """Replace tensors in a nested structure by {"__tensor__": key} and collect them."""
-    if isinstance(obj, torch.Tensor):
-        key = prefix
-        tensors[key] = obj.detach().cpu().contiguous().clone()
-        return {"__tensor__": key}
-    if isinstance(obj, dict):
-        return {
-            "__dict__": [
-                [_flatten(k, tensors, f"{prefix}.k{i}"), _flatten(v, tensors, f"{prefix}.{i}")]
-                for i, (k, v) in enumerate(obj.items())
-            ]
-        }
-    if isinstance(obj, (list, tuple)):
-        return {
-            "__list__": [_flatten(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)],
-            "tuple": isinstance(obj, tuple),
-        }
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"checkpoint state holds an unsupported {type(obj).__name__} at {prefix}")
-
-
-def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    if isinstance(obj, dict):
-        if "__tensor__" in obj:
-            return tensors[obj["__tensor__"]]
-        if "__dict__" in obj:
-            return {_unflatten(k, tensors): _unflatten(v, tensors) for k, v in obj["__dict__"]}
-        if "__list__" in obj:
-            vals = [_unflatten(v, tensors) for v in obj["__list__"]]
-            return tuple(vals) if obj.get("tuple") else vals
-    return obj
-
-
-def save_checkpoint(out: Path, payload: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
-    """Atomically write a checkpoint (tensor file first, then the json that names it)."""
-    from safetensors.torch import save_file
-
-    ck = out / CHECKPOINT_DIR
-    ck.mkdir(parents=True, exist_ok=True)
-    name = f"state-{payload['iteration']}.safetensors"
-    with staged_file(ck / name, overwrite=True) as tmp:
-        save_file(tensors, str(tmp))
-    digest = hashlib.sha256((ck / name).read_bytes()).hexdigest()
-    doc = dict(payload, format=CHECKPOINT_FORMAT, tensor_file=name, tensor_sha256=digest)
-    atomic_write_text(ck / "state.json", json.dumps(doc, sort_keys=True, allow_nan=False))
-    for old in ck.glob("state-*.safetensors"):
-        if old.name != name:
-            old.unlink(missing_ok=True)
-
-
-def load_checkpoint(out: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
-    """The last committed checkpoint under ``out`` (None when there is none)."""
-    from safetensors.torch import load_file
-
-    ck = out / CHECKPOINT_DIR
-    meta = ck / "state.json"
-    if not meta.is_file():
-        return None
-    try:
-        doc = loads_bounded(meta.read_bytes(), str(meta))
-        if doc.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"format {doc.get('format')!r}")
-        name = doc["tensor_file"]
-        if not isinstance(name, str) or Path(name).name != name:
-            raise ValueError("bad tensor file name")
-        blob = (ck / name).read_bytes()
-        if hashlib.sha256(blob).hexdigest() != doc["tensor_sha256"]:
-            raise ValueError("tensor file does not match its recorded sha256")
-        return doc, load_file(str(ck / name))
-    except (OSError, ValueError, KeyError, TypeError, JSONFormatError) as exc:
-        raise CheckpointError(f"checkpoint in {ck} is damaged ({exc}); delete it to start over") from None
-
-
 # --- the loop -----------------------------------------------------------------------------------
 
 
@@ -640,22 +562,22 @@ def _run_synthesis(
     best: dict[str, torch.Tensor] | None = None
     if resumed is not None:
         doc, flat = resumed
-        diff = [k for k in identity if doc["identity"].get(k) != identity[k]]
+        diff = doc.differences(identity)
         if diff:
             raise CheckpointError(
                 f"the checkpoint in {spec.out} was made with different "
                 f"{', '.join(diff)}; resume with the same settings"
             )
-        sd = _unflatten(doc["state"], flat)
+        sd = unflatten(doc.state, flat)
         state = method.load_state_dict(ctx, cfg, sd)
-        start = doc["iteration"]
-        losses, curve = doc["losses"], doc["curve"]
-        lineage, init_rec = doc["lineage"], doc["init_record"]
-        best_it, best_acc = doc["best_iteration"], doc["best_accuracy"]
-        init_acc = doc.get("init_accuracy")
+        start = doc.iteration
+        losses, curve = doc.losses, doc.curve
+        lineage, init_rec = doc.lineage, doc.init_record
+        best_it, best_acc = doc.best_iteration, doc.best_accuracy
+        init_acc = doc.init_accuracy
         if best_it is not None:
-            best = _unflatten(doc["best"], flat)
-        step_s, wall_before, peak_before = doc["step_s"], doc["wall_s"], doc["peak_bytes"]
+            best = unflatten(doc.best, flat, "checkpoint.best")
+        step_s, wall_before, peak_before = doc.step_s, doc.wall_s, doc.peak_bytes
     else:
         images, labels, lineage, init_rec = _init_images(spec, ctx, init_gen)
         _check_balanced(labels, ctx.num_classes, ctx.ipc, f"init {spec.init}")
@@ -666,7 +588,7 @@ def _run_synthesis(
         # The initial set on the same split and protocol: what the run must beat (not a
         # candidate for selection, or the check below could never fail).
         init_acc = validator(method.result(state), 0)[0] if validator is not None else None
-    first_s = resumed[0].get("first_iteration_s") if resumed is not None else None
+    first_s = resumed[0].first_iteration_s if resumed is not None else None
     t_session = time.perf_counter()
     tick = progress(iterations, f"{method.name} ipc {ctx.ipc}") if progress else None
     if tick and start:
@@ -698,24 +620,24 @@ def _run_synthesis(
             tick(1, loss=loss, val=curve[-1][1] if curve else None)
         if spec.checkpoint_every and done % spec.checkpoint_every == 0 and done < iterations:
             flat = {}
-            payload = {
-                "identity": identity,
-                "iteration": done,
-                "state": _flatten(method.state_dict(state), flat, "state"),
-                "best": _flatten(best, flat, "best") if best is not None else None,
-                "losses": losses,
-                "curve": curve,
-                "lineage": lineage,
-                "init_record": init_rec,
-                "best_iteration": best_it,
-                "best_accuracy": best_acc,
-                "init_accuracy": init_acc,
-                "step_s": step_s,
-                "first_iteration_s": first_s,
-                "wall_s": wall_before + (time.perf_counter() - t_session),
-                "peak_bytes": max(peak_before, _peak_memory(ctx.device)["peak_memory_bytes"]),
-            }
-            save_checkpoint(spec.out, payload, flat)
+            checkpoint = Checkpoint(
+                identity=identity,
+                iteration=done,
+                state=flatten(method.state_dict(state), flat, "state"),
+                best=flatten(best, flat, "best") if best is not None else None,
+                losses=losses,
+                curve=curve,
+                lineage=lineage,
+                init_record=init_rec,
+                best_iteration=best_it,
+                best_accuracy=best_acc,
+                init_accuracy=init_acc,
+                step_s=step_s,
+                first_iteration_s=first_s,
+                wall_s=wall_before + (time.perf_counter() - t_session),
+                peak_bytes=max(peak_before, _peak_memory(ctx.device)["peak_memory_bytes"]),
+            )
+            save_checkpoint(spec.out, checkpoint, flat)
     final = method.result(state)
     tensors = best if best is not None else final
     _check_balanced(tensors["labels"], ctx.num_classes, ctx.ipc, method.name)
