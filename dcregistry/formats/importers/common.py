@@ -4,6 +4,7 @@ pixel spaces, embedded dcreg metadata, and the assembly of one set's tensors + m
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -236,24 +237,29 @@ def hard_labels(labels: np.ndarray, where: str, notes: list[str]) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def assemble(
-    *,
-    images: np.ndarray,
-    labels: np.ndarray | None,
-    soft: np.ndarray | None,
-    extras: Mapping[str, np.ndarray],
-    info: DatasetInfo,
-    options: ImportOptions,
-    where: str,
-    default_pixel_space: str,
-    method: str | None,
-    method_config: dict[str, Any],
-    source: dict[str, Any],
-    embedded: dict[str, Any] | None,
-    notes: list[str],
-    suffix: str = "",
-) -> ImportedSet:
+@dataclass
+class DecodedSet:
+    """What a reader decoded from a file for one set, before :func:`assemble` checks it against the
+    dataset and builds its metadata (the per-file context, ``info``/``options``/``notes``, is
+    passed beside it)."""
+
+    images: np.ndarray
+    labels: np.ndarray | None  # hard labels [N], or None with ``soft``
+    soft: np.ndarray | None  # soft labels [N, K]
+    where: str  # how messages name the set (file name, experiment)
+    default_pixel_space: str  # the format's default (see :data:`PIXEL_SPACES`)
+    source: dict[str, Any]  # :func:`source_record`
+    method: str | None = None  # None: from the options or the embedded metadata
+    method_config: dict[str, Any] = field(default_factory=dict)  # what the file says about the run
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)  # lr, zca_* ...
+    embedded: dict[str, Any] | None = None  # dcreg metadata written by ``dcreg export``
+    suffix: str = ""  # output-name suffix of one of several sets in a file (``-e0``)
+
+
+def assemble(decoded: DecodedSet, info: DatasetInfo, options: ImportOptions, notes: list[str]) -> ImportedSet:
     """Check tensors against the dataset and build the metadata of one set."""
+    images, labels, soft, extras = decoded.images, decoded.labels, decoded.soft, decoded.extras
+    where, method, suffix = decoded.where, decoded.method, decoded.suffix
     k = info.num_classes
     images = check_images(images, where, notes)
     n = images.shape[0]
@@ -308,7 +314,7 @@ def assemble(
             raise ImportFormatError(f"{where}: tensor {name!r} contains NaN or Inf")
         tensors[name] = arr
 
-    emb = dict(embedded or {})
+    emb = dict(decoded.embedded or {})
     digest = emb.pop("__digest__", None)
     if emb and emb.get("dataset") != info.name:
         raise ImportOptionError(
@@ -323,7 +329,7 @@ def assemble(
     elif "pixel_space" in emb:
         pixel_space = emb["pixel_space"]
     else:
-        pixel_space = resolve_pixel_space(default_pixel_space, info, options.zca_over, has_zca)
+        pixel_space = resolve_pixel_space(decoded.default_pixel_space, info, options.zca_over, has_zca)
     kind = pixel_space.get("kind") if isinstance(pixel_space, dict) else None
     if (images.dtype == np.uint8) != (kind == "uint8"):
         if images.dtype == np.uint8:
@@ -345,7 +351,11 @@ def assemble(
         )
     method = method.lower()
     # A file written by `dcreg export` carries the original method_config: it wins.
-    mc = dict(emb["method_config"]) if isinstance(emb.get("method_config"), dict) else dict(method_config)
+    mc = (
+        dict(emb["method_config"])
+        if isinstance(emb.get("method_config"), dict)
+        else dict(decoded.method_config)
+    )
     if label_kind == "hard":
         mc.pop("soft_labels", None)
 
@@ -364,7 +374,7 @@ def assemble(
         "label_kind": label_kind,
         "seed": options.seed if options.seed is not None else emb.get("seed"),
         "license": options.license or emb.get("license") or "other",
-        "source": dict(source, **({"dcreg_digest": digest} if digest else {})),
+        "source": dict(decoded.source, **({"dcreg_digest": digest} if digest else {})),
     }
     if options.title or emb.get("title"):
         md["title"] = options.title or emb["title"]

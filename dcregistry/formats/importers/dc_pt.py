@@ -21,6 +21,7 @@ from . import (
     ImportOptions,
 )
 from .common import (
+    DecodedSet,
     assemble,
     dataset_info,
     hard_labels,
@@ -131,20 +132,22 @@ def read_dc_pt(path: Path, options: ImportOptions, notes: list[str]) -> list[Imp
             mc["learned_lr"] = True
         sets.append(
             assemble(
-                images=images,
-                labels=labels,
-                soft=soft,
-                extras=extras,
-                info=info,
-                options=options,
-                where=w,
-                default_pixel_space="normalized",
-                method=method,
-                method_config=mc,
-                source=source_record(path, "dc-pt", options, experiment=i),
-                embedded=embedded,
-                notes=notes,
-                suffix=f"-e{i}" if multi else "",
+                DecodedSet(
+                    images=images,
+                    labels=labels,
+                    soft=soft,
+                    where=w,
+                    default_pixel_space="normalized",
+                    source=source_record(path, "dc-pt", options, experiment=i),
+                    method=method,
+                    method_config=mc,
+                    extras=extras,
+                    embedded=embedded,
+                    suffix=f"-e{i}" if multi else "",
+                ),
+                info,
+                options,
+                notes,
             )
         )
         if parsed and int(parsed["ipc"]) != sets[-1].metadata["ipc"]:

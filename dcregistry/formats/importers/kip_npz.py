@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import IMPORTERS, ImportedSet, ImportOptions
-from .common import assemble, dataset_info, hard_labels, images_nchw, lr_tensor, source_record
+from .common import DecodedSet, assemble, dataset_info, hard_labels, images_nchw, lr_tensor, source_record
 from .npzfile import load_npz, require_array
 
 
@@ -64,19 +64,20 @@ def read_kip_npz(path: Path, options: ImportOptions, notes: list[str]) -> list[I
         notes.append(f"{where}: ignored arrays {', '.join(ignored)}")
     return [
         assemble(
-            images=images,
-            labels=labels,
-            soft=soft,
-            extras=extras,
-            info=info,
-            options=options,
-            where=where,
-            default_pixel_space="zca-kip",
-            method="kip",
-            method_config=mc,
-            source=source_record(path, "kip-npz", options),
-            embedded=None,
-            notes=notes,
+            DecodedSet(
+                images=images,
+                labels=labels,
+                soft=soft,
+                where=where,
+                default_pixel_space="zca-kip",
+                source=source_record(path, "kip-npz", options),
+                method="kip",
+                method_config=mc,
+                extras=extras,
+            ),
+            info,
+            options,
+            notes,
         )
     ]
 

@@ -12,7 +12,16 @@ from ...canonical import sha256_file
 from ...errors import ImportFormatError
 from ..limits import ByteBudget
 from . import IMPORTERS, ImportedSet, ImportOptions
-from .common import assemble, dataset_info, hard_labels, images_nchw, lr_tensor, source_record, to_numpy
+from .common import (
+    DecodedSet,
+    assemble,
+    dataset_info,
+    hard_labels,
+    images_nchw,
+    lr_tensor,
+    source_record,
+    to_numpy,
+)
 
 _MTT_NAME_RE = re.compile(r"images_(?P<tag>.+)\.pt")
 
@@ -85,19 +94,20 @@ def read_mtt(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
         )
     return [
         assemble(
-            images=images,
-            labels=labels,
-            soft=soft,
-            extras=extras,
-            info=info,
-            options=options,
-            where=where,
-            default_pixel_space="normalized",
-            method="datm" if soft is not None else "mtt",
-            method_config=mc,
-            source=source_record(images_file, "mtt", options, files=files),
-            embedded=None,
-            notes=notes,
+            DecodedSet(
+                images=images,
+                labels=labels,
+                soft=soft,
+                where=where,
+                default_pixel_space="normalized",
+                source=source_record(images_file, "mtt", options, files=files),
+                method="datm" if soft is not None else "mtt",
+                method_config=mc,
+                extras=extras,
+            ),
+            info,
+            options,
+            notes,
         )
     ]
 

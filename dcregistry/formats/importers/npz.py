@@ -9,7 +9,16 @@ import numpy as np
 
 from ...errors import ImportFormatError
 from . import EMBEDDED_NPZ_KEY, IMPORTERS, TENSOR_NAME_RE, ZCA_TENSOR_NAMES, ImportedSet, ImportOptions
-from .common import assemble, dataset_info, hard_labels, images_nchw, lr_tensor, parse_embedded, source_record
+from .common import (
+    DecodedSet,
+    assemble,
+    dataset_info,
+    hard_labels,
+    images_nchw,
+    lr_tensor,
+    parse_embedded,
+    source_record,
+)
 from .npzfile import load_npz, require_array
 
 
@@ -55,19 +64,20 @@ def read_npz(path: Path, options: ImportOptions, notes: list[str]) -> list[Impor
             notes.append(f"{where}: ignored array {name!r}")
     return [
         assemble(
-            images=images,
-            labels=labels,
-            soft=soft,
-            extras=extras,
-            info=info,
-            options=options,
-            where=where,
-            default_pixel_space="uint8" if images.dtype == np.uint8 else "unit",
-            method=None,
-            method_config=mc,
-            source=source_record(path, "npz", options),
-            embedded=embedded,
-            notes=notes,
+            DecodedSet(
+                images=images,
+                labels=labels,
+                soft=soft,
+                where=where,
+                default_pixel_space="uint8" if images.dtype == np.uint8 else "unit",
+                source=source_record(path, "npz", options),
+                method_config=mc,
+                extras=extras,
+                embedded=embedded,
+            ),
+            info,
+            options,
+            notes,
         )
     ]
 
