@@ -1,6 +1,6 @@
 """Augmentations with explicit generators: ``none``, ``dsa``, ``dc``, ``imagenet``, ``randaug``, ``autoaug``.
 
-``aug = create_augmentation(name, strategy=..., stats=..., image_size=...)`` then
+``aug = create_augmentation(name, strategy=..., space=..., image_size=...)`` then
 ``aug(x, generator)`` on a float batch ``[N, C, H, W]`` in the artifact's pixel space; the
 result is in the same space and depends only on ``x`` and the (CPU) generator's state.
 torchvision is imported lazily, on first use of a torchvision-based augmentation. Each
@@ -10,7 +10,9 @@ in its own file; this package imports each file once.
 
 from __future__ import annotations
 
-from .base import UNIT, Augmentation, Identity, PixelStats
+from typing import TYPE_CHECKING
+
+from .base import Augmentation, Identity
 from .dc import DCAugmentation
 from .dsa import (
     DSAAugmentation,
@@ -24,26 +26,26 @@ from .dsa import (
 from .registry import AUGMENTATIONS
 from .torchvision_policies import AutoAugmentation, ImageNetAugmentation, RandAugmentation
 
-#: No normalization statistics known (what an augmentation gets when none are given).
-UNKNOWN_STATS = PixelStats(None, None)
+if TYPE_CHECKING:
+    from harness.data.pixelspace import TensorSpace
 
 
 def create_augmentation(
     name: str,
     *,
     strategy: str | None = None,
-    stats: PixelStats = UNKNOWN_STATS,
+    space: TensorSpace | None = None,
     image_size: int | None = None,
 ) -> Augmentation:
     """Build the augmentation registered as ``name``.
 
     ``strategy``: DSA's op-family string (``DatasetInfo.dsa_strategy``; default
-    ``color_crop_cutout_flip_scale_rotate``), used by ``dsa`` only. ``stats``: the images' pixel
-    space, used by the torchvision-based ones (``imagenet``, ``randaug``, ``autoaug``) to go to
-    [0, 1] and back. ``image_size``: the artifact's image size; picks ``autoaug``'s policy
+    ``color_crop_cutout_flip_scale_rotate``), used by ``dsa`` only. ``space``: the images' pixel
+    space (default unit), used by the ones with ``needs_unit_range`` (``imagenet``, ``randaug``,
+    ``autoaug``) to go to [0, 1] and back; they refuse a space that does not map back exactly. ``image_size``: the artifact's image size; picks ``autoaug``'s policy
     (IMAGENET for 64) and is checked against the batches; ``None`` takes it from each batch.
     """
-    return AUGMENTATIONS.get(name)(strategy=strategy, stats=stats, image_size=image_size)
+    return AUGMENTATIONS.get(name).create(strategy=strategy, space=space, image_size=image_size)
 
 
 __all__ = [
@@ -56,9 +58,7 @@ __all__ = [
     "DSASample",
     "Identity",
     "ImageNetAugmentation",
-    "PixelStats",
     "RandAugmentation",
-    "UNIT",
     "apply_dsa",
     "create_augmentation",
     "dsa_augment",

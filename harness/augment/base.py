@@ -1,4 +1,4 @@
-"""The augmentation interface, pixel-space stats and clipping bookkeeping.
+"""The augmentation interface and clipping bookkeeping.
 
 An :class:`Augmentation` maps a float batch ``[N, C, H, W]`` to a batch of the same shape, in the
 same pixel space, drawing every random number from an explicit CPU ``torch.Generator``: the same
@@ -9,70 +9,15 @@ third-party transform needs it (torchvision), restores it afterwards.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from .registry import AUGMENTATIONS
 
-
-@dataclass(frozen=True)
-class PixelStats:
-    """The pixel space an artifact's images live in.
-
-    ``mean``/``std`` set (one value per channel, or one for all channels): "normalized" space,
-    ``x = (x_unit - mean) / std``. Both ``None``: "unit" space, pixels nominally in ``[0, 1]``.
-    """
-
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if (self.mean is None) != (self.std is None):
-            raise ValueError("PixelStats: give both mean and std (normalized space) or neither (unit space)")
-        if self.mean is None:
-            return
-        mean = tuple(float(v) for v in self.mean)
-        std = tuple(float(v) for v in self.std)  # type: ignore[union-attr]
-        if not mean or len(mean) != len(std):
-            raise ValueError(f"PixelStats: mean {mean} and std {std} need the same, non-zero length")
-        if any(s <= 0 for s in std):
-            raise ValueError(f"PixelStats: std must be positive, got {std}")
-        object.__setattr__(self, "mean", mean)
-        object.__setattr__(self, "std", std)
-
-    @classmethod
-    def unit(cls) -> PixelStats:
-        """Unit space ([0, 1] pixels)."""
-        return cls(None, None)
-
-    @property
-    def is_unit(self) -> bool:
-        return self.mean is None
-
-    def _channel_view(self, values: tuple[float, ...], x: Tensor) -> Tensor:
-        c = x.shape[-3]
-        if len(values) not in (1, c):
-            raise ValueError(f"PixelStats has {len(values)} channel values but the images have {c} channels")
-        return torch.tensor(values, dtype=x.dtype, device=x.device).view(-1, 1, 1)
-
-    def to_unit(self, x: Tensor) -> Tensor:
-        """``x_unit = x * std + mean`` (identity in unit space). ``x``: ``[..., C, H, W]``."""
-        if self.mean is None:
-            return x
-        std, mean = self._channel_view(self.std, x), self._channel_view(self.mean, x)  # type: ignore
-        return x * std + mean
-
-    def from_unit(self, x: Tensor) -> Tensor:
-        """``x = (x_unit - mean) / std`` (identity in unit space). ``x``: ``[..., C, H, W]``."""
-        if self.mean is None:
-            return x
-        std, mean = self._channel_view(self.std, x), self._channel_view(self.mean, x)  # type: ignore
-        return (x - mean) / std
-
-
-UNIT = PixelStats(None, None)
+if TYPE_CHECKING:
+    from harness.data.pixelspace import TensorSpace
 
 
 def check_generator(generator: torch.Generator) -> None:
@@ -100,6 +45,8 @@ class Augmentation:
         name: the registry name.
         clips: whether this augmentation may clamp pixels to [0, 1] in unit space (the
             torchvision-based ones do; DSA, DC and ``none`` never do).
+        needs_unit_range: whether it works on [0, 1] images (mapped there and back through the
+            pixel space), so that it cannot run on a space that does not map back exactly (ZCA).
 
     Clipping bookkeeping (for the result record): ``clipped`` becomes True once a call actually
     clamped at least one out-of-[0, 1] unit-space pixel; ``clipped_pixels`` counts them over all
@@ -109,6 +56,7 @@ class Augmentation:
 
     name: str = "augmentation"
     clips: bool = False
+    needs_unit_range: bool = False
 
     # clipping bookkeeping, set by reset_clipping() and __call__
     _clipped_pixels: Tensor
@@ -121,7 +69,7 @@ class Augmentation:
 
     @classmethod
     def create(
-        cls, *, strategy: str | None = None, stats: PixelStats = UNIT, image_size: int | None = None
+        cls, *, strategy: str | None = None, space: TensorSpace | None = None, image_size: int | None = None
     ) -> Augmentation:
         """Build from the options of ``create_augmentation``; subclasses take what they use."""
         return cls()
@@ -185,4 +133,4 @@ class Identity(Augmentation):
         return x
 
 
-AUGMENTATIONS.register("none", Identity.create)
+AUGMENTATIONS.register("none", Identity)

@@ -19,13 +19,17 @@ commutes with a per-channel affine map), never clips; differentiable in ``x``.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from .base import UNIT, Augmentation, PixelStats
+from .base import Augmentation
 from .dsa import affine, translate
 from .registry import AUGMENTATIONS
+
+if TYPE_CHECKING:
+    from harness.data.pixelspace import TensorSpace
 
 DC_OPS = ("crop", "scale", "rotate")
 
@@ -55,7 +59,7 @@ class DCAugmentation(Augmentation):
 
     @classmethod
     def create(
-        cls, *, strategy: str | None = None, stats: PixelStats = UNIT, image_size: int | None = None
+        cls, *, strategy: str | None = None, space: TensorSpace | None = None, image_size: int | None = None
     ) -> DCAugmentation:
         return cls()  # ``strategy`` is DSA's op string; it does not apply here
 
@@ -95,4 +99,4 @@ class DCAugmentation(Augmentation):
         return out + fill
 
 
-AUGMENTATIONS.register("dc", DCAugmentation.create)
+AUGMENTATIONS.register("dc", DCAugmentation)

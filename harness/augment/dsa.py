@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -45,8 +46,11 @@ from torch import Tensor
 from dcregistry.catalog import DSA_STRATEGY_DEFAULT, DatasetInfo, get_dataset_info
 from dcregistry.errors import UnknownNameError
 
-from .base import UNIT, Augmentation, PixelStats, check_generator, check_images
+from .base import Augmentation, check_generator, check_images
 from .registry import AUGMENTATIONS
+
+if TYPE_CHECKING:
+    from harness.data.pixelspace import TensorSpace
 
 FAMILIES: tuple[str, ...] = ("color", "crop", "cutout", "flip", "scale", "rotate")
 
@@ -314,7 +318,7 @@ class DSAAugmentation(Augmentation):
 
     @classmethod
     def create(
-        cls, *, strategy: str | None = None, stats: PixelStats = UNIT, image_size: int | None = None
+        cls, *, strategy: str | None = None, space: TensorSpace | None = None, image_size: int | None = None
     ) -> DSAAugmentation:
         return cls(strategy)
 
@@ -325,4 +329,4 @@ class DSAAugmentation(Augmentation):
         return f"DSAAugmentation(strategy={self.strategy!r})"
 
 
-AUGMENTATIONS.register("dsa", DSAAugmentation.create)
+AUGMENTATIONS.register("dsa", DSAAugmentation)

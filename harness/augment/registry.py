@@ -1,8 +1,7 @@
-"""The augmentation registry: each augmentation registers its factory here, one line in its own file."""
+"""The augmentation registry: each augmentation registers its class here, one line in its own file."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness.registry import Registry
@@ -10,5 +9,6 @@ from harness.registry import Registry
 if TYPE_CHECKING:
     from .base import Augmentation
 
-#: name -> ``factory(*, strategy, stats, image_size) -> Augmentation`` (a ``create`` classmethod).
-AUGMENTATIONS: Registry[Callable[..., Augmentation]] = Registry("augmentation")
+#: name -> the Augmentation subclass; ``cls.create(strategy=, space=, image_size=)`` builds one and
+#: class attributes carry the facts about it (``clips``, ``needs_unit_range``).
+AUGMENTATIONS: Registry[type[Augmentation]] = Registry("augmentation")

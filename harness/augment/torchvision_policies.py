@@ -48,7 +48,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import UNIT, Augmentation, PixelStats
+from dcregistry.errors import UserError
+from harness.data.pixelspace import TensorSpace
+
+from .base import Augmentation
 from .registry import AUGMENTATIONS
 
 #: Policy ops that need [0, 1] input (see the module docstring).
@@ -79,18 +82,24 @@ def _with_clamp_hook(
 
 class _TorchvisionAugmentation(Augmentation):
     clips = True
+    needs_unit_range = True
 
-    def __init__(self, stats: PixelStats = UNIT, image_size: int | None = None):
+    def __init__(self, space: TensorSpace | None = None, image_size: int | None = None):
         super().__init__()
-        self.stats = stats
+        self.space = space or TensorSpace.unit()
+        if not self.space.unit_range_exact:
+            raise UserError(
+                f"augmentation {self.name!r} needs pixels in [0, 1], which a "
+                f"{self.space.describe()} set cannot be mapped back to faithfully; use a dsa or none protocol"
+            )
         self.image_size = image_size
         self._cache: dict[tuple[int, int, int], tuple[Any, bool]] = {}
 
     @classmethod
     def create(
-        cls, *, strategy: str | None = None, stats: PixelStats = UNIT, image_size: int | None = None
+        cls, *, strategy: str | None = None, space: TensorSpace | None = None, image_size: int | None = None
     ) -> _TorchvisionAugmentation:
-        return cls(stats=stats, image_size=image_size)  # ``strategy`` (DSA's) does not apply
+        return cls(space=space, image_size=image_size)  # ``strategy`` (DSA's) does not apply
 
     def _build(self, c: int, h: int, w: int) -> tuple[Any, bool]:
         """Return (transform, clamps_per_op)."""
@@ -106,7 +115,7 @@ class _TorchvisionAugmentation(Augmentation):
         transform, clamps_per_op = self._cache[key]
         seeds = torch.randint(0, 2**62, (n,), generator=generator).tolist()
         with torch.no_grad():
-            u = self.stats.to_unit(x)
+            u = self.space.to_unit(x)
             if not clamps_per_op:
                 u = self._count_and_clamp(u)
             outs = []
@@ -118,7 +127,7 @@ class _TorchvisionAugmentation(Augmentation):
                 for i, seed in enumerate(seeds):
                     torch.default_generator.manual_seed(seed)
                     outs.append(transform(u[i]))
-            return self.stats.from_unit(torch.stack(outs))
+            return self.space.from_unit(torch.stack(outs))
 
 
 class ImageNetAugmentation(_TorchvisionAugmentation):
@@ -172,6 +181,6 @@ class AutoAugmentation(_TorchvisionAugmentation):
         return "imagenet" if size == 64 else "cifar10"
 
 
-AUGMENTATIONS.register("imagenet", ImageNetAugmentation.create)
-AUGMENTATIONS.register("randaug", RandAugmentation.create)
-AUGMENTATIONS.register("autoaug", AutoAugmentation.create)
+AUGMENTATIONS.register("imagenet", ImageNetAugmentation)
+AUGMENTATIONS.register("randaug", RandAugmentation)
+AUGMENTATIONS.register("autoaug", AutoAugmentation)

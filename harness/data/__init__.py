@@ -21,6 +21,7 @@ from .base import (
     resize_images,
 )
 from .pixelspace import (
+    TensorSpace,
     describe,
     normalized_space,
     to_pixel_space,
@@ -43,6 +44,7 @@ __all__ = [
     "load_dataset",
     "resize_images",
     "describe",
+    "TensorSpace",
     "normalized_space",
     "to_pixel_space",
     "to_unit",

@@ -25,44 +25,28 @@ positive number, for experiments and tests; artifacts use the two published name
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 
 from dcregistry.errors import ValidationError
-from dcregistry.pixelspace import ZCA_TENSOR_NAMES, ZCA_VARIANTS
+from dcregistry.pixelspace import ZCA_TENSOR_NAMES, ZCA_VARIANTS, parse_zca_variant, standardize_rows
 
-# The names live in the one pixel-space type (dcregistry.pixelspace).
+# The names and the variant rule live in the one pixel-space type (dcregistry.pixelspace).
 PUBLISHED_VARIANTS = ZCA_VARIANTS
 TENSOR_NAMES = ZCA_TENSOR_NAMES
-_VARIANT_RE = re.compile(r"^(kornia)-eps([0-9.eE+-]+)$|^(kip)-reg([0-9.eE+-]+)$")
 
 
 def parse_variant(variant: str) -> tuple[str, float]:
-    """``"kornia-eps0.1"`` -> ``("kornia", 0.1)``; ``"kip-reg0.1"`` -> ``("kip", 0.1)``."""
-    m = _VARIANT_RE.match(variant or "")
-    value = None
-    if m:
-        try:
-            value = float(m.group(2) or m.group(4))
-        except ValueError:
-            value = None
-    if m is None or value is None or not value > 0:
-        raise ValidationError(
-            "pixel_space.variant",
-            f"unknown ZCA variant {variant!r}",
-            f"use one of {', '.join(PUBLISHED_VARIANTS)}",
-        )
-    return (m.group(1) or m.group(3)), value
+    """``"kornia-eps0.1"`` -> ``("kornia", 0.1)``; any positive strength is taken (experiments)."""
+    return parse_zca_variant(variant, published=False)
 
 
 def _standardize_per_image(flat: torch.Tensor) -> torch.Tensor:
     """KIP's per-image centring and L2 normalisation of ``[N, D]`` rows."""
-    flat = flat - flat.mean(dim=1, keepdim=True)
-    norms: torch.Tensor = flat.norm(dim=1, keepdim=True)
-    return flat / norms.clamp_min(torch.finfo(flat.dtype).tiny)
+    out: torch.Tensor = standardize_rows(flat, torch)
+    return out
 
 
 @dataclass

@@ -24,8 +24,8 @@ from dcregistry.errors import UserError
 from dcregistry.pixelspace import PixelSpace
 from dcregistry.records import RECORD_KIND, Baseline, EvalRecord  # noqa: F401  (RECORD_KIND re-exported)
 from harness import __version__
-from harness.augment import PixelStats
-from harness.data import ZCATransform, fit_zca, load_dataset, random_real_indices, to_pixel_space
+from harness.augment import AUGMENTATIONS
+from harness.data import TensorSpace, ZCATransform, fit_zca, load_dataset, random_real_indices
 from harness.protocols import Protocol
 
 from .strategies import AugFactory, Choice, augmentation_factory, choose_strategy, run_seeds
@@ -38,10 +38,8 @@ class Prepared:
 
     train: TrainSet
     test: TestSet
-    pixel_space: dict[str, Any]
-    stats: PixelStats | None  # None: ZCA space (torchvision augmentations unavailable)
+    space: TensorSpace  # the pixel space both sets are in (with its fitted ZCA)
     dsa_strategy: str
-    zca: ZCATransform | None
     dataset: str
     image_size: int | None  # resize of the real images to the artifact's (None: native)
     data_root: str | None
@@ -59,13 +57,12 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _eval_pixel_space(md: dict[str, Any]) -> dict[str, Any]:
+def _eval_space(stored: PixelSpace, dataset: str) -> PixelSpace:
     """uint8 sets are trained in the dataset's canonical normalized space (else unit)."""
-    ps: dict[str, Any] = md["pixel_space"]
-    if ps["kind"] != "uint8":
-        return ps
-    info = DATASETS.get(md["dataset"])
-    return (PixelSpace.of_dataset(info) if info else PixelSpace.unit()).to_dict()
+    if stored.kind != "uint8":
+        return stored
+    info = DATASETS.get(dataset)
+    return PixelSpace.of_dataset(info) if info else PixelSpace.unit()
 
 
 def prepare(
@@ -82,10 +79,11 @@ def prepare(
         raise UserError(
             f"dataset {md['dataset']!r} is not in the catalog; the harness cannot load its test set"
         )
-    ps = _eval_pixel_space(md)
+    stored = PixelSpace.parse(md["pixel_space"])  # parsed once; the object travels from here
+    space = _eval_space(stored, md["dataset"])
     images = artifact.torch("images").float()
-    if md["pixel_space"]["kind"] == "uint8":
-        images = to_pixel_space(images / 255.0, ps)
+    if stored.kind == "uint8":
+        images = TensorSpace(space).from_unit(TensorSpace(stored).to_unit(images))
     targets = artifact.torch(artifact.label_key)
     targets = targets.float() if md["label_kind"] == "soft" else targets.long()
     lr = float(artifact.torch("lr").reshape(-1)[0]) if "lr" in artifact.tensor_names else None
@@ -96,42 +94,30 @@ def prepare(
             f"test images {list(test_unit.images.shape[1:])} cannot be matched to the "
             f"artifact's image_shape {[c, h, w]}"
         )
-    refit_zca = ps["kind"] == "zca" and ps["transform"]["source"] != "tensors"
+    refit_zca = space.is_zca and not space.zca_stored
     split = None
     if with_train_split or refit_zca:
         tr = load_dataset(md["dataset"], "train", data_root, image_size=size)
         split = (tr.images, tr.labels)
     zca: ZCATransform | None = None
-    if ps["kind"] == "zca":
+    if space.is_zca:
+        assert space.variant is not None  # PixelSpace.parse gives every zca space its variant
         if not refit_zca:
-            zca = ZCATransform.from_tensors(
-                {n: artifact.torch(n) for n in ("zca_mean", "zca_matrix", "zca_inverse")}, ps["variant"]
-            )
+            zca = ZCATransform.from_tensors({n: artifact.torch(n) for n in space.tensor_names}, space.variant)
         else:
             assert split is not None  # loaded above whenever the ZCA is refitted
-            zca = fit_zca(to_pixel_space(split[0], ps["then"]), ps["variant"])
+            zca = fit_zca(TensorSpace(space.inner).from_unit(split[0]), space.variant)
+    tspace = TensorSpace(space, zca)
     return Prepared(
         train=TrainSet(images.to(device), targets.to(device), md["num_classes"], lr),
-        test=TestSet(to_pixel_space(test_unit.images, ps, zca).to(device), test_unit.labels.to(device)),
-        pixel_space=ps,
-        stats=pixel_stats(ps),
+        test=TestSet(tspace.from_unit(test_unit.images).to(device), test_unit.labels.to(device)),
+        space=tspace,
         dsa_strategy=info.dsa_strategy,
-        zca=zca,
         dataset=md["dataset"],
         image_size=size,
         data_root=data_root,
         train_split=split,
     )
-
-
-def pixel_stats(ps: dict[str, Any]) -> PixelStats | None:
-    """What augmentations need to know about a pixel space (None for ZCA)."""
-    space = PixelSpace.parse(ps)
-    if space.kind == "normalized":
-        return PixelStats(space.mean, space.std)
-    if space.kind == "unit":
-        return PixelStats(None, None)
-    return None
 
 
 def random_real_subset(prepared: Prepared, ipc: int, seed: int) -> TrainSet:
@@ -141,23 +127,25 @@ def random_real_subset(prepared: Prepared, ipc: int, seed: int) -> TrainSet:
         raise ValueError("prepare(..., with_train_split=True) is needed for the baseline")
     images, labels = prepared.train_split
     idx = random_real_indices(labels, ipc, seed, prepared.train.num_classes)
-    x = to_pixel_space(images[idx], prepared.pixel_space, prepared.zca)
+    x = prepared.space.from_unit(images[idx])
     device = prepared.train.images.device
     return TrainSet(x.to(device), labels[idx].to(device), prepared.train.num_classes, prepared.train.lr)
 
 
 def protocol_aug_factory(
-    protocol: Protocol, stats: PixelStats | None, dsa_strategy: str, image_size: int
+    protocol: Protocol, space: TensorSpace, dsa_strategy: str, image_size: int
 ) -> AugFactory:
-    """The protocol's augmentation for a pixel space (``stats`` None = ZCA, torchvision refused)."""
+    """The protocol's augmentation for images in ``space`` (refused where it cannot work there)."""
     name = protocol.augmentation
-    if stats is None and name in ("imagenet", "randaug", "autoaug"):
+    needs_unit = AUGMENTATIONS.get(name).needs_unit_range
+    if needs_unit and not space.unit_range_exact:
         raise UserError(
             f"augmentation {name!r} needs pixels in [0, 1], which a ZCA set cannot be "
             "mapped back to faithfully; use a dsa or none protocol"
         )
+    # Only those that use the space get it: a ZCA space's matrices would travel to every worker.
     return augmentation_factory(
-        name, strategy=dsa_strategy, stats=stats or PixelStats(None, None), image_size=image_size
+        name, strategy=dsa_strategy, space=space if needs_unit else None, image_size=image_size
     )
 
 
@@ -221,7 +209,7 @@ def evaluate(
     dev = resolve_device(device)
     prepared = prepare(artifact, dev, data_root, with_train_split=baseline)
     factory = protocol_aug_factory(
-        protocol, prepared.stats, prepared.dsa_strategy, prepared.train.images.shape[-1]
+        protocol, prepared.space, prepared.dsa_strategy, prepared.train.images.shape[-1]
     )
     seeds = protocol.seeds
     choice: Choice = choose_strategy(protocol, prepared.train, factory, len(seeds), strategy)

@@ -22,13 +22,16 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
 from dcregistry.errors import UserError
 from dcregistry.refs import has_control_chars
+
+if TYPE_CHECKING:
+    from harness.data.pixelspace import TensorSpace
 
 # "normalized": the dataset's canonical (x - mean) / std. "zca": kornia-eps0.1 ZCA whitening of the
 # unit-range images, fitted on exactly the training images the method sees (MTT's --zca).
@@ -49,17 +52,15 @@ class CondenseContext:
     """What a method sees: the training data (without the validation split) and the run's settings."""
 
     dataset: str  # catalog name, e.g. "digits"
-    images: torch.Tensor  # [N, C, H, W] float32 training images in `pixel_space`, on `device`
+    images: torch.Tensor  # [N, C, H, W] float32 training images in `space`, on `device`
     labels: torch.Tensor  # [N] int64, on `device`
     num_classes: int
     ipc: int
     model: str  # harness.models name, e.g. "convnet"
     device: torch.device
-    pixel_space: dict[str, Any]  # dcreg/1 pixel_space descriptor of `images`
+    space: TensorSpace  # the pixel space of `images`, with its fitted ZCA for a ZCA space
     seed: int
     dsa_strategy: str  # DSA strategy string for this dataset (MNIST-like sets drop flip)
-    # The fitted ZCA (harness.data.ZCATransform) when `pixel_space` is a ZCA space, else None.
-    zca: Any = None
     # progress(total, description) -> update(n, loss=None); a method's inner work (e.g. training
     # an embedding net) may report through it. The loop sets it; None = silent.
     progress: Callable[[int, str], Callable[..., None]] | None = None
@@ -92,61 +93,75 @@ class CondenseContext:
         ).to(self.device)
 
 
-class Method:
-    """Common base: ``name`` (set by registration), ``kind`` and the ``Config`` dataclass."""
+#: The type of a method's ``Config`` dataclass: what ``cfg`` is in every method hook.
+ConfigT = typing.TypeVar("ConfigT")
+
+#: A synthesis method's state: at least ``images`` (a leaf requiring grad) and ``labels``, plus
+#: what the method keeps between iterations (momentum buffers, a learned ``lr`` ...).
+SynthesisState = dict[str, Any]
+
+
+class Method(typing.Generic[ConfigT]):
+    """Common base: ``name`` (set by registration), ``kind`` and the ``Config`` dataclass
+    (a method subclasses ``SelectionMethod[ItsConfig]`` / ``SynthesisMethod[ItsConfig]``)."""
 
     kind: ClassVar[str] = ""
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Config: ClassVar[type] = type(None)
 
-    def configure(self, cfg: Any, ctx: CondenseContext) -> Any:
+    def configure(self, cfg: ConfigT, ctx: CondenseContext) -> ConfigT:
         """Resolve defaults that depend on the run (e.g. per-IPC loops); returns the hashed config."""
         return cfg
 
-    def data_space(self, cfg: Any) -> str:
+    def data_space(self, cfg: ConfigT) -> str:
         """The pixel space of the training data the method sees: one of :data:`DATA_SPACES`."""
         return "normalized"
 
 
-class SelectionMethod(Method):
+class SelectionMethod(Method[ConfigT]):
     """Returns indices of real images (``ipc`` per class, class-balanced)."""
 
     kind: ClassVar[str] = "selection"
 
     def select(
-        self, ctx: CondenseContext, cfg: Any, gen: torch.Generator
+        self, ctx: CondenseContext, cfg: ConfigT, gen: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """``(indices into ctx.images, info recorded in method_config)`` (e.g. the embedding net)."""
         raise NotImplementedError
 
 
-class SynthesisMethod(Method):
+class SynthesisMethod(Method[ConfigT]):
     """Owns learnable images; one optimisation step per outer iteration."""
 
     kind: ClassVar[str] = "synthesis"
 
     def init_state(
-        self, ctx: CondenseContext, cfg: Any, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator
-    ) -> dict[str, Any]:
+        self,
+        ctx: CondenseContext,
+        cfg: ConfigT,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        gen: torch.Generator,
+    ) -> SynthesisState:
         """The state: at least ``images`` (a leaf requiring grad) and ``labels`` (+ optimizer state)."""
         raise NotImplementedError
 
     def step(
-        self, ctx: CondenseContext, cfg: Any, state: dict[str, Any], iteration: int, gen: torch.Generator
+        self, ctx: CondenseContext, cfg: ConfigT, state: SynthesisState, iteration: int, gen: torch.Generator
     ) -> float:
         """One outer iteration; returns the loss shown in the progress bar."""
         raise NotImplementedError
 
-    def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
+    def state_dict(self, state: SynthesisState) -> dict[str, Any]:
         """Checkpointable state: tensors (saved as safetensors) and JSON-able scalars/lists/dicts."""
         raise NotImplementedError
 
-    def load_state_dict(self, ctx: CondenseContext, cfg: Any, sd: dict[str, Any]) -> dict[str, Any]:
+    def load_state_dict(self, ctx: CondenseContext, cfg: ConfigT, sd: dict[str, Any]) -> SynthesisState:
         """Inverse of :meth:`state_dict`; a resumed run must equal an uninterrupted one."""
         raise NotImplementedError
 
-    def diverged(self, state: dict[str, Any]) -> str | None:
+    def diverged(self, state: SynthesisState) -> str | None:
         """What makes the state unusable (non-finite pixels, a learned lr <= 0), or None."""
         if not bool(torch.isfinite(state["images"]).all()):
             return "the synthetic images hold NaN or inf"
@@ -155,7 +170,7 @@ class SynthesisMethod(Method):
             return f"the learned lr is {lr:.4g} (it must stay positive)"
         return None
 
-    def result(self, state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def result(self, state: SynthesisState) -> dict[str, torch.Tensor]:
         """Artifact tensors: ``images`` [N,C,H,W] float32 cpu, ``labels`` [N] int64, optional 0-d ``lr``."""
         out = {
             "images": state["images"].detach().float().cpu().clone(),

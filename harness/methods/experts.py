@@ -105,14 +105,6 @@ def data_digest(images: Tensor, labels: Tensor) -> str:
     return h.hexdigest()
 
 
-def space_label(pixel_space: dict[str, Any]) -> str:
-    """``"normalized"`` or ``"zca:<variant>:<inner kind>"`` for a context's pixel-space descriptor."""
-    kind: str = pixel_space["kind"]
-    if kind == "zca":
-        return f"zca:{pixel_space['variant']}:{pixel_space['then']['kind']}"
-    return kind
-
-
 def spec_for(ctx: CondenseContext, **kw) -> ExpertSpec:
     """The expert spec for a condensation context (its data, pixel space, model and shape)."""
     return ExpertSpec(
@@ -121,7 +113,7 @@ def spec_for(ctx: CondenseContext, **kw) -> ExpertSpec:
         image_shape=(ctx.channels, *ctx.image_size),
         num_classes=ctx.num_classes,
         data_sha256=data_digest(ctx.images, ctx.labels),
-        pixel_space=space_label(ctx.pixel_space),
+        pixel_space=ctx.space.space.key,  # "normalized" or "zca:<variant>:<inner kind>"
         **kw,
     )
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -36,6 +36,7 @@ from dcregistry.catalog import get_dataset_info
 from dcregistry.errors import UserError
 from dcregistry.manifest import is_artifact_dir
 from dcregistry.method_config import LossSummary, MethodConfig, ValidationSummary
+from dcregistry.pixelspace import PixelSpace
 from harness.engine.allocator import allocator_tuned
 from harness.engine.seeding import generator
 from harness.methods import get_method
@@ -61,6 +62,9 @@ from harness.methods.checkpoint import (
     unflatten,
 )
 from harness.methods.quality import LossTrend, QualityCheck
+
+if TYPE_CHECKING:
+    from harness.data.pixelspace import TensorSpace
 
 MAX_CURVE_POINTS = 200
 ZCA_VARIANT = "kornia-eps0.1"  # the ZCA of MTT's official code (kornia ZCAWhitening, eps 0.1)
@@ -178,12 +182,6 @@ def _check_request(spec: CondenseSpec, method: Method) -> None:
             raise UserError(f"{method.name} selects real images; an init set does not apply")
 
 
-def _unit_to_space(images: torch.Tensor, ps: dict[str, Any]) -> torch.Tensor:
-    from harness.data import to_pixel_space
-
-    return to_pixel_space(images, ps)
-
-
 @dataclass
 class _Data:
     ctx: CondenseContext
@@ -204,7 +202,7 @@ def load_context(spec: CondenseSpec, device: torch.device, holdout: bool | None 
 def _load(
     spec: CondenseSpec, device: torch.device, holdout: bool | None = None, space: str = "normalized"
 ) -> _Data:
-    from harness.data import load_dataset, normalized_space, validation_split
+    from harness.data import TensorSpace, load_dataset, validation_split
     from harness.data.sampling import VALIDATION_FRACTION, VALIDATION_STREAM
 
     if space not in DATA_SPACES:
@@ -238,16 +236,20 @@ def _load(
             + (" (after the validation split)" if val_x is not None else "")
             + f", fewer than ipc {spec.ipc}"
         )
-    zca = None
     if space == "zca":
-        ps, zca = _fit_zca_space(images)  # on what the method trains on, never the validation split
-        split_info["zca"] = {"variant": ZCA_VARIANT, "fitted_on": split_info["split"], "digest": zca.digest()}
-        images = zca.to(device).apply(images.to(device))
-        val_x = zca.to(device).apply(val_x.to(device)) if val_x is not None else None
+        tspace = _fit_zca_space(images)  # on what the method trains on, never the validation split
+        assert tspace.zca is not None
+        split_info["zca"] = {
+            "variant": ZCA_VARIANT,
+            "fitted_on": split_info["split"],
+            "digest": tspace.zca.digest(),
+        }
+        images, val_x = images.to(device), val_x.to(device) if val_x is not None else None
+        tspace = TensorSpace(tspace.space, tspace.zca.to(device))
     else:
-        ps = normalized_space(info)
-        images = _unit_to_space(images, ps)
-        val_x = _unit_to_space(val_x, ps) if val_x is not None else None
+        tspace = TensorSpace(PixelSpace.of_dataset(info))
+    images = tspace.from_unit(images)
+    val_x = tspace.from_unit(val_x) if val_x is not None else None
     ctx = CondenseContext(
         dataset=info.name,
         images=images.to(device),
@@ -256,10 +258,9 @@ def _load(
         ipc=spec.ipc,
         model=spec.model,
         device=device,
-        pixel_space=ps,
+        space=tspace,
         seed=spec.seed,
         dsa_strategy=info.dsa_strategy,
-        zca=zca,
     )
     if val_x is not None:
         assert val_y is not None  # split together with val_x
@@ -267,13 +268,13 @@ def _load(
     return _Data(ctx, val_x, val_y, list(train.class_names), split_info)
 
 
-def _fit_zca_space(unit_images: torch.Tensor):
-    """(descriptor, transform): MTT's ZCA (kornia, eps 0.1) fitted on unit-range images; the
-    artifact carries the tensors (``zca_mean``, ``zca_matrix``, ``zca_inverse``)."""
-    from harness.data import fit_zca, zca_space
+def _fit_zca_space(unit_images: torch.Tensor) -> TensorSpace:
+    """MTT's ZCA (kornia, eps 0.1) fitted on unit-range images; the artifact carries the
+    tensors (``zca_mean``, ``zca_matrix``, ``zca_inverse``)."""
+    from harness.data import TensorSpace, fit_zca
 
-    zca = fit_zca(unit_images, ZCA_VARIANT)
-    return zca_space(ZCA_VARIANT, {"source": "tensors"}, {"kind": "unit"}), zca
+    space = PixelSpace.zca(ZCA_VARIANT, {"source": "tensors"}, PixelSpace.unit())
+    return TensorSpace(space, fit_zca(unit_images, ZCA_VARIANT))
 
 
 def _init_images(
@@ -298,9 +299,8 @@ def _init_images(
 def _init_from_ref(
     spec: CondenseSpec, ctx: CondenseContext
 ) -> tuple[torch.Tensor, torch.Tensor, list[str], dict[str, Any]]:
-    from dcregistry.pixelspace import PixelSpace
     from dcregistry.store import open_ref
-    from harness.data import ZCATransform, to_unit
+    from harness.data import TensorSpace, ZCATransform
 
     art = open_ref(spec.init, store=spec.store)
     md = art.metadata
@@ -314,29 +314,26 @@ def _init_from_ref(
         problems.append(f"ipc {md['ipc']} != {ctx.ipc}")
     if md["label_kind"] != "hard":
         problems.append("soft labels")
-    ps = md["pixel_space"]
-    ref_zca = None
-    if ps["kind"] == "zca":
+    space = TensorSpace.of(md["pixel_space"])
+    if space.space.is_zca:
         # Another space is mapped through unit range only when that is exact: kornia ZCA with
         # its tensors stored (KIP's per-image standardisation cannot be undone).
-        space = PixelSpace.parse(ps)
-        if space.zca_standardizes or ps["transform"].get("source") != "tensors":
+        ps = space.space
+        if ps.zca_standardizes or not ps.zca_stored:
             problems.append(
-                f"its pixel space ({space.describe()}) cannot be mapped back to "
+                f"its pixel space ({ps.describe()}) cannot be mapped back to "
                 "unit range exactly; start from a set in this run's pixel space"
             )
         else:
-            ref_zca = ZCATransform.from_tensors({n: art.torch(n) for n in space.tensor_names}, ps["variant"])
+            assert ps.variant is not None  # PixelSpace.parse gives every zca space its variant
+            zca = ZCATransform.from_tensors({n: art.torch(n) for n in ps.tensor_names}, ps.variant)
+            space = TensorSpace(ps, zca)
     if problems:
         raise UserError(f"init set {spec.init} cannot start this run: {'; '.join(problems)}")
     x = art.torch("images").float()
-    # ZCA descriptors do not name the fitted transform: the same space is the same tensors.
-    same = ps == ctx.pixel_space and (
-        ref_zca is None or ctx.zca is None or ref_zca.digest() == ctx.zca.digest()
-    )
+    same = space.same_as(ctx.space)
     if not same:
-        x = to_unit(x, ps, ref_zca)
-        x = ctx.zca.apply(x) if ctx.zca is not None else _unit_to_space(x, ctx.pixel_space)
+        x = ctx.space.from_unit(space.to_unit(x))
     y = art.torch("labels").long()
     return (
         x.to(ctx.device),
@@ -346,7 +343,7 @@ def _init_from_ref(
             "init": "artifact",
             "ref": spec.init,
             "digest": art.digest,
-            **({} if same else {"converted_from": ps}),
+            **({} if same else {"converted_from": md["pixel_space"]}),
         },
     )
 
@@ -363,14 +360,12 @@ class _Validator:
     """Evaluates candidate sets on the validation split under the protocol (never the test set)."""
 
     def __init__(self, protocol, data: _Data):
-        from harness.engine.evaluate import pixel_stats, protocol_aug_factory
+        from harness.engine.evaluate import protocol_aug_factory
         from harness.engine.trainer import TestSet
 
         self.protocol = protocol
         ctx = data.ctx
-        self.factory = protocol_aug_factory(
-            protocol, pixel_stats(ctx.pixel_space), ctx.dsa_strategy, ctx.image_size[1]
-        )
+        self.factory = protocol_aug_factory(protocol, ctx.space, ctx.dsa_strategy, ctx.image_size[1])
         # eval_every loads the context with its validation split (see _load)
         assert data.val_images is not None and data.val_labels is not None
         self.val = TestSet(data.val_images, data.val_labels)
@@ -487,8 +482,8 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
         **run,
     )
     method_config = mc.to_json()
-    if ctx.zca is not None:  # the artifact carries the ZCA its pixels (and the test set) need
-        tensors = {**tensors, **ctx.zca.to_tensors()}
+    if ctx.space.zca is not None:  # the artifact carries the ZCA its pixels (and the test set) need
+        tensors = {**tensors, **ctx.space.zca.to_tensors()}
     md = {
         "dataset": ctx.dataset,
         "num_classes": ctx.num_classes,
@@ -497,7 +492,7 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
         "ipc": ctx.ipc,
         "method": method.name,
         "method_config": method_config,
-        "pixel_space": ctx.pixel_space,
+        "pixel_space": ctx.space.to_dict(),
         "label_kind": "hard",
         "seed": spec.seed,
         "lineage": lineage,

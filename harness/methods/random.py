@@ -61,13 +61,14 @@ def random_subset_artifact(
     A lightweight builder for tests and benchmarks (soft labels, a fake learned lr); the same
     images as ``harness condense DATASET --method random --seed SEED``.
     """
-    from harness.data import load_dataset, normalized_space, random_real_indices, to_pixel_space
+    from dcregistry.pixelspace import PixelSpace
+    from harness.data import TensorSpace, load_dataset, random_real_indices
 
     info = get_dataset_info(dataset)
     train = load_dataset(info.name, "train", data_root, image_size=image_size)
     idx = random_real_indices(train.labels, ipc, seed, info.num_classes)
-    ps = normalized_space(info) if pixel == "normalized" else {"kind": "unit"}
-    images = to_pixel_space(train.images[idx], ps)
+    space = TensorSpace(PixelSpace.named(pixel, info))
+    images = space.from_unit(train.images[idx])
     labels = train.labels[idx]
     tensors = {"images": images}
     if soft:  # one-hot logits: lets tests exercise the soft-label path on real images
@@ -81,7 +82,7 @@ def random_subset_artifact(
         "image_shape": list(images.shape[1:]),
         "ipc": ipc,
         "method": "random",
-        "pixel_space": ps,
+        "pixel_space": space.to_dict(),
         "label_kind": "soft" if soft else "hard",
         "seed": seed,
         "class_names": list(train.class_names),

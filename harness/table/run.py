@@ -126,7 +126,7 @@ def evaluate_cells(
     proto = _protocol(cfg, protocol_name)
     prepared = prepare(art, resolve_device(cfg.device), cfg.data_root)
     factory = protocol_aug_factory(
-        proto, prepared.stats, prepared.dsa_strategy, prepared.train.images.shape[-1]
+        proto, prepared.space, prepared.dsa_strategy, prepared.train.images.shape[-1]
     )
     done = 0
     for r in runs:

@@ -8,22 +8,24 @@ import sys
 import pytest
 import torch
 
-from dcregistry.errors import UnknownNameError
+from dcregistry.errors import UnknownNameError, UserError, ValidationError
 from harness.augment import (
     AUGMENTATIONS,
     DCAugmentation,
     DSAAugmentation,
     DSAParams,
     DSASample,
-    PixelStats,
     apply_dsa,
     create_augmentation,
     sample_dsa,
 )
 from harness.augment.dsa import FAMILIES
+from harness.data import TensorSpace
 
 SHAPES = [(1, 28, 28), (1, 8, 8), (3, 32, 32), (3, 64, 64)]
-CIFAR = PixelStats((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
+CIFAR = TensorSpace.of(
+    {"kind": "normalized", "mean": [0.4914, 0.4822, 0.4465], "std": [0.2023, 0.1994, 0.2010]}
+)
 TV_AUGS = ["imagenet", "randaug", "autoaug"]
 
 
@@ -68,18 +70,31 @@ def test_none_is_identity():
     assert aug.name == "none" and not aug.clipped
 
 
-def test_pixel_stats_round_trip_and_validation():
+def test_pixel_space_round_trip_and_validation():
     u = torch.rand(2, 3, 4, 4)
     x = CIFAR.from_unit(u)
     assert torch.allclose(CIFAR.to_unit(x), u, atol=1e-6)
     assert torch.allclose(x[:, 0], (u[:, 0] - 0.4914) / 0.2023, atol=1e-5)
-    assert PixelStats().is_unit and PixelStats.unit().to_unit(u) is u
-    with pytest.raises(ValueError):
-        PixelStats((0.5,), None)
-    with pytest.raises(ValueError):
-        PixelStats((0.5, 0.5), (0.2,))
-    with pytest.raises(ValueError):
+    assert torch.equal(TensorSpace.unit().to_unit(u), u)
+    with pytest.raises(ValidationError):  # one value per channel, everywhere
+        TensorSpace.of({"kind": "normalized", "mean": [0.5], "std": [0.2]}).from_unit(u)
+    with pytest.raises(ValidationError):
         CIFAR.to_unit(torch.rand(1, 2, 4, 4))
+
+
+def test_unit_range_augmentations_refuse_a_zca_space():
+    """``needs_unit_range`` is a fact of the entry: the torchvision policies refuse ZCA pixels."""
+    zca = TensorSpace.of(
+        {"kind": "zca", "variant": "kornia-eps0.1", "transform": {}, "then": {"kind": "unit"}}
+    )
+    for name in AUGMENTATIONS.names():
+        cls = AUGMENTATIONS.get(name)
+        assert cls.needs_unit_range == (name in TV_AUGS)
+        if cls.needs_unit_range:
+            with pytest.raises(UserError, match="needs pixels in"):
+                create_augmentation(name, space=zca)
+        else:
+            create_augmentation(name, space=zca)
 
 
 def test_bad_generator_and_input_rejected():
@@ -289,12 +304,12 @@ def test_dc_shapes_determinism_and_crop_fill():
 
 @pytest.mark.parametrize("name", TV_AUGS)
 def test_tv_shapes_and_determinism(name):
-    mnist = PixelStats((0.1307,), (0.3081,))
+    mnist = TensorSpace.of({"kind": "normalized", "mean": [0.1307], "std": [0.3081]})
     for stats, shape in [(mnist, (1, 28, 28)), (CIFAR, (3, 32, 32)), (mnist, (1, 8, 8))]:
         x = stats.from_unit(torch.rand(4, *shape, generator=gen(0)))
-        out = create_augmentation(name, stats=stats)(x, gen(1))
+        out = create_augmentation(name, space=stats)(x, gen(1))
         assert out.shape == x.shape and out.dtype == x.dtype
-    aug = create_augmentation(name, stats=CIFAR)
+    aug = create_augmentation(name, space=CIFAR)
     x = CIFAR.from_unit(torch.rand(6, 3, 32, 32, generator=gen(0)))
     a, b, c = aug(x, gen(9)), aug(x, gen(9)), aug(x, gen(10))
     assert torch.equal(a, b) and not torch.equal(a, c)
@@ -307,7 +322,7 @@ def test_tv_output_in_input_pixel_space(name):
     levels = torch.randint(0, 255, (8, 3, 32, 32), generator=gen(2))
     u = (levels.float() + 0.5) / 255  # mid-bin values: uint8 round trips are exact
     x = CIFAR.from_unit(u)
-    out_norm = create_augmentation(name, stats=CIFAR)(x, gen(3))
+    out_norm = create_augmentation(name, space=CIFAR)(x, gen(3))
     out_unit = create_augmentation(name)(u, gen(3))
     # normalized in -> normalized out, the same transform as in unit space
     assert torch.allclose(CIFAR.to_unit(out_norm), out_unit, atol=1e-4)
@@ -318,7 +333,7 @@ def test_tv_output_in_input_pixel_space(name):
 @pytest.mark.parametrize("name", TV_AUGS)
 def test_tv_clipped_flag(name):
     u = torch.rand(32, 3, 16, 16, generator=gen(4))
-    aug = create_augmentation(name, stats=CIFAR)
+    aug = create_augmentation(name, space=CIFAR)
     aug(CIFAR.from_unit(u), gen(0))
     assert not aug.clipped and aug.clipped_pixels == 0
     aug(CIFAR.from_unit(u * 2 - 0.5), gen(0))  # a quarter of the pixels outside [0, 1]

@@ -195,7 +195,7 @@ def test_with_model_selection_the_zca_is_fitted_without_the_validation_images(tm
     data = load_context(
         CondenseSpec("digits", "mtt", 1, tmp_path, options={"zca": "true"}), torch.device("cpu"), holdout=True
     )
-    assert data.ctx.pixel_space == ZCA_SPACE and data.ctx.zca.digest() == zca.digest()
+    assert data.ctx.space.to_dict() == ZCA_SPACE and data.ctx.space.zca.digest() == zca.digest()
     assert torch.allclose(data.ctx.images, zca.apply(unit[tr]), atol=1e-6)
     assert torch.allclose(data.val_images, zca.apply(unit[val]), atol=1e-6)  # the validator's images
     art = condense(

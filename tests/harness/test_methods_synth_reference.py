@@ -41,7 +41,7 @@ def digits_context(
     ipc: int = 1, image_size: int = 32, model: str = "convnet", seed: int = 0
 ) -> CondenseContext:
     """A CondenseContext over digits' whole train split (normalized) on the CPU."""
-    from harness.data import normalized_space
+    from harness.data import TensorSpace, normalized_space
 
     info, images, labels = _digits(image_size)
     return CondenseContext(
@@ -52,7 +52,7 @@ def digits_context(
         ipc=ipc,
         model=model,
         device=torch.device("cpu"),
-        pixel_space=normalized_space(info),
+        space=TensorSpace.of(normalized_space(info)),
         seed=seed,
         dsa_strategy=info.dsa_strategy,
     )
