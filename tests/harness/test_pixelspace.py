@@ -251,3 +251,52 @@ def _filled() -> dict:
     from dcregistry.metadata import with_defaults
 
     return {k: v for k, v in with_defaults({"dataset": "digits"}).items() if k != "dataset"}
+
+
+def test_kip_standardisation_and_variant_rule_are_defined_once():
+    """numpy and torch run the same KIP standardisation; descriptors take only the published
+    variants, fitting also takes experimental strengths, through one parser."""
+    from dcregistry.errors import ValidationError
+    from dcregistry.pixelspace import PixelSpace, parse_zca_variant, standardize_rows
+
+    flat = torch.randn(5, 12, dtype=torch.float64)
+    assert np.allclose(
+        standardize_rows(flat, torch).numpy(), standardize_rows(flat.numpy()), rtol=1e-12, atol=0
+    )
+    assert parse_zca_variant("kip-reg0.1") == ("kip", 0.1)
+    assert parse_zca_variant("kip-reg0.5", published=False) == ("kip", 0.5)
+    for bad in ("kip-reg0.5", "kip-reg0.1x", " kornia-eps0.1", None):
+        with pytest.raises(ValidationError, match="unknown ZCA variant"):
+            parse_zca_variant(bad)
+    x = _images(n=40)
+    then = CIFAR_NORM
+    zca = fit_zca(to_pixel_space(x, then), "kip-reg0.1")
+    desc = zca_space("kip-reg0.1", {"source": "tensors"}, then)
+    mats = {k: v.numpy() for k, v in zca.to_tensors().items()}
+    y_np = PixelSpace.parse(desc).from_unit(x.numpy(), mats)
+    assert np.allclose(y_np, to_pixel_space(x, desc, zca).numpy(), atol=1e-4)
+
+
+def test_named_spaces_are_the_descriptors_the_importers_write():
+    from dcregistry.catalog import get_dataset_info
+    from dcregistry.errors import ValidationError
+    from dcregistry.pixelspace import SPACE_NAMES, PixelSpace
+
+    info = get_dataset_info("cifar10")
+    assert PixelSpace.named("normalized", info).to_dict() == CIFAR_NORM
+    assert PixelSpace.named("zca-kornia", info, zca_stored=True).to_dict() == zca_space(
+        "kornia-eps0.1", {"source": "tensors"}, unit_space()
+    )
+    assert PixelSpace.named("zca-kip", info).to_dict() == zca_space(
+        "kip-reg0.1", {"source": "fit", "split": "train"}, CIFAR_NORM
+    )
+    assert PixelSpace.named("zca-kip", info).key == "zca:kip-reg0.1:normalized"
+    assert [PixelSpace.named(n, info).kind for n in SPACE_NAMES] == [
+        "normalized",
+        "unit",
+        "uint8",
+        "zca",
+        "zca",
+    ]
+    with pytest.raises(ValidationError, match="unknown pixel space"):
+        PixelSpace.named("zca", info)
