@@ -640,3 +640,9 @@ def main(argv: list[str] | None = None) -> None:
 
     tune_allocator()  # before any large tensor exists; HARNESS_MALLOC=system opts out
     sys.exit(run_cli(cli, "harness", argv))
+
+
+from .sweep.cli import results_group, sweep_group  # noqa: E402  (the sweep commands, in their package)
+
+cli.add_command(sweep_group)
+cli.add_command(results_group)
