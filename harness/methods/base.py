@@ -261,7 +261,7 @@ def parse_options(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
 
 
 def build_config(
-    method: Method, options: dict[str, str] | None = None, overrides: dict[str, Any] | None = None
+    method: Method[Any], options: dict[str, str] | None = None, overrides: dict[str, Any] | None = None
 ) -> Any:
     """The method's ``Config`` with string ``options`` converted to the fields' types.
 
@@ -322,7 +322,7 @@ def config_hash(method: str, record: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
-def option_rows(method: Method) -> list[tuple[str, str, str, str]]:
+def option_rows(method: Method[Any]) -> list[tuple[str, str, str, str]]:
     """``(name, type, default, help)`` per option, for ``methods show``."""
     rows = []
     types_ = _field_types(method.Config)

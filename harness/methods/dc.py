@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from harness.methods.base import CondenseContext, MethodOptionError, SynthesisMethod
+from harness.methods.base import CondenseContext, ConfigT, MethodOptionError, SynthesisMethod, SynthesisState
 from harness.methods.matching import (
     DIS_METRICS,
     arch_key,
@@ -102,33 +102,33 @@ def syn_class_indices(labels: Tensor, num_classes: int) -> list[Tensor]:
     return [torch.nonzero(labels == c, as_tuple=False).reshape(-1) for c in range(num_classes)]
 
 
-class ImageMethod(SynthesisMethod):
+class ImageMethod(SynthesisMethod[ConfigT]):
     """Shared state handling: learnable images with an SGD-momentum buffer."""
 
     def init_state(
-        self, ctx: CondenseContext, cfg: Any, images: Tensor, labels: Tensor, gen: torch.Generator
-    ) -> dict[str, Any]:
+        self, ctx: CondenseContext, cfg: ConfigT, images: Tensor, labels: Tensor, gen: torch.Generator
+    ) -> SynthesisState:
         img = images.detach().to(ctx.device, torch.float32).clone().requires_grad_(True)
         return {"images": img, "labels": labels.detach().to(ctx.device, torch.long).clone()}
 
-    def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
+    def state_dict(self, state: SynthesisState) -> dict[str, Any]:
         sd = {"images": state["images"].detach().cpu().clone(), "labels": state["labels"].cpu().clone()}
         if state.get("momentum") is not None:
             sd["momentum"] = state["momentum"].detach().cpu().clone()
         return sd
 
-    def load_state_dict(self, ctx: CondenseContext, cfg: Any, sd: dict[str, Any]) -> dict[str, Any]:
+    def load_state_dict(self, ctx: CondenseContext, cfg: ConfigT, sd: dict[str, Any]) -> SynthesisState:
         state = self.init_state(ctx, cfg, sd["images"], sd["labels"], torch.Generator())
         if sd.get("momentum") is not None:
             state["momentum"] = torch.as_tensor(sd["momentum"]).to(ctx.device, torch.float32).clone()
         return state
 
-    def update_images(self, state: dict[str, Any], grad: Tensor, lr: float, momentum: float) -> None:
+    def update_images(self, state: SynthesisState, grad: Tensor, lr: float, momentum: float) -> None:
         state["momentum"] = sgd_momentum_step(state["images"], grad, state.get("momentum"), lr, momentum)
 
 
 @METHODS.register("dc")
-class DC(ImageMethod):
+class DC(ImageMethod[DCConfig]):
     description = "gradient matching (Zhao et al., ICLR 2021)"
     Config = DCConfig
     siamese_dsa = False  # DSA subclass: Siamese augmentation of the real and synthetic batches
@@ -140,7 +140,7 @@ class DC(ImageMethod):
         return ctx.dsa_strategy if self.siamese_dsa else None
 
     def step(
-        self, ctx: CondenseContext, cfg: DCConfig, state: dict[str, Any], iteration: int, gen: torch.Generator
+        self, ctx: CondenseContext, cfg: DCConfig, state: SynthesisState, iteration: int, gen: torch.Generator
     ) -> float:
         assert cfg.outer_loop is not None  # configure() resolved it (resolve_loops)
         img, lab = state["images"], state["labels"]

@@ -15,11 +15,10 @@ nets; for the default per-sample-normalised ConvNet both are the same computatio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
-from harness.methods.base import CondenseContext, MethodOptionError
+from harness.methods.base import CondenseContext, MethodOptionError, SynthesisState
 from harness.methods.dc import ImageMethod, syn_class_indices
 from harness.methods.matching import (
     arch_key,
@@ -52,12 +51,12 @@ class DMConfig:
 
 
 @METHODS.register("dm")
-class DM(ImageMethod):
+class DM(ImageMethod[DMConfig]):
     description = "distribution matching (Zhao & Bilen, WACV 2023)"
     Config = DMConfig
 
     def step(
-        self, ctx: CondenseContext, cfg: DMConfig, state: dict[str, Any], iteration: int, gen: torch.Generator
+        self, ctx: CondenseContext, cfg: DMConfig, state: SynthesisState, iteration: int, gen: torch.Generator
     ) -> float:
         img, lab = state["images"], state["labels"]
         k = ctx.num_classes

@@ -37,21 +37,26 @@ class ForgettingCounter:
         return torch.where(self.learned, self.forgets, torch.full_like(self.forgets, big))
 
 
+@dataclass
+class ForgettingConfig:
+    """Forgetting's options: the training run whose forgetting events are counted."""
+
+    epochs: int = field(default=20, metadata={"help": "training passes counted"})
+    lr: float = 0.01
+    batch_size: int = 256
+
+    def validate(self) -> None:
+        if min(self.epochs, self.batch_size) < 1 or self.lr <= 0:
+            raise MethodOptionError("forgetting options epochs, batch_size and lr must be positive")
+
+
 @METHODS.register("forgetting")
-class Forgetting(SelectionMethod):
+class Forgetting(SelectionMethod[ForgettingConfig]):
     description = "most-forgotten real images per class while training on the full set (Toneva et al.)"
 
-    @dataclass
-    class Config:
-        epochs: int = field(default=20, metadata={"help": "training passes counted"})
-        lr: float = 0.01
-        batch_size: int = 256
+    Config = ForgettingConfig
 
-        def validate(self) -> None:
-            if min(self.epochs, self.batch_size) < 1 or self.lr <= 0:
-                raise MethodOptionError("forgetting options epochs, batch_size and lr must be positive")
-
-    def select(self, ctx: CondenseContext, cfg: Config, gen: torch.Generator):
+    def select(self, ctx: CondenseContext, cfg: ForgettingConfig, gen: torch.Generator):
         counter = ForgettingCounter(len(ctx.labels), ctx.labels)
         _, net = train_embedding_net(
             ctx, cfg.epochs, cfg.lr, cfg.batch_size, gen, on_step=counter, label="forgetting: training"

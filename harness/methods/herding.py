@@ -30,15 +30,18 @@ def herd(feats: torch.Tensor, k: int) -> list[int]:
     return chosen
 
 
+@dataclass
+class HerdingConfig(EmbeddingOptions):
+    """Herding's options: its embedding network's (:class:`EmbeddingOptions`)."""
+
+
 @METHODS.register("herding")
-class Herding(SelectionMethod):
+class Herding(SelectionMethod[HerdingConfig]):
     description = "per-class greedy herding toward the class mean of ConvNet embeddings"
 
-    @dataclass
-    class Config(EmbeddingOptions):
-        pass
+    Config = HerdingConfig
 
-    def select(self, ctx: CondenseContext, cfg: Config, gen: torch.Generator):
+    def select(self, ctx: CondenseContext, cfg: HerdingConfig, gen: torch.Generator):
         info: dict[str, Any] = {"selection": "greedy herding per class (float64)"}
         feats, info["embedding"] = selection_features(ctx, cfg, gen, "herding embedding net")
         feats = feats.cpu().double()

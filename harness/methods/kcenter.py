@@ -14,23 +14,26 @@ from harness.methods.embedding import EmbeddingOptions, selection_features
 from harness.methods.registry import METHODS
 
 
+@dataclass
+class KCenterConfig(EmbeddingOptions):
+    """K-Center's options: the embedding network's and k-means'."""
+
+    max_iter: int = field(default=300, metadata={"help": "k-means iterations"})
+    n_init: int = field(default=10, metadata={"help": "k-means restarts (scikit-learn's historical default)"})
+
+    def validate(self) -> None:
+        super().validate()
+        if min(self.max_iter, self.n_init) < 1:
+            raise MethodOptionError("kcenter options max_iter and n_init must be positive")
+
+
 @METHODS.register("kcenter")
-class KCenter(SelectionMethod):
+class KCenter(SelectionMethod[KCenterConfig]):
     description = "real images nearest per-class k-means centers of ConvNet embeddings (DC-Bench)"
 
-    @dataclass
-    class Config(EmbeddingOptions):
-        max_iter: int = field(default=300, metadata={"help": "k-means iterations"})
-        n_init: int = field(
-            default=10, metadata={"help": "k-means restarts (scikit-learn's historical default)"}
-        )
+    Config = KCenterConfig
 
-        def validate(self) -> None:
-            super().validate()
-            if min(self.max_iter, self.n_init) < 1:
-                raise MethodOptionError("kcenter options max_iter and n_init must be positive")
-
-    def select(self, ctx: CondenseContext, cfg: Config, gen: torch.Generator):
+    def select(self, ctx: CondenseContext, cfg: KCenterConfig, gen: torch.Generator):
         from sklearn.cluster import KMeans
 
         info: dict[str, Any] = {

@@ -168,7 +168,7 @@ def _peak_memory(device: torch.device) -> dict[str, Any]:
     return {"peak_memory_bytes": int(rss), "peak_memory_kind": "ru_maxrss (whole process)"}
 
 
-def _check_request(spec: CondenseSpec, method: Method) -> None:
+def _check_request(spec: CondenseSpec, method: Method[Any]) -> None:
     if spec.ipc < 1:
         raise UserError(f"ipc must be at least 1, got {spec.ipc}")
     if spec.eval_every < 0 or spec.checkpoint_every < 0:
@@ -508,7 +508,7 @@ def _check_balanced(labels: torch.Tensor, k: int, ipc: int, who: str) -> None:
         raise RuntimeError(f"{who} returned {counts.tolist()} images per class, expected {ipc}")
 
 
-def _run_selection(method: SelectionMethod, cfg, ctx: CondenseContext, validator):
+def _run_selection(method: SelectionMethod[Any], cfg, ctx: CondenseContext, validator):
     t0 = time.perf_counter()
     idx, extra = method.select(ctx, cfg, generator(ctx.seed, f"{method.name}/init"))
     idx = idx.to(ctx.labels.device).long()
@@ -531,7 +531,7 @@ def _run_selection(method: SelectionMethod, cfg, ctx: CondenseContext, validator
 
 
 def _run_synthesis(
-    method: SynthesisMethod,
+    method: SynthesisMethod[Any],
     cfg,
     ctx: CondenseContext,
     spec: CondenseSpec,

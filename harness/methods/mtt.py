@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from harness.methods.base import CondenseContext, MethodOptionError
+from harness.methods.base import CondenseContext, MethodOptionError, SynthesisState
 from harness.methods.dc import ImageMethod
 from harness.methods.matching import check_choice, check_positive, sgd_momentum_step
 from harness.methods.registry import METHODS
@@ -192,7 +192,7 @@ def stepwise_gradient(
 
 
 @METHODS.register("mtt")
-class MTT(ImageMethod):
+class MTT(ImageMethod[MTTConfig]):
     description = "matching training trajectories with a learned lr (Cazenavette et al., CVPR 2022)"
     Config = MTTConfig
 
@@ -228,19 +228,19 @@ class MTT(ImageMethod):
 
     def init_state(
         self, ctx: CondenseContext, cfg: MTTConfig, images: Tensor, labels: Tensor, gen: torch.Generator
-    ) -> dict[str, Any]:
+    ) -> SynthesisState:
         state = super().init_state(ctx, cfg, images, labels, gen)
         state["lr"] = torch.tensor(float(cfg.lr_init), device=ctx.device)
         return state
 
-    def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
+    def state_dict(self, state: SynthesisState) -> dict[str, Any]:
         sd = super().state_dict(state)
         sd["lr"] = state["lr"].detach().cpu().clone()
         if state.get("lr_momentum") is not None:
             sd["lr_momentum"] = state["lr_momentum"].detach().cpu().clone()
         return sd
 
-    def load_state_dict(self, ctx: CondenseContext, cfg: MTTConfig, sd: dict[str, Any]) -> dict[str, Any]:
+    def load_state_dict(self, ctx: CondenseContext, cfg: MTTConfig, sd: dict[str, Any]) -> SynthesisState:
         state = super().load_state_dict(ctx, cfg, sd)
         state["lr"] = torch.as_tensor(sd["lr"]).to(ctx.device, torch.float32).reshape(()).clone()
         if sd.get("lr_momentum") is not None:
@@ -275,7 +275,7 @@ class MTT(ImageMethod):
         self,
         ctx: CondenseContext,
         cfg: MTTConfig,
-        state: dict[str, Any],
+        state: SynthesisState,
         iteration: int,
         gen: torch.Generator,
     ) -> float:

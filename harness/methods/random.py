@@ -20,7 +20,7 @@ from harness.methods.registry import METHODS
 
 
 @METHODS.register("random")
-class RandomSelection(SelectionMethod):
+class RandomSelection(SelectionMethod[Any]):  # Config: no options
     """Uniformly random real images, ``ipc`` per class."""
 
     description = "class-balanced uniformly random real images"
