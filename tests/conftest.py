@@ -91,3 +91,14 @@ def make_artifact(tmp_path: Path) -> Callable[..., Artifact]:
         return build_artifact(out, tensors, md)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for the whole test run (2 CPUs, 2 logical GPUs), shut down at the
+    end; tests that need Ray take this fixture (skipped where Ray is not installed)."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

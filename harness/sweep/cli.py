@@ -56,6 +56,83 @@ def sweep_group() -> None:
     """
 
 
+def engine_options(f: Any) -> Any:
+    """The Ray and Slurm executors' options (ignored by the local one)."""
+    for opt in reversed(
+        [
+            click.option(
+                "--ray-address",
+                envvar="RAY_ADDRESS",
+                default=None,
+                help="ray: the cluster to connect to (default $RAY_ADDRESS, else a local instance).",
+            ),
+            click.option("--slurm-partition", default=None, help="slurm: the partition to submit to."),
+            click.option(
+                "--slurm-time",
+                type=click.IntRange(min=1),
+                default=60,
+                show_default=True,
+                help="slurm: minutes per job.",
+            ),
+            click.option(
+                "--slurm-gpus",
+                type=click.IntRange(min=0),
+                default=0,
+                show_default=True,
+                help="slurm: GPUs per job.",
+            ),
+            click.option(
+                "--slurm-cpus",
+                type=click.IntRange(min=1),
+                default=1,
+                show_default=True,
+                help="slurm: CPUs per job.",
+            ),
+            click.option(
+                "--slurm-cells-per-job",
+                type=click.IntRange(min=1),
+                default=4,
+                show_default=True,
+                help="slurm: cells one array job runs (its process start is paid once).",
+            ),
+            click.option(
+                "--slurm-folder",
+                type=click.Path(file_okay=False),
+                default=None,
+                help="slurm: submitit's job folder (default: RESULTS.slurm beside the results).",
+            ),
+            click.option(
+                "--slurm-cluster",
+                type=click.Choice(["slurm", "local", "debug"]),
+                default=None,
+                help="slurm: 'local' runs the jobs here through submitit, without Slurm.",
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+def executor_options(
+    workers: int | None, per_gpu: int, device: str, results_root: Path, engine: dict[str, Any]
+) -> Any:
+    """The :class:`~.executor.ExecutorOptions` of the command line."""
+    from .executor import ExecutorOptions, SlurmOptions
+
+    slurm = SlurmOptions(
+        folder=str(engine["slurm_folder"] or f"{results_root}.slurm"),
+        partition=engine["slurm_partition"],
+        time_min=engine["slurm_time"],
+        gpus_per_job=engine["slurm_gpus"],
+        cpus_per_job=engine["slurm_cpus"],
+        cells_per_job=engine["slurm_cells_per_job"],
+        cluster=engine["slurm_cluster"],
+    )
+    return ExecutorOptions(
+        workers=workers, per_gpu=per_gpu, device=device, ray_address=engine["ray_address"], slurm=slurm
+    )
+
+
 @sweep_group.command("run")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @results_option
@@ -88,6 +165,7 @@ def sweep_group() -> None:
     "--record", is_flag=True, help="Attach each artifact x protocol result to the artifact in its store."
 )
 @store_option
+@engine_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
 def sweep_run(
@@ -105,10 +183,11 @@ def sweep_run(
     store_spec: str | None,
     quiet: bool,
     as_json: bool,
+    **engine: Any,
 ) -> None:
     """Run the sweep SPEC (TOML); a killed run resumes where it stopped."""
     from .driver import SweepReport, check_recordable, run_sweep
-    from .executor import ExecutorOptions, make_executor
+    from .executor import make_executor
     from .plan import plan_sweep, sweep_status
     from .results import ResultsDir
     from .spec import load_spec
@@ -123,7 +202,7 @@ def sweep_run(
     if record:
         check_recordable(plan)
     out = ResultsDir(_results_dir(spec.name, results))
-    options = ExecutorOptions(workers=workers, per_gpu=per_gpu, device=device)
+    options = executor_options(workers, per_gpu, device, out.root, engine)
     for note in plan.notes:
         click.echo(f"note: {note}", err=True)
     if dry_run:

@@ -1,5 +1,6 @@
-"""The executor interface: where cells run. One file per engine (``local.py`` today; Ray tasks
-and Slurm arrays via submitit are meant to be one file each), registered in :data:`EXECUTORS`.
+"""The executor interface: where cells run. One file per engine -- ``local.py`` (worker
+processes), ``ray_executor.py`` (Ray tasks), ``slurm.py`` (Slurm job arrays through submitit) --
+registered in :data:`EXECUTORS`.
 
 An executor takes :class:`~.worker.CellTask` objects and returns, per task, a
 ``concurrent.futures.Future`` of its :class:`~.worker.CellOutcome` (:meth:`Executor.submit`);
@@ -30,7 +31,15 @@ from harness.registry import Registry
 
 from .worker import CellOutcome, CellTask
 
-__all__ = ["Executor", "ExecutorOptions", "ExecutorError", "WorkerLostError", "EXECUTORS", "make_executor"]
+__all__ = [
+    "Executor",
+    "ExecutorOptions",
+    "SlurmOptions",
+    "ExecutorError",
+    "WorkerLostError",
+    "EXECUTORS",
+    "make_executor",
+]
 
 
 class ExecutorError(UserError):
@@ -48,6 +57,21 @@ class ExecutorOptions:
     workers: int | None = None  # CPU workers (default: the usable cores)
     per_gpu: int = 1  # workers per GPU on CUDA
     device: str = "auto"  # auto, cpu, cuda, cuda:N
+    ray_address: str | None = None  # ray: a cluster (default $RAY_ADDRESS, else a local instance)
+    slurm: SlurmOptions | None = None  # slurm: partition, time, GPUs, log folder
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """What ``--executor slurm`` submits with (submitit's parameters)."""
+
+    folder: str  # submitit's job folder (logs, pickled tasks and results)
+    partition: str | None = None
+    time_min: int = 60  # per job
+    gpus_per_job: int = 0
+    cpus_per_job: int = 1
+    cells_per_job: int = 1  # cells one array task runs (process start paid once per job)
+    cluster: str | None = None  # None: Slurm when sbatch is there; "local"/"debug": submitit's local modes
 
 
 class Executor(abc.ABC):
@@ -102,7 +126,7 @@ class Executor(abc.ABC):
 
 #: Executor engines by name -> factory(ExecutorOptions); modules imported when first used.
 EXECUTORS: Registry[Callable[[ExecutorOptions], Executor]] = Registry(
-    "executor", lazy={"local": "local"}, package="harness.sweep"
+    "executor", lazy={"local": "local", "ray": "ray_executor", "slurm": "slurm"}, package="harness.sweep"
 )
 
 
