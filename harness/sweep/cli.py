@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,7 @@ def sweep_run(
     **engine: Any,
 ) -> None:
     """Run the sweep SPEC (TOML); a killed run resumes where it stopped."""
-    from .driver import SweepReport, check_recordable, run_sweep
+    from .driver import CondenseReport, SweepReport, check_recordable, run_condense_cells, run_sweep
     from .executor import make_executor
     from .plan import plan_sweep, sweep_status
     from .results import ResultsDir
@@ -198,10 +199,10 @@ def sweep_run(
         if strategy != "auto":
             STRATEGIES.get(strategy)
     spec = load_spec(spec_path)
-    plan = plan_sweep(spec, store_spec)
+    out = ResultsDir(_results_dir(spec.name, results))
+    plan = plan_sweep(spec, store_spec, out.root)
     if record:
         check_recordable(plan)
-    out = ResultsDir(_results_dir(spec.name, results))
     options = executor_options(workers, per_gpu, device, out.root, engine)
     for note in plan.notes:
         click.echo(f"note: {note}", err=True)
@@ -242,8 +243,27 @@ def sweep_run(
         return tick
 
     report: SweepReport
+    made: CondenseReport | None = None
     try:
         with make_executor(executor, options) as ex:
+            to_make = sum(c.state == "left" or (retry_failed and c.state == "failed") for c in plan.condense)
+            if to_make:
+                if not quiet:
+                    click.echo(
+                        f"sweep {spec.name}: condensing {to_make} set(s) first ({ex.describe()})", err=True
+                    )
+                with out.locked():
+                    made = run_condense_cells(
+                        plan,
+                        out,
+                        ex,
+                        retry_failed=retry_failed,
+                        data_root=data_root,
+                        progress=lambda n: _condense_bar(n, spec.name, quiet, bar),
+                    )
+                for e in made.errors[:5]:
+                    click.echo(f"harness: condense failed: {e}", err=True)
+                plan = plan_sweep(spec, store_spec, out.root)  # with the new sets
             if not quiet:
                 click.echo(
                     f"sweep {spec.name}: {len(plan.cells)} cells -> {out.root} ({ex.describe()})", err=True
@@ -268,14 +288,33 @@ def sweep_run(
         for b in bar:
             b.close()
     if as_json:
-        emit_json(report.to_json())
+        emit_json(report.to_json() | ({"condense": dataclasses.asdict(made)} if made else {}))
     else:
+        if made is not None:
+            click.echo(f"condense: {made.done} set(s) made and pushed, {made.failed} failed")
         click.echo(report.summary())
+    if made is not None and made.failed or any(c.state == "failed" for c in plan.condense):
+        n = sum(1 for c in plan.condense if c.state == "failed")
+        raise SweepIncompleteError(
+            f"{n} condense cell(s) failed (their records under {out.root}/condense say why); "
+            "fix the cause and rerun with --retry-failed"
+        )
     if report.failed_total:
         raise SweepIncompleteError(
             f"{report.failed_total} cell(s) failed (`harness sweep status {spec_path}` lists them, "
             "their files say why); fix the cause and rerun with --retry-failed"
         )
+
+
+def _condense_bar(total: int, name: str, quiet: bool, bars: list[Any]) -> Any:
+    """A progress bar over condense cells; returns its tick."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=total, desc=f"condense {name}", unit="set", disable=progress_disabled(quiet), dynamic_ncols=True
+    )
+    bars.append(bar)
+    return lambda _rec: bar.update(1)
 
 
 @sweep_group.command("status")
@@ -290,8 +329,9 @@ def sweep_status_cmd(spec_path: str, results: str | None, store_spec: str | None
     from .spec import load_spec
 
     spec = load_spec(spec_path)
-    plan = plan_sweep(spec, store_spec)
-    status = sweep_status(plan, ResultsDir(_results_dir(spec.name, results)))
+    out = ResultsDir(_results_dir(spec.name, results))
+    plan = plan_sweep(spec, store_spec, out.root)
+    status = sweep_status(plan, out)
     if as_json:
         emit_json(status.to_json())
         return
@@ -444,3 +484,6 @@ def results_export(directory: str, out: str, fmt: str | None, **filters: Any) ->
 
     n = write_export(_scan(directory, **filters), out, fmt)  # type: ignore[arg-type]
     click.echo(f"wrote {n} rows to {out}")
+
+
+from . import push as _push  # noqa: E402, F401  (`harness results push`: registers itself on results_group)

@@ -26,7 +26,14 @@ from .plan import Cell, Plan, SweepStatus, sweep_status
 from .results import CellResult, ResultsDir, SweepRef, merge_cells
 from .worker import CellOutcome, CellTask
 
-__all__ = ["SweepReport", "run_sweep", "check_recordable", "record_group"]
+__all__ = [
+    "SweepReport",
+    "CondenseReport",
+    "run_sweep",
+    "run_condense_cells",
+    "check_recordable",
+    "record_group",
+]
 
 #: ``progress(total_cells)`` -> a callback called with each cell result as it is written.
 ProgressFactory = Callable[[int], Callable[[CellResult], None]]
@@ -167,6 +174,52 @@ def record_group(plan: Plan, status: SweepStatus, digest: str, protocol_id: str)
     return store.annotate(info, EVAL_KIND, data)
 
 
+@dataclass
+class CondenseReport:
+    """What the condense phase of one run did."""
+
+    computed: int = 0
+    done: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def run_condense_cells(
+    plan: Plan,
+    results: ResultsDir,
+    executor: Executor,
+    *,
+    retry_failed: bool = False,
+    data_root: str | None = None,
+    progress: Callable[[int], Callable[[Any], None]] | None = None,
+) -> CondenseReport:
+    """Make the sets of the plan's condense cells that are not done (push them; record each)."""
+    from .condense import CondenseOutcome, CondenseRecords, record_outcome, tasks_for
+
+    report = CondenseReport()
+    records = CondenseRecords(results.root)
+    pairs = list(
+        tasks_for(plan.condense, plan.store, records, executor.worker_device, data_root, retry_failed)
+    )
+    if not pairs:
+        return report
+    by_name = {t.name: c for c, t in pairs}
+    tick = progress(len(pairs)) if progress else None
+    sweep = SweepRef(plan.spec.name, plan.spec.hash)
+    for task, outcome in executor.map([t for _, t in pairs]):
+        assert isinstance(outcome, CondenseOutcome)
+        rec = record_outcome(by_name[task.name], outcome, sweep, records)  # type: ignore[union-attr]
+        report.computed += 1
+        if rec.status == "done":
+            report.done += 1
+        else:
+            report.failed += 1
+            report.errors.append(f"{rec.name}: {rec.error}")
+        if tick:
+            tick(rec)
+    return report
+
+
 def run_sweep(
     plan: Plan,
     results: ResultsDir,
@@ -205,6 +258,7 @@ def run_sweep(
                     report.recorded.append(ann)
         tick = progress(len(tasks)) if progress else None
         for task, outcome in executor.map(tasks):
+            assert isinstance(task, CellTask) and isinstance(outcome, CellOutcome)
             cell = by_key[task.key]
             result = cell_result(plan, cell, outcome)
             CellResult.from_json(result.to_json(), "new cell")  # what is written reads back

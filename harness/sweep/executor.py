@@ -29,7 +29,7 @@ from types import TracebackType
 from dcregistry.errors import UserError
 from harness.registry import Registry
 
-from .worker import CellOutcome, CellTask
+from .worker import Outcome, Task
 
 __all__ = [
     "Executor",
@@ -86,7 +86,7 @@ class Executor(abc.ABC):
     worker_device: str = "cpu"
 
     @abc.abstractmethod
-    def submit(self, task: CellTask) -> Future[CellOutcome]:
+    def submit(self, task: Task) -> Future[Outcome]:
         """Start (or queue) one cell; the future's result is its outcome."""
 
     @abc.abstractmethod
@@ -97,11 +97,11 @@ class Executor(abc.ABC):
         """One line for the start of a sweep (engine, workers, device)."""
         return f"{self.name} executor, {self.workers} worker(s) on {self.worker_device}"
 
-    def map(self, tasks: Iterable[CellTask]) -> Iterator[tuple[CellTask, CellOutcome]]:
+    def map(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, Outcome]]:
         """Submit every task; yield ``(task, outcome)`` in completion order; raise
         :class:`WorkerLostError` at the end when some futures failed."""
         futures = {self.submit(t): t for t in tasks}
-        lost: list[tuple[CellTask, BaseException]] = []
+        lost: list[tuple[Task, BaseException]] = []
         for fut in as_completed(futures):
             exc = fut.exception()
             if exc is not None:

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from .executor import EXECUTORS, Executor, ExecutorError, ExecutorOptions
-from .worker import CellOutcome, CellTask, init_worker, run_cell
+from .worker import Outcome, Task, init_worker, run_cell
 
 __all__ = ["LocalExecutor"]
 
@@ -94,14 +94,14 @@ class LocalExecutor(Executor):
         where = "in this process" if self._pool is None else "worker processes"
         return f"local executor, {self.workers} CPU worker(s) ({where}, 1 thread each)"
 
-    def submit(self, task: CellTask) -> Future[CellOutcome]:
+    def submit(self, task: Task) -> Future[Outcome]:
         if self._pool is not None:
             return self._pool.submit(run_cell, task)
-        fut: Future[CellOutcome] = Future()
+        fut: Future[Outcome] = Future()
         fut.set_result(run_cell(task))  # KeyboardInterrupt propagates to the driver
         return fut
 
-    def map(self, tasks: Iterable[CellTask]) -> Iterator[tuple[CellTask, CellOutcome]]:
+    def map(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, Outcome]]:
         if self._pool is not None:
             yield from super().map(tasks)
             return

@@ -7,13 +7,16 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dcregistry.errors import UserError
 from harness.protocols import Protocol
 
 from .results import BadResultFile, CellKey, CellResult, ResultsDir, check_dataset, check_protocol_id
 from .spec import ArtifactEntry, SweepSpec, SweepSpecError
+
+if TYPE_CHECKING:
+    from .condense import CondenseCell
 
 __all__ = ["PlannedArtifact", "Cell", "Plan", "plan_sweep", "CellState", "SweepStatus", "sweep_status"]
 
@@ -67,6 +70,15 @@ class Plan:
     seeds: dict[str, list[int]]  # protocol id -> its seeds
     cells: list[Cell]
     notes: list[str] = field(default_factory=list)  # e.g. a query that matched nothing
+    # [[condense]] cells and their state; the sets of done ones are among `artifacts`
+    condense: list[CondenseCell] = field(default_factory=list)
+    store: str | None = None  # the store the spec's artifacts (and condensed sets) live in
+    results: str | None = None  # the results directory the condense state was read from
+
+    @property
+    def condense_left(self) -> int:
+        """Condense cells not done (their evaluation cells are planned once their sets exist)."""
+        return sum(1 for c in self.condense if c.state != "done")
 
 
 def _resolve_entry(
@@ -125,13 +137,24 @@ def _from_info(info: Any, store_spec: str | None) -> PlannedArtifact:
     )
 
 
-def plan_sweep(spec: SweepSpec, store: str | None = None) -> Plan:
+def plan_sweep(spec: SweepSpec, store: str | None = None, results: str | Path | None = None) -> Plan:
     """Resolve every artifact entry (references and queries, once, to digests) and expand the
-    cells artifact x protocol x seed; ``store`` overrides the spec's store."""
-    spec.require_runnable()
+    cells artifact x protocol x seed; ``store`` overrides the spec's store. The sets of done
+    ``[[condense]]`` cells join the artifacts (``results``: where failed ones are recorded)."""
+    from .condense import CondenseRecords, condense_status
+
     store_spec = store or spec.store
     artifacts: dict[str, PlannedArtifact] = {}
     notes: list[str] = []
+    condense = []
+    if spec.condense:
+        records = CondenseRecords(results if results is not None else Path(spec.name))
+        condense = condense_status(spec.condense, spec.name, records, store_spec)
+        for c in condense:
+            if c.ref is not None:
+                found = _resolve_entry(ArtifactEntry("ref", c.ref), f"condense {c.name}", spec, store_spec)
+                for art in found:
+                    artifacts.setdefault(art.digest, art)
     for i, entry in enumerate(spec.artifacts):
         where = f"{spec.name}: artifacts[{i}] {entry.text!r}"
         try:
@@ -155,9 +178,20 @@ def plan_sweep(spec: SweepSpec, store: str | None = None) -> Plan:
         for p in protocols
         for s in seeds[p.id]
     ]
-    if not cells:
+    plan = Plan(
+        spec,
+        list(artifacts.values()),
+        protocols,
+        seeds,
+        cells,
+        notes,
+        condense,
+        store_spec,
+        None if results is None else str(results),
+    )
+    if not cells and not plan.condense_left:
         raise SweepSpecError(f"{spec.name}: the sweep has no cells ({'; '.join(notes) or 'no artifacts'})")
-    return Plan(spec, list(artifacts.values()), protocols, seeds, cells, notes)
+    return plan
 
 
 CellState = Literal["done", "failed", "left"]
@@ -226,6 +260,10 @@ class SweepStatus:
             "protocols": [p.id for p in self.plan.protocols],
             "seeds": self.plan.seeds,
             "cells": self.totals(),
+            "condense": [
+                {"name": c.name, "id": c.entry.id, "state": c.state, "ref": c.ref, "error": c.error}
+                for c in self.plan.condense
+            ],
             "axes": {
                 axis: [{"value": label, **counts} for label, counts in rows] for axis, rows in self.axes()
             },
@@ -241,11 +279,27 @@ class SweepStatus:
         lines += [f"note: {n}" for n in self.plan.notes]
         for axis, rows in self.axes():
             lines.append(f"{axis}s: {len(rows)}")
+            if not rows:
+                continue
             width = max(len(label) for label, _ in rows)
             for label, c in rows:
                 lines.append(
                     f"  {label:<{width}}  done {c['done']:>4}  failed {c['failed']:>4}  left {c['left']:>4}"
                 )
+        if self.plan.condense:
+            cs = Counter(c.state for c in self.plan.condense)
+            lines.append(
+                f"condense cells: {len(self.plan.condense)} total, {cs['done']} done, {cs['failed']} failed, "
+                f"{cs['left']} left"
+                + (
+                    " (their evaluation cells are planned once their sets exist)"
+                    if self.plan.condense_left
+                    else ""
+                )
+            )
+            for cc in self.plan.condense:
+                if cc.state == "failed":
+                    lines.append(f"  failed: {cc.name}: {cc.error}")
         t = self.totals()
         lines.append(f"cells: {t['total']} total, {t['done']} done, {t['failed']} failed, {t['left']} left")
         est = self.estimate_s(workers)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .executor import EXECUTORS, Executor, ExecutorError, ExecutorOptions
-from .worker import CellOutcome, CellTask, run_cell
+from .worker import Outcome, Task, run_cell
 
 __all__ = ["RayExecutor", "TaskResources", "task_resources"]
 
@@ -51,7 +51,7 @@ def task_resources(options: ExecutorOptions, cluster_gpus: float) -> TaskResourc
     return TaskResources(num_cpus=1, num_gpus=0, device="cpu")
 
 
-def _ray_cell(task: CellTask) -> CellOutcome:
+def _ray_cell(task: Task) -> Outcome:
     """A cell in a Ray worker process (prepared once per process, like a local worker)."""
     global _READY
     if not _READY:
@@ -117,10 +117,10 @@ class RayExecutor(Executor):
         per = f"{self.resources.num_gpus:g} GPU" if self.resources.num_gpus else "1 CPU"
         return f"ray executor, {self.workers} cell(s) at once ({per} per cell, {self.worker_device})"
 
-    def submit(self, task: CellTask) -> Future[CellOutcome]:
+    def submit(self, task: Task) -> Future[Outcome]:
         ref = self._remote.remote(task)
         self._refs.append(ref)
-        fut: Future[CellOutcome] = ref.future()
+        fut: Future[Outcome] = ref.future()
         return fut
 
     def shutdown(self, cancel: bool = False) -> None:

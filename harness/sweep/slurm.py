@@ -18,12 +18,12 @@ from concurrent.futures import Future
 from typing import Any
 
 from .executor import EXECUTORS, Executor, ExecutorError, ExecutorOptions, WorkerLostError
-from .worker import CellOutcome, CellTask, run_cell
+from .worker import Outcome, Task, run_cell
 
 __all__ = ["SlurmExecutor", "run_chunk"]
 
 
-def run_chunk(tasks: list[CellTask]) -> list[CellOutcome]:
+def run_chunk(tasks: list[Task]) -> list[Outcome]:
     """One array job: its cells, one after another, in a process prepared like a local worker."""
     import torch
 
@@ -89,18 +89,18 @@ class SlurmExecutor(Executor):
             f"on {self.worker_device}, jobs in {self._options.folder}"
         )
 
-    def submit(self, task: CellTask) -> Future[CellOutcome]:
+    def submit(self, task: Task) -> Future[Outcome]:
         """One cell as its own job (``map`` submits arrays)."""
         job = self._ex.submit(run_chunk, [task])
         self._jobs.append(job)
-        fut: Future[CellOutcome] = Future()
+        fut: Future[Outcome] = Future()
         try:
             fut.set_result(job.result()[0])
         except Exception as exc:  # the job died: the cell is lost, not failed
             fut.set_exception(exc)
         return fut
 
-    def map(self, tasks: Iterable[CellTask]) -> Iterator[tuple[CellTask, CellOutcome]]:
+    def map(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, Outcome]]:
         from submitit.helpers import as_completed
 
         todo = list(tasks)
@@ -111,7 +111,7 @@ class SlurmExecutor(Executor):
         jobs = self._ex.map_array(run_chunk, chunks)
         self._jobs.extend(jobs)
         by_job = {job.job_id: chunk for job, chunk in zip(jobs, chunks, strict=True)}
-        lost: list[tuple[CellTask, BaseException]] = []
+        lost: list[tuple[Task, BaseException]] = []
         for job in as_completed(jobs):
             chunk = by_job[job.job_id]
             try:

@@ -37,7 +37,6 @@ from harness.protocols import Protocol
 
 __all__ = [
     "SweepSpecError",
-    "CondenseNotSupportedError",
     "ArtifactEntry",
     "ProtocolEntry",
     "CondenseEntry",
@@ -63,7 +62,11 @@ OVERRIDE_KEYS = {
 }
 PROTOCOL_KEYS = ("name", *OVERRIDE_KEYS)
 #: Keys of a [[condense]] table.
-CONDENSE_KEYS = ("dataset", "method", "ipc", "seed", "options")
+CONDENSE_KEYS = ("dataset", "method", "ipc", "seed", "options", "model", "iterations", "image_size", "name")
+#: The keys of a [[condense]] table that may list several values (the table is their grid).
+CONDENSE_GRID_KEYS = ("method", "ipc", "seed")
+#: Where a condensed set is pushed unless the table names it ({sweep} is the sweep name, lowercased).
+DEFAULT_CONDENSE_NAME = "{sweep}/{method}-{dataset}-ipc{ipc}-s{seed}-{id}"
 MAX_SPEC_BYTES = 1 << 20
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _QUERY_CHARS = "=<>"
@@ -72,10 +75,6 @@ MAX_SEED = 2**31 - 1
 
 class SweepSpecError(UserError):
     """A sweep spec is not valid TOML or breaks the spec format (the message names the key)."""
-
-
-class CondenseNotSupportedError(SweepSpecError):
-    """The spec has ``[[condense]]`` cells, which sweeps cannot run yet."""
 
 
 def _fail(where: str, problem: str) -> SweepSpecError:
@@ -196,22 +195,73 @@ class ProtocolEntry:
 
 @dataclass(frozen=True)
 class CondenseEntry:
-    """A ``[[condense]]`` table (parsed and validated; running them is not supported yet)."""
+    """One condense cell of a ``[[condense]]`` table: a set to make, push and then evaluate."""
 
     dataset: str
     method: str
     ipc: int
     seed: int = 0
     options: tuple[tuple[str, Any], ...] = ()
+    model: str = "convnet"
+    iterations: int | None = None  # None: the method's default
+    image_size: int | None = None  # None: the dataset's
+    name: str = DEFAULT_CONDENSE_NAME  # push name template
 
-    def to_json(self) -> dict[str, Any]:
+    def recipe(self) -> dict[str, Any]:
+        """What decides the set (the cell's identity): everything but the push name."""
         return {
             "dataset": self.dataset,
             "method": self.method,
             "ipc": self.ipc,
             "seed": self.seed,
             "options": dict(self.options),
+            "model": self.model,
+            "iterations": self.iterations,
+            "image_size": self.image_size,
         }
+
+    @property
+    def id(self) -> str:
+        """sha256 (hex) of the canonical JSON of :meth:`recipe`."""
+        return sha256_bytes(canonical_json(self.recipe()))
+
+    def push_name(self, sweep: str) -> str:
+        """The store name the set is pushed to (the template filled in; validated)."""
+        from dcregistry.refs import validate_name
+
+        fields = {**self.recipe(), "sweep": sweep.lower(), "id": self.id[:10]}
+        try:
+            return validate_name(self.name.format(**fields))
+        except UserError as exc:
+            raise _fail("condense.name", str(exc)) from None
+        except (KeyError, IndexError, ValueError) as exc:
+            raise _fail("condense.name", f"template {self.name!r}: unknown field {exc}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.recipe(), "name": self.name}
+
+    @classmethod
+    def expand(cls, value: Any, where: str = "condense[?]") -> list[CondenseEntry]:
+        """The cells of one table: lists under method, ipc or seed make their grid."""
+        if not isinstance(value, Mapping):
+            raise _fail(where, "must be a table with dataset, method, ipc (seed, options optional)")
+        _unknown_keys(value, CONDENSE_KEYS, where)
+        axes = []
+        for key in CONDENSE_GRID_KEYS:
+            v = value.get(key, 0 if key == "seed" else None)
+            if isinstance(v, list):
+                if not v:
+                    raise _fail(f"{where}.{key}", "an empty list makes no cells")
+                _no_duplicates(v, f"{where}.{key}")
+                axes.append(v)
+            else:
+                axes.append([v])
+        import itertools
+
+        return [
+            cls.from_json({**value, **dict(zip(CONDENSE_GRID_KEYS, combo, strict=True))}, where)
+            for combo in itertools.product(*axes)
+        ]
 
     @classmethod
     def from_json(cls, value: Any, where: str = "condense[?]") -> CondenseEntry:
@@ -226,9 +276,16 @@ class CondenseEntry:
             raise _fail(f"{where}.ipc", f"required, a positive integer, got {ipc!r}")
         if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
             raise _fail(f"{where}.seed", f"must be an integer in 0..{MAX_SEED}, got {seed!r}")
+        for key in ("iterations", "image_size"):
+            v = value.get(key)
+            if v is not None and (not _is_int(v) or v < 1):
+                raise _fail(f"{where}.{key}", f"must be a positive integer, got {v!r}")
+        model, name = value.get("model", "convnet"), value.get("name", DEFAULT_CONDENSE_NAME)
+        if not isinstance(model, str) or not isinstance(name, str):
+            raise _fail(where, "model and name must be strings")
         options = value.get("options", {})
         if not isinstance(options, Mapping) or not all(
-            isinstance(v, (str, int, float, bool)) for v in options.values()
+            isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in options.items()
         ):
             raise _fail(f"{where}.options", "must be a table of plain values (strings, numbers, booleans)")
         from dcregistry.catalog import DATASETS
@@ -238,12 +295,24 @@ class CondenseEntry:
                 f"{where}.dataset", f"unknown dataset {value['dataset']!r} (known: {', '.join(DATASETS)})"
             )
         from harness.methods import get_method
+        from harness.models import model_factory
 
         try:
             get_method(value["method"])
+            model_factory(model)
         except UserError as exc:
-            raise _fail(f"{where}.method", str(exc)) from None
-        return cls(value["dataset"], value["method"], ipc, seed, tuple(sorted(options.items())))
+            raise _fail(f"{where}", str(exc)) from None
+        return cls(
+            value["dataset"],
+            value["method"],
+            ipc,
+            seed,
+            tuple(sorted(options.items())),
+            model,
+            value.get("iterations"),
+            value.get("image_size"),
+            name,
+        )
 
 
 @dataclass(frozen=True)
@@ -286,9 +355,13 @@ class SweepSpec:
         name = data.get("name")
         if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise _fail(f"{source}: name", f"required: letters, digits, . _ - (at most 100), got {name!r}")
-        arts = data.get("artifacts")
-        if not isinstance(arts, list) or not arts:
-            raise _fail(f"{source}: artifacts", "required: a non-empty list of references or queries")
+        arts = data.get("artifacts", [])
+        cond = data.get("condense", [])
+        if not isinstance(arts, list) or not (arts or cond):
+            raise _fail(
+                f"{source}: artifacts",
+                "required (unless [[condense]] tables make the sets): a non-empty list of references or queries",
+            )
         artifacts = tuple(ArtifactEntry.from_json(a, f"{source}: artifacts[{i}]") for i, a in enumerate(arts))
         _no_duplicates([a.to_json() for a in artifacts], f"{source}: artifacts")
         protos = data.get("protocols")
@@ -316,10 +389,14 @@ class SweepSpec:
         store = data.get("store")
         if store is not None and (not isinstance(store, str) or not store):
             raise _fail(f"{source}: store", "must be a store spec string (local, a directory, hf, a URL)")
-        cond = data.get("condense", [])
         if not isinstance(cond, list):
             raise _fail(f"{source}: condense", "must be an array of tables ([[condense]])")
-        condense = tuple(CondenseEntry.from_json(c, f"{source}: condense[{i}]") for i, c in enumerate(cond))
+        condense = tuple(
+            e for i, c in enumerate(cond) for e in CondenseEntry.expand(c, f"{source}: condense[{i}]")
+        )
+        _no_duplicates([c.id for c in condense], f"{source}: condense (the same set twice)")
+        for c in condense:
+            c.push_name(name)  # a bad template fails now, not after condensing
         return cls(
             name=name,
             artifacts=artifacts,
@@ -329,15 +406,6 @@ class SweepSpec:
             condense=condense,
             base_dir=base_dir,
         )
-
-    def require_runnable(self) -> None:
-        """Refuse what a sweep cannot run yet (``[[condense]]`` cells), before any work."""
-        if self.condense:
-            raise CondenseNotSupportedError(
-                f"sweep {self.name}: [[condense]] cells are not supported yet; condense with "
-                "`harness condense DATASET --method M --ipc K -o DIR --push NS/NAME` and list NS/NAME "
-                "under artifacts"
-            )
 
 
 def _no_duplicates(items: list[Any], where: str) -> None:

@@ -18,7 +18,7 @@ import signal
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union, overload
 
 from dcregistry.errors import UserError
 from dcregistry.records import EvalRecord
@@ -30,7 +30,18 @@ from .results import CellKey, Environment, one_line
 if TYPE_CHECKING:
     from dcregistry.artifact import Artifact
 
-__all__ = ["CellTask", "CellOutcome", "run_cell", "init_worker", "environment", "cell_protocol"]
+    from .condense import CondenseOutcome, CondenseTask
+
+__all__ = [
+    "CellTask",
+    "CellOutcome",
+    "Task",
+    "Outcome",
+    "run_cell",
+    "init_worker",
+    "environment",
+    "cell_protocol",
+]
 
 #: Artifacts a worker keeps open (least recently used dropped first).
 ARTIFACT_CACHE_SIZE = 16
@@ -154,12 +165,25 @@ def _open(art: PlannedArtifact) -> Artifact:
     return opened
 
 
-def run_cell(task: CellTask) -> CellOutcome:
+#: What executors run and return: evaluation cells, and condense cells (:mod:`.condense`).
+Task = Union[CellTask, "CondenseTask"]
+Outcome = Union[CellOutcome, "CondenseOutcome"]
+
+
+@overload
+def run_cell(task: CellTask) -> CellOutcome: ...
+@overload
+def run_cell(task: CondenseTask) -> CondenseOutcome: ...
+def run_cell(task: Task) -> Outcome:
     """Evaluate one cell: the artifact under the cell's protocol for its one seed.
 
     The record's protocol is the cell's (``task.protocol``), its seeds ``[seed]``; the accuracy
     is the one ``harness eval`` reports for that seed. An error becomes the outcome's one-line
     ``error`` (KeyboardInterrupt and SystemExit propagate)."""
+    if not isinstance(task, CellTask):  # a condense cell: the same workers make the sets
+        from .condense import run_condense
+
+        return run_condense(task)
     from harness.engine.evaluate import evaluate
 
     t0 = time.perf_counter()

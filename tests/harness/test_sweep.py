@@ -145,26 +145,38 @@ def test_artifact_entries_are_refs_or_queries():
     ]
 
 
-def test_condense_tables_are_parsed_and_refused_as_not_supported_yet(tmp_path, capsys):
-    from harness.sweep.plan import plan_sweep
-    from harness.sweep.spec import CondenseNotSupportedError
+def test_condense_tables_are_parsed_validated_and_expanded():
+    from harness.sweep.spec import SweepSpecError
 
-    text = (
-        GOOD + '[[condense]]\ndataset = "digits"\nmethod = "random"\nipc = 1\nseed = 2\noptions = { a = 1 }\n'
-    )
+    text = GOOD + '[[condense]]\ndataset = "digits"\nmethod = ["random", "herding"]\nipc = [1, 2]\nseed = 2\n'
     spec = _parse(text)
+    assert [(c.method, c.ipc, c.seed) for c in spec.condense] == [
+        ("random", 1, 2),
+        ("random", 2, 2),
+        ("herding", 1, 2),
+        ("herding", 2, 2),
+    ]
     assert spec.condense[0].to_json() == {
         "dataset": "digits",
         "method": "random",
         "ipc": 1,
         "seed": 2,
-        "options": {"a": 1},
+        "options": {},
+        "model": "convnet",
+        "iterations": None,
+        "image_size": None,
+        "name": "{sweep}/{method}-{dataset}-ipc{ipc}-s{seed}-{id}",
     }
-    with pytest.raises(CondenseNotSupportedError, match="not supported yet"):
-        plan_sweep(spec)
-    (tmp_path / "c.toml").write_text(text)
-    code, _, err = run_harness(["sweep", tmp_path / "c.toml", "--dry-run"], capsys)
-    assert code == 1 and "not supported yet" in err
+    assert spec.condense[0].push_name("S") == f"s/random-digits-ipc1-s2-{spec.condense[0].id[:10]}"
+    for bad, needle in [
+        ('method = "nope"\nipc = 1', "unknown method"),
+        ('method = "dc"\nipc = []', "empty list"),
+        ('method = "dc"\nipc = 1\nname = "Bad Name/{id}"', "invalid artifact name"),
+        ('method = "dc"\nipc = 1\nname = "x/{nope}"', "template"),
+        ('method = "dc"\nipc = 1\ncolor = 1', "color"),
+    ]:
+        with pytest.raises(SweepSpecError, match=needle):
+            _parse(GOOD + f'[[condense]]\ndataset = "digits"\n{bad}\n')
 
 
 # ----------------------------------------------------------------------------- plan
