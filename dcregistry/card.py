@@ -75,7 +75,8 @@ def _results_table(results: Sequence[Mapping[str, Any] | EvalRecord]) -> str:
         try:
             rows.append((r if isinstance(r, EvalRecord) else EvalRecord.from_json(r)).card_row())
         except RecordError as exc:  # one damaged record must not hide the card or the others
-            rows.append(f"| (unreadable result: {_cell(str(exc))}) | | | | | | | | |")
+            blank = " |" * (CARD_TABLE_HEADER.splitlines()[0].count("|") - 2)
+            rows.append(f"| (unreadable result: {_cell(str(exc))}) |{blank}")
     return "\n".join(rows)
 
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
 from .errors import ValidationError
+from .ranking import ars, check_lambda, lrs
 
 RECORD_KIND = "dcreg-eval/1"
+RANK_KIND = "dd-ranking/1"
 
 
 class RecordError(ValidationError):
@@ -85,6 +87,178 @@ class Baseline:
         )
 
 
+def _mean_std(xs: list[float]) -> tuple[float, float]:
+    mean = math.fsum(xs) / len(xs)
+    var = math.fsum((x - mean) ** 2 for x in xs) / len(xs)
+    return mean, math.sqrt(var)
+
+
+def _fractions(d: Mapping[str, Any], key: str, where: str, runs: int | None) -> list[float]:
+    xs = _nums(d, key, where)
+    if not xs or not all(0.0 <= x <= 1.0 for x in xs):
+        raise RecordError(f"{where}.{key}", "must be a non-empty list of accuracies in [0, 1]")
+    if runs is not None and len(xs) != runs:
+        raise RecordError(f"{where}.{key}", f"has {len(xs)} values, expected one per seed ({runs})")
+    return xs
+
+
+@dataclass(frozen=True)
+class RankBlock:
+    """DD-Ranking's metrics of a set under the record's protocol and seeds (``harness rank``).
+
+    The component accuracies are stored per seed, as fractions in [0, 1]; the scores are
+    computed from them per seed (:mod:`dcregistry.ranking`) and reported as mean and std over
+    seeds, as DD-Ranking does. A soft-label set's IOR uses its soft labels and its HLR the
+    argmax labels (``labels = "soft"``); for a hard-label set both use its labels.
+    """
+
+    lam: float
+    labels: str  # "hard" | "soft": the set's label kind
+    set_acc: list[float]  # IOR's set accuracy (soft labels for a soft set)
+    random_acc: list[float]  # the equal-size class-balanced random real subset
+    set_hard_acc: list[float]  # HLR's set accuracy (argmax labels for a soft set)
+    full_acc: list[float]  # the full real training set
+    set_noaug_acc: list[float] | None = None  # ARS: the same, with augmentation "none"
+    random_noaug_acc: list[float] | None = None
+    full_data: dict[str, Any] = field(default_factory=dict)  # protocol id, cache key, cached
+    kind: str = RANK_KIND
+
+    def __post_init__(self) -> None:
+        runs = len(self.set_acc)
+        series = [self.random_acc, self.set_hard_acc, self.full_acc]
+        if (self.set_noaug_acc is None) != (self.random_noaug_acc is None):
+            raise RecordError("set_noaug_acc", "and random_noaug_acc go together")
+        if self.set_noaug_acc is not None and self.random_noaug_acc is not None:
+            series += [self.set_noaug_acc, self.random_noaug_acc]
+        if runs == 0 or any(len(s) != runs for s in series):
+            raise RecordError("set_acc", "every component needs one accuracy per seed, and at least one")
+        if self.labels not in ("hard", "soft"):
+            raise RecordError("labels", f"must be hard or soft, got {self.labels!r}")
+        try:
+            check_lambda(self.lam)
+        except ValueError as exc:
+            raise RecordError("lam", str(exc)) from None
+
+    # --- per seed, then mean over seeds ---------------------------------------------------
+
+    @property
+    def ior_runs(self) -> list[float]:
+        return [s - r for s, r in zip(self.set_acc, self.random_acc, strict=True)]
+
+    @property
+    def hlr_runs(self) -> list[float]:
+        return [f - s for f, s in zip(self.full_acc, self.set_hard_acc, strict=True)]
+
+    @property
+    def lrs_runs(self) -> list[float]:
+        return [lrs(i, h, self.lam) for i, h in zip(self.ior_runs, self.hlr_runs, strict=True)]
+
+    @property
+    def ars_runs(self) -> list[float] | None:
+        if self.set_noaug_acc is None or self.random_noaug_acc is None:
+            return None
+        noaug = [s - r for s, r in zip(self.set_noaug_acc, self.random_noaug_acc, strict=True)]
+        return [ars(a, n, self.lam) for a, n in zip(self.ior_runs, noaug, strict=True)]
+
+    @property
+    def ior(self) -> float:
+        return _mean_std(self.ior_runs)[0]
+
+    @property
+    def hlr(self) -> float:
+        return _mean_std(self.hlr_runs)[0]
+
+    @property
+    def lrs(self) -> float:
+        return _mean_std(self.lrs_runs)[0]
+
+    @property
+    def ars(self) -> float | None:
+        runs = self.ars_runs
+        return _mean_std(runs)[0] if runs is not None else None
+
+    def scores(self) -> dict[str, dict[str, float] | None]:
+        """``{ior, hlr, lrs, ars: {mean, std} | None}`` (fractions; LRS/ARS in [0, 1])."""
+        out: dict[str, dict[str, float] | None] = {}
+        for name, runs in (
+            ("ior", self.ior_runs),
+            ("hlr", self.hlr_runs),
+            ("lrs", self.lrs_runs),
+            ("ars", self.ars_runs),
+        ):
+            if runs is None:
+                out[name] = None
+            else:
+                mean, std = _mean_std(runs)
+                out[name] = {"mean": mean, "std": std}
+        return out
+
+    def text(self) -> str:
+        """``IOR +x.xx pt · HLR y.yy pt · LRS 0.zzz · ARS 0.www`` (IOR/HLR in points)."""
+        parts = [f"IOR {100 * self.ior:+.2f} pt", f"HLR {100 * self.hlr:+.2f} pt", f"LRS {self.lrs:.3f}"]
+        a = self.ars
+        parts.append(f"ARS {a:.3f}" if a is not None else "ARS -")
+        return " · ".join(parts)
+
+    # --- JSON -----------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "lam": self.lam,
+            "labels": self.labels,
+            "set_acc": list(self.set_acc),
+            "random_acc": list(self.random_acc),
+            "set_hard_acc": list(self.set_hard_acc),
+            "full_acc": list(self.full_acc),
+            "set_noaug_acc": list(self.set_noaug_acc) if self.set_noaug_acc is not None else None,
+            "random_noaug_acc": list(self.random_noaug_acc) if self.random_noaug_acc is not None else None,
+            "full_data": dict(self.full_data),
+            "scores": self.scores(),  # derived; checked against the components on read
+        }
+
+    @classmethod
+    def from_json(cls, d: Any, where: str = "record.rank") -> RankBlock:
+        if not isinstance(d, Mapping):
+            raise RecordError(where, "must be an object")
+        kind = d.get("kind", RANK_KIND)
+        if kind != RANK_KIND:
+            raise RecordError(f"{where}.kind", f"is {kind!r}, expected {RANK_KIND!r}")
+        set_acc = _fractions(d, "set_acc", where, None)
+        runs = len(set_acc)
+        noaug = d.get("set_noaug_acc") is not None or d.get("random_noaug_acc") is not None
+        fields: dict[str, Any] = {
+            "lam": _num(d, "lam", where),
+            "labels": str(d.get("labels")),
+            "set_acc": set_acc,
+            "random_acc": _fractions(d, "random_acc", where, runs),
+            "set_hard_acc": _fractions(d, "set_hard_acc", where, runs),
+            "full_acc": _fractions(d, "full_acc", where, runs),
+            "set_noaug_acc": _fractions(d, "set_noaug_acc", where, runs) if noaug else None,
+            "random_noaug_acc": _fractions(d, "random_noaug_acc", where, runs) if noaug else None,
+            "full_data": _obj(d, "full_data", where),
+        }
+        try:
+            block = cls(**fields, kind=kind)
+        except RecordError as exc:  # raised by __post_init__, with a field name of its own
+            raise RecordError(f"{where}.{exc.field}", exc.problem) from None
+        stored = d.get("scores")
+        if stored is not None:  # derived numbers that disagree with their components: tampered
+            for name, value in block.scores().items():
+                got = stored.get(name) if isinstance(stored, Mapping) else None
+                if value is None and got is None:
+                    continue
+                mean = got.get("mean") if isinstance(got, Mapping) else None
+                if (
+                    value is None
+                    or isinstance(mean, bool)
+                    or not isinstance(mean, (int, float))
+                    or not math.isclose(mean, value["mean"], rel_tol=1e-9, abs_tol=1e-12)
+                ):
+                    raise RecordError(f"{where}.scores.{name}", "does not match the component accuracies")
+        return block
+
+
 @dataclass(frozen=True)
 class EvalRecord:
     """One evaluation of one artifact under one protocol (all runs)."""
@@ -103,6 +277,7 @@ class EvalRecord:
     lr: float | None = None
     clipped: bool = False
     baseline: Baseline | None = None
+    rank: RankBlock | None = None  # DD-Ranking's metrics (``harness rank``); absent in most
     wall_time_s: float | None = None
     created_at: str | None = None
     host: str | None = None
@@ -111,8 +286,9 @@ class EvalRecord:
     # --- JSON ---------------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object stored in result files and store annotations."""
-        return {
+        """The JSON object stored in result files and store annotations (``rank`` only when
+        present, so records without it keep their exact JSON)."""
+        out: dict[str, Any] = {
             "kind": self.kind,
             "artifact": dict(self.artifact),
             "protocol": dict(self.protocol),
@@ -132,6 +308,9 @@ class EvalRecord:
             "created_at": self.created_at,
             "host": self.host,
         }
+        if self.rank is not None:
+            out["rank"] = self.rank.to_json()
+        return out
 
     @classmethod
     def from_json(cls, d: Any, where: str = "record") -> EvalRecord:
@@ -150,6 +329,7 @@ class EvalRecord:
         base = d.get("baseline")
         if base is not None and not isinstance(base, Mapping):
             raise RecordError(f"{where}.baseline", "must be an object or null")
+        rank = d.get("rank")
         return cls(
             artifact=_obj(d, "artifact", where),
             protocol=proto,
@@ -165,6 +345,7 @@ class EvalRecord:
             lr=_num(d, "lr", where, optional=True),
             clipped=bool(d.get("clipped", False)),
             baseline=Baseline.from_json(base, f"{where}.baseline") if base else None,
+            rank=RankBlock.from_json(rank, f"{where}.rank") if rank is not None else None,
             wall_time_s=_num(d, "wall_time_s", where, optional=True),
             created_at=d.get("created_at"),
             host=d.get("host"),
@@ -200,6 +381,8 @@ class EvalRecord:
         if self.baseline:
             b = self.baseline
             line += f"; random real {100 * b.mean:.2f} ± {100 * b.std:.2f} % (delta {100 * b.delta:+.2f})"
+        if self.rank:
+            line += f"; {self.rank.text()}"
         return line
 
     def card_row(self) -> str:
@@ -210,11 +393,12 @@ class EvalRecord:
         return (
             f"| `{self.protocol_id}` | {self.protocol_field('arch')} | "
             f"{self.protocol_field('augmentation')} | {self.protocol_field('epochs')} | "
-            f"{self.runs} | {self.accuracy_text()} | {base} | {delta} | {self.device} |"
+            f"{self.runs} | {self.accuracy_text()} | {base} | {delta} | "
+            f"{self.rank.text() if self.rank else '-'} | {self.device} |"
         )
 
 
 CARD_TABLE_HEADER = (
     "| protocol | arch | augmentation | epochs | runs | accuracy (%) | "
-    "random real (%) | delta | device |\n|---|---|---|---|---|---|---|---|---|"
+    "random real (%) | delta | DD-Ranking | device |\n|---|---|---|---|---|---|---|---|---|---|"
 )

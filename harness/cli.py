@@ -11,7 +11,16 @@ import click
 from dcregistry.cli.common import emit_json, progress_disabled, run_cli
 
 from . import __version__
-from .cli_options import DEVICE, DeviceParam, data_root_option, device_option  # noqa: F401  (re-exported)
+from .cli_options import (  # noqa: F401  (re-exported)
+    DEVICE,
+    DeviceParam,
+    apply_overrides,
+    data_root_option,
+    device_option,
+    protocol_override_options,
+)
+from .cli_output import print_eval_table as _print_table
+from .cli_output import progress_factory as _progress_factory
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,29 +82,6 @@ def strategies_cmd() -> None:
         click.echo(f"{n:<{width}}  {STRATEGIES.get(n).description}")
 
 
-def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
-    from tqdm.auto import tqdm
-
-    def make(total: int, strategy: str):
-        bar = tqdm(
-            total=total,
-            desc=f"{label} [{strategy}]",
-            unit="ep",
-            disable=disabled,
-            leave=False,
-            dynamic_ncols=True,
-        )
-        runs = max(1, total // epochs_per_run)
-
-        def update(n: int) -> None:
-            bar.update(n)
-            bar.set_postfix_str(f"run {min(runs, bar.n // epochs_per_run + 1)}/{runs}", refresh=False)
-
-        return update
-
-    return make
-
-
 @cli.command("eval")
 @click.argument("ref")
 @click.option(
@@ -105,11 +91,7 @@ def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
     show_default=True,
     help="Protocol name (see `harness protocols`) or a TOML file.",
 )
-@click.option("--arch", default=None, help="Override the architecture (derived protocol).")
-@click.option("--aug", default=None, help="Override the augmentation.")
-@click.option("--optim", type=click.Choice(["sgd", "adam"]), default=None, help="Override the optimizer.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the epochs.")
-@click.option("--runs", type=click.IntRange(min=1), default=None, help="Override the number of runs.")
+@protocol_override_options
 @device_option
 @click.option(
     "--strategy",
@@ -136,11 +118,7 @@ def _progress_factory(disabled: bool, label: str, epochs_per_run: int):
 def eval_cmd(
     ref,
     protocol_name,
-    arch,
-    aug,
-    optim,
-    epochs,
-    runs,
+    overrides,
     device,
     strategy,
     data_root,
@@ -157,9 +135,7 @@ def eval_cmd(
     from .engine.evaluate import evaluate
     from .protocols import load_protocol
 
-    protocol = load_protocol(protocol_name).with_overrides(
-        arch=arch, augmentation=aug, optimizer=optim, epochs=epochs, runs=runs
-    )
+    protocol = apply_overrides(load_protocol(protocol_name), overrides)
     # The one reference rule (dcregistry.refs): a store name means the store, a directory is
     # written as a path. Resolved once: the version evaluated is the version recorded.
     resolved = resolve_ref(ref, get_store(store_spec) if store_spec else None)
@@ -194,35 +170,6 @@ def eval_cmd(
         ann = store.require("annotate", "--record").annotate(resolved.info, "eval", data)
         click.echo(f"recorded on {canonical_ref} ({ann})", err=True)
     click.echo(result.summary(), err=json_out == "-")
-
-
-def _print_table(result) -> None:
-    """The per-seed table of an :class:`~dcregistry.records.EvalRecord` on stderr."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(stderr=True)
-    table = Table(title=f"{result.artifact.get('ref', '?')} under {result.protocol_id}")
-    table.add_column("seed", justify="right")
-    table.add_column("accuracy %", justify="right")
-    base = result.baseline
-    if base:
-        table.add_column("random real %", justify="right")
-    for i, (seed, acc) in enumerate(zip(result.seeds, result.accuracies, strict=True)):
-        row = [str(seed), f"{100 * acc:.2f}"]
-        if base:
-            row.append(f"{100 * base.accuracies[i]:.2f}")
-        table.add_row(*row)
-    table.add_row(
-        "mean ± std",
-        result.accuracy_text(),
-        *([f"{100 * base.mean:.2f} ± {100 * base.std:.2f}"] if base else []),
-    )
-    console.print(table)
-    console.print(
-        f"device {result.device}, strategy {result.strategy.get('name', '?')}, "
-        f"{result.wall_time_s or 0:.1f} s, clipped: {result.clipped}"
-    )
 
 
 @cli.command("condense")
@@ -640,6 +587,12 @@ def main(argv: list[str] | None = None) -> None:
 
     tune_allocator()  # before any large tensor exists; HARNESS_MALLOC=system opts out
     sys.exit(run_cli(cli, "harness", argv))
+
+
+from .cli_reproduce import rank_cmd, reproduce_cmd  # noqa: E402  (harness reproduce, harness rank)
+
+cli.add_command(reproduce_cmd)
+cli.add_command(rank_cmd)
 
 
 from .sweep.cli import results_group, sweep_group  # noqa: E402  (the sweep commands, in their package)

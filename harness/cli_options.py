@@ -1,13 +1,19 @@
-"""Options several `harness` commands share (``--device``, ``--data-root``), defined once; a
+"""Options several `harness` commands share (``--device``, ``--data-root``, the protocol
+overrides ``--arch --aug --optim --epochs --runs``), defined once; a
 module of their own so that command groups in subpackages (``harness.sweep.cli``) use them too."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
+    from harness.protocols import Protocol
+
     _StrParamType = click.ParamType[str]
 else:  # older click (pyproject allows >= 8.1): ParamType is not subscriptable at runtime
     _StrParamType = click.ParamType
@@ -53,3 +59,49 @@ data_root_option = click.option(
     envvar="HARNESS_DATA",
     help="Where the real datasets live (default $HARNESS_DATA or ~/.cache/harness/data).",
 )
+
+
+@dataclass(frozen=True)
+class ProtocolOverrides:
+    """What ``--arch --aug --optim --epochs --runs`` asked for (None: the protocol's own)."""
+
+    arch: str | None = None
+    aug: str | None = None
+    optim: str | None = None
+    epochs: int | None = None
+    runs: int | None = None
+
+    def apply(self, protocol: Protocol) -> Protocol:
+        """The derived protocol (its own name and hash), or ``protocol`` itself if none is given."""
+        return protocol.with_overrides(
+            arch=self.arch, augmentation=self.aug, optimizer=self.optim, epochs=self.epochs, runs=self.runs
+        )
+
+
+def apply_overrides(protocol: Protocol, overrides: ProtocolOverrides | None) -> Protocol:
+    """``protocol`` with the command line's overrides (the one place they are applied)."""
+    return overrides.apply(protocol) if overrides is not None else protocol
+
+
+_OVERRIDE_FIELDS = ("arch", "aug", "optim", "epochs", "runs")
+_OVERRIDE_OPTIONS = (
+    click.option("--arch", default=None, help="Override the architecture (derived protocol)."),
+    click.option("--aug", default=None, help="Override the augmentation."),
+    click.option("--optim", type=click.Choice(["sgd", "adam"]), default=None, help="Override the optimizer."),
+    click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the epochs."),
+    click.option("--runs", type=click.IntRange(min=1), default=None, help="Override the number of runs."),
+)
+
+
+def protocol_override_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--arch --aug --optim --epochs --runs``, handed to the command as one ``overrides``
+    keyword (a :class:`ProtocolOverrides`); apply them with :func:`apply_overrides`."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["overrides"] = ProtocolOverrides(**{k: kwargs.pop(k) for k in _OVERRIDE_FIELDS})
+        return f(*args, **kwargs)
+
+    for option in reversed(_OVERRIDE_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper

@@ -243,3 +243,27 @@ def protocol_toml(name: str) -> str:
     if name not in files:
         raise UnknownNameError(f"unknown protocol {name!r}; built-in: {', '.join(sorted(files))}")
     return files[name].read_text()
+
+
+def protocol_from_record(record: dict[str, Any]) -> Protocol:
+    """Rebuild a protocol from what a result recorded about it (:meth:`Protocol.to_record`:
+    ``name``, ``content``, ``overrides``), validated as a TOML file is; the caller compares
+    its :attr:`~Protocol.id` with the recorded one. ProtocolError if the content is malformed."""
+    content = record.get("content")
+    overrides = record.get("overrides") or {}
+    name = record.get("name")
+    if not isinstance(content, dict) or not isinstance(overrides, dict) or not isinstance(name, str):
+        raise ProtocolError("recorded protocol: needs a name, a content object and an overrides object")
+    attrs = {attr: key for key, attr in TOML_LAYOUT.items()}
+    unknown = sorted(set(content) - set(attrs))
+    if unknown:
+        raise ProtocolError(f"recorded protocol: unknown content keys {', '.join(unknown)}")
+    data: dict[str, Any] = {"name": name, "description": ""}
+    for attr, (table, key) in attrs.items():
+        if attr in content:
+            data.setdefault(table, {})[key] = content[attr]
+    base = name.split("+", 1)[0]
+    if base in _builtin_files():
+        data["description"] = load_protocol(base).description
+    proto = _from_toml(data, f"recorded protocol {name}")
+    return dataclasses.replace(proto, overrides=tuple(sorted(overrides.items())))
