@@ -6,9 +6,10 @@ from __future__ import annotations
 import sys
 
 
-def progress_factory(disabled: bool, label: str, epochs_per_run: int):
+def progress_factory(disabled: bool, label: str, epochs_per_run: int | None):
     """``progress(total_epochs, strategy)`` for :func:`harness.engine.evaluate.evaluate`: a tqdm
-    bar (unless ``disabled``) that also says which run of ``epochs_per_run`` epochs it is in."""
+    bar (unless ``disabled``) that also says which run of ``epochs_per_run`` epochs it is in
+    (None: not known to the caller, not said)."""
     from tqdm.auto import tqdm
 
     def make(total: int, strategy: str):
@@ -20,6 +21,8 @@ def progress_factory(disabled: bool, label: str, epochs_per_run: int):
             leave=False,
             dynamic_ncols=True,
         )
+        if epochs_per_run is None:
+            return bar.update
         runs = max(1, total // epochs_per_run)
 
         def update(n: int) -> None:

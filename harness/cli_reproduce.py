@@ -45,20 +45,30 @@ def _write_json(data: object, json_out: str | None) -> None:
     help="Where the recorded artifact is now (default: the record's ref); its digest must match.",
 )
 @click.option("--store", "store_spec", default=None, help="Store for REF (default: local).")
+@protocol_override_options
 @device_option
 @data_root_option
 @_json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def reproduce_cmd(source, protocol_sel, artifact_ref, store_spec, device, data_root, json_out, quiet) -> None:
+def reproduce_cmd(
+    source, protocol_sel, artifact_ref, store_spec, overrides, device, data_root, json_out, quiet
+) -> None:
     """Re-run a recorded result: SOURCE is a record JSON file (`harness eval --json`) or a store
     REF whose eval records (`harness eval --record`) are re-run, with the record's protocol,
     seeds and strategy on the recorded artifact digest.
 
     Reports per seed and overall: bit-exact, within noise (|Δ mean| <= max(2σ/√runs, one test
     image)) or differs, and what differs in the environment. Exit 0 for bit-exact or within
-    noise, 1 for differs (and for a record that cannot be re-run as made)."""
+    noise, 1 for differs (and for a record that cannot be re-run as made). Of the protocol
+    overrides only --runs R applies: it re-runs the first R recorded seeds."""
     from .cli_output import progress_factory
-    from .engine.reproduce import reproduce
+    from .engine.reproduce import ReproduceError, reproduce
+
+    if any(v is not None for v in (overrides.arch, overrides.aug, overrides.optim, overrides.epochs)):
+        raise ReproduceError(
+            "reproduce re-runs the recorded protocol: --arch/--aug/--optim/--epochs would change it "
+            "(evaluate a derived protocol with `harness eval`); --runs R re-runs the first R seeds"
+        )
 
     report = reproduce(
         source,
@@ -67,7 +77,8 @@ def reproduce_cmd(source, protocol_sel, artifact_ref, store_spec, device, data_r
         artifact_ref=artifact_ref,
         device=device,
         data_root=data_root,
-        progress=progress_factory(progress_disabled(quiet), "reproduce", 1),
+        runs=overrides.runs,
+        progress=progress_factory(progress_disabled(quiet), "reproduce", None),
     )
     _write_json(report.to_json(), json_out)
     for line in report.lines():

@@ -400,8 +400,9 @@ def rerun(
 ) -> EvalRecord:
     """Evaluate ``artifact`` again under the record's protocol, seeds and strategy.
 
-    A record of the protocol's own seeds is one :func:`~.evaluate.evaluate`; a record of other
-    seeds (a sweep cell holds one) runs each seed as the sweep does (``seed=s, runs=1``)."""
+    A record of the protocol's own seeds (or of the first R of them) is one
+    :func:`~.evaluate.evaluate`; a record of other seeds (a sweep cell holds one) runs each seed
+    as the sweep does (``seed=s, runs=1``). The rerun record names the recorded protocol."""
     from .evaluate import _summary, evaluate
 
     proto = recorded_protocol(rec)
@@ -413,6 +414,17 @@ def rerun(
         )
     if not rec.seeds:
         raise ReproduceError("the record has no seeds; it cannot be re-run")
+    if list(rec.seeds) == proto.seeds[: len(rec.seeds)]:  # the first R seeds (``--runs R``)
+        first = evaluate(
+            artifact,
+            proto.with_overrides(runs=len(rec.seeds)),
+            ref=ref,
+            device=device,
+            data_root=data_root,
+            strategy=strategy,
+            progress=progress,
+        )
+        return dataclasses.replace(first, protocol=proto.to_record())
     parts = [
         evaluate(
             artifact,
@@ -482,10 +494,13 @@ def reproduce(
     artifact_ref: str | None = None,
     device: str = "auto",
     data_root: str | None = None,
+    runs: int | None = None,
     progress: Callable[[int, str], Callable[[int], None]] | None = None,
 ) -> ReproduceReport:
     """Re-run the record ``source`` names (a record JSON file, or REF's eval annotations, with
-    ``protocol`` choosing among several) and compare; see the module docstring."""
+    ``protocol`` choosing among several) and compare; see the module docstring. ``runs`` re-runs
+    only the first ``runs`` recorded seeds (a cheaper spot check; the noise band keeps the
+    record's σ)."""
     notes: list[str] = []
     resolved = None
     path = Path(source)
@@ -501,6 +516,17 @@ def reproduce(
         if artifact_ref is not None:
             resolved = None  # the version named by --artifact
     proto = recorded_protocol(rec)  # refused before anything is opened or trained
+    if runs is not None:
+        if not 1 <= runs <= len(rec.seeds):
+            raise ReproduceError(f"--runs {runs}: the record has {len(rec.seeds)} seed(s)")
+        if runs < len(rec.seeds):
+            notes.append(f"re-running the first {runs} of the record's {len(rec.seeds)} seeds")
+            rec = dataclasses.replace(
+                rec,
+                seeds=rec.seeds[:runs],
+                accuracies=rec.accuracies[:runs],
+                final_train_loss=rec.final_train_loss[:runs],
+            )
     _strategy(rec)
     artifact = _open_recorded_artifact(rec, artifact_ref, store, resolved)
     new = rerun(rec, artifact, device=device, data_root=data_root, progress=progress)

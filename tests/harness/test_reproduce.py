@@ -73,6 +73,19 @@ def test_json_to_stdout_and_environment_named(recorded, tmp_path, capsys):
     assert "environment differs: torch_version 0.0.1 ->" in err
 
 
+def test_runs_spot_checks_the_first_seeds_other_overrides_refused(recorded, tmp_path, capsys):
+    _, data = recorded
+    rec = _write(tmp_path, data)
+    code, stdout, err = run_harness(["reproduce", rec, "--runs", "1", "--json", "-", "-q"], capsys)
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["verdict"] == BIT_EXACT and [s["seed"] for s in report["seeds"]] == [0]
+    assert "first 1 of the record's 2 seeds" in err
+    for argv in (["--epochs", "3"], ["--arch", "mlp"], ["--runs", "3"]):
+        code, _, err = run_harness(["reproduce", rec, *argv, "-q"], capsys)
+        assert code == 1 and err.count("\n") == 1, err
+
+
 def test_tampered_accuracy_differs_exit_1(recorded, tmp_path, capsys):
     _, data = recorded
     accs = [min(1.0, a + 0.3) for a in data["accuracies"]]
