@@ -47,6 +47,15 @@ from . import cli
     "repeatable. Other Host headers are refused (DNS rebinding).",
 )
 @click.option(
+    "--results-repo",
+    "results_repos",
+    multiple=True,
+    metavar="NS/NAME",
+    help="Create NS/NAME as a results repo (one JSON result record per file; commits may only "
+    "add or replace valid records); repeatable. A repo also becomes one when its first commit "
+    "holds only record files.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -59,6 +68,7 @@ def serve_cmd(
     token_file: Path | None,
     public_url: str | None,
     allowed_hosts: tuple[str, ...],
+    results_repos: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Serve a store through the Hugging Face Hub HTTP API (push/pull with huggingface_hub).
@@ -66,10 +76,13 @@ def serve_cmd(
     Clients point HF_ENDPOINT (or `--store http://HOST:PORT`) at it; writes need
     `Authorization: Bearer <token>` with the token from --token-file.
     """
+    from ..refs import validate_name
     from ..server import serve
     from ..server.auth import load_token
 
     token = load_token(token_file) if token_file is not None else None
+    for repo in results_repos:
+        validate_name(repo)
     if public_url is not None:
         from urllib.parse import urlsplit
 
@@ -94,4 +107,5 @@ def serve_cmd(
         log_level=log_level,
         public_url=public_url,
         allowed_hosts=allowed_hosts,
+        results_repos=results_repos,
     )

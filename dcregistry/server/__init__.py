@@ -24,12 +24,16 @@ def create_app(
     *,
     public_url: str | None = None,
     allowed_hosts: Iterable[str] = (),
+    results_repos: Iterable[str] = (),
 ) -> Starlette:
-    """The app over the local store at ``home``; writes need ``token`` (None: read-only).
-    (FastAPI is imported lazily; see :func:`dcregistry.server.app.create_app`.)"""
+    """The app over the local store at ``home``; writes need ``token`` (None: read-only);
+    ``results_repos`` are made results repos. (FastAPI is imported lazily; see
+    :func:`dcregistry.server.app.create_app`.)"""
     from .app import create_app as _create
 
-    return _create(home, token, public_url=public_url, allowed_hosts=allowed_hosts)
+    return _create(
+        home, token, public_url=public_url, allowed_hosts=allowed_hosts, results_repos=results_repos
+    )
 
 
 def serve(
@@ -41,9 +45,16 @@ def serve(
     log_level: str = "info",
     public_url: str | None = None,
     allowed_hosts: Iterable[str] = (),
+    results_repos: Iterable[str] = (),
 ) -> None:
     """Run the server until interrupted (uvicorn; access logs carry paths, never tokens)."""
     import uvicorn
 
-    app = create_app(home, token, public_url=public_url, allowed_hosts=(host, *allowed_hosts))
+    app = create_app(
+        home,
+        token,
+        public_url=public_url,
+        allowed_hosts=(host, *allowed_hosts),
+        results_repos=results_repos,
+    )
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)

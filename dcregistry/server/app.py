@@ -35,17 +35,24 @@ def create_app(
     public_url: str | None = None,
     allowed_hosts: Iterable[str] = (),
     sweep_seconds: float = SWEEP_SECONDS,
+    results_repos: Iterable[str] = (),
 ) -> Starlette:
     """The ASGI app serving the local store at ``home`` (default $DCREG_HOME); writes need ``token``.
 
     ``public_url`` is the address clients reach it by (behind a TLS proxy: upload links use it);
     the server answers to IP literals, localhost names, that URL's host and ``allowed_hosts``
-    (see :mod:`dcregistry.server.guard`). Expired staging is swept every ``sweep_seconds``."""
+    (see :mod:`dcregistry.server.guard`). Expired staging is swept every ``sweep_seconds``.
+    ``results_repos`` (``NS/NAME``) are created as results repos if they are not already
+    (:mod:`dcregistry.server.results_repo`; UserError if one holds artifact versions)."""
     from ..store.local import LocalStore
 
     store = LocalStore(home)
     store.root.mkdir(parents=True, exist_ok=True)
     backend = RepoBackend(store, store.root)
+    from ..refs import validate_name
+
+    for repo in results_repos:
+        backend.make_results(validate_name(repo))
     auth = TokenAuth(token)
 
     @contextlib.asynccontextmanager

@@ -6,6 +6,10 @@ version; tags are the version tags ``vN`` (implicit) plus the store's user tags.
 accepted only if the tree it produces is a valid dcreg/1 artifact (checked by the local store's
 own push), plus a few extra files (the parquet preview, ``.gitattributes``) kept beside it.
 
+A repo can instead be a *results repo* (:mod:`dcregistry.server.results_repo`): commits of
+result records only, each a real commit with its own history; its commits carry
+``Commit.results`` and every method here dispatches to :class:`ResultsRepos` for them.
+
 Server-side files under ``<home>/hub/``::
 
     created/<ns>/<name>        marker: the repo exists (it may have no version yet)
@@ -41,7 +45,13 @@ from ..hubformat import BRANCH, commit_title, version_tag
 from ..jsonsafe import loads_bounded
 from ..manifest import manifest_bytes, parse_manifest
 from ..refs import is_commit_id, is_sha256_hex, validate_name, validate_tag
+from ..results import CARD_FILE, is_record_path
 from ..store.local import LocalStore
+from .hubcommon import HubError as HubError
+from .hubcommon import check_path as check_path
+from .hubcommon import empty_oid as empty_oid
+from .hubcommon import show as _show
+from .results_repo import ResultsRepos
 
 #: Largest regular (non-LFS) file a commit may carry inline, and largest commit body.
 MAX_INLINE_FILE = 10 << 20
@@ -63,27 +73,11 @@ LFS_MIN_SIZE = 1 << 20
 LFS_SUFFIXES = (".safetensors", ".parquet", ".npz", ".npy", ".pt", ".bin", ".png", ".jpg")
 
 _VTAG = re.compile(r"v([1-9][0-9]{0,8})")
-_PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
-
-
-class HubError(Exception):
-    """An error answered with ``status`` and a Hub error code (``X-Error-Code``)."""
-
-    def __init__(self, status: int, message: str, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
 
 
 def commit_oid(name: str, version: int, digest: str) -> str:
     """The stable 40-hex commit id of ``name@v<version>`` with ``digest``."""
     return hashlib.sha1(f"dcreg-commit\n{name}\nv{version}\n{digest}\n".encode()).hexdigest()
-
-
-def empty_oid(name: str) -> str:
-    """Commit id of a repo that exists but holds no version yet."""
-    return hashlib.sha1(f"dcreg-empty\n{name}\n".encode()).hexdigest()
 
 
 def git_blob_oid(data: bytes) -> str:
@@ -101,30 +95,12 @@ def is_lfs(path: str, size: int) -> bool:
     return size >= LFS_MIN_SIZE or path.lower().endswith(LFS_SUFFIXES)
 
 
-def check_path(path: Any) -> str:
-    """``path`` if it is a safe relative file path in a repo; HubError 400 otherwise."""
-    if not isinstance(path, str) or not path or len(path) > 512:
-        raise HubError(400, "file path must be a non-empty string of at most 512 characters")
-    parts = path.split("/")
-    if len(parts) > 8 or any(not _PATH_PART.fullmatch(p) or p in (".", "..") for p in parts):
-        raise HubError(
-            400,
-            f"refused file path {_show(path)}: use '/'-separated parts of letters, "
-            "digits, '.', '_' or '-' (no '..', no leading '/' or '.', at most 8 deep)",
-        )
-    return path
-
-
 def check_repo(ns: str, name: str) -> str:
     """``ns/name`` if it is a valid dcreg name; HubError 400 otherwise."""
     try:
         return validate_name(f"{ns}/{name}")
     except UserError as exc:
         raise HubError(400, str(exc)) from None
-
-
-def _show(text: str) -> str:
-    return repr(text[:80])
 
 
 @dataclass(frozen=True)
@@ -176,6 +152,7 @@ class Commit:
     digest: str | None = None
     created_at: str | None = None
     metadata: Mapping[str, Any] | None = None
+    results: bool = False  # a commit of a results repo (version and digest are None)
 
 
 class RepoBackend:
@@ -190,6 +167,7 @@ class RepoBackend:
         self._commits: dict[tuple[str, str], Commit] = {}
         self._refcache: dict[tuple[str, str], tuple[float, Commit]] = {}
         self._cache_lock = threading.Lock()  # every insert/iteration of the three caches above
+        self.results = ResultsRepos(self.hub)
         for sub in ("created", "extras", "blobs", "lfs", "tmp"):
             ensure_dir(self.hub / sub)
         self.sweep()
@@ -251,7 +229,22 @@ class RepoBackend:
             return []
 
     def exists(self, name: str) -> bool:
-        return self._marker(name).exists() or bool(self.versions(name))
+        return self._marker(name).exists() or self.results.has(name) or bool(self.versions(name))
+
+    def is_results(self, name: str) -> bool:
+        """Whether ``name`` is a results repo (:mod:`dcregistry.server.results_repo`)."""
+        return self.results.has(name)
+
+    def make_results(self, name: str) -> None:
+        """Create ``name`` as an (empty) results repo, or check that it is one already."""
+        with self._lock(name):
+            if self.results.has(name):
+                return
+            if self.versions(name):
+                raise UserError(f"{name} holds artifact versions; it cannot become a results repo")
+            self.create(name)
+            self.results.init(name)
+            self.invalidate(name)
 
     def require(self, name: str) -> None:
         if not self.exists(name):
@@ -277,6 +270,7 @@ class RepoBackend:
                     out.add(validate_name(f"{ns}/{nm}"))
                 except UserError:
                     continue
+        out.update(self.results.names())
         return sorted(out)
 
     # ------------------------------------------------------------------------------ revisions
@@ -293,6 +287,8 @@ class RepoBackend:
     def head(self, name: str) -> Commit:
         """The commit ``main`` points at (the latest version, or the empty commit)."""
         self.require(name)
+        if self.results.has(name):
+            return self._results_commit(name, self.results.head_oid(name))
         try:
             return self._commit(self.store.resolve(name))
         except NotFoundError:
@@ -312,13 +308,15 @@ class RepoBackend:
         not re-read the store on every request."""
         if is_commit_id(rev):
             hit = self._commits.get((name, rev))
-            if hit is not None:
+            if hit is not None and not hit.results:
                 return hit
         else:
             cached = self._refcache.get((name, rev))
             if cached is not None and cached[0] > time.monotonic():
                 return cached[1]
         commit = self._resolve(name, rev)
+        if commit.results:  # a results repo's main moves with every commit: no caching by name
+            return commit
         with self._cache_lock:
             if commit.version is not None:
                 if len(self._commits) > 65536:
@@ -348,10 +346,22 @@ class RepoBackend:
             self._commits.pop((name, oid), None)
         self.invalidate(name)
 
+    def _results_commit(self, name: str, oid: str) -> Commit:
+        c = self.results.load(name, oid)
+        if c is None:
+            raise HubError(404, f"{name} has no commit {oid}", "RevisionNotFound")
+        return Commit(name, oid, created_at=c.date, results=True)
+
     def _resolve(self, name: str, rev: str) -> Commit:
         self.require(name)
         if rev in (BRANCH, f"refs/heads/{BRANCH}", "HEAD"):
             return self.head(name)
+        if self.results.has(name):
+            if not is_commit_id(rev):  # results repos have one branch and no tags
+                raise HubError(
+                    404, f"revision {_show(rev)} of {name}: no such branch or tag", "RevisionNotFound"
+                )
+            return self._results_commit(name, rev)
         if is_commit_id(rev):
             if rev == empty_oid(name):
                 return Commit(name, rev)
@@ -371,6 +381,13 @@ class RepoBackend:
     def refs(self, name: str) -> dict[str, Any]:
         """Branches and tags as the Hub's ``/refs`` answers them."""
         head = self.head(name)
+        if head.results:
+            return {
+                "branches": [{"name": BRANCH, "ref": f"refs/heads/{BRANCH}", "targetCommit": head.oid}],
+                "converts": [],
+                "tags": [],
+                "pullRequests": [],
+            }
         infos = self.versions(name)
         by_version = {i.version: i for i in infos}
         tags = [
@@ -402,6 +419,17 @@ class RepoBackend:
     def history(self, name: str, rev: str) -> list[dict[str, Any]]:
         """Commits reachable from ``rev``, newest first (one per live version up to it)."""
         top = self.resolve(name, rev)
+        if top.results:
+            return [
+                {
+                    "id": c.oid,
+                    "title": c.title,
+                    "message": c.message,
+                    "authors": [{"user": "dcreg"}],
+                    "date": c.date,
+                }
+                for c in self.results.chain(name, top.oid)
+            ]
         out = []
         for info in reversed(self.versions(name)):
             if top.version is None or info.version > top.version:
@@ -420,6 +448,12 @@ class RepoBackend:
     # ----------------------------------------------------------------------------------- trees
     def tree(self, commit: Commit) -> dict[str, Entry]:
         """path -> Entry for every file of ``commit`` (cached: versions are immutable)."""
+        if commit.results:
+            sha, size, blob = self.results.card(commit.name)
+            rtree = {CARD_FILE: Entry(CARD_FILE, sha, size, source=blob)}
+            for path, (sha, size) in self.results.files(commit.name, commit.oid).items():
+                rtree[path] = Entry(path, sha, size, source=self.results.blob(sha))
+            return dict(sorted(rtree.items()))
         if commit.version is None or commit.digest is None:
             return {}
         key = (commit.name, commit.version, commit.digest)
@@ -473,6 +507,9 @@ class RepoBackend:
         """The card's ``tags`` (what ``list_datasets(filter=...)`` matches)."""
         from ..card import front_matter
 
+        if commit.results:
+            return ["dcreg-results"]
+
         try:
             return list(front_matter(dict(commit.metadata or {}))["tags"])
         except (KeyError, TypeError, ValueError):
@@ -524,10 +561,29 @@ class RepoBackend:
             raise HubError(
                 422, f"a commit may hold at most {MAX_COMMIT_OPS} operations, this one has {len(lines) - 1}"
             )
+        kind = self._commit_kind(name, lines[1:])
+        if kind == "results":
+            with self._lock(name):
+                try:
+                    if not self.results.has(name):  # the first commit of a repo decides
+                        if self.versions(name):
+                            raise HubError(
+                                422, f"{name} is an artifact repo: result records go to a results repo"
+                            )
+                        self.create(name)
+                        self.results.init(name)
+                    oid = self.results.commit(name, header, lines[1:])
+                finally:
+                    self.invalidate(name)
+            return self._results_commit(name, oid)
         parent = header.get("parentCommit")
         if parent is not None and (not isinstance(parent, str) or not is_commit_id(parent)):
             raise HubError(400, "parentCommit must be a 40-hex commit id")
         with self._lock(name):
+            if self.results.has(name):
+                raise HubError(
+                    422, f"{name} is a results repo: a commit may only add or replace result records"
+                )
             head = self.head(name)
             if parent is not None and parent != head.oid:
                 raise HubError(
@@ -544,6 +600,31 @@ class RepoBackend:
                 return self._commit_tree(name, head, tree)
             finally:
                 self.invalidate(name)
+
+    def _commit_kind(self, name: str, ops: list[Any]) -> str:
+        """ "results" for a results repo, or for a commit of only record files into a repo with
+        no version (its first commit decides); "artifact" otherwise. A record file in an
+        artifact commit is refused here (it would silently ride along as an extra file)."""
+        self.require(name)
+        if self.results.has(name):
+            return "results"
+        paths = [
+            op["value"].get("path")
+            for op in ops
+            if isinstance(op, dict)
+            and isinstance(op.get("value"), dict)
+            and op.get("key") in ("file", "lfsFile")
+        ]
+        records = [p for p in paths if isinstance(p, str) and is_record_path(p)]
+        if records and len(records) == len(ops) and not self.versions(name):
+            return "results"
+        if records:
+            raise HubError(
+                422,
+                f"{name} is an artifact repo (or this commit mixes kinds): {_show(records[0])} is a "
+                "result record; records go to a results repo, in commits of records only",
+            )
+        return "artifact"
 
     def _apply(self, name: str, tree: dict[str, Entry], op: Any) -> None:
         if not isinstance(op, dict) or not isinstance(op.get("value"), dict):
@@ -687,6 +768,8 @@ class RepoBackend:
         """Point user tag ``tag`` at ``rev`` (vN tags exist implicitly: only their own commit)."""
         if not isinstance(tag, str):
             raise HubError(400, "tag must be a string")
+        if self.results.has(name):
+            raise HubError(400, f"{name} is a results repo: it has no tags (its commits are its history)")
         with self._lock(name):  # check and write as one step: one 409, never last-writer-wins
             self._create_tag(name, rev, tag)
 
@@ -711,6 +794,8 @@ class RepoBackend:
 
     def delete_tag(self, name: str, tag: str) -> None:
         self.require(name)
+        if self.results.has(name):
+            raise HubError(404, f"{name} is a results repo: it has no tags", "RevisionNotFound")
         if _VTAG.fullmatch(tag):
             raise HubError(400, f"{tag} is a version number; versions keep their tag")
         try:

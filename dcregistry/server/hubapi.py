@@ -409,6 +409,19 @@ def hub_router(backend: RepoBackend, auth: TokenAuth, public_url: str | None = N
             raise HubError(400, "only the 'upload' operation is served; download through resolve")
         if body.hash_algo not in (None, "sha256"):
             raise HubError(400, "hash_algo must be sha256")
+        if backend.is_results(repo):
+            refused = {
+                "code": 422,
+                "message": "a results repo takes small inline record files, no LFS objects",
+            }
+            return JSONResponse(
+                {
+                    "transfer": "basic",
+                    "objects": [{"oid": o.oid[:64], "size": o.size, "error": refused} for o in body.objects],
+                    "hash_algo": "sha256",
+                },
+                media_type=LFS_JSON,
+            )
         objects = []
         root = f"{base(request)}/datasets/{repo}.git/info/lfs"
         for obj in body.objects:

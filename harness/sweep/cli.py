@@ -486,4 +486,6 @@ def results_export(directory: str, out: str, fmt: str | None, **filters: Any) ->
     click.echo(f"wrote {n} rows to {out}")
 
 
-from . import push as _push  # noqa: E402, F401  (`harness results push`: registers itself on results_group)
+from .push import results_push  # noqa: E402  (`harness results push`, harness/sweep/push.py)
+
+results_group.add_command(results_push)
