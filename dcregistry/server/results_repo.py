@@ -191,9 +191,23 @@ class ResultsRepos:
         hit = self._trees.get(key)
         if hit is not None:
             return dict(hit)
-        chain = self.chain(name, oid)
+        # walk back to the nearest commit whose tree is in memory (the previous head, usually)
+        pending: list[ResultsCommit] = []
         out: dict[str, tuple[str, int]] = {}
-        for c in reversed(chain):
+        seen: set[str] = set()
+        cur: str | None = oid
+        while cur is not None and cur not in seen:
+            seen.add(cur)
+            known = self._trees.get((name, cur))
+            if known is not None:
+                out = dict(known)
+                break
+            c = self.load(name, cur)
+            if c is None:
+                break
+            pending.append(c)
+            cur = c.parent
+        for c in reversed(pending):
             out.update(c.changes)
         with self._cache_lock:
             if len(self._trees) > 256:

@@ -367,3 +367,25 @@ def test_kinds_do_not_mix(rserver: Server, make_artifact) -> None:
     hf.create_repo("lab/mixed", repo_type="dataset")
     mixed = ndjson(rserver, "lab/mixed", [add(path_of(r), record_bytes(r)), add("manifest.json", b"{}")])
     assert mixed.status_code == 422
+
+
+def test_results_repo_option_refuses_an_artifact_repo(tmp_path: Path, make_artifact) -> None:
+    from dcregistry.errors import UserError
+    from dcregistry.server import create_app
+    from dcregistry.store.local import LocalStore
+
+    LocalStore(tmp_path / "home").push(make_artifact(seed=9).path, "lab/taken")
+    with pytest.raises(UserError, match="artifact versions"):
+        create_app(tmp_path / "home", TOKEN, results_repos=["lab/taken"])
+    app = create_app(tmp_path / "home", TOKEN, results_repos=["lab/fresh", "lab/fresh"])  # idempotent
+    assert app.state.backend.is_results("lab/fresh") and not app.state.backend.is_results("lab/taken")
+
+
+def test_snapshot_download_of_a_results_repo(rserver: Server, tmp_path: Path) -> None:
+    from huggingface_hub import snapshot_download
+
+    r = record(77, 0.25)
+    assert ndjson(rserver, REPO, [add(path_of(r), record_bytes(r))]).status_code == 200
+    snap = Path(snapshot_download(REPO, repo_type="dataset", endpoint=rserver.url, cache_dir=tmp_path / "s"))
+    assert (snap / path_of(r)).read_bytes() == record_bytes(r)
+    assert (snap / "README.md").read_text().startswith("---\n")
