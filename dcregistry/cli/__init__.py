@@ -21,6 +21,7 @@ COMMAND_MODULES = {
         for name in ("push", "pull", "list", "show", "tag", "untag", "tags", "verify", "rm", "gc", "card")
     },
     "serve": "serve_cmd",
+    "leaderboard": "leaderboard_cmd",
     "import": "io_cmds",
     "export": "io_cmds",
     "published": "published_cmds",
