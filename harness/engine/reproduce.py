@@ -300,31 +300,38 @@ def load_record_file(path: str | Path) -> EvalRecord:
         raise RecordSourceError(f"{p}: not a result record ({exc})") from None
 
 
-def _matches(rec: EvalRecord, selector: str) -> bool:
+def _matches(rec: EvalRecord, selector: str, base: bool = False) -> bool:
+    """``selector`` names the record's protocol: its id, name or hash (or, with ``base``, the
+    built-in protocol it was derived from: ``dc-noaug`` for ``dc-noaug+epochs=2@...``)."""
     p = rec.protocol
-    return selector in (rec.protocol_id, p.get("name"), p.get("hash")) or rec.protocol_id.startswith(
-        selector + "@"
-    )
+    name = str(p.get("name") or rec.protocol_id.split("@", 1)[0])
+    if selector in (rec.protocol_id, name, p.get("hash")):
+        return True
+    return base and name.split("+", 1)[0] == selector
 
 
 def select_record(
     candidates: Sequence[tuple[str, EvalRecord]], protocol: str | None, where: str
 ) -> tuple[str, EvalRecord, list[str]]:
-    """The record to re-run from ``(label, record)`` candidates (oldest first): the only one, or
-    the one ``protocol`` (an id, name or hash) picks; the latest of several with that protocol."""
+    """The record to re-run from ``(label, record)`` candidates (oldest first): the only
+    protocol's, or the one ``protocol`` picks (an id, name or hash; else the base protocol of
+    derived ones, if that names one protocol); the latest of several under that protocol."""
     notes: list[str] = []
     if protocol is not None:
         picked = [c for c in candidates if _matches(c[1], protocol)]
+        if not picked:
+            picked = [c for c in candidates if _matches(c[1], protocol, base=True)]
         if not picked:
             have = ", ".join(sorted({r.protocol_id for _, r in candidates})) or "none"
             raise RecordSourceError(f"{where}: no eval record under protocol {protocol!r}; recorded: {have}")
     else:
         picked = list(candidates)
-        ids = sorted({r.protocol_id for _, r in picked})
-        if len(ids) > 1:
-            raise RecordSourceError(
-                f"{where} has eval records under {len(ids)} protocols ({', '.join(ids)}): pick one with --protocol"
-            )
+    ids = sorted({r.protocol_id for _, r in picked})
+    if len(ids) > 1:
+        raise RecordSourceError(
+            f"{where} has eval records under {len(ids)} protocols ({', '.join(ids)}): "
+            "pick one with --protocol ID"
+        )
     if not picked:
         raise RecordSourceError(f"{where}: no eval record (record one with `harness eval ... --record`)")
     if len(picked) > 1:
@@ -507,7 +514,7 @@ def reproduce(
     if source.endswith(".json") or path.is_file():
         rec = load_record_file(path)
         label = str(path)
-        if protocol is not None and not _matches(rec, protocol):
+        if protocol is not None and not _matches(rec, protocol, base=True):
             raise RecordSourceError(f"{path} is a record under {rec.protocol_id}, not {protocol!r}")
     else:
         resolved, candidates, notes = records_on_ref(source, store)

@@ -146,6 +146,8 @@ def test_reproduce_from_store_annotations(recorded, tmp_path, dcreg_home, capsys
     )
     assert code == 0, err
     assert "me/digits@v1#" in stdout and "overall: bit-exact" in stdout
+    code, stdout, err = run_harness(["reproduce", "me/digits", "--protocol", "dc-mnist", "-q"], capsys)
+    assert code == 0 and "dc-mnist+epochs=1,runs=2@" in stdout, err  # the base protocol's name
     code, _, err = run_harness(["reproduce", "me/digits", "--protocol", "dsa", "-q"], capsys)
     assert code == 1 and "no eval record under protocol 'dsa'" in err
 
