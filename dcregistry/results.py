@@ -218,6 +218,9 @@ def validate_record(path: str, data: bytes, *, where: str | None = None) -> Eval
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
         raise _fail(f"{where}.cell.seed", "must be an integer in 0..2^31-1")
     _check_types(d, where)
+    seeds = d.get("seeds")
+    if not isinstance(seeds, list) or any(isinstance(x, bool) or not isinstance(x, int) for x in seeds):
+        raise _fail(f"{where}.seeds", "must be a list of integers")
     try:
         record = EvalRecord.from_json(d, where)
     except RecordError as exc:

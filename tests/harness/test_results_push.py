@@ -189,3 +189,23 @@ def test_refusals_are_one_line_and_exit_1(
         assert code == 1 and len(err.strip().splitlines()) == 1, (bad, err)
     code, out, err = run_harness(["results", "push", tmp_path / "nope", "--to", f"{env.url}/lab/x"], capsys)
     assert code == 1 and "no such results directory" in err
+
+
+def test_a_real_sweeps_cells_are_valid_records(tmp_path: Path) -> None:
+    """Format agreement on what a sweep really writes (strategy, env, protocol content ...)."""
+    from dcregistry.results import validate_record
+    from harness.sweep.results import ResultsDir
+
+    from .sweep_helpers import make_store, run_sweep_in_process, write_spec
+
+    store, _ = make_store(tmp_path)
+    spec = write_spec(tmp_path / "spec.toml", store, seeds="[0]")
+    run_sweep_in_process(spec, tmp_path / "res")
+    scan = ResultsDir(tmp_path / "res").scan()
+    assert scan.bad == [] and len(scan.cells) == 4
+    from harness.sweep.push import cell_file
+
+    for c in scan.cells:
+        path, data = cell_file(c)
+        validate_record(path, data)
+        assert validate_record(path, (tmp_path / "res" / path).read_bytes().replace(b"\n", b"") + b"\n")
