@@ -96,9 +96,19 @@ class CondenseContext:
 #: The type of a method's ``Config`` dataclass: what ``cfg`` is in every method hook.
 ConfigT = typing.TypeVar("ConfigT")
 
-#: A synthesis method's state: at least ``images`` (a leaf requiring grad) and ``labels``, plus
-#: what the method keeps between iterations (momentum buffers, a learned ``lr`` ...).
-SynthesisState = dict[str, Any]
+
+class SynthesisState(typing.TypedDict, total=False):
+    """A synthesis method's state: ``images`` (a leaf requiring grad) and ``labels``, plus what
+    the method keeps between iterations. The keys are this contract; a method adds its own in a
+    subclass (e.g. a cached compiled function)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    lr: torch.Tensor  # a learned learning rate (MTT)
+    momentum: torch.Tensor | None  # the images' momentum buffer (None: none yet)
+    lr_momentum: torch.Tensor | None
+    opt: Any  # a torch optimizer over the images, where a method uses one
+    fn: Any  # a compiled per-iteration function (matching methods)
 
 
 class Method(typing.Generic[ConfigT]):

@@ -113,8 +113,8 @@ class ImageMethod(SynthesisMethod[ConfigT]):
 
     def state_dict(self, state: SynthesisState) -> dict[str, Any]:
         sd = {"images": state["images"].detach().cpu().clone(), "labels": state["labels"].cpu().clone()}
-        if state.get("momentum") is not None:
-            sd["momentum"] = state["momentum"].detach().cpu().clone()
+        if (mom := state.get("momentum")) is not None:
+            sd["momentum"] = mom.detach().cpu().clone()
         return sd
 
     def load_state_dict(self, ctx: CondenseContext, cfg: ConfigT, sd: dict[str, Any]) -> SynthesisState:

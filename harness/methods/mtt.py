@@ -236,8 +236,8 @@ class MTT(ImageMethod[MTTConfig]):
     def state_dict(self, state: SynthesisState) -> dict[str, Any]:
         sd = super().state_dict(state)
         sd["lr"] = state["lr"].detach().cpu().clone()
-        if state.get("lr_momentum") is not None:
-            sd["lr_momentum"] = state["lr_momentum"].detach().cpu().clone()
+        if (mom := state.get("lr_momentum")) is not None:
+            sd["lr_momentum"] = mom.detach().cpu().clone()
         return sd
 
     def load_state_dict(self, ctx: CondenseContext, cfg: MTTConfig, sd: dict[str, Any]) -> SynthesisState:
