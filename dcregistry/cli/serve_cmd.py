@@ -56,6 +56,15 @@ from . import cli
     "holds only record files.",
 )
 @click.option(
+    "--results",
+    "results_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="A results directory (harness sweep --results DIR) to show at /leaderboard, with the "
+    "results repos; repeatable (read again as it changes).",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -69,6 +78,7 @@ def serve_cmd(
     public_url: str | None,
     allowed_hosts: tuple[str, ...],
     results_repos: tuple[str, ...],
+    results_dirs: tuple[Path, ...],
     log_level: str,
 ) -> None:
     """Serve a store through the Hugging Face Hub HTTP API (push/pull with huggingface_hub).
@@ -108,4 +118,5 @@ def serve_cmd(
         public_url=public_url,
         allowed_hosts=allowed_hosts,
         results_repos=results_repos,
+        results_dirs=results_dirs,
     )

@@ -25,14 +25,20 @@ def create_app(
     public_url: str | None = None,
     allowed_hosts: Iterable[str] = (),
     results_repos: Iterable[str] = (),
+    results_dirs: Iterable[str | Path] = (),
 ) -> Starlette:
     """The app over the local store at ``home``; writes need ``token`` (None: read-only);
-    ``results_repos`` are made results repos. (FastAPI is imported lazily; see
-    :func:`dcregistry.server.app.create_app`.)"""
+    ``results_repos`` are made results repos; ``/leaderboard`` shows them and ``results_dirs``.
+    (FastAPI is imported lazily; see :func:`dcregistry.server.app.create_app`.)"""
     from .app import create_app as _create
 
     return _create(
-        home, token, public_url=public_url, allowed_hosts=allowed_hosts, results_repos=results_repos
+        home,
+        token,
+        public_url=public_url,
+        allowed_hosts=allowed_hosts,
+        results_repos=results_repos,
+        results_dirs=results_dirs,
     )
 
 
@@ -46,6 +52,7 @@ def serve(
     public_url: str | None = None,
     allowed_hosts: Iterable[str] = (),
     results_repos: Iterable[str] = (),
+    results_dirs: Iterable[str | Path] = (),
 ) -> None:
     """Run the server until interrupted (uvicorn; access logs carry paths, never tokens)."""
     import uvicorn
@@ -56,5 +63,6 @@ def serve(
         public_url=public_url,
         allowed_hosts=(host, *allowed_hosts),
         results_repos=results_repos,
+        results_dirs=results_dirs,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)

@@ -19,6 +19,7 @@ from .auth import TokenAuth, WriteDenied
 from .backend import SWEEP_SECONDS, HubError, RepoBackend
 from .guard import BodyTooLarge, HostPolicy, RequestGuard, error_body
 from .hubapi import hub_router
+from .leaderboard_routes import leaderboard_router
 
 log = logging.getLogger("dcregistry.server")
 
@@ -36,6 +37,7 @@ def create_app(
     allowed_hosts: Iterable[str] = (),
     sweep_seconds: float = SWEEP_SECONDS,
     results_repos: Iterable[str] = (),
+    results_dirs: Iterable[str | Path] = (),
 ) -> Starlette:
     """The ASGI app serving the local store at ``home`` (default $DCREG_HOME); writes need ``token``.
 
@@ -43,7 +45,9 @@ def create_app(
     the server answers to IP literals, localhost names, that URL's host and ``allowed_hosts``
     (see :mod:`dcregistry.server.guard`). Expired staging is swept every ``sweep_seconds``.
     ``results_repos`` (``NS/NAME``) are created as results repos if they are not already
-    (:mod:`dcregistry.server.results_repo`; UserError if one holds artifact versions)."""
+    (:mod:`dcregistry.server.results_repo`; UserError if one holds artifact versions).
+    ``/leaderboard`` is built from ``results_dirs`` and the results repos
+    (:mod:`dcregistry.server.leaderboard_routes`)."""
     from ..store.local import LocalStore
 
     store = LocalStore(home)
@@ -112,6 +116,7 @@ def create_app(
         return _error(422, f"invalid request: {where}: {first.get('msg', 'bad value')}")
 
     app.include_router(hub_router(backend, auth, public_url))
+    app.include_router(leaderboard_router(store, backend, results_dirs))  # before the pages' /{ns}/{name}
     try:  # browse pages live in their own module (issue 8, item 3)
         from .pages import pages_router
     except ImportError:
