@@ -599,3 +599,8 @@ from .sweep.cli import results_group, sweep_group  # noqa: E402  (the sweep comm
 
 cli.add_command(sweep_group)
 cli.add_command(results_group)
+
+
+from dcregistry.cli.leaderboard_cmd import leaderboard_cmd  # noqa: E402  (the same command as dcreg's)
+
+cli.add_command(leaderboard_cmd)
