@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,13 @@ def executor_options(
 )
 @store_option
 @engine_options
+@click.option(
+    "--push-results",
+    "push_target",
+    default=None,
+    metavar="TARGET",
+    help="Push done cells as they finish to a results repo: http://HOST:PORT/NS/NAME or hf://datasets/ORG/NAME.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
 def sweep_run(
@@ -182,6 +190,7 @@ def sweep_run(
     retry_failed: bool,
     record: bool,
     store_spec: str | None,
+    push_target: str | None,
     quiet: bool,
     as_json: bool,
     **engine: Any,
@@ -204,6 +213,31 @@ def sweep_run(
     if record:
         check_recordable(plan)
     options = executor_options(workers, per_gpu, device, out.root, engine)
+    pusher = None
+    if push_target is not None and not dry_run:
+        from .push import ResultsPusher
+
+        pusher = ResultsPusher(push_target)  # a bad target or a missing token fails before any work
+    pending: list[Any] = []
+    last_push = [time.monotonic()]
+
+    def push_pending(final: bool = False) -> None:
+        """Push the cells finished since the last push (every 20 cells or 60 s, and at the end)."""
+        if pusher is None or not pending:
+            return
+        if not final and len(pending) < 20 and time.monotonic() - last_push[0] < 60:
+            return
+        batch = list(pending)
+        try:
+            pusher.push_cells(batch)
+        except UserError as exc:
+            if final:
+                raise
+            click.echo(f"harness: warning: pushing results failed ({exc}); will retry at the end", err=True)
+            return
+        del pending[: len(batch)]
+        last_push[0] = time.monotonic()
+
     for note in plan.notes:
         click.echo(f"note: {note}", err=True)
     if dry_run:
@@ -234,6 +268,8 @@ def sweep_run(
         failed = [0]
 
         def tick(result) -> None:
+            pending.append(result)
+            push_pending()
             written[0] += 1
             failed[0] += result.status == "failed"
             bar[0].update(1)
@@ -287,12 +323,28 @@ def sweep_run(
     finally:
         for b in bar:
             b.close()
+    pushed = None
+    if pusher is not None:  # every done cell of the sweep (earlier runs' too): unchanged ones are skipped
+        status = sweep_status(plan, out)
+        pending[:] = [r for r in status.results.values() if r.status == "done"]
+        from .push import PushReport
+
+        pushed = PushReport(pusher.target, pusher.repo)
+        pusher.push_cells(pending, pushed)
     if as_json:
-        emit_json(report.to_json() | ({"condense": dataclasses.asdict(made)} if made else {}))
+        emit_json(
+            report.to_json()
+            | ({"condense": dataclasses.asdict(made)} if made else {})
+            | ({"pushed": len(pushed.pushed), "push_commits": pushed.commits} if pushed else {})
+        )
     else:
         if made is not None:
             click.echo(f"condense: {made.done} set(s) made and pushed, {made.failed} failed")
         click.echo(report.summary())
+        if pushed is not None:
+            click.echo(
+                f"results pushed to {pusher.target if pusher else '?'}: {len(pushed.pushed)} new or changed record(s)"
+            )
     if made is not None and made.failed or any(c.state == "failed" for c in plan.condense):
         n = sum(1 for c in plan.condense if c.state == "failed")
         raise SweepIncompleteError(

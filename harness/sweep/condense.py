@@ -71,6 +71,10 @@ class CondenseTask:
         """For messages (an evaluation task's key is its cell)."""
         return f"condense {self.name}"
 
+    def run(self) -> CondenseOutcome:
+        """Make, push and clean up (:func:`run_condense`): what a worker's ``run_cell`` calls."""
+        return run_condense(self)
+
 
 @dataclass(frozen=True)
 class CondenseOutcome:
@@ -97,7 +101,7 @@ def run_condense(task: CondenseTask) -> CondenseOutcome:
     from dcregistry.store import get_store
     from harness.methods.loop import CondenseSpec, condense
 
-    from .worker import environment
+    from .env import environment
 
     t0 = time.perf_counter()
     env = environment(task.device)

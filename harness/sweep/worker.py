@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 import signal
 import time
 from collections import OrderedDict
@@ -24,6 +23,7 @@ from dcregistry.errors import UserError
 from dcregistry.records import EvalRecord
 from harness.protocols import Protocol
 
+from .env import environment
 from .plan import PlannedArtifact
 from .results import CellKey, Environment, one_line
 
@@ -46,7 +46,6 @@ __all__ = [
 #: Artifacts a worker keeps open (least recently used dropped first).
 ARTIFACT_CACHE_SIZE = 16
 _ARTIFACTS: OrderedDict[tuple[str, str | None], Artifact] = OrderedDict()
-_ENV: dict[str, Environment] = {}
 
 
 @dataclass(frozen=True)
@@ -111,39 +110,6 @@ def init_worker(threads: int = 1, gpu_slots: Any = None, parent_pid: int | None 
     torch.set_num_threads(threads)
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "?"
-
-
-def environment(device: str) -> Environment:
-    """Where this process runs cells on ``device`` (computed once per process and device)."""
-    if device not in _ENV:
-        import numpy
-        import torch
-
-        from harness import __version__
-        from harness.engine.evaluate import resolve_device
-
-        dev = resolve_device(device)
-        _ENV[device] = Environment(
-            python=platform.python_version(),
-            harness=__version__,
-            torch=torch.__version__,
-            numpy=numpy.__version__,
-            cpu=_cpu_model(),
-            gpu=torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
-            threads=torch.get_num_threads(),
-        )
-    return _ENV[device]
-
-
 def _open(art: PlannedArtifact) -> Artifact:
     """The artifact, opened (and verified) once per process; its digest must be the planned one."""
     key = (art.open_ref, art.store)
@@ -180,10 +146,8 @@ def run_cell(task: Task) -> Outcome:
     The record's protocol is the cell's (``task.protocol``), its seeds ``[seed]``; the accuracy
     is the one ``harness eval`` reports for that seed. An error becomes the outcome's one-line
     ``error`` (KeyboardInterrupt and SystemExit propagate)."""
-    if not isinstance(task, CellTask):  # a condense cell: the same workers make the sets
-        from .condense import run_condense
-
-        return run_condense(task)
+    if not isinstance(task, CellTask):  # a condense cell (.condense): the same workers make the sets
+        return task.run()
     from harness.engine.evaluate import evaluate
 
     t0 = time.perf_counter()

@@ -209,3 +209,45 @@ def test_a_real_sweeps_cells_are_valid_records(tmp_path: Path) -> None:
         path, data = cell_file(c)
         validate_record(path, data)
         assert validate_record(path, (tmp_path / "res" / path).read_bytes().replace(b"\n", b"") + b"\n")
+
+
+def test_a_sweep_pushes_its_cells_as_they_finish_and_a_rerun_pushes_nothing_new(env, tmp_path, capsys):
+    """`harness sweep --push-results URL`: the records land in the results repo (readable with
+    `datasets`), and a second run of the finished sweep commits nothing."""
+    from datasets import load_dataset
+
+    from dcregistry.results import results_features
+
+    from .sweep_helpers import cell_files, make_store, write_spec
+
+    store, _ = make_store(tmp_path)
+    spec = write_spec(tmp_path / "spec.toml", store, seeds="[0, 1]")
+    url = f"{env.url}/lab/sweep-results"
+    args = ["sweep", spec, "--results", tmp_path / "res", "--workers", "1", "-q", "--push-results", url]
+    code, out, err = run_harness(args, capsys)
+    assert code == 0, err
+    assert "results pushed to" in out and ": 8 new or changed record(s)" in out
+    files = sorted(
+        f for f in hub(env).list_repo_files("lab/sweep-results", repo_type="dataset") if f.endswith(".json")
+    )
+    assert files == sorted(str(p.relative_to(tmp_path / "res")) for p in cell_files(tmp_path / "res"))
+    commits = hub(env).list_repo_commits("lab/sweep-results", repo_type="dataset")
+    local = [hub(env).hf_hub_download("lab/sweep-results", f, repo_type="dataset") for f in files]
+    ds = load_dataset("json", data_files=local, features=results_features(), split="train")
+    assert len(ds) == 8 and set(ds["status"]) == {"done"}
+    code, out, err = run_harness(args, capsys)
+    assert code == 0, err
+    assert ": 0 new or changed record(s)" in out
+    assert len(hub(env).list_repo_commits("lab/sweep-results", repo_type="dataset")) == len(commits)
+
+
+def test_a_bad_push_target_stops_the_sweep_before_any_work(env, tmp_path, capsys):
+    from .sweep_helpers import make_store, write_spec
+
+    store, _ = make_store(tmp_path)
+    spec = write_spec(tmp_path / "spec.toml", store, seeds="[0]")
+    code, _, err = run_harness(
+        ["sweep", spec, "--results", tmp_path / "res", "-q", "--push-results", "ftp://nowhere/x/y"], capsys
+    )
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "res").exists()
