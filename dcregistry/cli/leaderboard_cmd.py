@@ -22,6 +22,14 @@ from .store_cmds import store_option
     help="A results directory (harness sweep --results DIR), or a folder of them; repeatable "
     "(default: ./sweep-results).",
 )
+@click.option(
+    "--results-repo",
+    "repos",
+    multiple=True,
+    metavar="URL",
+    help="A results repo: http(s)://HOST[:PORT]/NS/NAME (a dcreg serve) or hf://datasets/ORG/NAME; "
+    "repeatable.",
+)
 @store_option
 @click.option(
     "-o",
@@ -35,25 +43,30 @@ from .store_cmds import store_option
 def leaderboard_cmd(
     dirs: tuple[Path, ...],
     results: tuple[Path, ...],
+    repos: tuple[str, ...],
     store_spec: str | None,
     out: Path,
     title: str,
     no_grids: bool,
 ) -> None:
-    """Build a static leaderboard site from results directories.
+    """Build a static leaderboard site from results directories and results repos.
 
     Per dataset and IPC one sortable table per protocol (accuracy mean ± std over seeds, runs,
     IOR/LRS when recorded, condensation time and peak memory, device), accuracy-vs-IPC plots,
     sample grids, and a page per set with its card from the store (--store).
     """
     from ..errors import UserError
-    from ..leaderboard import ResultsDirSource, build_site
+    from ..leaderboard import ResultsDirSource, Source, build_site
+    from ..leaderboard.remote import ResultsRepoSource
 
-    folders = [*dirs, *results] or [Path("sweep-results")]
+    remote: list[Source] = [ResultsRepoSource(r) for r in repos]  # parsed (refused) before any work
+    folders = [*dirs, *results] or ([] if repos else [Path("sweep-results")])
     missing = [str(d) for d in folders if not d.is_dir()]
     if missing:
         raise UserError(f"{missing[0]}: no such results directory (give harness sweep's --results DIR)")
-    site = build_site([ResultsDirSource(d) for d in folders], store_spec, grids=not no_grids, title=title)
+    site = build_site(
+        [*(ResultsDirSource(d) for d in folders), *remote], store_spec, grids=not no_grids, title=title
+    )
     site.write(out)
     click.echo(f"{out}/index.html: {site.summary()}")
     for p in site.collection.problems[:5]:

@@ -211,6 +211,14 @@ def test_dcreg_serve_leaderboard_from_a_results_dir_and_a_results_repo(browser, 
         assert httpx.get(f"{srv.url}/leaderboard/nope.html").status_code == 404
 
         crawl(browser, f"{srv.url}/leaderboard")
+
+        # the same results read remotely: the repo over the Hub API, the store as a Hub store
+        from dcregistry.leaderboard import build_site
+        from dcregistry.leaderboard.remote import ResultsRepoSource
+
+        remote = build_site([ResultsRepoSource(f"{srv.url}/lab/results")], srv.url)
+        assert [r.runs for r in remote.collection.rows.values()] == [1]
+        assert f"a/{digest[7:]}.png" in remote.files and f"a/{digest[7:]}.md" in remote.files
         page = browser.new_page()
         page.goto(f"{srv.url}/leaderboard/d/digits.html")
         row = page.locator("#table-0 tbody tr", has_text="random")
