@@ -234,9 +234,13 @@ def full_data_accuracy(
         created_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     import json
+    import warnings
 
-    ensure_dir(root)
-    atomic_write_text(path, json.dumps(entry.to_json(), indent=1, sort_keys=True) + "\n")
+    try:  # atomic (temp + fsync + rename): a concurrent reader sees no half entry
+        ensure_dir(root)
+        atomic_write_text(path, json.dumps(entry.to_json(), indent=1, sort_keys=True) + "\n")
+    except (OSError, UserError) as exc:  # the accuracy is known: a cache that cannot keep it only costs time
+        warnings.warn(f"full-data accuracy not cached in {root}: {exc}", stacklevel=2)
     return entry, False
 
 

@@ -221,27 +221,42 @@ class ReproduceReport:
 
     @classmethod
     def from_json(cls, d: Any) -> ReproduceReport:
-        """Parse a report (RecordError naming the bad field); verdicts are recomputed."""
+        """Parse a report as written (RecordError naming the bad field)."""
+        from dcregistry.records import _num
+
         if not isinstance(d, Mapping) or d.get("kind") != REPORT_KIND:
             raise RecordError("report.kind", f"expected {REPORT_KIND!r}")
         seeds = d.get("seeds")
         if not isinstance(seeds, list) or not seeds or not all(isinstance(s, Mapping) for s in seeds):
             raise RecordError("report.seeds", "must be a non-empty list of objects")
-        try:
-            comp = classify(
-                [float(s["recorded"]) for s in seeds],
-                [float(s["rerun"]) for s in seeds],
-                int(d["test_size"]),
-                seeds=[int(s["seed"]) for s in seeds],
-                recorded_std=None,
+        for where, v in [("report.verdict", d.get("verdict"))] + [
+            (f"report.seeds[{i}].verdict", s.get("verdict")) for i, s in enumerate(seeds)
+        ]:
+            if v not in VERDICTS:
+                raise RecordError(where, f"must be one of {', '.join(VERDICTS)}, got {v!r}")
+        for i, s in enumerate(seeds):
+            if isinstance(s.get("seed"), bool) or not isinstance(s.get("seed"), int):
+                raise RecordError(f"report.seeds[{i}].seed", "must be an integer")
+        size = d.get("test_size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise RecordError("report.test_size", "must be a positive integer")
+        per_seed = [
+            SeedComparison(
+                int(s["seed"]),
+                _num(s, "recorded", f"report.seeds[{i}]"),
+                _num(s, "rerun", f"report.seeds[{i}]"),
+                str(s["verdict"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RecordError("report", f"malformed ({type(exc).__name__}: {exc})") from None
-        comp = dataclasses.replace(
-            comp, tolerance=float(d.get("tolerance", comp.tolerance)), verdict=str(d.get("verdict"))
+            for i, s in enumerate(seeds)
+        ]
+        comp = Comparison(
+            per_seed,
+            _num(d, "recorded_mean", "report"),
+            _num(d, "rerun_mean", "report"),
+            _num(d, "tolerance", "report"),
+            _num(d, "seed_tolerance", "report"),
+            str(d["verdict"]),
         )
-        if comp.verdict not in VERDICTS:
-            raise RecordError("report.verdict", f"must be one of {', '.join(VERDICTS)}")
         rerun = d.get("rerun")
         env = d.get("environment") or []
         if not isinstance(env, list) or not all(isinstance(e, Mapping) for e in env):
@@ -251,7 +266,7 @@ class ReproduceReport:
             artifact=dict(d.get("artifact") or {}),
             protocol_id=str(d.get("protocol_id", "")),
             comparison=comp,
-            test_size=int(d["test_size"]),
+            test_size=size,
             environment=[dict(e) for e in env],
             rerun=EvalRecord.from_json(rerun, "report.rerun") if rerun is not None else None,
             notes=[str(n) for n in d.get("notes") or []],

@@ -192,10 +192,26 @@ def test_rank_records_metrics_and_caches_full_data(tmp_path, dcreg_home, harness
 
 def test_rank_soft_labels_use_argmax_for_hlr(tmp_path, capsys):
     art = digits_artifact(tmp_path / "soft", ipc=3, seed=1, soft=True)
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the cache directory should be")
     code, stdout, err = run_harness(
-        ["rank", art.path, "--protocol", "dc-noaug", *FAST, "--lam", "0.25", "--json", "-"], capsys
+        [
+            "rank",
+            art.path,
+            "--protocol",
+            "dc-noaug",
+            *FAST,
+            "--lam",
+            "0.25",
+            "--json",
+            "-",
+            "--cache-dir",
+            blocked / "fulldata",
+        ],
+        capsys,
     )
     assert code == 0, err
+    assert "not cached in" in err  # an unusable cache costs a warning, not the result
     b = RankBlock.from_json(json.loads(stdout)["rank"])
     assert b.labels == "soft" and b.lam == 0.25
     assert b.ars is None and "ARS: -" in err  # dc-noaug augments nothing

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from dcregistry.records import RecordError
 from harness.engine.reproduce import (
     BIT_EXACT,
     DIFFERS,
@@ -59,7 +60,10 @@ def test_fresh_record_reproduces_bit_exact(recorded, tmp_path, capsys):
     assert [s["verdict"] for s in report["seeds"]] == [BIT_EXACT, BIT_EXACT]
     assert [s["rerun"] for s in report["seeds"]] == data["accuracies"]
     assert "overall: bit-exact" in stdout and "environment: same" in stdout
-    assert ReproduceReport.from_json(report).verdict == BIT_EXACT
+    parsed = ReproduceReport.from_json(report)
+    assert parsed.verdict == BIT_EXACT and parsed.to_json() == report
+    with pytest.raises(RecordError, match="verdict"):
+        ReproduceReport.from_json(report | {"verdict": "close enough"})
 
 
 def test_json_to_stdout_and_environment_named(recorded, tmp_path, capsys):
