@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import cli
-from .store_cmds import store_option
+from .common import store_option
 
 
 @cli.command("leaderboard")
@@ -64,8 +64,11 @@ def leaderboard_cmd(
     missing = [str(d) for d in folders if not d.is_dir()]
     if missing:
         raise UserError(f"{missing[0]}: no such results directory (give harness sweep's --results DIR)")
+    from ..store import get_store
+
+    store = get_store(store_spec)  # the default store when --store is not given, as everywhere
     site = build_site(
-        [*(ResultsDirSource(d) for d in folders), *remote], store_spec, grids=not no_grids, title=title
+        [*(ResultsDirSource(d) for d in folders), *remote], store, grids=not no_grids, title=title
     )
     site.write(out)
     click.echo(f"{out}/index.html: {site.summary()}")

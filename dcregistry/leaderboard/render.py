@@ -63,9 +63,10 @@ def _protocol_summary(row: Row) -> str:
     return ", ".join(str(p) for p in parts)
 
 
-def _num_cell(sort: float | None, text: str) -> str:
+def _num_cell(sort: float | None, text: str, title: str = "") -> str:
     key = "" if sort is None else repr(float(sort))
-    return f'<td class="num" data-sort="{esc(key)}">{esc(text)}</td>'
+    tip = f' title="{esc(title)}"' if title else ""
+    return f'<td class="num" data-sort="{esc(key)}"{tip}>{esc(text)}</td>'
 
 
 def _rank_cell(row: Row, metric: str) -> str:
@@ -112,10 +113,7 @@ def results_table(rows: Sequence[Row], arts: dict[str, ArtifactInfo], *, up: str
         mem = art.peak_memory if art is not None else None
         cells += [
             _num_cell(t, _duration(t)),
-            _num_cell(
-                mem[0] if mem else None,
-                f"{_bytes(mem[0])} ({mem[1]})" if mem and mem[1] else (_bytes(mem[0]) if mem else DASH),
-            ),
+            _num_cell(mem[0] if mem else None, _bytes(mem[0]) if mem else DASH, mem[1] if mem else ""),
             f"<td>{esc(', '.join(row.devices))}</td>",
         ]
         body.append(f'<tr data-artifact="{esc(row.digest)}">{"".join(cells)}</tr>')

@@ -113,7 +113,7 @@ def test_one_table_per_protocol_and_rank_columns_only_when_recorded(site, made):
     assert row["random"][ipc1_noaug["head"].index("IOR (pt)")] == "–"
     assert row["herding"][ipc1_noaug["head"].index("accuracy (%)")] == "56.00 ± 0.82"
     assert row["herding"][ipc1_noaug["head"].index("condensation time")] == "13.5 s"
-    assert row["herding"][ipc1_noaug["head"].index("peak memory")] == "50.0 MiB (rss)"
+    assert row["herding"][ipc1_noaug["head"].index("peak memory")] == "50.0 MiB"
     for key, t in by.items():
         if key != ("table-0", P_NOAUG):
             assert "IOR (pt)" not in t["head"] and "LRS" not in t["head"], key
@@ -249,3 +249,18 @@ def test_dcreg_leaderboard_cli(made, tmp_path):
     with CliRunner().isolation() as (out, err, _):
         code = run_cli(cli, "dcreg", ["leaderboard", str(tmp_path / "nope"), "-o", str(tmp_path / "s2")])
     assert code == 1 and "no such results directory" in err.getvalue().decode()
+
+
+def test_dcreg_leaderboard_looks_artifacts_up_in_the_default_store(made, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from dcregistry.cli import cli, leaderboard_cmd  # noqa: F401 (registers the command)
+    from dcregistry.cli.common import run_cli
+
+    results, store, digests = made
+    monkeypatch.setenv("DCREG_HOME", str(store))
+    monkeypatch.delenv("DCREG_STORE", raising=False)
+    with CliRunner().isolation() as (_out, err, _):
+        code = run_cli(cli, "dcreg", ["leaderboard", "--results", str(results), "-o", str(tmp_path / "s")])
+    assert code == 0, err.getvalue()
+    assert (tmp_path / "s" / "a" / f"{digests['lab/digits-random-ipc1'][7:]}.png").is_file()
