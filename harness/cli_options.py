@@ -48,6 +48,35 @@ class DeviceParam(_StrParamType):
 
 DEVICE = DeviceParam()
 
+# The shapes dcreg and harness share (--json, --quiet, --store) are dcreg's own.
+from dcregistry.cli.common import json_option as json_option  # noqa: E402
+from dcregistry.cli.common import quiet_option as quiet_option  # noqa: E402
+from dcregistry.cli.common import store_option as store_option  # noqa: E402
+
+#: ``--json FILE`` ('-': stdout): where a command writes its JSON record or report.
+json_file_option = click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the JSON (report or record) to this file ('-' for stdout).",
+)
+
+
+def write_json(data: object, json_out: str | None) -> None:
+    """Write ``data`` where ``--json`` says (nothing without it)."""
+    import json
+    from pathlib import Path
+
+    from dcregistry.cli.common import emit_json
+
+    if json_out == "-":
+        emit_json(data)
+    elif json_out:
+        Path(json_out).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        click.echo(f"written to {json_out}", err=True)
+
+
 #: The options several commands share, defined once.
 device_option = click.option(
     "--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu or cuda[:N]."

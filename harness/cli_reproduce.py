@@ -4,30 +4,20 @@ registered on the ``harness`` group by :mod:`harness.cli`; the work is in
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
-from dcregistry.cli.common import emit_json, progress_disabled
+from dcregistry.cli.common import progress_disabled
 
-from .cli_options import apply_overrides, data_root_option, device_option, protocol_override_options
-
-_json_option = click.option(
-    "--json",
-    "json_out",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the JSON (report or record) to this file ('-' for stdout).",
+from .cli_options import (
+    apply_overrides,
+    data_root_option,
+    device_option,
+    json_file_option,
+    protocol_override_options,
+    quiet_option,
+    store_option,
+    write_json,
 )
-
-
-def _write_json(data: object, json_out: str | None) -> None:
-    if json_out == "-":
-        emit_json(data)
-    elif json_out:
-        Path(json_out).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        click.echo(f"written to {json_out}", err=True)
 
 
 @click.command("reproduce")
@@ -44,12 +34,12 @@ def _write_json(data: object, json_out: str | None) -> None:
     default=None,
     help="Where the recorded artifact is now (default: the record's ref); its digest must match.",
 )
-@click.option("--store", "store_spec", default=None, help="Store for REF (default: local).")
+@store_option(help="Store for REF.")
 @protocol_override_options
 @device_option
 @data_root_option
-@_json_option
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@json_file_option
+@quiet_option
 def reproduce_cmd(
     source, protocol_sel, artifact_ref, store_spec, overrides, device, data_root, json_out, quiet
 ) -> None:
@@ -80,7 +70,7 @@ def reproduce_cmd(
         runs=overrides.runs,
         progress=progress_factory(progress_disabled(quiet), "reproduce", None),
     )
-    _write_json(report.to_json(), json_out)
+    write_json(report.to_json(), json_out)
     for line in report.lines():
         click.echo(line, err=json_out == "-")
     report.raise_if_differs()  # exit 1, one line
@@ -113,12 +103,12 @@ def reproduce_cmd(
     "--strategy", default="auto", show_default=True, help="auto or a name from `harness strategies`."
 )
 @data_root_option
-@_json_option
+@json_file_option
 @click.option(
     "--record", is_flag=True, help="Attach the result (with its rank block) to the artifact version."
 )
-@click.option("--store", "store_spec", default=None, help="Store for REF (default: local).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@store_option(help="Store for REF.")
+@quiet_option
 def rank_cmd(
     ref,
     protocol_name,
@@ -165,7 +155,7 @@ def rank_cmd(
     )
     print_eval_table(result)  # with the rank block's lines
     data = result.to_json()
-    _write_json(data, json_out)
+    write_json(data, json_out)
     if record:
         assert resolved.store is not None and resolved.info is not None
         ann = resolved.store.require("annotate", "--record").annotate(resolved.info, "eval", data)

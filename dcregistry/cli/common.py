@@ -8,7 +8,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar, overload
 
 import click
 
@@ -94,6 +94,27 @@ def _run(group: click.Group, prog: str, argv: list[str] | None) -> int:
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as indented JSON on stdout."""
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+STORE_HELP = (
+    "'local' (default: $DCREG_HOME or ~/.cache/dcreg), a store directory, 'hf' (the Hugging Face "
+    "Hub, $HF_ENDPOINT) or the URL of a Hub-API server such as `dcreg serve` (default: $DCREG_STORE)."
+)
+
+
+@overload
+def store_option(f: CmdFn, *, help: str | None = None) -> CmdFn: ...
+@overload
+def store_option(f: None = None, *, help: str | None = None) -> Callable[[CmdFn], CmdFn]: ...
+def store_option(f: CmdFn | None = None, *, help: str | None = None) -> CmdFn | Callable[[CmdFn], CmdFn]:
+    """``--store S`` (parameter ``store_spec``): which store; ``@store_option`` or
+    ``@store_option(help="Store for REF.")`` (the store kinds are appended to the help)."""
+
+    def add(g: CmdFn) -> CmdFn:
+        text = f"{help} {STORE_HELP}" if help else STORE_HELP
+        return click.option("--store", "store_spec", metavar="S", default=None, help=text)(g)
+
+    return add(f) if f is not None else add
 
 
 def json_option(f: CmdFn) -> CmdFn:

@@ -19,20 +19,7 @@ from ..pixelspace import PixelSpace
 from ..refs import validate_name
 from ..store import EVAL_KIND, Store, resolve_ref, store_for
 from . import cli
-from .common import CmdFn, emit_json, json_option, progress_disabled, quiet_option
-
-
-def store_option(f: CmdFn) -> CmdFn:
-    """``--store S``: which store (default: the local one at $DCREG_HOME or ~/.cache/dcreg)."""
-    return click.option(
-        "--store",
-        "store_spec",
-        metavar="S",
-        default=None,
-        help="'local' (default: $DCREG_HOME or ~/.cache/dcreg), a store "
-        "directory, 'hf' (the Hugging Face Hub, $HF_ENDPOINT) or the URL of "
-        "a Hub-API server such as `dcreg serve` (default: $DCREG_STORE).",
-    )(f)
+from .common import emit_json, json_option, progress_disabled, quiet_option, store_option
 
 
 def _store(spec: str | None, ref: object = None) -> Store:

@@ -11,7 +11,8 @@ import click
 
 from dcregistry.cli.common import emit_json, progress_disabled
 from dcregistry.errors import UserError
-from harness.cli_options import data_root_option, device_option
+from harness.cli_options import data_root_option, device_option, json_option, quiet_option
+from harness.cli_options import store_option as _store_option
 
 from .executor import EXECUTORS
 
@@ -43,10 +44,7 @@ results_option = click.option(
     default=None,
     help="Results directory (default: sweep-results/<spec name>); reruns resume into it.",
 )
-store_option = click.option(
-    "--store", "store_spec", default=None, help="Store for the spec's artifacts (overrides its store)."
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+store_option = _store_option(help="Store for the spec's artifacts (overrides its store).")
 
 
 @click.group("sweep", cls=_DefaultRun)
@@ -175,7 +173,7 @@ def executor_options(
     metavar="TARGET",
     help="Push done cells as they finish to a results repo: http://HOST:PORT/NS/NAME or hf://datasets/ORG/NAME.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 @json_option
 def sweep_run(
     spec_path: str,
