@@ -115,6 +115,6 @@ def lookup_artifacts(
                 from ..server.pages import grid_png
 
                 a.grid_png = grid_png(store.open(a.info, verify=False))
-            except (UserError, OSError, ValueError, KeyError) as exc:
-                a.problem = f"sample grid: {exc}"
+            except Exception as exc:  # a preview must not take the site down: say why it is missing
+                a.problem = f"sample grid: {type(exc).__name__}: {exc}"
     return out
