@@ -1,7 +1,7 @@
-"""The method comparison table on digits: a thin wrapper of ``harness table`` (same options).
+"""The DC Table 1 comparison on digits: a thin wrapper of ``harness table run dc-coreset``.
 
-python bench/method_table.py                 # the default table into results/ (resumable)
-python bench/method_table.py --epochs 2 --runs 1 --methods random,dm --iterations dm=2
+python bench/method_table.py                              # quick budget into table-results/
+python bench/method_table.py --budget smoke -o tables     # does every cell run (about a minute)
 """
 
 from __future__ import annotations
@@ -11,4 +11,4 @@ import sys
 from harness.cli import main
 
 if __name__ == "__main__":
-    main(["table", *sys.argv[1:]])
+    main(["table", "run", "dc-coreset", *sys.argv[1:]])

@@ -443,116 +443,6 @@ def methods_show(name: str, as_json: bool) -> None:
         click.echo(f"  {opt:<{w}}  {typ:<{tw}}  default {default}" + (f"  {help_}" if help_ else ""))
 
 
-@cli.command("table")
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(file_okay=False),
-    default="results",
-    show_default=True,
-    help="Output directory (sets, cells, table.md, results.json, PNGs); reruns resume.",
-)
-@click.option("--dataset", default="digits", show_default=True)
-@click.option("--image-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--methods", default=None, help="Comma list (default: the seed's eight methods).")
-@click.option("--ipcs", default=None, help="Comma list (default: 1,10).")
-@click.option("--protocols", default=None, help="Comma list (default: dc-noaug,dsa).")
-@click.option("--skip", multiple=True, metavar="METHOD[@IPC]", help="Leave out (default: mtt@10).")
-@click.option("--runs", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option(
-    "--sets",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Condensed sets per method and IPC (run r uses set r mod sets).",
-)
-@click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Evaluation epochs of every protocol (default 50).",
-)
-@click.option("--protocol-epochs", is_flag=True, help="Evaluate with the protocols' own epochs.")
-@click.option(
-    "--iterations",
-    multiple=True,
-    metavar="METHOD[@IPC]=N",
-    help="Iteration budget of a synthesis method; repeatable (defaults: dc and dsa 50 "
-    "at IPC 1, 2 at IPC 10; dm 200 / 100; mtt 100).",
-)
-@click.option(
-    "--option", "options", multiple=True, metavar="METHOD.KEY=VALUE", help="A method option; repeatable."
-)
-@device_option
-@click.option("--strategy", default="sequential", show_default=True)
-@data_root_option
-@click.option(
-    "--readme",
-    type=click.Path(dir_okay=False, exists=True),
-    default=None,
-    help="Also fill this file's <!-- method-table:begin/end --> section.",
-)
-@click.option(
-    "--render-only",
-    is_flag=True,
-    help="Only rewrite the table files from the stored results (computes nothing).",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def table_cmd(
-    out,
-    dataset,
-    image_size,
-    methods,
-    ipcs,
-    protocols,
-    skip,
-    runs,
-    sets,
-    epochs,
-    protocol_epochs,
-    iterations,
-    options,
-    device,
-    strategy,
-    data_root,
-    readme,
-    render_only,
-    quiet,
-) -> None:
-    """Regenerate the method comparison table (condense, evaluate, table.md, PNGs); resumable."""
-    from .table import DEFAULT_EPOCHS, TableError, config_from_cli, run_table
-
-    if epochs and protocol_epochs:
-        raise TableError("give either an epoch count or the protocols' own epochs, not both")
-
-    cfg = config_from_cli(
-        out,
-        methods,
-        ipcs,
-        protocols,
-        runs,
-        sets,
-        None if protocol_epochs else (epochs or DEFAULT_EPOCHS),
-        iterations,
-        options,
-        skip or None,
-        dataset=dataset,
-        image_size=image_size,
-        device=device,
-        strategy=strategy,
-        data_root=data_root,
-    )
-    stats = run_table(cfg, quiet=progress_disabled(quiet), render_only=render_only)
-    if readme:
-        from .table import update_readme
-
-        update_readme(cfg, Path(readme))
-    click.echo(
-        f"{out}/table.md: {stats.sets_condensed} sets condensed, {stats.cells_computed} "
-        f"cells computed, {len(stats.missing)} missing"
-    )
-
-
 #: What `pip install dcregistry[harness]` adds; the registry-only install lacks them.
 HARNESS_MODULES = ("torch", "sklearn")
 
@@ -599,6 +489,11 @@ from .sweep.cli import results_group, sweep_group  # noqa: E402  (the sweep comm
 
 cli.add_command(sweep_group)
 cli.add_command(results_group)
+
+
+from .tables.cli import table_group  # noqa: E402  (harness table list|show|run|render)
+
+cli.add_command(table_group)
 
 
 from dcregistry.cli.leaderboard_cmd import leaderboard_cmd  # noqa: E402  (the same command as dcreg's)

@@ -1,6 +1,6 @@
 """The table's results document (``results.json``) as typed records.
 
-:func:`harness.table.render.collect` builds a :class:`TableResults` from the stored sets and cells;
+The retired ``harness table`` command built a :class:`TableResults` from its stored sets and cells;
 ``results.json`` is its ``to_json()``; the renderers and ``run_table``'s check of a stored document
 read it with :meth:`TableResults.from_json`, whose errors name the bad field
 (:class:`dcregistry.records.RecordError`). Documents written before a field existed read back with

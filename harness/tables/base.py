@@ -1,0 +1,346 @@
+"""A shipped table: a sweep-spec template (TOML) plus the paper's layout, published numbers and
+budgets; :meth:`TableDef.specs` turns it into the :class:`~harness.sweep.spec.SweepSpec` s that
+``harness table run`` plans and runs through the sweep API.
+
+The template is TOML with one ``[[sweep]]`` table per group of sets evaluated under the same
+protocols (each a sweep spec without ``store``; its ``[[sweep.condense]]`` tables are the spec's
+``[[condense]]`` grids). A table places each (condensed set, protocol) pair of its specs at one or
+more (row, column) positions of the paper's layout (:attr:`TableDef.place`).
+
+Budgets (``smoke`` | ``quick`` | ``paper``) are overrides of the template: IPCs kept, seeds,
+evaluation epochs, iterations per method (``dc`` or ``dc@10``) and method options. ``paper``
+keeps the published values (the methods' default iterations, the protocols' own epochs and five
+seeds).
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dcregistry.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from harness.sweep.spec import CondenseEntry, ProtocolEntry, SweepSpec
+
+__all__ = [
+    "TableError",
+    "TableNeedsError",
+    "Budget",
+    "BUDGETS",
+    "BUDGET_NAMES",
+    "Published",
+    "TableDef",
+    "Position",
+    "TABLE_DATASETS",
+    "CONDENSE_NAME",
+    "balanced_max_ipc",
+]
+
+
+class TableError(UserError):
+    """A table was asked for something it does not have (budget, dataset, results)."""
+
+
+class TableNeedsError(UserError):
+    """The table's cells need something the harness cannot make (exit 1, never faked)."""
+
+
+#: The datasets ``--dataset`` takes (the catalog's; `digits` is the offline default).
+TABLE_DATASETS = ("digits", "mnist", "fashionmnist", "svhn", "cifar10", "cifar100", "tinyimagenet")
+
+#: Push name of every table's condensed sets: without the sweep name, so that a set with the same
+#: recipe (dataset, method, IPC, seed, options, network, iterations, image size) is made once and
+#: shared by every table and part that asks for it.
+CONDENSE_NAME = "tables/{method}-{dataset}-ipc{ipc}-s{seed}-{id}"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Overrides of a table's template (None: keep the template's / the published value)."""
+
+    name: str
+    description: str
+    ipcs: tuple[int, ...] | None = None  # keep only these IPCs (None: all of the template's)
+    seeds: tuple[int, ...] | None = None  # evaluation seeds (None: the protocols' own, 5)
+    epochs: int | None = None  # evaluation epochs of every protocol (None: the protocol's own)
+    iterations: Mapping[str, int] = field(default_factory=dict)  # "dc" / "dc@10" -> iterations
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # method -> options
+    image_size: int | None = 32  # digits only: the size its 8x8 images are resized to
+
+    def iterations_for(self, method: str, ipc: int) -> int | None:
+        its = self.iterations
+        return its.get(f"{method}@{ipc}", its.get(method))
+
+
+_NO_COMPILE = {"compile": False}  # torch.compile costs more than a few iterations save
+
+BUDGETS: dict[str, Budget] = {
+    "smoke": Budget(
+        "smoke",
+        "does every cell run: IPC 1 only, 1 seed, 1+1 evaluation epochs, 1-2 iterations",
+        ipcs=(1,),
+        seeds=(0,),
+        epochs=1,
+        iterations={"dc": 1, "dsa": 1, "dm": 2, "mtt": 1},
+        options={
+            "dc": {**_NO_COMPILE, "batch_real": 32},
+            "dsa": {**_NO_COMPILE, "batch_real": 32},
+            "dm": {**_NO_COMPILE, "batch_real": 32},
+            "mtt": {
+                "num_experts": 1,
+                "expert_train_epochs": 2,
+                "max_start_epoch": 1,
+                "expert_epochs": 1,
+                "syn_steps": 2,
+            },
+            "forgetting": {"epochs": 1},
+            "kcenter": {"n_init": 1, "max_iter": 20},
+        },
+        image_size=None,  # digits at its native 8x8 (tables whose networks need more say so)
+    ),
+    "quick": Budget(
+        "quick",
+        "a CPU-sized table: IPC 1 and 10, 3 seeds, 50+1 evaluation epochs, short condensation "
+        "budgets (the old `harness table` defaults)",
+        ipcs=(1, 10),
+        seeds=(0, 1, 2),
+        epochs=50,
+        iterations={"dc@1": 50, "dsa@1": 50, "dm@1": 200, "mtt": 100, "dc@10": 2, "dsa@10": 2, "dm@10": 100},
+        options={
+            "mtt": {"num_experts": 3, "expert_train_epochs": 6, "max_start_epoch": 4, "expert_epochs": 2},
+        },
+    ),
+    "paper": Budget(
+        "paper",
+        "the published budgets: the methods' default iterations, the protocols' own epochs and "
+        "seeds (days of CPU; meant for a GPU)",
+    ),
+}
+BUDGET_NAMES = tuple(BUDGETS)
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published number (accuracy %, std when the paper gives one) and where it comes from."""
+
+    mean: float
+    std: float | None = None
+
+
+#: Where a (set, protocol) pair goes: (row, column) labels of the table.
+Position = tuple[str, str]
+#: ``place(entry, protocol entry, part name)`` -> the positions of that pair (none: not shown).
+Placer = Callable[[CondenseEntry, ProtocolEntry, str], list[Position]]
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """One shipped table (see the module docstring)."""
+
+    name: str
+    title: str
+    reference: str  # paper and table
+    template: str  # TOML: [[sweep]] tables
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    place: Placer
+    row_header: str = ""
+    #: dataset -> (row, column) -> published value; `source` says where the numbers come from
+    published: Mapping[str, Mapping[Position, Published]] = field(default_factory=dict)
+    source: str = ""
+    paper_dataset: str = "mnist"  # the paper's dataset of this table (digits is compared to it)
+    paper_setup: str = ""  # the paper's setting (epochs, IPC), for the "differs" note
+    plot: str | None = None  # "ipc-lines" | "heatmap" | "bars"
+    needs: str | None = None  # set when the harness cannot make the cells
+    notes: tuple[str, ...] = ()
+    #: rewrites of the parsed template for a dataset (e.g. MNIST's DC augmentation protocol)
+    for_dataset: Callable[[dict[str, Any], str], None] | None = None
+    whole_dataset: bool = False  # the template's `ipc = "whole"` cells: the class-balanced maximum
+    cap_ipc: bool = False  # drop cells whose IPC exceeds the dataset's smallest class
+    #: per-budget changes of this table (e.g. which IPCs `quick` keeps): budget -> Budget fields
+    budget_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def budget(self, budget: Budget) -> Budget:
+        """``budget`` with this table's changes."""
+        import dataclasses
+
+        changes = self.budget_overrides.get(budget.name)
+        return dataclasses.replace(budget, **changes) if changes else budget
+
+    # ---------------------------------------------------------------- specs
+    def parsed(self) -> dict[str, Any]:
+        try:
+            return tomllib.loads(self.template)
+        except tomllib.TOMLDecodeError as exc:  # a bug in the shipped table
+            raise RuntimeError(f"table {self.name}: template is not TOML ({exc})") from None
+
+    def specs(
+        self, budget: Budget, dataset: str = "digits", store: str | None = None, data_root: str | None = None
+    ) -> list[SweepSpec]:
+        """The table's sweep specs for a budget and dataset (validated)."""
+        if self.needs:
+            raise TableNeedsError(f"table {self.name} needs {self.needs}")
+        if dataset not in TABLE_DATASETS:
+            raise TableError(f"unknown dataset {dataset!r} for a table (known: {', '.join(TABLE_DATASETS)})")
+        budget = self.budget(budget)
+        doc = self.parsed()
+        if self.for_dataset is not None:
+            self.for_dataset(doc, dataset)
+        out = []
+        for i, sweep in enumerate(doc.get("sweep", [])):
+            out.append(self._spec(sweep, i, budget, dataset, store, data_root))
+        return out
+
+    def _spec(
+        self,
+        sweep: dict[str, Any],
+        i: int,
+        budget: Budget,
+        dataset: str,
+        store: str | None,
+        data_root: str | None,
+    ) -> SweepSpec:
+        s = copy.deepcopy(sweep)
+        s["name"] = f"{self.name}-{s.get('name', i)}-{dataset}-{budget.name}"
+        if budget.seeds is not None:
+            s["seeds"] = list(budget.seeds)
+        if budget.epochs is not None:
+            s["protocols"] = [
+                {**({"name": p} if isinstance(p, str) else p), "epochs": budget.epochs}
+                for p in s["protocols"]
+            ]
+        if store is not None:
+            s["store"] = store
+        cond = []
+        cap = balanced_max_ipc(dataset, data_root) if self.cap_ipc else None
+        for table in s.pop("condense", []):
+            for cell in _grid(table):
+                ipc = cell["ipc"]
+                if ipc == "whole":
+                    cell["ipc"] = balanced_max_ipc(dataset, data_root)
+                elif budget.ipcs is not None and ipc not in budget.ipcs:
+                    continue
+                elif cap is not None and ipc > cap:
+                    continue
+                cell["dataset"] = dataset
+                if dataset == "digits" and "image_size" not in cell and budget.image_size:  # else 8x8
+                    cell["image_size"] = budget.image_size
+                cell.setdefault("name", CONDENSE_NAME)
+                method = cell["method"]
+                its = budget.iterations_for(method, cell["ipc"]) if ipc != "whole" else None
+                if its is not None:
+                    cell["iterations"] = its
+                opts = {**budget.options.get(method, {}), **cell.get("options", {})}
+                if opts:
+                    cell["options"] = opts
+                cond.append(cell)
+        if cond:
+            s["condense"] = cond
+        try:
+            return SweepSpec.from_json(s, f"table {self.name}")
+        except UserError as exc:
+            raise TableError(str(exc)) from None
+
+    def published_for(self, dataset: str) -> tuple[str, Mapping[Position, Published]]:
+        """(the dataset the published numbers are for, the numbers) to show beside ``dataset``."""
+        if dataset in self.published:
+            return dataset, self.published[dataset]
+        if dataset == "digits" and self.paper_dataset in self.published:
+            return self.paper_dataset, self.published[self.paper_dataset]
+        return dataset, {}
+
+
+def _grid(table: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A condense table's cells (lists under method, ipc, seed and model make the grid)."""
+    import itertools
+
+    keys = ("method", "ipc", "seed", "model")
+    axes = [v if isinstance(v := table.get(k, 0 if k == "seed" else "convnet"), list) else [v] for k in keys]
+    base = {k: v for k, v in table.items() if k not in keys}
+    return [{**copy.deepcopy(base), **dict(zip(keys, c, strict=True))} for c in itertools.product(*axes)]
+
+
+def balanced_max_ipc(dataset: str, data_root: str | None = None) -> int:
+    """The largest class-balanced IPC of ``dataset``'s training split (the smallest class): the
+    "whole dataset" row, as close to the whole set as a class-balanced artifact gets."""
+    from collections import Counter
+
+    from harness.data import load_dataset
+
+    labels = load_dataset(dataset, "train", data_root).labels.tolist()
+    return min(Counter(labels).values())
+
+
+def pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1f}"
+
+
+def parse_published(text: str) -> list[Published | None]:
+    """``"15.06±0.60 25.67±0.36 -"`` -> Published values (``-``: not given)."""
+    out: list[Published | None] = []
+    for tok in text.split():
+        if tok == "-":
+            out.append(None)
+            continue
+        mean, _, std = tok.partition("±")
+        out.append(Published(float(mean), float(std) if std else None))
+    return out
+
+
+def cross_table(
+    name: str,
+    title: str,
+    reference: str,
+    variants: Mapping[str, str],
+    *,
+    method: str = "dc",
+    ipc: int = 1,
+    protocol: str = "dc-noaug",
+    row_header: str = "condensed with",
+    notes: tuple[str, ...] = (),
+    smoke_image_size: int | None = None,
+) -> TableDef:
+    """A square "condensed with X, evaluated with Y" table (DC Tables 2, T6-T10): one set per
+    network variant (``label -> model name``), each evaluated with every variant (the protocol's
+    ``arch`` override)."""
+    labels = {model: label for label, model in variants.items()}
+    protos = ", ".join(f'{{ name = "{protocol}", arch = "{m}" }}' for m in variants.values())
+    models = ", ".join(f'"{m}"' for m in variants.values())
+    template = (
+        f'[[sweep]]\nname = "cross"\nprotocols = [{protos}]\n\n'
+        f'[[sweep.condense]]\nmethod = "{method}"\nipc = {ipc}\nmodel = [{models}]\n'
+    )
+
+    def place(entry: CondenseEntry, proto: ProtocolEntry, part: str) -> list[Position]:
+        arch = dict(proto.overrides).get("arch", "convnet")
+        return [(labels[entry.model], labels[arch])]
+
+    def for_dataset(doc: dict[str, Any], dataset: str) -> None:
+        if dataset == "mnist" and protocol == "dc-noaug":  # DC's MNIST sets: DC augmentation
+            for p in doc["sweep"][0]["protocols"]:
+                p["name"] = "dc-mnist"
+
+    return TableDef(
+        name=name,
+        title=title,
+        reference=reference,
+        template=template,
+        rows=tuple(variants),
+        columns=tuple(variants),
+        row_header=row_header,
+        place=place,
+        paper_dataset="mnist",
+        paper_setup=f"{method.upper()} at IPC {ipc}, 1000 iterations; evaluation 300 epochs (MNIST: DC augmentation)",
+        plot="heatmap",
+        for_dataset=for_dataset,
+        notes=("the seeds give these tables' captions only, not their numbers: no published values", *notes),
+        budget_overrides={"smoke": {"image_size": smoke_image_size}} if smoke_image_size else {},
+    )

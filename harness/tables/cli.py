@@ -1,0 +1,300 @@
+"""``harness table list | show NAME | run NAME | render NAME``: the papers' tables as shipped sweep
+specs, run through the :mod:`harness.sweep` Python API (never through the CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dcregistry.cli.common import emit_json, progress_disabled
+from harness.cli_options import data_root_option, device_option
+from harness.sweep.cli import engine_options, executor_options
+from harness.sweep.executor import EXECUTORS
+
+from .base import BUDGET_NAMES, TABLE_DATASETS
+
+__all__ = ["table_group"]
+
+DEFAULT_RESULTS = "table-results"
+
+results_option = click.option(
+    "--results",
+    "results",
+    type=click.Path(file_okay=False),
+    default=DEFAULT_RESULTS,
+    show_default=True,
+    help="Results directory (one JSON per cell, as `harness sweep` writes; reruns resume).",
+)
+dataset_option = click.option(
+    "--dataset",
+    default=None,
+    help=f"Dataset ({', '.join(TABLE_DATASETS)}; default digits, or the last run's in --results).",
+)
+budget_option = click.option(
+    "--budget",
+    default=None,
+    help=f"Budget: {' | '.join(BUDGET_NAMES)} (default quick, or the last run's in --results).",
+)
+
+
+def _table(name: str):
+    from . import get_table
+
+    return get_table(name)
+
+
+def _budget(name: str):
+    from . import get_budget
+
+    return get_budget(name)
+
+
+@click.group("table")
+def table_group() -> None:
+    """The papers' tables (DC, DC-Bench) as shipped sweep specs: list, show, run, render."""
+
+
+@table_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def table_list(as_json: bool) -> None:
+    """Every shipped table: name, what it is, and what it needs when the harness cannot make it."""
+    from . import TABLES
+
+    tables = [TABLES.get(n) for n in TABLES.names()]
+    if as_json:
+        emit_json(
+            [{"name": t.name, "title": t.title, "reference": t.reference, "needs": t.needs} for t in tables]
+        )
+        return
+    w = max(len(t.name) for t in tables)
+    for t in tables:
+        click.echo(f"{t.name:<{w}}  {t.title}" + (f"  [needs {t.needs}]" if t.needs else ""))
+        click.echo(f"{'':<{w}}  {t.reference}")
+
+
+@table_group.command("show")
+@click.argument("name")
+@dataset_option
+@data_root_option
+@click.option(
+    "--results",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also show what this results directory holds.",
+)
+def table_show(name: str, dataset: str | None, data_root: str | None, results: str | None) -> None:
+    """Layout, cells per budget and the estimated cost of each budget on digits."""
+    from .estimate import duration, estimate
+
+    t = _table(name)
+    click.echo(f"{t.name}: {t.title}")
+    click.echo(f"  {t.reference}")
+    if t.needs:
+        click.echo(f"  not runnable: needs {t.needs}")
+        return
+    click.echo(f"  rows ({t.row_header or 'row'}): {', '.join(t.rows)}")
+    click.echo(f"  columns: {', '.join(t.columns)}")
+    ds = dataset or "digits"
+    pub_ds, pub = t.published_for(ds)
+    click.echo(
+        f"  published values: {len(pub)} ({pub_ds}; {t.source})"
+        if pub
+        else "  published values: none in the seeds"
+    )
+    click.echo("  budgets (estimated on digits, one worker, 2-core CPU; see `harness.tables.estimate`):")
+    for b in BUDGET_NAMES:
+        specs = t.specs(_budget(b), ds, None, data_root)
+        c = estimate(specs)
+        protos = sorted({p.protocol().id for s in specs for p in s.protocols})
+        click.echo(
+            f"    {b:<6} {c.condense_cells:>3} sets to condense, {c.eval_cells:>4} evaluation cells, "
+            f"~{duration(c.total_s)} (condense {duration(c.condense_s)}, evaluate {duration(c.eval_s)})"
+        )
+        click.echo(f"           protocols: {', '.join(protos)}")
+    if results:
+        from .render import collect
+        from .run import read_manifest
+
+        man = read_manifest(Path(results), t.name)
+        if man is not None:
+            res = collect(t, _budget(man["budget"]), Path(results), man["dataset"], data_root)
+            done = sum(len(c.accuracies) for c in res.cells.values())
+            click.echo(
+                f"  {results}: last run {man['budget']} on {man['dataset']}; {done} seed results, {len(res.missing)} missing"
+            )
+            walls = _measured(Path(results))
+            if walls:
+                click.echo(
+                    f"  measured there: {walls[0]} condense cells {walls[1]:.0f} s, {walls[2]} evaluation cells {walls[3]:.0f} s"
+                )
+    for n in t.notes:
+        click.echo(f"  note: {n}")
+
+
+def _measured(results: Path) -> tuple[int, float, int, float] | None:
+    """Wall times recorded in a results directory: (condense cells, s, evaluation cells, s)."""
+    import json
+
+    from harness.sweep.results import ResultsDir
+
+    cs, cw = 0, 0.0
+    for p in (results / "condense").glob("*.json"):
+        try:
+            cw += float(json.loads(p.read_text())["wall_time_s"])
+            cs += 1
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    cells = [c for c in ResultsDir(results).scan().cells if c.wall_time_s is not None]
+    if not cs and not cells:
+        return None
+    return cs, cw, len(cells), sum(c.wall_time_s or 0.0 for c in cells)
+
+
+@table_group.command("run")
+@click.argument("name")
+@budget_option
+@dataset_option
+@data_root_option
+@results_option
+@click.option(
+    "--out", "-o", "out", type=click.Path(file_okay=False), default=None, help="Also render the table here."
+)
+@click.option(
+    "--executor",
+    default="local",
+    show_default=True,
+    type=click.Choice(EXECUTORS.names()),
+    help="Where cells run.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (local, ray).",
+)
+@click.option(
+    "--per-gpu", type=click.IntRange(min=1), default=1, show_default=True, help="Workers per GPU on CUDA."
+)
+@device_option
+@click.option("--strategy", default="sequential", show_default=True, help="How a cell's run is executed.")
+@click.option(
+    "--store",
+    "store_spec",
+    default=None,
+    help="Store the condensed sets are pushed to (default: the local store).",
+)
+@click.option("--retry-failed", is_flag=True, help="Also rerun cells recorded as failed.")
+@engine_options
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def table_run(
+    name: str,
+    budget: str | None,
+    dataset: str | None,
+    data_root: str | None,
+    results: str,
+    out: str | None,
+    executor: str,
+    workers: int,
+    per_gpu: int,
+    device: str,
+    strategy: str,
+    store_spec: str | None,
+    retry_failed: bool,
+    quiet: bool,
+    **engine: Any,
+) -> None:
+    """Condense and evaluate the table's missing cells (resumable), then say what is left."""
+    from .render import collect, write_outputs
+    from .run import run_table
+
+    t = _table(name)
+    b = _budget(budget or "quick")
+    ds = dataset or "digits"
+    t.specs(b, ds, store_spec, data_root)  # validate (and refuse a table that needs more) before work
+    root = Path(results)
+    opts = executor_options(workers, per_gpu, device, root, engine)
+    log = (lambda s: None) if progress_disabled(quiet) else (lambda s: click.echo(s, err=True))
+    report = run_table(
+        t,
+        b,
+        root,
+        dataset=ds,
+        executor=executor,
+        options=opts,
+        store=store_spec,
+        data_root=data_root,
+        strategy=strategy,
+        retry_failed=retry_failed,
+        log=log,
+    )
+    for e in report.errors[:5]:
+        click.echo(f"harness: condense failed: {e}", err=True)
+    click.echo(
+        f"{t.name} ({b.name}, {ds}) -> {root}: {report.condensed} set(s) condensed ({report.condense_failed} failed), "
+        f"{report.computed} cells computed, {report.skipped_done} already done, {report.failed} failed, {report.wall_s:.0f} s"
+    )
+    if out:
+        res = collect(t, b, root, ds, data_root)
+        for p in write_outputs(res, Path(out)):
+            click.echo(f"wrote {p}")
+    if report.failed or report.condense_failed:
+        from harness.sweep.cli import SweepIncompleteError
+
+        raise SweepIncompleteError(
+            f"{report.failed + report.condense_failed} cell(s) failed (their files under {root} say why); "
+            "fix the cause and rerun with --retry-failed"
+        )
+
+
+@table_group.command("render")
+@click.argument("name")
+@budget_option
+@dataset_option
+@data_root_option
+@click.option(
+    "--results",
+    type=click.Path(file_okay=False),
+    default=DEFAULT_RESULTS,
+    show_default=True,
+    help="Results directory.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write NAME.md/.csv/.json/.png here (default: print the Markdown).",
+)
+def table_render(
+    name: str, budget: str | None, dataset: str | None, data_root: str | None, results: str, out: str | None
+) -> None:
+    """The table in the paper's layout from a results directory (missing cells listed)."""
+    from .base import TableError
+    from .render import collect, render_markdown, write_outputs
+    from .run import read_manifest
+
+    t = _table(name)
+    if t.needs:
+        from .base import TableNeedsError
+
+        raise TableNeedsError(f"table {t.name} needs {t.needs}")
+    root = Path(results)
+    man = read_manifest(root, t.name) or {}
+    if not root.is_dir():
+        raise TableError(
+            f"{results}: no such results directory (run `harness table run {t.name} --results {results}` first)"
+        )
+    b = _budget(budget or man.get("budget") or "quick")
+    ds = dataset or man.get("dataset") or "digits"
+    res = collect(t, b, root, ds, data_root)
+    if out:
+        for p in write_outputs(res, Path(out)):
+            click.echo(f"wrote {p}")
+        if res.missing:
+            click.echo(f"{len(res.missing)} cell(s) missing or failed (listed in the files)", err=True)
+    else:
+        click.echo(render_markdown(res), nl=False)

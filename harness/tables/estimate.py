@@ -1,0 +1,103 @@
+"""What a table costs: cells per budget and a time estimate on digits (2-core CPU).
+
+The estimate is a model, not a measurement of each budget: condensation seconds per iteration
+and evaluation seconds per epoch measured on this project's 2-core CPU (digits at 32x32, ConvNet;
+the README's condensation table and a ``smoke`` run of every table, see README "Paper tables"),
+scaled by iterations, epochs, seeds, batches per epoch and a per-network factor. Treat it as the
+order of magnitude; a results directory with done cells gives the measured wall times instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from harness.sweep.spec import CondenseEntry, SweepSpec
+
+__all__ = ["Cost", "estimate"]
+
+#: Seconds per outer iteration at IPC 1 / 10 / 50 (digits 32x32, ConvNet, 2 cores; README's
+#: condensation table; IPC 50 extrapolated from the per-IPC outer/inner loops).
+S_PER_ITER = {
+    "dc": {1: 7.7, 10: 108.0, 50: 540.0},
+    "dsa": {1: 7.2, 10: 104.0, 50: 520.0},
+    "dm": {1: 3.0, 10: 0.9, 50: 1.5},
+    "mtt": {1: 12.0, 10: 15.0, 50: 30.0},
+}
+#: Seconds of a selection (embedding training, k-means, counting; README's table).
+SELECTION_S = {"random": 3.0, "herding": 30.0, "kcenter": 40.0, "forgetting": 20.0}
+#: Seconds per epoch of one evaluation run with one 256-image batch (ConvNet; smoke runs and the
+#: README's "1000-epoch dsa evaluation ~5 min per run at IPC 10").
+EVAL_S_PER_BATCH_EPOCH = 0.25
+#: Relative cost of a network against ConvNet (rough; a 32x32 forward/backward on 2 cores).
+ARCH_FACTOR = {"mlp": 0.3, "lenet": 0.3, "alexnet": 2.0, "vgg11": 4.0, "resnet18": 8.0, "resnet18-bn": 8.0}
+#: Seconds a fresh worker or set pays once (imports, data loading).
+SETUP_S = 5.0
+DEFAULT_ITERATIONS = {"dc": 1000, "dsa": 1000, "dm": 20000, "mtt": 5000}
+
+
+@dataclass
+class Cost:
+    condense_cells: int = 0
+    eval_cells: int = 0
+    condense_s: float = 0.0
+    eval_s: float = 0.0
+
+    @property
+    def total_s(self) -> float:
+        return self.condense_s + self.eval_s
+
+
+def _per_ipc(table: dict[int, float], ipc: int) -> float:
+    keys = sorted(table)
+    k = min(keys, key=lambda x: abs(math.log(x) - math.log(max(1, ipc))))
+    return table[k]
+
+
+def condense_s(e: CondenseEntry) -> float:
+    if e.method in SELECTION_S:
+        opts = dict(e.options)
+        base = SELECTION_S[e.method]
+        if e.method == "forgetting":
+            base *= int(opts.get("epochs", 20)) / 20
+        return SETUP_S + base
+    its = e.iterations if e.iterations is not None else DEFAULT_ITERATIONS.get(e.method, 1000)
+    spi = _per_ipc(S_PER_ITER.get(e.method, S_PER_ITER["dc"]), e.ipc)
+    if e.method == "mtt":  # the experts: num_experts x expert_train_epochs epochs of the full set
+        opts = dict(e.options)
+        spi_experts = int(opts.get("num_experts", 100)) * int(opts.get("expert_train_epochs", 50)) * 2.0
+        return SETUP_S + spi_experts + its * spi
+    return SETUP_S + its * spi * ARCH_FACTOR.get(e.model.split("-")[0], 1.0)
+
+
+def eval_s(n_images: int, epochs: int, arch: str) -> float:
+    batches = max(1, math.ceil(n_images / 256))
+    return 1.0 + (epochs + 1) * batches * EVAL_S_PER_BATCH_EPOCH * ARCH_FACTOR.get(arch, 1.0)
+
+
+def estimate(specs: list[SweepSpec], num_classes: int = 10) -> Cost:
+    """Cells and seconds of a table's specs on one worker (see the module docstring)."""
+    cost = Cost()
+    seen: set[str] = set()
+    for spec in specs:
+        for e in spec.condense:
+            if e.id not in seen:  # a recipe shared by two parts (or tables) is made once
+                seen.add(e.id)
+                cost.condense_cells += 1
+                cost.condense_s += condense_s(e)
+            for pe in spec.protocols:
+                p = pe.protocol()
+                seeds = len(spec.seeds) if spec.seeds is not None else len(p.seeds)
+                cost.eval_cells += seeds
+                cost.eval_s += seeds * eval_s(e.ipc * num_classes, p.epochs, p.arch.split("-")[0])
+    return cost
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"

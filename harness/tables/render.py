@@ -1,0 +1,366 @@
+"""A table's results, read back from the results directory into the paper's layout: Markdown, CSV,
+JSON (mean ± std over the seeds, the published value and Δ beside ours where the table carries
+one, missing cells listed) and a plot (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.sweep.condense import CondenseRecords
+from harness.sweep.results import CellKey, CellResult, ResultsDir
+
+from .base import Budget, Position, Published, TableDef, pct
+
+__all__ = [
+    "TableCell",
+    "TableResults",
+    "collect",
+    "render_markdown",
+    "render_csv",
+    "render_json",
+    "render_plot",
+]
+
+
+@dataclass
+class TableCell:
+    """One position of the table: our accuracies (%) per seed, and the published value."""
+
+    row: str
+    column: str
+    expected: int = 0  # seeds planned
+    accuracies: list[float] = field(default_factory=list)  # done seeds, %
+    missing: list[str] = field(default_factory=list)  # what is not there yet
+    failed: list[str] = field(default_factory=list)
+    published: Published | None = None
+    protocol: str | None = None
+    digest: str | None = None
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.accuracies) if self.accuracies else None
+
+    @property
+    def std(self) -> float | None:
+        return statistics.pstdev(self.accuracies) if self.accuracies else None
+
+    @property
+    def delta(self) -> float | None:
+        m = self.mean
+        return None if m is None or self.published is None else m - self.published.mean
+
+    def ours_text(self) -> str:
+        m, s = self.mean, self.std
+        if m is None or s is None:
+            return "failed" if self.failed else "—"
+        text = f"{m:.1f} ± {s:.1f}"
+        return (
+            text
+            if len(self.accuracies) == self.expected
+            else f"{text} ({len(self.accuracies)}/{self.expected})"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "column": self.column,
+            "mean": self.mean,
+            "std": self.std,
+            "n": len(self.accuracies),
+            "expected": self.expected,
+            "accuracies": self.accuracies,
+            "published": None
+            if self.published is None
+            else {"mean": self.published.mean, "std": self.published.std},
+            "delta": self.delta,
+            "protocol": self.protocol,
+            "artifact": self.digest,
+            "missing": self.missing,
+            "failed": self.failed,
+        }
+
+
+@dataclass
+class TableResults:
+    table: TableDef
+    budget: Budget
+    dataset: str
+    published_dataset: str
+    cells: dict[Position, TableCell]
+    protocols: list[str]
+
+    @property
+    def missing(self) -> list[str]:
+        return [f"{c.row} / {c.column}: {m}" for c in self.cells.values() for m in c.missing + c.failed]
+
+    @property
+    def has_published(self) -> bool:
+        return any(c.published is not None for c in self.cells.values())
+
+    def differs(self) -> list[str]:
+        """Notes on how this table's setting differs from the paper's."""
+        t, out = self.table, []
+        if self.dataset == "digits":
+            size = self.budget.image_size
+            target = self.published_dataset if self.has_published else t.paper_dataset
+            out.append(
+                f"digits is not {target}: scikit-learn's 8x8 digits (1347 training images, "
+                + (f"resized to {size}x{size})" if size else "at 8x8)")
+                + (
+                    f"; the published numbers beside ours are {target}'s, for orientation only"
+                    if self.has_published
+                    else f"; the paper's table is on {target}"
+                )
+            )
+        elif self.has_published and self.published_dataset != self.dataset:
+            out.append(f"the published numbers are {self.published_dataset}'s, not {self.dataset}'s")
+        elif not self.has_published:
+            out.append(f"the seeds give no published numbers of this table for {self.dataset}")
+        if self.budget.name != "paper":
+            out.append(
+                f"budget `{self.budget.name}` ({self.budget.description}), not the paper's"
+                + (f" ({t.paper_setup})" if t.paper_setup else "")
+            )
+        return out
+
+
+def collect(
+    table: TableDef, budget: Budget, results: Path, dataset: str = "digits", data_root: str | None = None
+) -> TableResults:
+    """Every position of ``table`` as stored in ``results`` (missing cells listed)."""
+    specs = table.specs(budget, dataset, None, data_root)
+    rd, records = ResultsDir(results), CondenseRecords(results)
+    pub_ds, published = table.published_for(dataset)
+    cells: dict[Position, TableCell] = {
+        (r, c): TableCell(r, c, published=published.get((r, c))) for r in table.rows for c in table.columns
+    }
+    protocols: list[str] = []
+    for spec in specs:
+        part = spec.name.removeprefix(f"{table.name}-").split(f"-{dataset}-")[0]
+        for pe in spec.protocols:
+            proto = pe.protocol()
+            protocols.append(proto.id) if proto.id not in protocols else None
+            seeds = list(spec.seeds) if spec.seeds is not None else proto.seeds
+            for entry in spec.condense:
+                positions = table.place(entry, pe, part)
+                if not positions:
+                    continue
+                rec = records.read(entry)
+                what = f"{entry.method} ipc {entry.ipc} ({entry.model}{_opts(entry)})"
+                for pos in positions:
+                    cell = cells.setdefault(pos, TableCell(*pos, published=published.get(pos)))
+                    cell.expected, cell.protocol = len(seeds), proto.id
+                    if rec is None or rec.status != "done" or rec.digest is None:
+                        if rec is not None and rec.status == "failed":
+                            cell.failed.append(f"condensing {what} failed: {rec.error}")
+                        else:
+                            cell.missing.append(f"set {what} not condensed yet")
+                        continue
+                    cell.digest = rec.digest
+                    left = []
+                    for s in seeds:
+                        got = rd.read_cell(entry.dataset, entry.ipc, CellKey(rec.digest, proto.id, s))
+                        if isinstance(got, CellResult) and got.status == "done" and got.record is not None:
+                            cell.accuracies.append(100 * got.record.accuracies[0])
+                        elif isinstance(got, CellResult) and got.status == "failed":
+                            cell.failed.append(f"seed {s} failed: {got.error}")
+                        else:
+                            left.append(str(s))
+                    if left:
+                        cell.missing.append(f"{proto.id} seed(s) {','.join(left)} not evaluated yet")
+    return TableResults(table, table.budget(budget), dataset, pub_ds, cells, protocols)
+
+
+def _opts(entry: Any) -> str:
+    return "".join(f", {k}={v}" for k, v in entry.options if k in ("dis_metric",))
+
+
+def _header(res: TableResults) -> list[str]:
+    t = res.table
+    return [
+        f"# {t.title}",
+        "",
+        f"{t.reference}. Ours: {res.dataset}, budget `{res.budget.name}`, mean ± std over the seeds "
+        f"(accuracy % on the test split); protocols: {', '.join(f'`{p}`' for p in res.protocols)}.",
+        "",
+    ]
+
+
+def render_markdown(res: TableResults) -> str:
+    t = res.table
+    pub = res.has_published
+    head = [t.row_header or ""] + list(t.columns)
+    lines = _header(res)
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in t.rows:
+        row = [r]
+        for c in t.columns:
+            cell = res.cells.get((r, c))
+            if cell is None or (cell.expected == 0 and cell.published is None):
+                row.append("")
+                continue
+            text = cell.ours_text() if cell.expected else "not in this budget"
+            if cell.published is not None:
+                d = cell.delta
+                text += f" (paper {pct(cell.published.mean)}" + (f", Δ {d:+.1f})" if d is not None else ")")
+            row.append(text)
+        lines.append("| " + " | ".join(row) + " |")
+    notes = []
+    if pub:
+        notes.append(f"paper: the published value ({res.published_dataset}; {t.source}); Δ: ours − paper.")
+    notes += res.differs() + list(t.notes)
+    lines += [""] + [f"- {n}" for n in notes]
+    missing = res.missing
+    if missing:
+        lines += ["", f"**Incomplete**: {len(missing)} missing or failed:", ""] + [f"- {m}" for m in missing]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(res: TableResults) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["row", "column", "mean", "std", "n", "expected", "published", "delta", "protocol", "missing"])
+    for r in res.table.rows:
+        for c in res.table.columns:
+            cell = res.cells.get((r, c))
+            if cell is None or (cell.expected == 0 and cell.published is None):
+                continue
+            f = lambda x: "" if x is None else f"{x:.2f}"  # noqa: E731
+            w.writerow(
+                [
+                    r,
+                    c,
+                    f(cell.mean),
+                    f(cell.std),
+                    len(cell.accuracies),
+                    cell.expected,
+                    "" if cell.published is None else cell.published.mean,
+                    f(cell.delta),
+                    cell.protocol or "",
+                    "; ".join(cell.missing + cell.failed),
+                ]
+            )
+    return buf.getvalue()
+
+
+def render_json(res: TableResults) -> str:
+    t = res.table
+    doc = {
+        "kind": "harness-table-results/1",
+        "table": t.name,
+        "title": t.title,
+        "reference": t.reference,
+        "dataset": res.dataset,
+        "budget": res.budget.name,
+        "published_dataset": res.published_dataset if res.has_published else None,
+        "published_source": t.source or None,
+        "rows": list(t.rows),
+        "columns": list(t.columns),
+        "protocols": res.protocols,
+        "notes": res.differs() + list(t.notes),
+        "cells": [
+            res.cells[(r, c)].to_json()
+            for r in t.rows
+            for c in t.columns
+            if (r, c) in res.cells and (res.cells[(r, c)].expected or res.cells[(r, c)].published)
+        ],
+        "missing": res.missing,
+    }
+    return json.dumps(doc, indent=1, allow_nan=False) + "\n"
+
+
+def render_plot(res: TableResults, path: Path) -> bool:
+    """The table's plot (``ipc-lines``, ``heatmap`` or ``bars``); False when it has none."""
+    kind = res.table.plot
+    if kind is None:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = res.table
+    title = f"{t.name} on {res.dataset} ({res.budget.name})"
+    if kind == "ipc-lines":  # accuracy vs IPC per method (the columns), error bars = std
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for c in t.columns:
+            xs, ms, ss = [], [], []
+            for r in t.rows:
+                cell = res.cells.get((r, c))
+                if cell is not None and cell.mean is not None and cell.std is not None and r.isdigit():
+                    xs.append(int(r))
+                    ms.append(cell.mean)
+                    ss.append(cell.std)
+            if xs:
+                ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=c)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{t.row_header or 'row'} (log)")
+        ax.set_ylabel("test accuracy %")
+        ax.legend(fontsize=7)
+    elif kind == "heatmap":  # rows x columns
+        import numpy as np
+
+        grid = np.full((len(t.rows), len(t.columns)), np.nan)
+        for i, r in enumerate(t.rows):
+            for j, c in enumerate(t.columns):
+                cell = res.cells.get((r, c))
+                if cell is not None and cell.mean is not None:
+                    grid[i, j] = cell.mean
+        fig, ax = plt.subplots(figsize=(1.2 * len(t.columns) + 2, 0.6 * len(t.rows) + 1.5))
+        im = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis")
+        for i in range(len(t.rows)):
+            for j in range(len(t.columns)):
+                v = grid[i, j]
+                ax.text(
+                    j, i, "—" if np.isnan(v) else f"{v:.1f}", ha="center", va="center", fontsize=7, color="w"
+                )
+        ax.set_xticks(range(len(t.columns)), t.columns, rotation=30, fontsize=8)
+        ax.set_yticks(range(len(t.rows)), t.rows, fontsize=8)
+        ax.set_xlabel("evaluated with")
+        ax.set_ylabel(t.row_header or "condensed with")
+        fig.colorbar(im, ax=ax, label="test accuracy %")
+    else:  # grouped bars: one group per row, one bar per column
+        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(t.rows) + 2), 4))
+        width = 0.8 / max(1, len(t.columns))
+        for j, c in enumerate(t.columns):
+            pos = [i + (j - (len(t.columns) - 1) / 2) * width for i in range(len(t.rows))]
+            cells = [res.cells.get((r, c)) for r in t.rows]
+            means = [(x.mean or 0) if x is not None else 0 for x in cells]
+            stds = [(x.std or 0) if x is not None else 0 for x in cells]
+            ax.bar(pos, means, width, yerr=stds, capsize=2, label=c)
+        ax.set_xticks(range(len(t.rows)), t.rows, rotation=30, fontsize=8)
+        ax.set_ylabel("test accuracy %")
+        ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    from dcregistry.fsio import staged_file
+
+    with staged_file(path, overwrite=True) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+    return True
+
+
+def write_outputs(res: TableResults, out: Path) -> list[Path]:
+    """``OUT/<table>.md``, ``.csv``, ``.json`` and ``.png`` (where the table has a plot)."""
+    from dcregistry.fsio import atomic_write_text, ensure_dir
+
+    ensure_dir(out)
+    base = out / res.table.name
+    paths = []
+    for suffix, text in (
+        (".md", render_markdown(res)),
+        (".csv", render_csv(res)),
+        (".json", render_json(res)),
+    ):
+        atomic_write_text(base.with_suffix(suffix), text)
+        paths.append(base.with_suffix(suffix))
+    if render_plot(res, base.with_suffix(".png")):
+        paths.append(base.with_suffix(".png"))
+    return paths

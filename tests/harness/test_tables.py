@@ -1,0 +1,160 @@
+"""`harness table`: the papers' tables as shipped sweep specs -- every table plans valid sweep specs
+at every budget, runs from one command at `smoke` and renders in the paper's layout (published
+values and Δ beside ours where the table carries them); unknown names exit 1 with one line; a
+partially filled results directory renders with its missing cells listed."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from harness.tables import BUDGET_NAMES, TABLES, get_budget, get_table
+
+from .cli_helpers import run_harness
+
+RUNNABLE = [n for n in TABLES.names() if get_table(n).needs is None]
+NEEDS = [n for n in TABLES.names() if get_table(n).needs is not None]
+
+
+def test_list_names_every_table_and_what_the_unmakeable_ones_need(capsys):
+    code, out, err = run_harness(["table", "list"], capsys)
+    assert code == 0, err
+    for name in TABLES.names():
+        assert name in out
+    assert {"dc-coreset", "dcbench-aug", "dc-cross-arch", "dc-distance"} <= set(RUNNABLE)
+    assert {"dc-vs-dd", "dc-nas"} <= set(NEEDS)
+    assert "[needs an imported DD set" in out
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_every_table_plans_valid_sweep_specs_at_every_budget(name):
+    t = get_table(name)
+    positions = {(r, c) for r in t.rows for c in t.columns}
+    for b in BUDGET_NAMES:
+        specs = t.specs(get_budget(b))
+        assert specs and all(s.condense for s in specs)
+        placed = {
+            pos
+            for s in specs
+            for part in [s.name.removeprefix(f"{name}-").split("-digits-")[0]]
+            for e in s.condense
+            for p in s.protocols
+            for pos in t.place(e, p, part)
+        }
+        assert placed and placed <= positions, (b, placed - positions)
+        if b == "smoke":
+            assert all(s.seeds == (0,) for s in specs)
+            assert all(p.protocol().epochs == 1 for s in specs for p in s.protocols)
+            ipcs = {e.ipc for s in specs for e in s.condense}
+            assert ipcs <= {1, 131}, ipcs  # IPC 1, and the whole-dataset row (131 per class)
+        if b == "paper":
+            assert all(s.seeds is None for s in specs)  # the protocols' own five seeds
+            assert all(e.iterations is None for s in specs for e in s.condense)
+
+
+def test_published_numbers_are_the_seeds(capsys):
+    dc = get_table("dc-coreset").published
+    assert [dc["mnist"][(k, "dc")].mean for k in ("1", "10", "50")] == [91.7, 97.4, 98.8]
+    assert [dc["fashionmnist"][(k, "dc")].mean for k in ("1", "10", "50")] == [70.5, 82.3, 83.6]
+    assert [dc["svhn"][(k, "dc")].mean for k in ("1", "10", "50")] == [31.2, 76.1, 82.3]
+    assert [dc["cifar10"][(k, "dc")].mean for k in ("1", "10", "50")] == [28.3, 44.9, 53.9]
+    aug = get_table("dcbench-aug").published["cifar10"]
+    assert aug[("kcenter 1", "dsa")].mean == 25.16 and aug[("kcenter 50", "dsa")].std == 0.29
+    assert aug[("mtt 10", "none")].mean == 53.49 and aug[("random 50", "autoaug")].mean == 42.47
+    assert get_table("dcbench-ipc").published["cifar10"][("1000", "dm")].mean == 78.83
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["table", "show", "dc-corset"], "unknown table 'dc-corset'; did you mean dc-coreset"),
+        (["table", "run", "dc-coreset", "--budget", "huge"], "unknown budget 'huge'"),
+        (["table", "render", "nope"], "unknown table 'nope'"),
+        (["table", "run", "dc-coreset", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["table", "run", "dc-vs-dd"], "table dc-vs-dd needs an imported DD set"),
+        (["table", "run", "dc-nas", "--budget", "smoke"], "table dc-nas needs a NAS search space"),
+    ],
+)
+def test_bad_names_and_unmakeable_tables_exit_1_with_one_line(argv, message, tmp_path, capsys, dcreg_home):
+    code, out, err = run_harness([*argv, "--results", tmp_path / "r"] if argv[1] != "show" else argv, capsys)
+    assert code == 1, (out, err)
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()  # nothing was planned or written
+
+
+def test_show_gives_the_layout_and_each_budgets_estimate(capsys):
+    code, out, err = run_harness(["table", "show", "dc-coreset"], capsys)
+    assert code == 0, err
+    assert "columns: random, herding, kcenter, forgetting, dc, dsa, dm, mtt, whole dataset" in out
+    for b in BUDGET_NAMES:
+        assert f"    {b} " in out
+    assert "published values: 7 (mnist" in out
+    code, out, err = run_harness(["table", "show", "dc-nas"], capsys)
+    assert code == 0 and "not runnable: needs a NAS search space" in out
+
+
+def test_a_partial_results_directory_renders_with_its_missing_cells(tmp_path, capsys, dcreg_home):
+    """dc-distance at smoke (3 DC sets, one per distance), then a cell and a set record removed."""
+    res, out = tmp_path / "res", tmp_path / "out"
+    code, stdout, err = run_harness(
+        ["table", "run", "dc-distance", "--budget", "smoke", "--results", res, "-o", out, "-q"], capsys
+    )
+    assert code == 0, err
+    assert "3 set(s) condensed (0 failed), 3 cells computed" in stdout
+    doc = json.loads((out / "dc-distance.json").read_text())
+    assert doc["missing"] == [] and {c["row"] for c in doc["cells"] if c["n"] == 1} == {
+        "Euclidean",
+        "Cosine",
+        "Ours",
+    }
+    assert (out / "dc-distance.png").stat().st_size > 1000
+    # a rerun computes nothing
+    code, stdout, err = run_harness(
+        ["table", "run", "dc-distance", "--budget", "smoke", "--results", res, "-q"], capsys
+    )
+    assert code == 0 and "0 set(s) condensed" in stdout and "0 cells computed, 3 already done" in stdout
+    # remove one evaluation cell and one condense record
+    cells = sorted(res.glob("digits/ipc1/*/*/seed0.json"))
+    cells[0].unlink()
+    records = sorted((res / "condense").glob("*.json"))
+    gone = next(r for r in records if cells[0].parts[-3] not in r.read_text())
+    gone.unlink()
+    code, md, err = run_harness(["table", "render", "dc-distance", "--results", res], capsys)
+    assert code == 0, err
+    assert "**Incomplete**: 2 missing or failed" in md
+    assert "not evaluated yet" in md and "not condensed yet" in md
+    assert "IPC 10 | not in this budget" not in md  # the smoke budget has IPC 1 only
+    assert "digits is not mnist" in md and "budget `smoke`" in md and "(paper " not in md
+
+
+@pytest.mark.slow
+def test_every_table_runs_at_smoke_from_one_command_and_renders(tmp_path, capsys, dcreg_home):
+    """All shipped tables into one results directory and store (sets with the same recipe are
+    made once and shared by the tables that ask for them)."""
+    res, out = tmp_path / "res", tmp_path / "out"
+    for name in RUNNABLE:
+        code, stdout, err = run_harness(
+            ["table", "run", name, "--budget", "smoke", "--results", res, "-o", out, "-q"], capsys
+        )
+        assert code == 0, (name, err)
+        t = get_table(name)
+        doc = json.loads((out / f"{name}.json").read_text())
+        assert doc["missing"] == [], (name, doc["missing"])
+        done = [c for c in doc["cells"] if c["n"] == c["expected"] == 1]
+        assert done and all(0 <= c["mean"] <= 100 for c in done), name
+        md = (out / f"{name}.md").read_text()
+        assert md.startswith(f"# {t.title}") and "budget `smoke`" in md and "digits is not" in md
+        header = "| " + " | ".join([t.row_header, *t.columns]) + " |"
+        assert header in md, name
+        rows = list(csv.DictReader((out / f"{name}.csv").open()))
+        assert {r["row"] for r in rows if r["n"] == "1"} <= set(t.rows)
+        assert (out / f"{name}.png").is_file() == (t.plot is not None)
+        if t.published_for("digits")[1]:  # published values beside ours, and the difference
+            with_delta = [c for c in done if c["published"] is not None]
+            assert with_delta and all(c["delta"] is not None for c in with_delta), name
+            assert "(paper " in md and "Δ " in md
+    coreset = (out / "dc-coreset.md").read_text()
+    assert "digits is not mnist" in coreset and "(paper 91.7, Δ " in coreset
+    assert "| 10 |" in coreset and "not in this budget (paper 97.4)" in coreset
