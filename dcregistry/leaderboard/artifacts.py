@@ -6,6 +6,7 @@ the reason it could not be looked up."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,9 @@ class ArtifactInfo:
         return v, kind if isinstance(kind, str) else ""
 
 
-def _find(store: Store, digest: str, ref: str | None, index: dict[str, VersionInfo] | None) -> VersionInfo:
+def _find(
+    store: Store, digest: str, ref: str | None, index: Callable[[], dict[str, VersionInfo]]
+) -> VersionInfo:
     from ..refs import parse_ref
 
     hexd = digest.removeprefix("sha256:")
@@ -76,8 +79,9 @@ def _find(store: Store, digest: str, ref: str | None, index: dict[str, VersionIn
                     return info
             except UserError:
                 pass
-    if index is not None and digest in index:
-        return index[digest]
+    found = index().get(digest)
+    if found is not None:
+        return found
     raise UserError(f"no version with digest {digest} in {getattr(store, 'location', 'the store')}")
 
 
@@ -92,19 +96,20 @@ def lookup_artifacts(
         for a in out.values():
             a.problem = "no store was given to look artifacts up in"
         return out
-    index: dict[str, VersionInfo] | None = None
-    try:  # one listing, for artifacts whose records name a path or another name
-        index = {v.digest: v for v in store.list(all_versions=True)}
-    except (UserError, OSError) as exc:
-        index = None
-        listing_problem: str | None = str(exc)
-    else:
-        listing_problem = None
+    listed: list[dict[str, VersionInfo]] = []
+
+    def index() -> dict[str, VersionInfo]:
+        """Every version by digest, listed once and only when a record's ref does not find its
+        set (a path, or another name): listing a Hub store is many requests."""
+        if not listed:
+            listed.append({v.digest: v for v in store.list(all_versions=True)})
+        return listed[0]
+
     for a in out.values():
         try:
             a.info = _find(store, a.digest, a.ref, index)
         except (UserError, OSError) as exc:
-            a.problem = listing_problem or str(exc)
+            a.problem = str(exc)
             continue
         try:
             a.card = store.card(a.info)

@@ -17,7 +17,11 @@ from .assets import CSP
 
 __all__ = ["esc", "page", "render_markdown"]
 
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+#: C0/C1 controls, line/paragraph separators, bidi overrides and isolates (which could make a
+#: name read as another), the BOM.
+_CONTROL_RE = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ufeff]"
+)
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
 _ESCAPE_RE = re.compile(r"[&<>\"']")
 

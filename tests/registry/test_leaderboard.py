@@ -151,7 +151,7 @@ def test_hostile_strings_are_escaped_everywhere(site):
 
 def test_esc_covers_quotes_controls_and_surrogates():
     assert esc("<a href='x' title=\"y\">&") == "&lt;a href=&#39;x&#39; title=&quot;y&quot;&gt;&amp;"
-    assert esc("a\x00b\x1bc\x7fd\u2028e") == "a\\x00b\\x1bc\\x7fd\ufffde"
+    assert esc("a\x00b\x1bc\x7fd\u2028e\u202ef") == "a\\x00b\\x1bc\\x7fd\ufffde\ufffdf"
     assert esc("\ud800") == "?"
 
 
