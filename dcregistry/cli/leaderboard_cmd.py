@@ -32,6 +32,12 @@ from .common import store_option
 )
 @store_option
 @click.option(
+    "--recorded",
+    is_flag=True,
+    help="Also show the results recorded on the store's versions (harness eval/sweep --record), "
+    "one cell per seed; cells also in a results directory or repo count once.",
+)
+@click.option(
     "-o",
     "--out",
     required=True,
@@ -45,6 +51,7 @@ def leaderboard_cmd(
     results: tuple[Path, ...],
     repos: tuple[str, ...],
     store_spec: str | None,
+    recorded: bool,
     out: Path,
     title: str,
     no_grids: bool,
@@ -60,13 +67,17 @@ def leaderboard_cmd(
     from ..leaderboard.remote import ResultsRepoSource
 
     remote: list[Source] = [ResultsRepoSource(r) for r in repos]  # parsed (refused) before any work
-    folders = [*dirs, *results] or ([] if repos else [Path("sweep-results")])
+    folders = [*dirs, *results] or ([] if repos or recorded else [Path("sweep-results")])
     missing = [str(d) for d in folders if not d.is_dir()]
     if missing:
         raise UserError(f"{missing[0]}: no such results directory (give harness sweep's --results DIR)")
     from ..store import get_store
 
     store = get_store(store_spec)  # the default store when --store is not given, as everywhere
+    if recorded:
+        from ..leaderboard.annotations import StoreAnnotationsSource
+
+        remote.append(StoreAnnotationsSource(store))
     site = build_site(
         [*(ResultsDirSource(d) for d in folders), *remote], store, grids=not no_grids, title=title
     )

@@ -264,3 +264,46 @@ def test_dcreg_leaderboard_looks_artifacts_up_in_the_default_store(made, tmp_pat
         code = run_cli(cli, "dcreg", ["leaderboard", "--results", str(results), "-o", str(tmp_path / "s")])
     assert code == 0, err.getvalue()
     assert (tmp_path / "s" / "a" / f"{digests['lab/digits-random-ipc1'][7:]}.png").is_file()
+
+
+def test_results_recorded_on_the_store_are_split_per_seed_and_counted_once(made, tmp_path):
+    import shutil
+
+    from dcregistry.leaderboard.annotations import StoreAnnotationsSource
+    from dcregistry.records import EvalRecord, RankBlock
+    from dcregistry.store import LocalStore
+
+    results, store_dir, digests = made
+    store = LocalStore(tmp_path / "store")
+    shutil.copytree(store_dir, tmp_path / "store", dirs_exist_ok=True)
+    name = "lab/digits-random-ipc1"
+    rank = RankBlock(
+        lam=0.5, labels="hard", set_acc=[0.4, 0.44, 0.42], random_acc=[0.3, 0.3, 0.32],
+        set_hard_acc=[0.4, 0.44, 0.42], full_acc=[0.95, 0.95, 0.95],
+    )  # fmt: skip
+    merged = EvalRecord(
+        artifact={
+            "ref": f"{name}@v1",
+            "digest": digests[name],
+            "dataset": "digits",
+            "method": "random",
+            "ipc": 1,
+        },
+        protocol={"id": P_NOAUG, "name": "dc-noaug", "content": {"arch": "convnet"}},
+        seeds=[0, 1, 2],
+        accuracies=[0.40, 0.44, 0.42],
+        mean=0.42,
+        std=0.016,
+        device="cpu",
+        rank=rank,
+    )
+    store.annotate(f"{name}@v1", "eval", merged.to_json())
+    store.annotate(f"{name}@v1", "eval", {"kind": "dcreg-eval/1", "protocol": "broken"})
+    only = collect([StoreAnnotationsSource(store)])
+    (row,) = only.rows.values()
+    assert row.seeds == [0, 1, 2] and row.mean_std[0] == pytest.approx(0.42)
+    ior = row.rank("ior")
+    assert ior is not None and ior[0] == pytest.approx(statistics.fmean([0.10, 0.14, 0.10]))
+    assert len(only.problems) == 1 and "annotation" in only.problems[0].path
+    both = collect([ResultsDirSource(results), StoreAnnotationsSource(store)])
+    assert both.duplicates == 3 and len(both.rows) == len(collect([ResultsDirSource(results)]).rows)
