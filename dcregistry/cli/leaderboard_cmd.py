@@ -30,7 +30,7 @@ from .common import store_option
     help="A results repo: http(s)://HOST[:PORT]/NS/NAME (a dcreg serve) or hf://datasets/ORG/NAME; "
     "repeatable.",
 )
-@store_option
+@store_option(help="Where the sets' names, cards and grids are looked up.")
 @click.option(
     "--recorded",
     is_flag=True,
