@@ -49,11 +49,12 @@ def _bytes(n: int) -> str:
     return f"{n} B"
 
 
-def artifact_label(row_or_art: Row | ArtifactInfo, art: ArtifactInfo | None) -> str:
+def artifact_label(of: Row | ArtifactInfo, art: ArtifactInfo | None) -> str:
+    """How a set is named: its store version (``ns/name@vN``), else the ref its records give,
+    else the digest's first 12 hex digits."""
     if art is not None and art.info is not None:
         return art.info.ref
-    ref = row_or_art.ref
-    return ref if ref else row_or_art.hex[:12]
+    return of.ref or of.hex[:12]
 
 
 def _protocol_summary(row: Row) -> str:
@@ -91,11 +92,8 @@ def results_table(rows: Sequence[Row], arts: dict[str, ArtifactInfo], *, up: str
     if rank:
         heads += ["IOR (pt)", "LRS"]
     heads += ["condensation time", "peak memory", "device"]
-    ths = "".join(
-        f'<th scope="col"{" aria-sort=" + chr(34) + "descending" + chr(34) if h == "accuracy (%)" else ""}>'
-        f"{esc(h)}</th>"
-        for h in heads
-    )
+    sorted_by = ' aria-sort="descending"'  # the rows come best first
+    ths = "".join(f'<th scope="col"{sorted_by if h == "accuracy (%)" else ""}>{esc(h)}</th>' for h in heads)
     body = []
     for row in sorted(rows, key=lambda r: (-r.mean_std[0], r.method, r.digest)):
         art = arts.get(row.digest)
