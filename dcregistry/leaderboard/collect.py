@@ -98,8 +98,11 @@ class ResultsDirSource:
                 fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
                 with os.fdopen(fd, "rb") as f:
                     data = f.read(MAX_RECORD_BYTES + 1)
-            except (OSError, UserError) as exc:
+            except UserError as exc:
                 yield rel, exc
+                continue
+            except OSError as exc:  # no absolute path in the message: a served page shows it
+                yield rel, UserError(f"{rel}: cannot be read ({exc.strerror or type(exc).__name__})")
                 continue
             yield rel, data
 
