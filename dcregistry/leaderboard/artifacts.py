@@ -82,7 +82,7 @@ def _find(
     found = index().get(digest)
     if found is not None:
         return found
-    raise UserError(f"no version with digest {digest} in {getattr(store, 'location', 'the store')}")
+    raise UserError("the store holds no version with this digest")
 
 
 def lookup_artifacts(
