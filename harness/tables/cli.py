@@ -103,7 +103,18 @@ def table_show(name: str, dataset: str | None, data_root: str | None, results: s
         if pub
         else "  published values: none in the seeds"
     )
-    click.echo("  budgets (estimated on digits, one worker, 2-core CPU; see `harness.tables.estimate`):")
+    from .estimate import SMOKE_MEASURED
+
+    if t.name in SMOKE_MEASURED:
+        wall, why = SMOKE_MEASURED[t.name]
+        click.echo(
+            f"  smoke measured: {wall:.0f} s (`harness table run {t.name} --budget smoke`, a fresh process, "
+            f"2-core CPU under load, 2026-12-03{'; ' + why if why else ''})"
+        )
+    click.echo(
+        "  budgets, estimated on digits for one worker on a 2-core CPU (a cost model: s/iteration "
+        "of each method and s/epoch of evaluation measured here, see harness/tables/estimate.py):"
+    )
     for b in BUDGET_NAMES:
         specs = t.specs(_budget(b), ds, None, data_root)
         c = estimate(specs)

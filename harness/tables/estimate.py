@@ -3,7 +3,7 @@
 The estimate is a model, not a measurement of each budget: condensation seconds per iteration
 and evaluation seconds per epoch measured on this project's 2-core CPU (digits at 32x32, ConvNet;
 the README's condensation table and a ``smoke`` run of every table, see README "Paper tables"),
-scaled by iterations, epochs, seeds, batches per epoch and a per-network factor. Treat it as the
+scaled by iterations, epochs, seeds, batches per epoch, image area and a per-network factor. Treat it as the
 order of magnitude; a results directory with done cells gives the measured wall times instead.
 """
 
@@ -54,7 +54,16 @@ def _per_ipc(table: dict[int, float], ipc: int) -> float:
     return table[k]
 
 
+def _area(e: CondenseEntry) -> float:
+    """Cost relative to 32x32 (digits' native size is 8x8); fixed overheads keep it >= 0.15."""
+    return max(0.15, ((e.image_size or 8) / 32) ** 2)
+
+
 def condense_s(e: CondenseEntry) -> float:
+    return SETUP_S + (_condense_s(e) - SETUP_S) * _area(e)
+
+
+def _condense_s(e: CondenseEntry) -> float:
     if e.method in SELECTION_S:
         opts = dict(e.options)
         base = SELECTION_S[e.method]
@@ -89,7 +98,7 @@ def estimate(specs: list[SweepSpec], num_classes: int = 10) -> Cost:
                 p = pe.protocol()
                 seeds = len(spec.seeds) if spec.seeds is not None else len(p.seeds)
                 cost.eval_cells += seeds
-                cost.eval_s += seeds * eval_s(e.ipc * num_classes, p.epochs, p.arch.split("-")[0])
+                cost.eval_s += seeds * eval_s(e.ipc * num_classes, p.epochs, p.arch.split("-")[0]) * _area(e)
     return cost
 
 
@@ -101,3 +110,22 @@ def duration(seconds: float) -> str:
     if seconds < 3 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.0f} days"
+
+
+#: Wall seconds of ``harness table run NAME --budget smoke`` measured on 2026-12-03 on this
+#: project's 2-core CPU under load (1-min load average 2.5-4.5), a fresh process per table, one
+#: worker, the tables run one after the other in this order into one results directory and store
+#: (so later tables reused the sets earlier ones made: "reused").
+SMOKE_MEASURED = {
+    "dc-coreset": (32.7, ""),
+    "dcbench-aug": (20.7, "all 6 sets reused from dc-coreset"),
+    "dc-cross-arch": (141.7, ""),
+    "dc-activation": (21.5, ""),
+    "dc-pooling": (15.8, ""),
+    "dc-normalization": (13.6, ""),
+    "dc-depth": (20.0, ""),
+    "dc-width": (17.6, ""),
+    "dcbench-optim": (8.3, "sets and the SGD cells reused"),
+    "dcbench-ipc": (5.0, "sets and cells reused"),
+    "dc-distance": (10.5, ""),
+}

@@ -290,15 +290,30 @@ def render_plot(res: TableResults, path: Path) -> bool:
     if kind == "ipc-lines":  # accuracy vs IPC per method (the columns), error bars = std
         fig, ax = plt.subplots(figsize=(6, 4))
         for c in t.columns:
-            xs, ms, ss = [], [], []
+            xs, ms, ss, pxs, pys = [], [], [], [], []
             for r in t.rows:
                 cell = res.cells.get((r, c))
-                if cell is not None and cell.mean is not None and cell.std is not None and r.isdigit():
+                if cell is None or not r.isdigit():
+                    continue
+                if cell.mean is not None and cell.std is not None:
                     xs.append(int(r))
                     ms.append(cell.mean)
                     ss.append(cell.std)
-            if xs:
-                ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=c)
+                if cell.published is not None:
+                    pxs.append(int(r))
+                    pys.append(cell.published.mean)
+            if len(set(ms)) == 1 and len(xs) == len(t.rows) > 1:  # one set for every row (whole dataset)
+                line = ax.axhline(ms[0], linestyle="--", linewidth=1, label=f"{c} ({ms[0]:.1f})")
+            elif xs:
+                line = ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=c).lines[0]
+            else:
+                continue
+            if pxs:  # the published values, in the same colour
+                ax.plot(pxs, pys, linestyle=":", marker="x", color=line.get_color(), alpha=0.6)
+        if any(c.published is not None for c in res.cells.values()):
+            ax.plot(
+                [], [], linestyle=":", marker="x", color="gray", label=f"published ({res.published_dataset})"
+            )
         ax.set_xscale("log")
         ax.set_xlabel(f"{t.row_header or 'row'} (log)")
         ax.set_ylabel("test accuracy %")
@@ -326,15 +341,30 @@ def render_plot(res: TableResults, path: Path) -> bool:
         ax.set_ylabel(t.row_header or "condensed with")
         fig.colorbar(im, ax=ax, label="test accuracy %")
     else:  # grouped bars: one group per row, one bar per column
-        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(t.rows) + 2), 4))
+        rows = [
+            r
+            for r in t.rows
+            if any((res.cells.get((r, c)) or TableCell(r, c)).mean is not None for c in t.columns)
+        ]
+        rows = rows or list(t.rows)
+        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows) + 2), 4))
         width = 0.8 / max(1, len(t.columns))
         for j, c in enumerate(t.columns):
-            pos = [i + (j - (len(t.columns) - 1) / 2) * width for i in range(len(t.rows))]
-            cells = [res.cells.get((r, c)) for r in t.rows]
+            pos = [i + (j - (len(t.columns) - 1) / 2) * width for i in range(len(rows))]
+            cells = [res.cells.get((r, c)) for r in rows]
             means = [(x.mean or 0) if x is not None else 0 for x in cells]
             stds = [(x.std or 0) if x is not None else 0 for x in cells]
             ax.bar(pos, means, width, yerr=stds, capsize=2, label=c)
-        ax.set_xticks(range(len(t.rows)), t.rows, rotation=30, fontsize=8)
+            pub = [
+                (x, cell.published.mean)
+                for x, cell in zip(pos, cells, strict=True)
+                if cell and cell.published
+            ]
+            if pub:  # the published value as a black tick on the bar
+                ax.scatter([p[0] for p in pub], [p[1] for p in pub], marker="_", color="k", s=80, zorder=3)
+        if any(c.published is not None for c in res.cells.values()):
+            ax.scatter([], [], marker="_", color="k", s=80, label=f"published ({res.published_dataset})")
+        ax.set_xticks(range(len(rows)), rows, rotation=30, fontsize=8)
         ax.set_ylabel("test accuracy %")
         ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
