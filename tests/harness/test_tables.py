@@ -75,6 +75,8 @@ def test_published_numbers_are_the_seeds(capsys):
         (["table", "run", "dc-coreset", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
         (["table", "run", "dc-vs-dd"], "table dc-vs-dd needs an imported DD set"),
         (["table", "run", "dc-nas", "--budget", "smoke"], "table dc-nas needs a NAS search space"),
+        (["table", "render", "dc-vs-dd"], "table dc-vs-dd needs an imported DD set"),
+        (["table", "render", "dc-coreset"], "no such results directory"),
     ],
 )
 def test_bad_names_and_unmakeable_tables_exit_1_with_one_line(argv, message, tmp_path, capsys, dcreg_home):
