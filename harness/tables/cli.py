@@ -248,7 +248,7 @@ def table_run(
         f"{report.computed} cells computed, {report.skipped_done} already done, {report.failed} failed, {report.wall_s:.0f} s"
     )
     if out:
-        res = collect(t, b, root, ds, data_root)
+        res = collect(t, b, root, ds, data_root, store_spec)
         for p in write_outputs(res, Path(out)):
             click.echo(f"wrote {p}")
     if report.failed or report.condense_failed:
@@ -280,8 +280,17 @@ def table_run(
     default=None,
     help="Write NAME.md/.csv/.json/.png here (default: print the Markdown).",
 )
+@click.option(
+    "--store", "store_spec", default=None, help="Store the sets were pushed to (default: the run's)."
+)
 def table_render(
-    name: str, budget: str | None, dataset: str | None, data_root: str | None, results: str, out: str | None
+    name: str,
+    budget: str | None,
+    dataset: str | None,
+    data_root: str | None,
+    results: str,
+    out: str | None,
+    store_spec: str | None,
 ) -> None:
     """The table in the paper's layout from a results directory (missing cells listed)."""
     from .base import TableError
@@ -301,7 +310,7 @@ def table_render(
         )
     b = _budget(budget or man.get("budget") or "quick")
     ds = dataset or man.get("dataset") or "digits"
-    res = collect(t, b, root, ds, data_root)
+    res = collect(t, b, root, ds, data_root, store_spec or man.get("store"))
     if out:
         for p in write_outputs(res, Path(out)):
             click.echo(f"wrote {p}")

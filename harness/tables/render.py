@@ -41,6 +41,7 @@ class TableCell:
     published: Published | None = None
     protocol: str | None = None
     digest: str | None = None
+    warning: str | None = None  # the set's condensation ended with a quality warning
 
     @property
     def mean(self) -> float | None:
@@ -59,7 +60,7 @@ class TableCell:
         m, s = self.mean, self.std
         if m is None or s is None:
             return "failed" if self.failed else "—"
-        text = f"{m:.1f} ± {s:.1f}"
+        text = f"{m:.1f} ± {s:.1f}" + (" ⚠" if self.warning else "")
         return (
             text
             if len(self.accuracies) == self.expected
@@ -83,6 +84,7 @@ class TableCell:
             "artifact": self.digest,
             "missing": self.missing,
             "failed": self.failed,
+            "quality_warning": self.warning,
         }
 
 
@@ -131,9 +133,15 @@ class TableResults:
 
 
 def collect(
-    table: TableDef, budget: Budget, results: Path, dataset: str = "digits", data_root: str | None = None
+    table: TableDef,
+    budget: Budget,
+    results: Path,
+    dataset: str = "digits",
+    data_root: str | None = None,
+    store: str | None = None,
 ) -> TableResults:
-    """Every position of ``table`` as stored in ``results`` (missing cells listed)."""
+    """Every position of ``table`` as stored in ``results`` (missing cells listed); the sets'
+    quality warnings are read from ``store`` (where the run pushed them)."""
     specs = table.specs(budget, dataset, None, data_root)
     rd, records = ResultsDir(results), CondenseRecords(results)
     pub_ds, published = table.published_for(dataset)
@@ -163,6 +171,7 @@ def collect(
                             cell.missing.append(f"set {what} not condensed yet")
                         continue
                     cell.digest = rec.digest
+                    cell.warning = _quality_warning(store, rec.name, rec.digest)
                     left = []
                     for s in seeds:
                         got = rd.read_cell(entry.dataset, entry.ipc, CellKey(rec.digest, proto.id, s))
@@ -175,6 +184,20 @@ def collect(
                     if left:
                         cell.missing.append(f"{proto.id} seed(s) {','.join(left)} not evaluated yet")
     return TableResults(table, table.budget(budget), dataset, pub_ds, cells, protocols)
+
+
+def _quality_warning(store: str | None, name: str, digest: str) -> str | None:
+    """``method_config.quality.warning`` of a pushed set (None: none, or the store cannot say)."""
+    from dcregistry.errors import UserError
+    from dcregistry.store import get_store
+
+    try:
+        md = get_store(store).resolve(f"{name}@{digest}").metadata or {}
+    except (UserError, OSError):
+        return None
+    quality = (md.get("method_config") or {}).get("quality") or {}
+    warning = quality.get("warning") if isinstance(quality, dict) else None
+    return str(warning) if warning else None
 
 
 def _opts(entry: Any) -> str:
@@ -215,6 +238,13 @@ def render_markdown(res: TableResults) -> str:
     if pub:
         notes.append(f"paper: the published value ({res.published_dataset}; {t.source}); Δ: ours − paper.")
     notes += res.differs() + list(t.notes)
+    warned = [c for c in res.cells.values() if c.warning]
+    if warned:
+        notes.append(
+            "⚠ the set's condensation ended with a quality warning (its loss rose, or model selection "
+            "found nothing better than its initial set; see `quality` in its method_config): "
+            + "; ".join(f"{c.row} / {c.column}: {c.warning}" for c in warned)
+        )
     lines += [""] + [f"- {n}" for n in notes]
     missing = res.missing
     if missing:

@@ -44,7 +44,9 @@ def manifest_path(results: Path, table: str) -> Path:
     return results / "tables" / f"{table}.json"
 
 
-def write_manifest(results: Path, table: TableDef, budget: Budget, dataset: str, specs: list[Any]) -> None:
+def write_manifest(
+    results: Path, table: TableDef, budget: Budget, dataset: str, specs: list[Any], store: str | None = None
+) -> None:
     from dcregistry.fsio import atomic_write_text, ensure_dir
 
     path = manifest_path(results, table.name)
@@ -54,6 +56,7 @@ def write_manifest(results: Path, table: TableDef, budget: Budget, dataset: str,
         "table": table.name,
         "budget": budget.name,
         "dataset": dataset,
+        "store": store,
         "specs": [{"name": s.name, "hash": s.hash} for s in specs],
     }
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
@@ -92,7 +95,7 @@ def run_table(
     t0 = time.perf_counter()
     specs = table.specs(budget, dataset, store, data_root)
     out = ResultsDir(results)
-    write_manifest(out.root, table, budget, dataset, specs)
+    write_manifest(out.root, table, budget, dataset, specs, store)
     report = TableRun(table.name, budget.name, dataset, out.root)
     with make_executor(executor, options or ExecutorOptions(workers=1)) as ex:
         for spec in specs:

@@ -1,6 +1,6 @@
 """A synthesis run that made its set worse says so: a rising loss trend, or (with --eval-every) a
 best validation accuracy below the initial set's, ends with one warning line, is recorded in
-``method_config["quality"]``, shown on the card and marked in `harness table`."""
+``method_config["quality"]``, shown on the card and marked in `harness table render`."""
 
 from __future__ import annotations
 
@@ -122,45 +122,45 @@ def test_a_good_run_has_no_warning(tmp_path, capsys):
     assert q["warning"] is None and q["loss_trend"]["rising"] is False
 
 
-def test_table_marks_a_set_with_a_warning(tmp_path, capsys):
-    out = tmp_path / "results"
-    opts = [
-        x.replace("lr_img", "dc.lr_img")
-        .replace("batch_real", "dc.batch_real")
-        .replace("compile", "dc.compile")
-        for x in BAD
-    ]
-    code, stdout, err = run_harness(
-        [
-            "table",
-            "--methods",
-            "random,dc",
-            "--ipcs",
-            "1",
-            "--protocols",
-            "dc-noaug",
-            "--image-size",
-            "8",
-            "--epochs",
-            "2",
-            "--iterations",
-            "dc=10",
-            *opts,
-            "--device",
-            "cpu",
-            "-q",
-            "-o",
-            str(out),
-            "--runs",
-            "1",
-        ],
-        capsys,
+def test_a_paper_table_marks_a_set_with_a_warning(tmp_path, dcreg_home):
+    """A table (harness.tables) whose DC set was condensed with the bad settings above: its cell
+    carries ⚠ and the note under the table names the warning; the random cell does not."""
+    from harness.tables.base import Budget, TableDef
+    from harness.tables.render import collect, render_json, render_markdown
+    from harness.tables.run import run_table
+
+    template = """
+[[sweep]]
+name = "q"
+protocols = ["dc-noaug"]
+
+[[sweep.condense]]
+method = "random"
+ipc = 1
+
+[[sweep.condense]]
+method = "dc"
+ipc = 1
+iterations = 10
+options = { lr_img = 30, batch_real = 32, compile = false }
+"""
+    table = TableDef(
+        name="t-quality",
+        title="quality",
+        reference="test",
+        template=template,
+        rows=("1",),
+        columns=("random", "dc"),
+        place=lambda e, p, part: [(str(e.ipc), e.method)],
     )
-    assert code == 0, err
-    table = (out / "table.md").read_text()
-    dc_row = next(ln for ln in table.splitlines() if ln.startswith("| dc |"))
-    random_row = next(ln for ln in table.splitlines() if ln.startswith("| random |"))
-    assert "⚠" in dc_row and "⚠" not in random_row
-    assert "quality warning" in table and "dc IPC 1 (dc-ipc1-" in table
-    res = json.loads((out / "results.json").read_text())
-    assert [r["warnings"] for r in res["rows"] if r["method"] == "dc"][0]
+    budget = Budget("test", "test", ipcs=(1,), seeds=(0,), epochs=2, image_size=None)
+    report = run_table(table, budget, tmp_path / "res")
+    assert report.condensed == 2 and report.computed == 2 and not report.failed
+    res = collect(table, budget, tmp_path / "res")
+    md = render_markdown(res)
+    row = next(ln for ln in md.splitlines() if ln.startswith("| 1 |"))
+    random_cell, dc_cell = row.split(" | ")[1:3]
+    assert "⚠" in dc_cell and "⚠" not in random_cell
+    assert "quality warning" in md and "1 / dc: " in md
+    cells = {c["column"]: c for c in json.loads(render_json(res))["cells"]}
+    assert cells["dc"]["quality_warning"] and cells["random"]["quality_warning"] is None
