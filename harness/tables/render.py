@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.sweep.condense import CondenseRecords
+from harness.sweep.condense import CondenseRecords, condense_status
 from harness.sweep.results import CellKey, CellResult, ResultsDir
 
 from .base import Budget, Position, Published, TableDef, pct
@@ -150,6 +150,7 @@ def collect(
     }
     protocols: list[str] = []
     for spec in specs:
+        states = {c.entry.id: c for c in condense_status(spec.condense, spec.name, records, store)}
         part = spec.name.removeprefix(f"{table.name}-").split(f"-{dataset}-")[0]
         for pe in spec.protocols:
             proto = pe.protocol()
@@ -160,21 +161,29 @@ def collect(
                 if not positions:
                     continue
                 rec = records.read(entry)
+                state = states[entry.id]
                 what = f"{entry.method} ipc {entry.ipc} ({entry.model}{_opts(entry)})"
+                # the store is the truth (as for the sweep): a set pushed by another results
+                # directory's run counts; the record's digest serves where the store is not at hand
+                digest = (
+                    state.ref.partition("@")[2]
+                    if state.state == "done" and state.ref
+                    else (rec.digest if rec is not None and rec.status == "done" else None)
+                )
                 for pos in positions:
                     cell = cells.setdefault(pos, TableCell(*pos, published=published.get(pos)))
                     cell.expected, cell.protocol = len(seeds), proto.id
-                    if rec is None or rec.status != "done" or rec.digest is None:
-                        if rec is not None and rec.status == "failed":
-                            cell.failed.append(f"condensing {what} failed: {rec.error}")
+                    if digest is None:
+                        if state.state == "failed":
+                            cell.failed.append(f"condensing {what} failed: {state.error}")
                         else:
                             cell.missing.append(f"set {what} not condensed yet")
                         continue
-                    cell.digest = rec.digest
-                    cell.warning = _quality_warning(store, rec.name, rec.digest)
+                    cell.digest = digest
+                    cell.warning = _quality_warning(store, state.name, digest)
                     left = []
                     for s in seeds:
-                        got = rd.read_cell(entry.dataset, entry.ipc, CellKey(rec.digest, proto.id, s))
+                        got = rd.read_cell(entry.dataset, entry.ipc, CellKey(digest, proto.id, s))
                         if isinstance(got, CellResult) and got.status == "done" and got.record is not None:
                             cell.accuracies.append(100 * got.record.accuracies[0])
                         elif isinstance(got, CellResult) and got.status == "failed":

@@ -117,12 +117,24 @@ def test_a_partial_results_directory_renders_with_its_missing_cells(tmp_path, ca
         ["table", "run", "dc-distance", "--budget", "smoke", "--results", res, "-q"], capsys
     )
     assert code == 0 and "0 set(s) condensed" in stdout and "0 cells computed, 3 already done" in stdout
-    # remove one evaluation cell and one condense record
+    # another results directory: the sets come from the store (made once), only the cells are new
+    code, stdout, err = run_harness(
+        ["table", "run", "dc-distance", "--budget", "smoke", "--results", tmp_path / "res2", "-q"], capsys
+    )
+    assert code == 0 and "0 set(s) condensed" in stdout and "3 cells computed" in stdout, err
+    code, md, err = run_harness(["table", "render", "dc-distance", "--results", tmp_path / "res2"], capsys)
+    assert code == 0 and "Incomplete" not in md, md
+    # remove one evaluation cell, and one set from the store (with its record)
+    from dcregistry.store import LocalStore
+
     cells = sorted(res.glob("digits/ipc1/*/*/seed0.json"))
     cells[0].unlink()
-    records = sorted((res / "condense").glob("*.json"))
-    gone = next(r for r in records if cells[0].parts[-3] not in r.read_text())
-    gone.unlink()
+    store = LocalStore(dcreg_home)
+    other = next(v for v in store.list() if v.digest.removeprefix("sha256:") != cells[0].parts[-3])
+    store.rm(f"{other.name}@{other.digest}", force=True)
+    for r in (res / "condense").glob("*.json"):
+        if other.digest in r.read_text():
+            r.unlink()
     code, md, err = run_harness(["table", "render", "dc-distance", "--results", res], capsys)
     assert code == 0, err
     assert "**Incomplete**: 2 missing or failed" in md
