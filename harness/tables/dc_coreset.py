@@ -61,15 +61,6 @@ _DC = {
     "cifar10": (28.3, 44.9, 53.9),
 }
 PUBLISHED: dict[str, dict[Position, Published]] = {d: _row({"dc": v}, "dc") for d, v in _DC.items()}
-# MNIST IPC 1 coreset baselines of DC Table 1 (as quoted in this README's method comparison)
-PUBLISHED["mnist"].update(
-    {
-        ("1", "random"): Published(64.9),
-        ("1", "herding"): Published(89.2),
-        ("1", "kcenter"): Published(89.3),
-        ("1", "forgetting"): Published(35.5),
-    }
-)
 # CIFAR-10: random (DC Table 1), DSA / DM / MTT (their papers), the whole set with ConvNet
 for col, vals in {
     "random": (14.4, 26.0, 43.4),
@@ -93,7 +84,7 @@ TABLE = TABLES.register(
         place=place,
         published=PUBLISHED,
         source="DC row: the official repository's README; CIFAR-10 random and the DSA/DM/MTT rows: "
-        "the DC/DSA/DM/MTT papers (REFERENCE.md headline numbers); MNIST IPC 1 baselines: DC Table 1",
+        "the DC/DSA/DM/MTT papers (REFERENCE.md headline numbers); the seeds give no other row of Table 1",
         paper_dataset="mnist",
         paper_setup="DC: 1000 iterations; evaluation 300 epochs (DSA/DM/MTT: 1000 with DSA), "
         "DC's MNIST sets with DC augmentation, 20 networks x 5 sets",

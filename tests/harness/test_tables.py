@@ -92,7 +92,7 @@ def test_show_gives_the_layout_and_each_budgets_estimate(capsys):
     assert "columns: random, herding, kcenter, forgetting, dc, dsa, dm, mtt, whole dataset" in out
     for b in BUDGET_NAMES:
         assert f"    {b} " in out
-    assert "published values: 7 (mnist" in out
+    assert "published values: 3 (mnist" in out
     code, out, err = run_harness(["table", "show", "dc-nas"], capsys)
     assert code == 0 and "not runnable: needs a NAS search space" in out
 
