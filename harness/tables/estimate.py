@@ -30,7 +30,22 @@ SELECTION_S = {"random": 3.0, "herding": 30.0, "kcenter": 40.0, "forgetting": 20
 #: README's "1000-epoch dsa evaluation ~5 min per run at IPC 10").
 EVAL_S_PER_BATCH_EPOCH = 0.25
 #: Relative cost of a network against ConvNet (rough; a 32x32 forward/backward on 2 cores).
-ARCH_FACTOR = {"mlp": 0.3, "lenet": 0.3, "alexnet": 2.0, "vgg11": 4.0, "resnet18": 8.0, "resnet18-bn": 8.0}
+ARCH_FACTOR = {
+    "mlp": 0.3,
+    "lenet": 0.3,
+    "alexnet": 2.0,
+    "vgg11": 4.0,
+    "resnet18": 8.0,
+    "resnet18-bn": 8.0,
+    # measured: DC IPC 1 with convnet-np at 32x32, one thread, 38 s/iter (against ~7.7)
+    "convnet-np": 5.0,
+}
+
+
+def arch_factor(name: str) -> float:
+    return ARCH_FACTOR.get(name, ARCH_FACTOR.get(name.split("-")[0], 1.0))
+
+
 #: Seconds a fresh worker or set pays once (imports, data loading).
 SETUP_S = 5.0
 DEFAULT_ITERATIONS = {"dc": 1000, "dsa": 1000, "dm": 20000, "mtt": 5000}
@@ -76,12 +91,12 @@ def _condense_s(e: CondenseEntry) -> float:
         opts = dict(e.options)
         spi_experts = int(opts.get("num_experts", 100)) * int(opts.get("expert_train_epochs", 50)) * 2.0
         return SETUP_S + spi_experts + its * spi
-    return SETUP_S + its * spi * ARCH_FACTOR.get(e.model.split("-")[0], 1.0)
+    return SETUP_S + its * spi * arch_factor(e.model)
 
 
 def eval_s(n_images: int, epochs: int, arch: str) -> float:
     batches = max(1, math.ceil(n_images / 256))
-    return 1.0 + (epochs + 1) * batches * EVAL_S_PER_BATCH_EPOCH * ARCH_FACTOR.get(arch, 1.0)
+    return 1.0 + (epochs + 1) * batches * EVAL_S_PER_BATCH_EPOCH * arch_factor(arch)
 
 
 def estimate(specs: list[SweepSpec], num_classes: int = 10) -> Cost:
@@ -98,7 +113,7 @@ def estimate(specs: list[SweepSpec], num_classes: int = 10) -> Cost:
                 p = pe.protocol()
                 seeds = len(spec.seeds) if spec.seeds is not None else len(p.seeds)
                 cost.eval_cells += seeds
-                cost.eval_s += seeds * eval_s(e.ipc * num_classes, p.epochs, p.arch.split("-")[0]) * _area(e)
+                cost.eval_s += seeds * eval_s(e.ipc * num_classes, p.epochs, p.arch) * _area(e)
     return cost
 
 
