@@ -86,7 +86,14 @@ def crawl(browser, start: str) -> dict[str, object]:
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+    # a request the next navigation cancels (the favicon, under load) is aborted, not failed:
+    # every link and asset is fetched and checked for 200 below anyway
+    page.on(
+        "requestfailed",
+        lambda r: (
+            problems.append(f"failed: {r.url} ({r.failure})") if r.failure != "net::ERR_ABORTED" else None
+        ),
+    )
     page.on("response", lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
     origin = urlsplit(start).netloc
     todo, seen, checked, visited = [start], set(), set(), {}
