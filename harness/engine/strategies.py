@@ -28,6 +28,7 @@ from harness.registry import Registry
 
 from . import autotune
 from .ensemble import supports_ensemble, train_ensemble
+from .lifetime import exit_with_parent
 from .trainer import RunResult, TestSet, TrainSet, build_model, compiled, loss_fn, make_optimizer, train_one
 
 #: Estimated eager time (s) above which compiling is worth measuring: a cold torch.compile of
@@ -103,7 +104,7 @@ def _worker_step_time(protocol: Protocol, train: TrainSet, aug_factory: AugFacto
 def _processes_step_time(protocol: Protocol, train: TrainSet, aug_factory: AugFactory, workers: int) -> float:
     ctx = torch.multiprocessing.get_context("spawn")
     cpu_train = TrainSet(train.images.cpu(), train.targets.cpu(), train.num_classes, train.lr)
-    with ctx.Pool(workers) as pool:
+    with ctx.Pool(workers, initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         times = pool.starmap(_worker_step_time, [(protocol, cpu_train, aug_factory)] * workers)
     return max(times)
 
@@ -281,7 +282,7 @@ def _run_processes(protocol, train, test, aug_factory, seeds, on_progress):
     cpu = lambda t: t.cpu()  # noqa: E731
     tr = TrainSet(cpu(train.images), cpu(train.targets), train.num_classes, train.lr)
     te = TestSet(cpu(test.images), cpu(test.labels))
-    with ctx.Pool(workers) as pool:
+    with ctx.Pool(workers, initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         pending = [pool.apply_async(_run_chunk, (protocol, tr, te, aug_factory, c)) for c in chunks]
         outs = []
         for p, chunk in zip(pending, chunks, strict=True):

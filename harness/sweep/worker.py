@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Union, overload
 
 from dcregistry.errors import UserError
 from dcregistry.records import EvalRecord
+from harness.engine.lifetime import exit_with_parent
 from harness.protocols import Protocol
 
 from .env import environment
@@ -80,26 +81,12 @@ def cell_protocol(protocol: Protocol, seed: int) -> Protocol:
     return protocol.with_overrides(seed=seed, runs=1)
 
 
-def _exit_with_parent(parent_pid: int, period_s: float = 1.0) -> None:
-    """Exit this worker soon after the driver dies (even by SIGKILL): a pool worker whose driver
-    is gone would otherwise wait for work forever."""
-    import threading
-
-    def watch() -> None:
-        while True:
-            time.sleep(period_s)
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-driver", daemon=True).start()
-
-
 def init_worker(threads: int = 1, gpu_slots: Any = None, parent_pid: int | None = None) -> None:
     """Initializer of a worker process (before any cell): see the module docstring; the worker
     exits when the driver ``parent_pid`` is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent_pid is not None:
-        _exit_with_parent(parent_pid)
+        exit_with_parent(parent_pid)
     if gpu_slots is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_slots.get())
     import torch
