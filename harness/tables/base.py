@@ -91,9 +91,9 @@ BUDGETS: dict[str, Budget] = {
         epochs=1,
         iterations={"dc": 1, "dsa": 1, "dm": 2, "mtt": 1},
         options={
-            "dc": {**_NO_COMPILE, "batch_real": 32},
-            "dsa": {**_NO_COMPILE, "batch_real": 32},
-            "dm": {**_NO_COMPILE, "batch_real": 32},
+            "dc": {**_NO_COMPILE, "batch_real": 8},
+            "dsa": {**_NO_COMPILE, "batch_real": 8},
+            "dm": {**_NO_COMPILE, "batch_real": 8},
             "mtt": {
                 "num_experts": 1,
                 "expert_train_epochs": 2,

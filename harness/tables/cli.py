@@ -109,7 +109,7 @@ def table_show(name: str, dataset: str | None, data_root: str | None, results: s
         wall, why = SMOKE_MEASURED[t.name]
         click.echo(
             f"  smoke measured: {wall:.0f} s (`harness table run {t.name} --budget smoke`, a fresh process, "
-            f"2-core CPU under load, 2026-12-03{'; ' + why if why else ''})"
+            f"2-core CPU, 2026-12-03{'; ' + why if why else ''})"
         )
     click.echo(
         "  budgets, estimated on digits for one worker on a 2-core CPU (a cost model: s/iteration "

@@ -128,19 +128,19 @@ def duration(seconds: float) -> str:
 
 
 #: Wall seconds of ``harness table run NAME --budget smoke`` measured on 2026-12-03 on this
-#: project's 2-core CPU under load (1-min load average 2.5-4.5), a fresh process per table, one
-#: worker, the tables run one after the other in this order into one results directory and store
-#: (so later tables reused the sets earlier ones made: "reused").
+#: project's 2-core CPU (1-min load average about 1-2 from other jobs), a fresh process per
+#: table, one worker, the tables run one after the other in this order into one results directory
+#: and store (so later tables reused the sets earlier ones made: "reused").
 SMOKE_MEASURED = {
-    "dc-coreset": (32.7, ""),
-    "dcbench-aug": (20.7, "all 6 sets reused from dc-coreset"),
-    "dc-cross-arch": (141.7, ""),
-    "dc-activation": (21.5, ""),
-    "dc-pooling": (15.8, ""),
-    "dc-normalization": (13.6, ""),
-    "dc-depth": (20.0, ""),
-    "dc-width": (17.6, ""),
-    "dcbench-optim": (8.3, "sets and the SGD cells reused"),
+    "dc-coreset": (16.3, ""),
+    "dcbench-aug": (13.2, "all 6 sets reused from dc-coreset"),
+    "dc-cross-arch": (91.0, ""),
+    "dc-activation": (10.2, ""),
+    "dc-pooling": (10.6, ""),
+    "dc-normalization": (10.9, ""),
+    "dc-depth": (13.3, ""),
+    "dc-width": (10.5, ""),
+    "dcbench-optim": (7.5, "sets and the SGD cells reused"),
     "dcbench-ipc": (5.0, "sets and cells reused"),
-    "dc-distance": (10.5, ""),
+    "dc-distance": (7.6, ""),
 }
