@@ -265,14 +265,19 @@ def sweep_run(
         )
         failed = [0]
 
-        def tick(result) -> None:
+        workers: dict[str, str] = {}  # worker -> the cell it finished last
+
+        def tick(result, outcome) -> None:
             pending.append(result)
             push_pending()
             written[0] += 1
             failed[0] += result.status == "failed"
+            name = outcome.worker.rsplit(":", 1)[-1] or "?"
+            mark = "failed" if result.status == "failed" else f"{100 * (result.accuracy or 0):.1f}%"
+            workers[name] = f"{result.key} {mark}"
+            shown = " | ".join(f"w{w}: {c}" for w, c in sorted(workers.items()))
+            bar[0].set_postfix_str((f"{failed[0]} failed; " if failed[0] else "") + shown, refresh=False)
             bar[0].update(1)
-            if failed[0]:
-                bar[0].set_postfix_str(f"{failed[0]} failed", refresh=False)
 
         return tick
 

@@ -35,8 +35,9 @@ __all__ = [
     "record_group",
 ]
 
-#: ``progress(total_cells)`` -> a callback called with each cell result as it is written.
-ProgressFactory = Callable[[int], Callable[[CellResult], None]]
+#: ``progress(total_cells)`` -> a callback called with each cell result as it is written (and
+#: the worker's outcome, which names the worker).
+ProgressFactory = Callable[[int], Callable[[CellResult, CellOutcome], None]]
 
 
 @dataclass
@@ -273,5 +274,5 @@ def run_sweep(
             else:
                 report.failed += 1
             if tick:
-                tick(result)
+                tick(result, outcome)
     return report

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import signal
 import time
 from collections import OrderedDict
@@ -70,10 +71,14 @@ class CellOutcome:
     wall_time_s: float
     record: EvalRecord | None = None
     error: str | None = None
+    worker: str = ""  # host:pid of the process that ran it (for progress displays)
 
     @property
     def ok(self) -> bool:
         return self.record is not None
+
+
+_WORKER = f"{platform.node()}:{os.getpid()}"
 
 
 def cell_protocol(protocol: Protocol, seed: int) -> Protocol:
@@ -150,9 +155,11 @@ def run_cell(task: Task) -> Outcome:
             strategy=task.strategy,
         )
         record = dataclasses.replace(record, protocol=task.protocol.to_record())
-        return CellOutcome(task.key, env, round(time.perf_counter() - t0, 3), record=record)
+        return CellOutcome(task.key, env, round(time.perf_counter() - t0, 3), record=record, worker=_WORKER)
     except UserError as exc:
         error = str(exc)
     except Exception as exc:  # a cell's failure is recorded; the sweep goes on
         error = f"{type(exc).__name__}: {exc}"
-    return CellOutcome(task.key, env, round(time.perf_counter() - t0, 3), error=one_line(error))
+    return CellOutcome(
+        task.key, env, round(time.perf_counter() - t0, 3), error=one_line(error), worker=_WORKER
+    )
