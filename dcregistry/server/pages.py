@@ -42,8 +42,8 @@ GRID_MAX_TILE_SIDE = 64
 #: Grid PNGs kept in memory (by digest).
 GRID_CACHE_ENTRIES = 64
 GRID_CACHE_BYTES = 64 << 20
-#: First path segments that belong to the Hub API, never to an artifact page.
-RESERVED_NAMESPACES = frozenset({"api", "datasets", "static"})
+#: First path segments that belong to the Hub API or the leaderboard, never to an artifact page.
+RESERVED_NAMESPACES = frozenset({"api", "datasets", "static", "leaderboard"})
 
 
 class GridCache:

@@ -24,6 +24,14 @@ def test_index_lists_latest_version_of_every_name(pages_server):
     assert "default-src 'none'" in r.headers["content-security-policy"]
 
 
+def test_pages_link_the_leaderboard_and_its_namespace_is_not_an_artifact_page(pages_server):
+    r = get(pages_server, "/")
+    assert 'href="/leaderboard/"' in r.text  # served by dcreg serve (test_leaderboard_browser.py)
+    from dcregistry.server.pages import RESERVED_NAMESPACES
+
+    assert "leaderboard" in RESERVED_NAMESPACES  # /leaderboard/... is the leaderboard's, always
+
+
 @pytest.mark.parametrize(
     "params,expect",
     [
