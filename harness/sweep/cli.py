@@ -194,7 +194,7 @@ def sweep_run(
     **engine: Any,
 ) -> None:
     """Run the sweep SPEC (TOML); a killed run resumes where it stopped."""
-    from .driver import CondenseReport, SweepReport, check_recordable, run_condense_cells, run_sweep
+    from .driver import CondenseReport, SweepReport, check_recordable, condense_then_plan, run_sweep
     from .executor import make_executor
     from .plan import plan_sweep, sweep_status
     from .results import ResultsDir
@@ -285,24 +285,17 @@ def sweep_run(
     made: CondenseReport | None = None
     try:
         with make_executor(executor, options) as ex:
-            to_make = sum(c.state == "left" or (retry_failed and c.state == "failed") for c in plan.condense)
-            if to_make:
-                if not quiet:
-                    click.echo(
-                        f"sweep {spec.name}: condensing {to_make} set(s) first ({ex.describe()})", err=True
-                    )
-                with out.locked():
-                    made = run_condense_cells(
-                        plan,
-                        out,
-                        ex,
-                        retry_failed=retry_failed,
-                        data_root=data_root,
-                        progress=lambda n: _condense_bar(n, spec.name, quiet, bar),
-                    )
-                for e in made.errors[:5]:
-                    click.echo(f"harness: condense failed: {e}", err=True)
-                plan = plan_sweep(spec, store_spec, out.root)  # with the new sets
+            plan, made = condense_then_plan(
+                plan,
+                out,
+                ex,
+                retry_failed=retry_failed,
+                data_root=data_root,
+                progress=lambda n: _condense_bar(n, spec.name, quiet, bar),
+                log=None if quiet else lambda m: click.echo(f"sweep {m}", err=True),
+            )
+            for e in made.errors[:5] if made else []:
+                click.echo(f"harness: condense failed: {e}", err=True)
             if not quiet:
                 click.echo(
                     f"sweep {spec.name}: {len(plan.cells)} cells -> {out.root} ({ex.describe()})", err=True

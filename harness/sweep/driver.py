@@ -221,6 +221,33 @@ def run_condense_cells(
     return report
 
 
+def condense_then_plan(
+    plan: Plan,
+    results: ResultsDir,
+    executor: Executor,
+    *,
+    retry_failed: bool = False,
+    data_root: str | None = None,
+    progress: Callable[[int], Callable[[Any], None]] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Plan, CondenseReport | None]:
+    """Make the plan's condense cells that are to run (under the results lock), then plan again
+    with their sets; ``(plan, None)`` when there is nothing to make. What ``harness sweep`` and
+    ``harness table run`` do before :func:`run_sweep`."""
+    to_make = sum(c.state == "left" or (retry_failed and c.state == "failed") for c in plan.condense)
+    if not to_make:
+        return plan, None
+    if log:
+        log(f"{plan.spec.name}: condensing {to_make} set(s) first ({executor.describe()})")
+    with results.locked():
+        made = run_condense_cells(
+            plan, results, executor, retry_failed=retry_failed, data_root=data_root, progress=progress
+        )
+    from .plan import plan_sweep
+
+    return plan_sweep(plan.spec, plan.store, results.root), made  # with the new sets
+
+
 def run_sweep(
     plan: Plan,
     results: ResultsDir,

@@ -1,5 +1,5 @@
 """Running a table: plan each of its sweep specs and run it through the :mod:`harness.sweep` API
-(``plan_sweep`` -> ``run_condense_cells`` -> ``plan_sweep`` again with the new sets ->
+(``plan_sweep`` -> ``condense_then_plan`` (the condense cells, then the plan with their sets) ->
 ``run_sweep``: the calls ``harness sweep`` makes), into one results directory; resumable (a rerun
 computes only the missing cells). ``RESULTS/tables/<name>.json`` records what was asked (budget,
 dataset, the specs' names and hashes) so that ``render`` shows the same cells."""
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.sweep.driver import run_condense_cells, run_sweep
+from harness.sweep.driver import condense_then_plan, run_sweep
 from harness.sweep.executor import ExecutorOptions, make_executor
 from harness.sweep.plan import plan_sweep
 from harness.sweep.results import ResultsDir
@@ -99,15 +99,18 @@ def run_table(
     report = TableRun(table.name, budget.name, dataset, out.root)
     with make_executor(executor, options or ExecutorOptions(workers=1)) as ex:
         for spec in specs:
-            plan = plan_sweep(spec, None, out.root)
-            if plan.condense_left:
-                log(f"{spec.name}: condensing {plan.condense_left} set(s) ({ex.describe()})")
-                with out.locked():
-                    made = run_condense_cells(plan, out, ex, retry_failed=retry_failed, data_root=data_root)
+            plan, made = condense_then_plan(
+                plan_sweep(spec, None, out.root),
+                out,
+                ex,
+                retry_failed=retry_failed,
+                data_root=data_root,
+                log=log,
+            )
+            if made is not None:
                 report.condensed += made.done
                 report.condense_failed += made.failed
                 report.errors += made.errors
-                plan = plan_sweep(spec, None, out.root)
             log(f"{spec.name}: {len(plan.cells)} evaluation cells")
             if not plan.cells:
                 continue
