@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from dcregistry.catalog import DatasetInfo, get_dataset_info
-from dcregistry.errors import DatasetNotFoundError, UnknownNameError
+from dcregistry.errors import DatasetNotFoundError, UnknownNameError, UserError
 from harness.registry import Registry
 
 from . import hf
@@ -143,10 +143,16 @@ def _check_raw(raw: RawSplit, info: DatasetInfo, split: str) -> tuple[torch.Tens
     return images, torch.from_numpy(labels.astype(np.int64))
 
 
+#: The largest image side the harness resizes to (Tiny ImageNet is 64, ImageNet crops 224).
+MAX_IMAGE_SIZE = 1024
+
+
 def resize_images(images: torch.Tensor, image_size: int, chunk: int = 4096) -> torch.Tensor:
     """Bilinear, antialiased resize of unit ``[N, C, H, W]`` images to ``image_size`` square."""
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
+    if image_size > MAX_IMAGE_SIZE:  # checked before the output is allocated
+        raise UserError(f"image size {image_size} is larger than the harness supports ({MAX_IMAGE_SIZE})")
     n, c, h, w = images.shape
     if (h, w) == (image_size, image_size):
         return images

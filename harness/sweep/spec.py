@@ -67,6 +67,18 @@ CONDENSE_KEYS = ("dataset", "method", "ipc", "seed", "options", "model", "iterat
 CONDENSE_GRID_KEYS = ("method", "ipc", "seed")
 #: Where a condensed set is pushed unless the table names it ({sweep} is the sweep name, lowercased).
 DEFAULT_CONDENSE_NAME = "{sweep}/{method}-{dataset}-ipc{ipc}-s{seed}-{id}"
+#: The placeholders a push-name template may use.
+CONDENSE_NAME_FIELDS = (
+    "sweep",
+    "id",
+    "dataset",
+    "method",
+    "ipc",
+    "seed",
+    "model",
+    "iterations",
+    "image_size",
+)
 MAX_SPEC_BYTES = 1 << 20
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _QUERY_CHARS = "=<>"
@@ -272,17 +284,20 @@ class CondenseEntry:
             if not isinstance(value.get(key), str):
                 raise _fail(f"{where}.{key}", "required, a string")
         ipc, seed = value.get("ipc"), value.get("seed", 0)
-        if not _is_int(ipc) or ipc < 1:
-            raise _fail(f"{where}.ipc", f"required, a positive integer, got {ipc!r}")
+        if not _is_int(ipc) or not 1 <= ipc <= MAX_SEED:
+            raise _fail(f"{where}.ipc", f"required, an integer in 1..{MAX_SEED}, got {ipc!r}")
         if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
             raise _fail(f"{where}.seed", f"must be an integer in 0..{MAX_SEED}, got {seed!r}")
-        for key in ("iterations", "image_size"):
+        from harness.data.base import MAX_IMAGE_SIZE
+
+        for key, top in (("iterations", MAX_SEED), ("image_size", MAX_IMAGE_SIZE)):
             v = value.get(key)
-            if v is not None and (not _is_int(v) or v < 1):
-                raise _fail(f"{where}.{key}", f"must be a positive integer, got {v!r}")
+            if v is not None and (not _is_int(v) or not 1 <= v <= top):
+                raise _fail(f"{where}.{key}", f"must be an integer in 1..{top}, got {v!r}")
         model, name = value.get("model", "convnet"), value.get("name", DEFAULT_CONDENSE_NAME)
         if not isinstance(model, str) or not isinstance(name, str):
             raise _fail(where, "model and name must be strings")
+        _check_template(name, f"{where}.name")
         options = value.get("options", {})
         if not isinstance(options, Mapping) or not all(
             isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in options.items()
@@ -408,6 +423,25 @@ class SweepSpec:
         )
 
 
+def _check_template(name: str, where: str) -> None:
+    """A push-name template holds plain ``{field}`` placeholders only: a format spec
+    (``{id:>999999999}``) would allocate as it pleases, an attribute or index reaches into objects."""
+    import string
+
+    try:
+        parts = list(string.Formatter().parse(name))
+    except ValueError as exc:
+        raise _fail(where, f"template {name!r}: {exc}") from None
+    for _, field_name, spec, conversion in parts:
+        if field_name is None:
+            continue
+        if field_name not in CONDENSE_NAME_FIELDS or spec or conversion:
+            raise _fail(
+                where,
+                f"template {name!r}: use plain placeholders {', '.join('{' + f + '}' for f in CONDENSE_NAME_FIELDS)}",
+            )
+
+
 def _no_duplicates(items: list[Any], where: str) -> None:
     seen: list[Any] = []
     for item in items:
@@ -418,10 +452,17 @@ def _no_duplicates(items: list[Any], where: str) -> None:
 
 def parse_spec(text: str, source: str = "spec", base_dir: Path | None = None) -> SweepSpec:
     """Parse and validate a spec's TOML text."""
+    from dcregistry.jsonsafe import MAX_DEPTH, nesting_depth
+
+    depth = nesting_depth(text)  # before parsing: tomllib recurses per level
+    if depth > MAX_DEPTH:
+        raise _fail(source, f"nests {depth} levels deep, above the limit of {MAX_DEPTH}")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _fail(source, f"not valid TOML ({exc})") from None
+    except RecursionError:  # backstop: the depth check above should make this unreachable
+        raise _fail(source, "nests too deep") from None
     return SweepSpec.from_json(data, source, base_dir)
 
 

@@ -386,3 +386,13 @@ def test_class_balanced_indices():
         class_balanced_indices(labels, 11, g)
     with pytest.raises(ValidationError, match="class 3 has 0 images"):
         class_balanced_indices(labels, 1, g, num_classes=4)
+
+
+def test_resize_refuses_a_huge_size_before_allocating():
+    import torch
+
+    from dcregistry.errors import UserError
+    from harness.data.base import MAX_IMAGE_SIZE, resize_images
+
+    with pytest.raises(UserError, match="larger than the harness supports"):
+        resize_images(torch.zeros(2, 1, 8, 8), MAX_IMAGE_SIZE + 1)

@@ -145,6 +145,13 @@ def test_artifact_entries_are_refs_or_queries():
     ]
 
 
+def test_a_deeply_nested_spec_is_one_line_not_a_recursion_error():
+    from harness.sweep.spec import SweepSpecError
+
+    with pytest.raises(SweepSpecError, match="nests 5000 levels deep"):
+        _parse('name = "h"\nprotocols = ["dsa"]\nartifacts = ' + "[" * 5000 + "]" * 5000)
+
+
 def test_condense_tables_are_parsed_validated_and_expanded():
     from harness.sweep.spec import SweepSpecError
 
@@ -174,6 +181,11 @@ def test_condense_tables_are_parsed_validated_and_expanded():
         ('method = "dc"\nipc = 1\nname = "Bad Name/{id}"', "invalid artifact name"),
         ('method = "dc"\nipc = 1\nname = "x/{nope}"', "template"),
         ('method = "dc"\nipc = 1\ncolor = 1', "color"),
+        ('method = "dc"\nipc = 1\nname = "x/{id:>900000000}"', "plain placeholders"),  # no allocation
+        ('method = "dc"\nipc = 1\nname = "x/{sweep.__class__}"', "plain placeholders"),
+        ('method = "dc"\nipc = 1\nname = "x/{}"', "plain placeholders"),
+        ('method = "dc"\nipc = 99999999999999999999', "ipc"),
+        ('method = "dc"\nipc = 1\nimage_size = 100000', "image_size"),
     ]:
         with pytest.raises(SweepSpecError, match=needle):
             _parse(GOOD + f'[[condense]]\ndataset = "digits"\n{bad}\n')
