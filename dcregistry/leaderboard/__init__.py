@@ -26,6 +26,7 @@ from .collect import Collection, FilesSource, ResultsDirSource, Row, Source, col
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..store.base import Store
+    from .artifacts import ArtifactInfo
 
 __all__ = ["Site", "build_site", "collect", "Collection", "Row", "Source", "ResultsDirSource", "FilesSource"]
 
@@ -78,9 +79,16 @@ def build_site(
     grids: bool = True,
     title: str = "Leaderboard",
     collection: Collection | None = None,
+    known: dict[str, ArtifactInfo] | None = None,
+    empty_note: str | None = None,
 ) -> Site:
     """Collect ``sources``, look their artifacts up in ``store`` (a Store, a store spec as
-    ``--store`` takes it, or None for none), render the site."""
+    ``--store`` takes it, or None for none), render the site.
+
+    ``known`` keeps artifacts looked up before (by digest) for a caller that rebuilds while the
+    store is unchanged (``dcreg serve``): those whose records still give the same ref are reused,
+    the others looked up and added, digests no longer shown dropped. ``empty_note`` is the
+    index page's HTML when there is no record (the caller escapes what it puts in)."""
     from .artifacts import lookup_artifacts
     from .render import render_site
 
@@ -95,8 +103,18 @@ def build_site(
     refs: dict[str, str | None] = {}
     for row in c.rows.values():
         refs.setdefault(row.digest, row.ref)
-    arts = lookup_artifacts(refs, st, grids=grids)
-    return Site(render_site(c, arts, title=title), c)
+    if known is None:
+        arts = lookup_artifacts(refs, st, grids=grids)
+    else:
+        for d in [d for d in known if d not in refs]:
+            del known[d]
+        known.update(
+            lookup_artifacts(
+                {d: r for d, r in refs.items() if d not in known or known[d].ref != r}, st, grids=grids
+            )
+        )
+        arts = {d: known[d] for d in refs}
+    return Site(render_site(c, arts, title=title, empty_note=empty_note), c)
 
 
 def content_type(path: str, types: Mapping[str, str] = CONTENT_TYPES) -> str:

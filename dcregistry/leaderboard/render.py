@@ -270,10 +270,17 @@ def _hub_url(ref: str | None) -> str | None:
     return f"https://huggingface.co/datasets/{m.group(1)}" if m else None
 
 
-def index_page(c: Collection, arts: dict[str, ArtifactInfo], title: str) -> str:
+#: The index page's note when there is no record.
+EMPTY_NOTE = "No result records yet."
+
+
+def index_page(
+    c: Collection, arts: dict[str, ArtifactInfo], title: str, empty_note: str | None = None
+) -> str:
+    """The index; ``empty_note`` (phrasing HTML, escaped by the caller) replaces EMPTY_NOTE."""
     parts = [f"<h1>{esc(title)}</h1>"]
     if not c.rows:
-        parts.append('<p class="note" id="empty">No result records yet.</p>')
+        parts.append(f'<p class="note" id="empty">{empty_note or EMPTY_NOTE}</p>')
     rows_html = []
     for ds in c.datasets():
         rows = c.select(ds)
@@ -318,14 +325,14 @@ def index_page(c: Collection, arts: dict[str, ArtifactInfo], title: str) -> str:
 
 
 def render_site(
-    c: Collection, arts: dict[str, ArtifactInfo], *, title: str = "Leaderboard"
+    c: Collection, arts: dict[str, ArtifactInfo], *, title: str = "Leaderboard", empty_note: str | None = None
 ) -> dict[str, bytes]:
-    """path -> content of every file of the site."""
+    """path -> content of every file of the site (``empty_note``: see :func:`index_page`)."""
     files: dict[str, bytes] = {
         "style.css": STYLE_CSS.encode(),
         "sort.js": SORT_JS.encode(),
         "favicon.svg": FAVICON_SVG.encode(),
-        "index.html": index_page(c, arts, title).encode(),
+        "index.html": index_page(c, arts, title, empty_note).encode(),
     }
     for ds in c.datasets():
         files[f"d/{ds}.html"] = dataset_page(c, ds, arts).encode()

@@ -116,7 +116,9 @@ def create_app(
         return _error(422, f"invalid request: {where}: {first.get('msg', 'bad value')}")
 
     app.include_router(hub_router(backend, auth, public_url))
-    app.include_router(leaderboard_router(store, backend, results_dirs))  # before the pages' /{ns}/{name}
+    leaderboard = leaderboard_router(store, backend, results_dirs, public_url=public_url)
+    app.state.leaderboard = leaderboard.leaderboard_cache  # type: ignore[attr-defined]
+    app.include_router(leaderboard)  # before the pages' /{ns}/{name}
     try:  # browse pages live in their own module (issue 8, item 3)
         from .pages import pages_router
     except ImportError:

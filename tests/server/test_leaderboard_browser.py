@@ -234,3 +234,60 @@ def test_dcreg_serve_leaderboard_from_a_results_dir_and_a_results_repo(browser, 
     finally:
         srv.proc.terminate()
         srv.proc.wait(timeout=10)
+
+
+def test_dcreg_serve_leaderboard_starts_empty_and_shows_a_push_on_reload(browser, made, tmp_path):
+    """No --results and no record: /leaderboard/ is a page saying how to push; a record
+    committed to a results repo is there on the next reload, its hostile method as text."""
+    digests = made[2]
+    (tmp_path / "token").write_text(TOKEN)
+    home = tmp_path / "home"
+    home.mkdir()
+    srv = start_server(home, tmp_path / "token", tmp_path / "server.log")
+    try:
+        page = browser.new_page()
+        page.goto(f"{srv.url}/leaderboard/")
+        assert page.locator("#empty").is_visible()
+        assert "harness results push" in page.locator("#empty").inner_text()
+        assert page.locator("#datasets").count() == 0
+
+        digest = digests["lab/digits-herding-ipc5"]
+        rec = cell_json(digest=digest, ref=None, method=HOSTILE, ipc=5, pid=P_NOAUG, seed=0, acc=0.8)
+        path = f"digits/ipc5/{digest[7:]}/{P_NOAUG}/seed0.json"
+        lines = [
+            {"key": "header", "value": {"summary": "one record"}},
+            {
+                "key": "file",
+                "value": {
+                    "path": path,
+                    "content": base64.b64encode(record_bytes(rec)).decode(),
+                    "encoding": "base64",
+                },
+            },
+        ]
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        assert (
+            httpx.post(
+                f"{srv.url}/api/repos/create", json={"type": "dataset", "name": "lab/r"}, headers=headers
+            ).status_code
+            == 200
+        )
+        res = httpx.post(
+            f"{srv.url}/api/datasets/lab/r/commit/main",
+            content=b"".join(json.dumps(x).encode() + b"\n" for x in lines),
+            headers={"Content-Type": "application/x-ndjson", **headers},
+            timeout=30,
+        )
+        assert res.status_code == 200, res.text
+
+        page.reload()
+        assert page.locator("#empty").count() == 0
+        page.locator("#datasets a", has_text="digits").click()
+        page.wait_for_load_state("load")
+        cell = page.locator("#table-0 tbody tr td:nth-child(1)")
+        assert cell.inner_text() == SHOWN_HOSTILE
+        assert page.evaluate("window.__pwned === undefined")
+        page.close()
+    finally:
+        srv.proc.terminate()
+        srv.proc.wait(timeout=10)
