@@ -100,7 +100,10 @@ def _method_rows(mc: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("network", f"`{rec.model}` on {rec.device}"),
     ]
     if rec.init is not None:
-        rows.append(("init", rec.init_kind or "?"))
+        how = rec.init_kind or "?"
+        if how == "selection":  # a selection method's set, made in-process (no parent artifact)
+            how = f"{rec.init.get('method', '?')} selection (`{rec.init.get('config_hash', '?')}`)"
+        rows.append(("init", how))
     timing = f"{rec.wall_time_s:.1f} s"
     if rec.s_per_iter is not None:
         its = rec.iterations if rec.iterations is not None else "?"

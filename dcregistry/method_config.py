@@ -183,7 +183,7 @@ class MethodConfig:
     iterations: int | None = None
     s_per_iter: float | None = None
     first_iteration_s: float | None = None
-    init: dict[str, Any] | None = None  # {"init": "real" | "noise" | "artifact", ...}
+    init: dict[str, Any] | None = None  # {"init": "real" | "noise" | "selection" | "artifact", ...}
     resumed: bool | None = None
     loss: LossSummary | None = None
     quality: QualityRecord | None = None
@@ -313,7 +313,8 @@ class MethodConfig:
 
     @property
     def init_kind(self) -> str | None:
-        """How a synthesis run's images started: ``real``, ``noise`` or ``artifact``."""
+        """How a synthesis run's images started: ``real``, ``noise``, ``selection`` (a selection
+        method's set, named by ``init.method``) or ``artifact``."""
         v = (self.init or {}).get("init")
         return v if isinstance(v, str) else None
 

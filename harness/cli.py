@@ -190,7 +190,9 @@ def eval_cmd(
     "--init",
     default="real",
     show_default=True,
-    help="Initial images of a synthesis method: real, noise, or an artifact reference.",
+    help="Initial images of a synthesis method: real (random real images), noise, a selection "
+    "method's set (random, herding, kcenter, forgetting: run with its defaults), or an artifact "
+    "reference.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option

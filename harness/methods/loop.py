@@ -67,6 +67,9 @@ if TYPE_CHECKING:
     from harness.data.pixelspace import TensorSpace
 
 MAX_CURVE_POINTS = 200
+#: ``--init`` values that are neither a selection method nor an artifact: the random-real stream
+#: (iteration 0 is the ``random`` set of the same seed) and standard-normal noise.
+INIT_KINDS = ("real", "noise")
 ZCA_VARIANT = "kornia-eps0.1"  # the ZCA of MTT's official code (kornia ZCAWhitening, eps 0.1)
 
 
@@ -80,7 +83,7 @@ class CondenseSpec:
     out: Path
     iterations: int | None = None  # None: the method's default
     model: str = "convnet"
-    init: str = "real"  # real | noise | a reference to an artifact
+    init: str = "real"  # real | noise | a selection method's name | a reference to an artifact
     seed: int = 0
     device: str = "auto"
     data_root: str | None = None
@@ -168,6 +171,59 @@ def _peak_memory(device: torch.device) -> dict[str, Any]:
     return {"peak_memory_bytes": int(rss), "peak_memory_kind": "ru_maxrss (whole process)"}
 
 
+def selection_names() -> list[str]:
+    """The registered selection methods (sorted) a synthesis can start from (``--init NAME``):
+    all but those that score on the validation split with their defaults (ORS), which a
+    synthesis run trains on."""
+    from harness.methods import list_methods
+
+    out = []
+    for n in list_methods():
+        m = get_method(n)
+        uses_val = getattr(m, "uses_validation", None)
+        if isinstance(m, SelectionMethod) and not (uses_val and uses_val(build_config(m))):
+            out.append(n)
+    return out
+
+
+def init_choices() -> list[str]:
+    """The named ``--init`` values: ``real``, ``noise`` and every selection method."""
+    return [*INIT_KINDS, *selection_names()]
+
+
+def _looks_like_ref(text: str) -> bool:
+    """A store reference (``ns/name``, ``hf://``), a path (``./d``, ``/abs``, ``~/d``) or an
+    existing directory: what an ``--init`` that is not a named choice must be."""
+    import os
+
+    seps = {"/", os.sep, *([os.altsep] if os.altsep else [])}
+    return any(c in text for c in seps) or text.startswith((".", "~")) or Path(text).is_dir()
+
+
+def check_init(init: str, what: str = "--init") -> str:
+    """How ``init`` starts a synthesis: ``real`` | ``noise`` | ``selection`` | ``artifact``.
+
+    A bare word that is none of the named choices (and no existing directory) is a
+    :class:`UserError` listing them, never a reference lookup; a named choice wins over a
+    directory of the same name (write ``./kcenter`` for the directory)."""
+    if init in INIT_KINDS:
+        return init
+    names = selection_names()
+    if init in names:
+        return "selection"
+    if _looks_like_ref(init):
+        return "artifact"
+    from harness.methods import list_methods
+
+    choices = ", ".join([*INIT_KINDS, *names])
+    kind = "a synthesis method" if init in list_methods() else "unknown"
+    raise UserError(
+        f"{what} {init!r}: {kind}; choose one of {choices} "
+        "(a selection method's set starts the run), or an artifact reference (NS/NAME[@vN], "
+        "hf://datasets/ORG/NAME, or a directory path such as ./DIR)"
+    )
+
+
 def _check_request(spec: CondenseSpec, method: Method[Any]) -> None:
     if spec.ipc < 1:
         raise UserError(f"ipc must be at least 1, got {spec.ipc}")
@@ -180,6 +236,8 @@ def _check_request(spec: CondenseSpec, method: Method[Any]) -> None:
             raise UserError(f"{method.name} is a selection method: it has no iterations")
         if spec.init != "real":
             raise UserError(f"{method.name} selects real images; an init set does not apply")
+    else:
+        check_init(spec.init)
 
 
 @dataclass
@@ -293,7 +351,33 @@ def _init_images(
         c, (h, w) = ctx.channels, ctx.image_size
         x = torch.randn(k * ipc, c, h, w, generator=gen).to(ctx.device)
         return x, labels, [], {"init": "noise", "distribution": "standard normal in pixel space"}
+    if check_init(spec.init) == "selection":
+        return _init_from_selection(spec.init, ctx)
     return _init_from_ref(spec, ctx)
+
+
+def _init_from_selection(
+    name: str, ctx: CondenseContext
+) -> tuple[torch.Tensor, torch.Tensor, list[str], dict[str, Any]]:
+    """The set the selection method ``name`` picks (its default configuration) from the images
+    this run sees (same dataset, split, pixel space, IPC, seed and network), in-process: the
+    images ``harness condense --method NAME`` with the same settings would write (its
+    generator, ``(seed, "NAME/init")``, and its class order). No artifact is made, so the
+    lineage stays empty; the init record names the method and its config hash."""
+    sel = get_method(name)
+    cfg = sel.configure(build_config(sel), ctx)
+    record = config_record(cfg)
+    tensors, extra, _, run = _run_selection(sel, cfg, ctx, None)
+    rec: dict[str, Any] = {
+        "init": "selection",
+        "method": sel.name,
+        "config": record,
+        "config_hash": config_hash(sel.name, record),
+        "selection_s": run["selection_s"],
+    }
+    if extra:
+        rec["info"] = extra
+    return tensors["images"].to(ctx.device), tensors["labels"].to(ctx.device), [], rec
 
 
 def _init_from_ref(

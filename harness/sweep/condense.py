@@ -1,7 +1,7 @@
 """Condense cells (``[[condense]]`` tables): make a set, push it, then evaluate it like any other.
 
 A condense cell is keyed by the id of its recipe (:meth:`~.spec.CondenseEntry.id`: dataset,
-method, IPC, seed, options, network, iterations, image size). It runs on the sweep's executor
+method, IPC, seed, options, network, iterations, image size, and the init when it sets one). It runs on the sweep's executor
 like an evaluation cell (:func:`run_condense`, dispatched by :func:`~.worker.run_cell`): the worker
 calls :func:`harness.methods.loop.condense` into a work directory under the results directory,
 pushes the artifact to the sweep's store under the cell's push name (which contains the id, so
@@ -119,6 +119,7 @@ def run_condense(task: CondenseTask) -> CondenseOutcome:
             device=task.device,
             data_root=task.data_root,
             image_size=e.image_size,
+            init=e.init or "real",
             options={k: _option_text(v) for k, v in e.options},
             overwrite=True,  # a killed earlier attempt's leftovers
             store=task.store,

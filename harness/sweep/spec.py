@@ -62,9 +62,20 @@ OVERRIDE_KEYS = {
 }
 PROTOCOL_KEYS = ("name", *OVERRIDE_KEYS)
 #: Keys of a [[condense]] table.
-CONDENSE_KEYS = ("dataset", "method", "ipc", "seed", "options", "model", "iterations", "image_size", "name")
+CONDENSE_KEYS = (
+    "dataset",
+    "method",
+    "ipc",
+    "seed",
+    "options",
+    "model",
+    "iterations",
+    "image_size",
+    "name",
+    "init",
+)
 #: The keys of a [[condense]] table that may list several values (the table is their grid).
-CONDENSE_GRID_KEYS = ("method", "ipc", "seed")
+CONDENSE_GRID_KEYS = ("method", "ipc", "seed", "init")
 #: Where a condensed set is pushed unless the table names it ({sweep} is the sweep name, lowercased).
 DEFAULT_CONDENSE_NAME = "{sweep}/{method}-{dataset}-ipc{ipc}-s{seed}-{id}"
 #: The placeholders a push-name template may use.
@@ -78,6 +89,7 @@ CONDENSE_NAME_FIELDS = (
     "model",
     "iterations",
     "image_size",
+    "init",  # "real" when the cell does not set one
 )
 MAX_SPEC_BYTES = 1 << 20
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -218,10 +230,14 @@ class CondenseEntry:
     iterations: int | None = None  # None: the method's default
     image_size: int | None = None  # None: the dataset's
     name: str = DEFAULT_CONDENSE_NAME  # push name template
+    #: a synthesis's start (``harness condense --init``): ``noise`` or a selection method's name;
+    #: None is ``real`` (the random-real stream), the default
+    init: str | None = None
 
     def recipe(self) -> dict[str, Any]:
-        """What decides the set (the cell's identity): everything but the push name."""
-        return {
+        """What decides the set (the cell's identity): everything but the push name. ``init`` is
+        in it only when set, so every cell without one keeps the id it always had."""
+        out = {
             "dataset": self.dataset,
             "method": self.method,
             "ipc": self.ipc,
@@ -231,6 +247,9 @@ class CondenseEntry:
             "iterations": self.iterations,
             "image_size": self.image_size,
         }
+        if self.init is not None:
+            out["init"] = self.init
+        return out
 
     @property
     def id(self) -> str:
@@ -241,7 +260,7 @@ class CondenseEntry:
         """The store name the set is pushed to (the template filled in; validated)."""
         from dcregistry.refs import validate_name
 
-        fields = {**self.recipe(), "sweep": sweep.lower(), "id": self.id[:10]}
+        fields = {"init": "real", **self.recipe(), "sweep": sweep.lower(), "id": self.id[:10]}
         try:
             return validate_name(self.name.format(**fields))
         except UserError as exc:
@@ -313,10 +332,11 @@ class CondenseEntry:
         from harness.models import model_factory
 
         try:
-            get_method(value["method"])
+            method = get_method(value["method"])
             model_factory(model)
         except UserError as exc:
             raise _fail(f"{where}", str(exc)) from None
+        init = _condense_init(value.get("init"), method, f"{where}.init")
         return cls(
             value["dataset"],
             value["method"],
@@ -327,7 +347,25 @@ class CondenseEntry:
             value.get("iterations"),
             value.get("image_size"),
             name,
+            init,
         )
+
+
+def _condense_init(init: Any, method: Any, where: str) -> str | None:
+    """A cell's ``init``: ``noise`` or a selection method's name (``real``, the default, is
+    None: the same recipe and id as a cell without one). An artifact reference is not a recipe
+    (``ns/name`` moves with every push): list the set as an artifact or condense it in a cell."""
+    if init is None:
+        return None
+    from harness.methods.base import SelectionMethod
+    from harness.methods.loop import init_choices
+
+    choices = init_choices()
+    if not isinstance(init, str) or init not in choices:
+        raise _fail(where, f"must be one of {', '.join(choices)}, got {init!r}")
+    if isinstance(method, SelectionMethod):
+        raise _fail(where, f"{method.name} selects real images; init applies to synthesis methods only")
+    return None if init == "real" else init
 
 
 @dataclass(frozen=True)

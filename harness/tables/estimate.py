@@ -87,11 +87,12 @@ def _condense_s(e: CondenseEntry) -> float:
         return SETUP_S + base
     its = e.iterations if e.iterations is not None else DEFAULT_ITERATIONS.get(e.method, 1000)
     spi = _per_ipc(S_PER_ITER.get(e.method, S_PER_ITER["dc"]), e.ipc)
+    init_s = SELECTION_S.get(e.init, 0.0) if e.init else 0.0  # --init SELECTION: run in-process first
     if e.method == "mtt":  # the experts: num_experts x expert_train_epochs epochs of the full set
         opts = dict(e.options)
         spi_experts = int(opts.get("num_experts", 100)) * int(opts.get("expert_train_epochs", 50)) * 2.0
-        return SETUP_S + spi_experts + its * spi
-    return SETUP_S + its * spi * arch_factor(e.model)
+        return SETUP_S + init_s + spi_experts + its * spi
+    return SETUP_S + init_s + its * spi * arch_factor(e.model)
 
 
 def eval_s(n_images: int, epochs: int, arch: str) -> float:
