@@ -113,6 +113,43 @@ def engine_options(f: Any) -> Any:
     return f
 
 
+def placement_options(f: Any) -> Any:
+    """Where and how cells run: ``--executor``, ``--workers``, ``--per-gpu``, ``--strategy``
+    (``harness sweep`` and ``harness table run``)."""
+    for opt in reversed(
+        [
+            click.option(
+                "--executor",
+                default="local",
+                show_default=True,
+                type=click.Choice(EXECUTORS.names()),
+                help="Where cells run.",
+            ),
+            click.option(
+                "--workers",
+                type=click.IntRange(min=1),
+                default=None,
+                help="CPU worker processes (default: the cores).",
+            ),
+            click.option(
+                "--per-gpu",
+                type=click.IntRange(min=1),
+                default=1,
+                show_default=True,
+                help="Workers per GPU on CUDA.",
+            ),
+            click.option(
+                "--strategy",
+                default="sequential",
+                show_default=True,
+                help="How a cell's run is executed (`harness strategies`); a cell is one seed.",
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
 def executor_options(
     workers: int | None, per_gpu: int, device: str, results_root: Path, engine: dict[str, Any]
 ) -> Any:
@@ -139,27 +176,9 @@ def executor_options(
 @click.option(
     "--dry-run", is_flag=True, help="Plan only: counts per axis, cells done/failed/left, an estimate."
 )
-@click.option(
-    "--executor",
-    default="local",
-    show_default=True,
-    type=click.Choice(EXECUTORS.names()),
-    help="Where cells run.",
-)
-@click.option(
-    "--workers", type=click.IntRange(min=1), default=None, help="CPU worker processes (default: the cores)."
-)
-@click.option(
-    "--per-gpu", type=click.IntRange(min=1), default=1, show_default=True, help="Workers per GPU on CUDA."
-)
+@placement_options
 @device_option
 @data_root_option
-@click.option(
-    "--strategy",
-    default="sequential",
-    show_default=True,
-    help="How a cell's run is executed (`harness strategies`); a cell is one seed.",
-)
 @click.option("--retry-failed", is_flag=True, help="Also rerun cells recorded as failed.")
 @click.option(
     "--record", is_flag=True, help="Attach each artifact x protocol result to the artifact in its store."

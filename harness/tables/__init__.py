@@ -38,6 +38,8 @@ TABLES: Registry[TableDef] = Registry(
         "dcbench-optim": "dcbench_optim",
         "dcbench-ipc": "dcbench_ipc",
         "dc-distance": "dc_distance",
+        "dcbench-time": "dcbench_time",
+        "dc-cost": "dc_cost",
         "dc-vs-dd": "dc_vs_dd",
         "dc-nas": "dc_nas",
     },
@@ -45,9 +47,23 @@ TABLES: Registry[TableDef] = Registry(
 )
 
 
+#: Names that stand for several tables (run, rendered and shown one after another).
+TABLE_GROUPS: dict[str, tuple[str, ...]] = {
+    # DC's ConvNet ablations T6-T10: one matrix per ablation
+    "dc-ablations": ("dc-activation", "dc-pooling", "dc-normalization", "dc-depth", "dc-width"),
+}
+
+
 def get_table(name: str) -> TableDef:
     """The table registered as ``name`` (UnknownNameError with close matches)."""
     return TABLES.get(name)
+
+
+def get_tables(name: str) -> list[TableDef]:
+    """The tables ``name`` stands for: a group's members, else the one table."""
+    if name in TABLE_GROUPS:
+        return [TABLES.get(n) for n in TABLE_GROUPS[name]]
+    return [TABLES.get(name)]
 
 
 def get_budget(name: str) -> Budget:
@@ -67,5 +83,7 @@ __all__ = [
     "TableError",
     "TableNeedsError",
     "get_table",
+    "get_tables",
+    "TABLE_GROUPS",
     "get_budget",
 ]

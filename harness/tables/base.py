@@ -42,6 +42,7 @@ __all__ = [
     "TABLE_DATASETS",
     "CONDENSE_NAME",
     "balanced_max_ipc",
+    "ABLATION_QUICK",
 ]
 
 
@@ -108,12 +109,24 @@ BUDGETS: dict[str, Budget] = {
     ),
     "quick": Budget(
         "quick",
-        "a CPU-sized table: IPC 1 and 10, 3 seeds, 50+1 evaluation epochs, short condensation "
-        "budgets (the old `harness table` defaults)",
+        "a CPU-sized table (~30 min each on digits, 2 cores): IPC 1 and 10, 3 seeds, 50+1 "
+        "evaluation epochs, short condensation budgets (DC/DSA 50 | 2, DM 200 | 100, MTT 20 | 10 "
+        "iterations at IPC 1 | 10)",
         ipcs=(1, 10),
         seeds=(0, 1, 2),
         epochs=50,
-        iterations={"dc@1": 50, "dsa@1": 50, "dm@1": 200, "mtt": 100, "dc@10": 2, "dsa@10": 2, "dm@10": 100},
+        # measured on digits at 32x32, 2 cores: DC/DSA ~4 s/iteration at IPC 1 and ~110 s at IPC
+        # 10, MTT ~8 and ~20 s (20 student steps), DM well under 1 s
+        iterations={
+            "dc@1": 50,
+            "dsa@1": 50,
+            "dm@1": 200,
+            "mtt@1": 20,
+            "dc@10": 2,
+            "dsa@10": 2,
+            "dm@10": 100,
+            "mtt@10": 10,
+        },
         options={
             "mtt": {"num_experts": 3, "expert_train_epochs": 6, "max_start_epoch": 4, "expert_epochs": 2},
         },
@@ -158,7 +171,7 @@ class TableDef:
     source: str = ""
     paper_dataset: str = "mnist"  # the paper's dataset of this table (digits is compared to it)
     paper_setup: str = ""  # the paper's setting (epochs, IPC), for the "differs" note
-    plot: str | None = None  # "ipc-lines" | "heatmap" | "bars"
+    plot: str | None = None  # "ipc-lines" | "heatmap" | "bars" | "cost-scatter" (time vs accuracy)
     needs: str | None = None  # set when the harness cannot make the cells
     notes: tuple[str, ...] = ()
     #: rewrites of the parsed template for a dataset (e.g. MNIST's DC augmentation protocol)
@@ -167,6 +180,12 @@ class TableDef:
     cap_ipc: bool = False  # drop cells whose IPC exceeds the dataset's smallest class
     #: per-budget changes of this table (e.g. which IPCs `quick` keeps): budget -> Budget fields
     budget_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: what a position shows (a name of harness.tables.metrics.METRICS; None: accuracy everywhere)
+    metric: Callable[[Position], str] | None = None
+
+    def metric_of(self, pos: Position) -> str:
+        """The metric shown at ``pos``."""
+        return "accuracy" if self.metric is None else self.metric(pos)
 
     def budget(self, budget: Budget) -> Budget:
         """``budget`` with this table's changes."""
@@ -295,6 +314,11 @@ def parse_published(text: str) -> list[Published | None]:
     return out
 
 
+#: ``quick`` for the ConvNet ablations (T6-T10): 16x16 (the smallest size depth 4 takes), where
+#: a DC iteration at IPC 1 is ~1 s, so the five tables' 20 sets fit in about 30 minutes together
+ABLATION_QUICK: Mapping[str, Any] = {"image_size": 16}
+
+
 def cross_table(
     name: str,
     title: str,
@@ -307,10 +331,11 @@ def cross_table(
     row_header: str = "condensed with",
     notes: tuple[str, ...] = (),
     smoke_image_size: int | None = None,
+    quick: Mapping[str, Any] | None = None,
 ) -> TableDef:
     """A square "condensed with X, evaluated with Y" table (DC Tables 2, T6-T10): one set per
     network variant (``label -> model name``), each evaluated with every variant (the protocol's
-    ``arch`` override)."""
+    ``arch`` override). ``quick``: this table's changes of the ``quick`` budget (Budget fields)."""
     labels = {model: label for label, model in variants.items()}
     protos = ", ".join(f'{{ name = "{protocol}", arch = "{m}" }}' for m in variants.values())
     models = ", ".join(f'"{m}"' for m in variants.values())
@@ -342,5 +367,8 @@ def cross_table(
         plot="heatmap",
         for_dataset=for_dataset,
         notes=("the seeds give these tables' captions only, not their numbers: no published values", *notes),
-        budget_overrides={"smoke": {"image_size": smoke_image_size}} if smoke_image_size else {},
+        budget_overrides={
+            **({"smoke": {"image_size": smoke_image_size}} if smoke_image_size else {}),
+            **({"quick": dict(quick)} if quick else {}),
+        },
     )

@@ -10,8 +10,7 @@ import click
 
 from dcregistry.cli.common import emit_json, progress_disabled
 from harness.cli_options import data_root_option, device_option
-from harness.sweep.cli import engine_options, executor_options
-from harness.sweep.executor import EXECUTORS
+from harness.sweep.cli import engine_options, executor_options, placement_options
 
 from .base import BUDGET_NAMES, TABLE_DATASETS
 
@@ -39,10 +38,10 @@ budget_option = click.option(
 )
 
 
-def _table(name: str):
-    from . import get_table
+def _tables(name: str):
+    from . import get_tables
 
-    return get_table(name)
+    return get_tables(name)
 
 
 def _budget(name: str):
@@ -60,18 +59,21 @@ def table_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def table_list(as_json: bool) -> None:
     """Every shipped table: name, what it is, and what it needs when the harness cannot make it."""
-    from . import TABLES
+    from . import TABLE_GROUPS, TABLES
 
     tables = [TABLES.get(n) for n in TABLES.names()]
     if as_json:
         emit_json(
             [{"name": t.name, "title": t.title, "reference": t.reference, "needs": t.needs} for t in tables]
+            + [{"name": g, "group": list(members)} for g, members in TABLE_GROUPS.items()]
         )
         return
     w = max(len(t.name) for t in tables)
     for t in tables:
         click.echo(f"{t.name:<{w}}  {t.title}" + (f"  [needs {t.needs}]" if t.needs else ""))
         click.echo(f"{'':<{w}}  {t.reference}")
+    for g, members in TABLE_GROUPS.items():
+        click.echo(f"{g:<{w}}  group: {', '.join(members)} (run, shown and rendered one after another)")
 
 
 @table_group.command("show")
@@ -86,9 +88,15 @@ def table_list(as_json: bool) -> None:
 )
 def table_show(name: str, dataset: str | None, data_root: str | None, results: str | None) -> None:
     """Layout, cells per budget and the estimated cost of each budget on digits."""
+    for i, t in enumerate(_tables(name)):
+        if i:
+            click.echo()
+        _show(t, dataset, data_root, results)
+
+
+def _show(t: Any, dataset: str | None, data_root: str | None, results: str | None) -> None:
     from .estimate import duration, estimate
 
-    t = _table(name)
     click.echo(f"{t.name}: {t.title}")
     click.echo(f"  {t.reference}")
     if t.needs:
@@ -131,7 +139,7 @@ def table_show(name: str, dataset: str | None, data_root: str | None, results: s
         man = read_manifest(Path(results), t.name)
         if man is not None:
             res = collect(t, _budget(man["budget"]), Path(results), man["dataset"], data_root)
-            done = sum(len(c.accuracies) for c in res.cells.values())
+            done = sum(len(c.values) for c in res.cells.values())
             click.echo(
                 f"  {results}: last run {man['budget']} on {man['dataset']}; {done} seed results, {len(res.missing)} missing"
             )
@@ -172,25 +180,8 @@ def _measured(results: Path) -> tuple[int, float, int, float] | None:
 @click.option(
     "--out", "-o", "out", type=click.Path(file_okay=False), default=None, help="Also render the table here."
 )
-@click.option(
-    "--executor",
-    default="local",
-    show_default=True,
-    type=click.Choice(EXECUTORS.names()),
-    help="Where cells run.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Worker processes (local, ray).",
-)
-@click.option(
-    "--per-gpu", type=click.IntRange(min=1), default=1, show_default=True, help="Workers per GPU on CUDA."
-)
+@placement_options
 @device_option
-@click.option("--strategy", default="sequential", show_default=True, help="How a cell's run is executed.")
 @click.option(
     "--store",
     "store_spec",
@@ -208,7 +199,7 @@ def table_run(
     results: str,
     out: str | None,
     executor: str,
-    workers: int,
+    workers: int | None,
     per_gpu: int,
     device: str,
     strategy: str,
@@ -218,44 +209,52 @@ def table_run(
     **engine: Any,
 ) -> None:
     """Condense and evaluate the table's missing cells (resumable), then say what is left."""
-    from .render import collect, write_outputs
+    from .render import collect, write_group_markdown, write_outputs
     from .run import run_table
 
-    t = _table(name)
+    tables = _tables(name)
     b = _budget(budget or "quick")
     ds = dataset or "digits"
-    t.specs(b, ds, store_spec, data_root)  # validate (and refuse a table that needs more) before work
+    for t in tables:  # validate (and refuse a table that needs more) before any work
+        t.specs(b, ds, store_spec, data_root)
     root = Path(results)
     opts = executor_options(workers, per_gpu, device, root, engine)
     log = (lambda s: None) if progress_disabled(quiet) else (lambda s: click.echo(s, err=True))
-    report = run_table(
-        t,
-        b,
-        root,
-        dataset=ds,
-        executor=executor,
-        options=opts,
-        store=store_spec,
-        data_root=data_root,
-        strategy=strategy,
-        retry_failed=retry_failed,
-        log=log,
-    )
-    for e in report.errors[:5]:
-        click.echo(f"harness: condense failed: {e}", err=True)
-    click.echo(
-        f"{t.name} ({b.name}, {ds}) -> {root}: {report.condensed} set(s) condensed ({report.condense_failed} failed), "
-        f"{report.computed} cells computed, {report.skipped_done} already done, {report.failed} failed, {report.wall_s:.0f} s"
-    )
-    if out:
-        res = collect(t, b, root, ds, data_root, store_spec)
-        for p in write_outputs(res, Path(out)):
-            click.echo(f"wrote {p}")
-    if report.failed or report.condense_failed:
+    failed = 0
+    rendered = []
+    for t in tables:
+        report = run_table(
+            t,
+            b,
+            root,
+            dataset=ds,
+            executor=executor,
+            options=opts,
+            store=store_spec,
+            data_root=data_root,
+            strategy=strategy,
+            retry_failed=retry_failed,
+            log=log,
+        )
+        for e in report.errors[:5]:
+            click.echo(f"harness: condense failed: {e}", err=True)
+        click.echo(
+            f"{t.name} ({b.name}, {ds}) -> {root}: {report.condensed} set(s) condensed ({report.condense_failed} failed), "
+            f"{report.computed} cells computed, {report.skipped_done} already done, {report.failed} failed, {report.wall_s:.0f} s"
+        )
+        failed += report.failed + report.condense_failed
+        if out:
+            res = collect(t, b, root, ds, data_root, store_spec)
+            rendered.append(res)
+            for p in write_outputs(res, Path(out)):
+                click.echo(f"wrote {p}")
+    if out and len(tables) > 1:
+        click.echo(f"wrote {write_group_markdown(name, rendered, Path(out))}")
+    if failed:
         from harness.sweep.cli import SweepIncompleteError
 
         raise SweepIncompleteError(
-            f"{report.failed + report.condense_failed} cell(s) failed (their files under {root} say why); "
+            f"{failed} cell(s) failed (their files under {root} say why); "
             "fix the cause and rerun with --retry-failed"
         )
 
@@ -293,28 +292,34 @@ def table_render(
     store_spec: str | None,
 ) -> None:
     """The table in the paper's layout from a results directory (missing cells listed)."""
-    from .base import TableError
-    from .render import collect, render_markdown, write_outputs
+    from .base import TableError, TableNeedsError
+    from .render import collect, render_markdown, write_group_markdown, write_outputs
     from .run import read_manifest
 
-    t = _table(name)
-    if t.needs:
-        from .base import TableNeedsError
-
-        raise TableNeedsError(f"table {t.name} needs {t.needs}")
+    tables = _tables(name)
     root = Path(results)
-    man = read_manifest(root, t.name) or {}
+    for t in tables:
+        if t.needs:
+            raise TableNeedsError(f"table {t.name} needs {t.needs}")
     if not root.is_dir():
         raise TableError(
-            f"{results}: no such results directory (run `harness table run {t.name} --results {results}` first)"
+            f"{results}: no such results directory (run `harness table run {name} --results {results}` first)"
         )
-    b = _budget(budget or man.get("budget") or "quick")
-    ds = dataset or man.get("dataset") or "digits"
-    res = collect(t, b, root, ds, data_root, store_spec or man.get("store"))
-    if out:
-        for p in write_outputs(res, Path(out)):
-            click.echo(f"wrote {p}")
-        if res.missing:
-            click.echo(f"{len(res.missing)} cell(s) missing or failed (listed in the files)", err=True)
-    else:
-        click.echo(render_markdown(res), nl=False)
+    rendered = []
+    for i, t in enumerate(tables):
+        man = read_manifest(root, t.name) or {}
+        b = _budget(budget or man.get("budget") or "quick")
+        ds = dataset or man.get("dataset") or "digits"
+        res = collect(t, b, root, ds, data_root, store_spec or man.get("store"))
+        rendered.append(res)
+        if out:
+            for p in write_outputs(res, Path(out)):
+                click.echo(f"wrote {p}")
+            if res.missing:
+                click.echo(
+                    f"{t.name}: {len(res.missing)} cell(s) missing or failed (listed in the files)", err=True
+                )
+        else:
+            click.echo(("\n" if i else "") + render_markdown(res), nl=False)
+    if out and len(tables) > 1:
+        click.echo(f"wrote {write_group_markdown(name, rendered, Path(out))}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import TABLES
-from .base import cross_table
+from .base import ABLATION_QUICK, cross_table
 
 TABLE = TABLES.register(
     "dc-activation",
@@ -17,5 +17,6 @@ TABLE = TABLES.register(
             "LeakyReLU": "convnet-leakyrelu",
             "Swish": "convnet-swish",
         },
+        quick=ABLATION_QUICK,
     ),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import TABLES
-from .base import cross_table
+from .base import ABLATION_QUICK, cross_table
 
 TABLE = TABLES.register(
     "dc-normalization",
@@ -18,5 +18,6 @@ TABLE = TABLES.register(
             "InstanceNorm": "convnet-in",
             "GroupNorm": "convnet-gn",
         },
+        quick=ABLATION_QUICK,
     ),
 )

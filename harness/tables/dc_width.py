@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import TABLES
-from .base import cross_table
+from .base import ABLATION_QUICK, cross_table
 
 TABLE = TABLES.register(
     "dc-width",
@@ -12,5 +12,6 @@ TABLE = TABLES.register(
         "Cross-width performance of DC sets, IPC 1 (test accuracy %; ConvNet variants)",
         "Zhao, Mopuri, Bilen: Dataset Condensation with Gradient Matching (ICLR 2021), Table T10",
         {"W32": "convnet-w32", "W64": "convnet-w64", "W128": "convnet-w128", "W256": "convnet-w256"},
+        quick=ABLATION_QUICK,
     ),
 )

@@ -16,6 +16,7 @@ from harness.sweep.condense import CondenseRecords, condense_status
 from harness.sweep.results import CellKey, CellResult, ResultsDir
 
 from .base import Budget, Position, Published, TableDef, pct
+from .metrics import METRICS, metric_value
 
 __all__ = [
     "TableCell",
@@ -30,12 +31,14 @@ __all__ = [
 
 @dataclass
 class TableCell:
-    """One position of the table: our accuracies (%) per seed, and the published value."""
+    """One position of the table: our values per seed (accuracy %; a cost: one per set), and the
+    published value."""
 
     row: str
     column: str
-    expected: int = 0  # seeds planned
-    accuracies: list[float] = field(default_factory=list)  # done seeds, %
+    expected: int = 0  # seeds planned (a cost: 1)
+    values: list[float] = field(default_factory=list)  # done seeds' accuracies %, or the cost
+    metric: str = "accuracy"  # a name of harness.tables.metrics.METRICS
     missing: list[str] = field(default_factory=list)  # what is not there yet
     failed: list[str] = field(default_factory=list)
     published: Published | None = None
@@ -45,11 +48,11 @@ class TableCell:
 
     @property
     def mean(self) -> float | None:
-        return statistics.fmean(self.accuracies) if self.accuracies else None
+        return statistics.fmean(self.values) if self.values else None
 
     @property
     def std(self) -> float | None:
-        return statistics.pstdev(self.accuracies) if self.accuracies else None
+        return statistics.pstdev(self.values) if self.values else None
 
     @property
     def delta(self) -> float | None:
@@ -60,12 +63,9 @@ class TableCell:
         m, s = self.mean, self.std
         if m is None or s is None:
             return "failed" if self.failed else "—"
-        text = f"{m:.1f} ± {s:.1f}" + (" ⚠" if self.warning else "")
-        return (
-            text
-            if len(self.accuracies) == self.expected
-            else f"{text} ({len(self.accuracies)}/{self.expected})"
-        )
+        metric = METRICS[self.metric]
+        text = (metric.text(m) if metric.read else f"{m:.1f} ± {s:.1f}") + (" ⚠" if self.warning else "")
+        return text if len(self.values) == self.expected else f"{text} ({len(self.values)}/{self.expected})"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,9 +73,10 @@ class TableCell:
             "column": self.column,
             "mean": self.mean,
             "std": self.std,
-            "n": len(self.accuracies),
+            "n": len(self.values),
             "expected": self.expected,
-            "accuracies": self.accuracies,
+            "metric": self.metric,
+            "values": self.values,
             "published": None
             if self.published is None
             else {"mean": self.published.mean, "std": self.published.std},
@@ -172,7 +173,9 @@ def collect(
                 )
                 for pos in positions:
                     cell = cells.setdefault(pos, TableCell(*pos, published=published.get(pos)))
-                    cell.expected, cell.protocol = len(seeds), proto.id
+                    metric = METRICS[table.metric_of(pos)]
+                    cell.metric = metric.name
+                    cell.expected, cell.protocol = (1, None) if metric.read else (len(seeds), proto.id)
                     if digest is None:
                         if state.state == "failed":
                             cell.failed.append(f"condensing {what} failed: {state.error}")
@@ -180,12 +183,22 @@ def collect(
                             cell.missing.append(f"set {what} not condensed yet")
                         continue
                     cell.digest = digest
-                    cell.warning = _quality_warning(store, state.name, digest)
+                    mc = _method_config(store, state.name, digest)
+                    cell.warning = _quality_warning(mc)
+                    if metric.read is not None:  # a cost of the set: one number, from its record
+                        if cell.values:
+                            continue  # the same set placed by another protocol
+                        v = None if mc is None else metric_value(metric, mc)
+                        if v is None:
+                            cell.missing.append(f"set {what}: its record has no {metric.unit}")
+                        else:
+                            cell.values.append(v)
+                        continue
                     left = []
                     for s in seeds:
                         got = rd.read_cell(entry.dataset, entry.ipc, CellKey(digest, proto.id, s))
                         if isinstance(got, CellResult) and got.status == "done" and got.record is not None:
-                            cell.accuracies.append(100 * got.record.accuracies[0])
+                            cell.values.append(100 * got.record.accuracies[0])
                         elif isinstance(got, CellResult) and got.status == "failed":
                             cell.failed.append(f"seed {s} failed: {got.error}")
                         else:
@@ -195,8 +208,8 @@ def collect(
     return TableResults(table, table.budget(budget), dataset, pub_ds, cells, protocols)
 
 
-def _quality_warning(store: str | None, name: str, digest: str) -> str | None:
-    """``method_config.quality.warning`` of a pushed set (None: none, or the store cannot say)."""
+def _method_config(store: str | None, name: str, digest: str) -> dict[str, Any] | None:
+    """The ``method_config`` of a pushed set (None: the store cannot say)."""
     from dcregistry.errors import UserError
     from dcregistry.store import get_store
 
@@ -204,7 +217,13 @@ def _quality_warning(store: str | None, name: str, digest: str) -> str | None:
         md = get_store(store).resolve(f"{name}@{digest}").metadata or {}
     except (UserError, OSError):
         return None
-    quality = (md.get("method_config") or {}).get("quality") or {}
+    mc = md.get("method_config")
+    return mc if isinstance(mc, dict) else None
+
+
+def _quality_warning(mc: dict[str, Any] | None) -> str | None:
+    """``method_config.quality.warning`` (None: none, or no record)."""
+    quality = (mc or {}).get("quality") or {}
     warning = quality.get("warning") if isinstance(quality, dict) else None
     return str(warning) if warning else None
 
@@ -215,11 +234,20 @@ def _opts(entry: Any) -> str:
 
 def _header(res: TableResults) -> list[str]:
     t = res.table
+    shown = {METRICS[t.metric_of((r, c))] for r in t.rows for c in t.columns}
+    what = []
+    if METRICS["accuracy"] in shown:
+        what.append(
+            "mean ± std over the seeds (accuracy % on the test split); protocols: "
+            + ", ".join(f"`{p}`" for p in res.protocols)
+        )
+    costs = sorted(m.unit for m in shown if m.read is not None)
+    if costs:
+        what.append(f"{', '.join(costs)}: one condensation each, from the set's `method_config`")
     return [
         f"# {t.title}",
         "",
-        f"{t.reference}. Ours: {res.dataset}, budget `{res.budget.name}`, mean ± std over the seeds "
-        f"(accuracy % on the test split); protocols: {', '.join(f'`{p}`' for p in res.protocols)}.",
+        f"{t.reference}. Ours: {res.dataset}, budget `{res.budget.name}`; {'; '.join(what)}.",
         "",
     ]
 
@@ -277,7 +305,7 @@ def render_csv(res: TableResults) -> str:
                     c,
                     f(cell.mean),
                     f(cell.std),
-                    len(cell.accuracies),
+                    len(cell.values),
                     cell.expected,
                     "" if cell.published is None else cell.published.mean,
                     f(cell.delta),
@@ -379,6 +407,49 @@ def render_plot(res: TableResults, path: Path) -> bool:
         ax.set_xlabel("evaluated with")
         ax.set_ylabel(t.row_header or "condensed with")
         fig.colorbar(im, ax=ax, label="test accuracy %")
+    elif kind == "cost-scatter":  # condensation time vs accuracy, one point per (row, IPC)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for r in t.rows:
+            pts = []
+            for c in t.columns:
+                cell = res.cells.get((r, c))
+                if cell is None or cell.metric != "wall_s" or cell.mean is None:
+                    continue
+                group = c.rsplit(" ", 2)[0]  # "IPC 10"
+                acc = next(
+                    (
+                        x
+                        for x in (res.cells.get((r, o)) for o in t.columns if o.startswith(group + " "))
+                        if x is not None and x.metric == "accuracy" and x.mean is not None
+                    ),
+                    None,
+                )
+                if acc is not None and acc.mean is not None:
+                    pts.append((cell.mean, acc.mean, acc.std or 0.0, group.removeprefix("IPC ")))
+            if not pts:
+                continue
+            line = ax.errorbar(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                yerr=[p[2] for p in pts],
+                marker="o",
+                linestyle="none",
+                capsize=3,
+                label=r,
+            ).lines[0]
+            for x, y, _, ipc in pts:
+                ax.annotate(
+                    f"{ipc}",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(4, 3),
+                    fontsize=6,
+                    color=line.get_color(),
+                )
+        ax.set_xscale("log")
+        ax.set_xlabel("condensation wall time, s (log; labels: IPC)")
+        ax.set_ylabel("test accuracy %")
+        ax.legend(fontsize=7)
     else:  # grouped bars: one group per row, one bar per column
         rows = [
             r
@@ -433,3 +504,13 @@ def write_outputs(res: TableResults, out: Path) -> list[Path]:
     if render_plot(res, base.with_suffix(".png")):
         paths.append(base.with_suffix(".png"))
     return paths
+
+
+def write_group_markdown(name: str, results: list[TableResults], out: Path) -> Path:
+    """``OUT/<group>.md``: a group's tables (e.g. ``dc-ablations``) one after another."""
+    from dcregistry.fsio import atomic_write_text, ensure_dir
+
+    ensure_dir(out)
+    path = out / f"{name}.md"
+    atomic_write_text(path, "\n".join(render_markdown(r) for r in results))
+    return path

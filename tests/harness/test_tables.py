@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from harness.tables import BUDGET_NAMES, TABLES, get_budget, get_table
+from harness.tables import BUDGET_NAMES, TABLE_GROUPS, TABLES, get_budget, get_table
 
 from .cli_helpers import run_harness
 
@@ -26,6 +26,20 @@ def test_list_names_every_table_and_what_the_unmakeable_ones_need(capsys):
     assert {"dc-coreset", "dcbench-aug", "dc-cross-arch", "dc-distance"} <= set(RUNNABLE)
     assert {"dc-vs-dd", "dc-nas"} <= set(NEEDS)
     assert "[needs an imported DD set" in out
+    assert "dc-ablations      group: dc-activation, dc-pooling, dc-normalization, dc-depth, dc-width" in out
+
+
+def test_a_group_name_stands_for_its_tables(capsys):
+    code, out, err = run_harness(["table", "show", "dc-ablations"], capsys)
+    assert code == 0, err
+    assert [ln.split(":")[0] for ln in out.splitlines() if ln.startswith("dc-")] == list(
+        TABLE_GROUPS["dc-ablations"]
+    )
+    # quick runs the ablations at 16x16 (depth 4 needs it) and dc-cross-arch with 20 DC iterations
+    quick = get_budget("quick")
+    for name in TABLE_GROUPS["dc-ablations"]:
+        assert {e.image_size for s in get_table(name).specs(quick) for e in s.condense} == {16}
+    assert {e.iterations for s in get_table("dc-cross-arch").specs(quick) for e in s.condense} == {20}
 
 
 @pytest.mark.parametrize("name", RUNNABLE)
@@ -51,7 +65,8 @@ def test_every_table_plans_valid_sweep_specs_at_every_budget(name):
             assert ipcs <= {1, 131}, ipcs  # IPC 1, and the whole-dataset row (131 per class)
         if b == "paper":
             assert all(s.seeds is None for s in specs)  # the protocols' own five seeds
-            assert all(e.iterations is None for s in specs for e in s.condense)
+            paper_its = dict(t.budget_overrides.get("paper", {}).get("iterations", {}))
+            assert all(e.iterations == paper_its.get(e.method) for s in specs for e in s.condense)
 
 
 def test_published_numbers_are_the_seeds(capsys):
@@ -101,7 +116,21 @@ def test_a_partial_results_directory_renders_with_its_missing_cells(tmp_path, ca
     """dc-distance at smoke (3 DC sets, one per distance), then a cell and a set record removed."""
     res, out = tmp_path / "res", tmp_path / "out"
     code, stdout, err = run_harness(
-        ["table", "run", "dc-distance", "--budget", "smoke", "--results", res, "-o", out, "-q"], capsys
+        [
+            "table",
+            "run",
+            "dc-distance",
+            "--budget",
+            "smoke",
+            "--workers",
+            "1",
+            "--results",
+            res,
+            "-o",
+            out,
+            "-q",
+        ],
+        capsys,
     )
     assert code == 0, err
     assert "3 set(s) condensed (0 failed), 3 cells computed" in stdout
@@ -114,12 +143,24 @@ def test_a_partial_results_directory_renders_with_its_missing_cells(tmp_path, ca
     assert (out / "dc-distance.png").stat().st_size > 1000
     # a rerun computes nothing
     code, stdout, err = run_harness(
-        ["table", "run", "dc-distance", "--budget", "smoke", "--results", res, "-q"], capsys
+        ["table", "run", "dc-distance", "--budget", "smoke", "--workers", "1", "--results", res, "-q"], capsys
     )
     assert code == 0 and "0 set(s) condensed" in stdout and "0 cells computed, 3 already done" in stdout
     # another results directory: the sets come from the store (made once), only the cells are new
     code, stdout, err = run_harness(
-        ["table", "run", "dc-distance", "--budget", "smoke", "--results", tmp_path / "res2", "-q"], capsys
+        [
+            "table",
+            "run",
+            "dc-distance",
+            "--budget",
+            "smoke",
+            "--workers",
+            "1",
+            "--results",
+            tmp_path / "res2",
+            "-q",
+        ],
+        capsys,
     )
     assert code == 0 and "0 set(s) condensed" in stdout and "3 cells computed" in stdout, err
     code, md, err = run_harness(["table", "render", "dc-distance", "--results", tmp_path / "res2"], capsys)
@@ -150,14 +191,19 @@ def test_every_table_runs_at_smoke_from_one_command_and_renders(tmp_path, capsys
     res, out = tmp_path / "res", tmp_path / "out"
     for name in RUNNABLE:
         code, stdout, err = run_harness(
-            ["table", "run", name, "--budget", "smoke", "--results", res, "-o", out, "-q"], capsys
+            ["table", "run", name, "--budget", "smoke", "--workers", "1", "--results", res, "-o", out, "-q"],
+            capsys,
         )
         assert code == 0, (name, err)
         t = get_table(name)
         doc = json.loads((out / f"{name}.json").read_text())
         assert doc["missing"] == [], (name, doc["missing"])
         done = [c for c in doc["cells"] if c["n"] == c["expected"] == 1]
-        assert done and all(0 <= c["mean"] <= 100 for c in done), name
+        accuracy = [c for c in done if c["metric"] == "accuracy"]
+        costs = [c for c in done if c["metric"] != "accuracy"]
+        assert done and all(0 <= c["mean"] <= 100 for c in accuracy), name
+        assert all(c["mean"] > 0 and c["protocol"] is None for c in costs), name  # one per set
+        assert bool(costs) == (t.metric is not None), name
         md = (out / f"{name}.md").read_text()
         assert md.startswith(f"# {t.title}") and "budget `smoke`" in md and "digits is not" in md
         header = "| " + " | ".join([t.row_header, *t.columns]) + " |"
@@ -169,6 +215,45 @@ def test_every_table_runs_at_smoke_from_one_command_and_renders(tmp_path, capsys
             with_delta = [c for c in done if c["published"] is not None]
             assert with_delta and all(c["delta"] is not None for c in with_delta), name
             assert "(paper " in md and "Δ " in md
+    # the dc-ablations group renders its five tables from the same cells, and one page of them
+    code, stdout, err = run_harness(["table", "render", "dc-ablations", "--results", res, "-o", out], capsys)
+    assert code == 0, err
+    group = (out / "dc-ablations.md").read_text()
+    for member in TABLE_GROUPS["dc-ablations"]:
+        assert f"# {get_table(member).title}" in group and f"wrote {out / member}.md" in stdout
+    # dc-cost: dc-coreset's sets and cells (nothing computed for it) beside their recorded costs
+    cost = json.loads((out / "dc-cost.json").read_text())
+    by = {(c["row"], c["column"]): c for c in cost["cells"]}
+    coreset_doc = json.loads((out / "dc-coreset.json").read_text())
+    for c in coreset_doc["cells"]:
+        if c["row"] == "1" and c["column"] in ("dc", "kcenter"):
+            assert by[(c["column"], "IPC 1 accuracy %")]["values"] == c["values"]
+            assert by[(c["column"], "IPC 1 time s")]["artifact"] == c["artifact"]
+    timing = json.loads((out / "dcbench-time.json").read_text())
+    assert {c["row"] for c in timing["cells"] if c["n"]} == {"K-Center", "DC", "DSA", "DM", "MTT"}
+    assert all(c["published"] for c in timing["cells"] if c["column"] == "s/iter IPC 1")
     coreset = (out / "dc-coreset.md").read_text()
     assert "digits is not mnist" in coreset and "(paper 91.7, Δ " in coreset
     assert "| 10 |" in coreset and "not in this budget (paper 97.4)" in coreset
+
+
+def test_cost_metrics_read_the_sets_method_config():
+    from harness.tables.metrics import METRICS, metric_value
+
+    dc = {"method": "dc", "s_per_iter": 0.25, "wall_time_s": 30.0, "peak_memory_bytes": 3 * 2**20}
+    assert metric_value(METRICS["s_per_iter"], dc) == 0.25
+    assert metric_value(METRICS["wall_s"], dc) == 30.0
+    assert metric_value(METRICS["peak_mb"], dc) == 3.0
+    # K-Center: its selection's time over its k-means iterations (DC-Bench Table 8's division)
+    kc = {"method": "kcenter", "wall_time_s": 6.0, "config": {"max_iter": 300}}
+    assert metric_value(METRICS["s_per_iter"], kc) == 0.02
+    # other selections have no iterations; junk in a record is "not recorded", never a number
+    assert metric_value(METRICS["s_per_iter"], {"method": "herding", "wall_time_s": 3.0}) is None
+    assert metric_value(METRICS["peak_mb"], {"peak_memory_bytes": True}) is None
+    assert metric_value(METRICS["wall_s"], {"wall_time_s": "12"}) is None
+    t = get_table("dcbench-time")
+    assert (
+        t.metric_of(("DC", "s/iter IPC 10")) == "s_per_iter" and t.metric_of(("DC", "MB IPC 1")) == "peak_mb"
+    )
+    assert get_table("dc-cost").metric_of(("dc", "IPC 10 accuracy %")) == "accuracy"
+    assert get_table("dc-coreset").metric_of(("1", "dc")) == "accuracy"
