@@ -182,6 +182,8 @@ class TableDef:
     budget_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: what a position shows (a name of harness.tables.metrics.METRICS; None: accuracy everywhere)
     metric: Callable[[Position], str] | None = None
+    #: sentences read off the results (``TableResults`` -> lines), rendered under "Findings"
+    findings: Callable[[Any], list[str]] | None = None
 
     def metric_of(self, pos: Position) -> str:
         """The metric shown at ``pos``."""

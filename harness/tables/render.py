@@ -106,6 +106,10 @@ class TableResults:
     def has_published(self) -> bool:
         return any(c.published is not None for c in self.cells.values())
 
+    def findings(self) -> list[str]:
+        """What the table's own reading of these results says (none: it has no reading)."""
+        return self.table.findings(self) if self.table.findings is not None else []
+
     def differs(self) -> list[str]:
         """Notes on how this table's setting differs from the paper's."""
         t, out = self.table, []
@@ -282,6 +286,9 @@ def render_markdown(res: TableResults) -> str:
             "found nothing better than its initial set; see `quality` in its method_config): "
             + "; ".join(f"{c.row} / {c.column}: {c.warning}" for c in warned)
         )
+    found = res.findings()
+    if found:
+        lines += ["", "**Findings**:", ""] + [f"- {f}" for f in found]
     lines += [""] + [f"- {n}" for n in notes]
     missing = res.missing
     if missing:
@@ -331,6 +338,7 @@ def render_json(res: TableResults) -> str:
         "columns": list(t.columns),
         "protocols": res.protocols,
         "notes": res.differs() + list(t.notes),
+        "findings": res.findings(),
         "cells": [
             res.cells[(r, c)].to_json()
             for r in t.rows

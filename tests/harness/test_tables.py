@@ -257,3 +257,25 @@ def test_cost_metrics_read_the_sets_method_config():
     )
     assert get_table("dc-cost").metric_of(("dc", "IPC 10 accuracy %")) == "accuracy"
     assert get_table("dc-coreset").metric_of(("1", "dc")) == "accuracy"
+
+
+def test_dcbench_aug_findings_compare_augmentation_spread_with_method_gaps():
+    from harness.tables.dcbench_aug import findings
+    from harness.tables.render import TableCell
+
+    # two methods at IPC 1: augmentation moves each by 10 points, the methods are 2 apart and
+    # swap places under dsa
+    cells = {
+        ("random 1", "none"): TableCell("random 1", "none", values=[50.0]),
+        ("random 1", "dsa"): TableCell("random 1", "dsa", values=[60.0]),
+        ("dc 1", "none"): TableCell("dc 1", "none", values=[52.0]),
+        ("dc 1", "dsa"): TableCell("dc 1", "dsa", values=[58.0]),
+    }
+    (line,) = findings(cells, "digits")
+    assert line.startswith("digits, IPC 1: the evaluation augmentation moves a method by 8.0 points")
+    assert "most: random, 10.0" in line and "2 of 2 gaps" in line and "median gap 2.0" in line
+    assert "flips the order of 1 of 1 method pairs" in line
+    assert findings({}, "digits") == []
+    # the paper's own CIFAR-10 numbers are read the same way, beside ours
+    res_lines = get_table("dcbench-aug").findings
+    assert res_lines is not None
