@@ -1,4 +1,4 @@
-"""Condensation methods by canonical name: selections (random, herding, kcenter, forgetting) and
+"""Condensation methods by canonical name: selections (random, herding, kcenter, forgetting, ors) and
 syntheses (dc, dsa, dm, mtt). Interface in :mod:`harness.methods.base`, shared loop in
 :mod:`harness.methods.loop`.
 
@@ -17,6 +17,7 @@ from harness.methods import (
     herding,  # noqa: F401
     kcenter,  # noqa: F401
     mtt,  # noqa: F401
+    ors,  # noqa: F401
     random,  # noqa: F401
 )
 from harness.methods.registry import METHODS

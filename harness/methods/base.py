@@ -64,6 +64,10 @@ class CondenseContext:
     # progress(total, description) -> update(n, loss=None); a method's inner work (e.g. training
     # an embedding net) may report through it. The loop sets it; None = silent.
     progress: Callable[[int, str], Callable[..., None]] | None = None
+    # The validation split (same pixel space and device as `images`), held out from `images`;
+    # given only to a method whose `uses_validation` says it scores candidates on it (ORS).
+    val_images: torch.Tensor | None = None
+    val_labels: torch.Tensor | None = None
     _class_idx: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
 
     @property
@@ -127,6 +131,12 @@ class Method(typing.Generic[ConfigT]):
     def data_space(self, cfg: ConfigT) -> str:
         """The pixel space of the training data the method sees: one of :data:`DATA_SPACES`."""
         return "normalized"
+
+    def uses_validation(self, cfg: ConfigT) -> bool:
+        """Whether the method scores its candidates on the validation split: the loop then holds
+        the split out of ``ctx.images`` (as ``--eval-every`` does) and hands it over as
+        ``ctx.val_images`` / ``ctx.val_labels``. The test split is never loaded either way."""
+        return False
 
 
 class SelectionMethod(Method[ConfigT]):

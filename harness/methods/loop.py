@@ -8,7 +8,9 @@ sees; the validation images get the same ZCA and the artifact carries its tensor
 selection (``eval_every`` > 0) the fixed stratified validation split of
 :func:`harness.data.validation_split` (10 % of each class, the same for every seed and method) is
 held out from what the method sees and the candidate sets are evaluated on it under the given
-protocol; the best set by validation accuracy is kept. The test split is never loaded.
+protocol; the best set by validation accuracy is kept. A method that scores its own candidates on
+the split (:meth:`Method.uses_validation`, e.g. ORS) gets it held out the same way and handed over
+as ``ctx.val_images`` / ``ctx.val_labels``. The test split is never loaded.
 
 Checkpoints live in ``OUT/.checkpoint/``: ``state-<iteration>.safetensors`` (tensors) and
 ``state.json`` (everything else, and the sha256 of the tensor file), each written to a temp file,
@@ -254,7 +256,13 @@ def load_context(spec: CondenseSpec, device: torch.device, holdout: bool | None 
     split; default: when ``spec.eval_every`` asks for model selection), in the pixel space the
     method's configuration (``spec.options``) asks for."""
     method = get_method(spec.method)
-    return _load(spec, device, holdout, method.data_space(build_config(method, spec.options)))
+    cfg = build_config(method, spec.options)
+    if holdout is None:
+        holdout = bool(spec.eval_every) or method.uses_validation(cfg)
+    data = _load(spec, device, holdout, method.data_space(cfg))
+    if method.uses_validation(cfg):
+        data.ctx.val_images, data.ctx.val_labels = data.val_images, data.val_labels
+    return data
 
 
 def _load(
@@ -533,8 +541,11 @@ def condense(spec: CondenseSpec, progress: Progress | None = None) -> Outcome:
     device = resolve_device(spec.device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    data = _load(spec, device, space=method.data_space(cfg))
+    scores_on_validation = method.uses_validation(cfg)  # e.g. ORS: held out even without eval_every
+    data = _load(spec, device, bool(spec.eval_every) or scores_on_validation, method.data_space(cfg))
     ctx = data.ctx
+    if scores_on_validation:
+        ctx.val_images, ctx.val_labels = data.val_images, data.val_labels
     ctx.progress = progress
     cfg = method.configure(cfg, ctx)
     record = config_record(cfg)
