@@ -233,7 +233,9 @@ def _quality_warning(mc: dict[str, Any] | None) -> str | None:
 
 
 def _opts(entry: Any) -> str:
-    return "".join(f", {k}={v}" for k, v in entry.options if k in ("dis_metric",))
+    """What tells two of a table's sets apart besides method, IPC and network."""
+    opts = "".join(f", {k}={v}" for k, v in entry.options if k in ("dis_metric", "embed"))
+    return opts + (f", init={entry.init}" if entry.init else "")
 
 
 def _header(res: TableResults) -> list[str]:
