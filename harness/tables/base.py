@@ -103,6 +103,7 @@ BUDGETS: dict[str, Budget] = {
                 "syn_steps": 2,
             },
             "forgetting": {"epochs": 1},
+            "ors": {"candidates": 2, "epochs": 1},
             "kcenter": {"n_init": 1, "max_iter": 20},
         },
         image_size=None,  # digits at its native 8x8 (tables whose networks need more say so)
@@ -129,6 +130,7 @@ BUDGETS: dict[str, Budget] = {
         },
         options={
             "mtt": {"num_experts": 3, "expert_train_epochs": 6, "max_start_epoch": 4, "expert_epochs": 2},
+            "ors": {"epochs": 20},  # 10 candidates x 20 passes
         },
     ),
     "paper": Budget(

@@ -16,7 +16,7 @@ name = "noaug"
 protocols = ["dc-noaug"]
 
 [[sweep.condense]]
-method = ["random", "herding", "kcenter", "forgetting", "dc"]
+method = ["random", "ors", "herding", "kcenter", "forgetting", "dc"]
 ipc = [1, 10, 50]
 
 # the whole training set (class-balanced: the smallest class's count per class)
@@ -34,7 +34,8 @@ method = ["dsa", "dm", "mtt"]
 ipc = [1, 10, 50]
 """
 
-METHODS = ("random", "herding", "kcenter", "forgetting", "dc", "dsa", "dm", "mtt")
+# ors: T12's optimal random selection (the best of `candidates` random sets on the validation split)
+METHODS = ("random", "ors", "herding", "kcenter", "forgetting", "dc", "dsa", "dm", "mtt")
 IPCS = ("1", "10", "50")
 COLUMNS = (*METHODS, "whole dataset")
 
@@ -92,6 +93,8 @@ TABLE = TABLES.register(
         for_dataset=_for_dataset,
         whole_dataset=True,
         notes=(
+            "ors: T12's optimal random selection baseline, the best of its candidate random sets "
+            "scored on a validation split held out of the training split (never the test split)",
             "whole dataset: a class-balanced random set of the smallest class's size per class "
             "(digits: 131 x 10 = 1310 of 1347 training images), not every image",
         ),

@@ -83,6 +83,10 @@ def condense_s(e: CondenseEntry) -> float:
 
 
 def _condense_s(e: CondenseEntry) -> float:
+    if e.method == "ors":  # `candidates` short trainings of a network on a random set
+        opts = dict(e.options)
+        n, epochs = int(opts.get("candidates", 10)), int(opts.get("epochs", 50))
+        return SETUP_S + n * eval_s(e.ipc * 10, epochs, e.model)
     if e.method in SELECTION_S:
         opts = dict(e.options)
         base = SELECTION_S[e.method]

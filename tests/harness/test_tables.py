@@ -104,7 +104,7 @@ def test_bad_names_and_unmakeable_tables_exit_1_with_one_line(argv, message, tmp
 def test_show_gives_the_layout_and_each_budgets_estimate(capsys):
     code, out, err = run_harness(["table", "show", "dc-coreset"], capsys)
     assert code == 0, err
-    assert "columns: random, herding, kcenter, forgetting, dc, dsa, dm, mtt, whole dataset" in out
+    assert "columns: random, ors, herding, kcenter, forgetting, dc, dsa, dm, mtt, whole dataset" in out
     for b in BUDGET_NAMES:
         assert f"    {b} " in out
     assert "published values: 3 (mnist" in out
