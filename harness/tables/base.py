@@ -19,7 +19,7 @@ import copy
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dcregistry.errors import UserError
 
@@ -29,6 +29,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from harness.sweep.spec import CondenseEntry, ProtocolEntry, SweepSpec
+
+if TYPE_CHECKING:
+    from harness.sweep.plan import PlannedArtifact
 
 __all__ = [
     "TableError",
@@ -154,6 +157,9 @@ class Published:
 Position = tuple[str, str]
 #: ``place(entry, protocol entry, part name)`` -> the positions of that pair (none: not shown).
 Placer = Callable[[CondenseEntry, ProtocolEntry, str], list[Position]]
+#: ``place_artifact(set, protocol entry, part name)``: the same for a set a part's ``artifacts``
+#: (references or store queries) resolved to, rather than one its ``[[sweep.condense]]`` made.
+ArtifactPlacer = Callable[["PlannedArtifact", ProtocolEntry, str], list[Position]]
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,22 @@ class TableDef:
     metric: Callable[[Position], str] | None = None
     #: sentences read off the results (``TableResults`` -> lines), rendered under "Findings"
     findings: Callable[[Any], list[str]] | None = None
+    #: where a part's ``artifacts`` sets go (None: such sets are not shown)
+    place_artifact: ArtifactPlacer | None = None
+    #: what the cells need that the harness cannot make, checked now: ``(dataset, store)`` -> None
+    #: (there) or what is missing and how to get it (``run``/``render`` exit 1 with it)
+    requires: Callable[[str, str | None], str | None] | None = None
+    #: a derived layout: the collected cells (``TableResults``, at the positions ``place`` gives)
+    #: -> the displayed cells (rows x columns), e.g. a ranking correlation over architectures
+    derive: Callable[[Any], Mapping[Position, Any]] | None = None
+
+    def check_needs(self, dataset: str = "digits", store: str | None = None) -> None:
+        """Raise TableNeedsError when the table cannot be made (statically, or not with ``store``)."""
+        if self.needs:
+            raise TableNeedsError(f"table {self.name} needs {self.needs}")
+        missing = self.requires(dataset, store) if self.requires is not None else None
+        if missing:
+            raise TableNeedsError(f"table {self.name} needs {missing}")
 
     def metric_of(self, pos: Position) -> str:
         """The metric shown at ``pos``."""

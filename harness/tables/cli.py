@@ -102,6 +102,15 @@ def _show(t: Any, dataset: str | None, data_root: str | None, results: str | Non
     if t.needs:
         click.echo(f"  not runnable: needs {t.needs}")
         return
+    if t.requires is not None:
+        from dcregistry.errors import UserError
+
+        try:
+            missing = t.requires(dataset or "digits", None)
+        except UserError as exc:  # the store cannot be read: say so, show the rest
+            missing = str(exc)
+        if missing:
+            click.echo(f"  not runnable now: needs {missing}")
     click.echo(f"  rows ({t.row_header or 'row'}): {', '.join(t.rows)}")
     click.echo(f"  columns: {', '.join(t.columns)}")
     ds = dataset or "digits"
@@ -217,6 +226,7 @@ def table_run(
     ds = dataset or "digits"
     for t in tables:  # validate (and refuse a table that needs more) before any work
         t.specs(b, ds, store_spec, data_root)
+        t.check_needs(ds, store_spec)
     root = Path(results)
     opts = executor_options(workers, per_gpu, device, root, engine)
     log = (lambda s: None) if progress_disabled(quiet) else (lambda s: click.echo(s, err=True))
@@ -292,15 +302,15 @@ def table_render(
     store_spec: str | None,
 ) -> None:
     """The table in the paper's layout from a results directory (missing cells listed)."""
-    from .base import TableError, TableNeedsError
+    from .base import TableError
     from .render import collect, render_markdown, write_group_markdown, write_outputs
     from .run import read_manifest
 
     tables = _tables(name)
     root = Path(results)
-    for t in tables:
-        if t.needs:
-            raise TableNeedsError(f"table {t.name} needs {t.needs}")
+    for t in tables:  # what the cells need (an imported set: in the store the run used)
+        man = read_manifest(root, t.name) or {}
+        t.check_needs(dataset or man.get("dataset") or "digits", store_spec or man.get("store"))
     if not root.is_dir():
         raise TableError(
             f"{results}: no such results directory (run `harness table run {name} --results {results}` first)"

@@ -1,6 +1,7 @@
-"""What a table position shows: test accuracy over the evaluation seeds (most tables), or a cost
+"""What a table position shows: test accuracy over the evaluation seeds (most tables), a cost
 the condensed set's record carries (``method_config``: wall time, seconds per iteration, peak
-memory; DC-Bench Table 8, DC T15). A cost is one number per set, read from the store."""
+memory; DC-Bench Table 8, DC T15; one number per set, read from the store), or a number a
+derived table computes from its cells (DC Table 4's rank correlation and evaluation time)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class Metric:
     #: method_config -> the value (None: the record does not say); None for accuracy (the cells)
     read: Callable[[Mapping[str, Any]], float | None] | None = None
     digits: int = 1  # decimals of the Markdown text (costs: significant digits, see `text`)
+    #: computed by the table's ``derive`` from other cells (one number, no seeds, no record)
+    derived: bool = False
 
     def text(self, value: float) -> str:
         if self.read is None:
@@ -53,6 +56,9 @@ METRICS: dict[str, Metric] = {
     "wall_s": Metric("wall_s", "condensation s", lambda mc: _number(mc.get("wall_time_s"))),
     "s_per_iter": Metric("s_per_iter", "s / iteration", _s_per_iter),
     "peak_mb": Metric("peak_mb", "peak memory MB", _peak_mb),
+    # derived (dc-nas): a rank correlation across networks, a sum of evaluation cells' wall times
+    "spearman": Metric("spearman", "Spearman rank correlation", digits=2, derived=True),
+    "seconds": Metric("seconds", "evaluation s", digits=1, derived=True),
 }
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.sweep.condense import CondenseRecords, condense_status
+from harness.sweep.plan import PlannedArtifact
 from harness.sweep.results import CellKey, CellResult, ResultsDir
+from harness.sweep.spec import SweepSpec
 
 from .base import Budget, Position, Published, TableDef, pct
 from .metrics import METRICS, metric_value
@@ -45,6 +47,7 @@ class TableCell:
     protocol: str | None = None
     digest: str | None = None
     warning: str | None = None  # the set's condensation ended with a quality warning
+    wall_times: list[float] = field(default_factory=list)  # the done cells' wall times, s
 
     @property
     def mean(self) -> float | None:
@@ -64,7 +67,8 @@ class TableCell:
         if m is None or s is None:
             return "failed" if self.failed else "—"
         metric = METRICS[self.metric]
-        text = (metric.text(m) if metric.read else f"{m:.1f} ± {s:.1f}") + (" ⚠" if self.warning else "")
+        one = metric.read is not None or metric.derived  # one number, not seeds
+        text = (metric.text(m) if one else f"{m:.1f} ± {s:.1f}") + (" ⚠" if self.warning else "")
         return text if len(self.values) == self.expected else f"{text} ({len(self.values)}/{self.expected})"
 
     def to_json(self) -> dict[str, Any]:
@@ -86,6 +90,7 @@ class TableCell:
             "missing": self.missing,
             "failed": self.failed,
             "quality_warning": self.warning,
+            "wall_times_s": self.wall_times,
         }
 
 
@@ -97,6 +102,8 @@ class TableResults:
     published_dataset: str
     cells: dict[Position, TableCell]
     protocols: list[str]
+    #: a derived table's collected cells (what ``TableDef.derive`` computed the shown ones from)
+    source_cells: dict[Position, TableCell] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[str]:
@@ -157,6 +164,7 @@ def collect(
     for spec in specs:
         states = {c.entry.id: c for c in condense_status(spec.condense, spec.name, records, store)}
         part = spec.name.removeprefix(f"{table.name}-").split(f"-{dataset}-")[0]
+        arts = _artifact_sets(spec, store) if spec.artifacts and table.place_artifact is not None else []
         for pe in spec.protocols:
             proto = pe.protocol()
             protocols.append(proto.id) if proto.id not in protocols else None
@@ -198,18 +206,65 @@ def collect(
                         else:
                             cell.values.append(v)
                         continue
-                    left = []
-                    for s in seeds:
-                        got = rd.read_cell(entry.dataset, entry.ipc, CellKey(digest, proto.id, s))
-                        if isinstance(got, CellResult) and got.status == "done" and got.record is not None:
-                            cell.values.append(100 * got.record.accuracies[0])
-                        elif isinstance(got, CellResult) and got.status == "failed":
-                            cell.failed.append(f"seed {s} failed: {got.error}")
-                        else:
-                            left.append(str(s))
-                    if left:
-                        cell.missing.append(f"{proto.id} seed(s) {','.join(left)} not evaluated yet")
-    return TableResults(table, table.budget(budget), dataset, pub_ds, cells, protocols)
+                    _read_seeds(cell, rd, entry.dataset, entry.ipc, digest, proto.id, seeds)
+            for art in arts:
+                assert table.place_artifact is not None
+                for pos in table.place_artifact(art, pe, part):
+                    cell = cells.setdefault(pos, TableCell(*pos, published=published.get(pos)))
+                    cell.expected += len(seeds)  # every set placed here, every seed
+                    cell.protocol, cell.digest = proto.id, art.digest
+                    _read_seeds(cell, rd, art.dataset, art.ipc, art.digest, proto.id, seeds, art.ref)
+    res = TableResults(table, table.budget(budget), dataset, pub_ds, cells, protocols)
+    if table.derive is not None:  # the displayed cells, computed from the placed ones
+        layout = [(r, c) for r in table.rows for c in table.columns]
+        res.source_cells = {pos: c for pos, c in cells.items() if pos not in layout}
+        derived = dict(table.derive(res))
+        res.cells = {pos: derived.get(pos) or TableCell(*pos, published=published.get(pos)) for pos in layout}
+        res.cells.update({pos: c for pos, c in derived.items() if pos not in layout})
+    return res
+
+
+def _read_seeds(
+    cell: TableCell,
+    rd: ResultsDir,
+    dataset: str,
+    ipc: int,
+    digest: str,
+    protocol: str,
+    seeds: list[int],
+    what: str | None = None,
+) -> None:
+    """A set's evaluation cells (one per seed) into ``cell``: accuracies %, wall times, and what
+    is missing or failed (``what``: the set, where several sets share the position)."""
+    left = []
+    of = f"{what}: " if what else ""
+    for s in seeds:
+        got = rd.read_cell(dataset, ipc, CellKey(digest, protocol, s))
+        if isinstance(got, CellResult) and got.status == "done" and got.record is not None:
+            cell.values.append(100 * got.record.accuracies[0])
+            wall = got.wall_time_s if got.wall_time_s is not None else got.record.wall_time_s
+            if wall is not None:
+                cell.wall_times.append(wall)
+        elif isinstance(got, CellResult) and got.status == "failed":
+            cell.failed.append(f"{of}seed {s} failed: {got.error}")
+        else:
+            left.append(str(s))
+    if left:
+        cell.missing.append(f"{of}{protocol} seed(s) {','.join(left)} not evaluated yet")
+
+
+def _artifact_sets(spec: SweepSpec, store: str | None) -> list[PlannedArtifact]:
+    """The sets a part's ``artifacts`` resolve to now (store queries: those in the store)."""
+    import dataclasses
+
+    from harness.sweep.plan import plan_sweep
+    from harness.sweep.spec import SweepSpecError
+
+    try:
+        plan = plan_sweep(dataclasses.replace(spec, condense=()), store)
+    except SweepSpecError:  # nothing matched: no cells
+        return []
+    return list(plan.artifacts)
 
 
 def _method_config(store: str | None, name: str, digest: str) -> dict[str, Any] | None:
@@ -250,6 +305,9 @@ def _header(res: TableResults) -> list[str]:
     costs = sorted(m.unit for m in shown if m.read is not None)
     if costs:
         what.append(f"{', '.join(costs)}: one condensation each, from the set's `method_config`")
+    derived = sorted(m.unit for m in shown if m.derived)
+    if derived:
+        what.append(f"{', '.join(derived)}: computed by the table from its evaluation cells (see the notes)")
     return [
         f"# {t.title}",
         "",
@@ -349,6 +407,8 @@ def render_json(res: TableResults) -> str:
         ],
         "missing": res.missing,
     }
+    if res.source_cells:  # a derived table: the cells its shown ones were computed from
+        doc["source_cells"] = [c.to_json() for c in res.source_cells.values()]
     return json.dumps(doc, indent=1, allow_nan=False) + "\n"
 
 

@@ -93,6 +93,7 @@ def run_table(
 ) -> TableRun:
     """Condense and evaluate every missing cell of ``table`` at ``budget`` into ``results``."""
     t0 = time.perf_counter()
+    table.check_needs(dataset, store)  # before anything is planned or written
     specs = table.specs(budget, dataset, store, data_root)
     out = ResultsDir(results)
     write_manifest(out.root, table, budget, dataset, specs, store)
