@@ -156,4 +156,10 @@ SMOKE_MEASURED = {
     "dcbench-init": (22.5, "niced, load ~5; the 3 real-init sets reused from dcbench-aug, 6 made"),
     "dcbench-kcenter": (11.5, "niced, load ~5; the embedding set reused from dcbench-aug, the raw one made"),
     "dcbench-transfer": (79.3, "niced, load ~5; sets and ConvNet cells reused, 6 ResNet152 cells ~9 s each"),
+    # niced at a 1-min load average of about 3, a fresh store holding one imported 10-image DD set
+    "dc-vs-dd": (
+        12.4,
+        "niced, load ~3; 1 DC set made, 8 cells (one imported DD set); DD cells not estimated",
+    ),
+    "dc-nas": (19.2, "niced, load ~3; 3 sets made, 27 cells"),
 }
