@@ -36,11 +36,15 @@ def test_a_group_name_stands_for_its_tables(capsys):
     assert [ln.split(":")[0] for ln in out.splitlines() if ln.startswith("dc-")] == list(
         TABLE_GROUPS["dc-ablations"]
     )
-    # quick runs the ablations at 16x16 (depth 4 needs it) and dc-cross-arch with 20 DC iterations
+    # quick runs the ablations at 16x16 (depth 4 needs it), 30 DC iterations, and dc-cross-arch
+    # with 10 DC iterations and 30 evaluation epochs
     quick = get_budget("quick")
     for name in TABLE_GROUPS["dc-ablations"]:
-        assert {e.image_size for s in get_table(name).specs(quick) for e in s.condense} == {16}
-    assert {e.iterations for s in get_table("dc-cross-arch").specs(quick) for e in s.condense} == {20}
+        cells = [e for s in get_table(name).specs(quick) for e in s.condense]
+        assert {e.image_size for e in cells} == {16} and {e.iterations for e in cells} == {30}
+    cross = get_table("dc-cross-arch").specs(quick)
+    assert {e.iterations for s in cross for e in s.condense} == {10}
+    assert {p.protocol().epochs for s in cross for p in s.protocols} == {30}
 
 
 @pytest.mark.parametrize("name", RUNNABLE)
