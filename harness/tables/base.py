@@ -113,9 +113,9 @@ BUDGETS: dict[str, Budget] = {
     ),
     "quick": Budget(
         "quick",
-        "a CPU-sized table (~30 min each on digits, 2 cores): IPC 1 and 10, 3 seeds, 50+1 "
+        "sized for ~30 min per table on digits with 2 cores: IPC 1 and 10, 3 seeds, 50+1 "
         "evaluation epochs, short condensation budgets (DC/DSA 50 | 2, DM 200 | 100, MTT 20 | 10 "
-        "iterations at IPC 1 | 10)",
+        "iterations at IPC 1 | 10; ORS 10 candidates x 20 passes), digits at 32x32",
         ipcs=(1, 10),
         seeds=(0, 1, 2),
         epochs=50,
@@ -218,7 +218,10 @@ class TableDef:
         import dataclasses
 
         changes = self.budget_overrides.get(budget.name)
-        return dataclasses.replace(budget, **changes) if changes else budget
+        if not changes:
+            return budget
+        said = "; ".join(_describe_change(k, v) for k, v in changes.items())
+        return dataclasses.replace(budget, **changes, description=f"{budget.description}; this table: {said}")
 
     # ---------------------------------------------------------------- specs
     def parsed(self) -> dict[str, Any]:
@@ -301,6 +304,17 @@ class TableDef:
         if dataset == "digits" and self.paper_dataset in self.published:
             return self.paper_dataset, self.published[self.paper_dataset]
         return dataset, {}
+
+
+def _describe_change(key: str, value: Any) -> str:
+    """One budget field a table changes, in words (for the rendered "budget" note)."""
+    if key == "image_size":
+        return f"digits at {value}x{value}" if value else "digits at its native 8x8"
+    if key == "epochs":
+        return f"{value}+1 evaluation epochs"
+    if key == "iterations":
+        return ", ".join(f"{k.replace('@', ' at IPC ')}: {v} iterations" for k, v in value.items())
+    return f"{key} {value}"
 
 
 def _grid(table: Mapping[str, Any]) -> list[dict[str, Any]]:
