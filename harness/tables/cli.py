@@ -199,6 +199,12 @@ def _measured(results: Path) -> tuple[int, float, int, float] | None:
 )
 @click.option("--retry-failed", is_flag=True, help="Also rerun cells recorded as failed.")
 @engine_options
+@click.option(
+    "--grids/--no-grids",
+    default=True,
+    show_default=True,
+    help="With -o: also a sample grid PNG of every set shown (from the store): OUT/grids/, OUT/NAME-grids.md.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def table_run(
     name: str,
@@ -214,11 +220,12 @@ def table_run(
     strategy: str,
     store_spec: str | None,
     retry_failed: bool,
+    grids: bool,
     quiet: bool,
     **engine: Any,
 ) -> None:
     """Condense and evaluate the table's missing cells (resumable), then say what is left."""
-    from .render import collect, write_group_markdown, write_outputs
+    from .render import collect, write_grids, write_group_markdown, write_outputs
     from .run import run_table
 
     tables = _tables(name)
@@ -258,6 +265,9 @@ def table_run(
             rendered.append(res)
             for p in write_outputs(res, Path(out)):
                 click.echo(f"wrote {p}")
+            if grids:
+                grid_files = write_grids(res, Path(out), store_spec)
+                click.echo(f"wrote {len(grid_files) - 1} sample grid(s)") if grid_files else None
     if out and len(tables) > 1:
         click.echo(f"wrote {write_group_markdown(name, rendered, Path(out))}")
     if failed:
@@ -292,6 +302,12 @@ def table_run(
 @click.option(
     "--store", "store_spec", default=None, help="Store the sets were pushed to (default: the run's)."
 )
+@click.option(
+    "--grids/--no-grids",
+    default=True,
+    show_default=True,
+    help="With -o: also a sample grid PNG of every set shown (from the store): OUT/grids/, OUT/NAME-grids.md.",
+)
 def table_render(
     name: str,
     budget: str | None,
@@ -300,10 +316,11 @@ def table_render(
     results: str,
     out: str | None,
     store_spec: str | None,
+    grids: bool,
 ) -> None:
     """The table in the paper's layout from a results directory (missing cells listed)."""
     from .base import TableError
-    from .render import collect, render_markdown, write_group_markdown, write_outputs
+    from .render import collect, render_markdown, write_grids, write_group_markdown, write_outputs
     from .run import read_manifest
 
     tables = _tables(name)
@@ -325,6 +342,9 @@ def table_render(
         if out:
             for p in write_outputs(res, Path(out)):
                 click.echo(f"wrote {p}")
+            if grids:
+                grid_files = write_grids(res, Path(out), store_spec or man.get("store"))
+                click.echo(f"wrote {len(grid_files) - 1} sample grid(s)") if grid_files else None
             if res.missing:
                 click.echo(
                     f"{t.name}: {len(res.missing)} cell(s) missing or failed (listed in the files)", err=True

@@ -46,6 +46,7 @@ class TableCell:
     published: Published | None = None
     protocol: str | None = None
     digest: str | None = None
+    ref: str | None = None  # NAME@digest of the set in the store it was pushed to
     warning: str | None = None  # the set's condensation ended with a quality warning
     wall_times: list[float] = field(default_factory=list)  # the done cells' wall times, s
 
@@ -194,7 +195,7 @@ def collect(
                         else:
                             cell.missing.append(f"set {what} not condensed yet")
                         continue
-                    cell.digest = digest
+                    cell.digest, cell.ref = digest, f"{state.name}@{digest}"
                     mc = _method_config(store, state.name, digest)
                     cell.warning = _quality_warning(mc)
                     if metric.read is not None:  # a cost of the set: one number, from its record
@@ -574,6 +575,49 @@ def write_outputs(res: TableResults, out: Path) -> list[Path]:
     if render_plot(res, base.with_suffix(".png")):
         paths.append(base.with_suffix(".png"))
     return paths
+
+
+def write_grids(res: TableResults, out: Path, store: str | None = None) -> list[Path]:
+    """``OUT/grids/<set name>.png``: a labelled sample grid of every set the table shows (opened
+    and verified from ``store``; sets the store does not have are skipped; one file per set,
+    shared by the tables that show it), and ``OUT/<table>-grids.md`` showing them with the
+    positions each fills."""
+    from dcregistry.errors import UserError
+    from dcregistry.formats.grid import save_grid_png
+    from dcregistry.fsio import atomic_write_text, ensure_dir
+    from dcregistry.store import open_ref
+
+    folder = out / "grids"
+    where: dict[str, list[str]] = {}  # ref -> the positions it fills, in table order
+    for r in res.table.rows:
+        for c in res.table.columns:
+            cell = res.cells.get((r, c))
+            if cell is not None and cell.ref is not None:
+                where.setdefault(cell.ref, []).append(f"{r} / {c}")
+    made: dict[str, Path] = {}
+    lines = [f"# Sample grids: {res.table.title}", ""]
+    for ref, positions in where.items():
+        try:
+            art = open_ref(ref, store=store)
+        except (UserError, OSError):
+            continue
+        ensure_dir(folder)
+        path = folder / (ref.partition("@")[0].rsplit("/", 1)[-1] + ".png")
+        save_grid_png(art, path)  # the name holds the recipe id: tables showing a set share it
+        made[ref] = path
+        lines += [
+            f"## {path.stem}",
+            "",
+            f"{'; '.join(positions)}",
+            "",
+            f"![{path.stem}]({folder.name}/{path.name})",
+            "",
+        ]
+    if not made:
+        return []
+    index = out / f"{res.table.name}-grids.md"
+    atomic_write_text(index, "\n".join(lines) + "\n")
+    return [index, *sorted(set(made.values()))]
 
 
 def write_group_markdown(name: str, results: list[TableResults], out: Path) -> Path:

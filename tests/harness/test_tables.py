@@ -291,3 +291,35 @@ def test_dcbench_aug_findings_compare_augmentation_spread_with_method_gaps():
     # the paper's own CIFAR-10 numbers are read the same way, beside ours
     res_lines = get_table("dcbench-aug").findings
     assert res_lines is not None
+
+
+def test_render_writes_a_sample_grid_per_set_shared_between_tables(tmp_path, capsys, dcreg_home):
+    res, out = tmp_path / "res", tmp_path / "out"
+    code, stdout, err = run_harness(
+        [
+            "table",
+            "run",
+            "dc-distance",
+            "--budget",
+            "smoke",
+            "--workers",
+            "1",
+            "--results",
+            res,
+            "-o",
+            out,
+            "-q",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "wrote 3 sample grid(s)" in stdout
+    pngs = sorted((out / "grids").glob("*.png"))
+    assert len(pngs) == 3 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    index = (out / "dc-distance-grids.md").read_text()
+    assert all(f"(grids/{p.name})" in index for p in pngs) and "Ours / " in index
+    # --no-grids, and a store without the sets: the table renders, no grid is claimed
+    code, stdout, err = run_harness(
+        ["table", "render", "dc-distance", "--results", res, "-o", tmp_path / "o2", "--no-grids"], capsys
+    )
+    assert code == 0 and "sample grid" not in stdout and not (tmp_path / "o2" / "grids").exists()
