@@ -37,14 +37,14 @@ def test_a_group_name_stands_for_its_tables(capsys):
         TABLE_GROUPS["dc-ablations"]
     )
     # quick runs the ablations at 16x16 (depth 4 needs it), 30 DC iterations, and dc-cross-arch
-    # with 10 DC iterations and 30 evaluation epochs
+    # with 10 DC iterations and 20 evaluation epochs
     quick = get_budget("quick")
     for name in TABLE_GROUPS["dc-ablations"]:
         cells = [e for s in get_table(name).specs(quick) for e in s.condense]
         assert {e.image_size for e in cells} == {16} and {e.iterations for e in cells} == {30}
     cross = get_table("dc-cross-arch").specs(quick)
     assert {e.iterations for s in cross for e in s.condense} == {10}
-    assert {p.protocol().epochs for s in cross for p in s.protocols} == {30}
+    assert {p.protocol().epochs for s in cross for p in s.protocols} == {20}
 
 
 @pytest.mark.parametrize("name", RUNNABLE)
