@@ -13,6 +13,7 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import httpx
@@ -291,3 +292,46 @@ def test_dcreg_serve_leaderboard_starts_empty_and_shows_a_push_on_reload(browser
     finally:
         srv.proc.terminate()
         srv.proc.wait(timeout=10)
+
+
+COMMITTED = Path(__file__).resolve().parents[2] / "results" / "tables"
+
+
+@pytest.mark.skipif(not (COMMITTED / "digits").is_dir(), reason="no committed table results")
+def test_the_leaderboard_of_the_committed_quick_tables(browser, tmp_path, monkeypatch):
+    """The README's leaderboard: `dcreg leaderboard` over the committed results/tables (the sets
+    themselves are not committed: an empty store, so the set pages say where they were)."""
+    from dcregistry.cli import main
+
+    monkeypatch.setenv("DCREG_HOME", str(tmp_path / "empty-store"))
+    out = tmp_path / "site"
+    with pytest.raises(SystemExit) as exc:
+        main(["leaderboard", "--results", str(COMMITTED), "-o", str(out), "--title", "dcregistry quick tables"])
+    assert exc.value.code == 0
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(out)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{srv.server_address[1]}/"
+        crawl(browser, base + "index.html")
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(base + "d/digits.html")
+        tables = page.locator("table.sortable")
+        assert tables.count() >= 4  # IPC 1 and 10, each under several protocols, never mixed
+        text = page.locator("body").inner_text()
+        for method in ("random", "kcenter", "dc", "dsa", "dm", "mtt"):
+            assert f"\n{method}" in text or f"{method}\t" in text, method
+        t = tables.first
+        header = t.locator("th", has_text="accuracy")
+        header.click()
+        accs = [float(x.split()[0]) for x in t.locator("tbody tr td:nth-child(4)").all_inner_texts()]
+        assert accs == sorted(accs) and len(accs) >= 2
+        assert page.locator("svg.plot").count() >= 1
+        page.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
