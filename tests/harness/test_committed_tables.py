@@ -20,7 +20,9 @@ pytestmark = pytest.mark.skipif(not COMMITTED, reason="no committed table result
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.stem)
 def test_a_committed_table_renders_again_from_its_committed_cells(path, dcreg_home):
     doc = json.loads(path.read_text())
-    assert doc["kind"] == "harness-table-results/1" and doc["budget"] == "quick" and doc["dataset"] == "digits"
+    assert (
+        doc["kind"] == "harness-table-results/1" and doc["budget"] == "quick" and doc["dataset"] == "digits"
+    )
     assert doc["missing"] == [], doc["missing"]
     table = get_table(doc["table"])
     # an empty store (dcreg_home): the sets are not committed, the cells and condense records are

@@ -306,7 +306,9 @@ def test_the_leaderboard_of_the_committed_quick_tables(browser, tmp_path, monkey
     monkeypatch.setenv("DCREG_HOME", str(tmp_path / "empty-store"))
     out = tmp_path / "site"
     with pytest.raises(SystemExit) as exc:
-        main(["leaderboard", "--results", str(COMMITTED), "-o", str(out), "--title", "dcregistry quick tables"])
+        main(
+            ["leaderboard", "--results", str(COMMITTED), "-o", str(out), "--title", "dcregistry quick tables"]
+        )
     assert exc.value.code == 0
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
