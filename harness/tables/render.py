@@ -159,7 +159,9 @@ def collect(
     rd, records = ResultsDir(results), CondenseRecords(results)
     pub_ds, published = table.published_for(dataset)
     cells: dict[Position, TableCell] = {
-        (r, c): TableCell(r, c, published=published.get((r, c))) for r in table.rows for c in table.columns
+        (r, c): TableCell(r, c, published=published.get((r, c)), metric=table.metric_of((r, c)))
+        for r in table.rows
+        for c in table.columns
     }
     protocols: list[str] = []
     for spec in specs:
@@ -332,8 +334,13 @@ def render_markdown(res: TableResults) -> str:
                 continue
             text = cell.ours_text() if cell.expected else "not in this budget"
             if cell.published is not None:
-                d = cell.delta
-                text += f" (paper {pct(cell.published.mean)}" + (f", Δ {d:+.1f})" if d is not None else ")")
+                d, metric = cell.delta, METRICS[cell.metric]
+                if metric.read is None:
+                    paper, delta = pct(cell.published.mean), (f"{d:+.1f}" if d is not None else None)
+                else:  # a cost (0.0012 s, 3575 MB): significant digits, not one decimal
+                    paper = metric.text(cell.published.mean)
+                    delta = None if d is None else ("+" if d >= 0 else "-") + metric.text(abs(d))
+                text += f" (paper {paper}" + (f", Δ {delta})" if delta is not None else ")")
             row.append(text)
         lines.append("| " + " | ".join(row) + " |")
     notes = []
