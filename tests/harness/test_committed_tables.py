@@ -37,3 +37,24 @@ def test_a_committed_table_renders_again_from_its_committed_cells(path, dcreg_ho
     # the conditions are on the page: dataset, budget, and the machine (README says which)
     md = path.with_suffix(".md").read_text()
     assert "budget `quick`" in md and "digits is not" in md
+
+
+def test_the_issue_tables_are_committed():
+    """Issue 16's "done when": dc-coreset, the ConvNet ablations and dcbench-aug at quick on
+    digits (dc-cross-arch too once its run is committed), with the group page of the ablations."""
+    names = {p.stem for p in COMMITTED}
+    want = {
+        "dc-coreset",
+        "dcbench-aug",
+        "dc-activation",
+        "dc-pooling",
+        "dc-normalization",
+        "dc-depth",
+        "dc-width",
+    }
+    assert want <= names, want - names
+    assert (RESULTS / "dc-ablations.md").is_file()
+    findings = json.loads((RESULTS / "dcbench-aug.json").read_text())["findings"]
+    assert any(
+        f.startswith("digits, IPC 10: the evaluation augmentation moves a method by") for f in findings
+    )
