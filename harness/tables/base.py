@@ -360,6 +360,22 @@ def parse_published(text: str) -> list[Published | None]:
 ABLATION_QUICK: Mapping[str, Any] = {"image_size": 16, "iterations": {"dc@1": 30}}
 
 
+def published_grid(
+    table: Mapping[str, Mapping[str, Any]], columns: tuple[str, ...], ipcs: tuple[int, ...]
+) -> dict[str, dict[Position, Published]]:
+    """dataset -> method -> one ``"m±s m±s -"`` string per column (a value per IPC) as
+    ``{dataset: {("<method> <ipc>", column): Published}}`` (``-``: not given)."""
+    out: dict[str, dict[Position, Published]] = {}
+    for ds, methods in table.items():
+        d = out.setdefault(ds, {})
+        for m, cols in methods.items():
+            for col, text in zip(columns, cols, strict=True):
+                for k, v in zip(ipcs, parse_published(text), strict=True):
+                    if v is not None:
+                        d[(f"{m} {k}", col)] = v
+    return out
+
+
 def cross_table(
     name: str,
     title: str,

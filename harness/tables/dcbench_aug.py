@@ -10,7 +10,7 @@ from typing import Any
 from harness.sweep.spec import CondenseEntry, ProtocolEntry
 
 from . import TABLES
-from .base import Position, Published, TableDef, parse_published
+from .base import Position, Published, TableDef, published_grid
 
 TEMPLATE = """
 [[sweep]]
@@ -172,15 +172,7 @@ _TABLE4 = {
 
 
 def _published() -> dict[str, dict[Position, Published]]:
-    out: dict[str, dict[Position, Published]] = {}
-    for ds, methods in _TABLE4.items():
-        d = out.setdefault(ds, {})
-        for m, cols in methods.items():
-            for col, text in zip(COLUMNS, cols, strict=True):
-                for k, v in zip(IPCS, parse_published(text), strict=True):
-                    if v is not None:
-                        d[(f"{m} {k}", col)] = v
-    return out
+    return published_grid(_TABLE4, COLUMNS, IPCS)
 
 
 @dataclass(frozen=True)

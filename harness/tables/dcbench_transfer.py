@@ -6,7 +6,7 @@ from __future__ import annotations
 from harness.sweep.spec import CondenseEntry, ProtocolEntry
 
 from . import TABLES
-from .base import Position, Published, TableDef, parse_published
+from .base import Position, Published, TableDef, published_grid
 
 #: column label -> network (harness.models name)
 NETWORKS = {
@@ -138,15 +138,7 @@ _TABLE5 = {
 
 
 def _published() -> dict[str, dict[Position, Published]]:
-    out: dict[str, dict[Position, Published]] = {}
-    for ds, methods in _TABLE5.items():
-        d = out.setdefault(ds, {})
-        for m, cols in methods.items():
-            for col, text in zip(COLUMNS, cols, strict=True):
-                for k, v in zip(IPCS, parse_published(text), strict=True):
-                    if v is not None:
-                        d[(f"{m} {k}", col)] = v
-    return out
+    return published_grid(_TABLE5, COLUMNS, IPCS)
 
 
 TABLE = TABLES.register(
