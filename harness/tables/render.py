@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dcregistry.method_config import MethodConfig, condense_record
+from dcregistry.records import RecordError
 from harness.sweep.condense import CondenseRecords, condense_status
 from harness.sweep.plan import PlannedArtifact
 from harness.sweep.results import CellKey, CellResult, ResultsDir
@@ -199,12 +201,14 @@ def collect(
                         continue
                     cell.digest, cell.ref = digest, f"{state.name}@{digest}"
                     mc = _method_config(store, state.name, digest)
-                    cell.warning = _quality_warning(mc)
+                    cell.warning = mc.quality_warning if isinstance(mc, MethodConfig) else None
                     if metric.read is not None:  # a cost of the set: one number, from its record
                         if cell.values:
                             continue  # the same set placed by another protocol
-                        v = None if mc is None else metric_value(metric, mc)
-                        if v is None:
+                        v = metric_value(metric, mc) if isinstance(mc, MethodConfig) else None
+                        if isinstance(mc, str):
+                            cell.failed.append(f"set {what}: its record does not parse ({mc})")
+                        elif v is None:
                             cell.missing.append(f"set {what}: its record has no {metric.unit}")
                         else:
                             cell.values.append(v)
@@ -270,8 +274,9 @@ def _artifact_sets(spec: SweepSpec, store: str | None) -> list[PlannedArtifact]:
     return list(plan.artifacts)
 
 
-def _method_config(store: str | None, name: str, digest: str) -> dict[str, Any] | None:
-    """The ``method_config`` of a pushed set (None: the store cannot say)."""
+def _method_config(store: str | None, name: str, digest: str) -> MethodConfig | str | None:
+    """The parsed ``method_config`` of a pushed set; a string says why its record does not parse
+    (None: the store cannot say, or the set was not made by ``harness condense``)."""
     from dcregistry.errors import UserError
     from dcregistry.store import get_store
 
@@ -279,15 +284,10 @@ def _method_config(store: str | None, name: str, digest: str) -> dict[str, Any] 
         md = get_store(store).resolve(f"{name}@{digest}").metadata or {}
     except (UserError, OSError):
         return None
-    mc = md.get("method_config")
-    return mc if isinstance(mc, dict) else None
-
-
-def _quality_warning(mc: dict[str, Any] | None) -> str | None:
-    """``method_config.quality.warning`` (None: none, or no record)."""
-    quality = (mc or {}).get("quality") or {}
-    warning = quality.get("warning") if isinstance(quality, dict) else None
-    return str(warning) if warning else None
+    try:
+        return condense_record(md.get("method_config"))
+    except RecordError as exc:
+        return str(exc)
 
 
 def _opts(entry: Any) -> str:

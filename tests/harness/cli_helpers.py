@@ -13,3 +13,11 @@ def run_harness(argv, capsys) -> tuple[int, str, str]:
         cap = capsys.readouterr()
         return exc.code, cap.out, cap.err
     raise AssertionError("main() did not exit")
+
+
+def run_table_smoke(capsys, name, results, out=None, *extra) -> tuple[int, str, str]:
+    """``harness table run NAME --budget smoke --workers 1 --results RESULTS [-o OUT] -q EXTRA``."""
+    argv = ["table", "run", name, "--budget", "smoke", "--workers", "1", "--results", results]
+    if out is not None:
+        argv += ["-o", out]
+    return run_harness([*argv, "-q", *extra], capsys)

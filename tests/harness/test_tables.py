@@ -12,7 +12,7 @@ import pytest
 
 from harness.tables import BUDGET_NAMES, TABLE_GROUPS, TABLES, get_budget, get_table
 
-from .cli_helpers import run_harness
+from .cli_helpers import run_harness, run_table_smoke
 
 RUNNABLE = [n for n in TABLES.names() if get_table(n).needs is None]
 NEEDS = [n for n in TABLES.names() if get_table(n).needs is not None]
@@ -121,25 +121,15 @@ def test_show_gives_the_layout_and_each_budgets_estimate(capsys):
 def test_a_partial_results_directory_renders_with_its_missing_cells(tmp_path, capsys, dcreg_home):
     """dc-distance at smoke (3 DC sets, one per distance), then a cell and a set record removed."""
     res, out = tmp_path / "res", tmp_path / "out"
-    code, stdout, err = run_harness(
-        [
-            "table",
-            "run",
-            "dc-distance",
-            "--budget",
-            "smoke",
-            "--workers",
-            "1",
-            "--results",
-            res,
-            "-o",
-            out,
-            "-q",
-        ],
-        capsys,
-    )
+    code, stdout, err = run_table_smoke(capsys, "dc-distance", res, out)
     assert code == 0, err
     assert "3 set(s) condensed (0 failed), 3 cells computed" in stdout
+    # a sample grid per set, indexed beside the table
+    assert "wrote 3 sample grid(s)" in stdout
+    pngs = sorted((out / "grids").glob("*.png"))
+    assert len(pngs) == 3 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    index = (out / "dc-distance-grids.md").read_text()
+    assert all(f"(grids/{p.name})" in index for p in pngs) and "Ours / " in index
     doc = json.loads((out / "dc-distance.json").read_text())
     assert doc["missing"] == [] and {c["row"] for c in doc["cells"] if c["n"] == 1} == {
         "Euclidean",
@@ -148,29 +138,18 @@ def test_a_partial_results_directory_renders_with_its_missing_cells(tmp_path, ca
     }
     assert (out / "dc-distance.png").stat().st_size > 1000
     # a rerun computes nothing
-    code, stdout, err = run_harness(
-        ["table", "run", "dc-distance", "--budget", "smoke", "--workers", "1", "--results", res, "-q"], capsys
-    )
+    code, stdout, err = run_table_smoke(capsys, "dc-distance", res)
     assert code == 0 and "0 set(s) condensed" in stdout and "0 cells computed, 3 already done" in stdout
     # another results directory: the sets come from the store (made once), only the cells are new
-    code, stdout, err = run_harness(
-        [
-            "table",
-            "run",
-            "dc-distance",
-            "--budget",
-            "smoke",
-            "--workers",
-            "1",
-            "--results",
-            tmp_path / "res2",
-            "-q",
-        ],
-        capsys,
-    )
+    code, stdout, err = run_table_smoke(capsys, "dc-distance", tmp_path / "res2")
     assert code == 0 and "0 set(s) condensed" in stdout and "3 cells computed" in stdout, err
     code, md, err = run_harness(["table", "render", "dc-distance", "--results", tmp_path / "res2"], capsys)
     assert code == 0 and "Incomplete" not in md, md
+    # --no-grids: the table renders, no grid is claimed
+    code, stdout, err = run_harness(
+        ["table", "render", "dc-distance", "--results", res, "-o", tmp_path / "o2", "--no-grids"], capsys
+    )
+    assert code == 0 and "sample grid" not in stdout and not (tmp_path / "o2" / "grids").exists()
     # remove one evaluation cell, and one set from the store (with its record)
     from dcregistry.store import LocalStore
 
@@ -199,10 +178,7 @@ def test_every_table_runs_at_smoke_from_one_command_and_renders(tmp_path, capsys
     push_dd_set(tmp_path, capsys)  # dc-vs-dd's DD column: an imported set (test data)
     res, out = tmp_path / "res", tmp_path / "out"
     for name in RUNNABLE:
-        code, stdout, err = run_harness(
-            ["table", "run", name, "--budget", "smoke", "--workers", "1", "--results", res, "-o", out, "-q"],
-            capsys,
-        )
+        code, stdout, err = run_table_smoke(capsys, name, res, out)
         assert code == 0, (name, err)
         t = get_table(name)
         doc = json.loads((out / f"{name}.json").read_text())
@@ -250,19 +226,37 @@ def test_every_table_runs_at_smoke_from_one_command_and_renders(tmp_path, capsys
 
 
 def test_cost_metrics_read_the_sets_method_config():
+    from dataclasses import replace
+
+    from dcregistry.method_config import MethodConfig
     from harness.tables.metrics import METRICS, metric_value
 
-    dc = {"method": "dc", "s_per_iter": 0.25, "wall_time_s": 30.0, "peak_memory_bytes": 3 * 2**20}
+    common = dict(config={}, config_hash="h", model="convnet", device="cpu", data={}, peak_memory_kind="rss")
+    dc = MethodConfig(
+        "dc",
+        "synthesis",
+        **common,
+        wall_time_s=30.0,
+        peak_memory_bytes=3 * 2**20,
+        iterations=120,
+        s_per_iter=0.25,
+    )
     assert metric_value(METRICS["s_per_iter"], dc) == 0.25
     assert metric_value(METRICS["wall_s"], dc) == 30.0
     assert metric_value(METRICS["peak_mb"], dc) == 3.0
     # K-Center: its selection's time over its k-means iterations (DC-Bench Table 8's division)
-    kc = {"method": "kcenter", "wall_time_s": 6.0, "config": {"max_iter": 300}}
+    kc = MethodConfig(
+        "kcenter",
+        "selection",
+        **{**common, "config": {"max_iter": 300}},
+        wall_time_s=6.0,
+        peak_memory_bytes=0,
+    )
     assert metric_value(METRICS["s_per_iter"], kc) == 0.02
-    # other selections have no iterations; junk in a record is "not recorded", never a number
-    assert metric_value(METRICS["s_per_iter"], {"method": "herding", "wall_time_s": 3.0}) is None
-    assert metric_value(METRICS["peak_mb"], {"peak_memory_bytes": True}) is None
-    assert metric_value(METRICS["wall_s"], {"wall_time_s": "12"}) is None
+    # other selections have no iterations; junk in the free-form config is "not recorded"
+    assert metric_value(METRICS["s_per_iter"], replace(kc, method="herding")) is None
+    for junk in (True, "300", 0, -3, 1e-300, None):
+        assert metric_value(METRICS["s_per_iter"], replace(kc, config={"max_iter": junk})) is None
     t = get_table("dcbench-time")
     assert (
         t.metric_of(("DC", "s/iter IPC 10")) == "s_per_iter" and t.metric_of(("DC", "MB IPC 1")) == "peak_mb"
@@ -293,33 +287,17 @@ def test_dcbench_aug_findings_compare_augmentation_spread_with_method_gaps():
     assert res_lines is not None
 
 
-def test_render_writes_a_sample_grid_per_set_shared_between_tables(tmp_path, capsys, dcreg_home):
-    res, out = tmp_path / "res", tmp_path / "out"
-    code, stdout, err = run_harness(
-        [
-            "table",
-            "run",
-            "dc-distance",
-            "--budget",
-            "smoke",
-            "--workers",
-            "1",
-            "--results",
-            res,
-            "-o",
-            out,
-            "-q",
-        ],
-        capsys,
-    )
-    assert code == 0, err
-    assert "wrote 3 sample grid(s)" in stdout
-    pngs = sorted((out / "grids").glob("*.png"))
-    assert len(pngs) == 3 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
-    index = (out / "dc-distance-grids.md").read_text()
-    assert all(f"(grids/{p.name})" in index for p in pngs) and "Ours / " in index
-    # --no-grids, and a store without the sets: the table renders, no grid is claimed
-    code, stdout, err = run_harness(
-        ["table", "render", "dc-distance", "--results", res, "-o", tmp_path / "o2", "--no-grids"], capsys
-    )
-    assert code == 0 and "sample grid" not in stdout and not (tmp_path / "o2" / "grids").exists()
+def test_a_set_whose_record_does_not_parse_is_reported_not_read(make_artifact, dcreg_home):
+    """A pushed set's ``method_config`` claims to be a condense record (``config_hash``) but its
+    fields are junk: the table says so for that set; nothing is read from it as a number."""
+    from dcregistry.store import LocalStore
+    from harness.tables.render import _method_config
+
+    store = LocalStore(dcreg_home)
+    bad = {"config_hash": "h", "method": "dc", "kind": "synthesis", "wall_time_s": "1e9"}
+    pushed = store.push(make_artifact(method="dc", method_config=bad).path, "lab/junk")
+    why = _method_config(None, "lab/junk", pushed.digest)
+    assert isinstance(why, str) and "method_config" in why
+    free_form = store.push(make_artifact(method_config={"wall_time_s": 3.0}).path, "lab/imported")
+    assert _method_config(None, "lab/imported", free_form.digest) is None  # not a condense record
+    assert _method_config(None, "lab/absent", "sha256:" + "0" * 64) is None

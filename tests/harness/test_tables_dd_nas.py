@@ -11,7 +11,7 @@ import pytest
 
 from harness.tables import get_budget, get_table
 
-from .cli_helpers import run_harness
+from .cli_helpers import run_harness, run_table_smoke
 
 
 def push_dd_set(tmp: Path, capsys: pytest.CaptureFixture[str], ipc: int = 1) -> str:
@@ -79,8 +79,7 @@ def test_dc_vs_dd_places_the_store_query_sets_in_the_dd_column():
 def test_dc_vs_dd_smoke_fills_both_columns(tmp_path, capsys, dcreg_home):
     digest = push_dd_set(tmp_path, capsys)
     res, out = tmp_path / "res", tmp_path / "out"
-    argv = ["table", "run", "dc-vs-dd", "--budget", "smoke", "--workers", "1", "--results", res, "-o", out]
-    code, stdout, err = run_harness([*argv, "-q"], capsys)
+    code, stdout, err = run_table_smoke(capsys, "dc-vs-dd", res, out)
     assert code == 0, err
     assert "1 set(s) condensed (0 failed), 8 cells computed" in stdout
     doc = json.loads((out / "dc-vs-dd.json").read_text())
@@ -152,21 +151,7 @@ def test_nas_derived_layout_from_a_synthetic_results_set():
 
 def test_dc_nas_smoke_through_the_cli(tmp_path, capsys, dcreg_home):
     res, out = tmp_path / "res", tmp_path / "out"
-    argv = [
-        "table",
-        "run",
-        "dc-nas",
-        "--budget",
-        "smoke",
-        "--workers",
-        "1",
-        "--results",
-        res,
-        "-o",
-        out,
-        "-q",
-    ]
-    code, stdout, err = run_harness(argv, capsys)
+    code, stdout, err = run_table_smoke(capsys, "dc-nas", res, out)
     assert code == 0, err
     assert "3 set(s) condensed (0 failed), 27 cells computed" in stdout
     doc = json.loads((out / "dc-nas.json").read_text())

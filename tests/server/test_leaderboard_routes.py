@@ -164,37 +164,20 @@ def test_a_failed_build_keeps_the_last_site_and_is_not_retried_per_request(tmp_p
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
+    def add_cell(seed):
+        digest = digests["lab/digits-random-ipc1"]
+        cell = cell_json(digest=digest, ref=None, method="random", ipc=1, pid=P_NOAUG, seed=seed, acc=0.5)
+        write_cell(results, cell)
+
     with TestClient(app) as client:
         monkeypatch.setattr(leaderboard_routes, "build_site", broken)
         r = client.get("/leaderboard/")
         assert r.status_code == 503 and "could not be built" in r.text and "a bug" not in r.text
         assert client.get("/leaderboard/").status_code == 503 and cache.failures == 1  # same key: no retry
-        write_cell(
-            results,
-            cell_json(
-                digest=digests["lab/digits-random-ipc1"],
-                ref=None,
-                method="random",
-                ipc=1,
-                pid=P_NOAUG,
-                seed=7,
-                acc=0.5,
-            ),
-        )
+        add_cell(7)  # the results changed: a new key
         monkeypatch.setattr(leaderboard_routes, "build_site", real)
         good = client.get("/leaderboard/")
         assert good.status_code == 200 and cache.builds == 1
         monkeypatch.setattr(leaderboard_routes, "build_site", broken)
-        write_cell(
-            results,
-            cell_json(
-                digest=digests["lab/digits-random-ipc1"],
-                ref=None,
-                method="random",
-                ipc=1,
-                pid=P_NOAUG,
-                seed=8,
-                acc=0.5,
-            ),
-        )
+        add_cell(8)
         assert client.get("/leaderboard/").text == good.text and cache.failures == 2
