@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dcregistry.jsonfields import is_int
 from dcregistry.method_config import MethodConfig
 
 __all__ = ["Metric", "METRICS", "metric_value"]
@@ -38,7 +37,7 @@ def _s_per_iter(mc: MethodConfig) -> float | None:
     if mc.s_per_iter is not None:
         return mc.s_per_iter
     its = mc.config.get("max_iter")  # the method's own config: free-form, so checked here
-    if mc.method == "kcenter" and is_int(its) and its > 0:
+    if mc.method == "kcenter" and isinstance(its, int) and not isinstance(its, bool) and its > 0:
         return mc.wall_time_s / its
     return None
 
