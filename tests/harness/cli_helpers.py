@@ -15,9 +15,9 @@ def run_harness(argv, capsys) -> tuple[int, str, str]:
     raise AssertionError("main() did not exit")
 
 
-def run_table_smoke(capsys, name, results, out=None, *extra) -> tuple[int, str, str]:
-    """``harness table run NAME --budget smoke --workers 1 --results RESULTS [-o OUT] -q EXTRA``."""
-    argv = ["table", "run", name, "--budget", "smoke", "--workers", "1", "--results", results]
+def run_table_smoke(capsys, name, results, out=None, *extra, workers=1) -> tuple[int, str, str]:
+    """``harness table run NAME --budget smoke --workers W --results RESULTS [-o OUT] -q EXTRA``."""
+    argv = ["table", "run", name, "--budget", "smoke", "--workers", workers, "--results", results]
     if out is not None:
         argv += ["-o", out]
     return run_harness([*argv, "-q", *extra], capsys)

@@ -178,7 +178,9 @@ def test_every_table_runs_at_smoke_from_one_command_and_renders(tmp_path, capsys
     push_dd_set(tmp_path, capsys)  # dc-vs-dd's DD column: an imported set (test data)
     res, out = tmp_path / "res", tmp_path / "out"
     for name in RUNNABLE:
-        code, stdout, err = run_table_smoke(capsys, name, res, out)
+        # the two tables of many networks on two worker processes (the spawns pay off only there)
+        workers = 2 if name in ("dc-cross-arch", "dcbench-transfer") else 1
+        code, stdout, err = run_table_smoke(capsys, name, res, out, workers=workers)
         assert code == 0, (name, err)
         t = get_table(name)
         doc = json.loads((out / f"{name}.json").read_text())
