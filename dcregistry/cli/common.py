@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -20,11 +21,32 @@ CmdFn = TypeVar("CmdFn", bound=Callable[..., Any])
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 
 
+#: longest error line printed (a hostile value echoed in a message is cut, not printed whole)
+MAX_MESSAGE = 2000
+
+#: OS errors about the user's paths or machine, not this project's code: exit 1, one line
+USER_OS_ERRORS = frozenset(
+    {errno.ENAMETOOLONG, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EMFILE}
+)
+
+
 def printable(text: str) -> str:
-    """``text`` safe to print: bytes that were not UTF-8 (surrogate escapes) shown as ``\\udcXX``
-    and a message cut to one line."""
+    """``text`` safe to print: bytes that were not UTF-8 (surrogate escapes) shown as ``\\udcXX``,
+    a message cut to one line and to about :data:`MAX_MESSAGE` characters."""
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
+    text = " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
+    if len(text) <= MAX_MESSAGE:
+        return text
+    # the middle goes: a message says what was wrong first and what to do last
+    return f"{text[: MAX_MESSAGE // 2]} ...[{len(text) - MAX_MESSAGE + 40} characters cut]... {text[-MAX_MESSAGE // 2 + 40 :]}"
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an OS error on a path: what failed and where (a long path shortened)."""
+    where = f": {os.fsdecode(exc.filename)}" if exc.filename is not None else ""
+    if len(where) > 200:
+        where = f"{where[:120]}... ({len(where) - 2} characters)"
+    return f"{exc.strerror or type(exc).__name__}{where}"
 
 
 @contextmanager
@@ -78,17 +100,27 @@ def _run(group: click.Group, prog: str, argv: list[str] | None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # a bug: say so in one line, traceback only on request
-        if os.environ.get("DCREG_DEBUG"):
-            import traceback  # only for an internal error: kept off the start-up path
+    except OSError as exc:
+        if exc.errno not in USER_OS_ERRORS:
+            return _internal_error(prog, exc)
+        click.echo(f"{prog}: error: {printable(os_error_message(exc))}", err=True)
+        return EXIT_USER
+    except Exception as exc:
+        return _internal_error(prog, exc)
 
-            traceback.print_exc()
-        click.echo(
-            f"{prog}: internal error: {type(exc).__name__}: {printable(str(exc))} "
-            "(set DCREG_DEBUG=1 for a traceback; please report it)",
-            err=True,
-        )
-        return EXIT_INTERNAL
+
+def _internal_error(prog: str, exc: Exception) -> int:
+    """A bug: say so in one line, the traceback only on request."""
+    if os.environ.get("DCREG_DEBUG"):
+        import traceback  # only for an internal error: kept off the start-up path
+
+        traceback.print_exc()
+    click.echo(
+        f"{prog}: internal error: {type(exc).__name__}: {printable(str(exc))} "
+        "(set DCREG_DEBUG=1 for a traceback; please report it)",
+        err=True,
+    )
+    return EXIT_INTERNAL
 
 
 def emit_json(obj: Any) -> None:

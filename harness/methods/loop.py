@@ -199,7 +199,12 @@ def _looks_like_ref(text: str) -> bool:
     import os
 
     seps = {"/", os.sep, *([os.altsep] if os.altsep else [])}
-    return any(c in text for c in seps) or text.startswith((".", "~")) or Path(text).is_dir()
+    if any(c in text for c in seps) or text.startswith((".", "~")):
+        return True
+    try:
+        return Path(text).is_dir()
+    except OSError:  # e.g. a name too long for the file system: not a directory here
+        return False
 
 
 def check_init(init: str, what: str = "--init") -> str:

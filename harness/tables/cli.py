@@ -255,11 +255,17 @@ def table_run(
         )
         for e in report.errors[:5]:
             click.echo(f"harness: condense failed: {e}", err=True)
-        click.echo(
-            f"{t.name} ({b.name}, {ds}) -> {root}: {report.condensed} set(s) condensed ({report.condense_failed} failed), "
-            f"{report.computed} cells computed, {report.skipped_done} already done, {report.failed} failed, {report.wall_s:.0f} s"
+        earlier = (
+            f", {report.condense_failed_earlier} failed earlier (skipped; --retry-failed reruns them)"
+            if report.condense_failed_earlier
+            else ""
         )
-        failed += report.failed + report.condense_failed
+        click.echo(
+            f"{t.name} ({b.name}, {ds}) -> {root}: {report.condensed} set(s) condensed "
+            f"({report.condense_failed} failed{earlier}), {report.computed} cells computed, "
+            f"{report.skipped_done} already done, {report.failed} failed, {report.wall_s:.0f} s"
+        )
+        failed += report.failed + report.condense_failed + report.condense_failed_earlier
         if out:
             res = collect(t, b, root, ds, data_root, store_spec)
             rendered.append(res)

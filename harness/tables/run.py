@@ -33,6 +33,7 @@ class TableRun:
     results_dir: Path
     condensed: int = 0
     condense_failed: int = 0
+    condense_failed_earlier: int = 0  # recorded as failed by an earlier run, not retried
     computed: int = 0
     failed: int = 0
     skipped_done: int = 0
@@ -112,6 +113,8 @@ def run_table(
                 report.condensed += made.done
                 report.condense_failed += made.failed
                 report.errors += made.errors
+            failed_now = made.failed if made is not None else 0
+            report.condense_failed_earlier += sum(c.state == "failed" for c in plan.condense) - failed_now
             log(f"{spec.name}: {len(plan.cells)} evaluation cells")
             if not plan.cells:
                 continue

@@ -303,3 +303,17 @@ def test_a_set_whose_record_does_not_parse_is_reported_not_read(make_artifact, d
     free_form = store.push(make_artifact(method_config={"wall_time_s": 3.0}).path, "lab/imported")
     assert _method_config(None, "lab/imported", free_form.digest) is None  # not a condense record
     assert _method_config(None, "lab/absent", "sha256:" + "0" * 64) is None
+
+
+def test_sets_that_failed_earlier_keep_the_table_run_failing_until_retried(tmp_path, capsys, dcreg_home):
+    """A dataset that is not there: every set fails; a rerun does not retry them and still exits 1
+    (the table is incomplete), saying so; --retry-failed tries again."""
+    res, extra = tmp_path / "res", ("--dataset", "mnist", "--data-root", tmp_path / "no-data")
+    code, stdout, err = run_table_smoke(capsys, "dc-distance", res, None, *extra)
+    assert code == 1 and "3 cell(s) failed" in err and "mnist not found under" in err
+    assert "0 set(s) condensed (3 failed)" in stdout
+    code, stdout, err = run_table_smoke(capsys, "dc-distance", res, None, *extra)
+    assert code == 1 and "(0 failed, 3 failed earlier (skipped; --retry-failed reruns them))" in stdout
+    assert "mnist not found" not in err and "3 cell(s) failed" in err
+    code, stdout, err = run_table_smoke(capsys, "dc-distance", res, None, *extra, "--retry-failed")
+    assert code == 1 and "(3 failed)" in stdout and "mnist not found under" in err
