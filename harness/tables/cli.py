@@ -12,6 +12,7 @@ from dcregistry.cli.common import emit_json, progress_disabled
 from harness.cli_options import data_root_option, device_option
 from harness.sweep.cli import engine_options, executor_options, placement_options
 
+from . import TABLES
 from .base import BUDGET_NAMES, TABLE_DATASETS
 
 __all__ = ["table_group"]
@@ -140,6 +141,13 @@ def _show(t: Any, dataset: str | None, data_root: str | None, results: str | Non
             f"    {b:<6} {c.condense_cells:>3} sets to condense, {c.eval_cells:>4} evaluation cells, "
             f"~{duration(c.total_s)} (condense {duration(c.condense_s)}, evaluate {duration(c.eval_s)})"
         )
+        earlier, after = _after_earlier_tables(t, b, ds, data_root, specs)
+        if earlier and after.total_s < c.total_s:
+            click.echo(
+                f"           after {', '.join(earlier)} (run first into the same results and store; "
+                f"shared sets and cells are not made again): {after.condense_cells} sets to condense, "
+                f"{after.eval_cells} evaluation cells, ~{duration(after.total_s)}"
+            )
         click.echo(f"           protocols: {', '.join(protos)}")
     if results:
         from .render import collect
@@ -159,6 +167,31 @@ def _show(t: Any, dataset: str | None, data_root: str | None, results: str | Non
                 )
     for n in t.notes:
         click.echo(f"  note: {n}")
+
+
+def _after_earlier_tables(
+    t: Any, budget: str, dataset: str, data_root: str | None, specs: list[Any]
+) -> tuple[list[str], Any]:
+    """What ``t`` costs after the runnable tables listed before it (``harness table list``'s
+    order) that share sets or cells with it ran into the same results directory and store (each
+    named only if it shares something the ones before it do not). Returns (their names, the cost)."""
+    from .estimate import estimate
+
+    mine: set[tuple[str, ...]] = set()
+    estimate(specs, done=mine)
+    done: set[tuple[str, ...]] = set()
+    sharing = []
+    for other in TABLES.values():
+        if other.name == t.name:
+            break
+        if other.needs or other.requires is not None:
+            continue  # not runnable (or not without an imported set)
+        theirs: set[tuple[str, ...]] = set()
+        estimate(other.specs(_budget(budget), dataset, None, data_root), done=theirs)
+        if theirs & (mine - done):  # it adds a shared set or cell the others do not
+            sharing.append(other.name)
+            done |= theirs
+    return sharing, estimate(specs, done=done)
 
 
 def _measured(results: Path) -> tuple[int, float, int, float] | None:

@@ -162,7 +162,8 @@ TABLE = TABLES.register(
         # ResNet152 and ViT run at digits' native 8x8 (ViT: 2x2 patches of 4 px; ResNet152: 1x1
         # after its last stage). `quick` stays there too: a ResNet152 step on 100 32x32 images took
         # 46 s on one thread here (45x ConvNet's), which would make `quick` at 32x32 about half a day.
-        budget_overrides={"quick": {"image_size": None}},
+        # and 20 evaluation epochs: 180 cells, a fifth of them ResNet152's, were ~72 min at 50
+        budget_overrides={"quick": {"image_size": None, "epochs": 20}},
         notes=(
             "ConvNet is `dcbench-dsa`, the other columns its `arch` override (mlp, resnet18, "
             "resnet152, vit); the sets are condensed with ConvNet, the same recipes as dcbench-aug's "

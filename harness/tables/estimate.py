@@ -108,21 +108,25 @@ def eval_s(n_images: int, epochs: int, arch: str) -> float:
     return 1.0 + (epochs + 1) * batches * EVAL_S_PER_BATCH_EPOCH * arch_factor(arch)
 
 
-def estimate(specs: list[SweepSpec], num_classes: int = 10) -> Cost:
-    """Cells and seconds of a table's specs on one worker (see the module docstring)."""
+def estimate(specs: list[SweepSpec], num_classes: int = 10, done: set[tuple[str, ...]] | None = None) -> Cost:
+    """Cells and seconds of a table's specs on one worker (see the module docstring). ``done``:
+    the sets (``(recipe id,)``) and evaluation cells (``(recipe id, protocol id, seed)``) that
+    exist already (another table's), costing nothing; those counted here are added to it."""
     cost = Cost()
-    seen: set[str] = set()
+    seen: set[tuple[str, ...]] = set() if done is None else done
     for spec in specs:
         for e in spec.condense:
-            if e.id not in seen:  # a recipe shared by two parts (or tables) is made once
-                seen.add(e.id)
+            if (e.id,) not in seen:  # a recipe shared by two parts (or tables) is made once
+                seen.add((e.id,))
                 cost.condense_cells += 1
                 cost.condense_s += condense_s(e)
             for pe in spec.protocols:
                 p = pe.protocol()
-                seeds = len(spec.seeds) if spec.seeds is not None else len(p.seeds)
-                cost.eval_cells += seeds
-                cost.eval_s += seeds * eval_s(e.ipc * num_classes, p.epochs, p.arch) * _area(e)
+                seeds = spec.seeds if spec.seeds is not None else p.seeds
+                new = [s for s in seeds if (e.id, p.id, str(s)) not in seen]
+                seen.update((e.id, p.id, str(s)) for s in new)
+                cost.eval_cells += len(new)
+                cost.eval_s += len(new) * eval_s(e.ipc * num_classes, p.epochs, p.arch) * _area(e)
     return cost
 
 

@@ -116,6 +116,16 @@ def test_show_gives_the_layout_and_each_budgets_estimate(capsys):
     for b in BUDGET_NAMES:
         assert f"    {b} " in out
     assert "published values: 3 (mnist" in out
+    assert "after " not in out  # the first table shares with none before it
+    # a table whose sets and cells an earlier table makes: its cost after that one is nothing
+    code, out, err = run_harness(["table", "show", "dcbench-time"], capsys)
+    assert code == 0, err
+    quick = out.split("    quick ")[1].split("    paper ")[0]
+    assert "after dc-coreset, dcbench-aug (run first" in quick, quick
+    assert "0 sets to condense, 0 evaluation cells, ~0 s" in quick
+    code, out, err = run_harness(["table", "show", "dcbench-optim"], capsys)
+    quick = out.split("    quick ")[1].split("    paper ")[0]
+    assert "0 sets to condense, 36 evaluation cells" in quick  # the Adam half is its own
 
 
 def test_a_partial_results_directory_renders_with_its_missing_cells(tmp_path, capsys, dcreg_home):
