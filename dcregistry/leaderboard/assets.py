@@ -44,6 +44,10 @@ svg.plot { background:#fff; border:1px solid var(--line); border-radius:6px; max
 .samples { display:flex; flex-wrap:wrap; gap:1rem; }
 .samples figure { margin:0; max-width:360px; }
 .samples img, .grid img { max-width:100%; height:auto; image-rendering:pixelated; border:1px solid var(--line); background:#fff; }
+table.paper { width:auto; }
+table.paper tbody th { color:inherit; }
+.warn { color:#9a5b00; }
+#plot { max-width:100%; height:auto; border:1px solid var(--line); background:#fff; }
 .card-body { overflow-x:auto; }
 .card-body pre { background:#f3f4f7; padding:.7rem; border-radius:6px; overflow-x:auto; }
 .card-body table { width:auto; }

@@ -74,9 +74,11 @@ class ResultsDirSource:
         )
 
     def signature(self) -> tuple[Any, ...]:
-        """Changes whenever a record file is added, removed or rewritten (for caching)."""
+        """Changes whenever a record file or a rendered table (``*.json``, ``*.png`` at the top)
+        is added, removed or rewritten (for caching)."""
         out = []
-        for p in self.paths():
+        tops = [p for r in self.roots() for pat in ("*.json", "*.png") for p in sorted(r.glob(pat))]
+        for p in [*self.paths(), *tops]:
             try:
                 st = p.lstat()
             except OSError:
@@ -92,19 +94,33 @@ class ResultsDirSource:
         for path in sorted(p for p in root.glob("*/ipc*/*/*/seed*.json") if not p.name.startswith(".")):
             rel = path.relative_to(root).as_posix()
             try:
-                st = path.lstat()
-                if not stat.S_ISREG(st.st_mode):  # a link or special file is no record
-                    raise UserError(f"{rel}: is not a regular file")
-                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-                with os.fdopen(fd, "rb") as f:
-                    data = f.read(MAX_RECORD_BYTES + 1)
+                data = read_regular_file(path, rel, MAX_RECORD_BYTES)
             except UserError as exc:
                 yield rel, exc
                 continue
-            except OSError as exc:  # no absolute path in the message: a served page shows it
-                yield rel, UserError(f"{rel}: cannot be read ({exc.strerror or type(exc).__name__})")
-                continue
             yield rel, data
+
+    def tables(self) -> Iterator[Any]:
+        """The rendered paper tables in each results directory (:mod:`.tables`)."""
+        from .tables import read_tables
+
+        for root in self.roots():
+            yield from read_tables(root, self.label)
+
+
+def read_regular_file(path: Path, rel: str, max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes of ``path`` (the caller tells a file too large), never
+    through a link or from a special file; :class:`UserError` naming ``rel`` (no absolute path:
+    a served page shows the message)."""
+    try:
+        st = path.lstat()
+        if not stat.S_ISREG(st.st_mode):  # a link or special file is no record
+            raise UserError(f"{rel}: is not a regular file")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as f:
+            return f.read(max_bytes + 1)
+    except OSError as exc:
+        raise UserError(f"{rel}: cannot be read ({exc.strerror or type(exc).__name__})") from None
 
 
 class FilesSource:
@@ -230,6 +246,7 @@ class Collection:
     problems: list[Problem] = field(default_factory=list)
     duplicates: int = 0
     sources: list[str] = field(default_factory=list)
+    tables: list[Any] = field(default_factory=list)  # rendered paper tables (.tables.PaperTable)
 
     def datasets(self) -> list[str]:
         return sorted({r.dataset for r in self.rows.values()})
@@ -302,6 +319,11 @@ def collect(sources: Iterable[Source]) -> Collection:
                     protocol=dict(record.protocol),
                 )
             row.cells.append(cell)
+        for found in getattr(src, "tables", lambda: ())():
+            if isinstance(found, tuple):
+                out.problems.append(Problem(src.label, *found))
+            elif all(t.name != found.name for t in out.tables):  # the first source's copy
+                out.tables.append(found)
     for row in out.rows.values():
         row.cells.sort(key=lambda c: c.seed)
         assert all(math.isfinite(a) for a in row.accuracies)

@@ -8,6 +8,8 @@ Layout (every link relative, so the folder works from any web server or path pre
     a/<digest hex>.html        one artifact: facts, its results per protocol, grid, card
     a/<digest hex>.png         its sample grid (when its store is reachable)
     a/<digest hex>.md          its card's Markdown (when its store is reachable)
+    t/<table>.html, .png       a paper table found in a results directory, in the paper's
+                               layout, and its plot
     style.css, sort.js, favicon.svg
 """
 
@@ -22,6 +24,7 @@ from .assets import FAVICON_SVG, SORT_JS, STYLE_CSS
 from .collect import Collection, Row
 from .html import esc, page, render_markdown
 from .plot import Series, accuracy_plot
+from .tables import PaperTable, TableCell
 
 __all__ = ["render_site"]
 
@@ -274,6 +277,90 @@ def _hub_url(ref: str | None) -> str | None:
 EMPTY_NOTE = "No result records yet."
 
 
+def _table_value(metric: str, v: float) -> str:
+    if metric == "accuracy":
+        return f"{v:.1f}"
+    if metric == "spearman":
+        return f"{v:.2f}"
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def _paper_cell(cell: TableCell | None, links: set[str]) -> str:
+    if cell is None:
+        return "<td></td>"
+    if cell.mean is None:
+        why = cell.why_empty or "no result"
+        pub = f" (paper {_table_value(cell.metric, cell.published)})" if cell.published is not None else ""
+        return f'<td class="muted" title="{esc(why)}">{DASH}{esc(pub)}</td>'
+    text = _table_value(cell.metric, cell.mean)
+    if cell.std is not None and cell.n > 1:
+        text += f" ± {_table_value(cell.metric, cell.std)}"
+    if cell.artifact in links:
+        text_html = f'<a href="../a/{esc(cell.artifact.removeprefix("sha256:"))}.html">{esc(text)}</a>'
+    else:
+        text_html = esc(text)
+    extra = ""
+    if cell.published is not None:
+        delta = f", Δ {cell.delta:+.1f}" if cell.delta is not None else ""
+        pub = _table_value(cell.metric, cell.published)
+        if cell.published_std is not None:
+            pub += f" ± {_table_value(cell.metric, cell.published_std)}"
+        extra = f' <span class="muted">(paper {esc(pub)}{esc(delta)})</span>'
+    warn = f' <span class="warn" title="{esc(cell.warning)}">⚠</span>' if cell.warning else ""
+    n = f"{cell.n} of {cell.expected} seeds" if cell.expected else f"{cell.n} seeds"
+    return f'<td class="num" title="{esc(n)}">{text_html}{extra}{warn}</td>'
+
+
+def table_page(t: PaperTable, links: set[str]) -> str:
+    """A paper table in its layout (rows x columns as the paper prints them), its plot, notes
+    and findings; a cell links to its set's page when the site has one."""
+    head = "".join(f"<th>{esc(c)}</th>" for c in (t.row_header, *t.columns))
+    body = "".join(
+        f"<tr><th>{esc(r)}</th>"
+        + "".join(_paper_cell(t.cells.get((r, c)), links) for c in t.columns)
+        + "</tr>"
+        for r in t.rows
+    )
+    parts = [
+        f"<h1>{esc(t.title)}</h1>",
+        f'<p class="muted">{esc(t.reference)}</p>' if t.reference else "",
+        f"<p>Ours: <code>{esc(t.dataset)}</code>, budget <code>{esc(t.budget)}</code>; from "
+        f"<code>{esc(t.source)}</code>.</p>",
+        f'<section class="box"><table class="paper" id="paper-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+        + (
+            f'<p class="warn">Incomplete: {t.incomplete} position(s) missing or failed.</p>'
+            if t.incomplete
+            else ""
+        )
+        + "</section>",
+    ]
+    if t.png is not None:
+        parts.append(
+            f'<section class="box"><h2>Plot</h2><img id="plot" src="{esc(t.name)}.png" alt="{esc(t.title)}"></section>'
+        )
+    for heading, items in (("Findings", t.findings), ("Notes", t.notes)):
+        if items:
+            lis = "".join(f"<li>{esc(x)}</li>" for x in items)
+            parts.append(f'<section class="box"><h2>{heading}</h2><ul>{lis}</ul></section>')
+    return page(t.title, "\n".join(p for p in parts if p), depth=1, crumbs=f" / {esc(t.name)}")
+
+
+def _tables_section(c: Collection) -> str:
+    if not c.tables:
+        return ""
+    items = "".join(
+        f'<tr><td><a href="t/{esc(t.name)}.html">{esc(t.name)}</a></td><td>{esc(t.title)}</td>'
+        f"<td>{esc(t.dataset)}</td><td>{esc(t.budget)}</td></tr>"
+        for t in sorted(c.tables, key=lambda t: t.name)
+    )
+    return (
+        '<section class="box"><h2>Paper tables</h2><table class="sortable" id="paper-tables"><thead><tr>'
+        "<th>table</th><th>title</th><th>dataset</th><th>budget</th></tr></thead>"
+        f"<tbody>{items}</tbody></table></section>"
+    )
+
+
 def index_page(
     c: Collection, arts: dict[str, ArtifactInfo], title: str, empty_note: str | None = None
 ) -> str:
@@ -298,6 +385,7 @@ def index_page(
             "<th>dataset</th><th>IPC</th><th>methods</th><th>protocols</th><th>sets</th>"
             "<th>evaluations</th></tr></thead><tbody>" + "".join(rows_html) + "</tbody></table></section>"
         )
+    parts.append(_tables_section(c))
     src = "".join(f"<li><code>{esc(s)}</code></li>" for s in c.sources)
     notes = []
     if c.failed:
@@ -343,4 +431,9 @@ def render_site(
             files[f"a/{art.hex}.png"] = art.grid_png
         if art.card is not None:
             files[f"a/{art.hex}.md"] = art.card.encode("utf-8", "replace")
+    links = set(c.digests())
+    for t in c.tables:
+        files[f"t/{t.name}.html"] = table_page(t, links).encode()
+        if t.png is not None:
+            files[f"t/{t.name}.png"] = t.png
     return files

@@ -167,3 +167,54 @@ def make_results(
                     ),
                 )
     return results, root / "store", digests
+
+
+#: the smallest PNG (1x1, grey): a table's plot in tests
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010800000000"
+    "3a7e9b550000000a49444154789c636800000082008177cd72b60000000049454e44ae426082"
+)
+
+
+def table_json(
+    name: str = "dc-demo", *, title: str = "Demo table", digest: str | None = None, **over
+) -> dict:
+    """A rendered paper table (``harness-table-results/1``) of 2 x 2 positions."""
+    cell = {"n": 3, "expected": 3, "metric": "accuracy", "missing": [], "failed": []}
+    doc = {
+        "kind": "harness-table-results/1",
+        "table": name,
+        "title": title,
+        "reference": "A paper, Table 1",
+        "dataset": "digits",
+        "budget": "quick",
+        "rows": ["1", "10"],
+        "columns": ["random", "dc"],
+        "notes": ["digits is not mnist"],
+        "findings": [],
+        "missing": [],
+        "cells": [
+            {**cell, "row": "1", "column": "random", "mean": 70.0, "std": 1.0, "artifact": digest},
+            {
+                **cell,
+                "row": "1",
+                "column": "dc",
+                "mean": 90.0,
+                "std": 0.5,
+                "published": {"mean": 91.7, "std": None},
+                "delta": -1.7,
+            },
+            {**cell, "row": "10", "column": "random", "mean": 88.0, "std": 0.4},
+            {
+                **cell,
+                "row": "10",
+                "column": "dc",
+                "mean": None,
+                "std": None,
+                "n": 0,
+                "missing": ["set dc ipc 10 not condensed yet"],
+            },
+        ],
+    }
+    doc.update(over)
+    return doc

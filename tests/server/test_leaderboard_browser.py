@@ -11,6 +11,7 @@ import base64
 import functools
 import http.server
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 
 from dcregistry.results import record_bytes
 
-from ..registry.leaderboard_helpers import HOSTILE, P_NOAUG, cell_json, make_results
+from ..registry.leaderboard_helpers import HOSTILE, P_NOAUG, cell_json, make_results, table_json
 from .conftest import TOKEN, start_server
 from .pages_helpers import find_chromium
 
@@ -59,10 +60,18 @@ def static_site(made, tmp_path_factory) -> Iterator[str]:
     """``dcreg leaderboard`` output served by Python's file server on 127.0.0.1."""
     from dcregistry.cli import main
 
-    results, store, _ = made
+    results, store, digests = made
+    # a copy of the results with a rendered paper table whose texts are hostile
+    copy = tmp_path_factory.mktemp("lbb-table") / "results"
+    shutil.copytree(results, copy)
+    digest = digests["lab/digits-random-ipc1"]
+    (copy / "dc-demo.json").write_text(
+        json.dumps(table_json(title=HOSTILE, digest=digest, findings=[HOSTILE]))
+    )
+    (copy / "dc-demo.png").write_bytes((COMMITTED / "dc-cross-arch.png").read_bytes())
     out = tmp_path_factory.mktemp("site")
     with pytest.raises(SystemExit) as exc:
-        main(["leaderboard", str(results), "--store", str(store), "-o", str(out)])
+        main(["leaderboard", str(copy), "--store", str(store), "-o", str(out)])
     assert exc.value.code == 0
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -163,6 +172,19 @@ def test_static_site_renders_sorts_and_every_link_resolves(browser, static_site,
     assert page.locator("#card a[href^='javascript:']").count() == 0
     assert page.evaluate("document.getElementById('grid').naturalWidth") > 0
     assert page.evaluate("window.__pwned === undefined")
+
+    # the paper table: reached from the index, its hostile title and findings are text
+    page.goto(static_site + "index.html")
+    page.locator("#paper-tables a", has_text="dc-demo").click()
+    page.wait_for_load_state("load")
+    assert page.locator("h1").inner_text() == SHOWN_HOSTILE
+    assert [r.inner_text() for r in page.locator("#paper-table tbody th").all()] == ["1", "10"]
+    assert "(paper 91.7, Δ -1.7)" in page.locator("#paper-table").inner_text()
+    assert page.evaluate("document.getElementById('plot').naturalWidth") > 0
+    assert page.evaluate("window.__pwned === undefined")
+    page.locator("#paper-table a").first.click()  # the cell's set
+    page.wait_for_load_state("load")
+    assert page.url.endswith(f"/a/{made[2]['lab/digits-random-ipc1'].removeprefix('sha256:')}.html")
     page.close()
 
 
@@ -333,6 +355,14 @@ def test_the_leaderboard_of_the_committed_quick_tables(browser, tmp_path, monkey
         accs = [float(x.split()[0]) for x in t.locator("tbody tr td:nth-child(4)").all_inner_texts()]
         assert accs == sorted(accs) and len(accs) >= 2
         assert page.locator("svg.plot").count() >= 1
+        # the committed tables in the paper's layout, each with its plot
+        page.goto(base + "t/dc-cross-arch.html")
+        assert page.locator("#paper-table tbody tr").count() == 6
+        assert page.locator("#paper-table thead th").count() == 7
+        assert page.evaluate("document.getElementById('plot').naturalWidth") > 0
+        page.goto(base + "index.html")
+        shown = page.locator("#paper-tables tbody tr td:first-child").all_inner_texts()
+        assert {"dc-coreset", "dcbench-aug", "dc-cross-arch", "dc-depth"} <= set(shown)
         page.close()
     finally:
         srv.shutdown()
