@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,6 +114,9 @@ def build_site(
             )
         )
         arts = {d: known[d] for d in refs}
+    for d, png in c.grids.items():  # a set no store holds: the grid its results directory keeps
+        if d in arts and arts[d].grid_png is None:
+            arts[d] = replace(arts[d], grid_png=png)
     return Site(render_site(c, arts, title=title, empty_note=empty_note), c)
 
 

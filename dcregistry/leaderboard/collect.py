@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 import statistics
 from collections.abc import Callable, Iterable, Iterator
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 _FAILED_KIND = "harness-sweep-failed/1"
+#: a set's grid file name in a results directory (the last part of its store name)
+GRID_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class Source(Protocol):
@@ -99,6 +102,18 @@ class ResultsDirSource:
                 yield rel, exc
                 continue
             yield rel, data
+
+    def grid(self, name: str) -> bytes | None:
+        """``grids/<name>.png`` of a results directory (``harness table run/render -o`` into it
+        writes one per set): the sample grid of a set no reachable store holds."""
+        from .tables import read_png
+
+        if not GRID_NAME_RE.fullmatch(name):
+            return None
+        for root in self.roots():
+            if (png := read_png(root / "grids" / f"{name}.png")) is not None:
+                return png
+        return None
 
     def tables(self) -> Iterator[Any]:
         """The rendered paper tables in each results directory (:mod:`.tables`)."""
@@ -247,6 +262,7 @@ class Collection:
     duplicates: int = 0
     sources: list[str] = field(default_factory=list)
     tables: list[Any] = field(default_factory=list)  # rendered paper tables (.tables.PaperTable)
+    grids: dict[str, bytes] = field(default_factory=dict)  # digest -> a results directory's grid
 
     def datasets(self) -> list[str]:
         return sorted({r.dataset for r in self.rows.values()})
@@ -283,6 +299,7 @@ def collect(sources: Iterable[Source]) -> Collection:
     """Read every source; group valid records by (artifact digest, protocol id)."""
     out = Collection()
     seen: dict[tuple[str, str, int], Cell] = {}
+    sources = list(sources)
     for src in sources:
         out.sources.append(src.label)
         for path, data in src.files():
@@ -326,5 +343,11 @@ def collect(sources: Iterable[Source]) -> Collection:
                 out.tables.append(found)
     for row in out.rows.values():
         row.cells.sort(key=lambda c: c.seed)
+        if row.ref and row.digest not in out.grids:  # a grid a results directory holds
+            name = row.ref.partition("@")[0].rsplit("/", 1)[-1]
+            for src in sources:
+                if (png := getattr(src, "grid", lambda n: None)(name)) is not None:
+                    out.grids[row.digest] = png
+                    break
         assert all(math.isfinite(a) for a in row.accuracies)
     return out

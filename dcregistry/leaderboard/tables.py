@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import UserError
 from ..jsonsafe import loads_bounded
 
-__all__ = ["KIND", "PaperTable", "TableCell", "parse_table", "read_tables"]
+__all__ = ["KIND", "PaperTable", "TableCell", "parse_table", "read_png", "read_tables"]
 
 KIND = "harness-table-results/1"
 MAX_TABLE_BYTES = 8 << 20
@@ -188,12 +188,17 @@ def read_tables(root: Path, label: str) -> Iterator[PaperTable | tuple[str, str]
         except UserError as exc:
             yield rel, str(exc)
             continue
-        png = None
-        plot = root / f"{path.stem}.png"
-        if plot.exists():
-            try:
-                data = read_regular_file(plot, plot.name, MAX_PNG_BYTES)
-                png = data if data.startswith(PNG_MAGIC) else None
-            except UserError:
-                png = None
+        png = read_png(root / f"{path.stem}.png")
         yield PaperTable(**{**table.__dict__, "source": label, "png": png})
+
+
+def read_png(path: Path) -> bytes | None:
+    """The PNG at ``path`` (a regular file of at most :data:`MAX_PNG_BYTES` that starts as a PNG
+    does), else None: a missing, linked, huge or other file is no image of the site."""
+    from .collect import read_regular_file
+
+    try:
+        data = read_regular_file(path, path.name, MAX_PNG_BYTES)
+    except UserError:
+        return None
+    return data if len(data) <= MAX_PNG_BYTES and data.startswith(PNG_MAGIC) else None

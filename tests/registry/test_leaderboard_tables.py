@@ -92,3 +92,21 @@ def test_the_committed_tables_parse():
     for path in sorted(root.glob("*.json")):
         t = parse_table(path.read_bytes(), path.name)
         assert t.name == path.stem and t.cells and set(t.cells) <= {(r, c) for r in t.rows for c in t.columns}
+
+
+def test_a_set_no_store_holds_shows_the_grid_its_results_directory_keeps(tmp_path):
+    """``harness table run/render -o DIR`` into the results directory writes grids/<set>.png;
+    without a store the set pages and the dataset page show those (only real PNG files)."""
+    results, _, digests = make_results(tmp_path)
+    grids = results / "grids"
+    grids.mkdir()
+    (grids / "digits-random-ipc1.png").write_bytes(TINY_PNG)
+    (grids / "digits-herding-ipc1.png").write_bytes(b"GIF89a not a png")
+    outside = tmp_path / "elsewhere.png"
+    outside.write_bytes(TINY_PNG)
+    os.symlink(outside, grids / "digits-random-ipc5.png")
+    site = build_site([ResultsDirSource(results)], None)
+    shown = {k for k in site.files if k.startswith("a/") and k.endswith(".png")}
+    assert shown == {f"a/{digests['lab/digits-random-ipc1'].removeprefix('sha256:')}.png"}
+    assert site.files[shown.pop()] == TINY_PNG
+    assert 'id="samples-ipc1"' in site.files["d/digits.html"].decode()

@@ -355,6 +355,9 @@ def test_the_leaderboard_of_the_committed_quick_tables(browser, tmp_path, monkey
         accs = [float(x.split()[0]) for x in t.locator("tbody tr td:nth-child(4)").all_inner_texts()]
         assert accs == sorted(accs) and len(accs) >= 2
         assert page.locator("svg.plot").count() >= 1
+        # the sets are not committed, their grids are (results/tables/grids): one per method
+        assert page.locator("#samples-ipc1 img").count() >= 8
+        assert page.evaluate("Array.from(document.images).every(i => i.naturalWidth > 0)")
         # the committed tables in the paper's layout, each with its plot
         page.goto(base + "t/dc-cross-arch.html")
         assert page.locator("#paper-table tbody tr").count() == 6
