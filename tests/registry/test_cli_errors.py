@@ -1,5 +1,6 @@
 """How every command reports what goes wrong: one line, exit 1 for the user's or the machine's
-problem (bad input, a path the file system refuses, a full disk), exit 2 only for a bug."""
+problem (bad input, a path the file system refuses, a full disk), 130 for Ctrl-C (click turns
+KeyboardInterrupt into Abort), exit 2 only for a bug."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ def _cli(exc: BaseException) -> click.Group:
         raise exc
 
     return cli
+
+
+def test_ctrl_c_exits_130_and_abort_exits_1(capsys):
+    assert run_cli(_cli(KeyboardInterrupt()), "prog", ["go"]) == 130
+    assert capsys.readouterr().err.strip().endswith("prog: interrupted")
+    assert run_cli(_cli(click.Abort()), "prog", ["go"]) == 1
+    assert capsys.readouterr().err.strip() == "prog: aborted"
 
 
 @pytest.mark.parametrize(
