@@ -16,9 +16,7 @@ different protocols are never merged: the protocol id is part of every key.
 from __future__ import annotations
 
 import math
-import os
 import re
-import stat
 import statistics
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from ..errors import UserError
 from ..jsonsafe import loads_bounded
 from ..records import EvalRecord
 from ..results import MAX_RECORD_BYTES, parse_record_path, record_bytes, validate_record
+from .files import read_png, read_regular_file
 
 __all__ = [
     "Source",
@@ -106,8 +105,6 @@ class ResultsDirSource:
     def grid(self, name: str) -> bytes | None:
         """``grids/<name>.png`` of a results directory (``harness table run/render -o`` into it
         writes one per set): the sample grid of a set no reachable store holds."""
-        from .tables import read_png
-
         if not GRID_NAME_RE.fullmatch(name):
             return None
         for root in self.roots():
@@ -121,21 +118,6 @@ class ResultsDirSource:
 
         for root in self.roots():
             yield from read_tables(root, self.label)
-
-
-def read_regular_file(path: Path, rel: str, max_bytes: int) -> bytes:
-    """At most ``max_bytes + 1`` bytes of ``path`` (the caller tells a file too large), never
-    through a link or from a special file; :class:`UserError` naming ``rel`` (no absolute path:
-    a served page shows the message)."""
-    try:
-        st = path.lstat()
-        if not stat.S_ISREG(st.st_mode):  # a link or special file is no record
-            raise UserError(f"{rel}: is not a regular file")
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as f:
-            return f.read(max_bytes + 1)
-    except OSError as exc:
-        raise UserError(f"{rel}: cannot be read ({exc.strerror or type(exc).__name__})") from None
 
 
 class FilesSource:

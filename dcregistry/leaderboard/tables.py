@@ -19,16 +19,15 @@ from typing import Any
 
 from ..errors import UserError
 from ..jsonsafe import loads_bounded
+from .files import read_png, read_regular_file
 
-__all__ = ["KIND", "PaperTable", "TableCell", "parse_table", "read_png", "read_tables"]
+__all__ = ["KIND", "PaperTable", "TableCell", "parse_table", "read_tables"]
 
 KIND = "harness-table-results/1"
 MAX_TABLE_BYTES = 8 << 20
-MAX_PNG_BYTES = 16 << 20
 MAX_POSITIONS = 4096  # rows x columns of one table (the largest shipped one has 60)
 MAX_TEXT = 4000  # one note, finding or label
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
 
@@ -170,8 +169,6 @@ def parse_table(data: bytes, where: str) -> PaperTable:
 def read_tables(root: Path, label: str) -> Iterator[PaperTable | tuple[str, str]]:
     """Every rendered table directly in ``root`` (with its plot when that is a PNG), or
     ``(file, problem)`` for a file that claims to be one and is not."""
-    from .collect import read_regular_file
-
     for path in sorted(root.glob("*.json")):
         rel = path.name
         try:
@@ -190,15 +187,3 @@ def read_tables(root: Path, label: str) -> Iterator[PaperTable | tuple[str, str]
             continue
         png = read_png(root / f"{path.stem}.png")
         yield PaperTable(**{**table.__dict__, "source": label, "png": png})
-
-
-def read_png(path: Path) -> bytes | None:
-    """The PNG at ``path`` (a regular file of at most :data:`MAX_PNG_BYTES` that starts as a PNG
-    does), else None: a missing, linked, huge or other file is no image of the site."""
-    from .collect import read_regular_file
-
-    try:
-        data = read_regular_file(path, path.name, MAX_PNG_BYTES)
-    except UserError:
-        return None
-    return data if len(data) <= MAX_PNG_BYTES and data.startswith(PNG_MAGIC) else None
