@@ -92,7 +92,8 @@ def build_site(
     from .artifacts import lookup_artifacts
     from .render import render_site
 
-    c = collection if collection is not None else collect(sources)
+    srcs = list(sources)  # read twice: records, then grids
+    c = collection if collection is not None else collect(srcs)
     st: Store | None
     if store is None or not isinstance(store, (str, os.PathLike)):
         st = store
@@ -114,10 +115,21 @@ def build_site(
             )
         )
         arts = {d: known[d] for d in refs}
-    for d, png in c.grids.items():  # a set no store holds: the grid its results directory keeps
-        if d in arts and arts[d].grid_png is None:
-            arts[d] = replace(arts[d], grid_png=png)
+    if grids:  # a set no store holds: the grid its results directory keeps, when one does
+        for d, art in arts.items():
+            if art.grid_png is None and art.ref and (png := _results_grid(srcs, art.ref)) is not None:
+                arts[d] = replace(art, grid_png=png)
     return Site(render_site(c, arts, title=title, empty_note=empty_note), c)
+
+
+def _results_grid(sources: list[Source], ref: str) -> bytes | None:
+    """The sample grid a results-directory source keeps for the set ``ref`` names (None: none)."""
+    for src in sources:
+        grid = getattr(src, "grid", None)  # only results directories keep grids
+        png: bytes | None = grid(ref) if grid is not None else None
+        if png is not None:
+            return png
+    return None
 
 
 def content_type(path: str, types: Mapping[str, str] = CONTENT_TYPES) -> str:

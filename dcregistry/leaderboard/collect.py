@@ -28,6 +28,7 @@ from ..jsonsafe import loads_bounded
 from ..records import EvalRecord
 from ..results import MAX_RECORD_BYTES, parse_record_path, record_bytes, validate_record
 from .files import read_png, read_regular_file
+from .tables import PaperTable, read_tables
 
 __all__ = [
     "Source",
@@ -76,10 +77,12 @@ class ResultsDirSource:
         )
 
     def signature(self) -> tuple[Any, ...]:
-        """Changes whenever a record file or a rendered table (``*.json``, ``*.png`` at the top)
-        is added, removed or rewritten (for caching)."""
+        """Changes whenever a record file, a rendered table (``*.json``, ``*.png`` at the top) or
+        a set's grid (``grids/*.png``) is added, removed or rewritten (for caching)."""
         out = []
-        tops = [p for r in self.roots() for pat in ("*.json", "*.png") for p in sorted(r.glob(pat))]
+        tops = [
+            p for r in self.roots() for pat in ("*.json", "*.png", "grids/*.png") for p in sorted(r.glob(pat))
+        ]
         for p in [*self.paths(), *tops]:
             try:
                 st = p.lstat()
@@ -102,9 +105,11 @@ class ResultsDirSource:
                 continue
             yield rel, data
 
-    def grid(self, name: str) -> bytes | None:
-        """``grids/<name>.png`` of a results directory (``harness table run/render -o`` into it
-        writes one per set): the sample grid of a set no reachable store holds."""
+    def grid(self, ref: str) -> bytes | None:
+        """``grids/<name>.png`` of a results directory, ``name`` the last part of the set's store
+        name in ``ref`` (``harness table run/render -o`` into it writes one per set): the sample
+        grid of a set no reachable store holds."""
+        name = ref.partition("@")[0].rsplit("/", 1)[-1]
         if not GRID_NAME_RE.fullmatch(name):
             return None
         for root in self.roots():
@@ -112,10 +117,8 @@ class ResultsDirSource:
                 return png
         return None
 
-    def tables(self) -> Iterator[Any]:
+    def tables(self) -> Iterator[PaperTable | tuple[str, str]]:
         """The rendered paper tables in each results directory (:mod:`.tables`)."""
-        from .tables import read_tables
-
         for root in self.roots():
             yield from read_tables(root, self.label)
 
@@ -243,8 +246,7 @@ class Collection:
     problems: list[Problem] = field(default_factory=list)
     duplicates: int = 0
     sources: list[str] = field(default_factory=list)
-    tables: list[Any] = field(default_factory=list)  # rendered paper tables (.tables.PaperTable)
-    grids: dict[str, bytes] = field(default_factory=dict)  # digest -> a results directory's grid
+    tables: list[PaperTable] = field(default_factory=list)  # rendered paper tables
 
     def datasets(self) -> list[str]:
         return sorted({r.dataset for r in self.rows.values()})
@@ -281,7 +283,6 @@ def collect(sources: Iterable[Source]) -> Collection:
     """Read every source; group valid records by (artifact digest, protocol id)."""
     out = Collection()
     seen: dict[tuple[str, str, int], Cell] = {}
-    sources = list(sources)
     for src in sources:
         out.sources.append(src.label)
         for path, data in src.files():
@@ -325,11 +326,5 @@ def collect(sources: Iterable[Source]) -> Collection:
                 out.tables.append(found)
     for row in out.rows.values():
         row.cells.sort(key=lambda c: c.seed)
-        if row.ref and row.digest not in out.grids:  # a grid a results directory holds
-            name = row.ref.partition("@")[0].rsplit("/", 1)[-1]
-            for src in sources:
-                if (png := getattr(src, "grid", lambda n: None)(name)) is not None:
-                    out.grids[row.digest] = png
-                    break
         assert all(math.isfinite(a) for a in row.accuracies)
     return out

@@ -24,7 +24,7 @@ from .assets import FAVICON_SVG, SORT_JS, STYLE_CSS
 from .collect import Collection, Row
 from .html import esc, page, render_markdown
 from .plot import Series, accuracy_plot
-from .tables import PaperTable, TableCell
+from .tables import PaperTable, TableCell, delta_text, value_text
 
 __all__ = ["render_site"]
 
@@ -277,34 +277,26 @@ def _hub_url(ref: str | None) -> str | None:
 EMPTY_NOTE = "No result records yet."
 
 
-def _table_value(metric: str, v: float) -> str:
-    if metric == "accuracy":
-        return f"{v:.1f}"
-    if metric == "spearman":
-        return f"{v:.2f}"
-    return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
-
-
 def _paper_cell(cell: TableCell | None, links: set[str]) -> str:
     if cell is None:
         return "<td></td>"
     if cell.mean is None:
         why = cell.why_empty or "no result"
-        pub = f" (paper {_table_value(cell.metric, cell.published)})" if cell.published is not None else ""
+        pub = f" (paper {value_text(cell.metric, cell.published)})" if cell.published is not None else ""
         return f'<td class="muted" title="{esc(why)}">{DASH}{esc(pub)}</td>'
-    text = _table_value(cell.metric, cell.mean)
+    text = value_text(cell.metric, cell.mean)
     if cell.std is not None and cell.n > 1:
-        text += f" ± {_table_value(cell.metric, cell.std)}"
+        text += f" ± {value_text(cell.metric, cell.std)}"
     if cell.artifact in links:
         text_html = f'<a href="../a/{esc(cell.artifact.removeprefix("sha256:"))}.html">{esc(text)}</a>'
     else:
         text_html = esc(text)
     extra = ""
     if cell.published is not None:
-        delta = f", Δ {cell.delta:+.1f}" if cell.delta is not None else ""
-        pub = _table_value(cell.metric, cell.published)
+        delta = f", Δ {delta_text(cell.metric, cell.delta)}" if cell.delta is not None else ""
+        pub = value_text(cell.metric, cell.published)
         if cell.published_std is not None:
-            pub += f" ± {_table_value(cell.metric, cell.published_std)}"
+            pub += f" ± {value_text(cell.metric, cell.published_std)}"
         extra = f' <span class="muted">(paper {esc(pub)}{esc(delta)})</span>'
     warn = f' <span class="warn" title="{esc(cell.warning)}">⚠</span>' if cell.warning else ""
     n = f"{cell.n} of {cell.expected} seeds" if cell.expected else f"{cell.n} seeds"

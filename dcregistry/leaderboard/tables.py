@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from ..errors import UserError
 from ..jsonsafe import loads_bounded
 from .files import read_png, read_regular_file
 
-__all__ = ["KIND", "PaperTable", "TableCell", "parse_table", "read_tables"]
+__all__ = ["KIND", "PaperTable", "TableCell", "delta_text", "parse_table", "read_tables", "value_text"]
 
 KIND = "harness-table-results/1"
 MAX_TABLE_BYTES = 8 << 20
@@ -29,6 +29,27 @@ MAX_POSITIONS = 4096  # rows x columns of one table (the largest shipped one has
 MAX_TEXT = 4000  # one note, finding or label
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+#: metrics shown as fixed-point numbers, with their decimals; any other metric is a cost of a set
+#: (seconds, MB: 3 significant digits). ``harness.tables.metrics`` and the site both format with
+#: :func:`value_text` and :func:`delta_text`, so a table reads the same in Markdown and HTML.
+FIXED_DECIMALS = {"accuracy": 1, "spearman": 2, "seconds": 1}
+
+
+def value_text(metric: str, v: float) -> str:
+    """A value of ``metric`` as a table shows it."""
+    decimals = FIXED_DECIMALS.get(metric)
+    if decimals is not None:
+        return f"{v:.{decimals}f}"
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def delta_text(metric: str, d: float) -> str:
+    """Ours minus the paper's: points with one decimal, a cost in its own significant digits."""
+    if metric in FIXED_DECIMALS:
+        return f"{d:+.1f}"
+    return ("+" if d >= 0 else "-") + value_text(metric, abs(d))
 
 
 @dataclass(frozen=True)
@@ -172,18 +193,13 @@ def read_tables(root: Path, label: str) -> Iterator[PaperTable | tuple[str, str]
     for path in sorted(root.glob("*.json")):
         rel = path.name
         try:
-            head = read_regular_file(path, rel, 4096)
-        except UserError as exc:
-            yield rel, str(exc)
-            continue
-        if KIND.encode() not in head:
-            continue  # another JSON file (a manifest, a record): not a rendered table
-        try:
-            table = parse_table(read_regular_file(path, rel, MAX_TABLE_BYTES), rel)
+            data = read_regular_file(path, rel, MAX_TABLE_BYTES)
+            if KIND.encode() not in data[:4096]:  # the writer puts "kind" first
+                continue  # another JSON file (a manifest, a record): not a rendered table
+            table = parse_table(data, rel)
             if table.name != path.stem:
                 raise UserError(f"{rel}: holds table {table.name!r}, not {path.stem!r}")
         except UserError as exc:
             yield rel, str(exc)
             continue
-        png = read_png(root / f"{path.stem}.png")
-        yield PaperTable(**{**table.__dict__, "source": label, "png": png})
+        yield replace(table, source=label, png=read_png(root / f"{path.stem}.png"))

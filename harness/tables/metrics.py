@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dcregistry.jsonfields import is_int
+from dcregistry.leaderboard.tables import value_text
 from dcregistry.method_config import MethodConfig
 
 __all__ = ["Metric", "METRICS", "metric_value"]
@@ -21,14 +23,13 @@ class Metric:
     unit: str
     #: the set's parsed record -> the value (None: the record does not say); None for accuracy
     read: Callable[[MethodConfig], float | None] | None = None
-    digits: int = 1  # decimals of the Markdown text (costs: significant digits, see `text`)
     #: computed by the table's ``derive`` from other cells (one number, no seeds, no record)
     derived: bool = False
 
     def text(self, value: float) -> str:
-        if self.read is None:
-            return f"{value:.{self.digits}f}"
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+        """The value as the table shows it (the leaderboard's rule too: fixed decimals for
+        accuracy and derived numbers, ``FIXED_DECIMALS``; significant digits for costs)."""
+        return value_text(self.name, value)
 
 
 def _s_per_iter(mc: MethodConfig) -> float | None:
@@ -37,7 +38,7 @@ def _s_per_iter(mc: MethodConfig) -> float | None:
     if mc.s_per_iter is not None:
         return mc.s_per_iter
     its = mc.config.get("max_iter")  # the method's own config: free-form, so checked here
-    if mc.method == "kcenter" and isinstance(its, int) and not isinstance(its, bool) and its > 0:
+    if mc.method == "kcenter" and is_int(its) and its > 0:
         return mc.wall_time_s / its
     return None
 
@@ -48,8 +49,8 @@ METRICS: dict[str, Metric] = {
     "s_per_iter": Metric("s_per_iter", "s / iteration", _s_per_iter),
     "peak_mb": Metric("peak_mb", "peak memory MB", lambda mc: mc.peak_memory_bytes / 2**20),
     # derived (dc-nas): a rank correlation across networks, a sum of evaluation cells' wall times
-    "spearman": Metric("spearman", "Spearman rank correlation", digits=2, derived=True),
-    "seconds": Metric("seconds", "evaluation s", digits=1, derived=True),
+    "spearman": Metric("spearman", "Spearman rank correlation", derived=True),
+    "seconds": Metric("seconds", "evaluation s", derived=True),
 }
 
 

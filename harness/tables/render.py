@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dcregistry.leaderboard.tables import delta_text
 from dcregistry.method_config import MethodConfig, condense_record
 from dcregistry.records import RecordError
 from harness.sweep.condense import CondenseRecords, condense_status
@@ -166,6 +167,7 @@ def collect(
         for c in table.columns
     }
     protocols: list[str] = []
+    configs: dict[str, MethodConfig | str | None] = {}  # digest -> its record, read once
     for spec in specs:
         states = {c.entry.id: c for c in condense_status(spec.condense, spec.name, records, store)}
         part = spec.name.removeprefix(f"{table.name}-").split(f"-{dataset}-")[0]
@@ -200,7 +202,9 @@ def collect(
                             cell.missing.append(f"set {what} not condensed yet")
                         continue
                     cell.digest, cell.ref = digest, f"{state.name}@{digest}"
-                    mc = _method_config(store, state.name, digest)
+                    if digest not in configs:  # one store lookup per set, not per position
+                        configs[digest] = _method_config(store, state.name, digest)
+                    mc = configs[digest]
                     cell.warning = mc.quality_warning if isinstance(mc, MethodConfig) else None
                     if metric.read is not None:  # a cost of the set: one number, from its record
                         if cell.values:
@@ -335,11 +339,9 @@ def render_markdown(res: TableResults) -> str:
             text = cell.ours_text() if cell.expected else "not in this budget"
             if cell.published is not None:
                 d, metric = cell.delta, METRICS[cell.metric]
-                if metric.read is None:
-                    paper, delta = pct(cell.published.mean), (f"{d:+.1f}" if d is not None else None)
-                else:  # a cost (0.0012 s, 3575 MB): significant digits, not one decimal
-                    paper = metric.text(cell.published.mean)
-                    delta = None if d is None else ("+" if d >= 0 else "-") + metric.text(abs(d))
+                # a cost (0.0012 s, 3575 MB): significant digits, not one decimal
+                paper = pct(cell.published.mean) if metric.read is None else metric.text(cell.published.mean)
+                delta = None if d is None else delta_text(cell.metric, d)
                 text += f" (paper {paper}" + (f", Δ {delta})" if delta is not None else ")")
             row.append(text)
         lines.append("| " + " | ".join(row) + " |")

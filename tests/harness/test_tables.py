@@ -327,3 +327,14 @@ def test_sets_that_failed_earlier_keep_the_table_run_failing_until_retried(tmp_p
     assert "mnist not found" not in err and "3 cell(s) failed" in err
     code, stdout, err = run_table_smoke(capsys, "dc-distance", res, None, *extra, "--retry-failed")
     assert code == 1 and "(3 failed)" in stdout and "mnist not found under" in err
+
+
+def test_the_site_and_the_markdown_format_each_metric_alike():
+    from dcregistry.leaderboard.tables import FIXED_DECIMALS, delta_text, value_text
+    from harness.tables.metrics import METRICS
+
+    for m in METRICS.values():  # fixed decimals for what is not a cost of a set, and only that
+        assert (m.read is None) == (m.name in FIXED_DECIMALS), m.name
+    assert value_text("accuracy", 91.66) == "91.7" and value_text("spearman", 0.456) == "0.46"
+    assert value_text("s_per_iter", 0.040331) == "0.0403" and value_text("peak_mb", 2438.4) == "2438"
+    assert delta_text("accuracy", -1.25) == "-1.2" and delta_text("s_per_iter", 0.03913) == "+0.0391"

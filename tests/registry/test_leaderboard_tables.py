@@ -110,3 +110,16 @@ def test_a_set_no_store_holds_shows_the_grid_its_results_directory_keeps(tmp_pat
     assert shown == {f"a/{digests['lab/digits-random-ipc1'].removeprefix('sha256:')}.png"}
     assert site.files[shown.pop()] == TINY_PNG
     assert 'id="samples-ipc1"' in site.files["d/digits.html"].decode()
+
+
+def test_costs_read_the_same_on_the_site_as_in_the_markdown(tmp_path):
+    """dcbench-time's K-Center cell: seconds per iteration in significant digits, Δ too."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "results" / "tables"
+    md = (root / "dcbench-time.md").read_text()
+    site = build_site([ResultsDirSource(root)], None, grids=False)
+    html = site.files["t/dcbench-time.html"].decode()
+    assert "0.0403 (paper 0.0012, Δ +0.0391)" in md
+    assert '0.0403</a> <span class="muted">(paper 0.0012, Δ +0.0391)</span>' in html
+    assert not any(k.startswith("a/") and k.endswith(".png") for k in site.files)  # grids=False
